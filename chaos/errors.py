@@ -1,0 +1,116 @@
+"""The one error tree of Aftershock.
+
+Every failure that reaches a user is a :class:`ChaosError` subclass. I/O adapters in
+``chaos.clients`` translate library exceptions (kubernetes ``ApiException``, httpx,
+subprocess, sqlite) into these at the boundary with ``raise ... from exc``; the CLI
+(``chaos.cli``) maps them to a message and an exit code. Nothing else prints tracebacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, precise enough to fix without reading code."""
+
+    message: str
+    """What is wrong and what was expected."""
+    path: str = ""
+    """Field path inside the document, e.g. ``spec.faults[0].latency``."""
+    file: str = ""
+    """The file the problem is in ("" for command-line input)."""
+    line: int | None = None
+    """1-based line number where the YAML parser knows it."""
+    hint: str = ""
+    """How to fix it (e.g. a "did you mean" suggestion)."""
+
+    def render(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.file, "line": self.line, "path": self.path,
+                "message": self.message, "hint": self.hint}
+
+
+class ChaosError(Exception):
+    """Base of every error Aftershock reports to a user."""
+
+    exit_code: int = 3
+    verdict: str = "error"
+
+
+class InvalidExperiment(ChaosError):
+    """The file, its parameters or its blast radius were refused; nothing was injected."""
+
+    exit_code = 2
+    verdict = "invalid"
+
+    def __init__(self, problems: list[Problem] | Problem) -> None:
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        super().__init__("\n".join(p.render() for p in self.problems))
+
+
+class InvalidInput(InvalidExperiment):
+    """Bad command-line input (a flag or argument), reported like a file problem."""
+
+
+class PreflightRefused(ChaosError):
+    """A pre-flight check refused the run before anything was injected (blast radius, gate)."""
+
+    exit_code = 2
+    verdict = "invalid"
+
+    def __init__(self, message: str, details: list[str] | None = None) -> None:
+        self.details = details or []
+        super().__init__(message + "".join(f"\n  - {d}" for d in self.details))
+
+
+class TargetError(ChaosError):
+    """The target (cluster, host) could not be reached or refused an operation."""
+
+
+class CapabilityMissing(TargetError):
+    """The host or cluster cannot realise a fault (no netem, no root, no Chaos Mesh CRDs...)."""
+
+
+class PermissionMissing(TargetError):
+    """RBAC or OS permissions are missing; ``details`` lists exactly what."""
+
+    def __init__(self, message: str, details: list[str] | None = None) -> None:
+        self.details = details or []
+        super().__init__(message + "".join(f"\n  {d}" for d in self.details))
+
+
+class MonitorUnavailable(ChaosError):
+    """Prometheus could not be queried (unreachable, HTTP error, timeout, status error)."""
+
+
+class ActuatorError(ChaosError):
+    """A recovery action (degrade, circuit-break, notify, remove) failed."""
+
+
+class StateError(ChaosError):
+    """The state directory (SQLite) could not be read or written."""
+
+
+@dataclass
+class Refusals:
+    """Collects problems so that validation reports all of them at once, not just the first."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, message: str, path: str = "", hint: str = "", line: int | None = None,
+            file: str = "") -> None:
+        self.problems.append(Problem(message=message, path=path, hint=hint, line=line, file=file))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise InvalidExperiment(self.problems)

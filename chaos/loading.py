@@ -1,0 +1,374 @@
+"""Experiment files → validated :class:`~chaos.model.Experiment`, or every problem at once.
+
+Pipeline: bounded read (size, UTF-8, no NUL) → YAML compose with node positions (depth and
+alias-expansion bounded, duplicate keys refused) → sandboxed Jinja2 parameters and ``--set``
+overrides → pydantic model → cross-field checks. Every refusal is a
+:class:`~chaos.errors.Problem` with file, field path, line and a hint; nothing here raises
+anything but :class:`~chaos.errors.InvalidExperiment`. Called by the CLI, the engine and the TUI.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from chaos.errors import InvalidExperiment, Problem
+from chaos.model.checks import check_experiment, did_you_mean
+from chaos.model.experiment import Experiment
+from chaos.templating import TemplateProblem, make_environment, render_string
+
+MAX_FILE_BYTES = 1_000_000
+MAX_NODES = 50_000
+MAX_DEPTH = 40
+
+PathT = tuple[str | int, ...]
+
+
+@dataclass
+class Loaded:
+    """A validated experiment and where it came from."""
+
+    experiment: Experiment
+    source: str
+    raw: dict[str, Any]
+    """The document after templating (what the model was built from)."""
+    lines: dict[PathT, int] = field(default_factory=dict)
+
+
+def load_file(path: str | os.PathLike[str], overrides: Mapping[str, str] | None = None,
+              environ: Mapping[str, str] | None = None) -> Loaded:
+    """Load and validate one experiment file; raise :class:`InvalidExperiment` listing every problem."""
+    name = str(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise InvalidExperiment(Problem("no such file", file=name)) from None
+    except IsADirectoryError:
+        raise InvalidExperiment(Problem("is a directory, not an experiment file", file=name)) from None
+    except OSError as exc:
+        raise InvalidExperiment(Problem(f"cannot read: {exc.strerror}", file=name)) from None
+    return load_bytes(data, name, overrides=overrides, environ=environ)
+
+
+def load_bytes(data: bytes, source: str = "", overrides: Mapping[str, str] | None = None,
+               environ: Mapping[str, str] | None = None) -> Loaded:
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidExperiment(Problem(f"file larger than {MAX_FILE_BYTES} bytes; experiments are small",
+                                        file=source))
+    if b"\x00" in data:
+        raise InvalidExperiment(Problem("binary data, not a YAML text file", file=source))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidExperiment(Problem(f"not UTF-8 text (byte {exc.start})", file=source)) from None
+    return load_text(text, source, overrides=overrides, environ=environ)
+
+
+def load_text(text: str, source: str = "", overrides: Mapping[str, str] | None = None,
+              environ: Mapping[str, str] | None = None) -> Loaded:
+    doc, lines = parse_yaml(text, source)
+    if not isinstance(doc, dict):
+        kind = "empty" if doc is None else f"a {type(doc).__name__}"
+        raise InvalidExperiment(Problem(f"the document is {kind}, expected a mapping with apiVersion, kind, "
+                                        "metadata and spec", file=source, line=1))
+    doc = _render(doc, source, lines, overrides or {}, os.environ if environ is None else environ)
+    try:
+        exp = Experiment.model_validate(doc)
+    except ValidationError as exc:
+        raise InvalidExperiment(_problems_from_validation(exc, source, lines)) from None
+    problems = check_experiment(exp)
+    if problems:
+        raise InvalidExperiment([_place(p, source, lines) for p in problems]) from None
+    return Loaded(experiment=exp, source=source, raw=doc, lines=lines)
+
+
+# ---------------------------------------------------------------- YAML with positions
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
+    """YAML → plain data and a map from field path to 1-based line, with hard bounds."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise InvalidExperiment(Problem(f"not valid YAML: {exc.problem or exc}", file=source, line=line)) from None
+    except yaml.YAMLError as exc:
+        raise InvalidExperiment(Problem(f"not valid YAML: {exc}", file=source)) from None
+    except RecursionError:
+        raise InvalidExperiment(Problem(f"nested deeper than {MAX_DEPTH} levels", file=source)) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        return None, {}
+    lines: dict[PathT, int] = {}
+    counter = [0]
+    constructor = yaml.SafeLoader("")
+    data = _build(node, (), lines, counter, constructor, source, 0)
+    return data, lines
+
+
+def _build(node: yaml.Node, path: PathT, lines: dict[PathT, int], counter: list[int],
+           constructor: yaml.SafeLoader, source: str, depth: int) -> Any:
+    counter[0] += 1
+    if counter[0] > MAX_NODES:
+        raise InvalidExperiment(Problem(f"more than {MAX_NODES} YAML nodes (after expanding aliases)",
+                                        file=source, line=node.start_mark.line + 1))
+    if depth > MAX_DEPTH:
+        raise InvalidExperiment(Problem(f"nested deeper than {MAX_DEPTH} levels", path=_fmt(path),
+                                        file=source, line=node.start_mark.line + 1))
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        constructor.flatten_mapping(node)
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise InvalidExperiment(Problem("mapping keys must be plain strings", path=_fmt(path),
+                                                file=source, line=key_node.start_mark.line + 1))
+            key = constructor.construct_object(key_node)
+            if not isinstance(key, str):
+                key = str(key) if isinstance(key, int | float | bool) or key is None else repr(key)
+            if key in out:
+                raise InvalidExperiment(Problem(f"duplicate key {key!r}", path=_fmt(path),
+                                                file=source, line=key_node.start_mark.line + 1))
+            out[key] = _build(value_node, (*path, key), lines, counter, constructor, source, depth + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, (*path, i), lines, counter, constructor, source, depth + 1)
+                for i, item in enumerate(node.value)]
+    try:
+        value = constructor.construct_object(node)
+    except yaml.YAMLError as exc:
+        raise InvalidExperiment(Problem(f"bad value: {exc}", path=_fmt(path), file=source,
+                                        line=node.start_mark.line + 1)) from None
+    if isinstance(value, bytes):
+        raise InvalidExperiment(Problem("binary values are not allowed", path=_fmt(path), file=source,
+                                        line=node.start_mark.line + 1))
+    if not isinstance(value, str | int | float | bool) and value is not None:
+        value = node.value  # timestamps and the like stay text
+    return value
+
+
+# ---------------------------------------------------------------- templating
+
+
+class _Env(dict[str, str]):
+    """``env`` in templates: a read-only view of the environment."""
+
+
+def _render(doc: dict[str, Any], source: str, lines: dict[PathT, int], overrides: Mapping[str, str],
+            environ: Mapping[str, str]) -> dict[str, Any]:
+    problems: list[Problem] = []
+    env = make_environment()
+    spec = doc.get("spec")
+    raw_params = spec.get("parameters") if isinstance(spec, dict) else None
+    params: dict[str, Any] = dict(raw_params) if isinstance(raw_params, dict) else {}
+    context: dict[str, Any] = {"env": _Env(environ)}
+    for key, value in overrides.items():
+        if key not in params:
+            hint = did_you_mean(key, params) or (
+                f"declared parameters: {', '.join(params)}" if params else "declare it under spec.parameters")
+            problems.append(Problem(f"--set {key}: no such parameter", hint=hint, file=source))
+            continue
+        try:
+            params[key] = yaml.safe_load(value) if value.strip() else value
+        except yaml.YAMLError:
+            params[key] = value
+        if not isinstance(params[key], str | int | float | bool):
+            params[key] = value
+    for key, value in params.items():
+        if key in overrides:
+            context[key] = params[key]
+            continue
+        path: PathT = ("spec", "parameters", key)
+        try:
+            context[key] = _render_tree(env, value, context, path)
+        except _RenderFailure as failure:
+            problems.append(_place(Problem(str(failure.problem), path=_fmt(failure.path)), source, lines))
+    if problems:
+        raise InvalidExperiment(problems)
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        try:
+            if key == "spec" and isinstance(value, dict):
+                rendered = {k: (_render_tree(env, v, context, ("spec", k)) if k != "parameters" else
+                                {p: context[p] for p in params}) for k, v in value.items()}
+                out[key] = rendered
+            else:
+                out[key] = _render_tree(env, value, context, (key,))
+        except _RenderFailure as failure:
+            problems.append(_place(Problem(str(failure.problem), path=_fmt(failure.path)), source, lines))
+    if problems:
+        raise InvalidExperiment(problems)
+    return out
+
+
+class _RenderFailure(Exception):
+    def __init__(self, problem: TemplateProblem, path: PathT) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+        self.path = path
+
+
+def _render_tree(env: Any, value: Any, context: Mapping[str, Any], path: PathT) -> Any:
+    if isinstance(value, str):
+        try:
+            return render_string(env, value, context)
+        except TemplateProblem as problem:
+            raise _RenderFailure(problem, path) from None
+    if isinstance(value, dict):
+        return {k: _render_tree(env, v, context, (*path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_tree(env, v, context, (*path, i)) for i, v in enumerate(value)]
+    return value
+
+
+# ---------------------------------------------------------------- pydantic errors → problems
+
+
+def _fmt(path: PathT) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _place(problem: Problem, source: str, lines: dict[PathT, int]) -> Problem:
+    line = problem.line
+    if line is None and problem.path:
+        line = _line_for(_parse_path(problem.path), lines)
+    return Problem(problem.message, path=problem.path, file=problem.file or source, line=line, hint=problem.hint)
+
+
+def _parse_path(text: str) -> PathT:
+    out: list[str | int] = []
+    for chunk in text.replace("[", ".[").split("."):
+        if not chunk:
+            continue
+        out.append(int(chunk[1:-1]) if chunk.startswith("[") else chunk)
+    return tuple(out)
+
+
+def _line_for(path: PathT, lines: dict[PathT, int]) -> int | None:
+    for end in range(len(path), -1, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
+def _problems_from_validation(exc: ValidationError, source: str, lines: dict[PathT, int]) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors(include_url=False):
+        path, cls = _clean_loc(tuple(err["loc"]))
+        kind = err["type"]
+        msg = str(err["msg"])
+        hint = ""
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        if kind == "extra_forbidden":
+            key = str(path[-1])
+            allowed = _aliases(cls)
+            msg = f"unknown key {key!r}"
+            hint = did_you_mean(key, allowed) or (f"allowed keys: {', '.join(sorted(allowed))}" if allowed else "")
+        elif kind == "missing":
+            msg = f"missing required key {str(path[-1])!r}"
+        elif kind == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            tag = str(ctx.get("tag", ""))
+            expected = str(ctx.get("expected_tags", ""))
+            field_name = str(ctx.get("discriminator", "type")).strip("'")
+            path = (*path, field_name)
+            msg = f"unknown {field_name} {tag!r}"
+            hint = did_you_mean(tag, [t.strip(" '") for t in expected.split(",")]) or f"one of {expected}"
+        elif kind == "union_tag_not_found":
+            field_name = str(err.get("ctx", {}).get("discriminator", "type")).strip("'")
+            path = (*path, field_name)
+            msg = f"missing required key {field_name!r}"
+        elif kind == "literal_error":
+            given = err.get("input")
+            msg = f"{given!r} is not allowed: {msg}"
+        elif kind.endswith("_type") or kind.endswith("_parsing"):
+            msg = f"{msg} (got {type(err.get('input')).__name__} {_short(err.get('input'))})"
+        key = (_fmt(path), msg)
+        if key in seen:
+            continue
+        seen.add(key)
+        problems.append(Problem(msg, path=_fmt(path), file=source, line=_line_for(path, lines), hint=hint))
+    return problems
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[PathT, type[BaseModel] | None]:
+    """Drop discriminated-union tags from a pydantic location and find the model class it points into."""
+    out: list[str | int] = []
+    tp: Any = Experiment
+    parent_cls: type[BaseModel] | None = Experiment
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        tp = _unwrap(tp)
+        if isinstance(tp, tuple):  # union of models: the next loc part is the tag
+            chosen = _pick_union(tp, str(part))
+            if chosen is not None:
+                tp = chosen
+                parent_cls = chosen
+                i += 1
+                continue
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            parent_cls = tp
+            field_info = next((f for n, f in tp.model_fields.items() if (f.alias or n) == part or n == part), None)
+            out.append(part)
+            tp = field_info.annotation if field_info else None
+        elif isinstance(part, int):
+            out.append(part)
+            args = typing.get_args(tp) if tp is not None else ()
+            tp = args[0] if args else None
+        else:
+            out.append(part)
+            args = typing.get_args(tp) if tp is not None else ()
+            tp = args[-1] if args else None
+        i += 1
+    return tuple(out), parent_cls
+
+
+def _unwrap(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        models = tuple(a for a in typing.get_args(tp) if isinstance(a, type) and issubclass(a, BaseModel))
+        others = [a for a in typing.get_args(tp) if a is not type(None) and a not in models]
+        if len(models) == 1 and not others:
+            return models[0]
+        return models if models else tp
+    return tp
+
+
+def _pick_union(models: tuple[type[BaseModel], ...], tag: str) -> type[BaseModel] | None:
+    for model in models:
+        for name in ("type", "action"):
+            f = model.model_fields.get(name)
+            if f is not None and tag in typing.get_args(f.annotation):
+                return model
+    return None
+
+
+def _aliases(cls: type[BaseModel] | None) -> list[str]:
+    if cls is None:
+        return []
+    return [f.alias or n for n, f in cls.model_fields.items()]

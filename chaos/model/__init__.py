@@ -1,0 +1,14 @@
+"""Pure values of the experiment format (no I/O): experiment, faults, SLOs, policies.
+
+Imported by every layer; imports nothing of Aftershock's but other model modules.
+"""
+
+from chaos.model.experiment import BlastRadius, Experiment, Metadata, Schedule, Spec, Target
+from chaos.model.faults import FAULT_TYPES, Fault, FaultBase, Selector
+from chaos.model.policies import ACTIONS, Policy
+from chaos.model.slos import MonitorSpec, Objective, Slo
+
+__all__ = [
+    "ACTIONS", "FAULT_TYPES", "BlastRadius", "Experiment", "Fault", "FaultBase", "Metadata",
+    "MonitorSpec", "Objective", "Policy", "Schedule", "Selector", "Slo", "Spec", "Target",
+]

@@ -1,0 +1,143 @@
+"""Cross-field checks of a parsed experiment: references, duplicate names, static blast radius.
+
+Pydantic checks each field; these check how fields relate (a policy naming an SLO that does
+not exist, two faults with one name, a selector reaching ``kube-system``...). Each problem
+carries its own field path. Pure; called by ``chaos.loading``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from chaos.errors import Problem
+from chaos.model.experiment import Experiment
+from chaos.model.faults import HttpFault, NetworkFault, RawChaosMesh
+from chaos.model.policies import CircuitBreakPolicy, RollbackPolicy, ShrinkPolicy
+
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+HOST_REFUSED_TYPES = frozenset(
+    {"pod-kill", "pod-failure", "container-kill", "cpu-stress", "memory-stress", "chaos-mesh",
+     "network-duplicate", "network-corrupt"}
+)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def check_experiment(exp: Experiment) -> list[Problem]:
+    """Every cross-field problem of ``exp`` (empty when it is consistent)."""
+    out: list[Problem] = []
+    spec = exp.spec
+    out += _duplicates("spec.faults", [f.name for f in spec.faults])
+    out += _duplicates("spec.slos", [s.name for s in spec.slos])
+    out += _duplicates("spec.policies", [p.name for p in spec.policies])
+    slo_names = [s.name for s in spec.slos]
+    fault_names = [f.name for f in spec.faults]
+
+    def ref(name: str, path: str, choices: list[str], what: str) -> None:
+        if name not in choices:
+            known = ", ".join(choices) or "none"
+            hint = did_you_mean(name, choices) or f"known {what}s: {known}"
+            out.append(Problem(f"unknown {what} {name!r}", path=path, hint=hint))
+
+    for i, name in enumerate(spec.steady_state):
+        ref(name, f"spec.steadyState[{i}]", slo_names, "SLO")
+    for i, policy in enumerate(spec.policies):
+        if policy.when.slo != "monitor":
+            ref(policy.when.slo, f"spec.policies[{i}].when.slo", slo_names, "SLO")
+        if isinstance(policy, RollbackPolicy) and policy.with_.faults:
+            for j, fname in enumerate(policy.with_.faults):
+                ref(fname, f"spec.policies[{i}].with.faults[{j}]", fault_names, "fault")
+        if isinstance(policy, ShrinkPolicy):
+            ref(policy.with_.fault, f"spec.policies[{i}].with.fault", fault_names, "fault")
+        if isinstance(policy, CircuitBreakPolicy) and policy.keep and policy.escalate:
+            out.append(Problem("keep: true and escalate cannot be combined",
+                               path=f"spec.policies[{i}]"))
+    if spec.gate is not None:
+        ref(spec.gate.slo, "spec.gate.slo", slo_names, "SLO")
+    if spec.steady_state and not spec.slos:
+        out.append(Problem("steadyState names SLOs but spec.slos is empty", path="spec.steadyState"))
+    out += _target_checks(exp)
+    return out
+
+
+def _duplicates(path: str, names: list[str]) -> list[Problem]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(names):
+        if name in seen:
+            out.append(Problem(f"duplicate name {name!r} (also at index {seen[name]})",
+                               path=f"{path}[{i}].name", hint="names must be unique"))
+        seen.setdefault(name, i)
+    return out
+
+
+def _target_checks(exp: Experiment) -> list[Problem]:
+    spec = exp.spec
+    br = spec.blast_radius
+    out: list[Problem] = []
+    if spec.target.type == "host":
+        for i, fault in enumerate(spec.faults):
+            sel = fault.selector
+            path = f"spec.faults[{i}]"
+            if fault.type in HOST_REFUSED_TYPES:
+                out.append(Problem(
+                    f"fault type {fault.type!r} cannot run on the host target",
+                    path=f"{path}.type",
+                    hint="use target.type: kubernetes, or a network/http fault through the fault proxy"))
+            elif sel.proxy is None and sel.port is None and sel.interface is None:
+                out.append(Problem("a host fault needs selector.proxy, selector.port or selector.interface",
+                                   path=f"{path}.selector",
+                                   hint='e.g. selector: {proxy: {listen: "127.0.0.1:18080", upstream: "127.0.0.1:8080"}}'))
+            elif isinstance(fault, HttpFault) and (sel.proxy is None or not sel.proxy.http):
+                out.append(Problem(f"{fault.type} on the host needs an HTTP fault proxy",
+                                   path=f"{path}.selector.proxy", hint="set selector.proxy.http: true"))
+        return out
+    allowed = set(br.namespaces or [spec.target.namespace])
+    any_all = False
+    for i, fault in enumerate(spec.faults):
+        path = f"spec.faults[{i}]"
+        sel = fault.selector
+        if not sel.is_kubernetes():
+            out.append(Problem("proxy/port/interface selectors are for target.type: host",
+                               path=f"{path}.selector"))
+            continue
+        namespaces = list(sel.namespaces or [spec.target.namespace]) + list(sel.pods)
+        if isinstance(fault, NetworkFault) and fault.peer is not None:
+            namespaces += list(fault.peer.namespaces or [])
+        if isinstance(fault, RawChaosMesh):
+            raw_sel = fault.manifest.get("spec", {}).get("selector", {}) if isinstance(
+                fault.manifest.get("spec"), dict) else {}
+            namespaces += list(raw_sel.get("namespaces", []) or []) if isinstance(raw_sel, dict) else []
+        for ns in dict.fromkeys(namespaces):
+            if ns in SYSTEM_NAMESPACES and not br.allow_system_namespaces:
+                out.append(Problem(
+                    f"selector reaches system namespace {ns!r}", path=f"{path}.selector.namespaces",
+                    hint="set spec.blastRadius.allowSystemNamespaces: true and list it in blastRadius.namespaces"))
+            elif ns not in allowed:
+                out.append(Problem(
+                    f"selector reaches namespace {ns!r} outside the blast radius {sorted(allowed)}",
+                    path=f"{path}.selector.namespaces", hint="add it to spec.blastRadius.namespaces"))
+        if not sel.labels and not sel.fields and not sel.pods and not sel.annotations \
+                and not isinstance(fault, RawChaosMesh):
+            out.append(Problem("selector selects every pod of the namespace: name labels, fields or pods",
+                               path=f"{path}.selector", hint="e.g. selector: {labels: {app: my-service}}"))
+        any_all = any_all or fault.mode == "all"
+        if fault.mode == "all" and br.max_targets is None and br.max_percent is None:
+            out.append(Problem("mode 'all' needs spec.blastRadius.maxTargets or maxPercent",
+                               path=f"{path}.mode", hint="bound the blast radius, or use mode: one / fixed"))
+        if fault.mode == "fixed" and br.max_targets is not None and int(fault.value) > br.max_targets:
+            out.append(Problem(f"mode fixed with value {fault.value} exceeds blastRadius.maxTargets "
+                               f"{br.max_targets}", path=f"{path}.value"))
+        if fault.mode in ("fixed-percent", "random-max-percent") and br.max_percent is not None \
+                and int(fault.value) > br.max_percent:
+            out.append(Problem(f"{fault.value}% exceeds blastRadius.maxPercent {br.max_percent:g}",
+                               path=f"{path}.value"))
+        if isinstance(fault, HttpFault) and fault.percent != 100:
+            out.append(Problem("Chaos Mesh HTTPChaos affects every matching request; percent < 100 "
+                               "is only supported on the host target", path=f"{path}.percent",
+                               hint="remove percent, or narrow the selector/mode instead"))
+    return out

@@ -1,0 +1,101 @@
+"""The experiment document: ``apiVersion: aftershock/v1alpha1``, ``kind: Experiment``.
+
+Field names are the contract of ``shared/design/experiment-format.md``. Cross-references
+(SLO names in policies and steadyState, duplicate names, blast radius) are checked by
+``chaos.model.checks`` so every problem gets its own field path. Pure values.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+
+from chaos.model.base import DnsLabel, Model
+from chaos.model.faults import Fault
+from chaos.model.policies import Policy
+from chaos.model.slos import Gate, MonitorSpec, Recovery, Slo
+
+
+class Metadata(Model):
+    name: DnsLabel
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Target(Model):
+    """Where faults go: a Kubernetes cluster (Chaos Mesh) or this host."""
+
+    type: Literal["kubernetes", "host"] = "kubernetes"
+    context: str | None = None
+    """Kubernetes: kubeconfig context (default: current)."""
+    namespace: str = "default"
+    """Kubernetes: default namespace of selectors."""
+
+
+class BlastRadius(Model):
+    max_targets: int | None = Field(default=None, ge=1)
+    max_percent: float | None = Field(default=None, gt=0, le=100)
+    namespaces: list[str] = Field(default_factory=list)
+    """Selectors may only reach these (default: the target namespace)."""
+    allow_system_namespaces: bool = False
+
+
+class Schedule(Model):
+    cron: str
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (5 fields: minute hour day month weekday)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)") from exc
+        return value
+
+
+class Spec(Model):
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    target: Target = Field(default_factory=Target)
+    blast_radius: BlastRadius = Field(default_factory=BlastRadius)
+    faults: list[Fault] = Field(min_length=1, max_length=64)
+    slos: list[Slo] = Field(default_factory=list, max_length=1000)
+    steady_state: list[str] = Field(default_factory=list)
+    policies: list[Policy] = Field(default_factory=list, max_length=100)
+    monitor: MonitorSpec = Field(default_factory=MonitorSpec)
+    schedule: Schedule | None = None
+    gate: Gate | None = None
+    recovery: Recovery = Field(default_factory=Recovery)
+
+    def slo(self, name: str) -> Slo:
+        for slo in self.slos:
+            if slo.name == name:
+                return slo
+        raise KeyError(name)
+
+    @property
+    def fault_window_s(self) -> float:
+        """Longest fault duration: how long the run injects."""
+        return max(f.duration_s for f in self.faults)
+
+
+class Experiment(Model):
+    api_version: Literal["aftershock/v1alpha1"]
+    kind: Literal["Experiment"]
+    metadata: Metadata
+    spec: Spec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name

@@ -1,0 +1,175 @@
+"""Recovery policies: what to do when an SLO breaches (one class per ``action``).
+
+Evaluated in file order on every monitor tick by ``chaos.policy.decisions`` (pure); the
+``with`` block of each action is typed here so a bad policy is refused before anything is
+injected. Pure values.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from chaos.model.base import DnsLabel, Duration, Model
+from chaos.model.faults import Mode, Percent
+
+Action = Literal["rollback", "degrade", "circuit-break", "shrink", "notify", "abort"]
+ACTIONS: tuple[str, ...] = ("rollback", "degrade", "circuit-break", "shrink", "notify", "abort")
+
+
+class When(Model):
+    """Trigger of a policy: an SLO (or ``monitor`` for 'Prometheus unavailable')."""
+
+    slo: str
+    consecutive: int | None = Field(default=None, ge=1, le=1000)
+    """Overrides the SLO's own ``consecutive``."""
+    for_: Duration | None = Field(default=None, alias="for")
+    """Overrides the SLO's own ``for``."""
+
+
+class Escalate(Model):
+    """If the action did not bring its SLO back within ``after``, fire ``to``."""
+
+    after: Duration
+    to: Literal["rollback", "abort", "circuit-break", "degrade", "shrink", "notify"] = "rollback"
+
+
+class HttpCall(Model):
+    """An HTTP request made by degrade, its revert, or notify."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    url: str = Field(pattern=r"^https?://")
+    headers: dict[str, str] = Field(default_factory=dict)
+    json_: Any = Field(default=None, alias="json")
+    expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
+    timeout: Duration = "5s"
+    retries: int = Field(default=2, ge=0, le=10)
+
+
+class KubePatch(Model):
+    """A Kubernetes patch for degrade: ConfigMap data, Deployment env or annotations."""
+
+    kind: Literal["ConfigMap", "Deployment"]
+    name: str
+    namespace: str | None = None
+    data: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    """Deployment container env vars to set."""
+    container: str | None = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _something(self) -> KubePatch:
+        if not (self.data or self.env or self.annotations):
+            raise ValueError("a patch needs data, env or annotations")
+        if self.kind == "ConfigMap" and self.env:
+            raise ValueError("env applies to a Deployment, not a ConfigMap")
+        if self.kind == "Deployment" and self.data:
+            raise ValueError("data applies to a ConfigMap, not a Deployment")
+        return self
+
+
+class KubeDegrade(Model):
+    patch: KubePatch
+
+
+class RollbackWith(Model):
+    faults: list[str] | None = None
+    """Only these faults (default: every fault of the run)."""
+
+
+class DegradeWith(Model):
+    http: HttpCall | None = None
+    kubernetes: KubeDegrade | None = None
+    revert: HttpCall | None = None
+    """How to undo an HTTP degrade (Kubernetes patches compute their own inverse)."""
+
+    @model_validator(mode="after")
+    def _one(self) -> DegradeWith:
+        if (self.http is None) == (self.kubernetes is None):
+            raise ValueError("degrade needs exactly one of 'http' or 'kubernetes'")
+        return self
+
+
+class CircuitBreakWith(Model):
+    service: str
+    """Backend to take out of traffic (proxy upstream name, HTTPRoute/VirtualService backend)."""
+    namespace: str | None = None
+    weight: int = Field(default=0, ge=0, le=100)
+    open_for: Duration = "30s"
+    half_open_weight: int = Field(default=10, ge=1, le=100)
+    half_open_probes: int = Field(default=3, ge=1, le=100)
+    admin: str | None = None
+    """Host target: admin URL of the proxy whose upstream weight is set (default: the fault's proxy)."""
+    token_env: str | None = None
+    token_file: str | None = None
+
+
+class ShrinkWith(Model):
+    fault: str
+    percent: Percent | None = None
+    latency: Duration | None = None
+    jitter: Duration | None = None
+    mode: Mode | None = None
+    value: str | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ShrinkWith:
+        if all(v is None for v in (self.percent, self.latency, self.jitter, self.mode, self.value)):
+            raise ValueError("shrink needs at least one of percent, latency, jitter, mode, value")
+        return self
+
+
+class NotifyWith(Model):
+    url: str = Field(pattern=r"^https?://")
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration = "5s"
+
+
+class EmptyWith(Model):
+    pass
+
+
+class PolicyBase(Model):
+    name: DnsLabel
+    when: When
+    escalate: Escalate | None = None
+    keep: bool = False
+    """Leave this action in place at the end of the run (the journal says so loudly)."""
+
+
+class RollbackPolicy(PolicyBase):
+    action: Literal["rollback"]
+    with_: RollbackWith = Field(default_factory=RollbackWith, alias="with")
+
+
+class DegradePolicy(PolicyBase):
+    action: Literal["degrade"]
+    with_: DegradeWith = Field(alias="with")
+
+
+class CircuitBreakPolicy(PolicyBase):
+    action: Literal["circuit-break"]
+    with_: CircuitBreakWith = Field(alias="with")
+
+
+class ShrinkPolicy(PolicyBase):
+    action: Literal["shrink"]
+    with_: ShrinkWith = Field(alias="with")
+
+
+class NotifyPolicy(PolicyBase):
+    action: Literal["notify"]
+    with_: NotifyWith = Field(alias="with")
+
+
+class AbortPolicy(PolicyBase):
+    action: Literal["abort"]
+    with_: EmptyWith = Field(default_factory=EmptyWith, alias="with")
+
+
+Policy = Annotated[
+    RollbackPolicy | DegradePolicy | CircuitBreakPolicy | ShrinkPolicy | NotifyPolicy | AbortPolicy,
+    Field(discriminator="action"),
+]

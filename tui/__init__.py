@@ -1,0 +1,1 @@
+"""Aftershock terminal UI (Textual). Talks to ``chaos`` only through engine events and commands."""
