@@ -1,0 +1,1 @@
+"""SLO evaluation (pure) and monitoring (async polling of Prometheus)."""
