@@ -1,0 +1,1 @@
+"""The run engine: typed events, the I/O-free run state machine and the asyncio driver."""
