@@ -1,0 +1,156 @@
+"""The fault proxy's authenticated admin endpoint (aiohttp, loopback only) and its metrics server.
+
+Started by ``python -m chaos.clients.host.proxy`` next to the proxy it controls; spoken to by
+:class:`chaos.clients.host.admin_client.ProxyAdminClient` (run engine, ``aftershock recover``, TUI).
+Every route but ``/metrics`` and ``/healthz`` needs ``Authorization: Bearer <token>``.
+
+Routes (JSON): ``GET /faults``; ``POST /faults`` (a fault); ``PUT /faults/{id}`` (changed fault, returns
+the previous one); ``DELETE /faults/{id}``; ``DELETE /runs/{run_id}``; ``GET /weights``;
+``PUT /weights/{name}`` ``{"weight": N}`` (returns ``{"previous": M}``); ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from chaos.clients.host.proxy import FaultProxy
+from chaos.clients.host.specs import ProxyFault
+from chaos.errors import InvalidExperiment, TargetError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC = frozenset({"/metrics", "/healthz"})
+
+
+def _require_loopback(host: str) -> None:
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise TargetError(f"the proxy admin endpoint only listens on loopback, not {host!r}")
+
+
+def _error(status: int, message: str, problems: list[dict[str, object]] | None = None) -> web.Response:
+    return web.json_response({"error": message, "problems": problems or []}, status=status)
+
+
+class _Site:
+    def __init__(self, app: web.Application, address: tuple[str, int]) -> None:
+        _require_loopback(address[0])
+        self._app = app
+        self._address = address
+        self._runner: web.AppRunner | None = None
+        self._bound: tuple[str, int] | None = None
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self._app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._address[0], self._address[1])
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise TargetError(f"cannot listen on {self._address[0]}:{self._address[1]}: {exc}") from exc
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        host, port = sockets[0].getsockname()[:2]
+        self._bound = (str(host), int(port))
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._bound is None:
+            raise TargetError("server not started")
+        return self._bound
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+class MetricsServer(_Site):
+    """Serves only ``/metrics`` of one proxy (the ``--metrics`` port)."""
+
+    def __init__(self, proxy: FaultProxy, address: tuple[str, int]) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", lambda _request: _metrics(proxy))
+        super().__init__(app, address)
+
+
+async def _metrics(proxy: FaultProxy) -> web.Response:
+    return web.Response(body=proxy.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+class AdminServer(_Site):
+    def __init__(self, proxy: FaultProxy, address: tuple[str, int], token: str) -> None:
+        if len(token) < 16:
+            raise TargetError("the admin token must be at least 16 characters")
+        self._proxy = proxy
+        self._token = f"Bearer {token}".encode()
+        app = web.Application(middlewares=[self._auth])
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", lambda _request: _metrics(proxy))
+        app.router.add_get("/faults", self._list)
+        app.router.add_post("/faults", self._add)
+        app.router.add_put("/faults/{id}", self._update)
+        app.router.add_delete("/faults/{id}", self._remove)
+        app.router.add_delete("/runs/{run_id}", self._remove_run)
+        app.router.add_get("/weights", self._weights)
+        app.router.add_put("/weights/{name}", self._set_weight)
+        super().__init__(app, address)
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in PUBLIC:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, self._token):
+                return _error(401, "missing or wrong bearer token")
+        try:
+            return await handler(request)
+        except InvalidExperiment as exc:
+            return _error(400, str(exc), [p.as_dict() for p in exc.problems])
+        except TargetError as exc:
+            return _error(409, str(exc))
+        except ValueError as exc:
+            return _error(400, f"bad JSON: {exc}")
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "http": self._proxy.http})
+
+    async def _list(self, request: web.Request) -> web.Response:
+        return web.json_response({"faults": [f.to_dict() for f in self._proxy.list_faults()]})
+
+    async def _add(self, request: web.Request) -> web.Response:
+        fault = ProxyFault.from_dict(await request.json())
+        self._proxy.add_fault(fault)
+        return web.json_response({"fault": fault.to_dict()}, status=201)
+
+    async def _update(self, request: web.Request) -> web.Response:
+        fault = ProxyFault.from_dict(await request.json())
+        if fault.id != request.match_info["id"]:
+            return _error(400, f"fault id {fault.id!r} does not match the URL")
+        previous = self._proxy.update_fault(fault)
+        return web.json_response({"previous": previous.to_dict(), "fault": fault.to_dict()})
+
+    async def _remove(self, request: web.Request) -> web.Response:
+        removed = self._proxy.remove_fault(request.match_info["id"])
+        return web.json_response({"removed": removed.to_dict() if removed else None})
+
+    async def _remove_run(self, request: web.Request) -> web.Response:
+        removed = self._proxy.remove_run(request.match_info["run_id"])
+        return web.json_response({"removed": [f.to_dict() for f in removed]})
+
+    async def _weights(self, request: web.Request) -> web.Response:
+        return web.json_response({"weights": self._proxy.weights()})
+
+    async def _set_weight(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        weight = body.get("weight") if isinstance(body, dict) else None
+        if not isinstance(weight, int) or isinstance(weight, bool):
+            return _error(400, 'expected {"weight": <integer 0-100>}')
+        previous = self._proxy.set_weight(request.match_info["name"], weight)
+        return web.json_response({"previous": previous, "weights": self._proxy.weights()})

@@ -1,0 +1,89 @@
+"""Async client of a fault proxy's admin endpoint (httpx), for processes other than the proxy's own.
+
+Callers: the run engine (inject / shrink / remove proxy faults, circuit-break by weight),
+``aftershock recover`` (``list_faults`` / ``remove_run``) and the TUI. httpx errors and refusals become
+:class:`chaos.errors.TargetError`; invalid faults become :class:`chaos.errors.InvalidInput`.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from chaos.clients.host.specs import ProxyFault
+from chaos.errors import InvalidInput, Problem, TargetError
+
+
+class ProxyAdminClient:
+    """``async with ProxyAdminClient("http://127.0.0.1:9001", token) as admin: ...``"""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
+                                         headers={"Authorization": f"Bearer {token}"})
+
+    async def __aenter__(self) -> ProxyAdminClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def list_faults(self) -> list[ProxyFault]:
+        body = await self._call("GET", "/faults")
+        return [ProxyFault.from_dict(item) for item in body["faults"]]
+
+    async def add_fault(self, fault: ProxyFault) -> None:
+        await self._call("POST", "/faults", fault.to_dict())
+
+    async def update_fault(self, fault: ProxyFault) -> ProxyFault:
+        body = await self._call("PUT", f"/faults/{fault.id}", fault.to_dict())
+        return ProxyFault.from_dict(body["previous"])
+
+    async def remove_fault(self, fault_id: str) -> ProxyFault | None:
+        body = await self._call("DELETE", f"/faults/{fault_id}")
+        return ProxyFault.from_dict(body["removed"]) if body["removed"] else None
+
+    async def remove_run(self, run_id: str) -> list[ProxyFault]:
+        body = await self._call("DELETE", f"/runs/{run_id}")
+        return [ProxyFault.from_dict(item) for item in body["removed"]]
+
+    async def weights(self) -> dict[str, int]:
+        body = await self._call("GET", "/weights")
+        return {str(k): int(v) for k, v in body["weights"].items()}
+
+    async def set_weight(self, name: str, weight: int) -> int:
+        body = await self._call("PUT", f"/weights/{name}", {"weight": weight})
+        return int(body["previous"])
+
+    async def metrics(self) -> str:
+        try:
+            response = await self._client.get("/metrics")
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise TargetError(f"fault proxy metrics at {self.base_url}: {exc}") from exc
+        return response.text
+
+    async def _call(self, method: str, path: str, payload: object = None) -> dict[str, Any]:
+        try:
+            response = await self._client.request(method, path, json=payload)
+        except httpx.HTTPError as exc:
+            raise TargetError(f"fault proxy admin at {self.base_url} unreachable: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise TargetError(f"fault proxy admin {method} {path}: HTTP {response.status_code}, "
+                              "not JSON") from exc
+        if response.status_code == 400 and body.get("problems"):
+            raise InvalidInput([Problem(**p) for p in body["problems"]])
+        if response.status_code >= 400:
+            raise TargetError(f"fault proxy admin {method} {path}: HTTP {response.status_code}: "
+                              f"{body.get('error', body)}")
+        if not isinstance(body, dict):
+            raise TargetError(f"fault proxy admin {method} {path}: unexpected answer {body!r}")
+        return body

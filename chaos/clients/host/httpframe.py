@@ -1,0 +1,149 @@
+"""Minimal HTTP/1.1 message framing for the fault proxy's HTTP mode.
+
+Finds request and response boundaries on a keep-alive connection (head up to the blank line, body by
+Content-Length, chunked encoding, or until close) and copies the raw bytes unchanged. Used by
+:mod:`chaos.clients.host.sessions`; no message is re-serialised, so the proxy stays transparent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+from chaos.clients.host.lanes import CHUNK
+
+REASONS = {400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
+           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+           504: "Gateway Timeout"}
+
+
+class Sink(Protocol):
+    async def send(self, data: bytes) -> None: ...
+
+
+class Discard:
+    """A sink that drops what it gets (the body of an aborted request)."""
+
+    async def send(self, data: bytes) -> None:
+        return None
+
+
+class MalformedMessage(Exception):
+    """The peer sent something that is not HTTP/1.x framing we understand."""
+
+
+@dataclass(frozen=True)
+class Head:
+    raw: bytes
+    first: list[str]
+    headers: dict[str, str]
+
+    @property
+    def wants_close(self) -> bool:
+        connection = self.headers.get("connection", "").lower()
+        if "close" in connection:
+            return True
+        return self.first[0] == "HTTP/1.0" or (len(self.first) > 2 and self.first[2] == "HTTP/1.0"
+                                                and "keep-alive" not in connection)
+
+    def framing(self) -> tuple[str, int]:
+        """``("chunked", 0)``, ``("length", n)`` or ``("none", 0)`` from the headers."""
+        if self.headers.get("transfer-encoding", "").lower().rstrip().endswith("chunked"):
+            return "chunked", 0
+        length = self.headers.get("content-length")
+        if length is not None:
+            try:
+                value = int(length.split(",")[0])
+            except ValueError as exc:
+                raise MalformedMessage(f"bad Content-Length {length!r}") from exc
+            if value < 0:
+                raise MalformedMessage(f"bad Content-Length {length!r}")
+            return "length", value
+        return "none", 0
+
+
+async def read_head(reader: asyncio.StreamReader) -> Head | None:
+    """The next message head, or None on a clean end of stream before any byte."""
+    try:
+        raw = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            return None
+        raise MalformedMessage("connection closed inside a message head") from exc
+    except asyncio.LimitOverrunError as exc:
+        raise MalformedMessage("message head too large") from exc
+    lines = raw.decode("latin-1").split("\r\n")
+    first = lines[0].split(" ", 2)
+    if len(first) < 2:
+        raise MalformedMessage(f"bad start line {lines[0]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise MalformedMessage(f"bad header line {line!r}")
+        key = name.strip().lower()
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    return Head(raw=raw, first=first, headers=headers)
+
+
+def request_framing(head: Head) -> tuple[str, int]:
+    return head.framing()
+
+
+def response_framing(head: Head, request_method: str) -> tuple[str, int]:
+    """Body framing of a response; ``("close", 0)`` when it ends with the connection."""
+    status = int(head.first[1]) if head.first[1].isdigit() else 0
+    if request_method == "HEAD" or status < 200 or status in (204, 304):
+        return "none", 0
+    kind, length = head.framing()
+    return ("close", 0) if kind == "none" else (kind, length)
+
+
+async def copy_body(reader: asyncio.StreamReader, framing: tuple[str, int], sink: Sink) -> None:
+    kind, length = framing
+    if kind == "length":
+        await _copy_exactly(reader, length, sink)
+    elif kind == "chunked":
+        while True:
+            line = await _readline(reader)
+            await sink.send(line)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError as exc:
+                raise MalformedMessage(f"bad chunk size line {line[:40]!r}") from exc
+            if size == 0:
+                while True:  # trailers up to the blank line
+                    trailer = await _readline(reader)
+                    await sink.send(trailer)
+                    if trailer == b"\r\n":
+                        return
+            await _copy_exactly(reader, size + 2, sink)
+    elif kind == "close":
+        while data := await reader.read(CHUNK):
+            await sink.send(data)
+
+
+async def _readline(reader: asyncio.StreamReader) -> bytes:
+    try:
+        return await reader.readuntil(b"\r\n")
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+        raise MalformedMessage("connection closed or line too long inside a chunked body") from exc
+
+
+async def _copy_exactly(reader: asyncio.StreamReader, length: int, sink: Sink) -> None:
+    while length > 0:
+        data = await reader.read(min(length, CHUNK))
+        if not data:
+            raise MalformedMessage("connection closed inside a message body")
+        length -= len(data)
+        await sink.send(data)
+
+
+def simple_response(code: int, body: bytes, close: bool = False) -> bytes:
+    reason = REASONS.get(code, "Injected")
+    connection = "close" if close else "keep-alive"
+    return (f"HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+            f"Connection: {connection}\r\nX-Aftershock: injected\r\n\r\n").encode("latin-1") + body
