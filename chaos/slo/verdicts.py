@@ -46,6 +46,14 @@ class Verdict:
     """How long the query took."""
     error: str = ""
     failed_polls: int = 0
+    """Consecutive failed polls (no data, refused query, Prometheus unreachable) so far."""
+    failure: str = ""
+    """Why the last poll failed: ``no-data``, ``query`` (refused PromQL / status error) or
+    ``unreachable`` (connection, HTTP error, timeout); "" when it succeeded."""
+    for_s: float = 0.0
+    """The ``for`` threshold applied (seconds of evaluation time)."""
+    required_consecutive: int = 1
+    """The ``consecutive`` threshold applied."""
 
     @property
     def breached(self) -> bool:
