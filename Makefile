@@ -1,0 +1,26 @@
+# The README's two commands: `make demo` (the embedded demo) and `make test` (lint + types +
+# import contracts + the whole test suite). Both install what they need first.
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint unit bench
+
+setup:
+	@./scripts/setup.sh
+
+demo: setup
+	$(BIN)/aftershock demo
+
+lint: setup
+	$(BIN)/ruff check chaos tui tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: setup
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test: lint unit
+
+bench: setup
+	$(BIN)/python bench/bench_monitor.py
+	$(BIN)/python bench/bench_proxy.py

@@ -1,0 +1,263 @@
+"""The state directory: SQLite records of runs, write-ahead fault records and applied actions.
+
+A fault is recorded here (committed, fsync'd by SQLite's WAL) *before* it exists anywhere,
+so ``aftershock recover`` can always find what a crashed run left behind. Uses the standard
+library's ``sqlite3`` (no ORM: three small tables, plain SQL, one connection per store).
+Callers: the run driver, ``recover``, ``runs``/``show``/``report``, the TUI's history (through
+the engine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chaos.errors import StateError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '',
+    target TEXT NOT NULL DEFAULT '',
+    started REAL NOT NULL,
+    ended REAL,
+    verdict TEXT,
+    exit_code INTEGER,
+    pid INTEGER NOT NULL,
+    pid_start TEXT NOT NULL DEFAULT '',
+    host TEXT NOT NULL DEFAULT '',
+    journal TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS faults (
+    run_id TEXT NOT NULL,
+    fault TEXT NOT NULL,
+    fault_type TEXT NOT NULL,
+    realisation TEXT NOT NULL,
+    deadline REAL NOT NULL,
+    state TEXT NOT NULL,
+    recorded REAL NOT NULL,
+    removed REAL,
+    PRIMARY KEY (run_id, fault)
+);
+CREATE TABLE IF NOT EXISTS actions (
+    run_id TEXT NOT NULL,
+    decision_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (run_id, decision_id)
+);
+"""
+
+
+def default_state_dir() -> Path:
+    """``$AFTERSHOCK_STATE_DIR``, else ``$XDG_STATE_HOME/aftershock``, else ``~/.local/state/aftershock``."""
+    explicit = os.environ.get("AFTERSHOCK_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "aftershock"
+
+
+def process_start(pid: int) -> str:
+    """Start time of ``pid`` (field 22 of /proc/PID/stat), to tell a live run from a reused pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            stat = handle.read()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[19]
+
+
+def run_alive(pid: int, pid_start: str, host: str) -> bool:
+    if host and host != socket.gethostname():
+        return True  # another machine's run: we cannot tell, assume alive
+    return bool(pid_start) and process_start(pid) == pid_start
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    experiment: str
+    source: str
+    target: str
+    started: float
+    ended: float | None
+    verdict: str | None
+    exit_code: int | None
+    pid: int
+    pid_start: str
+    host: str
+    journal: str
+
+    @property
+    def alive(self) -> bool:
+        return self.ended is None and run_alive(self.pid, self.pid_start, self.host)
+
+
+@dataclass(frozen=True)
+class FaultRow:
+    run_id: str
+    fault: str
+    fault_type: str
+    realisation: dict[str, Any]
+    """How to remove it: ``{"kind": "proxy"|"iptables"|"tc"|"kubernetes"|..., ...}``."""
+    deadline: float
+    state: str
+    """recorded (write-ahead), injected, removed, failed."""
+    recorded: float
+    removed: float | None
+
+
+class StateStore:
+    """One SQLite database in the state directory. Not shared across threads."""
+
+    def __init__(self, state_dir: Path | str | None = None) -> None:
+        self.dir = Path(state_dir) if state_dir is not None else default_state_dir()
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            (self.dir / "journals").mkdir(exist_ok=True)
+            self.path = self.dir / "state.db"
+            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open the state directory {self.dir}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StateError(f"state database {self.path}: {exc}") from exc
+
+    # ------------------------------------------------------------ runs
+
+    def start_run(self, run_id: str, experiment: str, source: str, target: str,
+                  started: float | None = None) -> None:
+        pid = os.getpid()
+        with self._tx() as db:
+            db.execute("INSERT INTO runs (id, experiment, source, target, started, pid, pid_start, host) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (run_id, experiment, source, target, started or time.time(), pid,
+                        process_start(pid), socket.gethostname()))
+
+    def finish_run(self, run_id: str, verdict: str, exit_code: int, journal: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET ended = ?, verdict = ?, exit_code = ?, journal = ? WHERE id = ?",
+                       (time.time(), verdict, exit_code, journal, run_id))
+
+    def run(self, run_id: str) -> RunRow | None:
+        rows = self._runs("WHERE id = ?", (run_id,))
+        if rows:
+            return rows[0]
+        like = self._runs("WHERE id LIKE ? ORDER BY started DESC", (run_id + "%",))
+        return like[0] if len(like) == 1 else None
+
+    def runs(self, limit: int = 100) -> list[RunRow]:
+        return self._runs("ORDER BY started DESC LIMIT ?", (limit,))
+
+    def _runs(self, where: str, args: tuple[Any, ...]) -> list[RunRow]:
+        try:
+            cur = self._db.execute(
+                "SELECT id, experiment, source, target, started, ended, verdict, exit_code, pid, pid_start, "
+                f"host, journal FROM runs {where}", args)
+            return [RunRow(*row) for row in cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise StateError(f"state database {self.path}: {exc}") from exc
+
+    # ------------------------------------------------------------ faults (write-ahead)
+
+    def record_fault(self, run_id: str, fault: str, fault_type: str, realisation: dict[str, Any],
+                     deadline: float) -> None:
+        """Durably record a fault *before* it is injected."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO faults (run_id, fault, fault_type, realisation, deadline, state, "
+                       "recorded) VALUES (?, ?, ?, ?, ?, 'recorded', ?)",
+                       (run_id, fault, fault_type, json.dumps(realisation), deadline, time.time()))
+
+    def update_fault(self, run_id: str, fault: str, state: str,
+                     realisation: dict[str, Any] | None = None) -> None:
+        with self._tx() as db:
+            if realisation is not None:
+                db.execute("UPDATE faults SET realisation = ? WHERE run_id = ? AND fault = ?",
+                           (json.dumps(realisation), run_id, fault))
+            db.execute("UPDATE faults SET state = ?, removed = ? WHERE run_id = ? AND fault = ?",
+                       (state, time.time() if state == "removed" else None, run_id, fault))
+
+    def faults(self, run_id: str | None = None, live_only: bool = False) -> list[FaultRow]:
+        where, args = [], []
+        if run_id is not None:
+            where.append("run_id = ?")
+            args.append(run_id)
+        if live_only:
+            where.append("state IN ('recorded', 'injected', 'failed')")
+        sql = ("SELECT run_id, fault, fault_type, realisation, deadline, state, recorded, removed FROM faults"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY recorded")
+        try:
+            rows = self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StateError(f"state database {self.path}: {exc}") from exc
+        return [FaultRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+
+    # ------------------------------------------------------------ actions
+
+    def record_action(self, run_id: str, decision_id: str, action: str, detail: dict[str, Any],
+                      state: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO actions (run_id, decision_id, action, detail, state, at) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (run_id, decision_id, action, json.dumps(detail), state, time.time()))
+
+    def actions(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT decision_id, action, detail, state, at FROM actions WHERE run_id = ? "
+                                "ORDER BY at", (run_id,)).fetchall()
+        return [{"decision_id": r[0], "action": r[1], "detail": json.loads(r[2]), "state": r[3], "at": r[4]}
+                for r in rows]
+
+    # ------------------------------------------------------------ journals
+
+    def journal_path(self, run_id: str) -> Path:
+        return self.dir / "journals" / f"{run_id}.json"
+
+    def write_journal(self, run_id: str, journal: dict[str, Any]) -> Path:
+        path = self.journal_path(run_id)
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(journal, indent=2, default=str))
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StateError(f"cannot write journal {path}: {exc}") from exc
+        return path
+
+    def read_journal(self, run_id: str) -> dict[str, Any]:
+        path = self.journal_path(run_id)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise StateError(f"no journal for run {run_id} in {self.dir}") from None
+        except (OSError, ValueError) as exc:
+            raise StateError(f"cannot read journal {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise StateError(f"journal {path} is not a JSON object")
+        return data

@@ -1,0 +1,410 @@
+"""The life of one run as an I/O-free state machine (the shape of httpx's ``auth_flow``).
+
+:func:`lifecycle` is a generator: it *yields* steps (pre-flight, check steady state, record a
+fault, inject it, wait for the next monitor tick, apply a policy decision, remove faults,
+revert, wait for recovery, publish an event) and *receives* their outcomes. It decides
+everything — order, verdict, exit code, timings — and does no I/O and reads no clock: every
+time comes in with an outcome. ``chaos.engine.driver`` performs the steps. The steps of the
+contract of ``shared/design/experiment-format.md``:
+
+1. pre-flight → 2. steady state before → 3. write-ahead record, inject → 4. monitor + policy
+loop until the fault window ends, a rollback/abort, or the user aborts → 5. remove faults,
+revert (reverse order) → 6. wait for steady state (bounded) → 7. verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from chaos.engine import events as ev
+from chaos.model.experiment import Experiment
+from chaos.slo.verdicts import MONITOR, Tick, Verdict
+
+EXIT_CODES = {"passed": 0, "deviated": 1, "failed": 1, "unsteady": 1, "aborted": 130, "invalid": 2, "error": 3}
+
+
+# ------------------------------------------------------------------ decisions (from the policy engine)
+
+
+class DecisionLike(Protocol):
+    """What the run machine needs of a policy decision."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def policy(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def faults(self) -> tuple[str, ...]:
+        """Faults the decision removes (rollback/abort); empty for other actions."""
+        ...
+    @property
+    def evidence(self) -> dict[str, Any]: ...
+
+
+class DeciderLike(Protocol):
+    def observe(self, tick: Tick, now: float) -> list[DecisionLike]: ...
+    def failed(self, decision_id: str, now: float) -> list[DecisionLike]:
+        """An action failed: the escalation ladder's next decisions."""
+        ...
+    def applied(self, decision_id: str, now: float) -> None: ...
+    def final_reverts(self) -> list[RevertLike]: ...
+
+
+class RevertLike(Protocol):
+    @property
+    def decision_id(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def keep(self) -> bool: ...
+    @property
+    def description(self) -> str: ...
+
+
+# ------------------------------------------------------------------ steps (requests to the driver)
+
+
+@dataclass(frozen=True)
+class Publish:
+    event: ev.RunEvent
+
+
+@dataclass(frozen=True)
+class Preflight:
+    pass
+
+
+@dataclass(frozen=True)
+class CheckSteady:
+    phase: Literal["before", "after"]
+    slos: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Record:
+    fault: str
+
+
+@dataclass(frozen=True)
+class Inject:
+    fault: str
+
+
+@dataclass(frozen=True)
+class NextTick:
+    window_end: float
+    """The driver returns at the next monitor interval, or at once on a user command."""
+
+
+@dataclass(frozen=True)
+class Apply:
+    decision: Any
+
+
+@dataclass(frozen=True)
+class Remove:
+    faults: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Revert:
+    item: Any
+
+
+@dataclass(frozen=True)
+class AwaitSteady:
+    slos: tuple[str, ...]
+    timeout_s: float
+
+
+Step = Publish | Preflight | CheckSteady | Record | Inject | NextTick | Apply | Remove | Revert | AwaitSteady
+
+
+# ------------------------------------------------------------------ outcomes (answers of the driver)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    at: float
+    ok: bool = True
+    detail: str = ""
+    error: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreflightOutcome(Outcome):
+    refused: bool = False
+    """True: the blast radius/gate refused the run (verdict invalid); False with ok=False: platform error."""
+    checks: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InjectOutcome(Outcome):
+    deadline: float = 0.0
+    fault_type: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TickOutcome(Outcome):
+    tick: Tick | None = None
+    command: Literal["abort", "rollback", None] = None
+    """A user command that arrived while waiting (TUI key, Ctrl-C, SIGTERM)."""
+
+
+@dataclass(frozen=True)
+class SteadyOutcome(Outcome):
+    holds: bool = False
+    verdicts: tuple[Verdict, ...] = ()
+    seconds: float = 0.0
+    aborted: bool = False
+
+
+@dataclass
+class RunFacts:
+    """What happened, for the verdict and the journal's timings."""
+
+    breached: bool = False
+    breach_at: float | None = None
+    breach_slo: str = ""
+    action_at: float | None = None
+    removed_at: float | None = None
+    recovered_at: float | None = None
+    action_failed: bool = False
+    aborted: bool = False
+    abort_reason: str = ""
+    injected: list[str] = field(default_factory=list)
+    live: list[str] = field(default_factory=list)
+
+    def timings(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.breach_at is not None:
+            if self.action_at is not None:
+                out["breach_to_action_s"] = round(self.action_at - self.breach_at, 3)
+            if self.removed_at is not None:
+                out["breach_to_fault_removed_s"] = round(self.removed_at - self.breach_at, 3)
+            if self.recovered_at is not None:
+                out["breach_to_slo_recovered_s"] = round(self.recovered_at - self.breach_at, 3)
+        return out
+
+
+def verdict_of(facts: RunFacts, steady_after: bool) -> tuple[str, str]:
+    """Final verdict and reason, from what happened (pure)."""
+    if facts.aborted:
+        return "aborted", facts.abort_reason or "aborted"
+    if facts.action_failed:
+        return "failed", "a recovery action failed"
+    if not steady_after:
+        return "failed", "steady state did not return after recovery"
+    if facts.breached:
+        return "deviated", f"SLO {facts.breach_slo} breached during the fault; recovered"
+    return "passed", "steady state held before, during and after the fault"
+
+
+RunGen = Generator[Step, Outcome | None, ev.RunFinished]
+
+
+def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str = "",
+              start_at: float, dry_run: bool = False) -> RunGen:
+    """The run of ``exp``. Yields steps, receives outcomes, returns the final event."""
+    spec = exp.spec
+    facts = RunFacts()
+    steady = tuple(spec.steady_state)
+
+    def publish(event: ev.RunEvent) -> Publish:
+        return Publish(event)
+
+    def finish(at: float, verdict: str, reason: str) -> Generator[Step, Outcome | None, ev.RunFinished]:
+        final = ev.RunFinished(run_id=run_id, at=at, verdict=verdict, exit_code=EXIT_CODES[verdict],
+                               reason=reason, timings=facts.timings())
+        yield publish(final)
+        return final
+
+    yield publish(ev.RunStarted(run_id=run_id, at=start_at, experiment=exp.name, source=source,
+                                target=spec.target.type, dry_run=dry_run,
+                                faults=tuple(f.name for f in spec.faults), slos=tuple(s.name for s in spec.slos)))
+
+    # 1. pre-flight
+    pre = yield Preflight()
+    assert isinstance(pre, PreflightOutcome)
+    if not pre.ok:
+        yield publish(ev.PreflightRefused(run_id=run_id, at=pre.at, reason=pre.error, details=pre.details))
+        return (yield from finish(pre.at, "invalid" if pre.refused else "error", pre.error))
+    yield publish(ev.PreflightPassed(run_id=run_id, at=pre.at, checks=pre.checks, targets=pre.targets))
+    if dry_run:
+        return (yield from finish(pre.at, "passed", "dry run: nothing injected"))
+
+    # 2. steady state before
+    if steady:
+        before = yield CheckSteady("before", steady)
+        assert isinstance(before, SteadyOutcome)
+        yield publish(ev.SteadyStateChecked(run_id=run_id, at=before.at, phase="before", holds=before.holds,
+                                            verdicts=before.verdicts))
+        if not before.holds:
+            failing = ", ".join(v.slo for v in before.verdicts if not v.holds) or before.error
+            return (yield from finish(before.at, "unsteady", f"steady state did not hold before injection: "
+                                      f"{failing}"))
+
+    # 3. write-ahead record, then inject each fault
+    now = pre.at
+    window_end = 0.0
+    for fault in spec.faults:
+        rec = yield Record(fault.name)
+        assert rec is not None
+        yield publish(ev.FaultRecorded(run_id=run_id, at=rec.at, fault=fault.name, fault_type=fault.type,
+                                       description=rec.detail, deadline=rec.at + fault.duration_s))
+        out = yield Inject(fault.name)
+        assert isinstance(out, InjectOutcome)
+        now = out.at
+        if not out.ok:
+            yield publish(ev.RunLog(run_id=run_id, at=out.at, level="error",
+                                    message=f"injecting {fault.name} failed: {out.error}"))
+            facts.live.append(fault.name)  # may be half-applied: remove it too
+            yield from _remove_all(run_id, facts, "error", publish)
+            yield from _revert_all(run_id, decider, publish)
+            verdict = "error" if not facts.injected else "failed"
+            return (yield from finish(now, verdict, f"injection of {fault.name} failed: {out.error}"))
+        facts.injected.append(fault.name)
+        facts.live.append(fault.name)
+        window_end = max(window_end, out.deadline)
+        yield publish(ev.FaultInjected(run_id=run_id, at=out.at, fault=fault.name, fault_type=out.fault_type,
+                                       description=out.description, deadline=out.deadline, details=out.data))
+
+    # 4. monitor + policy loop
+    while facts.live and now < window_end and not facts.aborted:
+        tick_out = yield NextTick(window_end)
+        assert isinstance(tick_out, TickOutcome)
+        now = tick_out.at
+        if tick_out.command == "abort":
+            facts.aborted, facts.abort_reason = True, tick_out.detail or "aborted by the user"
+            break
+        if tick_out.command == "rollback":
+            yield publish(ev.RunLog(run_id=run_id, at=now, message="rollback requested by the user"))
+            yield from _remove_all(run_id, facts, "rollback", publish)
+            break
+        if tick_out.tick is None:
+            continue
+        tick = tick_out.tick
+        yield publish(ev.SloSampled(run_id=run_id, at=now, tick=tick))
+        for verdict in tick.verdicts:
+            if verdict.breached and not facts.breached:
+                facts.breached, facts.breach_at, facts.breach_slo = True, now, verdict.slo
+        if facts.breached and facts.removed_at is not None and facts.recovered_at is None:
+            watched = tick.get(facts.breach_slo)
+            if watched is not None and watched.holds:
+                facts.recovered_at = now
+        pending = list(decider.observe(tick, now))
+        while pending and not facts.aborted:
+            decision = pending.pop(0)
+            yield publish(ev.PolicyFired(run_id=run_id, at=now, decision_id=decision.id, policy=decision.policy,
+                                         action=decision.action, target=decision.target,
+                                         evidence=dict(decision.evidence)))
+            if decision.action in ("rollback", "abort"):
+                names = tuple(decision.faults) or tuple(facts.live)
+                yield from _remove(run_id, facts, names, "rollback" if decision.action == "rollback" else "abort",
+                                   publish)
+                facts.action_at = facts.action_at or now
+                decider.applied(decision.id, now)
+                yield publish(ev.ActionApplied(run_id=run_id, at=now, decision_id=decision.id,
+                                               action=decision.action, detail=f"removed {', '.join(names)}"))
+                if decision.action == "abort":
+                    facts.aborted, facts.abort_reason = True, f"policy {decision.policy} aborted the run"
+                continue
+            result = yield Apply(decision)
+            assert result is not None
+            now = result.at
+            if result.ok:
+                facts.action_at = facts.action_at or now
+                decider.applied(decision.id, now)
+                yield publish(ev.ActionApplied(run_id=run_id, at=now, decision_id=decision.id,
+                                               action=decision.action, detail=result.detail))
+                if decision.action == "circuit-break" or result.data.get("breaker_state"):
+                    yield publish(ev.BreakerChanged(run_id=run_id, at=now, policy=decision.policy,
+                                                    service=decision.target,
+                                                    state=str(result.data.get("breaker_state", "open")),
+                                                    weight=int(result.data.get("weight", 0))))
+                if decision.action == "shrink":
+                    yield publish(ev.FaultShrunk(run_id=run_id, at=now, fault=decision.target,
+                                                 params=dict(result.data)))
+            else:
+                yield publish(ev.ActionFailed(run_id=run_id, at=now, decision_id=decision.id,
+                                              action=decision.action, error=result.error))
+                escalation = decider.failed(decision.id, now)
+                if not escalation:
+                    facts.action_failed = True
+                pending.extend(escalation)
+
+    # 5. remove faults, revert in reverse order
+    yield from _remove_all(run_id, facts, "abort" if facts.aborted else "end", publish)
+    yield from _revert_all(run_id, decider, publish, facts)
+
+    # 6. steady state after (bounded)
+    steady_after = True
+    if steady and not facts.aborted:
+        after = yield AwaitSteady(steady, spec.recovery.timeout_s)
+        assert isinstance(after, SteadyOutcome)
+        now = after.at
+        yield publish(ev.SteadyStateChecked(run_id=run_id, at=after.at, phase="after", holds=after.holds,
+                                            verdicts=after.verdicts))
+        if after.aborted:
+            facts.aborted, facts.abort_reason = True, "aborted by the user during recovery"
+        steady_after = after.holds
+        if after.holds:
+            if facts.breached and facts.recovered_at is None:
+                facts.recovered_at = after.at
+            yield publish(ev.SteadyStateRestored(run_id=run_id, at=after.at, seconds=after.seconds))
+
+    # 7. verdict
+    verdict, reason = verdict_of(facts, steady_after)
+    return (yield from finish(now, verdict, reason))
+
+
+def _remove(run_id: str, facts: RunFacts, names: tuple[str, ...], reason: str,
+            publish: Any) -> Generator[Step, Outcome | None, None]:
+    names = tuple(n for n in names if n in facts.live)
+    if not names:
+        return
+    out = yield Remove(names, reason)
+    assert out is not None
+    for name in names:
+        facts.live.remove(name)
+        yield publish(ev.FaultRemoved(run_id=run_id, at=out.at, fault=name, reason=reason))
+    if facts.breached and facts.removed_at is None:
+        facts.removed_at = out.at
+    if not out.ok:
+        facts.action_failed = True
+        yield publish(ev.RunLog(run_id=run_id, at=out.at, level="error", message=f"removing faults: {out.error}"))
+
+
+def _remove_all(run_id: str, facts: RunFacts, reason: str, publish: Any) -> Generator[Step, Outcome | None, None]:
+    yield from _remove(run_id, facts, tuple(reversed(facts.live)), reason, publish)
+
+
+def _revert_all(run_id: str, decider: DeciderLike, publish: Any,
+                facts: RunFacts | None = None) -> Generator[Step, Outcome | None, None]:
+    for item in decider.final_reverts():
+        out = yield Revert(item)
+        assert out is not None
+        if item.keep:
+            yield publish(ev.RunLog(run_id=run_id, at=out.at, level="warning",
+                                    message=f"KEPT (keep: true): {item.description} was NOT reverted"))
+        yield publish(ev.Reverted(run_id=run_id, at=out.at, decision_id=item.decision_id, action=item.action,
+                                  detail=out.detail or item.description, kept=item.keep))
+        if not out.ok:
+            if facts is not None:
+                facts.action_failed = True
+            yield publish(ev.RunLog(run_id=run_id, at=out.at, level="error",
+                                    message=f"revert of {item.decision_id} failed: {out.error}"))
+
+
+__all__ = ["EXIT_CODES", "MONITOR", "lifecycle", "verdict_of"]

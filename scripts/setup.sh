@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Aftershock needs on a fresh Debian machine: system packages (Prometheus and
+# promtool, iptables, iproute2, tmux) and a virtualenv with the package and its dev tools.
+# Idempotent and quick when nothing changed. Used by `make demo` and `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v tc >/dev/null 2>&1 || need+=(iproute2)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
+if ((${#need[@]})); then
+  echo "setup: installing system packages: ${need[*]}"
+  if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+if [[ ! -x "$VENV/bin/python" ]]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.aftershock-installed"
+digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$digest" ]]; then
+  echo "setup: installing Python packages into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[dev]'
+  echo "$digest" > "$stamp"
+fi
