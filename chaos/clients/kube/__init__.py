@@ -1,0 +1,36 @@
+"""Kubernetes target: Chaos Mesh objects, pre-flight checks, degrade/circuit-break actuators, reaper.
+
+Public entry points are :class:`KubernetesTarget` and :class:`KubeSettings`; the submodules are
+internal (one concern each: ``calls`` boundary, ``chaosmesh``, ``blast``, ``rbac``, ``degrade``,
+``weights``, ``reaper``). Callers: the run engine, ``aftershock recover`` and ``aftershock doctor``.
+"""
+
+from chaos.clients.kube.rbac import (
+    Permission,
+    circuit_break_permissions,
+    degrade_permissions,
+    pod_fault_permissions,
+)
+from chaos.clients.kube.settings import KubeSettings
+from chaos.clients.kube.target import (
+    DeleteReport,
+    InjectionState,
+    KubernetesTarget,
+    Resolution,
+    RevertToken,
+    WeightSnapshot,
+)
+
+__all__ = [
+    "DeleteReport",
+    "InjectionState",
+    "KubeSettings",
+    "KubernetesTarget",
+    "Permission",
+    "Resolution",
+    "RevertToken",
+    "WeightSnapshot",
+    "circuit_break_permissions",
+    "degrade_permissions",
+    "pod_fault_permissions",
+]

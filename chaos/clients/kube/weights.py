@@ -1,0 +1,204 @@
+"""Circuit-break actuator: set one backend's traffic weight on Gateway API ``HTTPRoute`` and Istio
+``VirtualService`` routes, and restore the prior weights exactly.
+
+Only the named service's weight changes; other backends keep theirs (both APIs treat weights as
+relative, so weight 0 sends that backend no traffic). A weight that was absent before is removed
+again on restore. Writes carry the read ``resourceVersion`` (409 → re-read, bounded); restore refuses
+to overwrite a weight someone else changed after us. Callers: ``target`` (circuit-break policy).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from chaos.clients.kube.context import KubeContext, meta
+from chaos.errors import ActuatorError, ChaosError
+
+MERGE_PATCH = "application/merge-patch+json"
+CONFLICT_RETRIES = 3
+
+# kind -> (group, versions to try, plural, spec list key, backend list key)
+ROUTE_KINDS: dict[str, tuple[str, tuple[str, ...], str, str, str]] = {
+    "HTTPRoute": ("gateway.networking.k8s.io", ("v1", "v1beta1"), "httproutes", "rules", "backendRefs"),
+    "VirtualService": ("networking.istio.io", ("v1", "v1beta1"), "virtualservices", "http", "route"),
+}
+
+
+@dataclass(frozen=True)
+class WeightChange:
+    """One backend entry we re-weighted: ``spec.<list>[rule].<backends>[backend].weight``."""
+
+    kind: str
+    namespace: str
+    name: str
+    version: str
+    rule: int
+    backend: int
+    before: int | None
+    after: int
+
+
+@dataclass(frozen=True)
+class WeightSnapshot:
+    """The prior weights of every route entry pointing at ``service`` (what restore puts back)."""
+
+    namespace: str
+    service: str
+    changes: tuple[WeightChange, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WeightSnapshot:
+        return cls(str(data["namespace"]), str(data["service"]),
+                   tuple(WeightChange(**c) for c in data.get("changes") or []))
+
+
+def _hosts(service: str, namespace: str) -> set[str]:
+    return {service, f"{service}.{namespace}", f"{service}.{namespace}.svc",
+            f"{service}.{namespace}.svc.cluster.local"}
+
+
+def _targets(kind: str, backend: Mapping[str, Any], service: str, namespace: str) -> bool:
+    if kind == "HTTPRoute":
+        return (backend.get("name") == service and backend.get("kind", "Service") == "Service"
+                and backend.get("group", "") == "" and backend.get("namespace", namespace) == namespace)
+    return (backend.get("destination") or {}).get("host") in _hosts(service, namespace)
+
+
+def _entries(kind: str, route: Mapping[str, Any], service: str,
+             namespace: str) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    _, _, _, rules_key, backends_key = ROUTE_KINDS[kind]
+    for i, rule in enumerate((route.get("spec") or {}).get(rules_key) or []):
+        for j, backend in enumerate(rule.get(backends_key) or []):
+            if _targets(kind, backend, service, namespace):
+                yield i, j, backend
+
+
+def _list_routes(ctx: KubeContext, kind: str, namespace: str) -> tuple[str, list[dict[str, Any]]]:
+    """(served version, routes in namespace); ("", []) when the CRD is not installed."""
+    group, versions, plural, _, _ = ROUTE_KINDS[kind]
+    for version in versions:
+        reply = ctx.caller.call(f"list {kind} in {namespace}", ctx.custom.list_namespaced_custom_object,
+                                group, version, namespace, plural, accept=(404,))
+        if reply.status != 404:
+            return version, list(reply.body.get("items") or [])
+    return "", []
+
+
+def _read(ctx: KubeContext, kind: str, version: str, namespace: str, name: str) -> dict[str, Any]:
+    group, _, plural, _, _ = ROUTE_KINDS[kind]
+    reply = ctx.caller.call(f"read {kind} {namespace}/{name}", ctx.custom.get_namespaced_custom_object,
+                            group, version, namespace, plural, name, accept=(404,))
+    if reply.status == 404:
+        raise ActuatorError(f"{kind} {namespace}/{name} no longer exists")
+    return reply.body
+
+
+def _write(ctx: KubeContext, kind: str, version: str, route: Mapping[str, Any]) -> bool:
+    """Patch the route's rule list with the read resourceVersion; False on 409."""
+    group, _, plural, rules_key, _ = ROUTE_KINDS[kind]
+    m = meta(route)
+    body = {"metadata": {"resourceVersion": m.get("resourceVersion")},
+            "spec": {rules_key: (route.get("spec") or {}).get(rules_key)}}
+    reply = ctx.caller.call(f"patch {kind} {m.get('namespace')}/{m.get('name')}",
+                            ctx.custom.patch_namespaced_custom_object, group, version,
+                            m.get("namespace"), plural, m.get("name"), body, accept=(409,),
+                            _content_type=MERGE_PATCH)
+    return reply.status != 409
+
+
+def _set_on_route(ctx: KubeContext, kind: str, version: str, route: dict[str, Any], service: str,
+                  namespace: str, weight: int) -> list[WeightChange]:
+    name = str(meta(route).get("name"))
+    for _ in range(CONFLICT_RETRIES):
+        route = copy.deepcopy(route)
+        changes = []
+        for i, j, backend in _entries(kind, route, service, namespace):
+            changes.append(WeightChange(kind, namespace, name, version, i, j, backend.get("weight"), weight))
+            backend["weight"] = weight
+        if not changes or _write(ctx, kind, version, route):
+            return changes
+        route = _read(ctx, kind, version, namespace, name)
+    raise ActuatorError(f"{kind} {namespace}/{name}: resourceVersion conflict {CONFLICT_RETRIES} "
+                        "times in a row; it is being changed concurrently")
+
+
+def set_backend_weight(ctx: KubeContext, namespace: str, service: str, weight: int) -> WeightSnapshot:
+    """Set ``service``'s weight in every HTTPRoute/VirtualService of ``namespace`` routing to it."""
+    if weight < 0:
+        raise ActuatorError(f"circuit-break weight must be >= 0, got {weight}")
+    done: list[WeightChange] = []
+    found_kinds = []
+    try:
+        for kind in ROUTE_KINDS:
+            version, routes = _list_routes(ctx, kind, namespace)
+            if version:
+                found_kinds.append(kind)
+            for route in routes:
+                if any(True for _ in _entries(kind, route, service, namespace)):
+                    done += _set_on_route(ctx, kind, version, route, service, namespace, weight)
+    except ChaosError as exc:
+        if done:  # leave nothing half-open
+            try:
+                restore_weights(ctx, WeightSnapshot(namespace, service, tuple(done)))
+            except ChaosError as undo:
+                raise ActuatorError(f"circuit-break of {namespace}/{service} failed ({exc}) and "
+                                    f"undoing the routes already changed failed too: {undo}") from exc
+        raise
+    if not done:
+        installed = ", ".join(found_kinds) or "neither HTTPRoute nor VirtualService CRDs are installed"
+        raise ActuatorError(f"circuit-break: no HTTPRoute (spec.rules[].backendRefs) or VirtualService "
+                            f"(spec.http[].route[].destination.host) in namespace {namespace} routes "
+                            f"to service {service!r} (installed: {installed}); the service must be "
+                            "reached through one of them to be circuit-broken")
+    return WeightSnapshot(namespace, service, tuple(done))
+
+
+def restore_weights(ctx: KubeContext, snapshot: WeightSnapshot) -> None:
+    """Put every ``before`` weight back (absent → removed); all problems reported together."""
+    by_route: dict[tuple[str, str, str, str], list[WeightChange]] = {}
+    for c in snapshot.changes:
+        by_route.setdefault((c.kind, c.version, c.namespace, c.name), []).append(c)
+    problems = []
+    for (kind, version, namespace, name), changes in by_route.items():
+        try:
+            _restore_route(ctx, kind, version, namespace, name, snapshot.service, changes)
+        except ChaosError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ActuatorError(f"restoring the weights of {snapshot.namespace}/{snapshot.service} failed: "
+                            + "; ".join(problems))
+
+
+def _restore_route(ctx: KubeContext, kind: str, version: str, namespace: str, name: str, service: str,
+                   changes: list[WeightChange]) -> None:
+    _, _, _, rules_key, backends_key = ROUTE_KINDS[kind]
+    for _ in range(CONFLICT_RETRIES):
+        route = _read(ctx, kind, version, namespace, name)
+        rules = (route.get("spec") or {}).get(rules_key) or []
+        for c in changes:
+            try:
+                backend = rules[c.rule][backends_key][c.backend]
+            except (IndexError, KeyError, TypeError):
+                backend = {}
+            if not _targets(kind, backend, service, namespace):
+                raise ActuatorError(f"{kind} {namespace}/{name}: entry {rules_key}[{c.rule}]."
+                                    f"{backends_key}[{c.backend}] no longer routes to {service}; "
+                                    f"set its weight back to {c.before!r} by hand")
+            if backend.get("weight") != c.after:
+                raise ActuatorError(f"{kind} {namespace}/{name}: weight of {service} was changed by "
+                                    f"someone else to {backend.get('weight')!r} (we set {c.after}); "
+                                    f"not overwriting it; before the run it was {c.before!r}")
+            if c.before is None:
+                backend.pop("weight", None)
+            else:
+                backend["weight"] = c.before
+        if _write(ctx, kind, version, route):
+            return
+    raise ActuatorError(f"{kind} {namespace}/{name}: resourceVersion conflict {CONFLICT_RETRIES} times "
+                        "in a row while restoring weights")
