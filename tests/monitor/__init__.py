@@ -1,0 +1,1 @@
+"""Monitor tests: SLO evaluation, the monitor against a real Prometheus, and ``aftershock check``."""
