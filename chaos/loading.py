@@ -9,12 +9,12 @@ anything but :class:`~chaos.errors.InvalidExperiment`. Called by the CLI, the en
 
 from __future__ import annotations
 
+import difflib
 import os
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -129,18 +129,34 @@ def _build(node: yaml.Node, path: PathT, lines: dict[PathT, int], counter: list[
                                         file=source, line=node.start_mark.line + 1))
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        constructor.flatten_mapping(node)
+        own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        try:
+            constructor.flatten_mapping(node)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or node.start_mark
+            raise InvalidExperiment(Problem(f"bad merge key: {exc.problem}", path=_fmt(path), file=source,
+                                            line=mark.line + 1)) from None
+        merged = len(node.value) - own  # `<<: *anchor` entries come first; the mapping's own keys win
         out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
+        own_keys: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             if not isinstance(key_node, yaml.ScalarNode):
                 raise InvalidExperiment(Problem("mapping keys must be plain strings", path=_fmt(path),
                                                 file=source, line=key_node.start_mark.line + 1))
             key = constructor.construct_object(key_node)
             if not isinstance(key, str):
                 key = str(key) if isinstance(key, int | float | bool) or key is None else repr(key)
-            if key in out:
-                raise InvalidExperiment(Problem(f"duplicate key {key!r}", path=_fmt(path),
-                                                file=source, line=key_node.start_mark.line + 1))
+            if index >= merged:
+                if key in own_keys:
+                    raise InvalidExperiment(Problem(f"duplicate key {key!r}", path=_fmt((*path, key)),
+                                                    file=source, line=key_node.start_mark.line + 1))
+                own_keys.add(key)
+                if key in out:  # overrides a merged key: forget the merged value's lines
+                    prefix = (*path, key)
+                    for stale in [p for p in lines if p[:len(prefix)] == prefix]:
+                        del lines[stale]
+                # the key's line, not the value's: a block value starts on the next line
+                lines[(*path, key)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, (*path, key), lines, counter, constructor, source, depth + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -266,10 +282,26 @@ def _line_for(path: PathT, lines: dict[PathT, int]) -> int | None:
     return None
 
 
+_CONSTRAINT_KINDS = frozenset({
+    "greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of", "finite_number",
+    "string_pattern_mismatch", "string_too_short", "string_too_long", "too_short", "too_long",
+})
+"""pydantic error types whose message says what was expected but not what was given."""
+
+
 def _problems_from_validation(exc: ValidationError, source: str, lines: dict[PathT, int]) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # A misspelt key is reported once, as the unknown key with its "did you mean", not also as
+    # the missing key it was meant to be.
+    unknown_hints: dict[PathT, set[str]] = {}
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            path, cls = _clean_loc(tuple(err["loc"]))
+            unknown_hints.setdefault(path[:-1], set()).update(
+                difflib.get_close_matches(str(path[-1]), _aliases(cls), n=1, cutoff=0.6))
+    for err in errors:
         path, cls = _clean_loc(tuple(err["loc"]))
         kind = err["type"]
         msg = str(err["msg"])
@@ -282,6 +314,8 @@ def _problems_from_validation(exc: ValidationError, source: str, lines: dict[Pat
             msg = f"unknown key {key!r}"
             hint = did_you_mean(key, allowed) or (f"allowed keys: {', '.join(sorted(allowed))}" if allowed else "")
         elif kind == "missing":
+            if str(path[-1]) in unknown_hints.get(path[:-1], set()):
+                continue
             msg = f"missing required key {str(path[-1])!r}"
         elif kind == "union_tag_invalid":
             ctx = err.get("ctx", {})
@@ -300,10 +334,14 @@ def _problems_from_validation(exc: ValidationError, source: str, lines: dict[Pat
             msg = f"{given!r} is not allowed: {msg}"
         elif kind.endswith("_type") or kind.endswith("_parsing"):
             msg = f"{msg} (got {type(err.get('input')).__name__} {_short(err.get('input'))})"
-        key = (_fmt(path), msg)
-        if key in seen:
+        elif kind in _CONSTRAINT_KINDS:
+            given = err.get("input")
+            shown = f"{len(given)} items" if isinstance(given, list | dict) else _short(given)
+            msg = f"{msg} (got {shown})"
+        dedup = (_fmt(path), msg)
+        if dedup in seen:
             continue
-        seen.add(key)
+        seen.add(dedup)
         problems.append(Problem(msg, path=_fmt(path), file=source, line=_line_for(path, lines), hint=hint))
     return problems
 

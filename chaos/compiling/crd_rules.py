@@ -1,7 +1,7 @@
 """The Chaos Mesh CRD field rules, checked on every object before it is printed or created.
 
 Mirrors what the chaos-mesh.org/v1alpha1 CRDs and webhooks enforce (enums of action, mode,
-direction; ``value`` for fixed/percent modes; duration patterns; percentages 0–100 as
+direction; ``value`` for fixed/percent modes; duration patterns; percentages 0-100 as
 strings; bandwidth units and minimums; PodChaos/StressChaos/HTTPChaos specifics) plus our
 own: every object is bounded (``spec.duration``) and labelled as ours. Pure; used by the
 Kubernetes compiler, raw ``chaos-mesh`` faults and the tests.
@@ -59,7 +59,7 @@ class _Check:
             self.fail(path, f"{value!r} is not a number")
             return
         if not 0 <= number <= 100:
-            self.fail(path, f"{value} is outside 0–100")
+            self.fail(path, f"{value} is outside 0-100")
 
     def int_range(self, path: str, value: Any, low: int, high: int | None = None) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
@@ -115,7 +115,7 @@ def _mode_value(c: _Check, path: str, mode: Any, value: Any) -> None:
             c.fail(f"{path}value", f"required for mode {mode}")
             return
         text = str(value)
-        if not text.isdigit():
+        if not re.fullmatch(r"[0-9]+", text):
             c.fail(f"{path}value", f"{value!r} must be a whole number")
         elif mode == "fixed" and int(text) < 1:
             c.fail(f"{path}value", "must be >= 1 for mode fixed")

@@ -139,7 +139,7 @@ def _render(env: Any, exp: Experiment, fault: FaultBase, meta: dict[str, Any]) -
         ctx["correlation"] = _number_text(getattr(fault, "correlation", 0))
         ctx["percent"] = _number_text(getattr(fault, "percent", 0))
         ctx["bandwidth"] = _bandwidth(fault) if isinstance(fault, NetworkBandwidth) else None
-        target = None
+        target: dict[str, Any] | None = None
         external: list[str] = []
         if fault.peer is not None:
             external = list(fault.peer.external_targets)

@@ -1,13 +1,14 @@
 """Fault types of the experiment format, one class per ``type`` (a discriminated union).
 
 Each class carries exactly the fields its type accepts, with the ranges Chaos Mesh enforces
-(percentages 0–100, workers <= 8192, bounded durations), so a file that validates here
+(percentages 0-100, workers <= 8192, bounded durations), so a file that validates here
 compiles to objects the Chaos Mesh CRDs accept. Pure values; used by loading, compiling
 (Kubernetes and host) and the run engine.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -23,6 +24,8 @@ MAX_FAULT_DURATION_S = 24 * 3600.0
 """No fault may be longer than a day: every fault is bounded, 'forever' is refused."""
 
 BANDWIDTH_RATE_PATTERN = r"^[0-9]+(\.[0-9]+)?(bps|kbps|mbps|gbps|tbps)$"
+_ASCII_DIGITS_RE = re.compile(r"^[0-9]+$")
+"""``str.isdigit`` accepts ``²`` and ``٣``; Chaos Mesh wants ASCII digits."""
 
 
 class ProxySelector(Model):
@@ -49,7 +52,7 @@ class ProxySelector(Model):
     @classmethod
     def _loopback_listen(cls, value: str) -> str:
         host, _, port = value.rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not _ASCII_DIGITS_RE.match(port):
             raise ValueError(f"{value!r} is not host:port")
         if not (host.startswith("127.") or host in ("localhost", "[::1]")):
             raise ValueError(f"{value!r}: the fault proxy only listens on loopback (127.0.0.0/8)")
@@ -136,7 +139,7 @@ def _check_mode_value(mode: str, value: str) -> None:
     if mode in ("fixed", "fixed-percent", "random-max-percent"):
         if value == "":
             raise ValueError(f"mode {mode!r} needs 'value' (a count for fixed, a percent for *-percent)")
-        if not value.isdigit():
+        if not _ASCII_DIGITS_RE.match(value):
             raise ValueError(f"value {value!r} must be a whole number for mode {mode!r}")
         number = int(value)
         if mode == "fixed" and number < 1:

@@ -110,7 +110,7 @@ class Gate(Model):
     """Error-budget gate: do not start while the service is already burning budget."""
 
     slo: str
-    """Name of an SLO whose query returns the remaining error budget (0–100 %)."""
+    """Name of an SLO whose query returns the remaining error budget (0-100 %)."""
     min_budget: float = Field(ge=0, le=100)
 
 
