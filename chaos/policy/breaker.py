@@ -1,0 +1,111 @@
+"""Circuit-breaker state machine of the ``circuit-break`` action (pure, tick time only).
+
+Called by :mod:`chaos.policy.decisions` once per tick for every circuit-break policy. It never reads a
+clock: ``now`` is the tick time. Each state change emits a :class:`~chaos.policy.actions.SetWeight`
+action, which the decider turns into a decision with evidence::
+
+    closed ──trip──▶ open (weight → with.weight, default 0)
+    open ──openFor elapsed──▶ half-open (weight → halfOpenWeight, default 10)
+    half-open ──SLO holds on halfOpenProbes consecutive ticks──▶ closed (original weight restored)
+    half-open ──SLO breaching (pending or breached)──▶ open again (openFor restarts)
+
+A probe that is neither holding nor breaching (no data, monitor unavailable, no verdict) is not a
+success: it resets the half-open probe count without reopening.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from chaos.model.durations import parse_duration
+from chaos.model.policies import CircuitBreakWith
+from chaos.policy.actions import BreakerPhase, SetWeight, WeightTarget
+
+Probe = Literal["ok", "breach", "unknown"]
+"""What one tick says about the breaker's SLO: holds, does not hold (raw), or cannot tell."""
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    target: WeightTarget
+    weight: int = 0
+    open_for_s: float = 30.0
+    half_open_weight: int = 10
+    half_open_probes: int = 3
+
+    @classmethod
+    def from_with(cls, spec: CircuitBreakWith) -> BreakerConfig:
+        return cls(
+            target=WeightTarget(service=spec.service, namespace=spec.namespace, admin=spec.admin,
+                                token_env=spec.token_env, token_file=spec.token_file),
+            weight=spec.weight,
+            open_for_s=parse_duration(spec.open_for),
+            half_open_weight=spec.half_open_weight,
+            half_open_probes=spec.half_open_probes,
+        )
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    phase: BreakerPhase = "closed"
+    since: float | None = None
+    """Tick time the current phase was entered (None while closed from the start)."""
+    probes: int = 0
+    """Consecutive holding ticks seen while half-open."""
+
+
+CLOSED = BreakerState()
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: BreakerState
+    action: SetWeight | None
+    """The weight change to make, or None when the phase did not change."""
+    reason: str = ""
+
+
+def step(config: BreakerConfig, state: BreakerState, now: float, probe: Probe, trip: bool) -> Transition:
+    """Advance the breaker by one tick.
+
+    ``trip`` is true when the policy fired this tick (its ``when`` condition, once per episode) or an
+    escalation targets this breaker. ``probe`` classifies the SLO's verdict of this tick.
+    """
+    match state.phase:
+        case "closed":
+            if trip:
+                return _open(config, now, "tripped")
+            return Transition(state, None)
+        case "open":
+            assert state.since is not None
+            if now - state.since >= config.open_for_s:
+                return Transition(
+                    BreakerState("half-open", now, 0),
+                    SetWeight(config.target, config.half_open_weight, "half-open"),
+                    f"open for {now - state.since:g}s (openFor {config.open_for_s:g}s): half-open, "
+                    f"probing with weight {config.half_open_weight}",
+                )
+            return Transition(state, None)
+        case "half-open":
+            if probe == "breach" or trip:
+                return _open(config, now, "SLO breached while half-open: open again")
+            if probe == "ok":
+                probes = state.probes + 1
+                if probes >= config.half_open_probes:
+                    return Transition(
+                        BreakerState("closed", now, 0),
+                        SetWeight(config.target, None, "closed"),
+                        f"SLO held for {probes} half-open probes: closed, original weight restored",
+                    )
+                return Transition(BreakerState("half-open", state.since, probes), None)
+            return Transition(BreakerState("half-open", state.since, 0), None)
+    raise AssertionError(state.phase)  # pragma: no cover
+
+
+def _open(config: BreakerConfig, now: float, why: str) -> Transition:
+    return Transition(
+        BreakerState("open", now, 0),
+        SetWeight(config.target, config.weight, "open"),
+        f"{why}: weight {config.weight} for {config.open_for_s:g}s",
+    )

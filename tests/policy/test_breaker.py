@@ -1,0 +1,93 @@
+"""Circuit-breaker transitions in tick time, standalone and through the decider."""
+
+from __future__ import annotations
+
+from chaos.policy.actions import SetWeight, WeightTarget
+from chaos.policy.breaker import CLOSED, BreakerConfig, BreakerState, step
+
+from .helpers import decider, tick
+
+CFG = BreakerConfig(WeightTarget("payment-gateway", "shop"), weight=0, open_for_s=30, half_open_weight=10,
+                    half_open_probes=3)
+
+
+def test_closed_stays_closed_without_trip() -> None:
+    tr = step(CFG, CLOSED, 0.0, "breach", trip=False)
+    assert tr.state == CLOSED and tr.action is None
+
+
+def test_closed_open_half_open_closed() -> None:
+    tr = step(CFG, CLOSED, 10.0, "breach", trip=True)
+    assert tr.state == BreakerState("open", 10.0, 0)
+    assert tr.action == SetWeight(CFG.target, 0, "open")
+    state = tr.state
+    # still open until openFor (30 s of tick time) has elapsed
+    for t in (11.0, 25.0, 39.9):
+        tr = step(CFG, state, t, "ok", trip=False)
+        assert tr.action is None and tr.state == state
+    tr = step(CFG, state, 40.0, "ok", trip=False)
+    assert tr.state == BreakerState("half-open", 40.0, 0)
+    assert tr.action == SetWeight(CFG.target, 10, "half-open")
+    state = tr.state
+    for n, t in enumerate((41.0, 42.0), start=1):
+        tr = step(CFG, state, t, "ok", trip=False)
+        assert tr.action is None and tr.state.probes == n
+        state = tr.state
+    tr = step(CFG, state, 43.0, "ok", trip=False)
+    assert tr.state.phase == "closed"
+    assert tr.action == SetWeight(CFG.target, None, "closed")  # None: restore the original weight
+
+
+def test_half_open_breach_opens_again_and_restarts_timer() -> None:
+    state = BreakerState("half-open", 40.0, 2)
+    tr = step(CFG, state, 41.0, "breach", trip=False)
+    assert tr.state == BreakerState("open", 41.0, 0)
+    assert tr.action == SetWeight(CFG.target, 0, "open")
+    assert step(CFG, tr.state, 70.0, "ok", trip=False).action is None
+    assert step(CFG, tr.state, 71.0, "ok", trip=False).state.phase == "half-open"
+
+
+def test_no_data_resets_probes_without_reopening() -> None:
+    state = BreakerState("half-open", 40.0, 2)
+    tr = step(CFG, state, 41.0, "unknown", trip=False)
+    assert tr.action is None and tr.state == BreakerState("half-open", 40.0, 0)
+
+
+def test_open_ignores_trips() -> None:
+    state = BreakerState("open", 10.0, 0)
+    assert step(CFG, state, 12.0, "breach", trip=True).action is None
+
+
+CB = {"name": "isolate", "when": {"slo": "timeouts", "consecutive": 3}, "action": "circuit-break",
+      "with": {"service": "payment-gateway", "namespace": "shop", "openFor": "30s", "halfOpenProbes": 3}}
+
+
+def test_decider_drives_breaker_with_evidence() -> None:
+    d = decider(CB)
+    assert d.on_tick(tick(0, timeouts="pending")).decisions == ()
+    assert d.on_tick(tick(1, timeouts="pending")).decisions == ()
+    trip = d.on_tick(tick(2, timeouts="breached")).decisions
+    assert [(x.id, x.action) for x in trip] == [
+        ("isolate#1", SetWeight(WeightTarget("payment-gateway", "shop"), 0, "open"))]
+    assert trip[0].evidence.slo == "timeouts" and trip[0].evidence.value == 0.9
+    assert "consecutive 3" in trip[0].evidence.reason
+    assert d.breaker_phases() == {"isolate": "open"}
+    assert d.on_tick(tick(20, timeouts="ok")).decisions == ()
+    half = d.on_tick(tick(32, timeouts="ok")).decisions
+    assert [x.id for x in half] == ["isolate.breaker#1.half-open"]
+    assert half[0].cause == "breaker" and half[0].action.weight == 10  # type: ignore[union-attr]
+    assert d.on_tick(tick(33, timeouts="ok")).decisions == ()
+    assert d.on_tick(tick(34, timeouts="ok")).decisions == ()
+    closed = d.on_tick(tick(35, timeouts="ok")).decisions
+    assert [x.id for x in closed] == ["isolate.breaker#2.closed"]
+    assert d.breaker_phases() == {"isolate": "closed"}
+
+
+def test_decider_reopens_on_breach_during_half_open() -> None:
+    d = decider({**CB, "when": {"slo": "timeouts"}})
+    assert [x.id for x in d.on_tick(tick(0, timeouts="breached")).decisions] == ["isolate#1"]
+    assert [x.id for x in d.on_tick(tick(30, timeouts="ok")).decisions] == ["isolate.breaker#1.half-open"]
+    reopened = d.on_tick(tick(31, timeouts="pending")).decisions
+    assert [(x.id, x.action.phase) for x in reopened] == [("isolate.breaker#2.open", "open")]  # type: ignore[union-attr]
+    assert d.on_tick(tick(60, timeouts="ok")).decisions == ()
+    assert [x.id for x in d.on_tick(tick(61, timeouts="ok")).decisions] == ["isolate.breaker#3.half-open"]
