@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 import kmock
 import pytest
-from k8s.conftest import chaos
-from k8s.emulator import CHAOS_GROUP, ClusterEmulator
 
 from chaos.clients.kube import KubernetesTarget
 from chaos.errors import ActuatorError, CapabilityMissing, TargetError
+from k8s.conftest import chaos
+from k8s.emulator import CHAOS_GROUP, ClusterEmulator
 
 NC = "chaos-mesh.org/v1alpha1/networkchaos"
 NAME = "payment-latency-payment-delay-ab12cd"
@@ -80,7 +80,7 @@ async def test_never_injected_raises_with_reason(cluster: ClusterEmulator, targe
     shop(2)
     cluster.inject_after_reads = None
     await target.create(chaos())
-    with pytest.raises(TargetError, match="not injected within 0.1s.*chaos-daemon unreachable"):
+    with pytest.raises(TargetError, match=r"not injected within 0\.1s.*chaos-daemon unreachable"):
         await target.wait_injected(chaos(), timeout=0.1)
 
 
@@ -99,7 +99,7 @@ async def test_removal_survives_500_and_429_storms(cluster: ClusterEmulator,
 async def test_endless_storm_gives_up_bounded(cluster: ClusterEmulator, target: KubernetesTarget) -> None:
     await target.create(chaos())
     cluster[kmock.method.DELETE, kmock.resource(NC)] << 503
-    with pytest.raises(TargetError, match="kept failing.*503"):
+    with pytest.raises(TargetError, match=r"kept failing.*503"):
         await target.delete(chaos())
     assert len(cluster[kmock.method.DELETE]) == target.settings.retry_attempts
 
