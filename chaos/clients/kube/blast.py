@@ -173,20 +173,18 @@ def check_blast_radius(ctx: KubeContext, obj: Mapping[str, Any], max_targets: in
     """Refuse (PreflightRefused, all reasons at once) when the object reaches too far."""
     cache = PodCache(ctx)
     problems: list[str] = []
+    _, namespace, _ = identity(obj, ctx.settings.namespace)
+    spec = obj.get("spec") or {}
+    reached = set(selector_namespaces(spec.get("selector") or {}, namespace))
+    target = spec.get("target")
+    if isinstance(target, dict) and target.get("selector"):
+        reached |= set(selector_namespaces(target["selector"], namespace))
     if allowed_namespaces is not None:
         allowed = set(allowed_namespaces)
-        _, namespace, _ = identity(obj, ctx.settings.namespace)
-        spec = obj.get("spec") or {}
-        reached = set(selector_namespaces(spec.get("selector") or {}, namespace))
-        target = spec.get("target")
-        if isinstance(target, dict) and target.get("selector"):
-            reached |= set(selector_namespaces(target["selector"], namespace))
         for ns in sorted(reached - allowed):
             problems.append(f"namespace {ns!r} is outside blastRadius.namespaces {sorted(allowed)}")
-    spec = obj.get("spec") or {}
-    for ns in sorted(set(selector_namespaces(spec.get("selector") or {}, ctx.settings.namespace))
-                     & SYSTEM_NAMESPACES):
-        if not allow_system_namespaces:
+    if not allow_system_namespaces:
+        for ns in sorted(reached & SYSTEM_NAMESPACES):
             problems.append(f"namespace {ns!r} is a system namespace; set allowSystemNamespaces: true")
     if problems:  # do not even list pods in namespaces we may not touch
         raise PreflightRefused(f"blast radius of {ref(obj)} refused", problems)

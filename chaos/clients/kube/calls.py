@@ -16,9 +16,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic
 import tenacity
 import urllib3
-from kubernetes.client.exceptions import ApiException
+from kubernetes.client.exceptions import ApiException, OpenApiException
 
 from chaos.clients.kube.settings import KubeSettings
 from chaos.errors import PermissionMissing, TargetError
@@ -103,8 +104,14 @@ class Caller:
         except urllib3.exceptions.HTTPError as exc:
             raise TargetError(f"{what}: cannot reach the Kubernetes API server at {self.host} "
                               f"after {s.retry_attempts} attempts: {exc}") from exc
+        except (OpenApiException, pydantic.ValidationError) as exc:  # refused client-side
+            raise TargetError(f"{what}: invalid request arguments: {exc}") from exc
         data = response.data
-        body = json.loads(data) if data else {}
+        try:
+            body = json.loads(data) if data else {}
+        except ValueError as exc:
+            raise TargetError(f"{what}: the API server at {self.host} answered non-JSON "
+                              f"(HTTP {response.status}): {data[:200]!r}") from exc
         return Reply(int(response.status), body if isinstance(body, dict) else {})
 
     def translate(self, what: str, exc: ApiException) -> TargetError:

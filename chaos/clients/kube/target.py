@@ -243,6 +243,11 @@ class KubernetesTarget:
         return await self._run(reaper.create_reaper, self._ctx, run_id, namespace, deadline,
                                list(kinds), self._clock())
 
+    async def remove_reaper(self, run_id: str, namespaces: Iterable[str] | None = None) -> list[str]:
+        """Remove the reaper of a run that ended normally (``remove_run`` does this too)."""
+        ns = list(namespaces) if namespaces is not None else None
+        return await self._run(reaper.remove_reaper, self._ctx, run_id, ns)
+
     # --- pod-level faults without Chaos Mesh ----------------------------------------------------
 
     async def delete_pod(self, namespace: str, name: str, grace: int | None = None) -> None:
