@@ -165,7 +165,8 @@ def _build(node: yaml.Node, path: PathT, lines: dict[PathT, int], counter: list[
     try:
         value = constructor.construct_object(node)
     except yaml.YAMLError as exc:
-        raise InvalidExperiment(Problem(f"bad value: {exc}", path=_fmt(path), file=source,
+        reason = exc.problem if isinstance(exc, yaml.MarkedYAMLError) and exc.problem else exc
+        raise InvalidExperiment(Problem(f"bad value: {reason}", path=_fmt(path), file=source,
                                         line=node.start_mark.line + 1)) from None
     if isinstance(value, bytes):
         raise InvalidExperiment(Problem("binary values are not allowed", path=_fmt(path), file=source,

@@ -1,0 +1,1 @@
+"""Tests of the foundation: experiment model, loader, templating sandbox, Chaos Mesh compiler, CLI."""
