@@ -48,6 +48,7 @@ class DecisionLike(Protocol):
 
 
 class DeciderLike(Protocol):
+    def injected(self, fault: str, at: float) -> None: ...
     def observe(self, tick: Tick, now: float) -> list[DecisionLike]: ...
     def failed(self, decision_id: str, now: float) -> list[DecisionLike]:
         """An action failed: the escalation ladder's next decisions."""
@@ -181,6 +182,9 @@ class RunFacts:
     removed_at: float | None = None
     recovered_at: float | None = None
     action_failed: bool = False
+    """A removal or revert failed (the verdict is ``failed``)."""
+    unresolved_failure: str = ""
+    """A policy action failed and no later rollback has resolved it yet."""
     aborted: bool = False
     abort_reason: str = ""
     injected: list[str] = field(default_factory=list)
@@ -203,7 +207,9 @@ def verdict_of(facts: RunFacts, steady_after: bool) -> tuple[str, str]:
     if facts.aborted:
         return "aborted", facts.abort_reason or "aborted"
     if facts.action_failed:
-        return "failed", "a recovery action failed"
+        return "failed", "removing a fault or reverting an action failed"
+    if facts.unresolved_failure:
+        return "failed", f"recovery action {facts.unresolved_failure} failed and nothing escalated past it"
     if not steady_after:
         return "failed", "steady state did not return after recovery"
     if facts.breached:
@@ -276,6 +282,7 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
             return (yield from finish(now, verdict, f"injection of {fault.name} failed: {out.error}"))
         facts.injected.append(fault.name)
         facts.live.append(fault.name)
+        decider.injected(fault.name, out.at)
         window_end = max(window_end, out.deadline)
         yield publish(ev.FaultInjected(run_id=run_id, at=out.at, fault=fault.name, fault_type=out.fault_type,
                                        description=out.description, deadline=out.deadline, details=out.data))
@@ -311,9 +318,11 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
                                          evidence=dict(decision.evidence)))
             if decision.action in ("rollback", "abort"):
                 names = tuple(decision.faults) or tuple(facts.live)
-                yield from _remove(run_id, facts, names, "rollback" if decision.action == "rollback" else "abort",
-                                   publish)
+                removed_at = yield from _remove(run_id, facts, names,
+                                                "rollback" if decision.action == "rollback" else "abort", publish)
+                now = removed_at or now
                 facts.action_at = facts.action_at or now
+                facts.unresolved_failure = ""
                 decider.applied(decision.id, now)
                 yield publish(ev.ActionApplied(run_id=run_id, at=now, decision_id=decision.id,
                                                action=decision.action, detail=f"removed {', '.join(names)}"))
@@ -339,10 +348,8 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
             else:
                 yield publish(ev.ActionFailed(run_id=run_id, at=now, decision_id=decision.id,
                                               action=decision.action, error=result.error))
-                escalation = decider.failed(decision.id, now)
-                if not escalation:
-                    facts.action_failed = True
-                pending.extend(escalation)
+                facts.unresolved_failure = decision.id
+                pending.extend(decider.failed(decision.id, now))
 
     # 5. remove faults, revert in reverse order
     yield from _remove_all(run_id, facts, "abort" if facts.aborted else "end", publish)
@@ -370,10 +377,10 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
 
 
 def _remove(run_id: str, facts: RunFacts, names: tuple[str, ...], reason: str,
-            publish: Any) -> Generator[Step, Outcome | None, None]:
+            publish: Any) -> Generator[Step, Outcome | None, float | None]:
     names = tuple(n for n in names if n in facts.live)
     if not names:
-        return
+        return None
     out = yield Remove(names, reason)
     assert out is not None
     for name in names:
@@ -384,6 +391,7 @@ def _remove(run_id: str, facts: RunFacts, names: tuple[str, ...], reason: str,
     if not out.ok:
         facts.action_failed = True
         yield publish(ev.RunLog(run_id=run_id, at=out.at, level="error", message=f"removing faults: {out.error}"))
+    return out.at
 
 
 def _remove_all(run_id: str, facts: RunFacts, reason: str, publish: Any) -> Generator[Step, Outcome | None, None]:

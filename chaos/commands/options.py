@@ -1,0 +1,30 @@
+"""Shared click options (state dir, target flags, output) so every command spells them alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+F = Callable[..., Any]
+
+
+def state_dir_option(f: F) -> F:
+    return click.option("--state-dir", type=click.Path(file_okay=False), default=None, envvar="AFTERSHOCK_STATE_DIR",
+                        help="State directory (runs, write-ahead fault records, journals). "
+                             "Default: $XDG_STATE_HOME/aftershock.")(f)
+
+
+def target_options(f: F) -> F:
+    f = click.option("--prometheus", default=None, help="Prometheus URL (overrides spec.monitor.prometheus).")(f)
+    f = click.option("-n", "--namespace", default=None, help="Kubernetes namespace (overrides spec.target.namespace).")(f)
+    f = click.option("--context", default=None, help="kubeconfig context.")(f)
+    f = click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None, envvar="KUBECONFIG",
+                     help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).")(f)
+    return f
+
+
+def output_option(f: F) -> F:
+    return click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                        help="text: progress lines; json: NDJSON events.")(f)

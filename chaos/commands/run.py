@@ -1,0 +1,96 @@
+"""``aftershock run FILE``: one experiment, end to end, in the foreground.
+
+Ctrl-C / SIGTERM abort the run: faults are removed first, then everything else; a second
+Ctrl-C does not skip cleanup. Exit code from the verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from chaos.cli import parse_sets, set_option
+from chaos.commands.options import output_option, state_dir_option, target_options
+from chaos.commands.progress import NdjsonPrinter, TextPrinter
+from chaos.engine.events import RunFinished
+
+
+def engine_settings(state_dir: str | None, prometheus: str | None = None, kubeconfig: str | None = None,
+                    context: str | None = None, namespace: str | None = None, reaper: bool = True,
+                    force: bool = False):  # type: ignore[no-untyped-def]
+    from chaos.engine.driver import EngineSettings
+
+    return EngineSettings(state_dir=Path(state_dir) if state_dir else None, prometheus=prometheus,
+                          kubeconfig=kubeconfig, context=context, namespace=namespace, reaper=reaper, force=force)
+
+
+async def run_with_signals(engine, loaded, *, dry_run: bool = False) -> RunFinished:  # type: ignore[no-untyped-def]
+    """Run in the foreground; SIGINT/SIGTERM request an abort (cleanup always completes)."""
+    from chaos.compiling import naming
+
+    run_id = naming.new_run_id()
+    loop = asyncio.get_running_loop()
+    hits = {"n": 0}
+
+    def on_signal() -> None:
+        hits["n"] += 1
+        if hits["n"] == 1:
+            click.echo("\naborting: removing faults first (Ctrl-C again does not skip cleanup)", err=True)
+        else:
+            click.echo("cleanup in progress; it finishes before aftershock exits", err=True)
+        engine.request(run_id, "abort")
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    try:
+        return await engine.run(loaded, run_id=run_id, dry_run=dry_run)  # type: ignore[no-any-return]
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+@click.command("run")
+@click.argument("file", type=click.Path(dir_okay=False))
+@set_option
+@click.option("--dry-run", is_flag=True, help="Show resolved targets, faults and SLO values; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation when the blast radius is large.")
+@click.option("--no-reaper", is_flag=True, help="Kubernetes: do not create the dead-man's-switch reaper Job.")
+@click.option("--force", is_flag=True, help="Kubernetes: warn instead of refusing on colliding chaos objects.")
+@output_option
+@state_dir_option
+@target_options
+def run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: bool, force: bool, output: str,
+        state_dir: str | None, kubeconfig: str | None, context: str | None, namespace: str | None,
+        prometheus: str | None) -> None:
+    """Run experiment FILE: pre-flight, steady state, inject, watch SLOs, recover, verdict."""
+    from chaos.engine.driver import Engine
+    from chaos.loading import load_file
+
+    loaded = load_file(file, overrides=parse_sets(sets))
+    exp = loaded.experiment
+    settings = engine_settings(state_dir, prometheus, kubeconfig, context, namespace, not no_reaper, force)
+    engine = Engine(settings)
+    if dry_run:
+        plan = asyncio.run(engine.plan(loaded))
+        click.echo(f"dry run of {exp.name} ({exp.spec.target.type}), run id {plan.run_id}: nothing is changed")
+        for f in plan.faults:
+            click.echo(f"- {f.fault} ({f.fault_type}): {f.description}")
+            click.echo("  " + f.manifest.strip().replace("\n", "\n  "))
+        for name, value in plan.slo_values.items():
+            click.echo(f"SLO {name}: current value {'—' if value is None else f'{value:.4g}'} "
+                       f"(objective {exp.spec.slo(name).objective})")
+        for w in plan.warnings:
+            click.echo(f"warning: {w}", err=True)
+        finished = asyncio.run(engine.run(loaded, dry_run=True))
+        sys.exit(0 if finished.verdict == "passed" else finished.exit_code)
+    big = exp.spec.blast_radius.max_targets is not None and exp.spec.blast_radius.max_targets > 5 \
+        or any(f.mode == "all" for f in exp.spec.faults)
+    if big and not yes and sys.stdin.isatty():
+        click.confirm(f"{exp.name} may affect many targets (mode all / maxTargets > 5). Continue?", abort=True)
+    engine.subscribe(NdjsonPrinter() if output == "json" else TextPrinter())
+    finished = asyncio.run(run_with_signals(engine, loaded))
+    sys.exit(finished.exit_code)

@@ -1,0 +1,240 @@
+"""The host target: faults through the fault proxy (latency, loss, partition, throttle, HTTP
+abort/delay) or the kernel (iptables statistic DROP, tc tbf), each bounded by the thing that
+injects it (the proxy's own deadline timer; a detached watchdog for kernel rules).
+
+``remove_realisation`` works from the state store's record alone, so ``aftershock recover``
+can remove what a crashed run left without the experiment file. Called by the driver and
+``recover``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from chaos.clients.host import capabilities
+from chaos.clients.host.admin_client import ProxyAdminClient
+from chaos.clients.host.commands import Runner
+from chaos.clients.host.iptables import IptablesFaults
+from chaos.clients.host.specs import ProxyFault
+from chaos.clients.host.tc import TcFaults
+from chaos.compiling.host import HostFaultPlan, shrink_proxy_fault
+from chaos.errors import CapabilityMissing, ChaosError, PreflightRefused, TargetError
+
+ADMIN_TIMEOUT = 5.0
+
+
+def proxy_token(proxy: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """The admin token of a proxy selector (``tokenEnv`` or ``tokenFile``); never logged."""
+    if proxy.get("token"):
+        return str(proxy["token"])
+    env_name = proxy.get("token_env")
+    if env_name:
+        value = environ.get(str(env_name), "")
+        if value:
+            return value
+    file_name = proxy.get("token_file")
+    if file_name:
+        try:
+            return Path(str(file_name)).read_text().strip()
+        except OSError as exc:
+            raise TargetError(f"cannot read the proxy token file {file_name}: {exc.strerror}") from exc
+    where = f"environment variable {env_name}" if env_name else "selector.proxy.tokenEnv/tokenFile"
+    raise PreflightRefused(f"no admin token for the fault proxy at {proxy.get('admin')}: set {where}")
+
+
+class HostTarget:
+    """Realises host fault plans. One per run (holds the run's spawned proxies)."""
+
+    def __init__(self, state_dir: Path, environ: Mapping[str, str] | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.pid_dir = self.state_dir / "watchdogs"
+        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        self.environ = os.environ if environ is None else environ
+        self._spawned: list[asyncio.subprocess.Process] = []
+
+    # ---------------------------------------------------------------- pre-flight
+
+    async def preflight(self, plans: list[HostFaultPlan]) -> tuple[list[str], list[str]]:
+        """Checks passed and concrete targets; raises a ChaosError naming what is missing."""
+        checks: list[str] = []
+        targets: list[str] = []
+        report = None
+        for plan in plans:
+            if plan.via == "proxy":
+                proxy = plan.proxy
+                targets.append(f"proxy {proxy['listen']} → {proxy['upstream']}")
+                if proxy.get("admin"):
+                    token = proxy_token(proxy, self.environ)
+                    async with ProxyAdminClient(str(proxy["admin"]), token, timeout=ADMIN_TIMEOUT) as admin:
+                        weights = await admin.weights()
+                    upstream = str(proxy["upstream"])
+                    if ":" not in upstream and upstream not in weights:
+                        raise PreflightRefused(
+                            f"fault {plan.fault}: the proxy at {proxy['admin']} has no upstream {upstream!r}",
+                            [f"its upstreams: {', '.join(weights) or 'none'}"])
+                    checks.append(f"fault proxy at {proxy['admin']} reachable (upstreams: {', '.join(weights)})")
+                else:
+                    checks.append(f"a run-owned fault proxy will listen on {proxy['listen']}")
+            else:
+                report = report or await asyncio.to_thread(capabilities.probe)
+                await asyncio.to_thread(capabilities.require, plan.fault_type, report)
+                k = plan.kernel
+                targets.append(plan.description)
+                checks.append(f"{plan.via} available for {plan.fault_type}" +
+                              (f" in netns {k['netns']}" if k.get("netns") else ""))
+        return checks, targets
+
+    # ---------------------------------------------------------------- inject / remove
+
+    async def inject(self, plan: HostFaultPlan, deadline: float) -> dict[str, Any]:
+        """Inject one planned fault with its absolute deadline; returns its realisation (for the store)."""
+        realisation = plan.realisation()
+        if plan.via == "proxy":
+            assert plan.proxy_fault is not None
+            fault = plan.proxy_fault.replace(deadline=deadline)
+            proxy = dict(plan.proxy)
+            if not proxy.get("admin"):
+                proxy.update(await self._spawn_proxy(proxy))
+                fault = fault.replace(upstream="")
+            realisation["proxy"] = proxy
+            realisation["proxy_fault"] = fault.to_dict()
+            token = proxy.get("token") or proxy_token(proxy, self.environ)
+            async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
+                await admin.add_fault(fault)
+            return realisation
+        k = plan.kernel
+        run_id, fault_name = plan.comment.split(":")[1:3]
+        runner = Runner(netns=k.get("netns"))
+        if plan.via == "iptables":
+            ipt = IptablesFaults(self.pid_dir, runner)
+            if float(k.get("percent", 100)) >= 100:
+                rule = await asyncio.to_thread(ipt.add_partition, run_id, fault_name, deadline, port=k.get("port"),
+                                               address=k.get("address"), protocol=k.get("protocol", "tcp"))
+            else:
+                rule = await asyncio.to_thread(ipt.add_loss, run_id, fault_name, float(k["percent"]), deadline,
+                                               port=k.get("port"), address=k.get("address"),
+                                               protocol=k.get("protocol", "tcp"))
+            realisation["rule"] = {"chain": rule.chain, "spec": list(rule.spec), "comment": rule.comment}
+            return realisation
+        if plan.via == "tc":
+            tcf = TcFaults(self.pid_dir, runner)
+            await asyncio.to_thread(tcf.add_bandwidth, run_id, fault_name, str(k["interface"]),
+                                    int(k["rate_bytes_per_s"]), deadline)
+            return realisation
+        raise TargetError(f"unknown host realisation {plan.via!r}")
+
+    async def remove(self, realisation: Mapping[str, Any]) -> str:
+        return await remove_realisation(realisation, self.state_dir, self.environ)
+
+    async def shrink(self, realisation: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+        if realisation.get("kind") != "proxy":
+            raise TargetError("only proxy faults can be shrunk on the host (kernel rules are removed instead)")
+        proxy = realisation["proxy"]
+        fault = ProxyFault.from_dict(realisation["proxy_fault"])
+        smaller = shrink_proxy_fault(fault, percent=_opt_float(params.get("percent")),
+                                     latency=_opt_str(params.get("latency")), jitter=_opt_str(params.get("jitter")))
+        token = proxy.get("token") or proxy_token(proxy, self.environ)
+        async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
+            await admin.update_fault(smaller)
+        return {**realisation, "proxy_fault": smaller.to_dict()}
+
+    async def set_weight(self, admin_url: str, token: str, service: str, weight: int) -> int:
+        async with ProxyAdminClient(admin_url, token, timeout=ADMIN_TIMEOUT) as admin:
+            return await admin.set_weight(service, weight)
+
+    async def close(self) -> None:
+        for proc in self._spawned:
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 5)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+        self._spawned.clear()
+
+    async def _spawn_proxy(self, proxy: Mapping[str, Any]) -> dict[str, Any]:
+        """Start a run-owned proxy ``listen → upstream`` (its admin on a free loopback port)."""
+        token = secrets.token_urlsafe(24)
+        token_file = self.state_dir / f"proxy-{secrets.token_hex(4)}.token"
+        token_file.write_text(token)
+        token_file.chmod(0o600)
+        argv = [sys.executable, "-m", "chaos.clients.host.proxy", "--listen", str(proxy["listen"]),
+                "--upstream", f"target={proxy['upstream']}", "--admin", "127.0.0.1:0",
+                "--token-file", str(token_file)]
+        if proxy.get("http"):
+            argv.append("--http")
+        proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), 15)
+            ready = json.loads(line or b"{}")
+        except (TimeoutError, ValueError) as exc:
+            proc.kill()
+            raise TargetError(f"the fault proxy for {proxy['listen']} did not start") from exc
+        if not ready.get("ready"):
+            raise TargetError(f"the fault proxy for {proxy['listen']} did not start: {ready.get('error')}")
+        self._spawned.append(proc)
+        return {"admin": f"http://{ready['admin']}", "token_file": str(token_file), "token_env": None,
+                "pid": proc.pid}
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
+                             environ: Mapping[str, str] | None = None) -> str:
+    """Remove one recorded host fault. Idempotent: a fault already gone is success."""
+    environ = os.environ if environ is None else environ
+    kind = realisation.get("kind")
+    pid_dir = Path(state_dir) / "watchdogs"
+    if kind == "proxy":
+        proxy = realisation.get("proxy", {})
+        fault_id = str(realisation.get("proxy_fault", {}).get("id", ""))
+        detail = f"proxy fault {fault_id} removed"
+        try:
+            token = proxy.get("token") or proxy_token(proxy, environ)
+            async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
+                removed = await admin.remove_fault(fault_id)
+            detail = f"proxy fault {fault_id} removed" if removed else f"proxy fault {fault_id} already gone"
+        except TargetError as exc:
+            if "unreachable" not in str(exc):
+                raise
+            detail = f"proxy at {proxy.get('admin')} is gone, and its faults with it"
+        pid = proxy.get("pid")
+        if pid:
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        return detail
+    if kind in ("iptables", "tc"):
+        kernel = realisation.get("kernel", {})
+        runner = Runner(netns=kernel.get("netns"))
+        comment = str(realisation.get("comment", ""))
+        parts = comment.split(":")
+        if len(parts) < 3:
+            raise TargetError(f"recorded kernel fault has no aftershock comment: {comment!r}")
+        if kind == "iptables":
+            gone = await asyncio.to_thread(IptablesFaults(pid_dir, runner).remove_fault, parts[1], parts[2])
+            return f"iptables rule {comment} removed" if gone else f"iptables rule {comment} already gone"
+        removed = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")))
+        return f"tc qdisc on {kernel.get('interface')} removed" if removed else "tc qdisc already gone"
+    raise TargetError(f"cannot remove a recorded fault of kind {kind!r}")
+
+
+__all__ = ["CapabilityMissing", "ChaosError", "HostTarget", "proxy_token", "remove_realisation"]
