@@ -60,6 +60,10 @@ class Lane:
             await self.writer.drain()
             return
         delay = sum(f.delay_s(self._rng) for f in latency)
+        if delay <= 0 and not rate and not self._pending:  # e.g. a shrunk 0 ms fault: no queue
+            self.writer.write(data)
+            await self.writer.drain()
+            return
         due = max(self._loop.time() + delay, self._last_due)
         self._last_due = due
         self._pending.append((due, data, rate))

@@ -1,0 +1,190 @@
+"""Fault proxy overhead against a direct connection, measured in the same run (a script, not a test).
+
+    .venv/bin/python bench/bench_proxy.py [--requests 3000] [--bulk-mb 512]
+
+Upstreams (a minimal keep-alive HTTP server and a bulk sender) run in a child process; the proxy runs
+as its own process (``python -m chaos.clients.host.proxy``), as it does in production; the client is
+this process. For small HTTP requests it prints p50/p99 added latency (sequential, one keep-alive
+connection) and the requests/s ratio (16 concurrent connections); for bulk, MB/s. Each is measured with
+no fault and with a 0 ms latency fault active (the delay queue engaged), in TCP and HTTP modes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from chaos.clients.host.admin_client import ProxyAdminClient
+from chaos.clients.host.specs import ProxyFault
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+REQUEST = b"GET /pay HTTP/1.1\r\nHost: bench\r\n\r\n"
+BLOCK = b"x" * (1 << 20)
+
+
+class _Http(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        count = self.buffer.count(b"\r\n\r\n")
+        if count:
+            self.buffer = self.buffer[self.buffer.rfind(b"\r\n\r\n") + 4:]
+            self.transport.write(RESPONSE * count)
+
+
+def _upstreams(ports: multiprocessing.connection.Connection, bulk_bytes: int) -> None:
+    async def bulk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        left = bulk_bytes
+        while left > 0:
+            writer.write(BLOCK[: min(left, len(BLOCK))])
+            left -= len(BLOCK)
+            await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        http = await loop.create_server(_Http, "127.0.0.1", 0)
+        bulk_server = await asyncio.start_server(bulk, "127.0.0.1", 0)
+        ports.send((http.sockets[0].getsockname()[1], bulk_server.sockets[0].getsockname()[1]))
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def _start_proxy(upstream_port: int, http: bool, token_file: Path) -> tuple[asyncio.subprocess.Process,
+                                                                                   dict[str, str]]:
+    argv = [sys.executable, "-m", "chaos.clients.host.proxy", "--listen", "127.0.0.1:0",
+            "--upstream", f"up=127.0.0.1:{upstream_port}", "--admin", "127.0.0.1:0",
+            "--token-file", str(token_file)] + (["--http"] if http else [])
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    ready = json.loads(await proc.stdout.readline())
+    return proc, ready
+
+
+async def _one_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(REQUEST)
+    await writer.drain()
+    await reader.readuntil(b"\r\n\r\n")
+    await reader.readexactly(2)
+
+
+async def latencies(port: int, count: int) -> list[float]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(200):  # warm-up
+        await _one_request(reader, writer)
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        await _one_request(reader, writer)
+        samples.append(time.perf_counter() - start)
+    writer.close()
+    return samples
+
+
+async def throughput(port: int, count: int, connections: int = 16) -> float:
+    async def worker(n: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(n):
+            await _one_request(reader, writer)
+        writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(count // connections) for _ in range(connections)))
+    return (count // connections * connections) / (time.perf_counter() - start)
+
+
+async def bulk_rate(port: int) -> float:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    got = 0
+    start = time.perf_counter()
+    while data := await reader.read(1 << 20):
+        got += len(data)
+    elapsed = time.perf_counter() - start
+    writer.close()
+    return got / elapsed / 1e6
+
+
+def _pct(samples: list[float], q: float) -> float:
+    return statistics.quantiles(samples, n=100)[q - 1] if q < 100 else max(samples)
+
+
+async def run(requests: int, bulk_mb: int) -> None:
+    parent, child = multiprocessing.Pipe()
+    upstream = multiprocessing.Process(target=_upstreams, args=(child, bulk_mb * (1 << 20)), daemon=True)
+    upstream.start()
+    http_port, bulk_port = parent.recv()
+    workdir = Path(tempfile.mkdtemp(prefix="aftershock-bench-"))
+    token = secrets.token_urlsafe(24)
+    token_file = workdir / "token"
+    token_file.write_text(token)
+    procs: list[asyncio.subprocess.Process] = []
+    try:
+        direct_lat = await latencies(http_port, requests)
+        direct_rps = await throughput(http_port, requests * 2)
+        direct_bulk = await bulk_rate(bulk_port)
+        print(f"direct: p50 {_pct(direct_lat, 50) * 1e6:.0f} us, p99 {_pct(direct_lat, 99) * 1e6:.0f} us, "
+              f"{direct_rps:.0f} req/s, bulk {direct_bulk:.0f} MB/s")
+        for http in (False, True):
+            proc, ready = await _start_proxy(http_port, http, token_file)
+            bulk_proc, bulk_ready = await _start_proxy(bulk_port, False, token_file)
+            procs += [proc, bulk_proc]
+            port = int(ready["listen"].rsplit(":", 1)[1])
+            bport = int(bulk_ready["listen"].rsplit(":", 1)[1])
+            for faulted in (False, True):
+                if faulted:
+                    for admin_address in (ready["admin"], bulk_ready["admin"]):
+                        async with ProxyAdminClient(f"http://{admin_address}", token) as admin:
+                            await admin.add_fault(ProxyFault(id="zero", run_id="bench", kind="latency",
+                                                             deadline=time.time() + 600, latency_ms=0,
+                                                             direction="both"))
+                lat = await latencies(port, requests)
+                rps = await throughput(port, requests * 2)
+                mbps = await bulk_rate(bport) if not http else float("nan")
+                label = f"proxy {'http' if http else 'tcp '} {'0ms-latency fault' if faulted else 'no fault        '}"
+                added50 = (_pct(lat, 50) - _pct(direct_lat, 50)) * 1e6
+                added99 = (_pct(lat, 99) - _pct(direct_lat, 99)) * 1e6
+                bulk_text = f", bulk {mbps:.0f} MB/s (x{mbps / direct_bulk:.2f})" if not http else ""
+                print(f"{label}: added p50 {added50:+.0f} us, p99 {added99:+.0f} us, "
+                      f"{rps:.0f} req/s (x{rps / direct_rps:.2f}){bulk_text}")
+            for p in (proc, bulk_proc):
+                p.terminate()
+                await p.wait()
+    finally:
+        for p in procs:
+            if p.returncode is None:
+                p.kill()
+                await p.wait()
+        upstream.terminate()
+        upstream.join(5)
+        for path in workdir.iterdir():
+            path.unlink()
+        workdir.rmdir()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--bulk-mb", type=int, default=512)
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.requests} requests, "
+          f"{args.bulk_mb} MiB bulk")
+    asyncio.run(run(args.requests, args.bulk_mb))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
