@@ -219,7 +219,7 @@ class PrometheusClient:
         session = requests.Session()
         session.verify = settings.ca_bundle if settings.ca_bundle else not settings.insecure
         session.hooks["response"].append(_status_hook)
-        no_retry = Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False)
+        no_retry = Retry(total=0, read=False, redirect=0, raise_on_status=False)  # read=False: timeouts stay timeouts
         options: dict[str, Any] = {"url": self.url, "headers": dict(settings.headers) or None,
                                    "disable_ssl": settings.insecure, "retry": no_retry, "auth": auth,
                                    "session": session, "timeout": self.timeout_s}

@@ -1,0 +1,135 @@
+"""Failure modes against real processes: Prometheus stopped mid-run, refused queries, HTTP errors,
+a server that never answers, de-duplication, and per-monitor connection settings."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+
+import pytest
+
+from chaos.clients.prometheus import PrometheusClient, PrometheusUnreachable
+from chaos.demo.prometheus import PrometheusServer
+from chaos.slo.monitoring import Monitor, verdicts_of
+from chaos.slo.verdicts import MONITOR
+
+from .conftest import Forwarder, slo, spec
+
+ONE = slo("one", "vector(1)", "==", 1)
+
+
+async def test_fails_closed_when_prometheus_stops_and_recovers_on_restart() -> None:
+    with PrometheusServer() as server:
+        async with Monitor(spec(server.url, error_tolerance=2, timeout="1s")) as monitor:
+            monitor.add("run", [ONE])
+            assert verdicts_of(await monitor.tick(), "run")[MONITOR].status == "ok"
+            server.stop()
+            first = verdicts_of(await monitor.tick(), "run")
+            assert first["one"].status == "no-data" and first["one"].failure == "unreachable"
+            assert first[MONITOR].status == "no-data" and not first[MONITOR].breached
+            second = verdicts_of(await monitor.tick(), "run")
+            assert second["one"].status == "unavailable" and second[MONITOR].status == "unavailable"
+            assert second[MONITOR].breached and "cannot connect" in second[MONITOR].error
+            server.start()
+            back = verdicts_of(await monitor.tick(), "run")
+            assert back["one"].status == "ok" and back[MONITOR].status == "ok" and back[MONITOR].failed_polls == 0
+
+
+async def test_bad_promql_is_a_refused_query(prom: PrometheusServer) -> None:
+    async with Monitor(spec(prom.url)) as monitor:
+        monitor.add("run", [slo("bad", "sum(rate(x[1m]", "<", 1), ONE])
+        verdicts = verdicts_of(await monitor.tick(), "run")
+    assert verdicts["bad"].failure == "query" and "bad_data" in verdicts["bad"].error
+    assert verdicts["one"].status == "ok"
+
+
+@pytest.mark.parametrize(("status", "payload", "failure", "text"), [
+    (503, {"status": "error", "errorType": "timeout", "error": "query timed out"}, "unreachable", "HTTP 503"),
+    (401, {"message": "unauthorised"}, "unreachable", "HTTP 401"),
+    (422, {"status": "error", "errorType": "execution", "error": "many-to-many"}, "query", "execution"),
+    (200, {"status": "error", "errorType": "internal", "error": "boom"}, "query", "without data"),
+])
+async def test_http_errors_and_status_error(forwarder: Forwarder, status: int, payload: dict[str, str],
+                                            failure: str, text: str) -> None:
+    forwarder.fail_with(status, payload)
+    async with Monitor(spec(forwarder.url, error_tolerance=1)) as monitor:
+        verdict = (await monitor.evaluate_now([ONE])).verdicts[0]
+    assert verdict.failure == failure and text in verdict.error
+    assert len(forwarder.queries) == 1  # no retries: errorTolerance is the retry policy
+
+
+async def test_slow_prometheus_does_not_delay_another_monitor(prom: PrometheusServer, blackhole: str) -> None:
+    slow = Monitor(spec(blackhole, timeout="500ms"))
+    fast = Monitor(spec(prom.url, timeout="500ms"))
+    slow.add("a", [ONE])
+    fast.add("b", [ONE])
+
+    async def timed(monitor: Monitor) -> tuple[float, dict]:
+        started = time.perf_counter()
+        ticks = await monitor.tick()
+        return time.perf_counter() - started, ticks
+
+    (slow_s, slow_ticks), (fast_s, fast_ticks) = await asyncio.gather(timed(slow), timed(fast))
+    await slow.aclose()
+    await fast.aclose()
+    assert verdicts_of(fast_ticks, "b")["one"].status == "ok" and fast_s < 0.4
+    v = verdicts_of(slow_ticks, "a")["one"]
+    assert v.failure == "unreachable" and "within 0.5s" in v.error
+    assert 0.45 <= slow_s < 1.5
+
+
+async def test_worker_pool_is_bounded(blackhole: str) -> None:
+    async with Monitor(spec(blackhole, timeout="300ms", max_concurrency=2)) as monitor:
+        slos = [slo(f"s{i}", f"vector({i})", "==", i) for i in range(4)]
+        started = time.perf_counter()
+        tick = await monitor.evaluate_now(slos)
+        elapsed = time.perf_counter() - started
+    assert all(v.failure == "unreachable" for v in tick.verdicts)
+    assert 0.55 <= elapsed < 2.0  # two waves of two: slots are held until the hung threads give up
+
+
+async def test_identical_queries_are_sent_once_per_tick(forwarder: Forwarder) -> None:
+    async with Monitor(spec(forwarder.url)) as monitor:
+        monitor.add("run-1", [slo("a", "vector(1)", "==", 1), slo("b", "vector(1)", "<", 2),
+                              slo("c", " vector(2) ", "==", 2)])
+        monitor.add("run-2", [slo("a", "vector(1)", "==", 1), slo("z", "vector(3)", "==", 3)])
+        ticks = await monitor.tick()
+        assert sorted(forwarder.queries) == ["vector(1)", "vector(2)", "vector(3)"]
+        assert monitor.last_tick_queries == 3
+        assert set(ticks) == {"run-1", "run-2"}
+        assert all(v.status == "ok" for t in ticks.values() for v in t.verdicts)
+        assert len({v.eval_time for t in ticks.values() for v in t.verdicts}) == 1
+        monitor.remove("run-1")
+        forwarder.reset()
+        ticks = await monitor.tick()
+        assert set(ticks) == {"run-2"} and sorted(forwarder.queries) == ["vector(1)", "vector(3)"]
+
+
+async def test_connection_settings_are_per_monitor_and_secret(prom: PrometheusServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token-b\n")
+    fwd_a, fwd_b, fwd_c = Forwarder(prom.url), Forwarder(prom.url), Forwarder(prom.url)
+    environ = {"TOKEN_A": "env-token-a", "PASS_C": "s3cret"}
+    try:
+        a = Monitor(spec(fwd_a.url, bearer_token_env="TOKEN_A", headers={"X-Tenant": "a"}), environ=environ)
+        b = Monitor(spec(fwd_b.url, bearer_token_file=str(token_file), headers={"X-Tenant": "b"}))
+        c = Monitor(spec(fwd_c.url, basic_auth={"username": "u", "password_env": "PASS_C"}), environ=environ)
+        for m in (a, b, c):
+            m.add("r", [ONE])
+        results = await asyncio.gather(a.tick(), b.tick(), c.tick())
+        assert all(verdicts_of(r, "r")["one"].status == "ok" for r in results)
+        assert [h["authorization"] for h in fwd_a.headers] == ["Bearer env-token-a"]
+        assert [h["x-tenant"] for h in fwd_a.headers] == ["a"]
+        assert [h["authorization"] for h in fwd_b.headers] == ["Bearer file-token-b"]
+        assert [h["x-tenant"] for h in fwd_b.headers] == ["b"]
+        assert fwd_c.headers[0]["authorization"] == "Basic " + base64.b64encode(b"u:s3cret").decode()
+        for m in (a, b, c):
+            text = repr(m) + repr(m.client) + repr(vars(m.client))
+            assert "env-token-a" not in text and "file-token-b" not in text and "s3cret" not in text
+            await m.aclose()
+    finally:
+        for f in (fwd_a, fwd_b, fwd_c):
+            f.close()
+    with pytest.raises(PrometheusUnreachable, match="TOKEN_MISSING is not set"):
+        PrometheusClient(spec(prom.url, bearer_token_env="TOKEN_MISSING"), environ={})
