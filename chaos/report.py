@@ -17,7 +17,7 @@ W, H, PAD = 760, 220, 46
 
 
 def _num(value: Any) -> float | None:
-    if isinstance(value, int | float) and math.isfinite(value):
+    if isinstance(value, int | float) and math.isfinite(float(value)):
         return float(value)
     return None
 
@@ -33,8 +33,8 @@ def _plot(slo: dict[str, Any], journal: dict[str, Any]) -> str:
         threshold: float | None = float(objective.split()[-1])
     except (ValueError, IndexError):
         threshold = None
-    t0 = min(p[0] for p in points)
-    t1 = max(max(p[0] for p in points), t0 + 1)
+    t0: float = float(min(p[0] for p in points))
+    t1: float = float(max(max(p[0] for p in points), t0 + 1))
     values = [p[1] for p in points if p[1] is not None] + ([threshold] if threshold is not None else [])
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     if hi - lo < 1e-9:

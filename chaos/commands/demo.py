@@ -61,7 +61,7 @@ async def _demo(scenario: str, state_dir: str | None, output: str, report: str |
     from chaos.report import write_report
 
     say = (lambda msg: click.echo(msg, err=True)) if output == "json" else click.echo
-    say(f"demo: starting the demo services (order-service, payment-gateway primary+backup, load, fault proxy)")
+    say("demo: starting the demo services (order-service, payment-gateway primary+backup, load, fault proxy)")
     async with DemoStack(load_rate=25.0) as stack:
         e = stack.endpoints
         say(f"demo: order-service http://{e.order}, fault proxy {e.proxy} (admin {stack.proxy_admin_url})")
@@ -77,9 +77,11 @@ async def _demo(scenario: str, state_dir: str | None, output: str, report: str |
             say("demo: warming up (waiting for the SLOs to have data and hold)")
             await _warm_up(loaded, environ)
             if tui:
-                from chaos.commands.tui import run_tui_for_demo
+                import chaos.commands.tui as tui_cmd
 
-                return await run_tui_for_demo(engine, loaded)
+                run_tui = getattr(tui_cmd, "run_tui_for_demo")  # noqa: B009 - lands with the TUI
+                code = await run_tui(engine, loaded)
+                return int(code)
             engine.subscribe(NdjsonPrinter() if output == "json" else TextPrinter())
             finished = await run_with_signals(engine, loaded)
             if finished.journal:

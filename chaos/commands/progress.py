@@ -42,7 +42,7 @@ class TextPrinter:
         stamp = f"[{at - self._start:6.1f}s]"
         click.echo(f"{stamp} " + (click.style(text, fg=fg) if (self.color and fg) else text))
 
-    def __call__(self, e: ev.RunEvent) -> None:  # noqa: C901 - a flat dispatch is clearest here
+    def __call__(self, e: ev.RunEvent) -> None:
         if isinstance(e, ev.RunStarted):
             self._line(e.at, f"run {e.run_id}: {e.experiment} on {e.target}"
                        f"{' (dry run)' if e.dry_run else ''} — faults {', '.join(e.faults)}", "cyan")

@@ -16,19 +16,20 @@ import click
 from chaos.cli import parse_sets, set_option
 from chaos.commands.options import output_option, state_dir_option, target_options
 from chaos.commands.progress import NdjsonPrinter, TextPrinter
+from chaos.engine.driver import Engine, EngineSettings
 from chaos.engine.events import RunFinished
+from chaos.loading import Loaded
 
 
 def engine_settings(state_dir: str | None, prometheus: str | None = None, kubeconfig: str | None = None,
                     context: str | None = None, namespace: str | None = None, reaper: bool = True,
-                    force: bool = False):  # type: ignore[no-untyped-def]
-    from chaos.engine.driver import EngineSettings
+                    force: bool = False) -> EngineSettings:
 
     return EngineSettings(state_dir=Path(state_dir) if state_dir else None, prometheus=prometheus,
                           kubeconfig=kubeconfig, context=context, namespace=namespace, reaper=reaper, force=force)
 
 
-async def run_with_signals(engine, loaded, *, dry_run: bool = False) -> RunFinished:  # type: ignore[no-untyped-def]
+async def run_with_signals(engine: Engine, loaded: Loaded, *, dry_run: bool = False) -> RunFinished:
     """Run in the foreground; SIGINT/SIGTERM request an abort (cleanup always completes)."""
     from chaos.compiling import naming
 
@@ -47,7 +48,7 @@ async def run_with_signals(engine, loaded, *, dry_run: bool = False) -> RunFinis
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
     try:
-        return await engine.run(loaded, run_id=run_id, dry_run=dry_run)  # type: ignore[no-any-return]
+        return await engine.run(loaded, run_id=run_id, dry_run=dry_run)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
@@ -67,7 +68,6 @@ def run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: b
         state_dir: str | None, kubeconfig: str | None, context: str | None, namespace: str | None,
         prometheus: str | None) -> None:
     """Run experiment FILE: pre-flight, steady state, inject, watch SLOs, recover, verdict."""
-    from chaos.engine.driver import Engine
     from chaos.loading import load_file
 
     loaded = load_file(file, overrides=parse_sets(sets))
@@ -87,7 +87,7 @@ def run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: b
             click.echo(f"warning: {w}", err=True)
         finished = asyncio.run(engine.run(loaded, dry_run=True))
         sys.exit(0 if finished.verdict == "passed" else finished.exit_code)
-    big = exp.spec.blast_radius.max_targets is not None and exp.spec.blast_radius.max_targets > 5 \
+    big = (exp.spec.blast_radius.max_targets is not None and exp.spec.blast_radius.max_targets > 5) \
         or any(f.mode == "all" for f in exp.spec.faults)
     if big and not yes and sys.stdin.isatty():
         click.confirm(f"{exp.name} may affect many targets (mode all / maxTargets > 5). Continue?", abort=True)

@@ -135,14 +135,14 @@ def _proxy_fault(fault: FaultBase, run_id: str, deadline: float, upstream: str) 
     if isinstance(fault, NetworkBandwidth):
         return ProxyFault(kind="bandwidth", rate_bytes_per_s=rate_bytes_per_s(fault.rate), **common)
     if isinstance(fault, HttpAbort):
-        match = {"method": fault.method or "", "path_prefix": (fault.path or "").rstrip("*")}
         if fault.code is None:
             return ProxyFault(kind="reset", percent=fault.percent, **common)
-        return ProxyFault(kind="http-abort", code=fault.code, percent=fault.percent, **match, **common)
+        return ProxyFault(kind="http-abort", code=fault.code, percent=fault.percent, method=fault.method or "",
+                          path_prefix=(fault.path or "").rstrip("*"), **common)
     if isinstance(fault, HttpDelay):
-        match = {"method": fault.method or "", "path_prefix": (fault.path or "").rstrip("*")}
         return ProxyFault(kind="http-delay", delay_ms=parse_duration(fault.delay) * 1000,
-                          percent=fault.percent, **match, **common)
+                          percent=fault.percent, method=fault.method or "",
+                          path_prefix=(fault.path or "").rstrip("*"), **common)
     raise ValueError(f"{_type(fault)} cannot run through the fault proxy")
 
 

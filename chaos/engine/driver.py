@@ -11,6 +11,7 @@ finished. Several runs can go in one process; no global state. Implements
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -185,7 +186,6 @@ class Engine:
 
     async def run(self, loaded: Loaded, *, run_id: str | None = None, dry_run: bool = False) -> ev.RunFinished:
         run = self._new_run(loaded, run_id, dry_run)
-        run.task = asyncio.current_task()  # type: ignore[assignment]
         return await self._drive(run)
 
     # ------------------------------------------------------------------ driving
@@ -416,10 +416,8 @@ class Engine:
         due = max(now, run.last_tick + interval) if run.last_tick else now
         wake_at = min(due, window_end)
         if run.command is None and wake_at > now:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(run.wake.wait(), wake_at - now)
-            except TimeoutError:
-                pass
         run.wake.clear()
         if run.command is not None:
             command, run.command = run.command, (run.command if run.command == "abort" else None)
@@ -493,10 +491,8 @@ class Engine:
             remaining = start + timeout_s - time.time()
             if remaining <= 0:
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(run.wake.wait(), min(interval, remaining))
-            except TimeoutError:
-                pass
             run.wake.clear()
         return dataclasses.replace(last, at=time.time(), seconds=round(time.time() - start, 3),
                                    aborted=run.command == "abort" and not last.holds)

@@ -14,7 +14,7 @@ revert (reverse order) → 6. wait for steady state (bounded) → 7. verdict.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -49,12 +49,12 @@ class DecisionLike(Protocol):
 
 class DeciderLike(Protocol):
     def injected(self, fault: str, at: float) -> None: ...
-    def observe(self, tick: Tick, now: float) -> list[DecisionLike]: ...
-    def failed(self, decision_id: str, now: float) -> list[DecisionLike]:
+    def observe(self, tick: Tick, now: float) -> Sequence[DecisionLike]: ...
+    def failed(self, decision_id: str, now: float) -> Sequence[DecisionLike]:
         """An action failed: the escalation ladder's next decisions."""
         ...
     def applied(self, decision_id: str, now: float) -> None: ...
-    def final_reverts(self) -> list[RevertLike]: ...
+    def final_reverts(self) -> Sequence[RevertLike]: ...
 
 
 class RevertLike(Protocol):
@@ -303,9 +303,9 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
             continue
         tick = tick_out.tick
         yield publish(ev.SloSampled(run_id=run_id, at=now, tick=tick))
-        for verdict in tick.verdicts:
-            if verdict.breached and not facts.breached:
-                facts.breached, facts.breach_at, facts.breach_slo = True, now, verdict.slo
+        for sample in tick.verdicts:
+            if sample.breached and not facts.breached:
+                facts.breached, facts.breach_at, facts.breach_slo = True, now, sample.slo
         if facts.breached and facts.removed_at is not None and facts.recovered_at is None:
             watched = tick.get(facts.breach_slo)
             if watched is not None and watched.holds:

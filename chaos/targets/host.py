@@ -10,6 +10,7 @@ can remove what a crashed run left without the experiment file. Called by the dr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -66,7 +67,7 @@ class HostTarget:
         """Checks passed and concrete targets; raises a ChaosError naming what is missing."""
         checks: list[str] = []
         targets: list[str] = []
-        report = None
+        report: capabilities.CapabilityReport | None = None
         for plan in plans:
             if plan.via == "proxy":
                 proxy = plan.proxy
@@ -217,10 +218,8 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
             detail = f"proxy at {proxy.get('admin')} is gone, and its faults with it"
         pid = proxy.get("pid")
         if pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         return detail
     if kind in ("iptables", "tc"):
         kernel = realisation.get("kernel", {})
@@ -232,8 +231,8 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
         if kind == "iptables":
             gone = await asyncio.to_thread(IptablesFaults(pid_dir, runner).remove_fault, parts[1], parts[2])
             return f"iptables rule {comment} removed" if gone else f"iptables rule {comment} already gone"
-        removed = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")))
-        return f"tc qdisc on {kernel.get('interface')} removed" if removed else "tc qdisc already gone"
+        qdisc_gone = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")))
+        return f"tc qdisc on {kernel.get('interface')} removed" if qdisc_gone else "tc qdisc already gone"
     raise TargetError(f"cannot remove a recorded fault of kind {kind!r}")
 
 

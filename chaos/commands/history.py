@@ -1,0 +1,87 @@
+"""``aftershock runs`` / ``show RUN`` / ``report RUN``: the run history in the state dir."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from chaos.commands.options import state_dir_option
+from chaos.errors import StateError
+
+
+def _store(state_dir: str | None):  # type: ignore[no-untyped-def]
+    from chaos.clients.state import StateStore
+
+    return StateStore(Path(state_dir) if state_dir else None)
+
+
+def _journal(state_dir: str | None, run_id: str) -> dict:  # type: ignore[type-arg]
+    store = _store(state_dir)
+    row = store.run(run_id)
+    if row is None:
+        raise StateError(f"no run {run_id!r} in {store.dir} (see `aftershock runs`)")
+    return store.read_journal(row.id)  # type: ignore[no-any-return]
+
+
+@click.command("runs")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+@state_dir_option
+def runs(limit: int, output: str, state_dir: str | None) -> None:
+    """List past runs: id, experiment, verdict, start, duration."""
+    rows = _store(state_dir).runs(limit)
+    if output == "json":
+        click.echo(json.dumps([{"id": r.id, "experiment": r.experiment, "verdict": r.verdict, "started": r.started,
+                                "ended": r.ended, "alive": r.alive} for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no runs yet")
+        return
+    click.echo(f"{'RUN':10} {'EXPERIMENT':28} {'VERDICT':9} {'STARTED':20} DURATION")
+    for r in rows:
+        verdict = r.verdict or ("running" if r.alive else "died")
+        duration = ((r.ended or time.time()) - r.started)
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
+        click.echo(f"{r.id:10} {r.experiment[:28]:28} {verdict:9} {started:20} {duration:.1f}s")
+
+
+@click.command("show")
+@click.argument("run_id")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+@state_dir_option
+def show(run_id: str, output: str, state_dir: str | None) -> None:
+    """Summary, timeline and decisions of one run."""
+    journal = _journal(state_dir, run_id)
+    if output == "json":
+        click.echo(json.dumps(journal, indent=2, default=str))
+        return
+    ours = journal.get("aftershock", {})
+    click.echo(f"run {ours.get('run_id')}: {ours.get('experiment')} — {ours.get('verdict')} ({ours.get('reason')})")
+    click.echo(f"  {journal.get('start')} → {journal.get('end')} ({journal.get('duration')} s)")
+    for key, value in ours.get("timings", {}).items():
+        click.echo(f"  {key.replace('_', ' ')}: {value} s")
+    click.echo("timeline:")
+    for event in ours.get("events", []):
+        kind = event.get("event")
+        detail = {k: v for k, v in event.items() if k not in ("event", "run_id", "at", "verdicts", "tick")}
+        click.echo(f"  {event.get('at', 0) - ours.get('events', [{}])[0].get('at', 0):7.2f}s {kind} "
+                   f"{json.dumps(detail, default=str)[:160]}")
+    for kept in ours.get("kept", []):
+        click.echo(f"KEPT (not reverted): {kept}")
+
+
+@click.command("report")
+@click.argument("run_id")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Output HTML file (default: report-RUN.html).")
+@state_dir_option
+def report(run_id: str, out: str | None, state_dir: str | None) -> None:
+    """Write a self-contained HTML report of one run (a plot per SLO)."""
+    from chaos.report import write_report
+
+    journal = _journal(state_dir, run_id)
+    path = write_report(journal, out or f"report-{journal.get('aftershock', {}).get('run_id', run_id)}.html")
+    click.echo(str(path))
