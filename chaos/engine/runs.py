@@ -306,7 +306,7 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
         for sample in tick.verdicts:
             if sample.breached and not facts.breached:
                 facts.breached, facts.breach_at, facts.breach_slo = True, now, sample.slo
-        if facts.breached and facts.removed_at is not None and facts.recovered_at is None:
+        if facts.breached and facts.action_at is not None and facts.recovered_at is None:
             watched = tick.get(facts.breach_slo)
             if watched is not None and watched.holds:
                 facts.recovered_at = now
