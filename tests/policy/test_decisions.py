@@ -68,7 +68,7 @@ def test_for_override_uses_slo_consecutive() -> None:
 
 @pytest.mark.parametrize(("on_error", "kind"), [("rollback", RemoveFaults), ("abort", Abort), ("continue", None)])
 def test_monitor_on_error_mapping(on_error: str, kind: type | None) -> None:
-    d = decider(DEGRADE, on_error=on_error)  # type: ignore[arg-type]
+    d = decider(DEGRADE, on_error=on_error)
     out = d.on_tick(tick(0, monitor="unavailable", errors="no-data")).decisions
     if kind is None:
         assert out == ()
