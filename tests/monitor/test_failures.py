@@ -60,8 +60,8 @@ async def test_http_errors_and_status_error(forwarder: Forwarder, status: int, p
 
 
 async def test_slow_prometheus_does_not_delay_another_monitor(prom: PrometheusServer, blackhole: str) -> None:
-    slow = Monitor(spec(blackhole, timeout="500ms"))
-    fast = Monitor(spec(prom.url, timeout="500ms"))
+    slow = Monitor(spec(blackhole, timeout="1s"))
+    fast = Monitor(spec(prom.url, timeout="1s"))
     slow.add("a", [ONE])
     fast.add("b", [ONE])
 
@@ -73,10 +73,10 @@ async def test_slow_prometheus_does_not_delay_another_monitor(prom: PrometheusSe
     (slow_s, slow_ticks), (fast_s, fast_ticks) = await asyncio.gather(timed(slow), timed(fast))
     await slow.aclose()
     await fast.aclose()
-    assert verdicts_of(fast_ticks, "b")["one"].status == "ok" and fast_s < 0.4
+    assert verdicts_of(fast_ticks, "b")["one"].status == "ok" and fast_s < 0.6
     v = verdicts_of(slow_ticks, "a")["one"]
-    assert v.failure == "unreachable" and "within 0.5s" in v.error
-    assert 0.45 <= slow_s < 1.5
+    assert v.failure == "unreachable" and "within 1s" in v.error
+    assert 0.95 <= slow_s < 2.5
 
 
 async def test_worker_pool_is_bounded(blackhole: str) -> None:

@@ -40,16 +40,16 @@ async def test_detects_a_live_breach_within_expected_ticks(prom: PrometheusServe
             seen.append(verdicts_of(tick, "live")["p95"].status)
             if seen[-1] == "breached" or len(seen) >= 12:
                 break
-        # scrape every 1 s + 2 consecutive ticks at 0.5 s: at most ~2 s of ticks + slack
+        # scrape every 1 s + 2 consecutive ticks at 0.5 s: ~2-3 ticks, bound 10 for a loaded box
         assert seen[-1] == "breached", seen
-        assert seen.count("pending") == 1 and len(seen) <= 8, seen
+        assert seen.count("pending") == 1 and len(seen) <= 10, seen
         exporter.latency.set(0.1)
         recovered: list[str] = []
         async for _, tick in ticks:
             recovered.append(verdicts_of(tick, "live")["p95"].status)
             if recovered[-1] == "ok" or len(recovered) >= 12:
                 break
-        assert recovered[-1] == "ok" and len(recovered) <= 8, recovered
+        assert recovered[-1] == "ok" and len(recovered) <= 10, recovered
         await ticks.aclose()
     exporter.latency.set(0.1)
 
