@@ -62,7 +62,7 @@ def configs(draw: st.DrawFn) -> DeciderConfig:
         if draw(st.booleans()):
             when["for"] = draw(st.sampled_from(["0s", "2s"]))
         doc: dict[str, Any] = {"name": f"p{i}", "when": when, "action": action, "with": draw(_with(action)),
-                               "keep": draw(st.booleans().filter(lambda _: True) if action in ("degrade", "circuit-break") else st.just(False))}
+                               "keep": action in ("degrade", "circuit-break") and draw(st.booleans())}
         if draw(st.booleans()):
             doc["escalate"] = {"after": draw(st.sampled_from(["1s", "3s"])),
                                "to": draw(st.sampled_from(["rollback", "abort", *actions]))}
