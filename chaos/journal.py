@@ -92,6 +92,12 @@ def build_journal(experiment: Experiment, events: list[ev.RunEvent]) -> dict[str
                                     if isinstance(event, ev.ActionApplied)
                                     else {"status": "failed", "error": event.error, "at": event.at})
                     break
+            else:
+                if isinstance(event, ev.ActionFailed) and event.decision_id.startswith("revert:"):
+                    rollbacks.append({"activity": {"type": "action", "name": event.decision_id.replace(":", "-", 1),
+                                                   "provider": {"type": "aftershock", "action": event.action}},
+                                      "output": {"error": event.error}, "status": "failed",
+                                      "start": iso(event.at), "end": iso(event.at), "duration": 0.0})
         elif isinstance(event, ev.Reverted):
             rollbacks.append({"activity": {"type": "action", "name": f"revert-{event.decision_id}",
                                            "provider": {"type": "aftershock", "action": event.action}},

@@ -182,11 +182,15 @@ class RunFacts:
     removed_at: float | None = None
     recovered_at: float | None = None
     action_failed: bool = False
-    """A removal or revert failed (the verdict is ``failed``)."""
+    """A final removal or a revert failed (the verdict is ``failed``, even for an aborted run:
+    something of the run may be left behind)."""
+    failure_reason: str = ""
     unresolved_failure: str = ""
     """A policy action failed and no later rollback has resolved it yet."""
     aborted: bool = False
     abort_reason: str = ""
+    after_unverified: str = ""
+    """Why the steady state after could not be judged (Prometheus unavailable, no data), if so."""
     injected: list[str] = field(default_factory=list)
     live: list[str] = field(default_factory=list)
 
@@ -204,13 +208,15 @@ class RunFacts:
 
 def verdict_of(facts: RunFacts, steady_after: bool) -> tuple[str, str]:
     """Final verdict and reason, from what happened (pure)."""
+    if facts.action_failed:
+        return "failed", facts.failure_reason or "removing a fault or reverting an action failed"
     if facts.aborted:
         return "aborted", facts.abort_reason or "aborted"
-    if facts.action_failed:
-        return "failed", "removing a fault or reverting an action failed"
     if facts.unresolved_failure:
         return "failed", f"recovery action {facts.unresolved_failure} failed and nothing escalated past it"
     if not steady_after:
+        if facts.after_unverified:
+            return "failed", f"the steady state after recovery could not be verified: {facts.after_unverified}"
         return "failed", "steady state did not return after recovery"
     if facts.breached:
         return "deviated", f"SLO {facts.breach_slo} breached during the fault; recovered"
@@ -277,7 +283,7 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
                                     message=f"injecting {fault.name} failed: {out.error}"))
             facts.live.append(fault.name)  # may be half-applied: remove it too
             yield from _remove_all(run_id, facts, "error", publish)
-            yield from _revert_all(run_id, decider, publish)
+            yield from _revert_all(run_id, decider, publish, facts)
             verdict = "error" if not facts.injected else "failed"
             return (yield from finish(now, verdict, f"injection of {fault.name} failed: {out.error}"))
         facts.injected.append(fault.name)
@@ -297,8 +303,8 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
             break
         if tick_out.command == "rollback":
             yield publish(ev.RunLog(run_id=run_id, at=now, message="rollback requested by the user"))
-            yield from _remove_all(run_id, facts, "rollback", publish)
-            break
+            yield from _remove(run_id, facts, tuple(reversed(facts.live)), "rollback", publish)
+            break  # what could not be removed is tried again below
         if tick_out.tick is None:
             continue
         tick = tick_out.tick
@@ -318,16 +324,27 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
                                          evidence=dict(decision.evidence)))
             if decision.action in ("rollback", "abort"):
                 names = tuple(decision.faults) or tuple(facts.live)
-                removed_at = yield from _remove(run_id, facts, names,
-                                                "rollback" if decision.action == "rollback" else "abort", publish)
-                now = removed_at or now
+                removal = yield from _remove(run_id, facts, names,
+                                             "rollback" if decision.action == "rollback" else "abort", publish)
+                now = removal.at if removal.at is not None else now
+                if decision.action == "abort":
+                    facts.aborted, facts.abort_reason = True, f"policy {decision.policy} aborted the run"
+                if removal.failed:
+                    # the faults stay live: the final removal tries them again
+                    yield publish(ev.ActionFailed(run_id=run_id, at=now, decision_id=decision.id,
+                                                  action=decision.action,
+                                                  error=f"removing {', '.join(removal.failed)} failed: "
+                                                        f"{removal.error}"))
+                    facts.unresolved_failure = decision.id
+                    pending.extend(decider.failed(decision.id, now))
+                    continue
                 facts.action_at = facts.action_at or now
                 facts.unresolved_failure = ""
                 decider.applied(decision.id, now)
+                detail = (f"removed {', '.join(removal.removed)}" if removal.removed
+                          else "nothing to remove: no fault of the decision is live")
                 yield publish(ev.ActionApplied(run_id=run_id, at=now, decision_id=decision.id,
-                                               action=decision.action, detail=f"removed {', '.join(names)}"))
-                if decision.action == "abort":
-                    facts.aborted, facts.abort_reason = True, f"policy {decision.policy} aborted the run"
+                                               action=decision.action, detail=detail))
                 continue
             result = yield Apply(decision)
             assert result is not None
@@ -366,6 +383,10 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
         if after.aborted:
             facts.aborted, facts.abort_reason = True, "aborted by the user during recovery"
         steady_after = after.holds
+        unknown = [v for v in after.verdicts if v.status in ("unavailable", "no-data")]
+        if not after.holds and (unknown or not after.verdicts):
+            facts.after_unverified = "; ".join(f"{v.slo} {v.status}" + (f" ({v.error})" if v.error else "")
+                                               for v in unknown) or after.error or "no verdicts"
         if after.holds:
             if facts.breached and facts.recovered_at is None:
                 facts.recovered_at = after.at
@@ -376,43 +397,72 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
     return (yield from finish(now, verdict, reason))
 
 
+@dataclass(frozen=True)
+class Removal:
+    """What one :class:`Remove` step achieved (``at`` is None when nothing was live to remove)."""
+
+    at: float | None
+    removed: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    error: str = ""
+
+
 def _remove(run_id: str, facts: RunFacts, names: tuple[str, ...], reason: str,
-            publish: Any) -> Generator[Step, Outcome | None, float | None]:
+            publish: Any) -> Generator[Step, Outcome | None, Removal]:
+    """Remove the live faults among ``names``. ``FaultRemoved`` only for those really removed: the
+    driver names the failed ones in ``data["failed"]`` (all of them when it says not ok without a list);
+    they stay live."""
     names = tuple(n for n in names if n in facts.live)
     if not names:
-        return None
+        return Removal(None)
     out = yield Remove(names, reason)
     assert out is not None
-    for name in names:
+    failed_names = set(out.data.get("failed", () if out.ok else names))
+    failed = tuple(n for n in names if n in failed_names)
+    removed = tuple(n for n in names if n not in failed_names)
+    for name in removed:
         facts.live.remove(name)
         yield publish(ev.FaultRemoved(run_id=run_id, at=out.at, fault=name, reason=reason))
-    if facts.breached and facts.removed_at is None:
+    if removed and facts.breached and facts.removed_at is None:
         facts.removed_at = out.at
-    if not out.ok:
-        facts.action_failed = True
-        yield publish(ev.RunLog(run_id=run_id, at=out.at, level="error", message=f"removing faults: {out.error}"))
-    return out.at
+    if failed:
+        yield publish(ev.RunLog(run_id=run_id, at=out.at, level="error",
+                                message=f"removing {', '.join(failed)} failed: {out.error}"))
+    return Removal(out.at, removed, failed, out.error)
 
 
 def _remove_all(run_id: str, facts: RunFacts, reason: str, publish: Any) -> Generator[Step, Outcome | None, None]:
-    yield from _remove(run_id, facts, tuple(reversed(facts.live)), reason, publish)
+    """The final removal of every live fault (newest first); a failure makes the verdict ``failed``."""
+    removal = yield from _remove(run_id, facts, tuple(reversed(facts.live)), reason, publish)
+    if removal.failed:
+        facts.action_failed = True
+        facts.failure_reason = (f"fault(s) {', '.join(removal.failed)} could not be removed "
+                                f"({removal.error}); run `aftershock recover`")
 
 
 def _revert_all(run_id: str, decider: DeciderLike, publish: Any,
-                facts: RunFacts | None = None) -> Generator[Step, Outcome | None, None]:
+                facts: RunFacts) -> Generator[Step, Outcome | None, None]:
+    """Undo degrades and weights (the decider's plan: newest first). ``Reverted`` only for what was
+    reverted (or deliberately kept); a failed revert is an ``ActionFailed`` and makes the verdict
+    ``failed``. A restored weight closes the circuit: ``BreakerChanged(closed)``."""
     for item in decider.final_reverts():
         out = yield Revert(item)
         assert out is not None
+        if not out.ok:
+            facts.action_failed = True
+            facts.failure_reason = facts.failure_reason or f"reverting {item.description} failed: {out.error}"
+            yield publish(ev.ActionFailed(run_id=run_id, at=out.at, decision_id=item.decision_id,
+                                          action=item.action, error=out.error or "revert failed"))
+            continue
         if item.keep:
             yield publish(ev.RunLog(run_id=run_id, at=out.at, level="warning",
                                     message=f"KEPT (keep: true): {item.description} was NOT reverted"))
         yield publish(ev.Reverted(run_id=run_id, at=out.at, decision_id=item.decision_id, action=item.action,
                                   detail=out.detail or item.description, kept=item.keep))
-        if not out.ok:
-            if facts is not None:
-                facts.action_failed = True
-            yield publish(ev.RunLog(run_id=run_id, at=out.at, level="error",
-                                    message=f"revert of {item.decision_id} failed: {out.error}"))
+        if item.action == "restore-weight" and not item.keep:
+            yield publish(ev.BreakerChanged(run_id=run_id, at=out.at, policy=str(out.data.get("policy", "")),
+                                            service=str(out.data.get("service", "")), state="closed",
+                                            weight=int(out.data.get("weight", 100))))
 
 
 __all__ = ["EXIT_CODES", "MONITOR", "lifecycle", "verdict_of"]
