@@ -239,29 +239,51 @@ class Engine:
         return run.finished
 
     async def _close(self, run: _Run) -> None:
+        for actuator in {id(a): a for a in (run.actuators.notifier, run.actuators.degrader) if a}.values():
+            closer = getattr(actuator, "aclose", None)
+            if closer is not None:
+                await closer()
         if run.monitor is not None:
             await run.monitor.aclose()
         if run.target is not None:
             await run.target.close()
 
     async def _emergency(self, run: _Run, reason: str) -> ev.RunFinished:
-        """Remove every live fault of the run and revert what was applied; then report it finished."""
-        now = time.time()
+        """Remove every live fault of the run and revert what was applied; then report it finished.
+
+        Every fault and revert is tried even when one fails; what is left behind makes the verdict
+        ``failed`` and is named (``aftershock recover`` removes it later)."""
         aborted = reason == "aborted"
+        left: list[str] = []
         for row in self.store.faults(run.run_id, live_only=True):
-            detail = await self._remove_one(run, row.fault, row.realisation, "abort")
+            try:
+                detail = await self._remove_one(run, row.fault, row.realisation, "abort")
+            except Exception as exc:  # cleanup goes on, whatever one removal raised
+                left.append(f"fault {row.fault}: {exc}")
+                continue
             self._publish(run, ev.FaultRemoved(run_id=run.run_id, at=time.time(), fault=row.fault,
                                                reason="abort" if aborted else "error"))
             log.info("%s", detail)
         if run.bridge is not None:
             for item in run.bridge.final_reverts():
-                out = await executor.revert(item.raw, run.actuators, run.bridge.ledger, at=time.time())
+                try:
+                    out = await executor.revert(item.raw, run.actuators, run.bridge.ledger, at=time.time())
+                except Exception as exc:
+                    left.append(f"{item.description}: {exc}")
+                    continue
+                if not out.ok:
+                    left.append(f"{item.description}: {out.error}")
+                    continue
                 self._publish(run, ev.Reverted(run_id=run.run_id, at=time.time(), decision_id=item.decision_id,
                                                action=item.action, detail=out.note or item.description,
                                                kept=item.keep))
         verdict = "aborted" if aborted else "error"
-        final = ev.RunFinished(run_id=run.run_id, at=now, verdict=verdict, exit_code=rm.EXIT_CODES[verdict],
-                               reason=reason)
+        if left:
+            verdict = "failed"
+            reason = f"{reason}; left behind: {'; '.join(left)} (run `aftershock recover`)"
+            self._publish(run, ev.RunLog(run_id=run.run_id, at=time.time(), level="error", message=reason))
+        final = ev.RunFinished(run_id=run.run_id, at=time.time(), verdict=verdict,
+                               exit_code=rm.EXIT_CODES[verdict], reason=reason)
         self._publish(run, final)
         return run.finished or final
 
@@ -312,7 +334,8 @@ class Engine:
             case rm.Revert(item=item):
                 assert isinstance(item, RunRevert) and run.bridge is not None
                 out = await executor.revert(item.raw, run.actuators, run.bridge.ledger, at=time.time())
-                return rm.Outcome(at=time.time(), ok=out.ok, detail=out.note or item.description, error=out.error)
+                return rm.Outcome(at=time.time(), ok=out.ok, detail=out.note or item.description, error=out.error,
+                                  data=self._revert_data(run, item))
             case rm.AwaitSteady(slos=slos, timeout_s=timeout_s):
                 return await self._await_steady(run, slos, timeout_s)
         raise AssertionError(step)  # pragma: no cover
@@ -452,7 +475,9 @@ class Engine:
                           error=out.error, data=data)
 
     async def _remove(self, run: _Run, names: Sequence[str], reason: str) -> rm.Outcome:
-        errors = []
+        """Remove each fault (every one is tried); ``data["failed"]`` names those still live."""
+        errors: list[str] = []
+        failed: list[str] = []
         for name in names:
             realisation = run.realisations.get(name)
             if realisation is None:
@@ -464,7 +489,18 @@ class Engine:
                 await self._remove_one(run, name, realisation, reason)
             except ChaosError as exc:
                 errors.append(f"{name}: {exc}")
-        return rm.Outcome(at=time.time(), ok=not errors, error="; ".join(errors))
+                failed.append(name)
+        return rm.Outcome(at=time.time(), ok=not errors, error="; ".join(errors), data={"failed": failed})
+
+    @staticmethod
+    def _revert_data(run: _Run, item: RunRevert) -> dict[str, Any]:
+        """For a restored weight: the service, the weight and the policy (for ``BreakerChanged``)."""
+        raw = item.raw
+        if raw.kind != "restore-weight" or raw.weight_target is None:
+            return {}
+        issued = run.bridge.decider.issued(raw.id.removeprefix("revert:")) if run.bridge else None
+        return {"service": raw.weight_target.service, "weight": raw.weight if raw.weight is not None else 100,
+                "policy": issued.policy if issued is not None else ""}
 
     async def _remove_one(self, run: _Run, name: str, realisation: Mapping[str, Any], reason: str) -> str:
         """Remove one fault, retrying with backoff; mark it removed in the store."""
