@@ -9,6 +9,8 @@ by ConfigMap/Deployment patch, circuit-break by HTTPRoute/VirtualService weights
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -18,26 +20,38 @@ from chaos.clients.kube import (
     KubeSettings,
     Permission,
     RevertToken,
+    WeightSnapshot,
     circuit_break_permissions,
     degrade_permissions,
 )
 from chaos.compiling.kubernetes import CompiledFault, compile_experiment
-from chaos.errors import ActuatorError
+from chaos.errors import ActuatorError, ChaosError
 from chaos.loading import Loaded
+from chaos.model.experiment import Experiment
 from chaos.model.policies import CircuitBreakPolicy, DegradePolicy
 from chaos.policy.actions import Decision, Degrade, RevertHandle, WeightTarget
-from chaos.policy.actuators import Actuators, RoutingDegrader
+from chaos.policy.actuators import Actuators, Degrader, RoutingDegrader
 
 if TYPE_CHECKING:
     from chaos.clients.state import StateStore
     from chaos.engine.driver import EngineSettings
 
+log = logging.getLogger("aftershock.kubernetes")
 INJECT_TIMEOUT_S = 60.0
+RUN_LABEL = "aftershock.io/run-id"
 
 
 def kube_settings(kubeconfig: str | None, context: str | None, namespace: str | None,
                   reaper: bool = True) -> KubeSettings:
     return KubeSettings(kubeconfig=kubeconfig, context=context, namespace=namespace or "default", reaper=reaper)
+
+
+def _with_namespace(exp: Experiment, namespace: str | None) -> Experiment:
+    """``exp`` with ``-n/--namespace`` applied to ``spec.target.namespace`` (the selectors' default)."""
+    if not namespace or namespace == exp.spec.target.namespace:
+        return exp
+    target = exp.spec.target.model_copy(update={"namespace": namespace})
+    return exp.model_copy(update={"spec": exp.spec.model_copy(update={"target": target})})
 
 
 class KubernetesRunTarget:
@@ -46,15 +60,23 @@ class KubernetesRunTarget:
         self.store = store
         self.run_id = run_id
         self.loaded = loaded
-        exp = loaded.experiment
+        self.experiment = _with_namespace(loaded.experiment, settings.namespace)
+        exp = self.experiment
+        self.namespace = exp.spec.target.namespace
         self.kube = kube_settings(settings.kubeconfig, settings.context or exp.spec.target.context,
-                                  settings.namespace or exp.spec.target.namespace, settings.reaper)
+                                  self.namespace, settings.reaper)
+        # Recorded with every fault so `aftershock recover` reaches the same cluster later, even
+        # when it runs with another KUBECONFIG.
+        self.kubeconfig = self.kube.resolved_kubeconfig()
         self.client = KubernetesTarget.from_settings(self.kube)
         self.objects: dict[str, CompiledFault] = {}
-        self._reaper_created = False
+        self._reapers: dict[str, str] = {}
+        """namespace → reaper Job name, for the namespaces this run has created one in."""
+        self._created: set[str] = set()
+        self._removed: set[str] = set()
 
     async def preflight(self) -> tuple[list[str], list[str]]:
-        exp = self.loaded.experiment
+        exp = self.experiment
         objects = compile_experiment(exp, self.run_id, source=self.loaded.source, started_at=datetime.now(UTC))
         self.objects = {o.fault: o for o in objects}
         kinds = sorted({o.kind for o in objects})
@@ -64,9 +86,9 @@ class KubernetesRunTarget:
         for policy in exp.spec.policies:
             if isinstance(policy, DegradePolicy) and policy.with_.kubernetes is not None:
                 patch = policy.with_.kubernetes.patch
-                extra += degrade_permissions(patch.kind, patch.namespace or exp.spec.target.namespace)
+                extra += degrade_permissions(patch.kind, patch.namespace or self.namespace)
             if isinstance(policy, CircuitBreakPolicy):
-                extra += circuit_break_permissions(policy.with_.namespace or exp.spec.target.namespace)
+                extra += circuit_break_permissions(policy.with_.namespace or self.namespace)
         checked = await self.client.preflight_access(namespaces, extra, kinds=kinds)
         checks.append(f"RBAC: {len(checked)} permission(s) granted in {', '.join(namespaces)}")
         br = exp.spec.blast_radius
@@ -74,11 +96,13 @@ class KubernetesRunTarget:
         for obj in objects:
             resolution = await self.client.check_blast_radius(
                 obj.body, max_targets=br.max_targets, max_percent=br.max_percent,
-                allowed_namespaces=br.namespaces or [exp.spec.target.namespace],
+                allowed_namespaces=br.namespaces or [self.namespace],
                 allow_system_namespaces=br.allow_system_namespaces)
-            info = resolution.as_dict()
-            targets.append(f"{obj.kind} {obj.namespace}/{obj.name}: {info.get('affected')} of "
-                           f"{len(info.get('matching') or [])} matching pod(s)")
+            line = (f"{obj.kind} {obj.namespace}/{obj.name}: up to {resolution.affected} of "
+                    f"{len(resolution.matching)} matching pod(s) ({', '.join(resolution.matching)})")
+            if resolution.peers:
+                line += f"; peers {', '.join(resolution.peers)}"
+            targets.append(line)
             for warning in await self.client.collision_check(obj.body, force=self.settings.force):
                 checks.append(f"warning: {warning}")
             await self.client.create(obj.body, dry_run=True)
@@ -88,30 +112,46 @@ class KubernetesRunTarget:
     def planned_realisation(self, name: str) -> dict[str, Any]:
         obj = self.objects[name]
         return {"kind": "kubernetes", "object": obj.body, "description": f"{obj.kind} {obj.namespace}/{obj.name}",
-                "kube": {"kubeconfig": self.kube.kubeconfig, "context": self.kube.context,
+                "kube": {"kubeconfig": self.kubeconfig, "context": self.kube.context,
                          "namespace": self.kube.namespace}}
+
+    def _reaper_deadline(self, name: str, deadline: float) -> datetime:
+        """When the reaper of ``name``'s namespace fires: the latest deadline of the faults there,
+        counted from this one's (faults are recorded one after the other, each with its own duration)."""
+        obj = self.objects[name]
+        durations = {f.name: f.duration_s for f in self.experiment.spec.faults}
+        longest = max(durations[f] for f, o in self.objects.items() if o.namespace == obj.namespace)
+        return datetime.fromtimestamp(deadline - durations[name] + longest, tz=UTC)
 
     async def inject(self, name: str, deadline: float) -> dict[str, Any]:
         obj = self.objects[name]
         realisation = self.planned_realisation(name)
-        if not self._reaper_created:
-            when = datetime.fromtimestamp(max(deadline, *(deadline for _ in self.objects)), tz=UTC)
-            reaper = await self.client.create_reaper(self.run_id, obj.namespace, when,
-                                                     kinds=sorted({o.kind for o in self.objects.values()}))
-            realisation["reaper"] = (reaper or {}).get("metadata", {}).get("name", "") if reaper else ""
-            self._reaper_created = True
+        if self.kube.reaper and obj.namespace not in self._reapers:
+            kinds = sorted({o.kind for o in self.objects.values() if o.namespace == obj.namespace})
+            reaper = await self.client.create_reaper(self.run_id, obj.namespace,
+                                                     self._reaper_deadline(name, deadline), kinds=kinds)
+            self._reapers[obj.namespace] = str((reaper or {}).get("job", ""))
+        if obj.namespace in self._reapers:
+            realisation["reaper"] = self._reapers[obj.namespace]
+        self._created.add(name)
         await self.client.create(obj.body)
         try:
             status = await self.client.wait_injected(obj.body, INJECT_TIMEOUT_S)
-        except Exception:
-            await self.client.delete(obj.body)
+        except ChaosError:
+            try:
+                await self.client.delete(obj.body)
+                self._removed.add(name)
+            except ChaosError as exc:  # the engine removes it again; keep the first error
+                log.warning("removing %s after a failed injection: %s", name, exc)
             raise
         realisation["status"] = status
         return realisation
 
     async def remove(self, realisation: Mapping[str, Any]) -> str:
-        report = await self.client.delete(realisation["object"])
-        return str(report)
+        body = realisation["object"]
+        report = await self.client.delete(body)
+        self._removed.update(n for n, o in self.objects.items() if o.name == body["metadata"]["name"])
+        return f"{report.object} deleted (attempts {report.attempts}, {report.waited:g}s)"
 
     async def shrink(self, realisation: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         obj = dict(realisation["object"])
@@ -121,22 +161,41 @@ class KubernetesRunTarget:
             for key in ("loss", "duplicate", "corrupt"):
                 if key in spec:
                     patch[key] = {**spec[key], key: f"{float(params['percent']):g}"}
-        if params.get("latency") is not None and "delay" in spec:
-            patch["delay"] = {**spec["delay"], "latency": str(params["latency"])}
+        if "delay" in spec:
+            delay = dict(patch.get("delay", spec["delay"]))
+            for key in ("latency", "jitter"):
+                if params.get(key) is not None:
+                    delay[key] = str(params[key])
+            if delay != spec["delay"]:
+                patch["delay"] = delay
         if params.get("mode") is not None:
             patch["mode"] = str(params["mode"])
         if params.get("value") is not None:
             patch["value"] = str(params["value"])
+        if not patch:
+            raise ActuatorError(f"shrink of {obj.get('kind')} {obj['metadata']['name']}: none of "
+                                f"{sorted(params)} applies to this fault")
         updated = await self.client.patch_fault(obj, patch)
         return {**realisation, "object": updated}
 
     def actuators(self, http_impls: list[object]) -> Actuators:
-        http_degrader = next((i for i in http_impls if hasattr(i, "apply_degrade")), None)
-        degrader = RoutingDegrader(http=http_degrader, kubernetes=_KubeDegrader(self))  # type: ignore[arg-type]
+        http_degrader = next((i for i in http_impls if isinstance(i, Degrader)), None)
+        degrader = RoutingDegrader(http=http_degrader, kubernetes=_KubeDegrader(self))
         return Actuators.of(_KubeShrinker(self), degrader, _KubeWeights(self), *http_impls)
 
     async def close(self) -> None:
-        await self.client.close()
+        """Remove the reaper once every object of the run is gone (else it stays as the backstop)."""
+        try:
+            if self._reapers and self._created <= self._removed:
+                await self.client.remove_reaper(self.run_id, sorted(self._reapers))
+            elif self._reapers:
+                log.warning("run %s: reaper kept, %s not confirmed removed", self.run_id,
+                            ", ".join(sorted(self._created - self._removed)))
+        except ChaosError as exc:
+            log.warning("run %s: removing the reaper failed (it ends by itself at its deadline): %s",
+                        self.run_id, exc)
+        finally:
+            await self.client.close()
 
 
 class _KubeShrinker:
@@ -144,7 +203,7 @@ class _KubeShrinker:
         self.target = target
 
     async def shrink_fault(self, action_id: str, fault: str, params: Mapping[str, str | float]) -> None:
-        rows = [r for r in self.target.store.faults(self.target.run_id) if r.fault == fault]
+        rows = [r for r in self.target.store.faults(self.target.run_id, live_only=True) if r.fault == fault]
         if not rows:
             raise ActuatorError(f"fault {fault} is not live")
         updated = await self.target.shrink(rows[0].realisation, params)
@@ -157,9 +216,10 @@ class _KubeDegrader:
 
     async def apply_degrade(self, decision: Decision) -> RevertHandle:
         action = decision.action
-        assert isinstance(action, Degrade) and action.kubernetes is not None
+        if not isinstance(action, Degrade) or action.kubernetes is None:
+            raise ActuatorError(f"{decision.id} is not a Kubernetes degrade")
         p = action.kubernetes
-        ns = p.namespace or self.target.loaded.experiment.spec.target.namespace
+        ns = p.namespace or self.target.namespace
         patch: dict[str, Any] = {}
         if p.data:
             patch["data"] = dict(p.data)
@@ -178,26 +238,63 @@ class _KubeDegrader:
 
 
 class _KubeWeights:
+    """Circuit-break on route weights. The policy engine speaks one integer per backend; routes may
+    hold several entries for the service, some without a weight. So the first change keeps the
+    complete prior snapshot, and setting the weight reported as "before" puts that snapshot back
+    exactly (absent weights removed again), whatever half-open weights were set in between."""
+
     def __init__(self, target: KubernetesRunTarget) -> None:
         self.target = target
+        self._original: dict[str, tuple[WeightSnapshot, int]] = {}
+        """ns/service → (weights before the first change, the weight reported as 'before')."""
+        self._current: dict[str, int] = {}
+        self._done: dict[str, int] = {}
 
     async def set_weight(self, action_id: str, target: WeightTarget, weight: int) -> int:
-        ns = target.namespace or self.target.loaded.experiment.spec.target.namespace
-        snapshot = await self.target.client.set_backend_weight(ns, target.service, weight)
-        befores = [c.before for c in snapshot.changes if c.before is not None]
-        return befores[0] if befores else 1
+        if action_id in self._done:  # a repeated action id is a no-op
+            return self._done[action_id]
+        ns = target.namespace or self.target.namespace
+        key = f"{ns}/{target.service}"
+        client = self.target.client
+        opened = self._original.get(key)
+        if opened is not None and weight == opened[1]:
+            original, reported = opened
+            now = self._current[key]
+            await client.restore_weights(dataclasses.replace(
+                original, changes=tuple(dataclasses.replace(c, after=now) for c in original.changes)))
+            del self._original[key], self._current[key]
+            previous = now
+        else:
+            snapshot = await client.set_backend_weight(ns, target.service, weight)
+            if opened is None:
+                befores = [c.before for c in snapshot.changes if c.before is not None]
+                reported = befores[0] if befores else 1  # an absent weight counts as 1 (Gateway API)
+                if reported == weight:  # keep "close" distinguishable from this change
+                    reported = weight + 1 if weight < 100 else weight - 1
+                self._original[key] = (snapshot, reported)
+                previous = reported
+            else:
+                previous = self._current[key]
+            self._current[key] = weight
+        self._done[action_id] = previous
+        return previous
 
 
 async def remove_kube_realisation(realisation: Mapping[str, Any]) -> str:
-    """Delete a recorded Chaos Mesh object (and its run's reaper) from the record alone."""
+    """Delete a recorded Chaos Mesh object (and its run's reaper in that namespace) from the record alone."""
     kube = realisation.get("kube", {})
     settings = kube_settings(kube.get("kubeconfig"), kube.get("context"), kube.get("namespace"))
     target = KubernetesTarget.from_settings(settings)
     try:
-        report = await target.delete(realisation["object"])
-        run_id = realisation["object"]["metadata"]["labels"].get("aftershock.io/run-id", "")
+        obj = realisation["object"]
+        report = await target.delete(obj)
+        detail = f"{report.object} deleted"
+        run_id = (obj["metadata"].get("labels") or {}).get(RUN_LABEL, "")
+        namespace = obj["metadata"].get("namespace") or settings.namespace
         if run_id:
-            await target.remove_reaper(run_id)
-        return str(report)
+            removed = await target.remove_reaper(run_id, [namespace])
+            if removed:
+                detail += f"; reaper removed ({', '.join(removed)})"
+        return detail
     finally:
         await target.close()
