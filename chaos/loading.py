@@ -85,7 +85,11 @@ def load_text(text: str, source: str = "", overrides: Mapping[str, str] | None =
         exp = Experiment.model_validate(doc)
     except ValidationError as exc:
         raise InvalidExperiment(_problems_from_validation(exc, source, lines)) from None
+    from chaos.policy.decisions import check_policies
+
     problems = check_experiment(exp)
+    known = {(p.path, p.message) for p in problems}
+    problems += [p for p in check_policies(exp.spec.policies) if (p.path, p.message) not in known]
     if problems:
         raise InvalidExperiment([_place(p, source, lines) for p in problems]) from None
     return Loaded(experiment=exp, source=source, raw=doc, lines=lines)
@@ -96,7 +100,12 @@ def load_text(text: str, source: str = "", overrides: Mapping[str, str] | None =
 
 def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
     """YAML → plain data and a map from field path to 1-based line, with hard bounds."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # the reader checks for unprintable characters up front
+        at = text.count("\n", 0, exc.position) + 1
+        raise InvalidExperiment(Problem(f"not valid YAML: unacceptable character #x{exc.character:04x}: "
+                                        "special characters are not allowed", file=source, line=at)) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 
 from chaos.compiling import naming
 from chaos.errors import Problem
-from chaos.model.durations import parse_duration
+from chaos.model.durations import DURATION_PATTERN, parse_duration
 from chaos.model.faults import BANDWIDTH_RATE_PATTERN, MAX_FAULT_DURATION_S
 
 API_VERSION = "chaos-mesh.org/v1alpha1"
@@ -24,7 +24,8 @@ MODES = ("one", "all", "fixed", "fixed-percent", "random-max-percent")
 NETWORK_ACTIONS = ("netem", "delay", "loss", "duplicate", "corrupt", "partition", "bandwidth")
 POD_ACTIONS = ("pod-kill", "pod-failure", "container-kill")
 DIRECTIONS = ("to", "from", "both")
-TIME_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h)$")
+TIME_RE = re.compile(DURATION_PATTERN)
+"""Go ``time.ParseDuration`` syntax, as Chaos Mesh parses it: ``500ms``, ``2m``, ``1h30m``."""
 RATE_RE = re.compile(BANDWIDTH_RATE_PATTERN)
 SIZE_RE = re.compile(r"^[0-9]+(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)?$")
 DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -270,3 +270,9 @@ def _spec(kind: str, **spec: Any) -> dict[str, Any]:
 ])
 def test_crd_rules_per_kind(body: dict[str, Any], path: str) -> None:
     assert path in {p.path for p in validate_object(body)}
+
+
+def test_crd_rules_accept_compound_go_durations_like_the_model() -> None:
+    assert validate_object(_break("spec.duration", "1h30m")) == []
+    (body,) = compiled(with_fault(duration="1h30m", latency="1s500ms"))
+    assert body["spec"]["duration"] == "1h30m" and validate_object(body) == []

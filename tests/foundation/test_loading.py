@@ -229,3 +229,8 @@ def test_load_text_returns_rendered_raw_document() -> None:
     assert loaded.raw["spec"]["faults"][0]["latency"] == "500ms"
     assert loaded.raw["spec"]["monitor"]["prometheus"] == "http://127.0.0.1:9090"
     assert loaded.source == "p.yaml"
+
+
+@pytest.mark.parametrize(("data", "line"), [(b"\x01", 1), (b"a: 1\nb: \x07\n", 2), (b"a: \x1b[31m", 1)])
+def test_control_characters_are_refused_without_a_traceback(data: bytes, line: int) -> None:
+    assert _refusal(data).startswith(f"f.yaml:{line}: not valid YAML: unacceptable character")
