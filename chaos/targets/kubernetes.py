@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aftershock.kubernetes")
 INJECT_TIMEOUT_S = 60.0
+"""Longest wait for Chaos Mesh to report a fault injected (never longer than the fault's duration)."""
 RUN_LABEL = "aftershock.io/run-id"
 
 
@@ -136,7 +137,8 @@ class KubernetesRunTarget:
         self._created.add(name)
         await self.client.create(obj.body)
         try:
-            status = await self.client.wait_injected(obj.body, INJECT_TIMEOUT_S)
+            duration = next(f.duration_s for f in self.experiment.spec.faults if f.name == name)
+            status = await self.client.wait_injected(obj.body, min(INJECT_TIMEOUT_S, duration))
         except ChaosError:
             try:
                 await self.client.delete(obj.body)

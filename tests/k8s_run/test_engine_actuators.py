@@ -149,3 +149,30 @@ async def test_breaker_still_open_at_the_end_is_restored_by_the_final_revert(
     assert final.verdict == "deviated", final.reason
     route = cluster.get("HTTPRoute", "shop", "payments")
     assert route is not None and route["spec"] == original
+
+
+FOREIGN = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "NetworkChaos",
+           "metadata": {"name": "someone-elses", "namespace": "shop"},
+           "spec": {"action": "loss", "mode": "all", "loss": {"loss": "10"}, "duration": "1h",
+                    "selector": {"namespaces": ["shop"], "labelSelectors": {"app": "order-service"}}}}
+
+
+@pytest.mark.usefixtures("shop")
+async def test_collision_refuses_and_force_only_warns(cluster: ClusterEmulator, kubeconfig: Path,
+                                                      metrics: Metrics, series: str, tmp_path: Path) -> None:
+    cluster.add(FOREIGN)
+    loaded = load_file(write(tmp_path, experiment("k8s-collide", series)))
+    refused = await engine(tmp_path, kubeconfig, metrics).run(loaded)
+    assert refused.verdict == "invalid" and refused.exit_code == 2
+    assert "would collide with running chaos" in refused.reason
+
+    forced = Engine(EngineSettings(state_dir=tmp_path / "state", prometheus=metrics.url,
+                                   kubeconfig=str(kubeconfig), force=True))
+    events: list[ev.RunEvent] = []
+    forced.subscribe(events.append)
+    final = await forced.run(loaded, dry_run=True)
+    assert final.verdict == "passed"
+    (passed,) = [e for e in events if isinstance(e, ev.PreflightPassed)]
+    assert any("warning: NetworkChaos shop/someone-elses (not managed by aftershock) already selects"
+               in c for c in passed.checks)
+    assert live(cluster, "networkchaos") == [("networkchaos", "shop", "someone-elses")]

@@ -206,6 +206,40 @@ async def test_sigkill_mid_fault_then_recover_through_an_error_storm(cluster: Cl
     assert again.rc == 0 and "nothing to recover" in again.stdout
 
 
+@pytest.mark.usefixtures("shop")
+async def test_fault_never_injected_fails_the_run_and_is_removed(cluster: ClusterEmulator, cli: Cli,
+                                                                 series: str, tmp_path: Path) -> None:
+    cluster.inject_after_reads = None  # the simulated chaos-daemon never injects
+    result = await cli.run(write(tmp_path, experiment("k8s-stuck", series, duration="1s")), "--output", "json")
+    assert result.rc == 3, result.stdout + result.stderr
+    final = result.of("RunFinished")[0]
+    assert final["verdict"] == "error"
+    assert "was not injected within 1s" in final["reason"]
+    assert "simulated: chaos-daemon unreachable" in final["reason"]
+    assert not result.of("FaultInjected")
+    assert len([p for p in chaos_posts(cluster) if not p.params.get("dryRun")]) == 1
+    assert live(cluster, "networkchaos") == [] and live(cluster, "jobs") == []
+
+
+@pytest.mark.usefixtures("shop")
+async def test_ctrl_c_mid_fault_aborts_and_cleans_up(cluster: ClusterEmulator, cli: Cli, series: str,
+                                                     tmp_path: Path) -> None:
+    import signal
+
+    running = await cli.start(*cli.run_args(write(tmp_path, experiment("k8s-sigint", series, duration="5m")),
+                                            "--output", "json"))
+    await running.until("FaultInjected")
+    assert len(live(cluster, "networkchaos")) == 1 and len(live(cluster, "jobs")) == 1
+    running.proc.send_signal(signal.SIGINT)
+    result = await running.finish()
+    assert result.rc == 130, result.stdout + result.stderr
+    assert result.of("RunFinished")[0]["verdict"] == "aborted"
+    assert [e["reason"] for e in result.of("FaultRemoved")] == ["abort"]
+    assert live(cluster, "networkchaos") == [] and live(cluster, "jobs") == []
+    nothing = await cli.recover()
+    assert nothing.rc == 0 and "nothing to recover" in nothing.stdout
+
+
 # --- what the CLI front end still lacks (chaos/commands/run.py and progress.py, not the glue) -------
 
 
