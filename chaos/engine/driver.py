@@ -536,16 +536,10 @@ class Engine:
     # ------------------------------------------------------------------ actuators
 
     def _http_actuators(self) -> list[object]:
-        try:
-            from chaos.clients import http as http_client
-        except ImportError:
-            return []
-        impls: list[object] = []
-        for name in ("HttpDegrader", "HttpNotifier"):
-            cls = getattr(http_client, name, None)
-            if cls is not None:
-                impls.append(cls())
-        return impls
+        """HTTP degrade and notify (one client per run; closed with the run's target)."""
+        from chaos.clients.http import HttpActuator
+
+        return [HttpActuator()]
 
     def _host_actuators(self, run: _Run) -> Actuators:
         return Actuators.of(_HostShrinker(self, run), _HostWeights(self, run), *self._http_actuators())
