@@ -91,6 +91,15 @@ def run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: b
         or any(f.mode == "all" for f in exp.spec.faults)
     if big and not yes and sys.stdin.isatty():
         click.confirm(f"{exp.name} may affect many targets (mode all / maxTargets > 5). Continue?", abort=True)
+    if output == "text" and sys.stdout.isatty():
+        from chaos.commands.live import LiveView
+
+        with LiveView() as view:
+            engine.subscribe(view)
+            finished = asyncio.run(run_with_signals(engine, loaded))
+        if finished.journal:
+            click.echo(f"journal: {finished.journal}")
+        sys.exit(finished.exit_code)
     engine.subscribe(NdjsonPrinter() if output == "json" else TextPrinter())
     finished = asyncio.run(run_with_signals(engine, loaded))
     sys.exit(finished.exit_code)
