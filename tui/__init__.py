@@ -1,1 +1,7 @@
-"""Aftershock terminal UI (Textual). Talks to ``chaos`` only through engine events and commands."""
+"""Aftershock's Textual terminal UI: browse, launch and watch experiments safely.
+
+Entry point: :func:`tui.app.create_app` (used by ``aftershock tui`` in ``chaos.commands.tui``,
+the tests in ``tests/tui`` and ``bench/bench_tui.py``). Talks to Aftershock only through
+``chaos.engine`` (events, the ``EngineAPI`` protocol), ``chaos.model``, ``chaos.loading`` and
+``chaos.compiling``.
+"""

@@ -25,8 +25,10 @@ def _real_engine(state_dir: Path | None) -> Any:
                 "the run engine (chaos.engine.driver) is not available in this build yet; "
                 "`aftershock tui --scripted` shows the TUI with scripted runs") from None
         raise
-    engine_cls = driver.Engine
-    return engine_cls(state_dir=state_dir) if state_dir is not None else engine_cls()
+    settings_cls = getattr(driver, "EngineSettings", None)
+    if settings_cls is not None:
+        return driver.Engine(settings_cls(state_dir=state_dir))
+    return driver.Engine()
 
 
 @click.command("tui")

@@ -1,0 +1,160 @@
+"""The Aftershock TUI app: screens (as modes), global bindings and the engine wiring.
+
+:func:`create_app` is the factory used by ``aftershock tui`` (``chaos.commands.tui``), the
+tests (with :class:`chaos.engine.scripted.ScriptedEngine`) and the benchmark. Engine events
+arrive only through :class:`tui.bridge.EngineBridge` as ``EngineEvent`` messages, are folded
+into :class:`tui.state.RunStore` and published on ``run_changed``; engine calls run in workers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.signal import Signal
+
+from chaos.engine.api import EngineAPI
+from chaos.engine.events import RunFinished
+from tui.bridge import EngineBridge
+from tui.messages import EngineEvent, LaunchRequested
+from tui.screens.confirm import Confirm
+from tui.screens.detail import ConfirmLaunch, DetailScreen
+from tui.screens.experiments import ExperimentsScreen
+from tui.screens.help import HelpScreen
+from tui.screens.history import HistoryScreen, JournalScreen
+from tui.screens.live import LiveScreen
+from tui.screens.schedules import SchedulesScreen
+from tui.state import RunStore, RunView
+
+
+class AftershockApp(App[None]):
+    CSS_PATH = "aftershock.tcss"
+    TITLE = "Aftershock"
+    MODES = {"experiments": ExperimentsScreen, "live": LiveScreen, "history": HistoryScreen,
+             "schedules": SchedulesScreen}
+    DEFAULT_MODE = "experiments"
+    BINDINGS = [
+        Binding("e", "mode('experiments')", "Experiments"),
+        Binding("l", "mode('live')", "Live"),
+        Binding("h", "mode('history')", "History"),
+        Binding("s", "mode('schedules')", "Schedules"),
+        Binding("question_mark", "help", "Help"),
+        Binding("t", "toggle_theme", "Theme", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, engine: EngineAPI, experiments_dir: Path, *, state_dir: Path | None = None,
+                 clock: Callable[[], float] = time.time, theme: str | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.experiments_dir = Path(experiments_dir)
+        self.state_dir = state_dir
+        self.clock = clock
+        self.store = RunStore()
+        self.bridge = EngineBridge(engine, self)
+        self.run_changed: Signal[RunView] = Signal(self, "run-changed")
+        self.run_finished: Signal[str] = Signal(self, "run-finished")
+        self.selected_run: str | None = None
+        if theme:
+            self.theme = theme
+
+    def on_mount(self) -> None:
+        self.bridge.start()
+
+    def on_unmount(self) -> None:
+        self.bridge.stop()
+
+    # ---------------------------------------------------------------- engine → UI
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        run = self.store.apply(message.event)
+        self.run_changed.publish(run)
+        if isinstance(message.event, RunFinished):
+            event = message.event
+            self.notify(f"{run.experiment} {run.run_id}: {event.verdict} (exit {event.exit_code})",
+                        severity="information" if event.exit_code == 0 else "warning")
+            self.run_finished.publish(run.run_id)
+
+    # ---------------------------------------------------------------- UI → engine
+
+    @on(LaunchRequested)
+    @work(group="launch")
+    async def launch(self, message: LaunchRequested) -> None:
+        try:
+            run_id = await self.bridge.call(self.engine.launch, message.loaded)
+        except Exception as exc:
+            self.notify(f"launch refused: {exc}", severity="error", timeout=10)
+            return
+        self.selected_run = run_id
+        await self.switch_mode("live")
+        screen = self.screen
+        if isinstance(screen, LiveScreen):
+            screen.select(run_id)
+
+    @work(group="abort")
+    async def abort_run(self, run_id: str) -> None:
+        """Abort at once, no question: the engine removes the faults first."""
+        self.notify(f"aborting {run_id}: removing faults", severity="warning")
+        try:
+            await self.bridge.call(self.engine.abort, run_id)
+        except Exception as exc:
+            self.notify(f"abort of {run_id} FAILED: {exc}", severity="error", timeout=30)
+
+    @work(group="rollback")
+    async def rollback_run(self, run_id: str) -> None:
+        self.notify(f"rolling back {run_id}")
+        try:
+            await self.bridge.call(self.engine.rollback_now, run_id)
+        except Exception as exc:
+            self.notify(f"rollback of {run_id} FAILED: {exc}", severity="error", timeout=30)
+
+    # ---------------------------------------------------------------- actions
+
+    async def action_mode(self, mode: str) -> None:
+        await self.switch_mode(mode)
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def action_help(self) -> None:
+        sections = [("Everywhere", list(self.BINDINGS))]
+        for title, screen in (("Experiments", ExperimentsScreen), ("Detail", DetailScreen),
+                              ("Launch confirm", ConfirmLaunch), ("Live runs", LiveScreen),
+                              ("History", HistoryScreen), ("Run journal", JournalScreen),
+                              ("Schedules", SchedulesScreen)):
+            sections.append((title, [b for b in screen.BINDINGS if isinstance(b, Binding)]))
+        self.push_screen(HelpScreen(sections))
+
+    async def action_quit(self) -> None:
+        alive = self.store.alive()
+        if not alive:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.abort_all_and_exit([run.run_id for run in alive])
+
+        self.push_screen(Confirm(f"{len(alive)} run(s) still live. Abort them (faults removed) and quit?",
+                                 yes="Abort & quit"), answered)
+
+    @work(group="quit")
+    async def abort_all_and_exit(self, run_ids: list[str]) -> None:
+        for run_id in run_ids:
+            try:
+                await self.bridge.call(self.engine.abort, run_id)
+            except Exception as exc:
+                self.notify(f"abort of {run_id} FAILED: {exc}; not quitting", severity="error", timeout=30)
+                return
+        self.exit()
+
+
+def create_app(engine: EngineAPI, experiments_dir: Path, *, state_dir: Path | None = None,
+               clock: Callable[[], float] | None = None, theme: str | None = None) -> AftershockApp:
+    """The TUI over ``engine``, browsing ``experiments_dir``. ``clock`` drives fault countdowns and
+    schedules (default: wall clock; the scripted engine's virtual clock in tests)."""
+    return AftershockApp(engine, experiments_dir, state_dir=state_dir, clock=clock or time.time, theme=theme)

@@ -1,0 +1,1 @@
+"""Screens of the TUI: experiments, detail/launch, live runs, history, schedules, help."""

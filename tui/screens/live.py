@@ -1,0 +1,207 @@
+"""Live run screen: per SLO a chart (objective line, fault window), current verdicts, faults
+with countdowns, circuit breakers and the decision log of the selected run; several runs at
+once, switchable with ``[``/``]`` or the tabs. ``a`` aborts the selected run at once (no
+question: faults are removed first), ``r`` rolls back now.
+
+Fed by the app: it subscribes to ``app.run_changed`` (published per engine event) and redraws
+the selected run at most every ``REDRAW_S``; keys redraw at once.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header, Static, Tab, Tabs
+
+from tui.screens.base import AppScreen
+from tui.state import RunView
+from tui.widgets.decision_log import DecisionLog
+from tui.widgets.panels import BreakersPanel, FaultsPanel, breakers_text, faults_text, status_text
+from tui.widgets.slo_chart import SloChart
+
+REDRAW_S = 0.1
+
+
+def _tab_id(run_id: str) -> str:
+    return f"run-{run_id}"
+
+
+def _tab_label(run: RunView) -> str:
+    mark = "●" if not run.finished else {"passed": "✓", "aborted": "■"}.get(run.verdict, "✗")
+    return f"{mark} {run.experiment or '?'} {run.run_id[-4:]}"
+
+
+class LiveScreen(AppScreen):
+    BINDINGS = [
+        Binding("a", "abort", "Abort run", priority=True),
+        Binding("r", "rollback", "Rollback now"),
+        Binding("right_square_bracket", "next_run", "Next run"),
+        Binding("left_square_bracket", "previous_run", "Prev run"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_id: str | None = None
+        self.drawn: tuple[str | None, int] = (None, -1)
+        self.charts: dict[str, SloChart] = {}
+        self._dirty = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Tabs(id="runs")
+        yield Static(id="run-status")
+        with Horizontal(id="live-body"):
+            yield VerticalScroll(id="charts")
+            with Vertical(id="side"):
+                yield FaultsPanel(id="faults")
+                yield BreakersPanel(id="breakers")
+        yield DecisionLog(id="decisions")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Live runs"
+        self.tui.run_changed.subscribe(self, self._run_changed)
+        for run in self.tui.store.runs.values():
+            self._ensure_tab(run)
+        if self.run_id is None and self.tui.store.runs:
+            self.select(next(reversed(self.tui.store.runs)))
+        self.set_interval(REDRAW_S, self._flush)
+        self.set_interval(1.0, self._countdown)
+        self.redraw()
+
+    # ---------------------------------------------------------------- runs
+
+    def _ensure_tab(self, run: RunView) -> None:
+        tabs = self.query_one(Tabs)
+        tab_id = _tab_id(run.run_id)
+        try:
+            tab = tabs.query_one(f"#{tab_id}", Tab)
+        except Exception:
+            tabs.add_tab(Tab(_tab_label(run), id=tab_id))
+            return
+        label = _tab_label(run)
+        if str(tab.label) != label:
+            tab.label = label
+
+    def _run_changed(self, run: RunView) -> None:
+        self._ensure_tab(run)
+        if self.run_id is None:
+            self.select(run.run_id)
+        if run.run_id == self.run_id:
+            self._dirty = True
+
+    def select(self, run_id: str) -> None:
+        """Show ``run_id`` (called by the app after a launch, and by the tabs)."""
+        if run_id not in self.tui.store.runs:
+            self.run_id = run_id
+            return
+        self.run_id = run_id
+        tabs = self.query_one(Tabs)
+        self._ensure_tab(self.tui.store.runs[run_id])
+        if tabs.active != _tab_id(run_id):
+            tabs.active = _tab_id(run_id)
+        self.redraw()
+
+    @property
+    def run(self) -> RunView | None:
+        return self.tui.store.get(self.run_id) if self.run_id else None
+
+    @on(Tabs.TabActivated)
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tab is None or event.tab.id is None:
+            return
+        run_id = event.tab.id.removeprefix("run-")
+        if run_id != self.run_id:
+            self.run_id = run_id
+            self.redraw()
+
+    # ---------------------------------------------------------------- drawing
+
+    def _flush(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.redraw()
+
+    def _countdown(self) -> None:
+        run = self.run
+        if run is not None and run.live_faults():
+            self.query_one(FaultsPanel).update(faults_text(run, self.tui.clock()))
+
+    def redraw(self) -> None:
+        run = self.run
+        status = self.query_one("#run-status", Static)
+        if run is None:
+            status.update("No runs yet — open an experiment (e), then launch it with x.")
+            self.query_one(FaultsPanel).update("")
+            self.query_one(BreakersPanel).update("")
+            self.query_one(DecisionLog).show(None)
+            self._set_charts(None)
+            self.drawn = (None, -1)
+            return
+        self._ensure_tab(run)
+        now = self.tui.clock()
+        status.update(status_text(run, now))
+        self.query_one(FaultsPanel).update(faults_text(run, now))
+        self.query_one(BreakersPanel).update(breakers_text(run))
+        self.query_one(DecisionLog).show(run)
+        self._set_charts(run)
+        self.drawn = (run.run_id, run.version)
+
+    def _set_charts(self, run: RunView | None) -> None:
+        box = self.query_one("#charts", VerticalScroll)
+        names = list(run.slos) if run is not None else []
+        if list(self.charts) != names or (run is not None and self.drawn[0] != run.run_id):
+            box.remove_children()
+            self.charts = {}
+            if run is None:
+                return
+            self.charts = {name: SloChart(run.slos[name]) for name in names}
+            box.mount_all(list(self.charts.values()))
+        if run is None:
+            return
+        step = _step(run)
+        window = run.fault_window
+        for name, chart in self.charts.items():
+            chart.update_view(run.slos[name], window, step)
+
+    # ---------------------------------------------------------------- actions
+
+    def action_abort(self) -> None:
+        run = self.run
+        if run is None or run.finished:
+            self.notify("no live run selected", severity="warning")
+            return
+        self.tui.abort_run(run.run_id)
+
+    def action_rollback(self) -> None:
+        run = self.run
+        if run is None or run.finished:
+            self.notify("no live run selected", severity="warning")
+            return
+        self.tui.rollback_run(run.run_id)
+
+    def _cycle(self, delta: int) -> None:
+        ids = list(self.tui.store.runs)
+        if not ids:
+            return
+        index = ids.index(self.run_id) if self.run_id in ids else -1
+        self.select(ids[(index + delta) % len(ids)])
+
+    def action_next_run(self) -> None:
+        self._cycle(1)
+
+    def action_previous_run(self) -> None:
+        self._cycle(-1)
+
+
+def _step(run: RunView) -> float:
+    """Seconds per chart dot column: the monitor interval seen in the samples."""
+    for view in run.slos.values():
+        points = view.points
+        if len(points) >= 2:
+            delta = points[-1].at - points[-2].at
+            if delta > 0:
+                return delta
+    return 1.0

@@ -1,0 +1,1 @@
+"""Widgets of the TUI: SLO chart, decision log, manifest view, fault and breaker panels."""

@@ -1,0 +1,81 @@
+"""Side panels of the live screen: run status line, faults with countdowns, circuit breakers.
+
+Pure render functions over :class:`tui.state.RunView` plus thin ``Static`` subclasses; the
+countdown uses the app's clock (injected, so tests and the scripted engine are deterministic).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.state import RunView
+
+_VERDICT_STYLE = {"passed": "bold green", "deviated": "bold yellow", "failed": "bold red",
+                  "aborted": "bold magenta", "unsteady": "bold red", "invalid": "bold red", "error": "bold red"}
+
+
+def countdown(seconds: float) -> str:
+    seconds = max(0, int(seconds + 0.999))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def status_text(run: RunView, now: float) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(run.experiment or "?", "bold")
+    text.append(f" {run.run_id} · ")
+    if run.finished:
+        text.append(run.verdict.upper(), _VERDICT_STYLE.get(run.verdict, "bold"))
+        text.append(f" (exit {run.exit_code})")
+        if run.reason:
+            text.append(f" {run.reason}", "dim")
+    else:
+        text.append(run.phase, "bold cyan")
+        text.append(f" · +{max(0.0, run.last - run.started):.0f}s · {len(run.live_faults())} fault(s) live")
+    return text
+
+
+def faults_text(run: RunView, now: float) -> Text:
+    text = Text()
+    text.append("Faults\n", "bold underline")
+    if not run.faults:
+        text.append("none yet\n", "dim")
+    for fault in run.faults.values():
+        if fault.live:
+            text.append("● ", "bold red")
+            text.append(fault.name)
+            text.append(f"  {countdown(fault.deadline - now)} left\n", "bold")
+        elif fault.removed_at is not None:
+            text.append("○ ", "green")
+            text.append(fault.name)
+            text.append(f"  removed ({fault.reason})\n", "dim")
+        else:
+            text.append("◌ ", "dim")
+            text.append(f"{fault.name}  pending\n", "dim")
+        if fault.description:
+            text.append(f"  {fault.description}\n", "dim")
+        if fault.shrunk:
+            text.append("  shrunk: " + ", ".join(f"{k}={v}" for k, v in fault.shrunk.items()) + "\n", "yellow")
+    return text
+
+
+def breakers_text(run: RunView) -> Text:
+    text = Text()
+    text.append("Circuit breakers\n", "bold underline")
+    if not run.breakers:
+        text.append("none\n", "dim")
+    for breaker in run.breakers.values():
+        style = {"open": "bold red", "half-open": "bold yellow", "closed": "green"}.get(breaker.state, "")
+        text.append(f"{breaker.service} ")
+        text.append(breaker.state.upper(), style)
+        text.append(f" weight {breaker.weight}\n")
+        text.append(f"  policy {breaker.policy}\n", "dim")
+    return text
+
+
+class FaultsPanel(Static):
+    pass
+
+
+class BreakersPanel(Static):
+    pass
