@@ -88,7 +88,7 @@ async def test_circuit_break_reweights_routes_and_restores_them_exactly(
     cluster.install_routes()
     cluster.add(HTTPROUTE)
     cluster.add(VIRTUALSERVICE)
-    doc = experiment("k8s-breaker", series, duration="6s", policies=[{
+    doc = experiment("k8s-breaker", series, duration="8s", policies=[{
         "name": "isolate-gateway", "when": {"slo": "latency"}, "action": "circuit-break",
         "with": {"service": "payment-gateway", "weight": 0, "openFor": "1s", "halfOpenWeight": 10,
                  "halfOpenProbes": 2}}])
@@ -176,3 +176,25 @@ async def test_collision_refuses_and_force_only_warns(cluster: ClusterEmulator, 
     assert any("warning: NetworkChaos shop/someone-elses (not managed by aftershock) already selects"
                in c for c in passed.checks)
     assert live(cluster, "networkchaos") == [("networkchaos", "shop", "someone-elses")]
+
+
+async def test_namespace_flag_moves_the_run(cluster: ClusterEmulator, kubeconfig: Path, metrics: Metrics,
+                                            series: str, tmp_path: Path) -> None:
+    from k8s.conftest import pod
+
+    for i in range(2):
+        cluster.add(pod(f"order-{i}", {"app": "order-service"}, namespace="staging"))
+        cluster.add(pod(f"payment-{i}", {"app": "payment-gateway"}, namespace="staging"))
+    doc = experiment("k8s-staging", series)
+    doc["spec"]["blastRadius"]["namespaces"] = ["shop", "staging"]
+    eng = Engine(EngineSettings(state_dir=tmp_path / "state", prometheus=metrics.url,
+                                kubeconfig=str(kubeconfig), namespace="staging"))
+    events: list[ev.RunEvent] = []
+    eng.subscribe(events.append)
+    final = await eng.run(load_file(write(tmp_path, doc)), dry_run=True)
+    assert final.verdict == "passed", final.reason
+    (passed,) = [e for e in events if isinstance(e, ev.PreflightPassed)]
+    assert len(passed.targets) == 1 and "NetworkChaos staging/" in passed.targets[0]
+    assert "staging/order-0, staging/order-1" in passed.targets[0]
+    posts = list(cluster[kmock.method.POST, kmock.resource("chaos-mesh.org/v1alpha1/networkchaos")])
+    assert [p.namespace for p in posts] == ["staging"] and posts[0].params.get("dryRun") == "All"
