@@ -198,3 +198,28 @@ async def test_namespace_flag_moves_the_run(cluster: ClusterEmulator, kubeconfig
     assert "staging/order-0, staging/order-1" in passed.targets[0]
     posts = list(cluster[kmock.method.POST, kmock.resource("chaos-mesh.org/v1alpha1/networkchaos")])
     assert [p.namespace for p in posts] == ["staging"] and posts[0].params.get("dryRun") == "All"
+
+
+@pytest.mark.usefixtures("shop")
+async def test_shrink_patches_the_live_fault_and_keeps_its_duration(
+        cluster: ClusterEmulator, kubeconfig: Path, metrics: Metrics, series: str, tmp_path: Path) -> None:
+    doc = experiment("k8s-shrink", series, duration="3s", policies=[{
+        "name": "smaller", "when": {"slo": "latency"}, "action": "shrink",
+        "with": {"fault": "payment-delay", "latency": "20ms", "jitter": "5ms"}}])
+    seen: dict[str, Any] = {}
+
+    def on_event(event: ev.RunEvent) -> None:
+        if isinstance(event, ev.FaultInjected):
+            metrics.set(series, BAD)
+        elif isinstance(event, ev.ActionApplied):
+            (key,) = live(cluster, "networkchaos")
+            seen["spec"] = cluster.get("NetworkChaos", key[1], key[2])["spec"]  # type: ignore[index]
+            metrics.set(series, GOOD)
+
+    eng = engine(tmp_path, kubeconfig, metrics)
+    eng.subscribe(on_event)
+    final = await eng.run(load_file(write(tmp_path, doc)))
+    assert final.verdict == "deviated", final.reason
+    assert seen["spec"]["delay"] == {"latency": "20ms", "jitter": "5ms", "correlation": "0"}
+    assert seen["spec"]["duration"] == "3s"
+    assert live(cluster, "networkchaos") == []
