@@ -1,0 +1,1 @@
+"""End-to-end tests: real Prometheus, real demo services, real faults, the real CLI."""

@@ -1,0 +1,26 @@
+"""Fixtures of the end-to-end tests: skip without Prometheus; adopt and audit every descendant process."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from .helpers import Subreaper, leftovers, terminate
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def audit() -> Iterator[Subreaper]:
+    """Adopt orphaned descendants during the test; after it, kill what is left (and fail on it)."""
+    if shutil.which("prometheus") is None:
+        pytest.skip("Prometheus is not installed (apt-get install -y prometheus)")
+    with Subreaper() as reaper:
+        try:
+            yield reaper
+        finally:
+            left = leftovers()
+            terminate(left)
+    assert not left, f"processes left behind: {left}"

@@ -1,0 +1,207 @@
+"""Crash safety and user aborts of ``aftershock run`` mid-fault, against real faults.
+
+- SIGKILL mid-fault leaves the fault in place (nothing can run in a killed process);
+  ``aftershock recover`` finds it from the write-ahead record and removes it, and so does the
+  next ``aftershock run`` at its start. Proxy faults through the demo's fault proxy, and an
+  iptables partition inside a network namespace this test creates (never the host's).
+- SIGINT / SIGTERM mid-fault: exit 130, verdict ``aborted``, the fault removed before the process
+  exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from chaos.clients.host import watchdog
+from chaos.clients.host.admin_client import ProxyAdminClient
+from chaos.clients.host.commands import Runner
+from chaos.clients.host.iptables import IptablesFaults
+from chaos.clients.host.netns import temporary_netns
+from chaos.clients.state import StateStore
+from chaos.demo.stack import DemoStack
+
+from .helpers import Cli, aftershock, leftovers
+
+pytestmark = pytest.mark.e2e
+
+PROXY_EXPERIMENT = """
+apiVersion: aftershock/v1alpha1
+kind: Experiment
+metadata: {name: %(name)s}
+spec:
+  target: {type: host}
+  faults:
+    - name: slow-payments
+      type: network-delay
+      selector:
+        proxy:
+          listen: "{{ env.AFTERSHOCK_DEMO_PROXY_LISTEN }}"
+          upstream: payment-gateway
+          admin: "{{ env.AFTERSHOCK_DEMO_PROXY_ADMIN }}"
+          tokenEnv: AFTERSHOCK_DEMO_PROXY_TOKEN
+          http: true
+      latency: 500ms
+      duration: %(duration)s
+"""
+
+KERNEL_EXPERIMENT = """
+apiVersion: aftershock/v1alpha1
+kind: Experiment
+metadata: {name: kill-partition}
+spec:
+  target: {type: host}
+  faults:
+    - name: cut
+      type: network-partition
+      selector: {port: 8080, netns: %(netns)s}
+      duration: 60s
+"""
+
+
+@pytest.fixture
+async def stack(audit: object) -> AsyncIterator[DemoStack]:
+    async with DemoStack(start_load=False) as running:
+        yield running
+
+
+def demo_env(stack: DemoStack) -> dict[str, str]:
+    return {"AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
+            "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
+            "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token}
+
+
+def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+async def proxy_faults(stack: DemoStack) -> list[tuple[str, str]]:
+    async with ProxyAdminClient(stack.proxy_admin_url, stack.proxy_token) as admin:
+        return [(f.run_id, f.id) for f in await admin.list_faults()]
+
+
+async def start_and_await_fault(path: Path, state: Path, env: dict[str, str]) -> tuple[Cli, str]:
+    cli = await Cli.start("run", str(path), "--state-dir", str(state), "--output", "json", env=env)
+    injected = await cli.event("FaultInjected", timeout=60)
+    return cli, str(injected["run_id"])
+
+
+async def test_sigkill_mid_fault_then_recover_removes_the_proxy_fault(stack: DemoStack, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    env = demo_env(stack)
+    path = write(tmp_path, PROXY_EXPERIMENT % {"name": "kill-proxy", "duration": "60s"})
+    cli, run_id = await start_and_await_fault(path, state, env)
+    cli.signal(signal.SIGKILL)
+    assert await cli.wait(30) == -signal.SIGKILL
+    assert cli.find("FaultRemoved") is None
+
+    # the fault outlives the run: it is in the proxy, and live in the store of a dead run
+    assert [r for r, _ in await proxy_faults(stack)] == [run_id]
+    store = StateStore(state)
+    (row,) = store.faults(live_only=True)
+    assert (row.run_id, row.fault, row.state) == (run_id, "slow-payments", "injected")
+    run = store.run(run_id)
+    assert run is not None and not run.alive and run.verdict is None
+
+    rc, out, _ = await aftershock("recover", "--state-dir", str(state), "--dry-run", env=env)
+    assert rc == 0 and f"would remove {run_id}/slow-payments" in out
+    assert [r for r, _ in await proxy_faults(stack)] == [run_id]
+
+    rc, out, err = await aftershock("recover", "--state-dir", str(state), env=env)
+    assert rc == 0, out + err
+    assert f"✓ {run_id}/slow-payments" in out and "removed" in out
+    assert await proxy_faults(stack) == []
+    assert store.faults(live_only=True) == []
+    rc, out, _ = await aftershock("recover", "--state-dir", str(state), env=env)
+    assert (rc, out.strip()) == (0, "nothing to recover: no live fault of a dead run")
+    store.close()
+    # (no process left behind: the ``audit`` fixture checks once the demo stack is stopped)
+
+
+async def test_sigkill_mid_fault_then_the_next_run_recovers_first(stack: DemoStack, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    env = demo_env(stack)
+    cli, dead_run = await start_and_await_fault(
+        write(tmp_path, PROXY_EXPERIMENT % {"name": "kill-proxy", "duration": "60s"}), state, env)
+    cli.signal(signal.SIGKILL)
+    await cli.wait(30)
+    assert [r for r, _ in await proxy_faults(stack)] == [dead_run]
+
+    short = write(tmp_path, PROXY_EXPERIMENT % {"name": "next-run", "duration": "1s"}, "next.yaml")
+    cli = await Cli.start("run", str(short), "--state-dir", str(state), "--output", "json", env=env)
+    preflight = await cli.event("PreflightPassed", timeout=60)
+    assert preflight["checks"][0] == "recovered 1 fault(s) left by dead runs"
+    # recovered before the new run injects anything
+    assert dead_run not in [r for r, _ in await proxy_faults(stack)]
+    assert await cli.wait(60) == 0
+    assert cli.final["verdict"] == "passed"
+    assert await proxy_faults(stack) == []
+    store = StateStore(state)
+    assert store.faults(live_only=True) == []
+    store.close()
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces and iptables")
+async def test_sigkill_mid_partition_then_recover_removes_the_rule(audit: object, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with temporary_netns("e2e", veth=True) as netns:
+        assert netns.netns is not None
+        rules = IptablesFaults(state / "watchdogs", Runner(netns=netns.netns))
+        try:
+            path = write(tmp_path, KERNEL_EXPERIMENT % {"netns": netns.netns})
+            cli, run_id = await start_and_await_fault(path, state, {})
+            cli.signal(signal.SIGKILL)
+            assert await cli.wait(30) == -signal.SIGKILL
+            # the rule and its deadline watchdog outlive the run
+            assert [r.comment for r in rules.list_rules()] == [f"aftershock:{run_id}:cut"]
+            assert [pid for _, pid in watchdog.pending(state / "watchdogs", run_id)]
+
+            rc, out, err = await aftershock("recover", "--state-dir", str(state))
+            assert rc == 0, out + err
+            assert f"✓ {run_id}/cut" in out
+            assert rules.list_rules() == []  # at once: recover is done when it exits
+            assert watchdog.pending(state / "watchdogs") == []
+            store = StateStore(state)
+            assert store.faults(live_only=True) == []
+            store.close()
+            rc, out, _ = await aftershock("recover", "--state-dir", str(state))
+            assert out.strip() == "nothing to recover: no live fault of a dead run"
+        finally:
+            for rule in rules.list_rules():
+                rules.remove(rule)
+            for pid_file, pid in watchdog.pending(state / "watchdogs"):
+                os.kill(pid, signal.SIGTERM)
+                pid_file.unlink(missing_ok=True)
+    assert leftovers() == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_interrupt_mid_fault_aborts_and_removes_the_fault_first(stack: DemoStack, tmp_path: Path,
+                                                                      signum: int) -> None:
+    state = tmp_path / "state"
+    path = write(tmp_path, PROXY_EXPERIMENT % {"name": "interrupt-me", "duration": "60s"})
+    cli, run_id = await start_and_await_fault(path, state, demo_env(stack))
+    assert [r for r, _ in await proxy_faults(stack)] == [run_id]
+    cli.signal(signum)
+    cli.signal(signum)  # a second Ctrl-C does not skip cleanup
+    assert await cli.wait(60) == 130
+    assert "aborting: removing faults first" in cli.stderr
+    final = cli.final
+    assert (final["verdict"], final["exit_code"]) == ("aborted", 130)
+    removed = cli.find("FaultRemoved")
+    assert removed is not None and removed["reason"] == "abort"
+    assert cli.index("FaultRemoved") < cli.index("RunFinished")
+    # the process has exited: whatever it removed, it removed before
+    assert await proxy_faults(stack) == []
+    store = StateStore(state)
+    assert store.faults(live_only=True) == []
+    row = store.run(run_id)
+    assert row is not None and row.verdict == "aborted" and row.exit_code == 130
+    store.close()
