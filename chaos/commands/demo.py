@@ -13,6 +13,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -53,6 +54,39 @@ async def _warm_up(loaded, environ) -> None:  # type: ignore[no-untyped-def]
 
 
 async def _demo(scenario: str, state_dir: str | None, output: str, report: str | None, tui: bool) -> int:
+    """The demo; Ctrl-C / SIGTERM outside the run (start-up, warm-up, report, teardown) stop it and
+    still stop everything it started (during the run they abort the run first: ``run_with_signals``)."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    stopping = {"requested": False}
+
+    def stop() -> None:
+        if not stopping["requested"]:
+            stopping["requested"] = True
+            click.echo("\ndemo: stopping; Prometheus and the demo services are being stopped", err=True)
+            main.cancel()
+
+    def guard() -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop)
+
+    guard()
+    try:
+        return await _demo_body(scenario, state_dir, output, report, tui, guard)
+    except asyncio.CancelledError:
+        if not stopping["requested"]:
+            raise
+        return 130
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _demo_body(scenario: str, state_dir: str | None, output: str, report: str | None, tui: bool,
+                     guard: Callable[[], None]) -> int:
     from chaos.commands.run import engine_settings, run_with_signals
     from chaos.demo.prometheus import PrometheusServer
     from chaos.demo.stack import DemoStack
@@ -83,7 +117,10 @@ async def _demo(scenario: str, state_dir: str | None, output: str, report: str |
                 code = await run_tui(engine, loaded)
                 return int(code)
             engine.subscribe(NdjsonPrinter() if output == "json" else TextPrinter())
-            finished = await run_with_signals(engine, loaded)
+            try:
+                finished = await run_with_signals(engine, loaded)
+            finally:
+                guard()  # run_with_signals put the default handlers back: ours again, for the teardown
             if finished.journal:
                 path = Path(report) if report else engine.store.dir / "reports" / f"{finished.run_id}.html"
                 path.parent.mkdir(parents=True, exist_ok=True)

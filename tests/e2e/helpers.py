@@ -66,7 +66,20 @@ class Cli:
 
     async def _read_err(self) -> None:
         assert self.proc.stderr is not None
-        self.stderr = (await self.proc.stderr.read()).decode(errors="replace")
+        async for raw in self.proc.stderr:
+            self.stderr += raw.decode(errors="replace")
+            self._new.set()
+        self._new.set()
+
+    async def said(self, text: str, timeout: float = 60.0) -> None:
+        """Await a line of stderr containing ``text`` (bounded)."""
+        async def wait() -> None:
+            while text not in self.stderr:
+                if self._err_reader is not None and self._err_reader.done():
+                    raise AssertionError(f"aftershock exited without saying {text!r}; stderr: {self.stderr[-2000:]}")
+                self._new.clear()
+                await self._new.wait()
+        await asyncio.wait_for(wait(), timeout)
 
     def find(self, kind: str, **match: Any) -> dict[str, Any] | None:
         return next((e for e in self.events if e["event"] == kind

@@ -6,6 +6,7 @@ recovers — and nothing left behind afterwards.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,18 @@ async def test_demo_scenario(scenario: str, tmp_path: Path, audit: object) -> No
     assert rc == 0, err
     html = report.read_text()
     assert html.lstrip().lower().startswith("<!doctype html") and run_id in html
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_demo_stopped_during_warm_up_stops_everything_it_started(signum: int, tmp_path: Path,
+                                                                       audit: object) -> None:
+    cli = await Cli.start("demo", "--headless", "--output", "json", "--state-dir", str(tmp_path / "state"))
+    try:
+        await cli.said("demo: warming up", timeout=60)
+        cli.signal(signum)
+        assert await cli.wait(timeout=60) == 130
+    finally:
+        await cli.kill()
+    assert "demo: stopping" in cli.stderr and "Traceback" not in cli.stderr
+    assert cli.find("RunStarted") is None
+    assert leftovers() == []
