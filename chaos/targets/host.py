@@ -60,6 +60,7 @@ class HostTarget:
         self.pid_dir.mkdir(parents=True, exist_ok=True)
         self.environ = os.environ if environ is None else environ
         self._spawned: list[asyncio.subprocess.Process] = []
+        self._token_files: list[Path] = []
 
     # ---------------------------------------------------------------- pre-flight
 
@@ -154,20 +155,26 @@ class HostTarget:
     async def close(self) -> None:
         for proc in self._spawned:
             if proc.returncode is None:
-                proc.terminate()
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
                 try:
                     await asyncio.wait_for(proc.wait(), 5)
                 except TimeoutError:
                     proc.kill()
                     await proc.wait()
         self._spawned.clear()
+        for token_file in self._token_files:
+            with contextlib.suppress(OSError):
+                token_file.unlink()
+        self._token_files.clear()
 
     async def _spawn_proxy(self, proxy: Mapping[str, Any]) -> dict[str, Any]:
         """Start a run-owned proxy ``listen → upstream`` (its admin on a free loopback port)."""
         token = secrets.token_urlsafe(24)
         token_file = self.state_dir / f"proxy-{secrets.token_hex(4)}.token"
+        token_file.touch(mode=0o600)
         token_file.write_text(token)
-        token_file.chmod(0o600)
+        self._token_files.append(token_file)
         argv = [sys.executable, "-m", "chaos.clients.host.proxy", "--listen", str(proxy["listen"]),
                 "--upstream", f"target={proxy['upstream']}", "--admin", "127.0.0.1:0",
                 "--token-file", str(token_file)]
@@ -176,15 +183,14 @@ class HostTarget:
         proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.DEVNULL)
         assert proc.stdout is not None
+        self._spawned.append(proc)  # close() stops it, whatever happens next
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), 15)
             ready = json.loads(line or b"{}")
         except (TimeoutError, ValueError) as exc:
-            proc.kill()
             raise TargetError(f"the fault proxy for {proxy['listen']} did not start") from exc
         if not ready.get("ready"):
             raise TargetError(f"the fault proxy for {proxy['listen']} did not start: {ready.get('error')}")
-        self._spawned.append(proc)
         return {"admin": f"http://{ready['admin']}", "token_file": str(token_file), "token_env": None,
                 "pid": proc.pid}
 
@@ -195,6 +201,22 @@ def _opt_float(value: Any) -> float | None:
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _stop_spawned_proxy(pid: int, token_file: str) -> None:
+    """SIGTERM a run-owned proxy — only if ``pid`` still is that proxy (its command line names the
+    proxy module and its own token file; a recycled pid is left alone) — and delete its token file."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        cmdline = []
+    args = [a.decode(errors="replace") for a in cmdline]
+    if "chaos.clients.host.proxy" in args and (not token_file or token_file in args):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    if token_file:
+        with contextlib.suppress(OSError):
+            Path(token_file).unlink()
 
 
 async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
@@ -216,10 +238,8 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
             if "unreachable" not in str(exc):
                 raise
             detail = f"proxy at {proxy.get('admin')} is gone, and its faults with it"
-        pid = proxy.get("pid")
-        if pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGTERM)
+        if proxy.get("pid"):
+            _stop_spawned_proxy(int(proxy["pid"]), str(proxy.get("token_file") or ""))
         return detail
     if kind in ("iptables", "tc"):
         kernel = realisation.get("kernel", {})

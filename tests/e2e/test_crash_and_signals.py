@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -205,3 +206,62 @@ async def test_interrupt_mid_fault_aborts_and_removes_the_fault_first(stack: Dem
     row = store.run(run_id)
     assert row is not None and row.verdict == "aborted" and row.exit_code == 130
     store.close()
+
+
+OWNED_PROXY_EXPERIMENT = """
+apiVersion: aftershock/v1alpha1
+kind: Experiment
+metadata: {name: kill-owned-proxy}
+spec:
+  target: {type: host}
+  faults:
+    - name: refuse
+      type: network-partition
+      selector: {proxy: {listen: "127.0.0.1:%(listen)d", upstream: "127.0.0.1:%(upstream)d"}}
+      duration: 60s
+"""
+
+
+async def test_sigkill_with_a_run_owned_proxy_then_recover_stops_the_proxy(tmp_path: Path, audit: object) -> None:
+    from chaos.demo.prometheus import free_port
+
+    state = tmp_path / "state"
+    path = write(tmp_path, OWNED_PROXY_EXPERIMENT % {"listen": free_port(), "upstream": free_port()})
+    cli, run_id = await start_and_await_fault(path, state, {})
+    cli.signal(signal.SIGKILL)
+    await cli.wait(30)
+    # the run's own proxy outlived it (adopted by this test), its fault still in it
+    proxies = [p for p in leftovers() if "chaos.clients.host.proxy" in p.cmdline]
+    assert len(proxies) == 1
+    store = StateStore(state)
+    (row,) = store.faults(live_only=True)
+    proxy = row.realisation["proxy"]
+    assert proxy["pid"] == proxies[0].pid
+    async with ProxyAdminClient(proxy["admin"], Path(proxy["token_file"]).read_text()) as admin:
+        assert [f.run_id for f in await admin.list_faults()] == [run_id]
+
+    rc, out, err = await aftershock("recover", "--state-dir", str(state))
+    assert rc == 0, out + err
+    assert f"✓ {run_id}/refuse" in out
+    assert store.faults(live_only=True) == []
+    assert not Path(proxy["token_file"]).exists()
+    store.close()
+    # recover sent SIGTERM: the proxy exits (a process state: bounded poll)
+    for _ in range(100):
+        if not [p for p in leftovers() if p.pid == proxy["pid"]]:
+            break
+        await asyncio.sleep(0.05)
+    assert leftovers() == []
+
+
+async def test_run_with_a_run_owned_proxy_leaves_nothing_behind(tmp_path: Path, audit: object) -> None:
+    from chaos.demo.prometheus import free_port
+
+    state = tmp_path / "state"
+    text = (OWNED_PROXY_EXPERIMENT % {"listen": free_port(), "upstream": free_port()}).replace("60s", "1s")
+    cli = await Cli.start("run", str(write(tmp_path, text)), "--state-dir", str(state), "--output", "json")
+    assert await cli.wait(60) == 0, cli.stderr
+    assert cli.final["verdict"] == "passed"
+    assert [e["reason"] for e in cli.events if e["event"] == "FaultRemoved"] == ["end"]
+    assert list(state.glob("proxy-*.token")) == []
+    assert leftovers() == []
