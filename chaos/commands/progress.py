@@ -36,11 +36,12 @@ class TextPrinter:
         self._last_slo_at = 0.0
         self._start: float | None = None
 
-    def _line(self, at: float, text: str, fg: str | None = None) -> None:
+    def _line(self, at: float, text: str, fg: str | None = None, err: bool = False) -> None:
+        """One line; problems (``err``) go to stderr so scripts can keep stdout for progress."""
         if self._start is None:
             self._start = at
         stamp = f"[{at - self._start:6.1f}s]"
-        click.echo(f"{stamp} " + (click.style(text, fg=fg) if (self.color and fg) else text))
+        click.echo(f"{stamp} " + (click.style(text, fg=fg) if (self.color and fg) else text), err=err)
 
     def __call__(self, e: ev.RunEvent) -> None:
         if isinstance(e, ev.RunStarted):
@@ -52,9 +53,9 @@ class TextPrinter:
             for target in e.targets:
                 self._line(e.at, f"target: {target}")
         elif isinstance(e, ev.PreflightRefused):
-            self._line(e.at, f"pre-flight refused: {e.reason}", "red")
+            self._line(e.at, f"pre-flight refused: {e.reason}", "red", err=True)
             for d in e.details:
-                self._line(e.at, f"  {d}", "red")
+                self._line(e.at, f"  {d}", "red", err=True)
         elif isinstance(e, ev.SteadyStateChecked):
             verdicts = ", ".join(f"{v.slo}={_fmt(v.value)} {STATUS_MARK.get(v.status, v.status)}" for v in e.verdicts)
             self._line(e.at, f"steady state {e.phase}: {'holds' if e.holds else 'does NOT hold'} ({verdicts})",
@@ -76,7 +77,7 @@ class TextPrinter:
         elif isinstance(e, ev.ActionApplied):
             self._line(e.at, f"applied {e.decision_id}: {e.detail}", "magenta")
         elif isinstance(e, ev.ActionFailed):
-            self._line(e.at, f"action {e.decision_id} FAILED: {e.error}", "red")
+            self._line(e.at, f"action {e.decision_id} FAILED: {e.error}", "red", err=True)
         elif isinstance(e, ev.BreakerChanged):
             self._line(e.at, f"circuit {e.service}: {e.state} (weight {e.weight})", "magenta")
         elif isinstance(e, ev.FaultShrunk):
@@ -89,7 +90,8 @@ class TextPrinter:
         elif isinstance(e, ev.SteadyStateRestored):
             self._line(e.at, f"steady state restored after {e.seconds:.1f}s", "green")
         elif isinstance(e, ev.RunLog):
-            self._line(e.at, f"{e.level}: {e.message}", "red" if e.level == "error" else None)
+            self._line(e.at, f"{e.level}: {e.message}", "red" if e.level == "error" else None,
+                       err=e.level == "error")
         elif isinstance(e, ev.RunFinished):
             colour = {"passed": "green", "deviated": "yellow", "aborted": "magenta"}.get(e.verdict, "red")
             self._line(e.at, f"verdict: {e.verdict} — {e.reason}", colour)
