@@ -23,7 +23,25 @@ def _journal(state_dir: str | None, run_id: str) -> dict:  # type: ignore[type-a
     row = store.run(run_id)
     if row is None:
         raise StateError(f"no run {run_id!r} in {store.dir} (see `aftershock runs`)")
+    if row.ended is None and not store.journal_path(row.id).exists():
+        state = "is still running" if row.alive else "died before it finished (killed?)"
+        raise StateError(f"run {row.id} has no journal yet: it {state}; `aftershock show {row.id}` lists its "
+                         "faults" + ("" if row.alive else ", `aftershock recover` removes what it left"))
     return store.read_journal(row.id)  # type: ignore[no-any-return]
+
+
+def _unfinished(state_dir: str | None, run_id: str) -> dict | None:  # type: ignore[type-arg]
+    """What the store knows of a run without a journal (running, or died), else None."""
+    store = _store(state_dir)
+    row = store.run(run_id)
+    if row is None or row.ended is not None or store.journal_path(row.id).exists():
+        return None
+    return {"run_id": row.id, "experiment": row.experiment, "source": row.source, "target": row.target,
+            "started": row.started, "state": "running" if row.alive else "died", "pid": row.pid,
+            "faults": [{"fault": f.fault, "type": f.fault_type, "state": f.state,
+                        "description": f.realisation.get("description", ""), "deadline": f.deadline}
+                       for f in store.faults(row.id)],
+            "actions": store.actions(row.id)}
 
 
 @click.command("runs")
@@ -43,9 +61,10 @@ def runs(limit: int, output: str, state_dir: str | None) -> None:
     click.echo(f"{'RUN':10} {'EXPERIMENT':28} {'VERDICT':9} {'STARTED':20} DURATION")
     for r in rows:
         verdict = r.verdict or ("running" if r.alive else "died")
-        duration = ((r.ended or time.time()) - r.started)
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
-        click.echo(f"{r.id:10} {r.experiment[:28]:28} {verdict:9} {started:20} {duration:.1f}s")
+        died = r.ended is None and not r.alive  # when it died is unknown
+        duration = "—" if died else f"{(r.ended or time.time()) - r.started:.1f}s"
+        click.echo(f"{r.id:10} {r.experiment[:28]:28} {verdict:9} {started:20} {duration}")
 
 
 @click.command("show")
@@ -54,6 +73,21 @@ def runs(limit: int, output: str, state_dir: str | None) -> None:
 @state_dir_option
 def show(run_id: str, output: str, state_dir: str | None) -> None:
     """Summary, timeline and decisions of one run."""
+    unfinished = _unfinished(state_dir, run_id)
+    if unfinished is not None:
+        if output == "json":
+            click.echo(json.dumps(unfinished, indent=2, default=str))
+            return
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(unfinished["started"]))
+        click.echo(f"run {unfinished['run_id']}: {unfinished['experiment']} — {unfinished['state']} "
+                   f"(started {started}, pid {unfinished['pid']}; no journal)")
+        for f in unfinished["faults"]:
+            click.echo(f"  fault {f['fault']} ({f['type']}): {f['state']} — {f['description']}")
+        for a in unfinished["actions"]:
+            click.echo(f"  action {a['decision_id']} ({a['action']}): {a['state']}")
+        if unfinished["state"] == "died" and any(f["state"] != "removed" for f in unfinished["faults"]):
+            click.echo("faults of this run may still be live: `aftershock recover` removes them")
+        return
     journal = _journal(state_dir, run_id)
     if output == "json":
         click.echo(json.dumps(journal, indent=2, default=str))

@@ -110,6 +110,15 @@ async def test_sigkill_mid_fault_then_recover_removes_the_proxy_fault(stack: Dem
     run = store.run(run_id)
     assert run is not None and not run.alive and run.verdict is None
 
+    # history says it died, what it left, and where to go from there
+    rc, out, _ = await aftershock("runs", "--state-dir", str(state))
+    assert rc == 0 and f"{run_id}   kill-proxy" in out and " died " in out
+    rc, out, _ = await aftershock("show", run_id, "--state-dir", str(state))
+    assert rc == 0 and "died" in out and "fault slow-payments (network-delay): injected" in out
+    assert "`aftershock recover` removes them" in out
+    rc, _, err = await aftershock("report", run_id, "--state-dir", str(state), "-o", str(tmp_path / "r.html"))
+    assert rc == 3 and "died before it finished" in err
+
     rc, out, _ = await aftershock("recover", "--state-dir", str(state), "--dry-run", env=env)
     assert rc == 0 and f"would remove {run_id}/slow-payments" in out
     assert [r for r, _ in await proxy_faults(stack)] == [run_id]
