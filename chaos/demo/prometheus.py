@@ -29,6 +29,7 @@ from types import TracebackType
 
 import yaml
 
+from chaos.demo.lifeline import die_with_parent
 from chaos.errors import CapabilityMissing, TargetError
 
 PROMETHEUS_BINARY = "/usr/bin/prometheus"
@@ -242,7 +243,8 @@ class PrometheusServer:
             args.append("--web.enable-lifecycle")
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                          cwd=self._workdir(), start_new_session=True)
+                                          cwd=self._workdir(), start_new_session=True,
+                                          preexec_fn=die_with_parent())
 
     def _await_ready(self, port: int) -> None:
         deadline = time.monotonic() + self.ready_timeout_s

@@ -25,6 +25,7 @@ from types import TracebackType
 
 import httpx
 
+from chaos.demo.lifeline import die_with_parent
 from chaos.demo.services import ServicesConfig
 from chaos.errors import TargetError
 
@@ -143,7 +144,8 @@ class DemoStack:
         log = (self._workdir / f"{name}.log").open("wb")
         try:
             proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=log,
-                                                        stdin=asyncio.subprocess.DEVNULL, pass_fds=pass_fds)
+                                                        stdin=asyncio.subprocess.DEVNULL, pass_fds=pass_fds,
+                                                        preexec_fn=die_with_parent())
         except OSError as exc:
             raise TargetError(f"demo {name} could not start: {exc}") from exc
         finally:

@@ -219,6 +219,18 @@ def _stop_spawned_proxy(pid: int, token_file: str) -> None:
             Path(token_file).unlink()
 
 
+async def _admin_reachable(url: str) -> bool:
+    """Whether anything answers at a proxy's admin URL (``/healthz`` needs no token)."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT) as client:
+            await client.get(url.rstrip("/") + "/healthz")
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
                              environ: Mapping[str, str] | None = None) -> str:
     """Remove one recorded host fault. Idempotent: a fault already gone is success."""
@@ -230,7 +242,12 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
         fault_id = str(realisation.get("proxy_fault", {}).get("id", ""))
         detail = f"proxy fault {fault_id} removed"
         try:
-            token = proxy.get("token") or proxy_token(proxy, environ)
+            try:
+                token = proxy.get("token") or proxy_token(proxy, environ)
+            except PreflightRefused:
+                if not await _admin_reachable(str(proxy["admin"])):
+                    raise TargetError(f"fault proxy admin at {proxy['admin']} unreachable") from None
+                raise
             async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
                 removed = await admin.remove_fault(fault_id)
             detail = f"proxy fault {fault_id} removed" if removed else f"proxy fault {fault_id} already gone"

@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end tests: skip without Prometheus; adopt and audit every descendant process."""
+"""Fixtures of the end-to-end tests: fail loudly without Prometheus; adopt and audit every descendant process."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 def audit() -> Iterator[Subreaper]:
     """Adopt orphaned descendants during the test; after it, kill what is left (and fail on it)."""
     if shutil.which("prometheus") is None:
-        pytest.skip("Prometheus is not installed (apt-get install -y prometheus)")
+        pytest.fail("Prometheus is not installed: `make test` installs it (apt-get install -y prometheus)")
     with Subreaper() as reaper:
         try:
             yield reaper
