@@ -33,8 +33,9 @@ async def _library(pilot) -> ExperimentsScreen:  # type: ignore[no-untyped-def]
 
 async def _open(pilot, name: str) -> DetailScreen:  # type: ignore[no-untyped-def]
     screen = await _library(pilot)
-    await pilot.press("slash", *name, "enter")
-    assert screen.highlighted() is not None and screen.highlighted().name == name
+    row = next(i for i, e in enumerate(screen.shown) if e.name == name)
+    screen.query_one(DataTable).move_cursor(row=row)
+    assert screen.highlighted().name == name
     await pilot.press("enter")
     detail = pilot.app.screen
     assert isinstance(detail, DetailScreen)

@@ -92,6 +92,8 @@ class ConfirmLaunch(AppModal):
 
 
 class DetailScreen(AppScreen):
+    AUTO_FOCUS = "#detail-body"
+    """Keys d/x work at once; the parameter inputs are a tab away."""
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("d", "dry_run", "Dry run"),

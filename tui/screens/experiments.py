@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from tui.library import Entry, scan
 from tui.screens.base import AppScreen
+from tui.widgets.tables import fill_table
 
 
 def rank(query: str, entries: list[Entry]) -> list[Entry]:
@@ -45,6 +46,7 @@ class ExperimentsScreen(AppScreen):
         self.entries: list[Entry] = []
         self.shown: list[Entry] = []
         self.loaded = False
+        self._query: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -55,14 +57,7 @@ class ExperimentsScreen(AppScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "Experiments"
-        table = self.query_one(DataTable)
-        table.add_column(" ", key="ok", width=1)
-        table.add_column("Name", key="name")
-        table.add_column("Target", key="target")
-        table.add_column("Faults", key="faults")
-        table.add_column("SLOs", key="slos")
-        table.add_column("Schedule", key="schedule")
-        table.focus()
+        self.query_one(DataTable).focus()
         self.load()
 
     @work(thread=True, exclusive=True, group="library")
@@ -73,26 +68,29 @@ class ExperimentsScreen(AppScreen):
     def _loaded(self, entries: list[Entry]) -> None:
         self.entries = entries
         self.loaded = True
-        self.refilter()
+        self.refilter(force=True)
 
-    def refilter(self) -> None:
+    def refilter(self, force: bool = False) -> None:
         query = self.query_one("#filter", Input).value.strip()
+        if not force and query == self._query:
+            return
+        self._query = query
         if query:
             self.shown = rank(query, self.entries)
         else:
             self.shown = list(self.entries)
-        table = self.query_one(DataTable)
-        table.clear()
+        rows: list[list[object]] = []
         for entry in self.shown:
             mark = Text("✓", "green") if entry.valid else Text("✗", "bold red")
-            if entry.valid:
+            if entry.loaded is not None:
                 faults = ", ".join(sorted({getattr(f, "type", "?") for f in entry.loaded.experiment.spec.faults}))
                 schedule = entry.schedule.cron if entry.schedule else ""
-                table.add_row(mark, entry.name, entry.target, faults,
-                              str(len(entry.loaded.experiment.spec.slos)), schedule, key=str(entry.path))
+                rows.append([mark, entry.name, entry.target, faults, str(len(entry.loaded.experiment.spec.slos)),
+                             schedule])
             else:
-                table.add_row(mark, Text(entry.name, "red"), "-", Text("invalid", "red"), "", "",
-                              key=str(entry.path))
+                rows.append([mark, Text(entry.name, "red"), "-", Text("invalid", "red"), "", ""])
+        fill_table(self.query_one(DataTable), [" ", "Name", "Target", "Faults", "SLOs", "Schedule"], rows,
+                   [str(e.path) for e in self.shown])
         self.sub_title = f"Experiments · {len(self.shown)}/{len(self.entries)} in {self.tui.experiments_dir}"
         self.show_preview()
 

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from chaos.engine.api import RunSummary
 from tui.screens.base import AppScreen
+from tui.widgets.tables import fill_table
 
 VERDICT_STYLE = {"passed": "green", "deviated": "yellow", "failed": "bold red", "aborted": "magenta",
                  "running": "bold cyan", "unsteady": "red", "invalid": "red", "error": "red"}
@@ -50,14 +51,12 @@ class HistoryScreen(AppScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "History"
-        table = self.query_one(DataTable)
-        for label in ("Run", "Experiment", "Verdict", "Started (UTC)", "Duration"):
-            table.add_column(label, key=label)
         self.tui.run_finished.subscribe(self, lambda _run_id: self.reload())
         self.reload()
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        if self.loaded:
+            self.reload()
 
     @work(exclusive=True, group="history")
     async def reload(self) -> None:
@@ -68,13 +67,13 @@ class HistoryScreen(AppScreen):
             return
         self.rows = list(rows)
         self.loaded = True
-        table = self.query_one(DataTable)
-        table.clear()
+        cells: list[list[object]] = []
         for row in self.rows:
             verdict = Text(row.verdict + (" (live)" if row.alive and row.verdict != "running" else ""),
                            VERDICT_STYLE.get(row.verdict, ""))
-            table.add_row(row.run_id, row.experiment, verdict, when(row.started), duration(row.duration),
-                          key=row.run_id)
+            cells.append([row.run_id, row.experiment, verdict, when(row.started), duration(row.duration)])
+        fill_table(self.query_one(DataTable), ["Run", "Experiment", "Verdict", "Started (UTC)", "Duration"],
+                   cells, [row.run_id for row in self.rows])
         note = f"{len(self.rows)} run(s). Enter opens a run's journal." if self.rows else "No runs yet."
         self.query_one("#history-note", Static).update(Text(note, "dim"))
 

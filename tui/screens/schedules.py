@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from tui.library import Entry, next_fires, scan
 from tui.screens.base import AppScreen
+from tui.widgets.tables import fill_table
 
 
 class SchedulesScreen(AppScreen):
@@ -29,9 +30,6 @@ class SchedulesScreen(AppScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "Schedules"
-        table = self.query_one(DataTable)
-        for label in ("Experiment", "Cron", "Time zone", "Next fire", "Then"):
-            table.add_column(label, key=label)
         self.reload()
 
     @work(thread=True, exclusive=True, group="schedules")
@@ -41,17 +39,18 @@ class SchedulesScreen(AppScreen):
 
     def _show(self, entries: list[Entry]) -> None:
         now = self.tui.clock()
-        table = self.query_one(DataTable)
-        table.clear()
-        count = 0
+        rows: list[list[object]] = []
+        keys: list[str] = []
         for entry in entries:
             schedule = entry.schedule
             if schedule is None:
                 continue
             fires = next_fires(schedule, now, 3)
-            table.add_row(entry.name, schedule.cron, schedule.timezone, fires[0].strftime("%a %Y-%m-%d %H:%M %Z"),
-                          ", ".join(f.strftime("%m-%d %H:%M") for f in fires[1:]), key=str(entry.path))
-            count += 1
+            rows.append([entry.name, schedule.cron, schedule.timezone, fires[0].strftime("%a %Y-%m-%d %H:%M %Z"),
+                         ", ".join(f.strftime("%m-%d %H:%M") for f in fires[1:])])
+            keys.append(str(entry.path))
+        fill_table(self.query_one(DataTable), ["Experiment", "Cron", "Time zone", "Next fire", "Then"], rows, keys)
+        count = len(rows)
         note = f"{count} scheduled experiment(s)." if count else "No experiment has spec.schedule."
         self.query_one("#schedules-note", Static).update(Text(note, "dim"))
         self.loaded = True

@@ -43,7 +43,7 @@ def format_decision(decision: Decision, started: float) -> Text:
         text.append(f"  {decision.detail}", "dim")
     evidence = format_evidence(decision.evidence)
     if evidence:
-        text.append(f"  evidence: {evidence}", "italic")
+        text.append(f"\n{'':11}evidence: {evidence}", "italic")
     return text
 
 

@@ -31,15 +31,22 @@ def fmt(value: float | None) -> str:
     return f"{value:.3g}"
 
 
+MIN_WINDOW_STEPS = 30
+"""A young run still gets a chart this many ticks wide (samples spread out, not squeezed left)."""
+
+
 def plot(points: Sequence[Point], threshold: float | None, window: tuple[float, float | None] | None,
          width: int, height: int, step: float = 1.0) -> tuple[list[list[tuple[str, str]]], float, float]:
     """Rows (top first) of ``(char, style)`` cells plus the y range (lo, hi).
 
-    One dot column per ``step`` seconds; the newest sample is at the right once the chart is full.
-    Styles: ``ok``/``pending``/``breached``/``no-data`` (values), ``objective``, ``fault`` (background).
+    The x axis spans ``max(MIN_WINDOW_STEPS, ticks so far)`` ticks, at most one tick per dot
+    column (then it scrolls: the newest sample is at the right edge). Consecutive samples are
+    joined. Styles: ``ok``/``pending``/``breached``/``no-data`` (values), ``objective``, ``fault``
+    (background of the fault window), combined as ``ok+fault``.
     """
     width, height = max(1, width), max(1, height)
     xs, ys = width * 2, height * 4
+    step = step if step > 0 else 1.0
     values = [p.value for p in points if p.value is not None]
     lo = min([*values, threshold] if threshold is not None else values, default=0.0)
     hi = max([*values, threshold] if threshold is not None else values, default=1.0)
@@ -47,46 +54,53 @@ def plot(points: Sequence[Point], threshold: float | None, window: tuple[float, 
         lo, hi = lo - 1.0, hi + 1.0
     pad = (hi - lo) * 0.08
     lo, hi = lo - pad, hi + pad
-    if points:
-        t_last = points[-1].at
-        t0 = max(points[0].at, t_last - (xs - 1) * step)
-    else:
-        t0 = 0.0
+    span = (points[-1].at - points[0].at) / step if points else 0.0
+    steps = min(max(float(MIN_WINDOW_STEPS), span), float(max(1, xs - 1)))
+    t0 = points[-1].at - steps * step if points and span > steps else (points[0].at if points else 0.0)
+    scale = (xs - 1) / steps
     bits = [[0] * width for _ in range(height)]
     rank = [[-1] * width for _ in range(height)]
+
+    def x_of(at: float) -> int:
+        return round((at - t0) / step * scale)
 
     def y_of(value: float) -> int:
         return max(0, min(ys - 1, round((hi - value) / (hi - lo) * (ys - 1))))
 
-    def dot(x: int, y: int) -> None:
-        bits[y // 4][x // 2] |= _DOTS[y % 4][x % 2]
+    def dot(x: int, y: int, status: str) -> None:
+        if 0 <= x < xs:
+            bits[y // 4][x // 2] |= _DOTS[y % 4][x % 2]
+            rank[y // 4][x // 2] = max(rank[y // 4][x // 2], _RANK.get(status, 1))
 
     previous: tuple[int, int] | None = None
     for p in points:
-        x = round((p.at - t0) / step) if step > 0 else 0
-        if x < 0 or x >= xs:
+        x = x_of(p.at)
+        if x >= xs:
             continue
-        cx = x // 2
         if p.value is None:
-            y = ys - 1
-            dot(x, y)
-            rank[y // 4][cx] = max(rank[y // 4][cx], _RANK["no-data"])
+            dot(x, ys - 1, "no-data")
             previous = None
             continue
         y = y_of(p.value)
-        low, high = (y, y) if previous is None or previous[0] != x - 1 else sorted((previous[1], y))
-        for yy in range(low, high + 1):
-            dot(x, yy)
-            rank[yy // 4][cx] = max(rank[yy // 4][cx], _RANK.get(p.status, 1))
+        if previous is None or x <= previous[0]:
+            dot(x, y, p.status)
+        else:
+            px, py = previous
+            last_y = py
+            for xx in range(px + 1, x + 1):
+                yy = round(py + (y - py) * (xx - px) / (x - px))
+                for fill in range(min(last_y, yy), max(last_y, yy) + 1):
+                    dot(xx, fill, p.status)
+                last_y = yy
         previous = (x, y)
     objective_row = y_of(threshold) if threshold is not None else None
     shaded = [False] * width
     if window is not None and points:
         start, end = window
         end = points[-1].at if end is None else end
+        x_start, x_end = x_of(start), x_of(end)
         for cx in range(width):
-            t_a, t_b = t0 + (2 * cx) * step, t0 + (2 * cx + 1) * step
-            shaded[cx] = start <= t_b and t_a <= end
+            shaded[cx] = x_start <= 2 * cx + 1 and 2 * cx <= x_end
     names = {0: "ok", 1: "no-data", 2: "pending", 3: "breached"}
     rows: list[list[tuple[str, str]]] = []
     for cy in range(height):

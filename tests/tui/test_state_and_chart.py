@@ -1,0 +1,63 @@
+"""Pure parts of the TUI: the run store folding engine events, the braille chart, formatting."""
+
+from __future__ import annotations
+
+from chaos.engine.events import FaultInjected, FaultRemoved, PolicyFired, RunStarted, SloSampled
+from chaos.slo.verdicts import Tick, Verdict
+from tui.state import Point, RunStore, parse_objective
+from tui.widgets.decision_log import format_evidence
+from tui.widgets.panels import countdown
+from tui.widgets.slo_chart import plot
+
+
+def _sample(run_id: str, at: float, value: float | None, status: str) -> SloSampled:
+    verdict = Verdict(slo="p95", status=status, value=value, objective="< 0.8", query="q", eval_time=at)  # type: ignore[arg-type]
+    return SloSampled(run_id, at, tick=Tick(eval_time=at, verdicts=(verdict,)))
+
+
+def test_store_folds_a_run() -> None:
+    store = RunStore()
+    store.apply(RunStarted("r1", 100.0, experiment="exp", slos=("p95",), faults=("f",)))
+    store.apply(FaultInjected("r1", 100.0, fault="f", deadline=160.0))
+    store.apply(_sample("r1", 101.0, 0.5, "ok"))
+    store.apply(_sample("r1", 102.0, 0.9, "breached"))
+    store.apply(PolicyFired("r1", 102.0, policy="fast", action="rollback", evidence={"slo": "p95", "value": 0.9}))
+    run = store.apply(FaultRemoved("r1", 102.0, fault="f", reason="policy"))
+    assert run.slos["p95"].threshold == 0.8 and run.slos["p95"].status == "breached"
+    assert run.fault_window == (100.0, 102.0)
+    assert run.phase == "recovering" and not run.live_faults()
+    assert [d.kind for d in run.decisions] == ["FaultInjected", "PolicyFired", "FaultRemoved"]
+    assert store.alive() == [run]
+
+
+def test_parse_objective() -> None:
+    assert parse_objective("< 0.8") == ("<", 0.8)
+    assert parse_objective("== 0") == ("==", 0.0)
+    assert parse_objective("weird")[1] is None
+
+
+def test_plot_draws_values_objective_and_fault_window() -> None:
+    points = [Point(float(t), 0.2 if t < 5 else 1.0, "ok" if t < 5 else "breached") for t in range(10)]
+    rows, lo, hi = plot(points, 0.8, (3.0, 7.0), width=20, height=4, step=1.0)
+    assert lo < 0.2 and hi > 1.0
+    assert len(rows) == 4 and all(len(r) == 20 for r in rows)
+    styles = {style for row in rows for _, style in row}
+    assert {"ok", "breached"} <= {s.split("+")[0] for s in styles}
+    assert any(s.endswith("+fault") for s in styles)
+    assert any(s.startswith("objective") for s in styles)
+    top = "".join(c for c, _ in rows[0])
+    assert top.strip(), "breaching values reach the top row"
+
+
+def test_plot_handles_no_data_and_empty() -> None:
+    rows, _, _ = plot([], None, None, width=5, height=2)
+    assert all(c == " " for row in rows for c, _ in row)
+    rows, _, _ = plot([Point(0.0, None, "no-data")], 1.0, None, width=5, height=2)
+    assert rows[-1][0][1].startswith("no-data")
+
+
+def test_formatting() -> None:
+    assert countdown(61.2) == "1:02" and countdown(-5) == "0:00"
+    assert format_evidence({"slo": "p95", "value": 0.91234, "objective": "< 0.8", "consecutive": 3}) == \
+        "p95 = 0.912 (objective < 0.8), 3 tick(s) breaching"
+    assert format_evidence({"reason": "x"}) == "reason=x"
