@@ -51,9 +51,48 @@ async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dr
         store.update_fault(row.run_id, row.fault, "removed")
         click.echo(f"✓ {what}: {detail}")
     found += await _orphan_rules(store, run_id, all_runs, dry_run)
+    undone, undo_failures = await _undo_mitigations(store, run_id, all_runs, dry_run)
+    found += undone
+    failures += undo_failures
     if found == 0:
         click.echo("nothing to recover: no live fault of a dead run")
     return 3 if failures else 0
+
+
+async def _undo_mitigations(store, run_id: str | None, all_runs: bool,  # type: ignore[no-untyped-def]
+                            dry_run: bool) -> tuple[int, int]:
+    """Revert degrades and backend weights that dead runs left in place (their undo plans)."""
+    import os
+
+    from chaos.targets.undo import UNDO_PLAN, execute
+
+    count = failures = 0
+    for run in store.runs(limit=10_000):
+        if run_id is not None and run.id != run_id:
+            continue
+        if run_id is None and not all_runs and run.alive:
+            continue
+        plans = [a for a in store.actions(run.id) if a["decision_id"] == UNDO_PLAN and a["state"] == "pending"]
+        if not plans:
+            continue
+        left = []
+        for item in plans[0]["detail"].get("items", []):
+            count += 1
+            what = f"{run.id}: {item.get('kind')} {item.get('service') or item.get('decision_id') or ''}".rstrip()
+            if dry_run:
+                click.echo(f"would revert {what}")
+                continue
+            try:
+                detail = await execute(item, os.environ)
+            except ChaosError as exc:
+                failures += 1
+                left.append(item)
+                click.echo(f"✗ {what}: {exc}", err=True)
+                continue
+            click.echo(f"✓ {what}: {detail}")
+        if not dry_run:
+            store.record_action(run.id, UNDO_PLAN, UNDO_PLAN, {"items": left}, "pending" if left else "done")
+    return count, failures
 
 
 async def _orphan_rules(store, run_id: str | None, all_runs: bool, dry_run: bool) -> int:  # type: ignore[no-untyped-def]

@@ -277,6 +277,7 @@ class Engine:
                 self._publish(run, ev.Reverted(run_id=run.run_id, at=time.time(), decision_id=item.decision_id,
                                                action=item.action, detail=out.note or item.description,
                                                kept=item.keep))
+            self._save_undo(run)
         verdict = "aborted" if aborted else "error"
         if left:
             verdict = "failed"
@@ -286,6 +287,22 @@ class Engine:
                                exit_code=rm.EXIT_CODES[verdict], reason=reason)
         self._publish(run, final)
         return run.finished or final
+
+    def _save_undo(self, run: _Run) -> None:
+        """Keep the store's record of open mitigations current (``recover`` reverts a dead run's)."""
+        from chaos.targets.undo import UNDO_PLAN, describe_open
+
+        if run.bridge is None or run.dry_run:
+            return
+        exp = run.experiment
+        default_proxy = next((p.proxy for p in run.plans.values() if p.proxy.get("admin")), None)
+        kube = None
+        if exp.spec.target.type == "kubernetes" and run.target is not None:
+            kube = {"kubeconfig": getattr(run.target, "kubeconfig", None), "context": run.target.kube.context,
+                    "namespace": run.target.kube.namespace}
+        items = describe_open(run.bridge.ledger, default_proxy=default_proxy,
+                              namespace=self.settings.namespace or exp.spec.target.namespace, kube=kube)
+        self.store.record_action(run.run_id, UNDO_PLAN, UNDO_PLAN, {"items": items}, "pending" if items else "done")
 
     def _publish(self, run: _Run, event: ev.RunEvent) -> ev.RunEvent:
         if isinstance(event, ev.RunFinished):
@@ -334,6 +351,7 @@ class Engine:
             case rm.Revert(item=item):
                 assert isinstance(item, RunRevert) and run.bridge is not None
                 out = await executor.revert(item.raw, run.actuators, run.bridge.ledger, at=time.time())
+                self._save_undo(run)
                 return rm.Outcome(at=time.time(), ok=out.ok, detail=out.note or item.description, error=out.error,
                                   data=self._revert_data(run, item))
             case rm.AwaitSteady(slos=slos, timeout_s=timeout_s):
@@ -471,6 +489,7 @@ class Engine:
         self.store.record_action(run.run_id, decision.id, decision.action,
                                  {"summary": decision.raw.action.summary(), "ok": out.ok, "error": out.error},
                                  "applied" if out.ok else "failed")
+        self._save_undo(run)
         return rm.Outcome(at=time.time(), ok=out.ok, detail=out.note or decision.raw.action.summary(),
                           error=out.error, data=data)
 

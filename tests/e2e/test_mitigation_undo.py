@@ -1,0 +1,79 @@
+"""Mitigations outlive a SIGKILLed run only until ``aftershock recover``.
+
+A circuit-break sets the payment gateway's weight to 0 and a degrade switches orders to the
+backup channel; both are mitigations, not faults, but a crashed run must not leave them in
+place either. The driver keeps an undo plan in the state store; ``recover`` reverts it. Real
+demo services, real Prometheus, real faults.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chaos.clients.host.admin_client import ProxyAdminClient
+from chaos.clients.state import StateStore
+from chaos.commands.demo import _warm_up
+from chaos.demo.prometheus import PrometheusServer
+from chaos.demo.stack import DemoStack
+from chaos.loading import load_file
+
+from .helpers import REPO, Cli, aftershock
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def demo(audit: object) -> AsyncIterator[tuple[DemoStack, dict[str, str]]]:
+    async with DemoStack(load_rate=25.0) as stack, \
+            PrometheusServer(stack.scrape_targets(), scrape_interval="1s") as prom:
+        env = {"PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
+               "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
+               "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, "AFTERSHOCK_DEMO_ORDER_URL": stack.order_url}
+        yield stack, env
+
+
+async def _kill_after(scenario: str, env: dict[str, str], state_dir: Path, event: str, **match: object) -> str:
+    path = REPO / "experiments" / scenario
+    await _warm_up(load_file(path, environ=env), env)
+    cli = await Cli.start("run", str(path), "--state-dir", str(state_dir), "--output", "json", env=env)
+    seen = await cli.event(event, timeout=90, **match)
+    cli.signal(signal.SIGKILL)
+    assert await cli.wait(30) == -signal.SIGKILL
+    return str(seen["run_id"])
+
+
+async def test_recover_restores_a_weight_left_at_zero_by_a_killed_circuit_break(
+        demo: tuple[DemoStack, dict[str, str]], tmp_path: Path) -> None:
+    stack, env = demo
+    state = tmp_path / "state"
+    await _kill_after("demo-circuit-break.yaml", env, state, "BreakerChanged", state="open")
+    async with ProxyAdminClient(stack.proxy_admin_url, stack.proxy_token) as admin:
+        assert (await admin.weights())["payment-gateway"] == 0
+        rc, out, err = await aftershock("recover", "--state-dir", str(state), env=env)
+        assert rc == 0, out + err
+        assert "weight of payment-gateway restored to 100" in out
+        assert (await admin.weights())["payment-gateway"] == 100
+        assert await admin.list_faults() == []
+    rc, out, _ = await aftershock("recover", "--state-dir", str(state), env=env)
+    assert (rc, out.strip()) == (0, "nothing to recover: no live fault of a dead run")
+    store = StateStore(state)
+    assert store.faults(live_only=True) == []
+    store.close()
+
+
+async def test_recover_reverts_a_degrade_left_by_a_killed_run(
+        demo: tuple[DemoStack, dict[str, str]], tmp_path: Path) -> None:
+    stack, env = demo
+    state = tmp_path / "state"
+    await _kill_after("demo-degrade.yaml", env, state, "ActionApplied", action="degrade")
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(stack.fallback_url)).json()["channel"] == "backup"
+        rc, out, err = await aftershock("recover", "--state-dir", str(state), env=env)
+        assert rc == 0, out + err
+        assert "reverted (POST" in out
+        assert (await http.get(stack.fallback_url)).json()["channel"] == "primary"
