@@ -378,6 +378,8 @@ class Engine:
                 run.target = KubernetesRunTarget(self.settings, self.store, run.run_id, run.loaded)
                 checks, targets = await run.target.preflight()
                 run.actuators = run.target.actuators(self._http_actuators())
+            if exp.spec.gate is not None:
+                checks.append(await self._check_gate(run))
         except (PreflightRefused, InvalidExperiment) as exc:
             details = tuple(getattr(exc, "details", ()))
             return rm.PreflightOutcome(at=time.time(), ok=False, refused=True, error=str(exc).split("\n")[0],
@@ -386,6 +388,24 @@ class Engine:
             return rm.PreflightOutcome(at=time.time(), ok=False, error=str(exc),
                                        details=tuple(getattr(exc, "details", ())))
         return rm.PreflightOutcome(at=time.time(), checks=tuple(checks), targets=tuple(targets))
+
+    async def _check_gate(self, run: _Run) -> str:
+        """The error-budget gate: refuse to start while the service is already burning its budget."""
+        gate = run.experiment.spec.gate
+        assert gate is not None and run.monitor is not None
+        slo = run.experiment.spec.slo(gate.slo)
+        tick = await run.monitor.evaluate_now([slo])
+        verdict = tick.get(slo.name)
+        if verdict is None or verdict.value is None:
+            reason = verdict.error if verdict is not None and verdict.error else "no data"
+            raise PreflightRefused(f"error-budget gate: cannot read the remaining budget from SLO {slo.name} "
+                                   f"({reason}); not starting without it", [f"query: {slo.query}"])
+        if verdict.value < gate.min_budget:
+            raise PreflightRefused(f"error-budget gate: {verdict.value:.4g}% of the error budget left, below "
+                                   f"minBudget {gate.min_budget:g}%: the service is already burning its budget",
+                                   [f"query: {slo.query}", "run it when the budget has recovered, or lower "
+                                    "spec.gate.minBudget"])
+        return f"error-budget gate: {verdict.value:.4g}% left (minBudget {gate.min_budget:g}%)"
 
     async def _recover_dead_host(self) -> int:
         from chaos.targets.host import remove_realisation
