@@ -46,7 +46,10 @@ class LiveScreen(AppScreen):
         self.run_id: str | None = None
         self.drawn: tuple[str | None, int] = (None, -1)
         self.charts: dict[str, SloChart] = {}
+        self.tab_labels: dict[str, str] = {}
         self._dirty = False
+        self._ready = False
+        """True once mounted: widgets exist (a launch may select a run before that)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,12 +64,16 @@ class LiveScreen(AppScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._ready = True
         self.sub_title = "Live runs"
         self.tui.run_changed.subscribe(self, self._run_changed)
         for run in self.tui.store.runs.values():
             self._ensure_tab(run)
-        if self.run_id is None and self.tui.store.runs:
-            self.select(next(reversed(self.tui.store.runs)))
+        target = self.run_id or self.tui.selected_run
+        if target not in self.tui.store.runs and self.tui.store.runs:
+            target = next(reversed(self.tui.store.runs))
+        if target is not None:
+            self.select(target)
         self.set_interval(REDRAW_S, self._flush)
         self.set_interval(1.0, self._countdown)
         self.redraw()
@@ -74,16 +81,16 @@ class LiveScreen(AppScreen):
     # ---------------------------------------------------------------- runs
 
     def _ensure_tab(self, run: RunView) -> None:
-        tabs = self.query_one(Tabs)
-        tab_id = _tab_id(run.run_id)
-        try:
-            tab = tabs.query_one(f"#{tab_id}", Tab)
-        except Exception:
-            tabs.add_tab(Tab(_tab_label(run), id=tab_id))
-            return
         label = _tab_label(run)
-        if str(tab.label) != label:
-            tab.label = label
+        known = self.tab_labels.get(run.run_id)
+        if known == label:
+            return
+        tabs = self.query_one(Tabs)
+        self.tab_labels[run.run_id] = label
+        if known is None:
+            tabs.add_tab(Tab(label, id=_tab_id(run.run_id)))
+        else:
+            tabs.query_one(f"#{_tab_id(run.run_id)}", Tab).label = label
 
     def _run_changed(self, run: RunView) -> None:
         self._ensure_tab(run)
@@ -94,8 +101,8 @@ class LiveScreen(AppScreen):
 
     def select(self, run_id: str) -> None:
         """Show ``run_id`` (called by the app after a launch, and by the tabs)."""
-        if run_id not in self.tui.store.runs:
-            self.run_id = run_id
+        if run_id not in self.tui.store.runs or not self._ready:
+            self.run_id = run_id  # shown once its first event arrives / the screen is mounted
             return
         self.run_id = run_id
         tabs = self.query_one(Tabs)
@@ -152,7 +159,8 @@ class LiveScreen(AppScreen):
     def _set_charts(self, run: RunView | None) -> None:
         box = self.query_one("#charts", VerticalScroll)
         names = list(run.slos) if run is not None else []
-        if list(self.charts) != names or (run is not None and self.drawn[0] != run.run_id):
+        if len(self.charts) != len(names):
+            # same number of SLOs (switching between similar runs): the chart widgets are reused
             box.remove_children()
             self.charts = {}
             if run is None:
@@ -161,6 +169,8 @@ class LiveScreen(AppScreen):
             box.mount_all(list(self.charts.values()))
         if run is None:
             return
+        if list(self.charts) != names:
+            self.charts = dict(zip(names, self.charts.values(), strict=True))
         step = _step(run)
         window = run.fault_window
         for name, chart in self.charts.items():

@@ -146,6 +146,14 @@ class SloChart(Widget):
             style = style + Style(bgcolor=fault_style.bgcolor)
         return style
 
+    def _cached(self, styles: dict[str, Style], key: str) -> Style | None:
+        if not key:
+            return None
+        style = styles.get(key)
+        if style is None:
+            style = styles[key] = self._style(key)
+        return style
+
     def render(self) -> Text:
         view = self.view
         width = max(1, self.size.width - GUTTER)
@@ -159,12 +167,20 @@ class SloChart(Widget):
             title.append(f" ({view.consecutive}×)")
         rows, lo, hi = plot(list(view.points), view.threshold, self.window, width, height, self.step)
         axis = self.get_component_rich_style("slo-chart--axis", partial=True)
+        styles: dict[str, Style] = {}
         out = Text(no_wrap=True, overflow="crop")
         out.append_text(title)
         for index, row in enumerate(rows):
             out.append("\n")
             label = fmt(hi) if index == 0 else fmt(lo) if index == len(rows) - 1 else ""
             out.append(f"{label:>{GUTTER - 1}}│", axis)
+            run_chars: list[str] = []
+            run_key = row[0][1] if row else ""
             for char, key in row:
-                out.append(char, self._style(key) if key else None)
+                if key != run_key:
+                    out.append("".join(run_chars), self._cached(styles, run_key))
+                    run_chars, run_key = [], key
+                run_chars.append(char)
+            if run_chars:
+                out.append("".join(run_chars), self._cached(styles, run_key))
         return out
