@@ -48,8 +48,11 @@ class AftershockApp(App[None]):
     ]
 
     def __init__(self, engine: EngineAPI, experiments_dir: Path, *, state_dir: Path | None = None,
-                 clock: Callable[[], float] = time.time, theme: str | None = None) -> None:
+                 clock: Callable[[], float] = time.time, theme: str | None = None,
+                 open_experiment: Path | None = None) -> None:
         super().__init__()
+        self.open_experiment = open_experiment
+        """Open this experiment's detail screen at start (``aftershock demo`` opens its scenario)."""
         self.engine = engine
         self.experiments_dir = Path(experiments_dir)
         self.state_dir = state_dir
@@ -64,6 +67,12 @@ class AftershockApp(App[None]):
 
     def on_mount(self) -> None:
         self.bridge.start()
+        if self.open_experiment is not None:
+            from tui.library import load_entry
+            from tui.screens.detail import DetailScreen
+
+            entry = load_entry(self.open_experiment)
+            self.call_after_refresh(self.push_screen, DetailScreen(entry))
 
     def on_unmount(self) -> None:
         self.bridge.stop()
@@ -154,7 +163,9 @@ class AftershockApp(App[None]):
 
 
 def create_app(engine: EngineAPI, experiments_dir: Path, *, state_dir: Path | None = None,
-               clock: Callable[[], float] | None = None, theme: str | None = None) -> AftershockApp:
+               clock: Callable[[], float] | None = None, theme: str | None = None,
+               open_experiment: Path | None = None) -> AftershockApp:
     """The TUI over ``engine``, browsing ``experiments_dir``. ``clock`` drives fault countdowns and
     schedules (default: wall clock; the scripted engine's virtual clock in tests)."""
-    return AftershockApp(engine, experiments_dir, state_dir=state_dir, clock=clock or time.time, theme=theme)
+    return AftershockApp(engine, experiments_dir, state_dir=state_dir, clock=clock or time.time, theme=theme,
+                         open_experiment=open_experiment)

@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,10 +129,12 @@ class StateStore:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             (self.dir / "journals").mkdir(exist_ok=True)
             self.path = self.dir / "state.db"
-            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            # the TUI creates the engine on its UI thread and drives it from the engine thread
+            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            self._lock = threading.RLock()
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"cannot open the state directory {self.dir}: {exc}") from exc
 
@@ -140,6 +143,10 @@ class StateStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield from self._tx_unlocked()
+
+    def _tx_unlocked(self) -> Iterator[sqlite3.Connection]:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:

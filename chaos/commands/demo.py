@@ -113,6 +113,7 @@ async def _demo_body(scenario: str, state_dir: str | None, output: str, report: 
             if tui:
                 import chaos.commands.tui as tui_cmd
 
+                os.environ.update(environ)  # the TUI loads experiment files with this environment
                 run_tui = getattr(tui_cmd, "run_tui_for_demo")  # noqa: B009 - lands with the TUI
                 code = await run_tui(engine, loaded)
                 return int(code)

@@ -56,3 +56,15 @@ def tui(experiments_dir: Path, state_dir: Path | None, scripted: bool, tick: flo
     app = app_module.create_app(engine, experiments_dir, state_dir=state_dir, clock=clock,
                                 theme="textual-light" if light else None)
     app.run()
+
+
+async def run_tui_for_demo(engine: Any, loaded: Any) -> int:
+    """Open the TUI over the demo's real engine, on the demo's experiments (``aftershock demo``
+    with a terminal attached). The demo's environment (Prometheus URL, proxy admin and token) must
+    already be in ``os.environ`` so the TUI's loading resolves the demo experiments' templates."""
+    app_module = importlib.import_module("tui.app")
+    app = app_module.create_app(engine, Path(loaded.source).parent, state_dir=engine.store.dir,
+                                open_experiment=Path(loaded.source))
+    await app.run_async()
+    code = getattr(app, "return_code", 0)
+    return int(code or 0)
