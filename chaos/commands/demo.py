@@ -13,7 +13,7 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import click
@@ -21,6 +21,7 @@ import click
 from chaos.commands.options import state_dir_option
 from chaos.commands.progress import NdjsonPrinter, TextPrinter
 from chaos.errors import CapabilityMissing
+from chaos.loading import Loaded
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = {
@@ -35,7 +36,7 @@ def experiments_dir() -> Path:
     return Path(os.environ.get("AFTERSHOCK_EXPERIMENTS", REPO / "experiments"))
 
 
-async def _warm_up(loaded, environ) -> None:  # type: ignore[no-untyped-def]
+async def _warm_up(loaded: Loaded, environ: Mapping[str, str]) -> None:
     """Wait (bounded) until Prometheus has enough samples for the steady-state SLOs to hold."""
     from chaos.slo.monitoring import Monitor
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
+from chaos.clients.state import StateStore
 from chaos.commands.options import state_dir_option
 from chaos.errors import StateError
 
 
-def _store(state_dir: str | None):  # type: ignore[no-untyped-def]
-    from chaos.clients.state import StateStore
-
+def _store(state_dir: str | None) -> StateStore:
     return StateStore(Path(state_dir) if state_dir else None)
 
 
-def _journal(state_dir: str | None, run_id: str) -> dict:  # type: ignore[type-arg]
+def _journal(state_dir: str | None, run_id: str) -> dict[str, Any]:
     store = _store(state_dir)
     row = store.run(run_id)
     if row is None:
@@ -27,10 +27,10 @@ def _journal(state_dir: str | None, run_id: str) -> dict:  # type: ignore[type-a
         state = "is still running" if row.alive else "died before it finished (killed?)"
         raise StateError(f"run {row.id} has no journal yet: it {state}; `aftershock show {row.id}` lists its "
                          "faults" + ("" if row.alive else ", `aftershock recover` removes what it left"))
-    return store.read_journal(row.id)  # type: ignore[no-any-return]
+    return store.read_journal(row.id)
 
 
-def _unfinished(state_dir: str | None, run_id: str) -> dict | None:  # type: ignore[type-arg]
+def _unfinished(state_dir: str | None, run_id: str) -> dict[str, Any] | None:
     """What the store knows of a run without a journal (running, or died), else None."""
     store = _store(state_dir)
     row = store.run(run_id)

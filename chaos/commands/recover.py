@@ -14,12 +14,23 @@ from pathlib import Path
 
 import click
 
+from chaos.clients.state import StateStore
 from chaos.commands.options import state_dir_option
 from chaos.errors import ChaosError
 
 
+def _selected(store: StateStore, owner_id: str, run_id: str | None, all_runs: bool) -> bool:
+    """Whether ``recover`` handles what run ``owner_id`` left: that run (``--run``), every run
+    (``--all``), or by default runs that are no longer alive (unknown runs count as dead)."""
+    if run_id is not None:
+        return owner_id == run_id
+    if all_runs:
+        return True
+    owner = store.run(owner_id)
+    return owner is None or not owner.alive
+
+
 async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dry_run: bool) -> int:
-    from chaos.clients.state import StateStore
     from chaos.targets.host import remove_realisation
 
     store = StateStore(Path(state_dir) if state_dir else None)
@@ -27,10 +38,7 @@ async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dr
     found = 0
     rows = store.faults(run_id=None, live_only=True)
     for row in rows:
-        owner = store.run(row.run_id)
-        if run_id is not None and row.run_id != run_id:
-            continue
-        if run_id is None and not all_runs and owner is not None and owner.alive:
+        if not _selected(store, row.run_id, run_id, all_runs):
             continue
         found += 1
         what = f"{row.run_id}/{row.fault} ({row.fault_type}, {row.realisation.get('kind')})"
@@ -59,7 +67,7 @@ async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dr
     return 3 if failures else 0
 
 
-async def _undo_mitigations(store, run_id: str | None, all_runs: bool,  # type: ignore[no-untyped-def]
+async def _undo_mitigations(store: StateStore, run_id: str | None, all_runs: bool,
                             dry_run: bool) -> tuple[int, int]:
     """Revert degrades and backend weights that dead runs left in place (their undo plans)."""
     import os
@@ -68,9 +76,7 @@ async def _undo_mitigations(store, run_id: str | None, all_runs: bool,  # type: 
 
     count = failures = 0
     for run in store.runs(limit=10_000):
-        if run_id is not None and run.id != run_id:
-            continue
-        if run_id is None and not all_runs and run.alive:
+        if not _selected(store, run.id, run_id, all_runs):
             continue
         plans = [a for a in store.actions(run.id) if a["decision_id"] == UNDO_PLAN and a["state"] == "pending"]
         if not plans:
@@ -95,7 +101,7 @@ async def _undo_mitigations(store, run_id: str | None, all_runs: bool,  # type: 
     return count, failures
 
 
-async def _orphan_rules(store, run_id: str | None, all_runs: bool, dry_run: bool) -> int:  # type: ignore[no-untyped-def]
+async def _orphan_rules(store: StateStore, run_id: str | None, all_runs: bool, dry_run: bool) -> int:
     """iptables rules of ours on this host whose run is dead or unknown (e.g. the store was wiped)."""
     import shutil
 
@@ -110,10 +116,7 @@ async def _orphan_rules(store, run_id: str | None, all_runs: bool, dry_run: bool
         return 0
     count = 0
     for rule in rules:
-        owner = store.run(rule.run_id)
-        if run_id is not None and rule.run_id != run_id:
-            continue
-        if run_id is None and not all_runs and owner is not None and owner.alive:
+        if not _selected(store, rule.run_id, run_id, all_runs):
             continue
         count += 1
         if dry_run:
