@@ -367,7 +367,7 @@ class Engine:
                 plans = plan_host(exp, run.run_id, source=run.loaded.source)
                 run.plans = {p.fault: p for p in plans}
                 run.target = HostTarget(self.store.dir, self.environ)
-                recovered = await self._recover_dead_host()
+                recovered = await self._recover_dead(("proxy", "iptables", "tc"))
                 checks, targets = await run.target.preflight(plans)
                 if recovered:
                     checks.insert(0, f"recovered {recovered} fault(s) left by dead runs")
@@ -376,7 +376,10 @@ class Engine:
                 from chaos.targets.kubernetes import KubernetesRunTarget
 
                 run.target = KubernetesRunTarget(self.settings, self.store, run.run_id, run.loaded)
+                recovered = await self._recover_dead(("kubernetes",))
                 checks, targets = await run.target.preflight()
+                if recovered:
+                    checks.insert(0, f"recovered {recovered} fault(s) left by dead runs")
                 run.actuators = run.target.actuators(self._http_actuators())
             if exp.spec.gate is not None:
                 checks.append(await self._check_gate(run))
@@ -407,7 +410,8 @@ class Engine:
                                     "spec.gate.minBudget"])
         return f"error-budget gate: {verdict.value:.4g}% left (minBudget {gate.min_budget:g}%)"
 
-    async def _recover_dead_host(self) -> int:
+    async def _recover_dead(self, kinds: tuple[str, ...]) -> int:
+        """Before a run: remove what dead runs left on the same kind of target (like ``recover``)."""
         from chaos.targets.host import remove_realisation
 
         count = 0
@@ -415,10 +419,16 @@ class Engine:
             owner = self.store.run(row.run_id)
             if owner is not None and owner.alive:
                 continue
-            if row.realisation.get("kind") not in ("proxy", "iptables", "tc"):
+            kind = row.realisation.get("kind")
+            if kind not in kinds:
                 continue
             try:
-                await remove_realisation(row.realisation, self.store.dir, self.environ)
+                if kind == "kubernetes":
+                    from chaos.targets.kubernetes import remove_kube_realisation
+
+                    await remove_kube_realisation(row.realisation)
+                else:
+                    await remove_realisation(row.realisation, self.store.dir, self.environ)
             except ChaosError as exc:
                 log.warning("could not recover %s/%s: %s", row.run_id, row.fault, exc)
                 continue

@@ -207,6 +207,25 @@ async def test_sigkill_mid_fault_then_recover_through_an_error_storm(cluster: Cl
 
 
 @pytest.mark.usefixtures("shop")
+async def test_sigkill_mid_fault_then_the_next_run_recovers_first(cluster: ClusterEmulator, cli: Cli,
+                                                                 series: str, tmp_path: Path) -> None:
+    running = await cli.start(*cli.run_args(write(tmp_path, experiment("k8s-crash-next", series, duration="5m")),
+                                            "--output", "json"))
+    injected = await running.until("FaultInjected")
+    running.proc.kill()
+    assert await running.proc.wait() == -9
+    ((_, _, dead_name),) = live(cluster, "networkchaos")
+    assert injected["run_id"] in dead_name
+
+    result = await cli.run(write(tmp_path, experiment("k8s-next", series, duration="1s")),
+                           "--output", "json")
+    assert result.rc == 0, result.stdout + result.stderr
+    (preflight,) = result.of("PreflightPassed")
+    assert preflight["checks"][0] == "recovered 1 fault(s) left by dead runs"
+    assert all(injected["run_id"] not in name for _, _, name in live(cluster, "networkchaos"))
+
+
+@pytest.mark.usefixtures("shop")
 async def test_fault_never_injected_fails_the_run_and_is_removed(cluster: ClusterEmulator, cli: Cli,
                                                                  series: str, tmp_path: Path) -> None:
     cluster.inject_after_reads = None  # the simulated chaos-daemon never injects
