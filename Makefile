@@ -24,3 +24,5 @@ test: lint unit
 bench: setup
 	$(BIN)/python bench/bench_monitor.py
 	$(BIN)/python bench/bench_proxy.py
+	$(BIN)/python bench/bench_tui.py
+	$(BIN)/python bench/bench_recovery.py
