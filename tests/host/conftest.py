@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -31,13 +31,19 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-@pytest.fixture
-async def echo_server() -> AsyncIterator[Server]:
-    server = await asyncio.start_server(_echo, "127.0.0.1", 0)
+async def _serve(handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+                 ) -> AsyncIterator[Server]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
         yield Server("127.0.0.1", port)
         server.close()
+
+
+@pytest.fixture
+async def echo_server() -> AsyncIterator[Server]:
+    async for server in _serve(_echo):
+        yield server
 
 
 BULK_SIZE = 600 * 1024
@@ -56,11 +62,8 @@ async def _bulk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 @pytest.fixture
 async def bulk_server() -> AsyncIterator[Server]:
-    server = await asyncio.start_server(_bulk, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield Server("127.0.0.1", port)
-        server.close()
+    async for server in _serve(_bulk):
+        yield server
 
 
 def _http_app(name: str) -> web.Application:
