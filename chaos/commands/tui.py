@@ -15,8 +15,10 @@ from typing import Any
 
 import click
 
+from chaos.commands.options import target_options
 
-def _real_engine(state_dir: Path | None) -> Any:
+
+def _real_engine(state_dir: Path | None, **target: Any) -> Any:
     try:
         driver = importlib.import_module("chaos.engine.driver")
     except ModuleNotFoundError as exc:
@@ -27,7 +29,7 @@ def _real_engine(state_dir: Path | None) -> Any:
         raise
     settings_cls = getattr(driver, "EngineSettings", None)
     if settings_cls is not None:
-        return driver.Engine(settings_cls(state_dir=state_dir))
+        return driver.Engine(settings_cls(state_dir=state_dir, **target))
     return driver.Engine()
 
 
@@ -41,7 +43,9 @@ def _real_engine(state_dir: Path | None) -> Any:
 @click.option("--tick", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
               help="With --scripted: real seconds between monitor ticks.")
 @click.option("--light", is_flag=True, help="Start with the light theme (t toggles).")
-def tui(experiments_dir: Path, state_dir: Path | None, scripted: bool, tick: float, light: bool) -> None:
+@target_options
+def tui(experiments_dir: Path, state_dir: Path | None, scripted: bool, tick: float, light: bool,
+        kubeconfig: str | None, context: str | None, namespace: str | None, prometheus: str | None) -> None:
     """Browse, launch and watch experiments in the terminal (press ? for keys)."""
     clock = None
     if scripted:
@@ -51,7 +55,8 @@ def tui(experiments_dir: Path, state_dir: Path | None, scripted: bool, tick: flo
         engine: Any = scripted_engine
         clock = scripted_engine.now
     else:
-        engine = _real_engine(state_dir)
+        engine = _real_engine(state_dir, kubeconfig=kubeconfig, context=context, namespace=namespace,
+                              prometheus=prometheus)
     app_module = importlib.import_module("tui.app")
     app = app_module.create_app(engine, experiments_dir, state_dir=state_dir, clock=clock,
                                 theme="textual-light" if light else None)
