@@ -23,6 +23,16 @@ CTK_STATUS = {"passed": "completed", "deviated": "completed", "failed": "failed"
               "unsteady": "failed", "invalid": "failed", "error": "failed"}
 
 
+def _chaoslib_version() -> str | None:
+    """The chaoslib version whose journal format this follows (None if it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chaostoolkit-lib")
+    except PackageNotFoundError:
+        return None
+
+
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
@@ -106,7 +116,7 @@ def build_journal(experiment: Experiment, events: list[ev.RunEvent]) -> dict[str
                               "duration": 0.0})
     kept = [e.detail for e in events if isinstance(e, ev.Reverted) and e.kept]
     return {
-        "chaoslib-version": None,
+        "chaoslib-version": _chaoslib_version(),
         "platform": platform.platform(),
         "node": platform.node(),
         "experiment": to_ctk_experiment(experiment),

@@ -16,8 +16,7 @@ def slo_probe(exp: Experiment, name: str) -> dict[str, Any]:
     return {
         "type": "probe",
         "name": slo.name,
-        "tolerance": {"type": "range" if slo.objective.op in ("<", "<=", ">", ">=") else "probe",
-                      "objective": f"{slo.objective.op} {slo.objective.value:g}"},
+        "tolerance": True,  # slo_holds returns whether "query <op> value" holds now
         "provider": {
             "type": "python",
             "module": "chaos.interop.ctk_extension",
@@ -40,7 +39,7 @@ def to_ctk_experiment(exp: Experiment) -> dict[str, Any]:
     return {
         "version": "1.0.0",
         "title": exp.metadata.description or exp.name,
-        "description": exp.metadata.description,
+        "description": exp.metadata.description or f"Aftershock experiment {exp.name}",
         "tags": [f"{k}:{v}" for k, v in exp.metadata.labels.items()] + ["aftershock"],
         "steady-state-hypothesis": {
             "title": f"{exp.name} steady state",

@@ -1,0 +1,77 @@
+"""Chaos Toolkit interop: our experiments in CTK's format pass chaoslib's own validation, the
+extension's probe runs through chaoslib against a real Prometheus, and a real run's journal has
+CTK's journal shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from chaoslib.activity import run_activity
+from chaoslib.experiment import ensure_experiment_is_valid
+
+from chaos.demo.prometheus import PrometheusServer, free_port
+from chaos.engine.driver import Engine, EngineSettings
+from chaos.interop.ctk import to_ctk_experiment
+from chaos.loading import load_file, load_text
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "experiments").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def prom() -> Iterator[PrometheusServer]:
+    with PrometheusServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_is_a_valid_chaos_toolkit_experiment(path: Path) -> None:
+    ctk = to_ctk_experiment(load_file(path).experiment)
+    ensure_experiment_is_valid(ctk)  # raises chaoslib's InvalidExperiment otherwise
+    assert ctk["extensions"][0]["experiment"]["metadata"]["name"] == path.stem
+
+
+def test_the_slo_probe_runs_through_chaoslib_against_prometheus(prom: PrometheusServer) -> None:
+    text = (REPO / "experiments" / "payment-latency.yaml").read_text()
+    exp = load_text(text.replace("{{ env.PROMETHEUS_URL | default('http://127.0.0.1:9090') }}", prom.url)).experiment
+    probe = to_ctk_experiment(exp)["steady-state-hypothesis"]["probes"][0]
+    for query, expected in (("vector(0.2)", True), ("vector(2)", False), ("vector(0) / 0", False)):
+        probe["provider"]["arguments"]["query"] = query
+        assert run_activity(probe, {}, {}) is expected, query
+
+
+async def test_a_run_journal_has_the_chaos_toolkit_shape(prom: PrometheusServer, tmp_path: Path) -> None:
+    loaded = load_text(f"""
+apiVersion: aftershock/v1alpha1
+kind: Experiment
+metadata: {{name: ctk-journal}}
+spec:
+  target: {{type: host}}
+  faults:
+    - name: slow
+      type: network-delay
+      selector: {{proxy: {{listen: "127.0.0.1:{free_port()}", upstream: "127.0.0.1:9"}}}}
+      latency: 10ms
+      duration: 1s
+  slos:
+    - name: up
+      query: vector(1)
+      objective: {{op: "==", value: 1}}
+  steadyState: [up]
+  monitor: {{prometheus: "{prom.url}", interval: 250ms}}
+""", "ctk-journal.yaml")
+    engine = Engine(EngineSettings(state_dir=tmp_path))
+    finished = await engine.run(loaded)
+    assert finished.verdict == "passed", finished.reason
+    journal = engine.journal(finished.run_id)
+    assert {"status", "deviated", "start", "end", "duration", "steady_states", "run", "rollbacks",
+            "experiment"} <= set(journal)
+    assert journal["status"] == "completed" and journal["deviated"] is False
+    assert journal["steady_states"]["before"]["steady_state_met"] is True
+    assert journal["steady_states"]["after"]["steady_state_met"] is True
+    assert [a["activity"]["name"] for a in journal["run"]] == ["inject-slow"]
+    assert [a["activity"]["name"] for a in journal["rollbacks"]] == ["remove-slow"]
+    ensure_experiment_is_valid(journal["experiment"])
