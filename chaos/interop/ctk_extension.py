@@ -1,8 +1,9 @@
 """A Chaos Toolkit extension: lets ``chaos run`` (Chaos Toolkit's CLI) probe Aftershock SLOs.
 
 ``slo_holds`` is a CTK probe (``provider.type: python``) that evaluates one PromQL objective
-now, through the same monitor code the Aftershock engine uses. Registered as the entry point
-``chaostoolkit.extensions: aftershock``. Fault actions stay with Aftershock's engine
+now, through the same monitor code the Aftershock engine uses. Chaos Toolkit finds it by module
+name (``provider.module: chaos.interop.ctk_extension``; installing Aftershock puts it on the
+path). Fault actions stay with Aftershock's engine
 (``aftershock run``): ``inject``/``remove`` refuse with a pointer to it, so a CTK run never
 leaves a fault without Aftershock's guarantees.
 """
