@@ -29,7 +29,7 @@ from types import TracebackType
 
 import yaml
 
-from chaos.demo.lifeline import die_with_parent
+from chaos.demo.lifeline import die_with_parent, owned_tempdir
 from chaos.errors import CapabilityMissing, TargetError
 
 PROMETHEUS_BINARY = "/usr/bin/prometheus"
@@ -202,7 +202,7 @@ class PrometheusServer:
 
     def _workdir(self) -> Path:
         if self._dir is None:
-            self._dir = Path(tempfile.mkdtemp(prefix="aftershock-prometheus-"))
+            self._dir = owned_tempdir("prometheus")
         return self._dir
 
     # ------------------------------------------------------------ lifecycle

@@ -18,14 +18,13 @@ import secrets
 import shutil
 import socket
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
-from chaos.demo.lifeline import die_with_parent
+from chaos.demo.lifeline import die_with_parent, owned_tempdir
 from chaos.demo.services import ServicesConfig
 from chaos.errors import TargetError
 
@@ -104,7 +103,7 @@ class DemoStack:
         await self.close()
 
     async def _start(self) -> None:
-        self._workdir = Path(tempfile.mkdtemp(prefix="aftershock-demo-"))
+        self._workdir = owned_tempdir("demo")
         token_file = self._workdir / "proxy-token"
         token_file.touch(mode=0o600)
         token_file.write_text(self.proxy_token)
