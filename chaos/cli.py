@@ -104,8 +104,7 @@ def validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> None
     results: list[dict[str, Any]] = []
     for path in files:
         try:
-            loaded = load_file(path, overrides=overrides if len(files) == 1 else
-                               {k: v for k, v in overrides.items()})
+            loaded = load_file(path, overrides=overrides)
         except InvalidExperiment as exc:
             results.append({"file": path, "valid": False, "problems": [p.as_dict() for p in exc.problems]})
             if output == "text":

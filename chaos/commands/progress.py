@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import TextIO
 
 import click
@@ -104,6 +103,3 @@ class TextPrinter:
 def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3g}"
 
-
-def now() -> float:
-    return time.time()

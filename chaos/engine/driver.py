@@ -28,7 +28,7 @@ from chaos.engine import events as ev
 from chaos.engine import runs as rm
 from chaos.engine.api import Plan, PlannedFault, RunSummary
 from chaos.engine.policy_bridge import PolicyBridge, RunDecision, RunRevert
-from chaos.errors import ChaosError, InvalidExperiment, PreflightRefused
+from chaos.errors import ChaosError, InvalidExperiment, InvalidInput, PreflightRefused, Problem
 from chaos.journal import build_journal
 from chaos.loading import Loaded
 from chaos.model.experiment import Experiment
@@ -193,7 +193,8 @@ class Engine:
     def _new_run(self, loaded: Loaded, run_id: str | None, dry_run: bool) -> _Run:
         run_id = run_id or naming.new_run_id()
         if run_id in self._runs:
-            raise InvalidExperiment([])
+            raise InvalidInput(Problem(f"run id {run_id!r} is already used by a run of this engine",
+                                       hint="leave the run id out to get a fresh one"))
         run = _Run(run_id=run_id, loaded=loaded, dry_run=dry_run)
         self._runs[run_id] = run
         return run
@@ -202,7 +203,7 @@ class Engine:
         spec = exp.spec.monitor
         if self.settings.prometheus:
             spec = spec.model_copy(update={"prometheus": self.settings.prometheus})
-        return Monitor(spec)
+        return Monitor(spec, environ=self.environ)
 
     async def _drive(self, run: _Run) -> ev.RunFinished:
         exp = run.experiment

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 from chaos.engine import events as ev
 from chaos.model.experiment import Experiment
-from chaos.slo.verdicts import MONITOR, Tick, Verdict
+from chaos.slo.verdicts import Tick, Verdict
 
 EXIT_CODES = {"passed": 0, "deviated": 1, "failed": 1, "unsteady": 1, "aborted": 130, "invalid": 2, "error": 3}
 
@@ -465,4 +465,4 @@ def _revert_all(run_id: str, decider: DeciderLike, publish: Any,
                                             weight=int(out.data.get("weight", 100))))
 
 
-__all__ = ["EXIT_CODES", "MONITOR", "lifecycle", "verdict_of"]
+__all__ = ["EXIT_CODES", "lifecycle", "verdict_of"]

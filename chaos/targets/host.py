@@ -27,7 +27,7 @@ from chaos.clients.host.iptables import IptablesFaults
 from chaos.clients.host.specs import ProxyFault
 from chaos.clients.host.tc import TcFaults
 from chaos.compiling.host import HostFaultPlan, shrink_proxy_fault
-from chaos.errors import CapabilityMissing, ChaosError, PreflightRefused, TargetError
+from chaos.errors import PreflightRefused, TargetError
 
 ADMIN_TIMEOUT = 5.0
 
@@ -273,4 +273,4 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
     raise TargetError(f"cannot remove a recorded fault of kind {kind!r}")
 
 
-__all__ = ["CapabilityMissing", "ChaosError", "HostTarget", "proxy_token", "remove_realisation"]
+__all__ = ["HostTarget", "proxy_token", "remove_realisation"]
