@@ -119,6 +119,17 @@ class FaultRow:
     recorded: float
     removed: float | None
 
+    @property
+    def kind(self) -> str:
+        return str(self.realisation.get("kind", ""))
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE_STATES
+
+
+LIVE_STATES = ("recorded", "injected", "failed")
+
 
 class StateStore:
     """One SQLite database in the state directory. Not shared across threads."""
@@ -169,10 +180,11 @@ class StateStore:
                        (run_id, experiment, source, target, started or time.time(), pid,
                         process_start(pid), socket.gethostname()))
 
-    def finish_run(self, run_id: str, verdict: str, exit_code: int, journal: str) -> None:
+    def finish_run(self, run_id: str, verdict: str, exit_code: int, journal: str,
+                   ended: float | None = None) -> None:
         with self._tx() as db:
             db.execute("UPDATE runs SET ended = ?, verdict = ?, exit_code = ?, journal = ? WHERE id = ?",
-                       (time.time(), verdict, exit_code, journal, run_id))
+                       (time.time() if ended is None else ended, verdict, exit_code, journal, run_id))
 
     def run(self, run_id: str) -> RunRow | None:
         rows = self._runs("WHERE id = ?", (run_id,))
@@ -211,6 +223,9 @@ class StateStore:
                            (json.dumps(realisation), run_id, fault))
             db.execute("UPDATE faults SET state = ?, removed = ? WHERE run_id = ? AND fault = ?",
                        (state, time.time() if state == "removed" else None, run_id, fault))
+
+    def fault(self, run_id: str, fault: str) -> FaultRow | None:
+        return next((r for r in self.faults(run_id) if r.fault == fault), None)
 
     def faults(self, run_id: str | None = None, live_only: bool = False) -> list[FaultRow]:
         where, args = [], []

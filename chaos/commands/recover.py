@@ -1,9 +1,10 @@
 """``aftershock recover``: remove faults whose run is no longer alive (or a given run's, or all).
 
-Works from the state store's write-ahead records alone (no experiment file needed): host proxy
-faults through the proxy's admin endpoint, kernel rules by their ``aftershock:<run>:<fault>``
-comment (also ones the store does not know, found by scanning iptables), Kubernetes objects by
-our labels.
+Works from the state store's write-ahead records alone (no experiment file needed), through the
+same recovery function the driver runs before each run (:func:`chaos.targets.recovery.recover_faults`):
+host proxy faults through the proxy's admin endpoint, kernel rules by their
+``aftershock:<run>:<fault>`` comment (also ones the store does not know, found by scanning
+iptables), Kubernetes objects by our labels; then the undo plans of dead runs' mitigations.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import click
 
-from chaos.clients.state import StateStore
+from chaos.clients.state import FaultRow, StateStore
 from chaos.commands.options import state_dir_option
 from chaos.errors import ChaosError
+from chaos.targets.recovery import dead_runs, recover_faults
 
 
 def _selected(store: StateStore, owner_id: str, run_id: str | None, all_runs: bool) -> bool:
@@ -26,38 +28,29 @@ def _selected(store: StateStore, owner_id: str, run_id: str | None, all_runs: bo
         return owner_id == run_id
     if all_runs:
         return True
-    owner = store.run(owner_id)
-    return owner is None or not owner.alive
+    return dead_runs(store)(owner_id)
+
+
+def _what(row: FaultRow) -> str:
+    return f"{row.run_id}/{row.fault} ({row.fault_type}, {row.kind})"
+
+
+def _echo_result(row: FaultRow, detail: str, ok: bool) -> None:
+    if ok:
+        click.echo(f"✓ {_what(row)}: {detail}")
+    else:
+        click.echo(f"✗ {_what(row)}: {detail}", err=True)
 
 
 async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dry_run: bool) -> int:
-    from chaos.targets.host import remove_realisation
-
     store = StateStore(Path(state_dir) if state_dir else None)
-    failures = 0
-    found = 0
-    rows = store.faults(run_id=None, live_only=True)
-    for row in rows:
-        if not _selected(store, row.run_id, run_id, all_runs):
-            continue
-        found += 1
-        what = f"{row.run_id}/{row.fault} ({row.fault_type}, {row.realisation.get('kind')})"
-        if dry_run:
-            click.echo(f"would remove {what}: {row.realisation.get('description', '')}")
-            continue
-        try:
-            if row.realisation.get("kind") == "kubernetes":
-                from chaos.targets.kubernetes import remove_kube_realisation
-
-                detail = await remove_kube_realisation(row.realisation)
-            else:
-                detail = await remove_realisation(row.realisation, store.dir)
-        except ChaosError as exc:
-            failures += 1
-            click.echo(f"✗ {what}: {exc}", err=True)
-            continue
-        store.update_fault(row.run_id, row.fault, "removed")
-        click.echo(f"✓ {what}: {detail}")
+    result = await recover_faults(store, select=lambda owner: _selected(store, owner, run_id, all_runs),
+                           dry_run=dry_run, on_result=_echo_result)
+    if dry_run:
+        for row in result.found:
+            click.echo(f"would remove {_what(row)}: {row.realisation.get('description', '')}")
+    failures = len(result.failed)
+    found = len(result.found)
     found += await _orphan_rules(store, run_id, all_runs, dry_run)
     undone, undo_failures = await _undo_mitigations(store, run_id, all_runs, dry_run)
     found += undone

@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 
 from chaos.engine import events as ev
 from chaos.model.experiment import Experiment
+from chaos.model.slos import Gate, Slo
 from chaos.slo.verdicts import Tick, Verdict
 
 EXIT_CODES = {"passed": 0, "deviated": 1, "failed": 1, "unsteady": 1, "aborted": 130, "invalid": 2, "error": 3}
@@ -82,6 +83,13 @@ class Preflight:
 
 
 @dataclass(frozen=True)
+class MeasureGate:
+    """Read the gate's SLO (the remaining error budget) once; the lifecycle judges it."""
+
+    slo: str
+
+
+@dataclass(frozen=True)
 class CheckSteady:
     phase: Literal["before", "after"]
     slos: tuple[str, ...]
@@ -125,7 +133,7 @@ class AwaitSteady:
     timeout_s: float
 
 
-Step = Publish | Preflight | CheckSteady | Record | Inject | NextTick | Apply | Remove | Revert | AwaitSteady
+Step = Publish | Preflight | MeasureGate | CheckSteady | Record | Inject | NextTick | Apply | Remove | Revert | AwaitSteady
 
 
 # ------------------------------------------------------------------ outcomes (answers of the driver)
@@ -147,6 +155,12 @@ class PreflightOutcome(Outcome):
     checks: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GateOutcome(Outcome):
+    verdict: Verdict | None = None
+    """The gate SLO's instant verdict (None: Prometheus could not be asked; ``error`` says why)."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +237,35 @@ def verdict_of(facts: RunFacts, steady_after: bool) -> tuple[str, str]:
     return "passed", "steady state held before, during and after the fault"
 
 
+@dataclass(frozen=True)
+class GateJudgement:
+    ok: bool
+    message: str
+    details: tuple[str, ...] = ()
+
+
+def judge_gate(gate: Gate, slo: Slo, verdict: Verdict | None) -> GateJudgement:
+    """The error-budget gate: refuse to start while the service is already burning its budget (pure)."""
+    if verdict is None or verdict.value is None:
+        reason = verdict.error if verdict is not None and verdict.error else "no data"
+        return GateJudgement(False, f"error-budget gate: cannot read the remaining budget from SLO {slo.name} "
+                                    f"({reason}); not starting without it", (f"query: {slo.query}",))
+    if verdict.value < gate.min_budget:
+        return GateJudgement(False, f"error-budget gate: {verdict.value:.4g}% of the error budget left, below "
+                                    f"minBudget {gate.min_budget:g}%: the service is already burning its budget",
+                             (f"query: {slo.query}", "run it when the budget has recovered, or lower "
+                              "spec.gate.minBudget"))
+    return GateJudgement(True, f"error-budget gate: {verdict.value:.4g}% left (minBudget {gate.min_budget:g}%)")
+
+
+def emergency_verdict(aborted: bool, reason: str, left: Sequence[str]) -> tuple[str, str]:
+    """The verdict of a run ended by cancellation, an abort before the loop, or a bug (pure):
+    ``aborted`` or ``error``, but ``failed`` when something of the run was left behind."""
+    if left:
+        return "failed", f"{reason}; left behind: {'; '.join(left)} (run `aftershock recover`)"
+    return ("aborted" if aborted else "error"), reason
+
+
 RunGen = Generator[Step, Outcome | None, ev.RunFinished]
 
 
@@ -252,7 +295,20 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
     if not pre.ok:
         yield publish(ev.PreflightRefused(run_id=run_id, at=pre.at, reason=pre.error, details=pre.details))
         return (yield from finish(pre.at, "invalid" if pre.refused else "error", pre.error))
-    yield publish(ev.PreflightPassed(run_id=run_id, at=pre.at, checks=pre.checks, targets=pre.targets))
+    checks = pre.checks
+    if spec.gate is not None:
+        measured = yield MeasureGate(spec.gate.slo)
+        assert isinstance(measured, GateOutcome)
+        if not measured.ok:
+            yield publish(ev.PreflightRefused(run_id=run_id, at=measured.at, reason=measured.error))
+            return (yield from finish(measured.at, "error", measured.error))
+        gate = judge_gate(spec.gate, spec.slo(spec.gate.slo), measured.verdict)
+        if not gate.ok:
+            yield publish(ev.PreflightRefused(run_id=run_id, at=measured.at, reason=gate.message,
+                                              details=gate.details))
+            return (yield from finish(measured.at, "invalid", gate.message))
+        checks = (*checks, gate.message)
+    yield publish(ev.PreflightPassed(run_id=run_id, at=pre.at, checks=checks, targets=pre.targets))
     if dry_run:
         return (yield from finish(pre.at, "passed", "dry run: nothing injected"))
 
@@ -465,4 +521,4 @@ def _revert_all(run_id: str, decider: DeciderLike, publish: Any,
                                             weight=int(out.data.get("weight", 100))))
 
 
-__all__ = ["EXIT_CODES", "lifecycle", "verdict_of"]
+__all__ = ["EXIT_CODES", "emergency_verdict", "judge_gate", "lifecycle", "verdict_of"]

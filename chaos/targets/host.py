@@ -2,21 +2,23 @@
 abort/delay) or the kernel (iptables statistic DROP, tc tbf), each bounded by the thing that
 injects it (the proxy's own deadline timer; a detached watchdog for kernel rules).
 
-``remove_realisation`` works from the state store's record alone, so ``aftershock recover``
-can remove what a crashed run left without the experiment file. Called by the driver and
-``recover``.
+:class:`HostRunTarget` is the :class:`~chaos.targets.base.RunTarget` of a host run (the driver
+builds one per run); ``remove_realisation`` works from the state store's record alone, so
+``aftershock recover`` can remove what a crashed run left without the experiment file (through
+:mod:`chaos.targets.recovery`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,11 @@ from chaos.clients.host.commands import Runner
 from chaos.clients.host.iptables import IptablesFaults
 from chaos.clients.host.specs import ProxyFault
 from chaos.clients.host.tc import TcFaults
-from chaos.compiling.host import HostFaultPlan, shrink_proxy_fault
+from chaos.compiling.host import HostFaultPlan, plan_host, shrink_proxy_fault
 from chaos.errors import PreflightRefused, TargetError
+from chaos.policy.actions import WeightTarget
+from chaos.policy.actuators import Actuators
+from chaos.targets.base import Realisation, TargetContext, UndoContext
 
 ADMIN_TIMEOUT = 5.0
 
@@ -273,4 +278,63 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
     raise TargetError(f"cannot remove a recorded fault of kind {kind!r}")
 
 
-__all__ = ["HostTarget", "proxy_token", "remove_realisation"]
+class HostRunTarget:
+    """The host target of one run: its fault plans, the realiser, and the shrink and weight
+    actuators (through the fault proxy's admin endpoint)."""
+
+    recover_kinds = ("proxy", "iptables", "tc")
+
+    def __init__(self, ctx: TargetContext) -> None:
+        self.ctx = ctx
+        self.plans = {p.fault: p for p in plan_host(ctx.loaded.experiment, ctx.run_id, source=ctx.loaded.source)}
+        self.host = HostTarget(ctx.state_dir, ctx.environ)
+
+    async def preflight(self) -> tuple[list[str], list[str]]:
+        return await self.host.preflight(list(self.plans.values()))
+
+    def planned_realisation(self, fault: str, deadline: float) -> Realisation:
+        plan = self.plans[fault]
+        pf = plan.proxy_fault.replace(deadline=deadline) if plan.proxy_fault else None
+        return dataclasses.replace(plan, proxy_fault=pf).realisation()
+
+    async def inject(self, fault: str, deadline: float) -> Realisation:
+        return await self.host.inject(self.plans[fault], deadline)
+
+    async def remove(self, realisation: Mapping[str, Any]) -> str:
+        return await self.host.remove(realisation)
+
+    def actuators(self, http: Sequence[object]) -> Actuators:
+        return Actuators.of(self, *http)
+
+    def undo_context(self) -> UndoContext:
+        return UndoContext(default_proxy=self._admin_proxy())
+
+    async def close(self) -> None:
+        await self.host.close()
+
+    # ---------------------------------------------------------------- actuators (FaultShrinker, WeightSetter)
+
+    async def shrink_fault(self, action_id: str, fault: str, params: Mapping[str, str | float]) -> None:
+        row = self.ctx.store.fault(self.ctx.run_id, fault)
+        if row is None or not row.live:
+            raise PreflightRefused(f"fault {fault} is not live")
+        updated = await self.host.shrink(row.realisation, params)
+        self.ctx.store.update_fault(self.ctx.run_id, fault, "injected", updated)
+
+    async def set_weight(self, action_id: str, target: WeightTarget, weight: int) -> int:
+        proxy_sel: dict[str, Any] = {"admin": target.admin, "token_env": target.token_env,
+                                     "token_file": target.token_file}
+        if target.admin is None:
+            proxy = self._admin_proxy()
+            if proxy is None:
+                raise PreflightRefused(f"circuit-break of {target.service}: no fault proxy with an admin endpoint "
+                                       "in this experiment; set with.admin")
+            proxy_sel = dict(proxy)
+        token = proxy_token(proxy_sel, self.ctx.environ)
+        return int(await self.host.set_weight(str(proxy_sel["admin"]), token, target.service, weight))
+
+    def _admin_proxy(self) -> Mapping[str, Any] | None:
+        return next((p.proxy for p in self.plans.values() if p.proxy.get("admin")), None)
+
+
+__all__ = ["HostRunTarget", "HostTarget", "proxy_token", "remove_realisation"]

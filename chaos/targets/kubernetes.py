@@ -3,17 +3,18 @@
 run), the reaper Job as dead-man's switch, and the recovery actuators (shrink by patch, degrade
 by ConfigMap/Deployment patch, circuit-break by HTTPRoute/VirtualService weights).
 
-``remove_kube_realisation`` deletes a recorded object from the state store's record alone (for
-``aftershock recover``). Called by ``chaos.engine.driver`` and ``chaos.commands.recover``.
+:class:`KubernetesRunTarget` is the :class:`~chaos.targets.base.RunTarget` of a Kubernetes run
+(built by ``chaos.engine.driver``); ``remove_kube_realisation`` deletes a recorded object from the
+state store's record alone (for ``aftershock recover``, through :mod:`chaos.targets.recovery`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chaos.clients.kube import (
     KubernetesTarget,
@@ -25,21 +26,17 @@ from chaos.clients.kube import (
     degrade_permissions,
 )
 from chaos.compiling.kubernetes import CompiledFault, compile_experiment
+from chaos.compiling.naming import RUN_LABEL
 from chaos.errors import ActuatorError, ChaosError
-from chaos.loading import Loaded
 from chaos.model.experiment import Experiment
 from chaos.model.policies import CircuitBreakPolicy, DegradePolicy
 from chaos.policy.actions import Decision, Degrade, RevertHandle, WeightTarget
 from chaos.policy.actuators import Actuators, Degrader, RoutingDegrader
-
-if TYPE_CHECKING:
-    from chaos.clients.state import StateStore
-    from chaos.engine.driver import EngineSettings
+from chaos.targets.base import Realisation, TargetContext, UndoContext
 
 log = logging.getLogger("aftershock.kubernetes")
 INJECT_TIMEOUT_S = 60.0
 """Longest wait for Chaos Mesh to report a fault injected (never longer than the fault's duration)."""
-RUN_LABEL = "aftershock.io/run-id"
 
 
 def kube_settings(kubeconfig: str | None, context: str | None, namespace: str | None,
@@ -56,12 +53,15 @@ def _with_namespace(exp: Experiment, namespace: str | None) -> Experiment:
 
 
 class KubernetesRunTarget:
-    def __init__(self, settings: EngineSettings, store: StateStore, run_id: str, loaded: Loaded) -> None:
+    recover_kinds = ("kubernetes",)
+
+    def __init__(self, ctx: TargetContext) -> None:
+        settings = ctx.settings
         self.settings = settings
-        self.store = store
-        self.run_id = run_id
-        self.loaded = loaded
-        self.experiment = _with_namespace(loaded.experiment, settings.namespace)
+        self.store = ctx.store
+        self.run_id = ctx.run_id
+        self.loaded = ctx.loaded
+        self.experiment = _with_namespace(ctx.loaded.experiment, settings.namespace)
         exp = self.experiment
         self.namespace = exp.spec.target.namespace
         self.kube = kube_settings(settings.kubeconfig, settings.context or exp.spec.target.context,
@@ -111,7 +111,7 @@ class KubernetesRunTarget:
         checks.append("server-side dry run (dryRun=All) accepted every object")
         return checks, targets
 
-    def planned_realisation(self, name: str) -> dict[str, Any]:
+    def planned_realisation(self, name: str, deadline: float = 0.0) -> Realisation:
         obj = self.objects[name]
         return {"kind": "kubernetes", "object": obj.body, "description": f"{obj.kind} {obj.namespace}/{obj.name}",
                 "kube": {"kubeconfig": self.kubeconfig, "context": self.kube.context,
@@ -125,7 +125,7 @@ class KubernetesRunTarget:
         longest = max(durations[f] for f, o in self.objects.items() if o.namespace == obj.namespace)
         return datetime.fromtimestamp(deadline - durations[name] + longest, tz=UTC)
 
-    async def inject(self, name: str, deadline: float) -> dict[str, Any]:
+    async def inject(self, name: str, deadline: float) -> Realisation:
         obj = self.objects[name]
         realisation = self.planned_realisation(name)
         if self.kube.reaper and obj.namespace not in self._reapers:
@@ -181,10 +181,14 @@ class KubernetesRunTarget:
         updated = await self.client.patch_fault(obj, patch)
         return {**realisation, "object": updated}
 
-    def actuators(self, http_impls: list[object]) -> Actuators:
-        http_degrader = next((i for i in http_impls if isinstance(i, Degrader)), None)
+    def actuators(self, http: Sequence[object]) -> Actuators:
+        http_degrader = next((i for i in http if isinstance(i, Degrader)), None)
         degrader = RoutingDegrader(http=http_degrader, kubernetes=_KubeDegrader(self))
-        return Actuators.of(_KubeShrinker(self), degrader, _KubeWeights(self), *http_impls)
+        return Actuators.of(_KubeShrinker(self), degrader, _KubeWeights(self), *http)
+
+    def undo_context(self) -> UndoContext:
+        return UndoContext(kube={"kubeconfig": self.kubeconfig, "context": self.kube.context,
+                                 "namespace": self.kube.namespace})
 
     async def close(self) -> None:
         """Remove the reaper once every object of the run is gone (else it stays as the backstop)."""
@@ -206,10 +210,10 @@ class _KubeShrinker:
         self.target = target
 
     async def shrink_fault(self, action_id: str, fault: str, params: Mapping[str, str | float]) -> None:
-        rows = [r for r in self.target.store.faults(self.target.run_id, live_only=True) if r.fault == fault]
-        if not rows:
+        row = self.target.store.fault(self.target.run_id, fault)
+        if row is None or not row.live:
             raise ActuatorError(f"fault {fault} is not live")
-        updated = await self.target.shrink(rows[0].realisation, params)
+        updated = await self.target.shrink(row.realisation, params)
         self.target.store.update_fault(self.target.run_id, fault, "injected", updated)
 
 
