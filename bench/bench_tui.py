@@ -1,14 +1,15 @@
-"""TUI benchmark: 20 concurrent scripted runs with 5 SLOs each — input latency and CPU share.
+"""TUI benchmark: 20 concurrent runs with 5 SLOs each — input latency and CPU share.
 
-Drives the real app (``tui.app.create_app``) headless over a :class:`ScriptedEngine` whose runs
-never end on their own (long lead), at 1 s ticks (real time) and time-compressed (0.1 s ticks,
-10x the event rate). Measures:
+Drives the real app (``tui.app.create_app``) headless over the real engine on the tests' scripted
+world (``tests/tui/world.py``: in-memory target, scripted Prometheus answers, virtual clock) whose
+runs never breach (long lead), at 1 s ticks (real time) and time-compressed (0.1 s ticks, 10x the
+event rate). Measures:
 
 * input latency: a key event posted to the app → its effect is visible in the UI state
   (``]`` switches the live screen to the next run and redraws its 5 charts, log and panels);
   and ``a`` (abort) → the engine has removed the run's faults;
 * CPU share of the TUI process (``getrusage`` user+system / wall) over a steady window; the
-  scripted engine runs on a thread of the same process, so its (small) cost is included;
+  engine runs on a thread of the same process, so its cost is included;
 * event lag: engine events forwarded by the bridge but not yet folded by the UI at the end.
 
 Headless: widgets render and the compositor composes every frame, but nothing is written to a
@@ -29,11 +30,13 @@ from pathlib import Path
 
 from textual import events
 
-from chaos.engine.scripted import ScriptedEngine
 from chaos.loading import Loaded, load_text
 from tui.app import create_app
 from tui.messages import LaunchRequested
 from tui.screens.live import LiveScreen
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "tui"))
+from world import WorldEngine
 
 RUNS = 20
 SLOS = 5
@@ -84,8 +87,8 @@ async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-un
 
 
 async def scenario(tick: float, window: float, presses: int) -> dict[str, float]:
-    engine = ScriptedEngine(tick_delay=tick, lead_ticks=10**9)
     with tempfile.TemporaryDirectory() as empty:
+        engine = WorldEngine(Path(empty) / "state", step_delay=tick, lead_ticks=10**9)
         app = create_app(engine, Path(empty), clock=engine.now)
         async with app.run_test(size=(120, 40)) as pilot:
             for index in range(RUNS):
@@ -143,7 +146,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short windows (smoke run)")
     args = parser.parse_args()
     window, presses = (3.0, 10) if args.quick else (15.0, 40)
-    print(f"TUI benchmark: {RUNS} concurrent scripted runs x {SLOS} SLOs, 120x40 headless, "
+    print(f"TUI benchmark: {RUNS} concurrent runs x {SLOS} SLOs, 120x40 headless, "
           f"python {sys.version.split()[0]}")
     header = (f"{'tick':>6} {'events/s':>9} {'CPU idle':>9} {'CPU typing':>11} {'lag':>4} "
               f"{'key p50':>8} {'key p95':>8} {'key max':>8} {'abort':>8}")

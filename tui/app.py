@@ -1,8 +1,8 @@
 """The Aftershock TUI app: screens (as modes), global bindings and the engine wiring.
 
 :func:`create_app` is the factory used by ``aftershock tui`` (``chaos.commands.tui``), the
-tests (with :class:`chaos.engine.scripted.ScriptedEngine`) and the benchmark. Engine events
-arrive only through :class:`tui.bridge.EngineBridge` as ``EngineEvent`` messages, are folded
+tests and the benchmark (the real engine over the scripted world of ``tests/tui/world.py``).
+Engine events arrive only through :class:`tui.bridge.EngineBridge` as ``EngineEvent`` messages, are folded
 into :class:`tui.state.RunStore` and published on ``run_changed``; engine calls run in workers.
 """
 
@@ -166,6 +166,6 @@ def create_app(engine: EngineAPI, experiments_dir: Path, *, state_dir: Path | No
                clock: Callable[[], float] | None = None, theme: str | None = None,
                open_experiment: Path | None = None) -> AftershockApp:
     """The TUI over ``engine``, browsing ``experiments_dir``. ``clock`` drives fault countdowns and
-    schedules (default: wall clock; the scripted engine's virtual clock in tests)."""
+    schedules (default: wall clock; the engine's virtual clock in tests)."""
     return AftershockApp(engine, experiments_dir, state_dir=state_dir, clock=clock or time.time, theme=theme,
                          open_experiment=open_experiment)

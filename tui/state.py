@@ -32,6 +32,7 @@ from chaos.engine.events import (
     SteadyStateChecked,
     SteadyStateRestored,
 )
+from chaos.slo.verdicts import MONITOR
 
 MAX_POINTS = 3600
 """Samples kept per SLO (an hour at 1 s ticks)."""
@@ -251,6 +252,8 @@ def _apply(run: RunView, event: RunEvent) -> None:
 
 
 def _sample(run: RunView, verdict: Any, at: float) -> None:
+    if verdict.slo == MONITOR:
+        return  # the monitor's own health verdict is not an SLO of the run
     view = run.slos.setdefault(verdict.slo, SloView(verdict.slo))
     if verdict.objective and verdict.objective != view.objective:
         view.objective = verdict.objective

@@ -1,10 +1,9 @@
-"""``aftershock tui``: start the terminal UI over the real engine or a scripted one.
+"""``aftershock tui``: start the terminal UI over the run engine (``chaos.engine.driver.Engine``).
 
 Registered lazily by ``chaos.cli`` (``chaos.commands.tui:tui``). The ``tui`` package (and
 Textual with it) is loaded by name only when the command runs, so ``chaos`` keeps no static
-dependency on the UI (import-linter contract ``core-free-of-ui``). ``--scripted`` plays
-deterministic runs with :class:`chaos.engine.scripted.ScriptedEngine` (no cluster, no
-Prometheus); otherwise ``chaos.engine.driver.Engine`` is imported lazily.
+dependency on the UI (import-linter contract ``core-free-of-ui``). To try the TUI without a
+cluster, ``aftershock demo`` opens it over the real engine and the embedded demo.
 """
 
 from __future__ import annotations
@@ -18,19 +17,11 @@ import click
 from chaos.commands.options import target_options
 
 
-def _real_engine(state_dir: Path | None, **target: Any) -> Any:
-    try:
-        driver = importlib.import_module("chaos.engine.driver")
-    except ModuleNotFoundError as exc:
-        if exc.name == "chaos.engine.driver":
-            raise click.ClickException(
-                "the run engine (chaos.engine.driver) is not available in this build yet; "
-                "`aftershock tui --scripted` shows the TUI with scripted runs") from None
-        raise
-    settings_cls = getattr(driver, "EngineSettings", None)
-    if settings_cls is not None:
-        return driver.Engine(settings_cls(state_dir=state_dir, **target))
-    return driver.Engine()
+def _engine(state_dir: Path | None, **target: Any) -> Any:
+    from chaos.engine.driver import Engine
+    from chaos.engine.settings import EngineSettings
+
+    return Engine(EngineSettings(state_dir=state_dir, **target))
 
 
 @click.command("tui")
@@ -38,27 +29,15 @@ def _real_engine(state_dir: Path | None, **target: Any) -> Any:
               default=Path("experiments"), show_default=True, help="Directory of experiment files to browse.")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Engine state directory (runs, journals, reports).")
-@click.option("--scripted", is_flag=True, help="Use the scripted engine: deterministic breach-and-recover "
-              "runs, nothing is injected anywhere.")
-@click.option("--tick", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
-              help="With --scripted: real seconds between monitor ticks.")
 @click.option("--light", is_flag=True, help="Start with the light theme (t toggles).")
 @target_options
-def tui(experiments_dir: Path, state_dir: Path | None, scripted: bool, tick: float, light: bool,
+def tui(experiments_dir: Path, state_dir: Path | None, light: bool,
         kubeconfig: str | None, context: str | None, namespace: str | None, prometheus: str | None) -> None:
     """Browse, launch and watch experiments in the terminal (press ? for keys)."""
-    clock = None
-    if scripted:
-        from chaos.engine.scripted import ScriptedEngine
-
-        scripted_engine = ScriptedEngine(tick_delay=tick, seed_history=True)
-        engine: Any = scripted_engine
-        clock = scripted_engine.now
-    else:
-        engine = _real_engine(state_dir, kubeconfig=kubeconfig, context=context, namespace=namespace,
-                              prometheus=prometheus)
+    engine = _engine(state_dir, kubeconfig=kubeconfig, context=context, namespace=namespace,
+                     prometheus=prometheus)
     app_module = importlib.import_module("tui.app")
-    app = app_module.create_app(engine, experiments_dir, state_dir=state_dir, clock=clock,
+    app = app_module.create_app(engine, experiments_dir, state_dir=state_dir,
                                 theme="textual-light" if light else None)
     app.run()
 

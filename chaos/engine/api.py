@@ -1,7 +1,7 @@
 """What a front end (CLI, TUI) may ask of an engine: the ``EngineAPI`` protocol.
 
-The real implementation is ``chaos.engine.driver.Engine``; tests and the TUI's demo mode
-use scripted implementations. Front ends never reach below this (no clients, no Prometheus):
+The implementation is ``chaos.engine.driver.Engine`` (the TUI tests run it over a scripted world
+of injected collaborators). Front ends never reach below this (no clients, no Prometheus):
 they launch, subscribe to :mod:`chaos.engine.events`, abort, and read history.
 """
 

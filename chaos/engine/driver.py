@@ -105,7 +105,8 @@ class Engine:
 
     def __init__(self, settings: EngineSettings | None = None, *, store: StateStore | None = None,
                  targets: TargetFactory = default_target, monitors: MonitorFactory | None = None,
-                 http: HttpFactory = _default_http, clock: Clock | None = None) -> None:
+                 http: HttpFactory = _default_http, clock: Clock | None = None,
+                 run_ids: Callable[[], str] = naming.new_run_id) -> None:
         self.settings = settings or EngineSettings()
         self.store = store if store is not None else StateStore(self.settings.state_dir)
         self.environ: Mapping[str, str] = self.settings.environ if self.settings.environ is not None else os.environ
@@ -113,6 +114,7 @@ class Engine:
         self.monitors = monitors or self._monitor
         self.http = http
         self.clock: Clock = clock or LoopClock()
+        self.run_ids = run_ids
         self._listeners: list[Listener] = []
         self._runs: dict[str, _Run] = {}
 
@@ -123,7 +125,7 @@ class Engine:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     async def plan(self, loaded: Loaded) -> Plan:
-        run_id = naming.new_run_id()
+        run_id = self.run_ids()
         exp = loaded.experiment
         faults: list[PlannedFault] = []
         warnings: list[str] = []
@@ -209,7 +211,7 @@ class Engine:
     # ------------------------------------------------------------------ driving
 
     def _new_run(self, loaded: Loaded, run_id: str | None, dry_run: bool) -> _Run:
-        run_id = run_id or naming.new_run_id()
+        run_id = run_id or self.run_ids()
         if run_id in self._runs:
             raise InvalidInput(Problem(f"run id {run_id!r} is already used by a run of this engine",
                                        hint="leave the run id out to get a fresh one"))

@@ -1,6 +1,6 @@
 """The policy engine: graded recovery when an SLO breaches.
 
-Callers: the run engine (``chaos.engine``) and the TUI's scripted engine. The package is pure — no I/O,
+Callers: the run engine (``chaos.engine``). The package is pure — no I/O,
 no clock, never imports ``chaos.clients``; effects go through the Protocols of
 :mod:`chaos.policy.actuators`, implemented by the adapters in ``chaos.clients``.
 

@@ -3,7 +3,7 @@
 The policy engine never does I/O: :mod:`chaos.policy.executor` calls these Protocols, implemented by
 ``chaos.clients.http`` (HTTP degrade and notify), the host fault proxy and the Kubernetes adapters (other
 packages; they depend on this module, never the reverse). :class:`RecordingActuators` implements all of
-them in memory for tests and the TUI's scripted engine.
+them in memory for tests (the policy tests and the TUI tests' engine).
 
 Every effectful call carries the action id; an implementation must make a repeated id a no-op (the
 ledger already prevents repeats within one run, this covers a restart).

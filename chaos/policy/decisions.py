@@ -1,6 +1,6 @@
 """Decisions: which recovery actions to take at a monitor tick (pure).
 
-Called by the run engine (and the TUI's scripted engine) once per monitor tick::
+Called by the run engine (through ``chaos.engine.policy_bridge``) once per monitor tick::
 
     decider = Decider.from_experiment(experiment)
     step = decider.on_tick(tick, outcomes)      # outcomes: what the previous decisions did

@@ -1,5 +1,6 @@
-"""Fixtures of the TUI tests: a ScriptedEngine, the app over tests/tui/experiments, and a
-bounded ``wait_for`` (poll a condition between pilot pauses, never a bare sleep)."""
+"""Fixtures of the TUI tests: the real engine over a scripted world (``world.py``), the app over
+tests/tui/experiments, and a bounded ``wait_for`` (poll a condition between pilot pauses, never a
+bare sleep)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from world import WorldEngine
 
-from chaos.engine.scripted import ScriptedEngine
 from tui.app import AftershockApp, create_app
 
 HERE = Path(__file__).parent
@@ -25,13 +26,25 @@ def _stable_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def engine() -> ScriptedEngine:
-    return ScriptedEngine(seed_history=True)
+def new_engine(tmp_path: Path) -> Callable[..., WorldEngine]:
+    """``new_engine(pause_at=..., ...)``: a fresh engine with its own state directory."""
+    count = [0]
+
+    def make(**kwargs: object) -> WorldEngine:
+        count[0] += 1
+        return WorldEngine(tmp_path / f"state-{count[0]}", **kwargs)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def engine(new_engine: Callable[..., WorldEngine]) -> WorldEngine:
+    return new_engine(seed_history=True)
 
 
 @pytest.fixture
 def make_app() -> Callable[..., AftershockApp]:
-    def make(engine: ScriptedEngine, **kwargs: object) -> AftershockApp:
+    def make(engine: WorldEngine, **kwargs: object) -> AftershockApp:
         return create_app(engine, Path("experiments"), clock=engine.now, **kwargs)  # type: ignore[arg-type]
 
     return make

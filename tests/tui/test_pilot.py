@@ -1,12 +1,13 @@
-"""Pilot tests of the TUI against the ScriptedEngine: browse, filter, detail, launch with
-confirmation, a run that breaches and recovers, abort, rollback now, history, schedules, help."""
+"""Pilot tests of the TUI against the real engine over a scripted world (``world.py``): browse,
+filter, detail, launch with confirmation, a run that breaches and recovers, abort, rollback now,
+history, schedules, help."""
 
 from __future__ import annotations
 
 import pytest
 from textual.widgets import DataTable, Input
+from world import WorldEngine
 
-from chaos.engine.scripted import ScriptedEngine
 from tui.screens.detail import ConfirmLaunch, DetailScreen
 from tui.screens.experiments import ExperimentsScreen
 from tui.screens.help import HelpScreen
@@ -53,7 +54,7 @@ async def _launch(pilot, name: str) -> LiveScreen:  # type: ignore[no-untyped-de
     return pilot.app.screen
 
 
-async def test_browse_lists_valid_and_invalid_files(engine: ScriptedEngine, make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_browse_lists_valid_and_invalid_files(engine: WorldEngine, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _library(pilot)
@@ -68,7 +69,7 @@ async def test_browse_lists_valid_and_invalid_files(engine: ScriptedEngine, make
         assert "invalid" in preview and "did you mean 'network-delay'" in preview
 
 
-async def test_fuzzy_filter(engine: ScriptedEngine, make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_fuzzy_filter(engine: WorldEngine, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _library(pilot)
@@ -79,7 +80,7 @@ async def test_fuzzy_filter(engine: ScriptedEngine, make_app) -> None:  # type: 
         assert len(screen.shown) == 5
 
 
-async def test_detail_shows_plan_slo_values_and_applies_overrides(engine: ScriptedEngine, make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_detail_shows_plan_slo_values_and_applies_overrides(engine: WorldEngine, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         detail = await _open(pilot, "payment-latency")
@@ -98,7 +99,7 @@ async def test_detail_shows_plan_slo_values_and_applies_overrides(engine: Script
         assert "not a duration" in " ".join(detail.problems)
 
 
-async def test_dry_run_injects_nothing(engine: ScriptedEngine, make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_dry_run_injects_nothing(engine: WorldEngine, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         detail = await _open(pilot, "pod-kill")
@@ -107,7 +108,7 @@ async def test_dry_run_injects_nothing(engine: ScriptedEngine, make_app) -> None
         assert [c for c, _ in engine.calls] == ["plan", "plan"]
 
 
-async def test_launch_asks_first_and_cancel_launches_nothing(engine: ScriptedEngine, make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_launch_asks_first_and_cancel_launches_nothing(engine: WorldEngine, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await _open(pilot, "payment-latency")
@@ -115,7 +116,7 @@ async def test_launch_asks_first_and_cancel_launches_nothing(engine: ScriptedEng
         confirm = app.screen
         assert isinstance(confirm, ConfirmLaunch)
         body = str(confirm.query_one("#confirm-body Static").render())
-        assert "maxTargets 2" in body and "shop/order-service-0" in body
+        assert "maxTargets 2" in body and "resolved at launch" in body
         await pilot.press("enter")  # focus starts on Cancel: enter must not launch
         assert isinstance(app.screen, DetailScreen)
         await pilot.press("x", "n")
@@ -123,8 +124,8 @@ async def test_launch_asks_first_and_cancel_launches_nothing(engine: ScriptedEng
         assert not [c for c in engine.calls if c[0] == "launch"]
 
 
-async def test_watch_a_run_breach_and_recover(make_app) -> None:  # type: ignore[no-untyped-def]
-    engine = ScriptedEngine(tick_delay=0.005)
+async def test_watch_a_run_breach_and_recover(new_engine, make_app) -> None:  # type: ignore[no-untyped-def]
+    engine = new_engine(step_delay=0.005)
     app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         live = await _launch(pilot, "payment-latency")
@@ -152,8 +153,8 @@ async def test_watch_a_run_breach_and_recover(make_app) -> None:  # type: ignore
         assert "deviated".upper() in str(live.query_one("#run-status").render())
 
 
-async def test_abort_removes_faults_at_once_without_asking(make_app) -> None:  # type: ignore[no-untyped-def]
-    engine = ScriptedEngine(pause_at=3)
+async def test_abort_removes_faults_at_once_without_asking(new_engine, make_app) -> None:  # type: ignore[no-untyped-def]
+    engine = new_engine(pause_at=3)
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         live = await _launch(pilot, "payment-latency")
@@ -163,14 +164,14 @@ async def test_abort_removes_faults_at_once_without_asking(make_app) -> None:  #
         await pilot.press("a")
         await wait_for(pilot, lambda: ("abort", run_id) in engine.calls, "the abort call")
         assert isinstance(app.screen, LiveScreen)  # no question asked
+        await wait_for(pilot, lambda: not engine.alive(run_id), "the end of the run")
         assert engine.active_faults(run_id) == []
-        assert not engine.alive(run_id)
         await wait_for(pilot, lambda: app.store.get(run_id).verdict == "aborted", "the aborted verdict")
         assert app.store.get(run_id).faults["payment-delay"].reason == "abort"
 
 
-async def test_rollback_now_key(make_app) -> None:  # type: ignore[no-untyped-def]
-    engine = ScriptedEngine(pause_at=2)
+async def test_rollback_now_key(new_engine, make_app) -> None:  # type: ignore[no-untyped-def]
+    engine = new_engine(pause_at=2)
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         live = await _launch(pilot, "pod-kill")
@@ -178,14 +179,14 @@ async def test_rollback_now_key(make_app) -> None:  # type: ignore[no-untyped-de
         await wait_for(pilot, lambda: app.store.get(run_id).live_faults(), "the fault on screen")
         await pilot.press("r")
         await wait_for(pilot, lambda: ("rollback_now", run_id) in engine.calls, "the rollback call")
-        assert engine.active_faults(run_id) == []
+        await wait_for(pilot, lambda: engine.active_faults(run_id) == [], "the removal")
         engine.release()
         await wait_for(pilot, lambda: app.store.get(run_id).finished, "the end of the run")
         assert app.store.get(run_id).faults["kill-order-pod"].reason == "rollback"
 
 
-async def test_several_runs_switchable(make_app) -> None:  # type: ignore[no-untyped-def]
-    engine = ScriptedEngine(pause_at=3)
+async def test_several_runs_switchable(new_engine, make_app) -> None:  # type: ignore[no-untyped-def]
+    engine = new_engine(pause_at=3)
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         first = (await _launch(pilot, "pod-kill")).run_id
@@ -204,8 +205,7 @@ async def test_several_runs_switchable(make_app) -> None:  # type: ignore[no-unt
         await wait_for(pilot, lambda: not engine.alive(first), "the first run to finish")
 
 
-async def test_history_lists_the_run_and_opens_its_journal(make_app) -> None:  # type: ignore[no-untyped-def]
-    engine = ScriptedEngine(seed_history=True)
+async def test_history_lists_the_run_and_opens_its_journal(engine: WorldEngine, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         live = await _launch(pilot, "breaker-drill")
@@ -227,7 +227,7 @@ async def test_history_lists_the_run_and_opens_its_journal(make_app) -> None:  #
         assert any("report" in n.message for n in app._notifications)
 
 
-async def test_schedules_next_fire_times(engine: ScriptedEngine, make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_schedules_next_fire_times(engine: WorldEngine, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("s")
@@ -238,11 +238,11 @@ async def test_schedules_next_fire_times(engine: ScriptedEngine, make_app) -> No
         assert table.row_count == 1
         row = table.get_row_at(0)
         assert row[0] == "payment-latency"
-        assert row[3] == "Fri 2026-01-02 10:00 CET"  # the scripted clock is 2026-01-01 10:00 UTC
+        assert row[3] == "Fri 2026-01-02 10:00 CET"  # the virtual clock is 2026-01-01 10:00 UTC
 
 
-async def test_help_theme_and_quit_with_live_runs(make_app) -> None:  # type: ignore[no-untyped-def]
-    engine = ScriptedEngine(pause_at=2)
+async def test_help_theme_and_quit_with_live_runs(new_engine, make_app) -> None:  # type: ignore[no-untyped-def]
+    engine = new_engine(pause_at=2)
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await _library(pilot)

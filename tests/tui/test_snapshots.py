@@ -1,7 +1,8 @@
 """Snapshot tests (pytest-textual-snapshot) of every screen at 80x24 and 120x40.
 
-Deterministic: the ScriptedEngine's virtual clock starts at 2026-01-01 10:00 UTC, runs pause
-at a fixed tick (``pause_at``), and the experiments come from tests/tui/experiments. Update
+Deterministic: the real engine runs over a scripted world (``world.py``) whose virtual clock
+starts at 2026-01-01 10:00 UTC; runs pause at a fixed virtual second (``pause_at``), and the
+experiments come from tests/tui/experiments. Update
 with ``pytest tests/tui --snapshot-update`` after an intended UI change, and review the SVGs.
 """
 
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from world import WorldEngine
 
-from chaos.engine.scripted import ScriptedEngine
 from tui.app import create_app
 from tui.screens.history import HistoryScreen, JournalScreen
 from tui.screens.live import LiveScreen
@@ -56,7 +57,7 @@ def live_run(name: str) -> Callable[[Pilot], Awaitable[None]]:
             if not isinstance(screen, LiveScreen) or screen.run is None:
                 return False
             run = screen.run
-            return run.last - run.started >= engine.pause_at - 1 and screen.drawn == (run.run_id, run.version)
+            return bool(engine.paused()) and screen.drawn == (run.run_id, run.version)
 
         await until(pilot, paused)
         await pilot.pause(0.2)
@@ -64,59 +65,59 @@ def live_run(name: str) -> Callable[[Pilot], Awaitable[None]]:
     return run_before
 
 
-def app_for(engine: ScriptedEngine, theme: str | None = None):  # type: ignore[no-untyped-def]
+def app_for(engine: WorldEngine, theme: str | None = None):  # type: ignore[no-untyped-def]
     return create_app(engine, Path("experiments"), clock=engine.now, theme=theme)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_experiments(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(app_for(ScriptedEngine()), terminal_size=size, run_before=library)
+def test_experiments(snap_compare, size, new_engine) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app_for(new_engine()), terminal_size=size, run_before=library)
 
 
-def test_experiments_light_filtered(snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_experiments_light_filtered(snap_compare, new_engine) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot) -> None:
         await library(pilot)
         await pilot.press("slash", *"pay", "enter")
 
-    assert snap_compare(app_for(ScriptedEngine(), theme="textual-light"), run_before=run_before)
+    assert snap_compare(app_for(new_engine(), theme="textual-light"), run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_detail(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(app_for(ScriptedEngine()), terminal_size=size, run_before=detail)
+def test_detail(snap_compare, size, new_engine) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app_for(new_engine()), terminal_size=size, run_before=detail)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_confirm_launch(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+def test_confirm_launch(snap_compare, size, new_engine) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot) -> None:
         await detail(pilot)
         await pilot.press("x")
 
-    assert snap_compare(app_for(ScriptedEngine()), terminal_size=size, run_before=run_before)
+    assert snap_compare(app_for(new_engine()), terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_live_breach_and_rollback(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
-    engine = ScriptedEngine(pause_at=13)
+def test_live_breach_and_rollback(snap_compare, size, new_engine) -> None:  # type: ignore[no-untyped-def]
+    engine = new_engine(pause_at=9)  # held in recovery, right after the rollback
     assert snap_compare(app_for(engine), terminal_size=size, run_before=live_run("payment-latency"))
 
 
-def test_live_circuit_breaker_open(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    engine = ScriptedEngine(pause_at=7)
+def test_live_circuit_breaker_open(snap_compare, new_engine) -> None:  # type: ignore[no-untyped-def]
+    engine = new_engine(pause_at=6)  # held with the breaker open
     assert snap_compare(app_for(engine), terminal_size=(120, 40), run_before=live_run("breaker-drill"))
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_history(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+def test_history(snap_compare, size, new_engine) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot) -> None:
         await pilot.press("h")
         await until(pilot, lambda: isinstance(pilot.app.screen, HistoryScreen) and pilot.app.screen.loaded)
 
-    assert snap_compare(app_for(ScriptedEngine(seed_history=True)), terminal_size=size, run_before=run_before)
+    assert snap_compare(app_for(new_engine(seed_history=True)), terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_journal(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+def test_journal(snap_compare, size, new_engine) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot) -> None:
         await pilot.press("h")
         await until(pilot, lambda: isinstance(pilot.app.screen, HistoryScreen) and pilot.app.screen.loaded)
@@ -124,22 +125,22 @@ def test_journal(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
         await until(pilot, lambda: isinstance(pilot.app.screen, JournalScreen)
                     and pilot.app.screen.journal is not None)
 
-    assert snap_compare(app_for(ScriptedEngine(seed_history=True)), terminal_size=size, run_before=run_before)
+    assert snap_compare(app_for(new_engine(seed_history=True)), terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_schedules(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+def test_schedules(snap_compare, size, new_engine) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot) -> None:
         await pilot.press("s")
         await until(pilot, lambda: isinstance(pilot.app.screen, SchedulesScreen) and pilot.app.screen.loaded)
 
-    assert snap_compare(app_for(ScriptedEngine()), terminal_size=size, run_before=run_before)
+    assert snap_compare(app_for(new_engine()), terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_help(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+def test_help(snap_compare, size, new_engine) -> None:  # type: ignore[no-untyped-def]
     async def run_before(pilot: Pilot) -> None:
         await library(pilot)
         await pilot.press("question_mark")
 
-    assert snap_compare(app_for(ScriptedEngine()), terminal_size=size, run_before=run_before)
+    assert snap_compare(app_for(new_engine()), terminal_size=size, run_before=run_before)

@@ -96,20 +96,21 @@ def render_journal(journal: dict[str, Any], run_id: str) -> Text:
     if status is not None:
         text.append(f"status: {status}\n")
     run = journal.get("run")
+    ours = journal.get("aftershock")
+    ours = ours if isinstance(ours, dict) else {}
+    verdict = run.get("verdict") if isinstance(run, dict) else ours.get("verdict")
+    if verdict:
+        text.append("verdict: ")
+        text.append(f"{verdict}\n", VERDICT_STYLE.get(str(verdict), "bold"))
     if isinstance(run, dict):
-        verdict = run.get("verdict")
-        if verdict:
-            text.append("verdict: ")
-            text.append(f"{verdict}\n", VERDICT_STYLE.get(str(verdict), "bold"))
         for key, value in run.items():
             if key != "verdict":
                 text.append(f"{key}: {_value(value)}\n", "dim")
     elif run is not None:
         text.append(f"run: {_value(run)}\n")
-    ours = journal.get("aftershock")
-    ours = ours if isinstance(ours, dict) else {}
-    start = _start_of(ours.get("timeline"))
-    for title, items in (("Timeline", ours.get("timeline")), ("Decisions", ours.get("decisions")),
+    events = ours.get("events") or ours.get("timeline")  # the engine's journal keeps its events in "events"
+    start = _start_of(events)
+    for title, items in (("Timeline", events), ("Decisions", ours.get("decisions")),
                          ("Rollbacks", journal.get("rollbacks"))):
         text.append(f"\n{title}\n", "bold underline")
         if not items:

@@ -1,7 +1,7 @@
 """Side panels of the live screen: run status line, faults with countdowns, circuit breakers.
 
 Pure render functions over :class:`tui.state.RunView` plus thin ``Static`` subclasses; the
-countdown uses the app's clock (injected, so tests and the scripted engine are deterministic).
+countdown uses the app's clock (injected, so tests on a virtual clock are deterministic).
 """
 
 from __future__ import annotations
