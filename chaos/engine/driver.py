@@ -19,7 +19,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from chaos.clients.state import StateStore
 from chaos.compiling import naming
@@ -27,14 +27,15 @@ from chaos.engine import events as ev
 from chaos.engine import runs as rm
 from chaos.engine.api import Plan, PlannedFault, RunSummary
 from chaos.engine.clock import Clock, LoopClock
-from chaos.engine.policy_bridge import PolicyBridge, RunDecision, RunRevert
+from chaos.engine.policy_bridge import PolicyBridge, action_name
 from chaos.engine.settings import EngineSettings
 from chaos.errors import ChaosError, InvalidExperiment, InvalidInput, PreflightRefused, Problem
 from chaos.journal import build_journal
 from chaos.loading import Loaded
 from chaos.model.experiment import Experiment
 from chaos.policy import executor
-from chaos.policy.actions import SetWeight
+from chaos.policy.actions import Decision, SetWeight, ShrinkFault
+from chaos.policy.actions import Revert as UndoStep
 from chaos.policy.actuators import Actuators
 from chaos.slo.monitoring import Monitor
 from chaos.slo.verdicts import Tick
@@ -42,7 +43,7 @@ from chaos.targets.base import RunTarget, TargetContext
 from chaos.targets.recovery import recover_faults, remove_recorded
 
 log = logging.getLogger("aftershock.engine")
-Listener = Callable[[ev.RunEvent], None]
+Listener = Callable[[ev.Event], None]
 REMOVE_ATTEMPTS = 4
 
 TargetFactory = Callable[[TargetContext], RunTarget]
@@ -82,7 +83,7 @@ class _Run:
     loaded: Loaded
     dry_run: bool
     bridge: PolicyBridge
-    events: list[ev.RunEvent] = field(default_factory=list)
+    events: list[ev.Event] = field(default_factory=list)
     deadlines: dict[str, float] = field(default_factory=dict)
     command: str | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -233,7 +234,7 @@ class Engine:
                            dry_run=run.dry_run)
         if not run.dry_run:
             self.store.start_run(run.run_id, exp.name, run.loaded.source, exp.spec.target.type, start)
-        outcome: rm.Outcome | None = None
+        outcome: rm.AnyOutcome | None = None
         final: ev.RunFinished | None = None
         try:
             while True:
@@ -286,15 +287,15 @@ class Engine:
             log.info("%s", detail)
         for item in run.bridge.final_reverts():
             try:
-                out = await executor.revert(item.raw, run.actuators, run.bridge.ledger, at=self.clock.wall())
+                out = await executor.revert(item, run.actuators, run.bridge.ledger, at=self.clock.wall())
             except Exception as exc:
-                left.append(f"{item.description}: {exc}")
+                left.append(f"{item.summary()}: {exc}")
                 continue
             if not out.ok:
-                left.append(f"{item.description}: {out.error}")
+                left.append(f"{item.summary()}: {out.error}")
                 continue
-            self._publish(run, ev.Reverted(run_id=run.run_id, at=self.clock.wall(), decision_id=item.decision_id,
-                                           action=item.action, detail=out.note or item.description,
+            self._publish(run, ev.Reverted(run_id=run.run_id, at=self.clock.wall(), decision_id=item.id,
+                                           action=item.kind, detail=out.note or item.summary(),
                                            kept=item.keep))
         self._save_undo(run)
         verdict, reason = rm.emergency_verdict(aborted, reason, left)
@@ -317,7 +318,7 @@ class Engine:
                               kube=context.kube)
         self.store.record_action(run.run_id, UNDO_PLAN, UNDO_PLAN, {"items": items}, "pending" if items else "done")
 
-    def _publish(self, run: _Run, event: ev.RunEvent) -> ev.RunEvent:
+    def _publish(self, run: _Run, event: ev.Event) -> ev.Event:
         if isinstance(event, ev.RunFinished):
             if run.finished is not None:
                 return run.finished
@@ -326,7 +327,8 @@ class Engine:
             run.events.append(event)
             run.finished = event
             if not run.dry_run:
-                journal = build_journal(run.experiment, run.events)
+                published: list[ev.RunEvent] = list(run.events)
+                journal = build_journal(run.experiment, published)
                 self.store.write_journal(run.run_id, journal)
                 self.store.finish_run(run.run_id, event.verdict, event.exit_code, journal_path, ended=event.at)
         else:
@@ -338,7 +340,7 @@ class Engine:
                 log.exception("event listener failed")
         return event
 
-    async def _perform(self, run: _Run, step: rm.Step) -> rm.Outcome | None:
+    async def _perform(self, run: _Run, step: rm.Step) -> rm.AnyOutcome | None:
         match step:
             case rm.Publish(event=event):
                 self._publish(run, event)
@@ -364,14 +366,14 @@ class Engine:
             case rm.Remove(faults=names):
                 return await self._remove(run, names)
             case rm.Revert(item=item):
-                assert isinstance(item, RunRevert)
-                out = await executor.revert(item.raw, run.actuators, run.bridge.ledger, at=self.clock.wall())
+                out = await executor.revert(item, run.actuators, run.bridge.ledger, at=self.clock.wall())
                 self._save_undo(run)
-                return rm.Outcome(at=self.clock.wall(), ok=out.ok, detail=out.note or item.description,
-                                  error=out.error, data=self._revert_data(run, item))
+                return rm.RevertOutcome(at=self.clock.wall(), ok=out.ok, detail=out.note or item.summary(),
+                                        error=out.error, restored=self._restored(run, item))
             case rm.AwaitSteady(slos=slos, timeout_s=timeout_s):
                 return await self._await_steady(run, slos, timeout_s)
-        raise AssertionError(step)  # pragma: no cover
+            case _:
+                assert_never(step)
 
     # ------------------------------------------------------------------ steps
 
@@ -414,7 +416,7 @@ class Engine:
         holds = bool(verdicts) and all(v.holds for v in verdicts)
         return rm.SteadyOutcome(at=self.clock.wall(), holds=holds, verdicts=verdicts)
 
-    def _record(self, run: _Run, name: str) -> rm.Outcome:
+    def _record(self, run: _Run, name: str) -> rm.RecordOutcome:
         assert run.target is not None
         fault = next(f for f in run.experiment.spec.faults if f.name == name)
         now = self.clock.wall()
@@ -422,7 +424,7 @@ class Engine:
         run.deadlines[name] = deadline
         realisation = run.target.planned_realisation(name, deadline)
         self.store.record_fault(run.run_id, name, fault.type, realisation, deadline)
-        return rm.Outcome(at=now, detail=str(realisation.get("description", "")))
+        return rm.RecordOutcome(at=now, detail=str(realisation.get("description", "")))
 
     async def _inject(self, run: _Run, name: str) -> rm.InjectOutcome:
         assert run.target is not None
@@ -434,9 +436,9 @@ class Engine:
             self.store.update_fault(run.run_id, name, "failed")
             return rm.InjectOutcome(at=self.clock.wall(), ok=False, error=str(exc))
         self.store.update_fault(run.run_id, name, "injected", realisation)
-        details = {k: v for k, v in realisation.items() if k in ("kind", "comment", "status")}
+        details = {k: str(v) for k, v in realisation.items() if k in ("kind", "comment", "status")}
         return rm.InjectOutcome(at=self.clock.wall(), deadline=deadline, fault_type=fault.type,
-                                description=str(realisation.get("description", "")), data=details)
+                                description=str(realisation.get("description", "")), details=details)
 
     async def _next_tick(self, run: _Run, window_end: float) -> rm.TickOutcome:
         """Wait for the next monitor interval (monotonic) or the end of the fault window (an epoch
@@ -467,23 +469,23 @@ class Engine:
         ticks = await run.monitor.tick(eval_time=now)
         return ticks.get(run.run_id, Tick(eval_time=now))
 
-    async def _apply(self, run: _Run, decision: Any) -> rm.Outcome:
-        assert isinstance(decision, RunDecision)
-        out = await executor.apply(decision.raw, run.actuators, run.bridge.ledger, at=self.clock.wall())
-        data: dict[str, Any] = {}
-        action = decision.raw.action
-        if isinstance(action, SetWeight):
-            data = {"breaker_state": action.phase,
-                    "weight": action.weight if action.weight is not None else 100}
-        self.store.record_action(run.run_id, decision.id, decision.action,
-                                 {"summary": decision.raw.action.summary(), "ok": out.ok, "error": out.error},
+    async def _apply(self, run: _Run, decision: Decision) -> rm.ApplyOutcome:
+        out = await executor.apply(decision, run.actuators, run.bridge.ledger, at=self.clock.wall())
+        action = decision.action
+        self.store.record_action(run.run_id, decision.id, action_name(decision),
+                                 {"summary": action.summary(), "ok": out.ok, "error": out.error},
                                  "applied" if out.ok else "failed")
         self._save_undo(run)
-        return rm.Outcome(at=self.clock.wall(), ok=out.ok, detail=out.note or decision.raw.action.summary(),
-                          error=out.error, data=data)
+        at, detail = self.clock.wall(), out.note or action.summary()
+        if isinstance(action, SetWeight):
+            return rm.ApplyOutcome(at=at, ok=out.ok, detail=detail, error=out.error, breaker=action.phase,
+                                   weight=action.weight if action.weight is not None else 100)
+        if isinstance(action, ShrinkFault):
+            return rm.ApplyOutcome(at=at, ok=out.ok, detail=detail, error=out.error, shrunk=action.as_params)
+        return rm.ApplyOutcome(at=at, ok=out.ok, detail=detail, error=out.error)
 
-    async def _remove(self, run: _Run, names: Sequence[str]) -> rm.Outcome:
-        """Remove each fault (every one is tried); ``data["failed"]`` names those still live."""
+    async def _remove(self, run: _Run, names: Sequence[str]) -> rm.RemoveOutcome:
+        """Remove each fault (every one is tried); ``failed`` names those still live."""
         errors: list[str] = []
         failed: list[str] = []
         for name in names:
@@ -495,17 +497,17 @@ class Engine:
             except ChaosError as exc:
                 errors.append(f"{name}: {exc}")
                 failed.append(name)
-        return rm.Outcome(at=self.clock.wall(), ok=not errors, error="; ".join(errors), data={"failed": failed})
+        return rm.RemoveOutcome(at=self.clock.wall(), ok=not errors, error="; ".join(errors), failed=tuple(failed))
 
     @staticmethod
-    def _revert_data(run: _Run, item: RunRevert) -> dict[str, Any]:
+    def _restored(run: _Run, item: UndoStep) -> rm.RestoredWeight | None:
         """For a restored weight: the service, the weight and the policy (for ``BreakerChanged``)."""
-        raw = item.raw
-        if raw.kind != "restore-weight" or raw.weight_target is None:
-            return {}
-        issued = run.bridge.decider.issued(raw.id.removeprefix("revert:"))
-        return {"service": raw.weight_target.service, "weight": raw.weight if raw.weight is not None else 100,
-                "policy": issued.policy if issued is not None else ""}
+        if item.kind != "restore-weight" or item.weight_target is None:
+            return None
+        issued = run.bridge.decider.issued(item.id.removeprefix("revert:"))
+        return rm.RestoredWeight(policy=issued.policy if issued is not None else "",
+                                 service=item.weight_target.service,
+                                 weight=item.weight if item.weight is not None else 100)
 
     async def _remove_one(self, run: _Run, name: str, realisation: Mapping[str, Any]) -> str:
         """Remove one fault (through the run's target, else from its record alone), retrying with

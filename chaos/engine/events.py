@@ -1,7 +1,10 @@
 """Typed run events: the one stream every subscriber sees (CLI progress, NDJSON, journal, TUI).
 
-Each event is a frozen dataclass with the run id and the wall-clock time it happened.
-Emitted by ``chaos.engine.driver``; consumed by ``chaos.journal``, the CLI and ``tui.bridge``.
+Each event is a frozen, keyword-only dataclass with the run id and the wall-clock time it
+happened; :data:`Event` is the closed union of them all (consumers match on it and end with
+``assert_never``, so a new event type is a type error until every consumer handles it).
+Published by ``chaos.engine.runs.lifecycle`` through ``chaos.engine.driver``; consumed by
+``chaos.journal``, ``chaos.engine.fold`` (the CLI's live view and the TUI) and ``tui.bridge``.
 Pure values; ``to_dict`` gives the JSON form used by ``--output json``.
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from chaos.slo.verdicts import Tick, Verdict
 
@@ -27,7 +30,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
+RunVerdict = Literal["passed", "deviated", "failed", "unsteady", "aborted", "invalid", "error"]
+SteadyPhase = Literal["before", "after"]
+RemovalReason = Literal["rollback", "end", "abort", "error"]
+BreakerState = Literal["closed", "open", "half-open"]
+LogLevel = Literal["info", "warning", "error"]
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunEvent:
     kind: ClassVar[str] = "event"
     run_id: str
@@ -39,10 +49,10 @@ class RunEvent:
         return {"event": self.kind, **out}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunStarted(RunEvent):
     kind: ClassVar[str] = "RunStarted"
-    experiment: str = ""
+    experiment: str
     source: str = ""
     target: str = ""
     dry_run: bool = False
@@ -50,7 +60,7 @@ class RunStarted(RunEvent):
     slos: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PreflightPassed(RunEvent):
     kind: ClassVar[str] = "PreflightPassed"
     checks: tuple[str, ...] = ()
@@ -58,128 +68,126 @@ class PreflightPassed(RunEvent):
     """Resolved concrete targets (pods, proxy listeners, ports)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PreflightRefused(RunEvent):
     kind: ClassVar[str] = "PreflightRefused"
-    reason: str = ""
+    reason: str
     details: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SteadyStateChecked(RunEvent):
     kind: ClassVar[str] = "SteadyStateChecked"
-    phase: str = "before"
+    phase: SteadyPhase
     """``before`` injection, or ``after`` recovery."""
-    holds: bool = False
+    holds: bool
     verdicts: tuple[Verdict, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FaultRecorded(RunEvent):
     """Write-ahead: the fault is durable in the state dir before it exists anywhere."""
 
     kind: ClassVar[str] = "FaultRecorded"
-    fault: str = ""
+    fault: str
     fault_type: str = ""
     description: str = ""
     deadline: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FaultInjected(RunEvent):
     kind: ClassVar[str] = "FaultInjected"
-    fault: str = ""
+    fault: str
     fault_type: str = ""
     description: str = ""
     deadline: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SloSampled(RunEvent):
     kind: ClassVar[str] = "SloSampled"
-    tick: Tick = field(default_factory=lambda: Tick(eval_time=0.0))
+    tick: Tick
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PolicyFired(RunEvent):
     kind: ClassVar[str] = "PolicyFired"
-    decision_id: str = ""
-    policy: str = ""
-    action: str = ""
+    decision_id: str
+    policy: str
+    action: str
     target: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ActionApplied(RunEvent):
     kind: ClassVar[str] = "ActionApplied"
-    decision_id: str = ""
-    action: str = ""
+    decision_id: str
+    action: str
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ActionFailed(RunEvent):
     kind: ClassVar[str] = "ActionFailed"
-    decision_id: str = ""
-    action: str = ""
+    decision_id: str
+    action: str
     error: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BreakerChanged(RunEvent):
     kind: ClassVar[str] = "BreakerChanged"
     policy: str = ""
-    service: str = ""
-    state: str = ""
-    """closed, open or half-open."""
+    service: str
+    state: BreakerState
     weight: int = 100
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FaultShrunk(RunEvent):
     kind: ClassVar[str] = "FaultShrunk"
-    fault: str = ""
+    fault: str
     params: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FaultRemoved(RunEvent):
     kind: ClassVar[str] = "FaultRemoved"
-    fault: str = ""
-    reason: str = ""
-    """rollback, policy, end, abort, error."""
+    fault: str
+    reason: RemovalReason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Reverted(RunEvent):
     kind: ClassVar[str] = "Reverted"
-    decision_id: str = ""
-    action: str = ""
+    decision_id: str
+    action: str
     detail: str = ""
     kept: bool = False
     """True when the policy said ``keep: true`` and the action was deliberately left in place."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SteadyStateRestored(RunEvent):
     kind: ClassVar[str] = "SteadyStateRestored"
     seconds: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunLog(RunEvent):
     kind: ClassVar[str] = "RunLog"
-    level: str = "info"
-    message: str = ""
+    level: LogLevel = "info"
+    message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunFinished(RunEvent):
     kind: ClassVar[str] = "RunFinished"
-    verdict: str = ""
-    exit_code: int = 0
+    verdict: RunVerdict
+    exit_code: int
     reason: str = ""
     journal: str = ""
     """Path of the journal file."""
@@ -187,8 +195,7 @@ class RunFinished(RunEvent):
     """breach → action → fault removed → SLO recovered, in seconds."""
 
 
-EVENT_TYPES: tuple[type[RunEvent], ...] = (
-    RunStarted, PreflightPassed, PreflightRefused, SteadyStateChecked, FaultRecorded, FaultInjected,
-    SloSampled, PolicyFired, ActionApplied, ActionFailed, BreakerChanged, FaultShrunk, FaultRemoved,
-    Reverted, SteadyStateRestored, RunLog, RunFinished,
-)
+Event = (RunStarted | PreflightPassed | PreflightRefused | SteadyStateChecked | FaultRecorded | FaultInjected
+         | SloSampled | PolicyFired | ActionApplied | ActionFailed | BreakerChanged | FaultShrunk | FaultRemoved
+         | Reverted | SteadyStateRestored | RunLog | RunFinished)
+"""Every event a run publishes (closed: match on it with ``assert_never`` in the default case)."""

@@ -1,12 +1,12 @@
-"""Adapts the policy engine (``chaos.policy``: Decider, Ledger, final_reverts) to what the run
-state machine (``chaos.engine.runs``) consumes: decisions with ids, failures fed back so the
-decider escalates on the next tick, and the end-of-run reverts other than fault removal (the
-run machine removes faults itself, first). Pure; used by ``chaos.engine.driver``.
+"""The policy engine (``chaos.policy``: Decider, Ledger, final_reverts) as the run state machine
+(``chaos.engine.runs``) consumes it: the policy's own :class:`~chaos.policy.actions.Decision`
+values, failures fed back so the decider escalates on the next tick, and the end-of-run reverts
+other than fault removal (the run machine removes faults itself, first). The functions name a
+decision the way events show it. Pure; used by ``chaos.engine.runs`` and ``chaos.engine.driver``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from chaos.model.experiment import Experiment
@@ -19,64 +19,29 @@ ACTION_NAMES = {"rollback": "rollback", "abort": "abort", "degrade": "degrade", 
                 "shrink": "shrink", "notify": "notify"}
 
 
-@dataclass(frozen=True)
-class RunDecision:
-    """A policy decision as the run machine sees it (``raw`` is the policy engine's own)."""
-
-    raw: Decision
-
-    @property
-    def id(self) -> str:
-        return self.raw.id
-
-    @property
-    def policy(self) -> str:
-        return self.raw.policy
-
-    @property
-    def action(self) -> str:
-        return ACTION_NAMES.get(self.raw.kind, self.raw.kind)
-
-    @property
-    def target(self) -> str:
-        action = self.raw.action
-        if isinstance(action, SetWeight):
-            return action.target.service
-        targets = self.raw.targets
-        return ", ".join(t.split(":", 1)[-1] for t in targets)
-
-    @property
-    def faults(self) -> tuple[str, ...]:
-        action = self.raw.action
-        return tuple(action.faults) if isinstance(action, RemoveFaults | Abort) else ()
-
-    @property
-    def evidence(self) -> dict[str, Any]:
-        out = self.raw.evidence.as_dict()
-        out["summary"] = self.raw.action.summary()
-        out["cause"] = self.raw.cause
-        return out
+def action_name(decision: Decision) -> str:
+    """The policy action as experiments name it (``circuit-break`` for a weight change)."""
+    return ACTION_NAMES.get(decision.kind, decision.kind)
 
 
-@dataclass(frozen=True)
-class RunRevert:
-    raw: Revert
+def decision_target(decision: Decision) -> str:
+    action = decision.action
+    if isinstance(action, SetWeight):
+        return action.target.service
+    return ", ".join(t.split(":", 1)[-1] for t in decision.targets)
 
-    @property
-    def decision_id(self) -> str:
-        return self.raw.id
 
-    @property
-    def action(self) -> str:
-        return self.raw.kind
+def decision_faults(decision: Decision) -> tuple[str, ...]:
+    """Faults the decision removes (rollback/abort); empty for other actions."""
+    action = decision.action
+    return tuple(action.faults) if isinstance(action, RemoveFaults | Abort) else ()
 
-    @property
-    def keep(self) -> bool:
-        return self.raw.keep
 
-    @property
-    def description(self) -> str:
-        return self.raw.summary()
+def decision_evidence(decision: Decision) -> dict[str, Any]:
+    out = decision.evidence.as_dict()
+    out["summary"] = decision.action.summary()
+    out["cause"] = decision.cause
+    return out
 
 
 class PolicyBridge:
@@ -90,14 +55,14 @@ class PolicyBridge:
     def injected(self, fault: str, at: float) -> None:
         self.ledger.record_injection(fault, at)
 
-    def observe(self, tick: Tick, now: float) -> list[RunDecision]:
+    def observe(self, tick: Tick, now: float) -> list[Decision]:
         step = self.decider.on_tick(tick, self._outcomes, now=now)
         self._outcomes = []
-        return [RunDecision(d) for d in step.decisions]
+        return list(step.decisions)
 
-    def failed(self, decision_id: str, now: float) -> list[RunDecision]:
+    def failed(self, decision_id: str, now: float) -> None:
+        """The decider escalates on the next tick."""
         self._outcomes.append(Outcome(decision_id, ok=False, error="action failed"))
-        return []  # the decider escalates on the next tick
 
     def applied(self, decision_id: str, now: float) -> None:
         decision = self.decider.issued(decision_id)
@@ -105,5 +70,5 @@ class PolicyBridge:
                 and not self.ledger.attempted(decision_id):
             self.ledger.record_applied(decision, at=now)
 
-    def final_reverts(self) -> list[RunRevert]:
-        return [RunRevert(r) for r in final_reverts(self.ledger) if r.kind != "remove-fault"]
+    def final_reverts(self) -> list[Revert]:
+        return [r for r in final_reverts(self.ledger) if r.kind != "remove-fault"]

@@ -14,59 +14,37 @@ revert (reverse order) → 6. wait for steady state (bounded) → 7. verdict.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from chaos.engine import events as ev
+from chaos.engine.policy_bridge import action_name, decision_evidence, decision_faults, decision_target
 from chaos.model.experiment import Experiment
 from chaos.model.slos import Gate, Slo
+from chaos.policy import actions as pa
+from chaos.policy.actions import Decision
 from chaos.slo.verdicts import Tick, Verdict
 
-EXIT_CODES = {"passed": 0, "deviated": 1, "failed": 1, "unsteady": 1, "aborted": 130, "invalid": 2, "error": 3}
+EXIT_CODES: dict[ev.RunVerdict, int] = {"passed": 0, "deviated": 1, "failed": 1, "unsteady": 1, "aborted": 130,
+                                        "invalid": 2, "error": 3}
 
 
-# ------------------------------------------------------------------ decisions (from the policy engine)
-
-
-class DecisionLike(Protocol):
-    """What the run machine needs of a policy decision."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def policy(self) -> str: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def target(self) -> str: ...
-    @property
-    def faults(self) -> tuple[str, ...]:
-        """Faults the decision removes (rollback/abort); empty for other actions."""
-        ...
-    @property
-    def evidence(self) -> dict[str, Any]: ...
+# ------------------------------------------------------------------ the policy engine, as the run sees it
 
 
 class DeciderLike(Protocol):
+    """What the run machine needs of the policy engine (``chaos.engine.policy_bridge.PolicyBridge``)."""
+
     def injected(self, fault: str, at: float) -> None: ...
-    def observe(self, tick: Tick, now: float) -> Sequence[DecisionLike]: ...
-    def failed(self, decision_id: str, now: float) -> Sequence[DecisionLike]:
-        """An action failed: the escalation ladder's next decisions."""
+    def observe(self, tick: Tick, now: float) -> Sequence[Decision]: ...
+    def failed(self, decision_id: str, now: float) -> None:
+        """An action failed: the decider escalates on the next tick."""
         ...
     def applied(self, decision_id: str, now: float) -> None: ...
-    def final_reverts(self) -> Sequence[RevertLike]: ...
-
-
-class RevertLike(Protocol):
-    @property
-    def decision_id(self) -> str: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def keep(self) -> bool: ...
-    @property
-    def description(self) -> str: ...
+    def final_reverts(self) -> Sequence[pa.Revert]:
+        """The end-of-run undo plan other than fault removal (degrades, weights; newest first)."""
+        ...
 
 
 # ------------------------------------------------------------------ steps (requests to the driver)
@@ -74,7 +52,7 @@ class RevertLike(Protocol):
 
 @dataclass(frozen=True)
 class Publish:
-    event: ev.RunEvent
+    event: ev.Event
 
 
 @dataclass(frozen=True)
@@ -91,7 +69,7 @@ class MeasureGate:
 
 @dataclass(frozen=True)
 class CheckSteady:
-    phase: Literal["before", "after"]
+    phase: ev.SteadyPhase
     slos: tuple[str, ...]
 
 
@@ -113,18 +91,18 @@ class NextTick:
 
 @dataclass(frozen=True)
 class Apply:
-    decision: Any
+    decision: Decision
 
 
 @dataclass(frozen=True)
 class Remove:
     faults: tuple[str, ...]
-    reason: str
+    reason: ev.RemovalReason
 
 
 @dataclass(frozen=True)
 class Revert:
-    item: Any
+    item: pa.Revert
 
 
 @dataclass(frozen=True)
@@ -136,19 +114,18 @@ class AwaitSteady:
 Step = Publish | Preflight | MeasureGate | CheckSteady | Record | Inject | NextTick | Apply | Remove | Revert | AwaitSteady
 
 
-# ------------------------------------------------------------------ outcomes (answers of the driver)
+# ------------------------------------------------------------------ outcomes (answers of the driver, one type per step)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Outcome:
     at: float
     ok: bool = True
     detail: str = ""
     error: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PreflightOutcome(Outcome):
     refused: bool = False
     """True: the blast radius/gate refused the run (verdict invalid); False with ok=False: platform error."""
@@ -157,32 +134,78 @@ class PreflightOutcome(Outcome):
     details: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GateOutcome(Outcome):
     verdict: Verdict | None = None
     """The gate SLO's instant verdict (None: Prometheus could not be asked; ``error`` says why)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class RecordOutcome(Outcome):
+    """The fault is durable; ``detail`` describes it."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class InjectOutcome(Outcome):
     deadline: float = 0.0
     fault_type: str = ""
     description: str = ""
+    details: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TickOutcome(Outcome):
     tick: Tick | None = None
-    command: Literal["abort", "rollback", None] = None
+    command: Literal["abort", "rollback"] | None = None
     """A user command that arrived while waiting (TUI key, Ctrl-C, SIGTERM)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class ApplyOutcome(Outcome):
+    breaker: ev.BreakerState | None = None
+    """A circuit-break moved the breaker to this state (``weight`` is the backend's new weight)."""
+    weight: int = 100
+    shrunk: Mapping[str, str | float] = field(default_factory=dict)
+    """A shrink: the fault's new parameters."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoveOutcome(Outcome):
+    failed: tuple[str, ...] = ()
+    """Faults still live (every one is tried)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestoredWeight:
+    policy: str
+    service: str
+    weight: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevertOutcome(Outcome):
+    restored: RestoredWeight | None = None
+    """A restored backend weight (the breaker is closed)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class SteadyOutcome(Outcome):
     holds: bool = False
     verdicts: tuple[Verdict, ...] = ()
     seconds: float = 0.0
     aborted: bool = False
+
+
+AnyOutcome = (PreflightOutcome | GateOutcome | RecordOutcome | InjectOutcome | TickOutcome | ApplyOutcome
+              | RemoveOutcome | RevertOutcome | SteadyOutcome)
+OutcomeT = TypeVar("OutcomeT", bound=Outcome)
+
+
+def _expect(kind: type[OutcomeT], outcome: AnyOutcome | None) -> OutcomeT:
+    """The outcome of the step just yielded, as its own type (a driver bug otherwise)."""
+    if not isinstance(outcome, kind):
+        raise TypeError(f"expected a {kind.__name__}, the driver answered {outcome!r}")
+    return outcome
 
 
 @dataclass
@@ -220,7 +243,7 @@ class RunFacts:
         return out
 
 
-def verdict_of(facts: RunFacts, steady_after: bool) -> tuple[str, str]:
+def verdict_of(facts: RunFacts, steady_after: bool) -> tuple[ev.RunVerdict, str]:
     """Final verdict and reason, from what happened (pure)."""
     if facts.action_failed:
         return "failed", facts.failure_reason or "removing a fault or reverting an action failed"
@@ -258,7 +281,7 @@ def judge_gate(gate: Gate, slo: Slo, verdict: Verdict | None) -> GateJudgement:
     return GateJudgement(True, f"error-budget gate: {verdict.value:.4g}% left (minBudget {gate.min_budget:g}%)")
 
 
-def emergency_verdict(aborted: bool, reason: str, left: Sequence[str]) -> tuple[str, str]:
+def emergency_verdict(aborted: bool, reason: str, left: Sequence[str]) -> tuple[ev.RunVerdict, str]:
     """The verdict of a run ended by cancellation, an abort before the loop, or a bug (pure):
     ``aborted`` or ``error``, but ``failed`` when something of the run was left behind."""
     if left:
@@ -266,7 +289,8 @@ def emergency_verdict(aborted: bool, reason: str, left: Sequence[str]) -> tuple[
     return ("aborted" if aborted else "error"), reason
 
 
-RunGen = Generator[Step, Outcome | None, ev.RunFinished]
+RunGen = Generator[Step, AnyOutcome | None, ev.RunFinished]
+Emit = Callable[[ev.Event], Publish]
 
 
 def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str = "",
@@ -275,11 +299,9 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
     spec = exp.spec
     facts = RunFacts()
     steady = tuple(spec.steady_state)
+    publish: Emit = Publish
 
-    def publish(event: ev.RunEvent) -> Publish:
-        return Publish(event)
-
-    def finish(at: float, verdict: str, reason: str) -> Generator[Step, Outcome | None, ev.RunFinished]:
+    def finish(at: float, verdict: ev.RunVerdict, reason: str) -> RunGen:
         final = ev.RunFinished(run_id=run_id, at=at, verdict=verdict, exit_code=EXIT_CODES[verdict],
                                reason=reason, timings=facts.timings())
         yield publish(final)
@@ -289,16 +311,14 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
                                 target=spec.target.type, dry_run=dry_run,
                                 faults=tuple(f.name for f in spec.faults), slos=tuple(s.name for s in spec.slos)))
 
-    # 1. pre-flight
-    pre = yield Preflight()
-    assert isinstance(pre, PreflightOutcome)
+    # 1. pre-flight (and the error-budget gate, judged here)
+    pre = _expect(PreflightOutcome, (yield Preflight()))
     if not pre.ok:
         yield publish(ev.PreflightRefused(run_id=run_id, at=pre.at, reason=pre.error, details=pre.details))
         return (yield from finish(pre.at, "invalid" if pre.refused else "error", pre.error))
     checks = pre.checks
     if spec.gate is not None:
-        measured = yield MeasureGate(spec.gate.slo)
-        assert isinstance(measured, GateOutcome)
+        measured = _expect(GateOutcome, (yield MeasureGate(spec.gate.slo)))
         if not measured.ok:
             yield publish(ev.PreflightRefused(run_id=run_id, at=measured.at, reason=measured.error))
             return (yield from finish(measured.at, "error", measured.error))
@@ -314,8 +334,7 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
 
     # 2. steady state before
     if steady:
-        before = yield CheckSteady("before", steady)
-        assert isinstance(before, SteadyOutcome)
+        before = _expect(SteadyOutcome, (yield CheckSteady("before", steady)))
         yield publish(ev.SteadyStateChecked(run_id=run_id, at=before.at, phase="before", holds=before.holds,
                                             verdicts=before.verdicts))
         if not before.holds:
@@ -327,12 +346,10 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
     now = pre.at
     window_end = 0.0
     for fault in spec.faults:
-        rec = yield Record(fault.name)
-        assert rec is not None
+        rec = _expect(RecordOutcome, (yield Record(fault.name)))
         yield publish(ev.FaultRecorded(run_id=run_id, at=rec.at, fault=fault.name, fault_type=fault.type,
                                        description=rec.detail, deadline=rec.at + fault.duration_s))
-        out = yield Inject(fault.name)
-        assert isinstance(out, InjectOutcome)
+        out = _expect(InjectOutcome, (yield Inject(fault.name)))
         now = out.at
         if not out.ok:
             yield publish(ev.RunLog(run_id=run_id, at=out.at, level="error",
@@ -340,19 +357,19 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
             facts.live.append(fault.name)  # may be half-applied: remove it too
             yield from _remove_all(run_id, facts, "error", publish)
             yield from _revert_all(run_id, decider, publish, facts)
-            verdict = "error" if not facts.injected else "failed"
+            verdict: ev.RunVerdict = "error" if not facts.injected else "failed"
             return (yield from finish(now, verdict, f"injection of {fault.name} failed: {out.error}"))
         facts.injected.append(fault.name)
         facts.live.append(fault.name)
         decider.injected(fault.name, out.at)
         window_end = max(window_end, out.deadline)
         yield publish(ev.FaultInjected(run_id=run_id, at=out.at, fault=fault.name, fault_type=out.fault_type,
-                                       description=out.description, deadline=out.deadline, details=out.data))
+                                       description=out.description, deadline=out.deadline,
+                                       details=dict(out.details)))
 
     # 4. monitor + policy loop
     while facts.live and now < window_end and not facts.aborted:
-        tick_out = yield NextTick(window_end)
-        assert isinstance(tick_out, TickOutcome)
+        tick_out = _expect(TickOutcome, (yield NextTick(window_end)))
         now = tick_out.at
         if tick_out.command == "abort":
             facts.aborted, facts.abort_reason = True, tick_out.detail or "aborted by the user"
@@ -372,57 +389,10 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
             watched = tick.get(facts.breach_slo)
             if watched is not None and watched.holds:
                 facts.recovered_at = now
-        pending = list(decider.observe(tick, now))
-        while pending and not facts.aborted:
-            decision = pending.pop(0)
-            yield publish(ev.PolicyFired(run_id=run_id, at=now, decision_id=decision.id, policy=decision.policy,
-                                         action=decision.action, target=decision.target,
-                                         evidence=dict(decision.evidence)))
-            if decision.action in ("rollback", "abort"):
-                names = tuple(decision.faults) or tuple(facts.live)
-                removal = yield from _remove(run_id, facts, names,
-                                             "rollback" if decision.action == "rollback" else "abort", publish)
-                now = removal.at if removal.at is not None else now
-                if decision.action == "abort":
-                    facts.aborted, facts.abort_reason = True, f"policy {decision.policy} aborted the run"
-                if removal.failed:
-                    # the faults stay live: the final removal tries them again
-                    yield publish(ev.ActionFailed(run_id=run_id, at=now, decision_id=decision.id,
-                                                  action=decision.action,
-                                                  error=f"removing {', '.join(removal.failed)} failed: "
-                                                        f"{removal.error}"))
-                    facts.unresolved_failure = decision.id
-                    pending.extend(decider.failed(decision.id, now))
-                    continue
-                facts.action_at = facts.action_at or now
-                facts.unresolved_failure = ""
-                decider.applied(decision.id, now)
-                detail = (f"removed {', '.join(removal.removed)}" if removal.removed
-                          else "nothing to remove: no fault of the decision is live")
-                yield publish(ev.ActionApplied(run_id=run_id, at=now, decision_id=decision.id,
-                                               action=decision.action, detail=detail))
-                continue
-            result = yield Apply(decision)
-            assert result is not None
-            now = result.at
-            if result.ok:
-                facts.action_at = facts.action_at or now
-                decider.applied(decision.id, now)
-                yield publish(ev.ActionApplied(run_id=run_id, at=now, decision_id=decision.id,
-                                               action=decision.action, detail=result.detail))
-                if decision.action == "circuit-break" or result.data.get("breaker_state"):
-                    yield publish(ev.BreakerChanged(run_id=run_id, at=now, policy=decision.policy,
-                                                    service=decision.target,
-                                                    state=str(result.data.get("breaker_state", "open")),
-                                                    weight=int(result.data.get("weight", 0))))
-                if decision.action == "shrink":
-                    yield publish(ev.FaultShrunk(run_id=run_id, at=now, fault=decision.target,
-                                                 params=dict(result.data)))
-            else:
-                yield publish(ev.ActionFailed(run_id=run_id, at=now, decision_id=decision.id,
-                                              action=decision.action, error=result.error))
-                facts.unresolved_failure = decision.id
-                pending.extend(decider.failed(decision.id, now))
+        for decision in decider.observe(tick, now):
+            if facts.aborted:
+                break
+            now = yield from _decide(run_id, decision, decider, facts, now, publish)
 
     # 5. remove faults, revert in reverse order
     yield from _remove_all(run_id, facts, "abort" if facts.aborted else "end", publish)
@@ -431,8 +401,7 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
     # 6. steady state after (bounded)
     steady_after = True
     if steady and not facts.aborted:
-        after = yield AwaitSteady(steady, spec.recovery.timeout_s)
-        assert isinstance(after, SteadyOutcome)
+        after = _expect(SteadyOutcome, (yield AwaitSteady(steady, spec.recovery.timeout_s)))
         now = after.at
         yield publish(ev.SteadyStateChecked(run_id=run_id, at=after.at, phase="after", holds=after.holds,
                                             verdicts=after.verdicts))
@@ -453,6 +422,57 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
     return (yield from finish(now, verdict, reason))
 
 
+def _decide(run_id: str, decision: Decision, decider: DeciderLike, facts: RunFacts, now: float,
+            publish: Emit) -> Generator[Step, AnyOutcome | None, float]:
+    """Carry out one policy decision; returns the time it ended. A failed action is reported to the
+    decider, which escalates on the next tick."""
+    action = action_name(decision)
+    yield publish(ev.PolicyFired(run_id=run_id, at=now, decision_id=decision.id, policy=decision.policy,
+                                 action=action, target=decision_target(decision),
+                                 evidence=decision_evidence(decision)))
+    if action in ("rollback", "abort"):
+        names = decision_faults(decision) or tuple(facts.live)
+        removal = yield from _remove(run_id, facts, names, "rollback" if action == "rollback" else "abort", publish)
+        now = removal.at if removal.at is not None else now
+        if action == "abort":
+            facts.aborted, facts.abort_reason = True, f"policy {decision.policy} aborted the run"
+        if removal.failed:
+            # the faults stay live: the final removal tries them again
+            yield publish(ev.ActionFailed(run_id=run_id, at=now, decision_id=decision.id, action=action,
+                                          error=f"removing {', '.join(removal.failed)} failed: {removal.error}"))
+            facts.unresolved_failure = decision.id
+            decider.failed(decision.id, now)
+            return now
+        facts.action_at = facts.action_at or now
+        facts.unresolved_failure = ""
+        decider.applied(decision.id, now)
+        detail = (f"removed {', '.join(removal.removed)}" if removal.removed
+                  else "nothing to remove: no fault of the decision is live")
+        yield publish(ev.ActionApplied(run_id=run_id, at=now, decision_id=decision.id, action=action,
+                                       detail=detail))
+        return now
+    result = _expect(ApplyOutcome, (yield Apply(decision)))
+    now = result.at
+    if not result.ok:
+        yield publish(ev.ActionFailed(run_id=run_id, at=now, decision_id=decision.id, action=action,
+                                      error=result.error))
+        facts.unresolved_failure = decision.id
+        decider.failed(decision.id, now)
+        return now
+    facts.action_at = facts.action_at or now
+    decider.applied(decision.id, now)
+    yield publish(ev.ActionApplied(run_id=run_id, at=now, decision_id=decision.id, action=action,
+                                   detail=result.detail))
+    if result.breaker is not None:
+        yield publish(ev.BreakerChanged(run_id=run_id, at=now, policy=decision.policy,
+                                        service=decision_target(decision), state=result.breaker,
+                                        weight=result.weight))
+    if isinstance(decision.action, pa.ShrinkFault):
+        yield publish(ev.FaultShrunk(run_id=run_id, at=now, fault=decision.action.fault,
+                                     params=dict(result.shrunk)))
+    return now
+
+
 @dataclass(frozen=True)
 class Removal:
     """What one :class:`Remove` step achieved (``at`` is None when nothing was live to remove)."""
@@ -463,19 +483,16 @@ class Removal:
     error: str = ""
 
 
-def _remove(run_id: str, facts: RunFacts, names: tuple[str, ...], reason: str,
-            publish: Any) -> Generator[Step, Outcome | None, Removal]:
-    """Remove the live faults among ``names``. ``FaultRemoved`` only for those really removed: the
-    driver names the failed ones in ``data["failed"]`` (all of them when it says not ok without a list);
-    they stay live."""
+def _remove(run_id: str, facts: RunFacts, names: tuple[str, ...], reason: ev.RemovalReason,
+            publish: Emit) -> Generator[Step, AnyOutcome | None, Removal]:
+    """Remove the live faults among ``names``. ``FaultRemoved`` only for those really removed; the
+    failed ones stay live."""
     names = tuple(n for n in names if n in facts.live)
     if not names:
         return Removal(None)
-    out = yield Remove(names, reason)
-    assert out is not None
-    failed_names = set(out.data.get("failed", () if out.ok else names))
-    failed = tuple(n for n in names if n in failed_names)
-    removed = tuple(n for n in names if n not in failed_names)
+    out = _expect(RemoveOutcome, (yield Remove(names, reason)))
+    failed = tuple(n for n in names if n in out.failed)
+    removed = tuple(n for n in names if n not in out.failed)
     for name in removed:
         facts.live.remove(name)
         yield publish(ev.FaultRemoved(run_id=run_id, at=out.at, fault=name, reason=reason))
@@ -487,7 +504,8 @@ def _remove(run_id: str, facts: RunFacts, names: tuple[str, ...], reason: str,
     return Removal(out.at, removed, failed, out.error)
 
 
-def _remove_all(run_id: str, facts: RunFacts, reason: str, publish: Any) -> Generator[Step, Outcome | None, None]:
+def _remove_all(run_id: str, facts: RunFacts, reason: ev.RemovalReason,
+                publish: Emit) -> Generator[Step, AnyOutcome | None, None]:
     """The final removal of every live fault (newest first); a failure makes the verdict ``failed``."""
     removal = yield from _remove(run_id, facts, tuple(reversed(facts.live)), reason, publish)
     if removal.failed:
@@ -496,29 +514,29 @@ def _remove_all(run_id: str, facts: RunFacts, reason: str, publish: Any) -> Gene
                                 f"({removal.error}); run `aftershock recover`")
 
 
-def _revert_all(run_id: str, decider: DeciderLike, publish: Any,
-                facts: RunFacts) -> Generator[Step, Outcome | None, None]:
+def _revert_all(run_id: str, decider: DeciderLike, publish: Emit,
+                facts: RunFacts) -> Generator[Step, AnyOutcome | None, None]:
     """Undo degrades and weights (the decider's plan: newest first). ``Reverted`` only for what was
     reverted (or deliberately kept); a failed revert is an ``ActionFailed`` and makes the verdict
     ``failed``. A restored weight closes the circuit: ``BreakerChanged(closed)``."""
     for item in decider.final_reverts():
-        out = yield Revert(item)
-        assert out is not None
+        out = _expect(RevertOutcome, (yield Revert(item)))
+        description = item.summary()
         if not out.ok:
             facts.action_failed = True
-            facts.failure_reason = facts.failure_reason or f"reverting {item.description} failed: {out.error}"
-            yield publish(ev.ActionFailed(run_id=run_id, at=out.at, decision_id=item.decision_id,
-                                          action=item.action, error=out.error or "revert failed"))
+            facts.failure_reason = facts.failure_reason or f"reverting {description} failed: {out.error}"
+            yield publish(ev.ActionFailed(run_id=run_id, at=out.at, decision_id=item.id, action=item.kind,
+                                          error=out.error or "revert failed"))
             continue
         if item.keep:
             yield publish(ev.RunLog(run_id=run_id, at=out.at, level="warning",
-                                    message=f"KEPT (keep: true): {item.description} was NOT reverted"))
-        yield publish(ev.Reverted(run_id=run_id, at=out.at, decision_id=item.decision_id, action=item.action,
-                                  detail=out.detail or item.description, kept=item.keep))
-        if item.action == "restore-weight" and not item.keep:
-            yield publish(ev.BreakerChanged(run_id=run_id, at=out.at, policy=str(out.data.get("policy", "")),
-                                            service=str(out.data.get("service", "")), state="closed",
-                                            weight=int(out.data.get("weight", 100))))
+                                    message=f"KEPT (keep: true): {description} was NOT reverted"))
+        yield publish(ev.Reverted(run_id=run_id, at=out.at, decision_id=item.id, action=item.kind,
+                                  detail=out.detail or description, kept=item.keep))
+        if out.restored is not None and not item.keep:
+            yield publish(ev.BreakerChanged(run_id=run_id, at=out.at, policy=out.restored.policy,
+                                            service=out.restored.service, state="closed",
+                                            weight=out.restored.weight))
 
 
 __all__ = ["EXIT_CODES", "emergency_verdict", "judge_gate", "lifecycle", "verdict_of"]

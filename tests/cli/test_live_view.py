@@ -27,7 +27,7 @@ def test_renders_what_an_sre_watches() -> None:
                             action="rollback", target="payment-delay"))
         view(ev.FaultRemoved(run_id="r1", at=now + 2, fault="payment-delay", reason="rollback"))
         view(ev.BreakerChanged(run_id="r1", at=now + 3, service="payment-gateway", state="open", weight=0))
-        view(ev.RunFinished(run_id="r1", at=now + 8, verdict="deviated", reason="recovered"))
+        view(ev.RunFinished(run_id="r1", at=now + 8, verdict="deviated", exit_code=1, reason="recovered"))
     text = out.getvalue()
     assert "run r1 · payment-latency · host" in text
     assert "checkout-p95" in text and "0.586" in text and "< 0.3" in text and "breached" in text

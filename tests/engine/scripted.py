@@ -17,6 +17,9 @@ from chaos.engine import events as ev
 from chaos.engine import runs as rm
 from chaos.loading import load_text
 from chaos.model.experiment import Experiment
+from chaos.model.policies import HttpCall
+from chaos.policy import actions as pa
+from chaos.policy.actions import Decision
 from chaos.slo.verdicts import Status, Tick, Verdict
 
 START = 1_000.0
@@ -77,33 +80,38 @@ BREACH = tick(p95="breached", errors="ok")
 # ------------------------------------------------------------------------------------ decider
 
 
-@dataclass(frozen=True)
-class Dec:
-    """A decision as the lifecycle sees it (``chaos.engine.runs.DecisionLike``)."""
+def Dec(id: str, action: str, policy: str = "p", target: str = "delay",
+        faults: tuple[str, ...] = ()) -> Decision:
+    """A policy decision (the policy engine's own type) of ``action`` for the lifecycle."""
+    evidence = pa.Evidence(slo="p95", status="breached", value=0.5, objective="< 0.3", tick_time=0.0,
+                           reason="scripted")
+    made: pa.Action
+    if action == "rollback":
+        made = pa.RemoveFaults(faults)
+    elif action == "abort":
+        made = pa.Abort(faults)
+    elif action == "circuit-break":
+        made = pa.SetWeight(pa.WeightTarget(service=target), weight=0, phase="open")
+    else:
+        made = pa.Degrade(http=HttpCall.model_validate({"method": "POST", "url": "http://order-admin/fallback"}))
+    return Decision(id=id, policy=policy, action=made, evidence=evidence)
 
-    id: str
-    action: str
-    policy: str = "p"
-    target: str = "delay"
-    faults: tuple[str, ...] = ()
-    evidence: dict[str, Any] = field(default_factory=dict)
 
-
-@dataclass(frozen=True)
-class Rev:
-    """An end-of-run revert (``chaos.engine.runs.RevertLike``)."""
-
-    decision_id: str
-    action: str = "revert-degrade"
-    keep: bool = False
-    description: str = "revert degrade"
+def Rev(id: str, action: str = "revert-degrade", keep: bool = False,
+        target: str = "POST /fallback", weight: int | None = None) -> pa.Revert:
+    """An end-of-run revert (the policy engine's own :class:`~chaos.policy.actions.Revert`)."""
+    kind = {"revert-degrade": "revert-degrade", "restore-weight": "restore-weight"}[action]
+    return pa.Revert(id=id, kind=kind, target=target, covers=(id.removeprefix("revert:"),),  # type: ignore[arg-type]
+                     keep=keep, weight=weight, note="keep: true" if keep else "")
 
 
 class ScriptedDecider:
-    """Decisions by tick number (1-based), escalations by failed decision id, reverts of applied ones."""
+    """Decisions by tick number (1-based), escalations on the tick after a failure, reverts of
+    applied decisions (``chaos.engine.runs.DeciderLike``)."""
 
-    def __init__(self, on_tick: dict[int, Sequence[Dec]] | None = None,
-                 escalations: dict[str, Sequence[Dec]] | None = None, reverts: Sequence[Rev] = ()) -> None:
+    def __init__(self, on_tick: dict[int, Sequence[Decision]] | None = None,
+                 escalations: dict[str, Sequence[Decision]] | None = None,
+                 reverts: Sequence[pa.Revert] = ()) -> None:
         self.on_tick = on_tick or {}
         self.escalations = escalations or {}
         self.reverts = list(reverts)
@@ -111,23 +119,25 @@ class ScriptedDecider:
         self.injected_faults: list[str] = []
         self.applied_ids: list[str] = []
         self.failed_ids: list[str] = []
+        self._escalate: list[Decision] = []
 
     def injected(self, fault: str, at: float) -> None:
         self.injected_faults.append(fault)
 
-    def observe(self, tick: Tick, now: float) -> Sequence[Dec]:
+    def observe(self, tick: Tick, now: float) -> Sequence[Decision]:
         self.ticks += 1
-        return list(self.on_tick.get(self.ticks, ()))
+        out, self._escalate = self._escalate + list(self.on_tick.get(self.ticks, ())), []
+        return out
 
-    def failed(self, decision_id: str, now: float) -> Sequence[Dec]:
+    def failed(self, decision_id: str, now: float) -> None:
         self.failed_ids.append(decision_id)
-        return list(self.escalations.get(decision_id, ()))
+        self._escalate.extend(self.escalations.get(decision_id, ()))
 
     def applied(self, decision_id: str, now: float) -> None:
         self.applied_ids.append(decision_id)
 
-    def final_reverts(self) -> list[Rev]:
-        return [r for r in self.reverts if r.decision_id.removeprefix("revert:") in self.applied_ids]
+    def final_reverts(self) -> list[pa.Revert]:
+        return [r for r in self.reverts if r.id.removeprefix("revert:") in self.applied_ids]
 
 
 # ------------------------------------------------------------------------------------ driver
@@ -151,8 +161,8 @@ class Script:
     remove_fail_once: frozenset[str] = frozenset()
     """Faults whose first removal fails."""
     revert_fail: frozenset[str] = frozenset()
-    apply_data: dict[str, dict[str, Any]] = field(default_factory=dict)
-    revert_data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    restored: dict[str, rm.RestoredWeight] = field(default_factory=dict)
+    """Revert id → the weight its revert restored."""
 
 
 @dataclass
@@ -190,7 +200,7 @@ def play(exp: Experiment, decider: ScriptedDecider, script: Script, *, dry_run: 
         clock[0] = round(clock[0] + advance, 6)
         return clock[0]
 
-    def answer(step: rm.Step) -> rm.Outcome | None:
+    def answer(step: rm.Step) -> rm.AnyOutcome | None:
         match step:
             case rm.Publish(event=event):
                 events.append(event)
@@ -204,8 +214,10 @@ def play(exp: Experiment, decider: ScriptedDecider, script: Script, *, dry_run: 
                 status: Status = "ok" if script.steady_before else "breached"
                 return rm.SteadyOutcome(at=at(), holds=script.steady_before,
                                         verdicts=tuple(verdict(s, status, clock[0]) for s in slos))
+            case rm.MeasureGate():
+                return rm.GateOutcome(at=at(), ok=False, error="no gate in these tests")
             case rm.Record(fault=name):
-                return rm.Outcome(at=at(), detail=f"record {name}")
+                return rm.RecordOutcome(at=at(), detail=f"record {name}")
             case rm.Inject(fault=name):
                 now = at()
                 if name in script.inject_fail:
@@ -226,20 +238,23 @@ def play(exp: Experiment, decider: ScriptedDecider, script: Script, *, dry_run: 
                     dataclasses.replace(v, eval_time=now) for v in item.verdicts)))
             case rm.Apply(decision=decision):
                 ok = decision.id not in script.apply_fail
-                return rm.Outcome(at=at(0.1), ok=ok, detail=f"applied {decision.id}",
-                                  error="" if ok else "HTTP 500", data=script.apply_data.get(decision.id, {}))
+                action = decision.action
+                breaker = action.phase if isinstance(action, pa.SetWeight) else None
+                weight = action.weight if isinstance(action, pa.SetWeight) and action.weight is not None else 100
+                return rm.ApplyOutcome(at=at(0.1), ok=ok, detail=f"applied {decision.id}",
+                                       error="" if ok else "HTTP 500", breaker=breaker, weight=weight)
             case rm.Remove(faults=names):
                 failed = []
                 for name in names:
                     removals[name] = removals.get(name, 0) + 1
                     if name in script.remove_fail or (name in script.remove_fail_once and removals[name] == 1):
                         failed.append(name)
-                return rm.Outcome(at=at(0.05), ok=not failed, error="admin unreachable" if failed else "",
-                                  data={"failed": failed})
+                return rm.RemoveOutcome(at=at(0.05), ok=not failed, error="admin unreachable" if failed else "",
+                                        failed=tuple(failed))
             case rm.Revert(item=item):
-                ok = item.decision_id not in script.revert_fail
-                return rm.Outcome(at=at(0.05), ok=ok, detail=item.description, error="" if ok else "HTTP 503",
-                                  data=script.revert_data.get(item.decision_id, {}))
+                ok = item.id not in script.revert_fail
+                return rm.RevertOutcome(at=at(0.05), ok=ok, detail=item.summary(), error="" if ok else "HTTP 503",
+                                        restored=script.restored.get(item.id))
             case rm.AwaitSteady(slos=slos):
                 holds = script.steady_after
                 return rm.SteadyOutcome(at=at(2.0), holds=holds, seconds=2.0, aborted=script.aborted_in_recovery,
@@ -248,7 +263,7 @@ def play(exp: Experiment, decider: ScriptedDecider, script: Script, *, dry_run: 
         raise AssertionError(step)
 
     gen = rm.lifecycle(exp, "run1", decider, source="unit.yaml", start_at=START, dry_run=dry_run)
-    outcome: rm.Outcome | None = None
+    outcome: rm.AnyOutcome | None = None
     for _ in range(10_000):
         try:
             step = gen.send(outcome)

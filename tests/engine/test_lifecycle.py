@@ -68,7 +68,8 @@ def test_failed_when_a_failed_action_is_not_resolved() -> None:
 def test_failed_action_then_successful_rollback_is_deviated() -> None:
     escalation = Dec("fallback#1.on-failure", "rollback", policy="fallback")
     decider = ScriptedDecider({1: [DEGRADE]}, escalations={"fallback#1": [escalation]})
-    played = play(experiment(), decider, Script(ticks=[BREACH, OK], apply_fail=frozenset({"fallback#1"})))
+    # the decider escalates on the tick after the failure
+    played = play(experiment(), decider, Script(ticks=[BREACH, BREACH, OK], apply_fail=frozenset({"fallback#1"})))
     assert played.final.verdict == "deviated", played.final.reason
     assert played.index(ev.ActionFailed, decision_id="fallback#1") \
         < played.index(ev.PolicyFired, decision_id="fallback#1.on-failure") \
@@ -224,23 +225,21 @@ def test_user_rollback_removes_faults_and_checks_recovery() -> None:
 
 
 def test_keep_true_reverts_are_reported_as_kept() -> None:
-    decider = ScriptedDecider({1: [DEGRADE]},
-                              reverts=[Rev("revert:fallback#1", keep=True, description="KEPT POST /fallback")])
+    decider = ScriptedDecider({1: [DEGRADE]}, reverts=[Rev("revert:fallback#1", keep=True)])
     played = play(experiment(), decider, Script(ticks=[BREACH]))
     reverted = played.of(ev.Reverted)
     assert [(r.decision_id, r.kept) for r in reverted] == [("revert:fallback#1", True)]
     warnings = [e.message for e in played.of(ev.RunLog) if e.level == "warning"]
-    assert warnings == ["KEPT (keep: true): KEPT POST /fallback was NOT reverted"]
+    assert warnings == ["KEPT (keep: true): KEPT POST /fallback: keep: true was NOT reverted"]
     assert played.final.verdict == "deviated"
 
 
 def test_circuit_break_open_then_closed_by_the_weight_revert() -> None:
     breaker = Dec("isolate#1", "circuit-break", policy="isolate", target="payment-gateway")
-    decider = ScriptedDecider({1: [breaker]},
-                              reverts=[Rev("revert:isolate#1", action="restore-weight", description="weight 100")])
-    played = play(experiment(), decider, Script(
-        ticks=[BREACH, OK], apply_data={"isolate#1": {"breaker_state": "open", "weight": 0}},
-        revert_data={"revert:isolate#1": {"service": "payment-gateway", "weight": 100, "policy": "isolate"}}))
+    decider = ScriptedDecider({1: [breaker]}, reverts=[Rev("revert:isolate#1", action="restore-weight",
+                                                         target="service:-/payment-gateway", weight=100)])
+    restored = rm.RestoredWeight(policy="isolate", service="payment-gateway", weight=100)
+    played = play(experiment(), decider, Script(ticks=[BREACH, OK], restored={"revert:isolate#1": restored}))
     states = [(b.state, b.weight, b.service) for b in played.of(ev.BreakerChanged)]
     assert states == [("open", 0, "payment-gateway"), ("closed", 100, "payment-gateway")]
     assert played.index(ev.FaultRemoved) < played.index(ev.Reverted) < played.index(ev.BreakerChanged, state="closed")
@@ -276,7 +275,7 @@ def test_failed_revert_is_failed_and_not_reported_reverted() -> None:
     decider = ScriptedDecider({1: [DEGRADE]}, reverts=[Rev("revert:fallback#1")])
     played = play(experiment(), decider, Script(ticks=[BREACH], revert_fail=frozenset({"revert:fallback#1"})))
     assert played.final.verdict == "failed"
-    assert "reverting revert degrade failed: HTTP 503" in played.final.reason
+    assert "reverting revert degrade POST /fallback failed: HTTP 503" in played.final.reason
     assert not played.of(ev.Reverted)
     assert [e.decision_id for e in played.of(ev.ActionFailed)] == ["revert:fallback#1"]
 

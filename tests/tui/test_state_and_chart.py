@@ -12,17 +12,17 @@ from tui.widgets.slo_chart import plot
 
 def _sample(run_id: str, at: float, value: float | None, status: str) -> SloSampled:
     verdict = Verdict(slo="p95", status=status, value=value, objective="< 0.8", query="q", eval_time=at)  # type: ignore[arg-type]
-    return SloSampled(run_id, at, tick=Tick(eval_time=at, verdicts=(verdict,)))
+    return SloSampled(run_id=run_id, at=at, tick=Tick(eval_time=at, verdicts=(verdict,)))
 
 
 def test_store_folds_a_run() -> None:
     store = RunStore()
-    store.apply(RunStarted("r1", 100.0, experiment="exp", slos=("p95",), faults=("f",)))
-    store.apply(FaultInjected("r1", 100.0, fault="f", deadline=160.0))
+    store.apply(RunStarted(run_id="r1", at=100.0, experiment="exp", slos=("p95",), faults=("f",)))
+    store.apply(FaultInjected(run_id="r1", at=100.0, fault="f", deadline=160.0))
     store.apply(_sample("r1", 101.0, 0.5, "ok"))
     store.apply(_sample("r1", 102.0, 0.9, "breached"))
-    store.apply(PolicyFired("r1", 102.0, policy="fast", action="rollback", evidence={"slo": "p95", "value": 0.9}))
-    run = store.apply(FaultRemoved("r1", 102.0, fault="f", reason="policy"))
+    store.apply(PolicyFired(run_id="r1", at=102.0, decision_id="fast#1", policy="fast", action="rollback", evidence={"slo": "p95", "value": 0.9}))
+    run = store.apply(FaultRemoved(run_id="r1", at=102.0, fault="f", reason="rollback"))
     assert run.slos["p95"].threshold == 0.8 and run.slos["p95"].status == "breached"
     assert run.fault_window == (100.0, 102.0)
     assert run.phase == "recovering" and not run.live_faults()
