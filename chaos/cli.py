@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "chaos.commands.doctor:doctor",
     "tui": "chaos.commands.tui:tui",
     "proxy": "chaos.commands.proxy:proxy",
+    "gameday": "chaos.commands.gameday:gameday",
 }
 
 
@@ -97,19 +98,26 @@ def main() -> None:
 @set_option
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> None:
-    """Validate experiment FILES; exit 2 when any is invalid."""
-    from chaos.loading import load_file
+    """Validate experiment and GameDay FILES; exit 2 when any is invalid."""
+    from chaos.gameday.loading import LoadedGameDay, load_document
 
     overrides = parse_sets(sets)
     results: list[dict[str, Any]] = []
     for path in files:
         try:
-            loaded = load_file(path, overrides=overrides)
+            loaded = load_document(path, overrides=overrides)
         except InvalidExperiment as exc:
             results.append({"file": path, "valid": False, "problems": [p.as_dict() for p in exc.problems]})
             if output == "text":
                 for problem in exc.problems:
                     click.echo(f"✗ {problem.render()}", err=True)
+            continue
+        if isinstance(loaded, LoadedGameDay):
+            names = [x.experiment.name for x in loaded.experiments]
+            results.append({"file": path, "valid": True, "kind": "GameDay", "name": loaded.name,
+                            "experiments": names, "problems": []})
+            if output == "text":
+                click.echo(f"✓ {path}: game day {loaded.name} ({len(names)} experiment(s) valid: {', '.join(names)})")
             continue
         exp = loaded.experiment
         results.append({"file": path, "valid": True, "name": exp.name, "target": exp.spec.target.type,
