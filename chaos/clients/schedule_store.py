@@ -222,6 +222,17 @@ class ScheduleStore:
             return False
         return True
 
+    def skip_many(self, name: str, skips: list[tuple[float, str, int]], now: float) -> list[tuple[float, str, int]]:
+        """Record many skipped due times in one transaction; returns those not already decided."""
+        out = []
+        with self._tx() as db:
+            for due, reason, count in skips:
+                cur = db.execute("INSERT OR IGNORE INTO schedule_fires (schedule, due, state, reason, count, decided) "
+                                 "VALUES (?, ?, 'skipped', ?, ?, ?)", (name, due, reason, count, now))
+                if cur.rowcount:
+                    out.append((due, reason, count))
+        return out
+
     def set_runs(self, name: str, due: float, runs: list[str]) -> None:
         with self._tx() as db:
             db.execute("UPDATE schedule_fires SET runs = ? WHERE schedule = ? AND due = ?",
@@ -231,7 +242,7 @@ class ScheduleStore:
                runs: list[str], now: float) -> None:
         with self._tx() as db:
             db.execute("UPDATE schedule_fires SET state = 'finished', ended = ?, verdict = ?, score = ?, "
-                       "report = ?, reason = ?, runs = ? WHERE schedule = ? AND due = ?",
+                       "report = ?, reason = ?, runs = ? WHERE schedule = ? AND due = ? AND state = 'running'",
                        (now, verdict, score, report, reason, json.dumps(runs), name, due))
 
     def fires(self, name: str | None = None, *, states: tuple[str, ...] = (), limit: int = 200) -> list[FireRow]:

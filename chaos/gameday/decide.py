@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from chaos.gameday.fires import fires_between, iter_fires
+from chaos.gameday.fires import fires_between, iter_fires, utc_z
 from chaos.model.gameday import Blackout, GameDaySchedule
 
 SKIP_GRACE_S = 60.0
@@ -60,15 +60,18 @@ def due_now(schedule: GameDaySchedule, cursor: float, now: float, *,
     is skipped with that blocker as its reason."""
     held = held or {}
     grace = SKIP_GRACE_S if schedule.missed == "skip" else schedule.starting_deadline_s
-    dues = fires_between(schedule.cron, schedule.timezone, cursor, now, limit=MAX_RECORDED + 1)
+    dues = fires_between(schedule.cron, schedule.timezone, cursor, now, limit=MAX_RECORDED)
     skips: list[Skip] = []
-    if len(dues) > MAX_RECORDED:
-        # an enormous backlog (a per-minute schedule down for weeks): one row says how many
-        rest = len(fires_between(schedule.cron, schedule.timezone, dues[MAX_RECORDED - 1], now,
-                                 limit=10_000_000))
-        skips.append(Skip(dues[MAX_RECORDED - 1], "missed: the scheduler was not running "
-                          f"({rest + 1} due times up to this one)", count=rest + 1))
-        dues = dues[MAX_RECORDED:]
+    if len(dues) == MAX_RECORDED:
+        # an enormous backlog (a per-minute schedule down for weeks): the first due times one by one,
+        # the rest that can no longer start as one row that says how many, then the recent ones
+        keep = dues[:MAX_RECORDED - 1]
+        cutoff = max(now - grace, keep[-1])
+        late = fires_between(schedule.cron, schedule.timezone, keep[-1], cutoff, limit=100_000_000)
+        if late:
+            skips.append(Skip(late[-1], "missed: the scheduler was not running "
+                              f"({len(late)} due times from {utc_z(late[0])} to this one)", count=len(late)))
+        dues = keep + fires_between(schedule.cron, schedule.timezone, cutoff, now)
     candidate: float | None = None
     for i, due in enumerate(dues):
         last = i == len(dues) - 1

@@ -150,13 +150,20 @@ class Scheduler:
         due = due_now(schedule, cursor, now, held=held)
         for skip in due.skips:
             held.pop(skip.due, None)
-            if self.schedules.skip(name, skip.due, skip.reason, now, skip.count):
-                self.metrics.skipped(skip.reason, skip.count)
-                log.info("schedule %s: skipped %s: %s", name, skip.due, skip.reason)
-                await self.notify(lgd, "skipped", {"gameday": name, "due": skip.due, "reason": skip.reason})
+        recorded = self.schedules.skip_many(name, [(k.due, k.reason, k.count) for k in due.skips], now)
+        for _at, reason, count in recorded:
+            self.metrics.skipped(reason, count)
+        if recorded:
+            total = sum(c for _, _, c in recorded)
+            log.info("schedule %s: %d due time(s) skipped, latest %s: %s", name, total, recorded[-1][0],
+                     recorded[-1][1])
+            # one notification per pass, however long the backlog was
+            await self.notify(lgd, "skipped", {"gameday": name, "due": recorded[-1][0], "reason": recorded[-1][1],
+                                               "count": total, "first_due": recorded[0][0]})
         if due.candidate is not None:
             assert due.candidate_deadline is not None
-            await self._admit(name, lgd, row.paused, row.suspended, due.candidate, due.candidate_deadline, now)
+            suspended = self._check_suspend(name, lgd, now)
+            await self._admit(name, lgd, row.paused, suspended, due.candidate, due.candidate_deadline, now)
         nxt = next_fires(schedule.cron, schedule.timezone, now, 1)[0]
         self.metrics.next_fire.labels(schedule=name).set(nxt)
         self.schedules.set_next_fire(name, nxt, now)
@@ -230,16 +237,26 @@ class Scheduler:
         self.schedules.finish(name, handle.due, finished.verdict, finished.score, finished.report, finished.reason,
                               finished.runs, now)
         self.metrics.run_duration.observe(max(0.0, now - started))
+        self._check_suspend(name, lgd, now)
+        self.wake.set()
+
+    def _check_suspend(self, name: str, lgd: LoadedGameDay, now: float) -> str:
+        """Suspend after ``suspendAfter`` consecutive failed/aborted game days (orphaned ones count as
+        aborted); returns the suspension reason ("" when not suspended)."""
         spec = lgd.gameday.spec
         row = self.schedules.schedule(name)
-        if row is not None and spec.suspend_after:
-            outcomes = self.schedules.outcomes(name, since=row.resumed)
-            if not row.suspended and should_suspend(spec.suspend_after, outcomes):
-                reason = (f"{spec.suspend_after} consecutive game days failed or aborted "
-                          f"({', '.join(outcomes[:spec.suspend_after])}); `aftershock gameday resume {name}`")
-                self.schedules.suspend(name, reason, now)
-                log.warning("schedule %s suspended: %s", name, reason)
-        self.wake.set()
+        if row is None:
+            return ""
+        if row.suspended or not spec.suspend_after:
+            return row.suspended
+        outcomes = self.schedules.outcomes(name, since=row.resumed)
+        if not should_suspend(spec.suspend_after, outcomes):
+            return ""
+        reason = (f"{spec.suspend_after} consecutive game days failed or aborted "
+                  f"({', '.join(outcomes[:spec.suspend_after])}); `aftershock gameday resume {name}`")
+        self.schedules.suspend(name, reason, now)
+        log.warning("schedule %s suspended: %s", name, reason)
+        return reason
 
     # ------------------------------------------------------------ observations
 
