@@ -3,6 +3,7 @@ wildcard-hour rules, and ``aftershock gameday next --output json``."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def test_fires_are_strictly_increasing_and_after_the_start(quarters: int, tz: st
     start = utc("2026-01-01T00:00:00Z") + quarters * 900
     got = next_fires(cron, tz, start, 8)
     assert got[0] > start
-    assert all(a < b for a, b in zip(got, got[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(got))
 
 
 def test_resolve_is_the_identity_for_existing_times() -> None:
