@@ -78,49 +78,97 @@ def next_cmd(file: str, after: str | None, count: int, output: str) -> None:
 @gameday.command("run")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--no-gate", is_flag=True, help="Start even when the error-budget gate is closed.")
+@click.option("--scheduled", is_flag=True,
+              help="Started by a scheduler (a Kubernetes CronJob): run only at a due time of the schedule by "
+                   "Aftershock's DST rules, claimed once in the state DB; otherwise record why and exit 0.")
+@click.option("--journals-url", default=None, help="POST the game-day report and every journal to this URL.")
 @state_dir_option
 @target_options
-def run_cmd(file: str, no_gate: bool, state_dir: str | None, kubeconfig: str | None, context: str | None,
-            namespace: str | None, prometheus: str | None) -> None:
+def run_cmd(file: str, no_gate: bool, scheduled: bool, journals_url: str | None, state_dir: str | None,
+            kubeconfig: str | None, context: str | None, namespace: str | None, prometheus: str | None) -> None:
     """Run one game day now (serial/parallel, pauses, stopOn, gate); then write its report."""
     from chaos.commands.run import engine_settings
 
     lgd = _as_gameday(file)
     settings = engine_settings(state_dir, prometheus, kubeconfig, context, namespace)
-    sys.exit(asyncio.run(_run_once(lgd, settings, gate=not no_gate, say=click.echo)))
+    sys.exit(asyncio.run(_run_once(lgd, settings, gate=not no_gate, say=click.echo, scheduled=scheduled,
+                                   journals_url=journals_url)))
 
 
-async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any) -> int:
-    """One game day in the foreground (also the demo's ``gameday`` scenario)."""
+def _scheduled_due(lgd: LoadedGameDay, now: float) -> tuple[float | None, str]:
+    """The due time a scheduled start stands for, or why there is none."""
+    from chaos.gameday.decide import SKIP_GRACE_S
+    from chaos.gameday.fires import fires_between, utc_z
+
+    schedule = lgd.gameday.spec.schedule
+    if schedule is None:
+        return None, "has no spec.schedule"
+    window = schedule.starting_deadline_s if schedule.missed == "latest" else SKIP_GRACE_S
+    dues = fires_between(schedule.cron, schedule.timezone, now - window - 1, now)
+    if not dues:
+        return None, (f"{utc_z(now)} is not within {window:g} s of a due time of {lgd.name} by Aftershock's rules "
+                      "(e.g. the repeated hour at a DST fall-back); nothing to do")
+    return dues[-1], ""
+
+
+async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, scheduled: bool = False,
+                    journals_url: str | None = None) -> int:
+    """One game day in the foreground (also the demo's ``gameday`` scenario and the CronJob's Job)."""
     from chaos.clients.schedule_store import ScheduleStore
     from chaos.commands.progress import TextPrinter
+    from chaos.compiling import naming
+    from chaos.gameday.decide import blackout_at
     from chaos.gameday.notify import Notifier
     from chaos.gameday.runner import (
         GameDayRunner,
         notification_body,
         notify_finished,
+        push_journals,
         read_gate,
         write_report,
     )
 
-    if gate and lgd.gameday.spec.gate is not None:
-        reading = await read_gate(lgd, settings)
-        if reading is not None and not reading.open:
-            raise PreflightRefused(f"game day {lgd.name}: gate closed: {reading.reason}",
-                                   ["run it when the budget has recovered, or pass --no-gate"])
-        if reading is not None:
-            say(f"gate open: {reading.reason}")
     runner = GameDayRunner(settings, listener=TextPrinter())
     schedules = ScheduleStore(runner.engine.store.dir)
     notifier = Notifier(lgd.gameday.spec.notify)
     now = time.time()
-    from chaos.compiling import naming
-
-    gid = naming.new_run_id()
     schedules.register(lgd.name, lgd.source, now)
-    schedules.claim(lgd.name, now, gid, now, trigger="manual")
-    runner.on_runs = lambda runs: schedules.set_runs(lgd.name, now, runs)
-    await notifier.send("started", {"gameday": lgd.name, "id": gid, "due": now, "trigger": "manual"})
+    due, trigger = now, "manual"
+    if scheduled:
+        found, why = _scheduled_due(lgd, now)
+        if found is None:
+            say(f"game day {lgd.name}: {why}")
+            return 0
+        due, trigger = found, "schedule"
+        row = schedules.schedule(lgd.name)
+        tz = lgd.gameday.spec.schedule.timezone if lgd.gameday.spec.schedule else "UTC"
+        blocked = ("schedule paused" if row and row.paused else
+                   f"schedule suspended: {row.suspended}" if row and row.suspended else
+                   (f"blackout {b}" if (b := blackout_at(lgd.gameday.spec.blackouts, now, tz)) else ""))
+        if blocked:
+            if schedules.skip(lgd.name, due, blocked, now):
+                await notifier.send("skipped", {"gameday": lgd.name, "due": due, "reason": blocked})
+            say(f"game day {lgd.name}: skipped: {blocked}")
+            return 0
+    if gate and lgd.gameday.spec.gate is not None:
+        reading = await read_gate(lgd, settings)
+        if reading is not None and not reading.open:
+            if scheduled:
+                reason = f"gate closed: {reading.reason}"
+                if schedules.skip(lgd.name, due, reason, now):
+                    await notifier.send("skipped", {"gameday": lgd.name, "due": due, "reason": reason})
+                say(f"game day {lgd.name}: skipped: {reason}")
+                return 0
+            raise PreflightRefused(f"game day {lgd.name}: gate closed: {reading.reason}",
+                                   ["run it when the budget has recovered, or pass --no-gate"])
+        if reading is not None:
+            say(f"gate open: {reading.reason}")
+    gid = naming.new_run_id()
+    if not schedules.claim(lgd.name, due, gid, now, trigger=trigger):
+        say(f"game day {lgd.name}: due time {due} was already started or skipped (claimed once); nothing to do")
+        return 0
+    runner.on_runs = lambda runs: schedules.set_runs(lgd.name, due, runs)
+    await notifier.send("started", {"gameday": lgd.name, "id": gid, "due": due, "trigger": trigger})
     loop = asyncio.get_running_loop()
 
     def on_signal() -> None:
@@ -130,14 +178,16 @@ async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any) 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
     try:
-        result = await runner.run(lgd, due=now, trigger="manual", gameday_id=gid)
+        result = await runner.run(lgd, due=due, trigger=trigger, gameday_id=gid)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     written = write_report(result, runner.engine.store.dir, schedules)
-    schedules.finish(lgd.name, now, result.verdict, written.score.score, str(written.html), result.stopped,
+    schedules.finish(lgd.name, due, result.verdict, written.score.score, str(written.html), result.stopped,
                      result.run_ids, time.time())
     await notify_finished(notifier, result, written)
+    if journals_url:
+        await push_journals(journals_url, result, written)
     body = notification_body(result, written)
     for e in body["experiments"]:
         say(f"{e['name']}: {e['verdict']} (run {e['run_id'] or '—'})")

@@ -180,3 +180,24 @@ def notification_body(result: GameDayResult, written: Written | None) -> dict[st
 async def notify_finished(notifier: Notifier, result: GameDayResult, written: Written) -> None:
     event = "aborted" if result.verdict == "aborted" else "finished"
     await notifier.send(event, notification_body(result, written))
+
+
+async def push_journals(url: str, result: GameDayResult, written: Written) -> None:
+    """POST the game-day report (Markdown + HTML) and every journal to ``url`` (in-cluster runs
+    without a volume). Failures are logged: the game day's outcome does not depend on them."""
+    import logging
+
+    import httpx
+
+    from chaos.gameday.notify import redact
+
+    body = {**notification_body(result, written), "markdown_text": written.markdown.read_text(encoding="utf-8"),
+            "html_text": written.html.read_text(encoding="utf-8"),
+            "journals": {e.run_id: e.journal for e in result.experiments if e.journal is not None}}
+    try:
+        async with httpx.AsyncClient(timeout=30.0, follow_redirects=False) as client:
+            response = await client.post(url, json=body)
+            response.raise_for_status()
+    except httpx.HTTPError as exc:
+        logging.getLogger("aftershock.gameday").error("pushing journals to %s failed: %s", redact(url),
+                                                      type(exc).__name__)
