@@ -240,9 +240,12 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
     from chaos.gameday.runner import GameDayRunner, notify_finished, read_gate, write_report
     from chaos.gameday.service import Finished, Handle, Scheduler, SystemClock
 
+    from chaos.commands.progress import TextPrinter
+
     metrics = Metrics()
     engine = Engine(settings)
     engine.subscribe(metrics.on_event)
+    engine.subscribe(TextPrinter(color=False))
     schedules = ScheduleStore(engine.store.dir)
 
     async def launcher(lgd: LoadedGameDay, handle: Handle, trigger: str) -> Finished:
