@@ -198,6 +198,25 @@ async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, 
     return result.exit_code
 
 
+async def demo_gameday(path: Path, environ: dict[str, str], state_dir: str | None, say: Any,
+                       guard: Any) -> int:
+    """``aftershock demo --scenario gameday`` (called inside the demo, with its stack running)."""
+    from chaos.commands.demo import _warm_up
+    from chaos.commands.run import engine_settings
+    from chaos.gameday.loading import load_gameday
+
+    lgd = load_gameday(path, environ=environ)
+    settings = engine_settings(state_dir)
+    settings.environ = environ
+    say(f"demo: game day {lgd.name}: {', '.join(x.experiment.name for x in lgd.experiments)}")
+    say("demo: warming up (waiting for the SLOs to have data and hold)")
+    await _warm_up(lgd.experiments[0], environ)
+    try:
+        return await _run_once(lgd, settings, gate=False, say=say)
+    finally:
+        guard()  # _run_once put the default signal handlers back: the demo's again, for the teardown
+
+
 # ---------------------------------------------------------------- serve
 
 
@@ -233,14 +252,13 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     from chaos.clients.schedule_store import ScheduleStore
+    from chaos.commands.progress import TextPrinter
     from chaos.commands.recover import _recover
     from chaos.engine.driver import Engine
     from chaos.gameday.metrics import Metrics
     from chaos.gameday.notify import Notifier
     from chaos.gameday.runner import GameDayRunner, notify_finished, read_gate, write_report
     from chaos.gameday.service import Finished, Handle, Scheduler, SystemClock
-
-    from chaos.commands.progress import TextPrinter
 
     metrics = Metrics()
     engine = Engine(settings)

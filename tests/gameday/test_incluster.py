@@ -27,7 +27,7 @@ def compile_objects(*args: str) -> list[dict[str, Any]]:
 
 
 def test_cronjob_configmap_and_least_privilege_rbac() -> None:
-    objs = compile_objects(str(REPO / "experiments" / "gameday-checkout.yaml"), "--image", "registry.local/as:1")
+    objs = compile_objects(str(REPO / "gamedays" / "checkout-friday.yaml"), "--image", "registry.local/as:1")
     kinds = [o["kind"] for o in objs]
     assert kinds == ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "PersistentVolumeClaim", "CronJob"]
     cron = objs[-1]
@@ -41,11 +41,11 @@ def test_cronjob_configmap_and_least_privilege_rbac() -> None:
     assert container["image"] == "registry.local/as:1"
     assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                             "capabilities": {"drop": ["ALL"]}}
-    assert container["args"][:4] == ["gameday", "run", "/etc/aftershock/experiments/gameday-checkout.yaml",
+    assert container["args"][:4] == ["gameday", "run", "/etc/aftershock/experiments/checkout-friday.yaml",
                                      "--scheduled"]
     files = objs[3]["data"]
-    assert sorted(files) == ["gameday-checkout.yaml", "packet-loss.yaml", "payment-latency.yaml"]
-    gd = yaml.safe_load(files["gameday-checkout.yaml"])
+    assert sorted(files) == ["checkout-friday.yaml", "packet-loss.yaml", "payment-latency.yaml"]
+    gd = yaml.safe_load(files["checkout-friday.yaml"])
     assert [e["file"] for e in gd["spec"]["experiments"]] == ["payment-latency.yaml", "packet-loss.yaml"]
     role = objs[1]
     rules = {(r["apiGroups"][0], r["resources"][0]): r["verbs"] for r in role["rules"]}
@@ -56,7 +56,7 @@ def test_cronjob_configmap_and_least_privilege_rbac() -> None:
 
 
 def test_journals_to_a_url_need_no_volume() -> None:
-    objs = compile_objects(str(REPO / "experiments" / "gameday-checkout.yaml"), "--journals-url",
+    objs = compile_objects(str(REPO / "gamedays" / "checkout-friday.yaml"), "--journals-url",
                            "https://journals.example/in")
     assert "PersistentVolumeClaim" not in [o["kind"] for o in objs]
     args = objs[-1]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]

@@ -21,7 +21,7 @@ def validate(*args: str) -> tuple[int, str, str]:
 
 
 def test_the_example_game_day_is_valid() -> None:
-    code, out, err = validate(str(REPO / "experiments" / "gameday-checkout.yaml"))
+    code, out, err = validate(str(REPO / "gamedays" / "checkout-friday.yaml"))
     assert code == 0, err
     assert "game day checkout-friday (2 experiment(s) valid: payment-latency, packet-loss)" in out
 
