@@ -205,7 +205,7 @@ async def demo_gameday(path: Path, environ: dict[str, str], state_dir: str | Non
     from chaos.commands.run import engine_settings
     from chaos.gameday.loading import load_gameday
 
-    lgd = load_gameday(path, environ=environ)
+    lgd = load_gameday(path.resolve(), environ=environ)
     settings = engine_settings(state_dir)
     settings.environ = environ
     say(f"demo: game day {lgd.name}: {', '.join(x.experiment.name for x in lgd.experiments)}")

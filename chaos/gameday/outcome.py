@@ -105,9 +105,10 @@ def slo_scores(result: ExperimentResult) -> list[SloScore]:
             out.append(SloScore(result.name, name, weight, None, "no samples during the run (no data)"))
             continue
         breached = 0.0
+        spacing = (samples[-1][0] - samples[0][0]) / (len(samples) - 1) if len(samples) > 1 else 0.0
         for (at, v), nxt in zip(samples, [*samples[1:], None], strict=True):
-            if v.get("status") == "breached":
-                breached += (nxt[0] - at) if nxt is not None else 0.0
+            if v.get("status") == "breached":  # until the next sample (the last one: one sample spacing)
+                breached += (nxt[0] - at) if nxt is not None else spacing
         lost = any(v.get("status") == "breached" for _, v in samples)
         out.append(SloScore(result.name, name, weight, not lost, breached_s=round(breached, 2)))
     return out
