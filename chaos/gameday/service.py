@@ -105,6 +105,7 @@ class Scheduler:
         self._held: dict[str, dict[float, str]] = {}
         self._live: dict[str, _Live] = {}
         self._sources: dict[str, set[str] | None] = {}
+        self._announced: dict[str, float] = {}
         self.wake = asyncio.Event()
 
     # ------------------------------------------------------------ entries
@@ -167,6 +168,9 @@ class Scheduler:
         nxt = next_fires(schedule.cron, schedule.timezone, now, 1)[0]
         self.metrics.next_fire.labels(schedule=name).set(nxt)
         self.schedules.set_next_fire(name, nxt, now)
+        if self._announced.get(name) != nxt:
+            self._announced[name] = nxt
+            await self.notify(lgd, "scheduled", {"gameday": name, "next_fire": nxt})
         return min(nxt, now + RECHECK_S) if held else nxt
 
     async def _admit(self, name: str, lgd: LoadedGameDay, paused: bool, suspended: str, candidate: float,
@@ -196,11 +200,16 @@ class Scheduler:
                 log.info("schedule %s: skipped %s: %s", name, candidate, decision.reason)
                 await self.notify(lgd, "skipped", {"gameday": name, "due": candidate, "reason": decision.reason})
             return
+        foreign = [gid for gid in decision.replace if gid not in self._live]
+        if foreign:  # another scheduler process runs it: it cannot be aborted from here
+            reason = (f"concurrency Replace: the previous run {', '.join(foreign)} belongs to another scheduler "
+                      "process and cannot be aborted from here")
+            if self.schedules.skip(name, candidate, reason, now):
+                self.metrics.skipped(reason)
+            return
         for gid in decision.replace:
-            live = self._live.get(gid)
-            if live is not None:
-                log.info("schedule %s: concurrency Replace: aborting %s", name, gid)
-                live.handle.abort.set()
+            log.info("schedule %s: concurrency Replace: aborting %s", name, gid)
+            self._live[gid].handle.abort.set()
         self.start(name, lgd, candidate, "schedule")
 
     def start(self, name: str, lgd: LoadedGameDay, due: float, trigger: str) -> str | None:

@@ -328,3 +328,24 @@ async def test_dst_gap_fires_at_the_end_of_the_gap(tmp_path: Path, stores: tuple
     await s.step()
     await drain(s)
     assert [h.due for h in launches.started] == [utc("2027-03-28T01:00:00Z")]
+
+
+async def test_notifications_scheduled_skipped_started(tmp_path: Path,
+                                                       stores: tuple[ScheduleStore, StateStore]) -> None:
+    sent: list[tuple[str, dict[str, object]]] = []
+
+    async def notify(lgd: LoadedGameDay, event: str, body: dict[str, object]) -> None:
+        sent.append((event, body))
+
+    lgd = write_gameday(tmp_path, EVERY_10)
+    launches = Launches(auto="passed")
+    s, clock = make(stores, utc("2027-01-01T00:00:30Z"), launches, notify=notify)
+    await start(s, lgd)
+    clock.t = utc("2027-01-01T00:25:00Z")  # 00:10 missed, 00:20 missed
+    await s.step()
+    clock.t = utc("2027-01-01T00:30:01Z")
+    await s.step()
+    await drain(s)
+    events = [e for e, _ in sent]
+    assert events == ["scheduled", "skipped", "scheduled", "scheduled", "started"]
+    assert sent[1][1]["count"] == 2 and sent[0][1]["next_fire"] == utc("2027-01-01T00:10:00Z")
