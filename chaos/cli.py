@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "chaos.commands.doctor:doctor",
     "tui": "chaos.commands.tui:tui",
     "proxy": "chaos.commands.proxy:proxy",
+    "gameday": "chaos.commands.gameday:gameday",
 }
 
 
@@ -97,19 +98,26 @@ def main() -> None:
 @set_option
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> None:
-    """Validate experiment FILES; exit 2 when any is invalid."""
-    from chaos.loading import load_file
+    """Validate experiment and GameDay FILES; exit 2 when any is invalid."""
+    from chaos.gameday.loading import LoadedGameDay, load_document
 
     overrides = parse_sets(sets)
     results: list[dict[str, Any]] = []
     for path in files:
         try:
-            loaded = load_file(path, overrides=overrides)
+            loaded = load_document(path, overrides=overrides)
         except InvalidExperiment as exc:
             results.append({"file": path, "valid": False, "problems": [p.as_dict() for p in exc.problems]})
             if output == "text":
                 for problem in exc.problems:
                     click.echo(f"✗ {problem.render()}", err=True)
+            continue
+        if isinstance(loaded, LoadedGameDay):
+            names = [x.experiment.name for x in loaded.experiments]
+            results.append({"file": path, "valid": True, "kind": "GameDay", "name": loaded.name,
+                            "experiments": names, "problems": []})
+            if output == "text":
+                click.echo(f"✓ {path}: game day {loaded.name} ({len(names)} experiment(s) valid: {', '.join(names)})")
             continue
         exp = loaded.experiment
         results.append({"file": path, "valid": True, "name": exp.name, "target": exp.spec.target.type,
@@ -130,7 +138,12 @@ def validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> None
               help="Write one YAML file per object into this directory instead of stdout.")
 @click.option("--run-id", default=None, help="Run id used in names and labels (default: a fresh one).")
 @set_option
-def compile_cmd(file: str, out_dir: str | None, run_id: str | None, sets: tuple[str, ...]) -> None:
+@click.option("--in-cluster", is_flag=True, help="A CronJob (+ ConfigMap, ServiceAccount, Role/RoleBinding, PVC) that "
+              "runs FILE's schedule in the cluster (docs/gamedays.md).")
+@click.option("--image", default=None, help="--in-cluster: the image built from the Dockerfile.")
+@click.option("--journals-url", default=None, help="--in-cluster: POST reports and journals here instead of a PVC.")
+def compile_cmd(file: str, out_dir: str | None, run_id: str | None, sets: tuple[str, ...], in_cluster: bool,
+                image: str | None, journals_url: str | None) -> None:
     """Compile FILE to Chaos Mesh objects (multi-document YAML)."""
     from pathlib import Path
 
@@ -139,6 +152,12 @@ def compile_cmd(file: str, out_dir: str | None, run_id: str | None, sets: tuple[
     from chaos.compiling import naming
     from chaos.compiling.kubernetes import compile_experiment, to_yaml_stream
     from chaos.loading import load_file
+
+    if in_cluster:
+        from chaos.gameday.incluster import compile_in_cluster_file
+
+        click.echo(compile_in_cluster_file(file, parse_sets(sets), image, journals_url), nl=False)
+        return
 
     if run_id is not None and not naming.valid_run_id(run_id):
         raise InvalidInput(Problem(f"--run-id {run_id!r}: 4 to 12 lower-case letters or digits"))

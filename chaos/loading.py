@@ -299,7 +299,9 @@ _CONSTRAINT_KINDS = frozenset({
 """pydantic error types whose message says what was expected but not what was given."""
 
 
-def _problems_from_validation(exc: ValidationError, source: str, lines: dict[PathT, int]) -> list[Problem]:
+def _problems_from_validation(exc: ValidationError, source: str, lines: dict[PathT, int],
+                              root: type[BaseModel] = Experiment) -> list[Problem]:
+    """Problems of a pydantic error of document class ``root`` (Experiment, or GameDay for game days)."""
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
     errors = exc.errors(include_url=False)
@@ -308,11 +310,11 @@ def _problems_from_validation(exc: ValidationError, source: str, lines: dict[Pat
     unknown_hints: dict[PathT, set[str]] = {}
     for err in errors:
         if err["type"] == "extra_forbidden":
-            path, cls = _clean_loc(tuple(err["loc"]))
+            path, cls = _clean_loc(tuple(err["loc"]), root)
             unknown_hints.setdefault(path[:-1], set()).update(
                 difflib.get_close_matches(str(path[-1]), _aliases(cls), n=1, cutoff=0.6))
     for err in errors:
-        path, cls = _clean_loc(tuple(err["loc"]))
+        path, cls = _clean_loc(tuple(err["loc"]), root)
         kind = err["type"]
         msg = str(err["msg"])
         hint = ""
@@ -361,11 +363,12 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[PathT, type[BaseModel] | None]:
+def _clean_loc(loc: tuple[Any, ...], root: type[BaseModel] = Experiment
+               ) -> tuple[PathT, type[BaseModel] | None]:
     """Drop discriminated-union tags from a pydantic location and find the model class it points into."""
     out: list[str | int] = []
-    tp: Any = Experiment
-    parent_cls: type[BaseModel] | None = Experiment
+    tp: Any = root
+    parent_cls: type[BaseModel] | None = root
     i = 0
     while i < len(loc):
         part = loc[i]

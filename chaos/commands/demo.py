@@ -28,6 +28,7 @@ SCENARIOS = {
     "latency": "demo-payment-latency.yaml",
     "degrade": "demo-degrade.yaml",
     "circuit-break": "demo-circuit-break.yaml",
+    "gameday": "../gamedays/demo-gameday.yaml",
 }
 WARMUP_S = 45.0
 
@@ -105,6 +106,10 @@ async def _demo_body(scenario: str, state_dir: str | None, output: str, report: 
             environ = {**os.environ, "PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": e.proxy,
                        "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
                        "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, "AFTERSHOCK_DEMO_ORDER_URL": stack.order_url}
+            if scenario == "gameday":  # the three scenarios as one game day: chaos.commands.gameday
+                from chaos.commands.gameday import demo_gameday
+
+                return await demo_gameday(experiments_dir() / SCENARIOS[scenario], environ, state_dir, say, guard)
             loaded = load_file(experiments_dir() / SCENARIOS[scenario], environ=environ)
             settings = engine_settings(state_dir)
             settings.environ = environ
@@ -134,7 +139,8 @@ async def _demo_body(scenario: str, state_dir: str | None, output: str, report: 
 
 @click.command("demo")
 @click.option("--scenario", type=click.Choice(list(SCENARIOS)), default="latency", show_default=True,
-              help="latency → rollback; degrade → backup channel; circuit-break → weight 0 with half-open.")
+              help="latency → rollback; degrade → backup channel; circuit-break → weight 0 with half-open; "
+                   "gameday → the three as one game day, with its report.")
 @click.option("--headless", is_flag=True, help="Print progress and the summary instead of opening the TUI.")
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Where to write the HTML report.")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)

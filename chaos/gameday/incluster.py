@@ -1,0 +1,182 @@
+"""``aftershock compile --in-cluster FILE``: the objects that let Kubernetes itself run a schedule.
+
+A ``CronJob`` (``timeZone``, ``concurrencyPolicy``, ``startingDeadlineSeconds``, history limits,
+non-root restricted security context) runs ``aftershock gameday run --scheduled`` in the image of
+the repository's ``Dockerfile``; a ``ConfigMap`` carries the GameDay and experiment files (the
+GameDay's paths rewritten to the mount); a ``ServiceAccount`` and, per namespace the experiments
+reach, a ``Role``/``RoleBinding`` with exactly the rules :func:`rbac_rules` computes. Journals and
+reports go to a ``PersistentVolumeClaim`` (default) or are pushed to an HTTP endpoint.
+
+The CronJob controller has its own DST behaviour (it runs twice in the repeated fall-back hour,
+kubernetes #121594); ``--scheduled`` makes the Job check the due time against Aftershock's rules
+and claim it in the state DB on the claim, so a duplicate start exits without running. Values only
+(dicts); the CLI dumps them as YAML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chaos.compiling.kubernetes import compile_experiment
+from chaos.errors import InvalidExperiment, Problem
+from chaos.gameday.loading import LoadedGameDay
+from chaos.model.experiment import Experiment
+from chaos.model.policies import CircuitBreakPolicy, DegradePolicy
+
+MOUNT = "/etc/aftershock/experiments"
+STATE = "/var/lib/aftershock"
+DEFAULT_IMAGE = "ghcr.io/aftershock/aftershock:0.1.0"
+LABELS = {"app.kubernetes.io/managed-by": "aftershock", "app.kubernetes.io/component": "gameday"}
+
+
+def rbac_rules(experiments: list[Experiment]) -> dict[str, list[dict[str, Any]]]:
+    """Namespace → Role rules a run of these experiments needs: the Chaos Mesh kinds it creates,
+    pods it reads, the reaper Job and its RBAC, and what its degrade / circuit-break policies patch.
+    The one place to swap in ``aftershock rbac``'s rule computation."""
+    from chaos.clients.kube.rbac import (
+        Permission,
+        circuit_break_permissions,
+        degrade_permissions,
+        required_permissions,
+    )
+
+    perms: set[Permission] = set()
+    for exp in experiments:
+        if exp.spec.target.type != "kubernetes":
+            continue
+        objects = compile_experiment(exp, "00000000")
+        by_ns: dict[str, set[str]] = {}
+        for obj in objects:
+            by_ns.setdefault(obj.namespace, set()).add(obj.kind.lower())
+        for ns, plurals in by_ns.items():
+            perms |= set(required_permissions([ns], sorted(plurals)))
+        for policy in exp.spec.policies:
+            if isinstance(policy, DegradePolicy) and policy.with_.kubernetes is not None:
+                patch = policy.with_.kubernetes.patch
+                perms |= set(degrade_permissions(patch.kind, patch.namespace or exp.spec.target.namespace))
+            if isinstance(policy, CircuitBreakPolicy):
+                perms |= set(circuit_break_permissions(policy.with_.namespace or exp.spec.target.namespace))
+    out: dict[str, dict[tuple[str, str], set[str]]] = {}
+    for p in perms:
+        out.setdefault(p.namespace, {}).setdefault((p.group, p.resource), set()).add(p.verb)
+    return {ns: [{"apiGroups": [g], "resources": [r], "verbs": sorted(v)} for (g, r), v in sorted(rules.items())]
+            for ns, rules in sorted(out.items())}
+
+
+def _configmap_files(lgd: LoadedGameDay) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for loaded in lgd.experiments:
+        name = Path(loaded.source).name
+        text = Path(loaded.source).read_text(encoding="utf-8")
+        if name in files and files[name] != text:
+            raise InvalidExperiment(Problem(f"two experiments named {name} with different contents: the ConfigMap "
+                                            "holds one folder", file=lgd.source, path="spec.experiments"))
+        files[name] = text
+    if lgd.from_experiment:
+        return files
+    doc = yaml.safe_load(Path(lgd.source).read_text(encoding="utf-8"))
+    for item, loaded in zip(doc["spec"]["experiments"], lgd.experiments, strict=True):
+        item["file"] = Path(loaded.source).name
+    gd_name = Path(lgd.source).name
+    if gd_name in files:
+        gd_name = f"gameday-{gd_name}"
+    files[gd_name] = yaml.safe_dump(doc, sort_keys=False)
+    return files
+
+
+def compile_in_cluster(lgd: LoadedGameDay, *, namespace: str | None = None, image: str = DEFAULT_IMAGE,
+                       journals_url: str | None = None, pvc_size: str = "1Gi",
+                       prometheus: str | None = None) -> list[dict[str, Any]]:
+    """ServiceAccount, Role/RoleBinding per namespace, ConfigMap, PVC (unless journals go to a URL), CronJob."""
+    schedule = lgd.gameday.spec.schedule
+    if schedule is None:
+        raise InvalidExperiment(Problem("has no spec.schedule: a CronJob needs one", path="spec.schedule",
+                                        file=lgd.source, hint="add spec.schedule: {cron: ..., timezone: ...}"))
+    exps = [x.experiment for x in lgd.experiments]
+    if any(e.spec.target.type == "host" for e in exps):
+        raise InvalidExperiment(Problem("host-target experiments cannot run in a CronJob (they inject on the "
+                                        "machine that runs them)", file=lgd.source, path="spec.experiments",
+                                        hint="run host game days with `aftershock gameday serve`"))
+    ns = namespace or exps[0].spec.target.namespace
+    base = f"aftershock-gd-{lgd.name}"[:52].rstrip("-")
+    labels = {**LABELS, "aftershock.io/gameday": lgd.name}
+    files = _configmap_files(lgd)
+    entry = next(n for n in files if n.endswith(Path(lgd.source).name)) if not lgd.from_experiment \
+        else Path(lgd.source).name
+    objects: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": base, "namespace": ns, "labels": labels},
+         "automountServiceAccountToken": True},
+    ]
+    for rule_ns, rules in rbac_rules(exps).items():
+        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                        "metadata": {"name": base, "namespace": rule_ns, "labels": labels}, "rules": rules})
+        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                        "metadata": {"name": base, "namespace": rule_ns, "labels": labels},
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": base},
+                        "subjects": [{"kind": "ServiceAccount", "name": base, "namespace": ns}]})
+    objects.append({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": f"{base}-files", "namespace": ns, "labels": labels}, "data": files})
+    if journals_url is None:
+        objects.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": f"{base}-state", "namespace": ns, "labels": labels},
+                        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": pvc_size}}}})
+        state_volume: dict[str, Any] = {"name": "state", "persistentVolumeClaim": {"claimName": f"{base}-state"}}
+    else:
+        state_volume = {"name": "state", "emptyDir": {}}
+    args = ["gameday", "run", f"{MOUNT}/{entry}", "--scheduled", "--state-dir", STATE]
+    if journals_url is not None:
+        args += ["--journals-url", journals_url]
+    env = [{"name": "AFTERSHOCK_STATE_DIR", "value": STATE}, {"name": "HOME", "value": STATE}]
+    if prometheus:
+        env.append({"name": "PROMETHEUS_URL", "value": prometheus})
+    # the longest a game day can take: every fault window, recovery and pause, with margin
+    bound = sum(e.spec.fault_window_s + e.spec.recovery.timeout_s + 120 for e in exps)
+    bound += lgd.gameday.spec.pause_s * max(0, len(exps) - 1)
+    pod = {
+        "serviceAccountName": base,
+        "restartPolicy": "Never",
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": "aftershock", "image": image, "args": args, "env": env,
+            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]}},
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+            "volumeMounts": [{"name": "files", "mountPath": MOUNT, "readOnly": True},
+                             {"name": "state", "mountPath": STATE}, {"name": "tmp", "mountPath": "/tmp"}],
+        }],
+        "volumes": [{"name": "files", "configMap": {"name": f"{base}-files"}}, state_volume,
+                    {"name": "tmp", "emptyDir": {}}],
+    }
+    objects.append({
+        "apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": base, "namespace": ns, "labels": labels},
+        "spec": {
+            "schedule": schedule.cron, "timeZone": schedule.timezone,
+            "concurrencyPolicy": schedule.concurrency,
+            "startingDeadlineSeconds": max(10, int(schedule.starting_deadline_s)),
+            "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3, "suspend": False,
+            "jobTemplate": {"metadata": {"labels": labels}, "spec": {
+                "backoffLimit": 0, "activeDeadlineSeconds": int(bound), "ttlSecondsAfterFinished": 7 * 86400,
+                "template": {"metadata": {"labels": labels}, "spec": pod}}},
+        },
+    })
+    return objects
+
+
+def to_yaml(objects: list[dict[str, Any]]) -> str:
+    return "---\n".join(yaml.safe_dump(o, sort_keys=False) for o in objects)
+
+
+
+def compile_in_cluster_file(path: str, overrides: dict[str, str], image: str | None,
+                            journals_url: str | None) -> str:
+    """``aftershock compile --in-cluster``: FILE (GameDay or scheduled experiment) → YAML stream."""
+    from chaos.gameday.loading import as_gameday, load_document
+
+    doc = load_document(path, overrides=overrides)
+    lgd = doc if isinstance(doc, LoadedGameDay) else as_gameday(doc)
+    return to_yaml(compile_in_cluster(lgd, image=image or DEFAULT_IMAGE, journals_url=journals_url))

@@ -1,0 +1,134 @@
+"""The game-day report, in Markdown and self-contained HTML. Pure (values → text).
+
+Per experiment: hypothesis, verdict, SLO plots with the fault window and policy actions (the run
+report's plot, :func:`chaos.report._plot`, reused), breach → action → removed → recovered timings,
+time out of objective. Then the resilience score with its formula (:mod:`chaos.gameday.outcome`),
+excluded SLOs and why, the trend against earlier game days of the same schedule, and skipped due
+times with their reasons. Written by :mod:`chaos.gameday.runner`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from chaos.gameday.outcome import GameDayResult, Score
+from chaos.report import CSS
+from chaos.report import _plot as plot_slo
+
+FORMULA = ("score = int(100 · (T − L) / T): T = total weight of the SLOs scored, L = weight of those lost "
+           "(breached at least once while the game day ran); steady-state SLOs weigh 2, others 1 "
+           "(Krkn's SLO-weighted share held). Litmus's Σ wᵢ·PSPᵢ / Σ wᵢ averages per experiment "
+           "instead (PSPᵢ = experiment i's weighted share of SLOs held, wᵢ = 1).")
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    due: float
+    verdict: str
+    score: int | None
+    gameday_id: str = ""
+
+
+@dataclass(frozen=True)
+class SkipLine:
+    due: float
+    reason: str
+    count: int = 1
+
+
+def _t(at: float) -> str:
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ") if at else "—"
+
+
+def render_markdown(result: GameDayResult, sc: Score, trend: Sequence[TrendPoint],
+                    skips: Sequence[SkipLine]) -> str:
+    lines = [f"# Game day {result.name} — {result.verdict}", "",
+             f"- id: `{result.gameday_id}` ({result.trigger}), due {_t(result.due)}",
+             f"- ran {_t(result.started)} → {_t(result.ended)} ({result.ended - result.started:.0f} s)",
+             f"- source: `{result.source}`"]
+    if result.stopped:
+        lines.append(f"- stopped early: {result.stopped}")
+    lines += ["", "## Resilience score", "",
+              f"**{sc.score if sc.score is not None else 'n/a'}** / 100 "
+              f"(Litmus-style: {sc.litmus if sc.litmus is not None else 'n/a'})", "", FORMULA, ""]
+    if sc.excluded:
+        lines += ["Excluded SLOs:", ""] + [f"- {s.experiment}/{s.slo}: {s.why_excluded}" for s in sc.excluded] + [""]
+    lines += ["## Experiments", ""]
+    for e in result.experiments:
+        lines += [f"### {e.name} — {e.verdict}", "", f"Hypothesis: {e.hypothesis}", ""]
+        if e.run_id:
+            lines.append(f"Run `{e.run_id}` ({e.file}). {e.reason}".rstrip())
+        timings = ((e.journal or {}).get("aftershock", {}) or {}).get("timings", {})
+        if timings:
+            lines += ["", "| timing | seconds |", "|---|---|"] + \
+                [f"| {k.replace('_', ' ')} | {v} |" for k, v in timings.items()]
+        mine = [s for s in sc.slos if s.experiment == e.name]
+        if mine:
+            lines += ["", "| SLO | weight | held | out of objective |", "|---|---|---|---|"] + \
+                [f"| {s.slo} | {s.weight} | {'excluded' if s.held is None else ('yes' if s.held else 'no')} | "
+                 f"{s.breached_s:g} s |" for s in mine]
+        lines.append("")
+    lines += ["## Trend (this schedule)", ""]
+    if trend:
+        lines += ["| due | verdict | score |", "|---|---|---|"] + \
+            [f"| {_t(p.due)} | {p.verdict} | {p.score if p.score is not None else 'n/a'} |" for p in trend]
+    else:
+        lines.append("No earlier game day of this schedule.")
+    lines += ["", "## Skipped due times", ""]
+    if skips:
+        lines += [f"- {_t(s.due)}: {s.reason}" + (f" (×{s.count})" if s.count > 1 else "") for s in skips]
+    else:
+        lines.append("None.")
+    return "\n".join(lines) + "\n"
+
+
+def render_html(result: GameDayResult, sc: Score, trend: Sequence[TrendPoint], skips: Sequence[SkipLine]) -> str:
+    esc = html.escape
+    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Game day {esc(result.name)}</title>"
+             f"<style>{CSS}</style></head><body>",
+             f"<h1>Game day {esc(result.name)} <span class=\"verdict {esc(result.verdict)}\">"
+             f"{esc(result.verdict)}</span></h1>",
+             f"<p class=muted>id {esc(result.gameday_id)} ({esc(result.trigger)}), due {_t(result.due)}; ran "
+             f"{_t(result.started)} → {_t(result.ended)} ({result.ended - result.started:.0f} s); "
+             f"source {esc(result.source)}</p>"]
+    if result.stopped:
+        parts.append(f"<p><b>Stopped early:</b> {esc(result.stopped)}</p>")
+    parts.append(f"<h2>Resilience score: {sc.score if sc.score is not None else 'n/a'} / 100</h2>"
+                 f"<p>Litmus-style: {sc.litmus if sc.litmus is not None else 'n/a'}</p>"
+                 f"<p class=muted>{esc(FORMULA)}</p>")
+    if sc.excluded:
+        parts.append("<p>Excluded SLOs:</p><ul>" + "".join(
+            f"<li>{esc(s.experiment)}/{esc(s.slo)}: {esc(s.why_excluded)}</li>" for s in sc.excluded) + "</ul>")
+    for e in result.experiments:
+        parts.append(f"<h2>{esc(e.name)} <span class=\"verdict {esc(e.verdict)}\">{esc(e.verdict)}</span></h2>"
+                     f"<p><b>Hypothesis:</b> {esc(e.hypothesis)}</p>")
+        if e.run_id:
+            parts.append(f"<p class=muted>run {esc(e.run_id)} ({esc(e.file)}) {esc(e.reason)}</p>")
+        journal = e.journal or {}
+        ours = journal.get("aftershock", {}) or {}
+        timings = ours.get("timings", {})
+        if timings:
+            parts.append("<table>" + "".join(f"<tr><td>{esc(k.replace('_', ' '))}</td><td>{v} s</td></tr>"
+                                             for k, v in timings.items()) + "</table>")
+        mine = {s.slo: s for s in sc.slos if s.experiment == e.name}
+        for slo in ours.get("slos", []):
+            s = mine.get(slo["name"])
+            held = "excluded" if s is None or s.held is None else ("held" if s.held else "lost")
+            spent = f", {s.breached_s:g} s out of objective" if s is not None else ""
+            parts.append(f"<h3>{esc(slo['name'])} <span class=muted>{esc(slo['objective'])} — {held}{spent}"
+                         f"</span></h3>{plot_slo(slo, journal)}")
+    parts.append("<h2>Trend</h2>")
+    if trend:
+        parts.append("<table><tr><th>due</th><th>verdict</th><th>score</th></tr>" + "".join(
+            f"<tr><td>{_t(p.due)}</td><td>{esc(p.verdict)}</td><td>{p.score if p.score is not None else 'n/a'}"
+            "</td></tr>" for p in trend) + "</table>")
+    else:
+        parts.append("<p class=muted>No earlier game day of this schedule.</p>")
+    parts.append("<h2>Skipped due times</h2>")
+    parts.append("<ul>" + "".join(f"<li>{_t(s.due)}: {esc(s.reason)}" + (f" (×{s.count})" if s.count > 1 else "")
+                                  + "</li>" for s in skips) + "</ul>" if skips else "<p class=muted>None.</p>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
