@@ -367,12 +367,16 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
 @target_options
 def serve(dirs: tuple[str, ...], listen: str, poll_s: float, state_dir: str | None, kubeconfig: str | None,
           context: str | None, namespace: str | None, prometheus: str | None) -> None:
-    """Run every schedule in DIRS (default: experiments/) until SIGTERM."""
+    """Run every schedule in DIRS (default: experiments/ and gamedays/) until SIGTERM."""
     from chaos.commands.run import engine_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = engine_settings(state_dir, prometheus, kubeconfig, context, namespace)
-    sys.exit(asyncio.run(_serve(dirs or ("experiments",), settings, listen, poll_s)))
+    folders = dirs or tuple(d for d in ("experiments", "gamedays") if Path(d).is_dir())
+    if not folders:
+        raise InvalidInput(Problem("no folder to serve: give DIR arguments (experiments/ and gamedays/ are "
+                                   "the defaults and do not exist here)"))
+    sys.exit(asyncio.run(_serve(folders, settings, listen, poll_s)))
 
 
 # ---------------------------------------------------------------- list / pause / resume

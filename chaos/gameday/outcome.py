@@ -46,6 +46,14 @@ class GameDayResult:
     experiments: list[ExperimentResult] = field(default_factory=list)
     stopped: str = ""
     """Why the remaining experiments did not run (stopOn, abort)."""
+    budget_target: float = 99.0
+    """Share of time (%) SLOs must hold (the gate's ``target``; 99 without a gate)."""
+    budget_window_s: float = 86400.0
+    """The budget window (the gate's ``window``; 24h without a gate)."""
+
+    def budget_spent(self, breached_s: float) -> float:
+        """% of the error budget (``(1 − target) × window``) that ``breached_s`` seconds out of objective spend."""
+        return 100.0 * breached_s / ((1.0 - self.budget_target / 100.0) * self.budget_window_s)
 
     @property
     def verdict(self) -> str:

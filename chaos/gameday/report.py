@@ -51,7 +51,9 @@ def render_markdown(result: GameDayResult, sc: Score, trend: Sequence[TrendPoint
              f"- source: `{result.source}`"]
     if result.stopped:
         lines.append(f"- stopped early: {result.stopped}")
-    lines += ["", "## Resilience score", "",
+    lines += [f"- error budget: {100 - result.budget_target:g} % of {result.budget_window_s / 3600:g} h "
+              f"(target {result.budget_target:g} %); spent = time out of objective / budget", ""]
+    lines += ["## Resilience score", "",
               f"**{sc.score if sc.score is not None else 'n/a'}** / 100 "
               f"(Litmus-style: {sc.litmus if sc.litmus is not None else 'n/a'})", "", FORMULA, ""]
     if sc.excluded:
@@ -67,9 +69,9 @@ def render_markdown(result: GameDayResult, sc: Score, trend: Sequence[TrendPoint
                 [f"| {k.replace('_', ' ')} | {v} |" for k, v in timings.items()]
         mine = [s for s in sc.slos if s.experiment == e.name]
         if mine:
-            lines += ["", "| SLO | weight | held | out of objective |", "|---|---|---|---|"] + \
+            lines += ["", "| SLO | weight | held | out of objective | error budget spent |", "|---|---|---|---|---|"] + \
                 [f"| {s.slo} | {s.weight} | {'excluded' if s.held is None else ('yes' if s.held else 'no')} | "
-                 f"{s.breached_s:g} s |" for s in mine]
+                 f"{s.breached_s:g} s | {result.budget_spent(s.breached_s):.2g} % |" for s in mine]
         lines.append("")
     lines += ["## Trend (this schedule)", ""]
     if trend:
@@ -117,7 +119,8 @@ def render_html(result: GameDayResult, sc: Score, trend: Sequence[TrendPoint], s
         for slo in ours.get("slos", []):
             s = mine.get(slo["name"])
             held = "excluded" if s is None or s.held is None else ("held" if s.held else "lost")
-            spent = f", {s.breached_s:g} s out of objective" if s is not None else ""
+            spent = (f", {s.breached_s:g} s out of objective, {result.budget_spent(s.breached_s):.2g} % of the "
+                     "error budget" if s is not None else "")
             parts.append(f"<h3>{esc(slo['name'])} <span class=muted>{esc(slo['objective'])} — {held}{spent}"
                          f"</span></h3>{plot_slo(slo, journal)}")
     parts.append("<h2>Trend</h2>")

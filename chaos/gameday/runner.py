@@ -29,6 +29,7 @@ from chaos.gameday.notify import Notifier
 from chaos.gameday.outcome import ExperimentResult, GameDayResult, Score, score
 from chaos.gameday.report import SkipLine, TrendPoint, render_html, render_markdown
 from chaos.loading import Loaded
+from chaos.model.durations import parse_duration
 
 
 def hypothesis(loaded: Loaded) -> str:
@@ -124,6 +125,9 @@ class GameDayRunner:
         now = time.time()
         result = GameDayResult(gameday_id=gameday_id or naming.new_run_id(), name=lgd.name, source=lgd.source,
                                trigger=trigger, due=due if due is not None else now, started=now)
+        if spec.gate is not None:
+            result.budget_target = spec.gate.target
+            result.budget_window_s = parse_duration(spec.gate.window)
         refs = [r.file for r in spec.experiments]
         if spec.mode == "parallel":
             await asyncio.gather(*(self._one(x, f, result) for x, f in zip(lgd.experiments, refs, strict=True)))

@@ -148,7 +148,8 @@ class Scheduler:
         row = self.schedules.schedule(name) or self.schedules.register(name, lgd.source, now)
         held = self._held.setdefault(name, {})
         cursor = self.schedules.cursor(name)
-        due = due_now(schedule, cursor, now, held=held)
+        # a long outage of a frequent schedule means many fire times: computed off the event loop
+        due = await asyncio.to_thread(due_now, schedule, cursor, now, held=dict(held))
         for skip in due.skips:
             held.pop(skip.due, None)
         recorded = self.schedules.skip_many(name, [(k.due, k.reason, k.count) for k in due.skips], now)

@@ -30,7 +30,7 @@ spec:
       type: network-delay
       selector: {proxy: {listen: "127.0.0.1:%(port)d", upstream: "127.0.0.1:9"}}
       latency: 10ms
-      duration: 1s
+      duration: 4s  # a run-owned proxy can take seconds to start on a loaded machine
   slos:
     - name: latency
       query: vector(%(value)s)
