@@ -30,7 +30,7 @@ COMMANDS: dict[str, str] = {
     "report": "chaos.commands.history:report",
     "doctor": "chaos.commands.doctor:doctor",
     "tui": "chaos.commands.tui:tui",
-    "proxy": "chaos.commands.proxy:proxy",
+    "init": "chaos.commands.init:init",
 }
 
 

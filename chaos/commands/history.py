@@ -92,19 +92,35 @@ def show(run_id: str, output: str, state_dir: str | None) -> None:
     if output == "json":
         click.echo(json.dumps(journal, indent=2, default=str))
         return
+    for line in show_lines(journal):
+        click.echo(line)
+
+
+def show_lines(journal: dict[str, Any], width: int = 100) -> list[str]:
+    """``aftershock show`` in text: summary, timings, then the timeline as sentences."""
+    import textwrap
+
+    from chaos.timeline import entries, seconds, timing_label
+
     ours = journal.get("aftershock", {})
-    click.echo(f"run {ours.get('run_id')}: {ours.get('experiment')} — {ours.get('verdict')} ({ours.get('reason')})")
-    click.echo(f"  {journal.get('start')} → {journal.get('end')} ({journal.get('duration')} s)")
-    for key, value in ours.get("timings", {}).items():
-        click.echo(f"  {key.replace('_', ' ')}: {value} s")
-    click.echo("timeline:")
-    for event in ours.get("events", []):
-        kind = event.get("event")
-        detail = {k: v for k, v in event.items() if k not in ("event", "run_id", "at", "verdicts", "tick")}
-        click.echo(f"  {event.get('at', 0) - ours.get('events', [{}])[0].get('at', 0):7.2f}s {kind} "
-                   f"{json.dumps(detail, default=str)[:160]}")
+    lines = [f"run {ours.get('run_id')}: {ours.get('experiment')} — {ours.get('verdict')}"]
+    if ours.get("reason"):
+        lines.append(f"  {ours['reason']}")
+    lines.append(f"  {journal.get('start')} → {journal.get('end')} ({seconds(float(journal.get('duration') or 0))}), "
+                 f"target {ours.get('target')}, from {ours.get('source')}")
+    timings = ours.get("timings") or {}
+    if timings:
+        lines.append("timings: " + " · ".join(f"{timing_label(k)} {seconds(float(v))}" for k, v in timings.items()))
+    lines.append("timeline:")
+    for entry in entries(journal):
+        head = f"  {entry.offset:+7.1f} s  {entry.title}"
+        lines.append(head)
+        if entry.detail:
+            lines.extend(textwrap.wrap(entry.detail, width=width, initial_indent=" " * 14,
+                                       subsequent_indent=" " * 14, break_on_hyphens=False))
     for kept in ours.get("kept", []):
-        click.echo(f"KEPT (not reverted): {kept}")
+        lines.append(f"KEPT (not reverted): {kept}")
+    return lines
 
 
 @click.command("report")

@@ -14,9 +14,10 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
+from chaos.bundled import manifests_dir
 from chaos.errors import TargetError
 
-DEFAULT_MANIFESTS_DIR = Path(__file__).resolve().parents[3] / "manifests"
+DEFAULT_MANIFESTS_DIR = manifests_dir()
 
 
 @dataclass(frozen=True)
