@@ -48,10 +48,10 @@ def _nice_step(span: float, count: int) -> float:
     if raw <= 0:
         return 1.0
     mag = 10 ** math.floor(math.log10(raw))
-    for m in (1, 2, 2.5, 5, 10):
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
         if raw <= m * mag:
-            return m * mag
-    return 10 * mag
+            return float(m * mag)
+    return float(10 * mag)
 
 
 def _threshold(objective: str) -> float | None:
@@ -79,9 +79,11 @@ def series_of(slo: str, journal: dict[str, Any], context: Context | None = None
                     checks.append((float(event["at"]), _num(v.get("value")), str(v.get("status", ""))))
     points = sorted(monitored + checks, key=lambda p: p[0])
     if context and context.get(slo):
-        first = points[0][0] if points else math.inf
-        last = points[-1][0] if points else -math.inf
-        extra = [(float(t), _num(v), "") for t, v in context[slo] if t < first - 0.5 or t > last + 0.5]
+        first = monitored[0][0] if monitored else math.inf
+        last = monitored[-1][0] if monitored else -math.inf
+        taken = [p[0] for p in checks]
+        extra = [(float(t), _num(v), "") for t, v in context[slo]
+                 if (t < first - 0.5 or t > last + 0.5) and all(abs(t - c) > 0.5 for c in taken)]
         points = sorted(points + extra, key=lambda p: p[0])
     return points
 

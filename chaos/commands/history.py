@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from chaos.clients.state import StateStore
-from chaos.commands.options import state_dir_option
+from chaos.commands.options import format_option, out_option, state_dir_option
 from chaos.errors import StateError
 
 
@@ -46,7 +46,7 @@ def _unfinished(state_dir: str | None, run_id: str) -> dict[str, Any] | None:
 
 @click.command("runs")
 @click.option("--limit", default=20, show_default=True)
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+@format_option("text: a table; json: one object per run.")
 @state_dir_option
 def runs(limit: int, output: str, state_dir: str | None) -> None:
     """List past runs: id, experiment, verdict, start, duration."""
@@ -69,7 +69,7 @@ def runs(limit: int, output: str, state_dir: str | None) -> None:
 
 @click.command("show")
 @click.argument("run_id")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+@format_option("text: summary and timeline in words; json: the whole journal (machine form).")
 @state_dir_option
 def show(run_id: str, output: str, state_dir: str | None) -> None:
     """Summary, timeline and decisions of one run."""
@@ -125,13 +125,14 @@ def show_lines(journal: dict[str, Any], width: int = 100) -> list[str]:
 
 @click.command("report")
 @click.argument("run_id")
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Output HTML file (default: report-RUN.html).")
+@out_option("HTML file to write (default: reports/RUN.html in the state dir).")
 @state_dir_option
 def report(run_id: str, out: str | None, state_dir: str | None) -> None:
     """Write a self-contained HTML report of one run (a plot per SLO)."""
-    from chaos.report import write_report
+    from chaos.report import report_path, write_report
 
     journal = _journal(state_dir, run_id)
-    path = write_report(journal, out or f"report-{journal.get('aftershock', {}).get('run_id', run_id)}.html")
-    click.echo(str(path))
+    target = Path(out) if out else report_path(_store(state_dir).dir,
+                                               str(journal.get("aftershock", {}).get("run_id", run_id)))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    click.echo(str(write_report(journal, target)))

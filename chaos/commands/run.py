@@ -29,11 +29,12 @@ def engine_settings(state_dir: str | None, prometheus: str | None = None, kubeco
                           kubeconfig=kubeconfig, context=context, namespace=namespace, reaper=reaper, force=force)
 
 
-async def run_with_signals(engine: Engine, loaded: Loaded, *, dry_run: bool = False) -> RunFinished:
+async def run_with_signals(engine: Engine, loaded: Loaded, *, dry_run: bool = False,
+                           run_id: str | None = None) -> RunFinished:
     """Run in the foreground; SIGINT/SIGTERM request an abort (cleanup always completes)."""
     from chaos.compiling import naming
 
-    run_id = naming.new_run_id()
+    run_id = run_id or naming.new_run_id()
     loop = asyncio.get_running_loop()
     hits = {"n": 0}
 

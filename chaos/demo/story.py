@@ -53,8 +53,7 @@ STORIES: dict[str, Story] = {
         after_action="The breaker opened: the primary gateway gets no traffic, payments go to the backup."),
 }
 
-KEYS_LIVE = "keys: a abort (faults removed first) · ? help · q quit"
-KEYS_DONE = "keys: h history · e experiments · ? help · q quit"
+KEYS_DONE = "q quits, h shows the history."
 
 
 def _value(verdicts: Iterable[object], slo: str) -> str:

@@ -101,7 +101,7 @@ def test_compile_set_overrides_a_parameter() -> None:
 
 def test_compile_to_a_directory(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = run("compile", str(REPO / "experiments" / "pod-kill.yaml"), "-o", str(out), "--run-id", "r123")
+    result = run("compile", str(REPO / "experiments" / "pod-kill.yaml"), "--out", str(out), "--run-id", "r123")
     assert result.exit_code == 0, result.stderr
     (written,) = sorted(out.iterdir())
     assert written.name == "podchaos-pod-kill-kill-order-pod-r123.yaml"
@@ -126,7 +126,7 @@ def test_compile_refusals_print_nothing_to_stdout(args: list[str], message: str)
 
 def test_compile_failure_writes_no_files(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = run("compile", str(BAD / "out-of-range.yaml"), "-o", str(out))
+    result = run("compile", str(BAD / "out-of-range.yaml"), "--out", str(out))
     assert result.exit_code == 2 and result.stdout == ""
     assert not out.exists() or not any(out.iterdir())
 

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from tui.library import Entry, scan
 from tui.screens.base import AppScreen
+from tui.widgets.panels import WhereBar
 from tui.widgets.tables import fill_table
 
 
@@ -50,6 +51,7 @@ class ExperimentsScreen(AppScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield WhereBar(self.tui.where)
         yield Input(placeholder="/ fuzzy filter: name, target, fault, SLO, file", id="filter")
         yield DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
         yield Static(id="preview")
