@@ -114,7 +114,7 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        raise InvalidExperiment(syntax_problem(exc, source)) from None
+        raise InvalidExperiment(syntax_problem(exc, source, text)) from None
     except yaml.YAMLError as exc:
         raise InvalidExperiment(Problem(f"not valid YAML: {exc}", file=source)) from None
     except RecursionError:
@@ -137,11 +137,18 @@ _STARTS_AT_CONTEXT = ("while scanning a simple key", "while scanning a quoted sc
 parser's problem mark is on a later line, the token started at the context mark."""
 
 
-def syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> Problem:
-    """A YAML syntax error at the line and column where the faulty token starts."""
+def syntax_problem(exc: yaml.MarkedYAMLError, source: str, text: str = "") -> Problem:
+    """A YAML syntax error at the line and column where the faulty token starts (for a file
+    that ends too early: its last line, where the unclosed thing is)."""
     problem, context = exc.problem or str(exc), exc.context or ""
     mark = exc.problem_mark
     message = f"not valid YAML: {problem}"
+    at_end = "<stream end>" in problem or "end of stream" in problem
+    if at_end and context not in _STARTS_AT_CONTEXT and text.strip():
+        lines = text.splitlines()
+        last = max(i for i, line in enumerate(lines) if line.strip())
+        return Problem(f"not valid YAML: the file ends before this is closed ({problem})", file=source,
+                       line=last + 1, column=len(lines[last].rstrip()))
     if exc.context_mark is not None and (mark is None or context in _STARTS_AT_CONTEXT):
         mark = exc.context_mark
         if context == "while scanning a simple key":

@@ -85,7 +85,7 @@ def describe_target(kubeconfig: str | None, context: str | None, namespace: str 
 
         path = KubeSettings(kubeconfig=kubeconfig).resolved_kubeconfig()
         if path is not None:
-            contexts, active = kube_config.list_kube_config_contexts(config_file=path)
+            contexts, active = kube_config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
             chosen = next((c for c in contexts if c.get("name") == context), active) if context else active
             name = (chosen or {}).get("name", "?")
             ns = namespace or (chosen or {}).get("context", {}).get("namespace") or "each experiment's"

@@ -59,7 +59,7 @@ def test_validate_all_shipped_experiments() -> None:
 def test_validate_mixed_files_exits_2_and_reports_each() -> None:
     result = run("validate", str(PAYMENT), str(BAD / "not-yaml.yaml"))
     assert result.exit_code == 2
-    assert "✓" in result.stdout and "not-yaml.yaml:3: not valid YAML" in result.stderr
+    assert "✓" in result.stdout and "not-yaml.yaml:2:7: not valid YAML" in result.stderr
 
 
 def test_validate_json_output_is_machine_readable() -> None:
@@ -68,7 +68,7 @@ def test_validate_json_output_is_machine_readable() -> None:
     report = json.loads(result.stdout)
     assert [r["valid"] for r in report] == [True, False]
     assert report[0]["name"] == "payment-latency" and report[0]["problems"] == []
-    assert report[1]["problems"] == [{"file": str(BAD / "misspelt-key.yaml"), "line": 11,
+    assert report[1]["problems"] == [{"file": str(BAD / "misspelt-key.yaml"), "line": 11, "column": None,
                                       "path": "spec.faults[0].latncy", "message": "unknown key 'latncy'",
                                       "hint": "did you mean 'latency'?"}]
 
