@@ -202,9 +202,13 @@ async def _demo_body(scenario: str, state_dir: str | None, output: str, report: 
                 os.environ.update(environ)  # the TUI loads experiment files with this environment
                 where = f"host demo (no cluster) · prom {prom.url.removeprefix('http://')} · state {engine.store.dir}"
                 await tui_cmd.run_tui_for_demo(engine, session, where)
-                if not any(isinstance(x, ev.RunFinished) for x in session.events):
+                ended = next((x for x in session.events if isinstance(x, ev.RunFinished)), None)
+                if ended is None:
                     click.echo("demo: the TUI was closed before the run finished", err=True)
                     return 1
+                if ended.verdict == "aborted":
+                    click.echo(f"demo: run {session.run_id} aborted; stopping Prometheus and the demo services")
+                    return 130
                 if session.report_written is None:
                     await session.finish(engine.journal(session.run_id))
             else:
