@@ -60,8 +60,19 @@ def blast_radius_text(loaded: Loaded, plan: Plan | None) -> Text:
     return text
 
 
+def launch_refusal(loaded: Loaded, plan: Plan | None) -> str:
+    """Why a launch cannot be confirmed ("" when it can): no plan, or a fault that selects nothing."""
+    if plan is None:
+        return "the engine could not plan this run (see the detail screen): nothing to confirm"
+    if loaded.experiment.spec.target.type == "kubernetes":
+        empty = [f.fault for f in plan.faults if not f.targets]
+        if empty:
+            return f"{', '.join(empty)} select(s) no target: nothing would be injected"
+    return ""
+
+
 class ConfirmLaunch(AppModal):
-    """Asks before anything is injected, showing the blast radius."""
+    """Asks before anything is injected, showing the blast radius; refuses when nothing is targeted."""
 
     BINDINGS = [Binding("y", "confirm", "Launch"), Binding("n,escape", "cancel", "Cancel")]
 
@@ -75,8 +86,11 @@ class ConfirmLaunch(AppModal):
             yield Label(Text(f"Launch {self.loaded.experiment.name}?", "bold"), id="confirm-title")
             with VerticalScroll(id="confirm-body"):
                 yield Static(blast_radius_text(self.loaded, self.plan))
+            refusal = launch_refusal(self.loaded, self.plan)
+            if refusal:
+                yield Static(Text(f"Cannot launch: {refusal}", "bold red"), id="confirm-refusal")
             with Horizontal(id="confirm-buttons"):
-                yield Button("Launch (y)", variant="error", id="yes")
+                yield Button("Launch (y)", variant="error", id="yes", disabled=bool(refusal))
                 yield Button("Cancel (n)", variant="primary", id="no")
 
     def on_mount(self) -> None:
@@ -84,6 +98,10 @@ class ConfirmLaunch(AppModal):
 
     @on(Button.Pressed, "#yes")
     def action_confirm(self) -> None:
+        refusal = launch_refusal(self.loaded, self.plan)
+        if refusal:
+            self.notify(f"cannot launch: {refusal}", severity="error")
+            return
         self.dismiss(True)
 
     @on(Button.Pressed, "#no")

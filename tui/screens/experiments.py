@@ -106,8 +106,14 @@ class ExperimentsScreen(AppScreen):
         entry = self.highlighted()
         preview = self.query_one("#preview", Static)
         if entry is None:
-            preview.update(Text("No experiments match." if self.entries else "No experiment files found.",
-                                "dim"))
+            folder = self.tui.experiments_dir
+            if self.entries:
+                message = "No experiments match."
+            elif not folder.is_dir():
+                message = f"No folder {folder}: `aftershock init {folder}` writes the example experiments there."
+            else:
+                message = f"No experiment files (*.yaml) in {folder}."
+            preview.update(Text(message, "dim"))
             return
         text = Text()
         text.append(f"{entry.path}\n", "dim")
