@@ -151,6 +151,8 @@ def entries(journal: dict[str, Any]) -> list[Entry]:
     """The run's events, in order, as readable entries (SLO ticks are in the plots, not here)."""
     ours = journal.get("aftershock")
     events = ours.get("events", []) if isinstance(ours, dict) else []
+    if not events and isinstance(ours, dict) and isinstance(ours.get("timeline"), list):
+        events = [e for e in ours["timeline"] if isinstance(e, dict) and "event" in e]  # events kept inline
     events = [e for e in events if isinstance(e, dict)]
     if not events:
         return []

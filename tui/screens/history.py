@@ -101,7 +101,8 @@ def render_journal(journal: dict[str, Any], run_id: str) -> Text:
     if ours.get("experiment"):
         text.append(f" · {ours['experiment']}")
     text.append("\n")
-    verdict = ours.get("verdict")
+    run = journal.get("run")
+    verdict = ours.get("verdict") or (run.get("verdict") if isinstance(run, dict) else None)
     if verdict:
         text.append("verdict ")
         text.append(str(verdict), VERDICT_STYLE.get(str(verdict), "bold"))
