@@ -98,7 +98,8 @@ def describe(event: dict[str, Any]) -> tuple[str, str, str] | None:
     kind = event.get("event")
     if kind == "RunStarted":
         faults = ", ".join(event.get("faults", []))
-        return (f"run started on {event.get('target', '?')}" + (" (dry run)" if event.get("dry_run") else ""),
+        on = f" on {event['target']}" if event.get("target") else ""
+        return (f"run started{on}" + (" (dry run)" if event.get("dry_run") else ""),
                 f"faults: {faults}" if faults else "", "info")
     if kind == "PreflightPassed":
         return "pre-flight passed", "; ".join([*event.get("checks", []), *event.get("targets", [])]), "info"
@@ -142,7 +143,8 @@ def describe(event: dict[str, Any]) -> tuple[str, str, str] | None:
         return str(event.get("message", "")), "", level if level in ("warning", "error") else "info"
     if kind == "RunFinished":
         verdict = str(event.get("verdict", ""))
-        return (f"finished: {verdict} (exit {event.get('exit_code')})", str(event.get("reason", "")),
+        code = f" (exit {event['exit_code']})" if event.get("exit_code") is not None else ""
+        return (f"finished: {verdict}{code}", str(event.get("reason", "")),
                 "success" if verdict == "passed" else "error" if verdict not in ("deviated", "aborted") else "warning")
     return None
 
