@@ -10,6 +10,8 @@ Pushed by :class:`tui.screens.experiments.ExperimentsScreen`.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import Any
 
 from rich.text import Text
@@ -26,6 +28,9 @@ from tui.messages import LaunchRequested
 from tui.screens.base import AppModal, AppScreen
 from tui.widgets.manifest_view import ManifestView
 from tui.widgets.slo_chart import fmt
+
+SLO_REFRESH_S = 5.0
+"""How often the detail screen re-reads the SLOs' current values."""
 
 
 def blast_radius_text(loaded: Loaded, plan: Plan | None) -> Text:
@@ -125,6 +130,8 @@ class DetailScreen(AppScreen):
         self.loaded: Loaded | None = entry.loaded
         self.problems: list[str] = list(entry.problems)
         self.plan: Plan | None = None
+        self.values_at: float | None = None
+        """When the SLO values shown were read (None before the first plan)."""
         self.params: list[tuple[str, str]] = []
         if entry.loaded is not None:
             raw = entry.loaded.raw.get("spec", {}).get("parameters", {}) or {}
@@ -158,6 +165,24 @@ class DetailScreen(AppScreen):
         self.redraw()
         if self.loaded is not None:
             self.make_plan()
+        self.set_interval(SLO_REFRESH_S, self.refresh_values)
+
+    @work(exclusive=True, group="values")
+    async def refresh_values(self) -> None:
+        """Keep the SLOs' current values current (a fresh plan; the manifests are left alone)."""
+        loaded, plan = self.loaded, self.plan
+        if loaded is None or plan is None or not self.is_current:
+            return
+        try:
+            fresh = await self.tui.bridge.call(self.tui.engine.plan, loaded)
+        except Exception:
+            return  # the last values stay, with their time
+        if self.loaded is loaded and self.plan is plan:
+            self.plan = dataclasses.replace(plan, slo_values=fresh.slo_values)
+            self.values_at = self.tui.clock()
+            slos = self._slos()
+            slos.rstrip()
+            self.query_one("#slos", Static).update(slos)
 
     # ---------------------------------------------------------------- drawing
 
@@ -202,7 +227,8 @@ class DetailScreen(AppScreen):
         spec = self.loaded.experiment.spec
         values: dict[str, float | None] = self.plan.slo_values if self.plan else {}
         text = Text()
-        text.append("SLOs (current value)\n", "bold underline")
+        when = time.strftime("%H:%M:%S UTC", time.gmtime(self.values_at)) if self.values_at else "…"
+        text.append(f"SLOs (value at {when}, refreshed every {SLO_REFRESH_S:g} s)\n", "bold underline")
         for slo in spec.slos:
             value = values.get(slo.name)
             known = slo.name in values
@@ -275,6 +301,7 @@ class DetailScreen(AppScreen):
             status.update(Text(f"the engine could not plan: {exc}", "bold red"))
         else:
             self.plan = plan
+            self.values_at = self.tui.clock()
             faults = len(plan.faults)
             targets = sum(len(f.targets) for f in plan.faults)
             message = f"{'Dry run' if dry_run else 'Plan'}: {faults} fault(s) onto {targets} target(s); " \
