@@ -33,7 +33,8 @@ def status_text(run: RunView, now: float) -> Text:
         phase = {"recovering": "recovering: waiting for the steady state",
                  "steady-state": "checking the steady state", "injecting": "fault live"}.get(run.phase, run.phase)
         text.append(phase, "bold cyan")
-        text.append(f" · +{max(0.0, max(now, run.last) - run.started):.0f}s · {len(run.live_faults())} fault(s) live")
+        live = len(run.live_faults())
+        text.append(f" · +{max(0.0, max(now, run.last) - run.started):.0f}s · {live} fault{'' if live == 1 else 's'} live")
     monitor = run.slos.get("monitor")
     if monitor is not None:
         text.append(" · ")
