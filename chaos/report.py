@@ -21,10 +21,11 @@ from typing import Any
 
 from chaos.timeline import entries, evidence_text, number, seconds, timing_label
 
-W, H = 760, 260
-LEFT, RIGHT, TOP, BOTTOM = 58, 16, 40, 34
-"""Plot margins: y labels left, action labels on top (two rows), time axis below."""
+W, H = 760, 272
+LEFT, RIGHT, TOP, BOTTOM = 58, 16, 52, 34
+"""Plot margins: y labels left, action labels on top (three rows), time axis below."""
 LABEL_ROW = 13
+LABEL_ROWS = 3
 CHAR_W = 6.2
 """Approximate width of one character of the 11 px labels (for overlap and edge checks)."""
 
@@ -35,6 +36,16 @@ Context = Mapping[str, Sequence[tuple[float, float | None]]]
 def report_path(state_dir: str | Path, run_id: str) -> Path:
     """Where reports of the state dir live (the demo, the TUI export and ``report`` without -o)."""
     return Path(state_dir) / "reports" / f"{run_id}.html"
+
+
+def action_label(decision: dict[str, Any]) -> str:
+    """What a decision did, in a word or two: ``rollback``, ``degrade``, ``circuit open``,
+    ``circuit half-open``."""
+    action = str(decision.get("action", ""))
+    summary = str((decision.get("evidence") or {}).get("summary", ""))
+    if action == "circuit-break" and summary.startswith("circuit "):
+        return summary.split(":", 1)[0]
+    return action
 
 
 def _num(value: Any) -> float | None:
@@ -168,23 +179,31 @@ def _plot(slo: dict[str, Any], journal: dict[str, Any], context: Context | None)
         if value is not None and status in ("breached", "pending"):
             parts.append(f'<circle cx="{x(t):.1f}" cy="{y(value):.1f}" r="2.8" class="{status}">'
                          f'<title>{number(value)} at {t - start:+.1f} s ({status})</title></circle>')
-    # policy actions: a line each, labels staggered over two rows and kept inside the plot
-    rows_end = [-math.inf, -math.inf]
-    for d in ours.get("decisions", []):
+    # policy actions: a line each; "k short" labels over LABEL_ROWS rows, a bare number when no row
+    # has room (the decisions table has the same numbers); always inside the plot's width
+    rows_end = [-math.inf] * LABEL_ROWS
+    for k, d in enumerate(ours.get("decisions", []), start=1):
         at = _num(d.get("at"))
         if at is None:
             continue
         ax = x(at)
-        label = f"{d.get('action')} ({d.get('policy')})"
-        width = len(label) * CHAR_W
-        anchor_x = min(max(ax, px0 + width / 2), px1 - width / 2)
-        row = 0 if anchor_x - width / 2 > rows_end[0] + 4 else 1
-        if row == 1 and anchor_x - width / 2 <= rows_end[1] + 4:
-            row = 0 if rows_end[0] <= rows_end[1] else 1
+        placed = None
+        for label in (f"{k} {action_label(d)}", str(k)):
+            width = len(label) * CHAR_W
+            anchor_x = min(max(ax, px0 + width / 2), px1 - width / 2)
+            row = next((r for r in range(LABEL_ROWS) if anchor_x - width / 2 > rows_end[r] + 4), None)
+            if row is not None:
+                placed = (label, anchor_x, width, row)
+                break
+        if placed is None:
+            row = min(range(LABEL_ROWS), key=lambda r: rows_end[r])
+            label, width = str(k), len(str(k)) * CHAR_W
+            placed = (label, min(max(ax, px0 + width / 2), px1 - width / 2), width, row)
+        label, anchor_x, width, row = placed
         rows_end[row] = anchor_x + width / 2
-        ly = py0 - 6 - (1 - row) * LABEL_ROW
+        ly = py0 - 6 - row * LABEL_ROW
         parts.append(f'<line x1="{ax:.1f}" x2="{ax:.1f}" y1="{ly + 3:.1f}" y2="{py1}" class="action">'
-                     f'<title>{esc(str(d.get("policy")))}: {esc(str(d.get("action")))} at {at - start:+.1f} s'
+                     f'<title>{k}: {esc(str(d.get("policy")))} → {esc(action_label(d))} at {at - start:+.1f} s'
                      f'</title></line><text x="{anchor_x:.1f}" y="{ly:.1f}" text-anchor="middle" '
                      f'class="actlabel">{esc(label)}</text>')
     parts.append("</svg>")
@@ -245,11 +264,12 @@ def render_report(journal: dict[str, Any], context: Context | None = None) -> st
     timings = "".join(f"<tr><td>{esc(timing_label(k))}</td><td class=num>{seconds(float(v))}</td></tr>"
                       for k, v in (ours.get("timings") or {}).items() if _num(v) is not None)
     decisions = "".join(
-        f"<tr><td class=num>{float(d['at']) - start:+.1f} s</td><td>{esc(str(d.get('policy')))}</td>"
-        f"<td>{esc(str(d.get('action')))}</td><td>{esc(str(d.get('target') or ''))}</td>"
+        f"<tr><td class=num>{k}</td><td class=num>{float(d['at']) - start:+.1f} s</td>"
+        f"<td>{esc(str(d.get('policy')))}</td>"
+        f"<td>{esc(action_label(d))}</td><td>{esc(str(d.get('target') or ''))}</td>"
         f"<td>{esc(str((d.get('outcome') or {}).get('status', 'not recorded')))}</td>"
         f"<td>{esc(evidence_text(d.get('evidence') or {}))}</td></tr>"
-        for d in ours.get("decisions", []) if _num(d.get("at")) is not None)
+        for k, d in enumerate(ours.get("decisions", []), start=1) if _num(d.get("at")) is not None)
     plots = "".join(f"<h3>{esc(s['name'])} <span class=muted>objective {esc(s['objective'])}</span></h3>"
                     f"{_plot(s, journal, context)}<p class=muted>query: <code>{esc(s['query'])}</code></p>"
                     for s in ours.get("slos", []))
@@ -271,8 +291,8 @@ experiment file {esc(str(ours.get('source', '')))}</p>
 <h2>Faults</h2><ul>{faults or '<li class=muted>none injected</li>'}{kept}</ul>
 <h2>Timings</h2><table>{timings or '<tr><td class=muted>no breach, nothing to time</td></tr>'}</table>
 <h2>SLOs</h2>{LEGEND}{plots}
-<h2>Decisions</h2><table><tr><th>time</th><th>policy</th><th>action</th><th>target</th><th>outcome</th>
-<th>why</th></tr>{decisions or '<tr><td colspan=6 class=muted>no policy fired</td></tr>'}</table>
+<h2>Decisions</h2><table><tr><th>#</th><th>time</th><th>policy</th><th>action</th><th>target</th><th>outcome</th>
+<th>why</th></tr>{decisions or '<tr><td colspan=7 class=muted>no policy fired</td></tr>'}</table>
 <h2>Timeline</h2><table>{timeline}</table>
 </body></html>
 """

@@ -79,17 +79,22 @@ def narrate(story: Story, event: ev.RunEvent) -> str | None:
         return f"Fault live: {event.description}. {story.watch}"
     if isinstance(event, ev.PolicyFired):
         evidence = event.evidence
+        if evidence.get("cause") == "breaker":
+            return None  # the breaker's own transitions: BreakerChanged says them
         value = evidence.get("value")
         shown = f"{value:.3g}" if isinstance(value, int | float) else str(value or "")
         what = f"{evidence.get('slo', story.slo)} = {shown} (objective {evidence.get('objective', '?')})"
         return f"Breach: {what}. Policy {event.policy} answers with {event.action}."
-    if isinstance(event, ev.ActionApplied) and event.action == story.action and story.action != "rollback":
+    if isinstance(event, ev.ActionApplied) and event.action == story.action \
+            and story.action not in ("rollback", "circuit-break"):
         return story.after_action
     if isinstance(event, ev.ActionFailed):
         return f"The {event.action} action failed: {event.error}"
     if isinstance(event, ev.BreakerChanged):
-        return {"open": f"Breaker open: {event.service} weight {event.weight}; payments go to the backup.",
-                "half-open": f"Breaker half-open: {event.weight}% of payments try {event.service} again.",
+        return {"open": f"Breaker open: {event.service} weight {event.weight}; payments go to the backup. "
+                        "Watch payment-timeouts fall back to 0.",
+                "half-open": f"Breaker half-open: {event.service} gets weight {event.weight} again, as a probe; "
+                             "it re-opens if timeouts come back.",
                 "closed": f"Breaker closed: {event.service} weight {event.weight} again."}.get(
                     event.state, f"Breaker {event.state}: {event.service} weight {event.weight}.")
     if isinstance(event, ev.FaultRemoved):

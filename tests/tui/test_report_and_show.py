@@ -66,7 +66,7 @@ def test_report_labels_stay_inside_the_plot() -> None:
         x, y, label = float(match[1]), float(match[2]), match[3]
         half = len(label) * 6.2 / 2
         assert x - half >= 0 and x + half <= W and 0 < y < H, (x, label)
-    assert "rollback (fast-rollback)" in html
+    assert ">1 rollback<" in html and "<th>#</th>" in html
     ticks = re.findall(r'class="axis">(-?[\d.e+-]+)</text>', html)
     assert ticks and all(not t.startswith("-") for t in ticks[:4]), "a non-negative SLO's y axis starts at 0"
 
