@@ -8,6 +8,7 @@ before/during/after with the recovery, labels inside the plot, evidence in words
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -99,3 +100,24 @@ def test_one_option_vocabulary() -> None:
         help_text = runner.invoke(main, [command, "--help"]).output
         assert "--out " in help_text and "--out-dir" not in help_text, command
     assert "proxy" not in runner.invoke(main, ["--help"]).output.split("Commands:")[1]
+
+
+def test_close_actions_never_overlap() -> None:
+    j = journal()
+    first = j["aftershock"]["decisions"][0]
+    j["aftershock"]["decisions"] = [
+        {**first, "at": first["at"] + 0.2 * k, "decision_id": f"d{k}", "action": "circuit-break",
+         "evidence": {"summary": "circuit half-open: gw → weight 10" if k % 2 else "circuit open: gw → weight 0"}}
+        for k in range(6)]
+    html = render_report(j)
+    boxes: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    for plot_index, svg in enumerate(html.split("<svg")[1:]):
+        for match in re.finditer(r'<text x="([\d.]+)" y="([\d.]+)" text-anchor="middle" '
+                                 r'class="actlabel">([^<]+)</text>', svg):
+            x, half = float(match[1]), len(match[3]) * 6.2 / 2
+            assert x - half >= 0 and x + half <= W
+            boxes.setdefault((plot_index, match[2]), []).append((x - half, x + half))
+    assert sum(len(b) for b in boxes.values()) == 12  # 6 per SLO plot, two plots
+    for row in boxes.values():
+        row.sort()
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(row)), row
