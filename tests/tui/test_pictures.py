@@ -133,3 +133,81 @@ async def test_abort_is_offered_while_the_run_is_live() -> None:
         screen = pilot.app.screen
         assert isinstance(screen, LiveScreen)
         assert screen.check_action("abort", ()) and screen.check_action("rollback", ())
+
+
+# ------------------------------------------------------------------ demo mode
+
+
+class DemoEngine(StillEngine):
+    def __init__(self) -> None:
+        self.launched: list[str | None] = []
+
+    async def launch(self, loaded: Any, *, run_id: str | None = None) -> str:
+        self.launched.append(run_id)
+        return run_id or "x"
+
+
+class Demo:
+    """What ``aftershock demo`` hands the TUI (``chaos.commands.demo.DemoSession``)."""
+
+    def __init__(self) -> None:
+        from chaos.bundled import examples_dir
+        from chaos.loading import load_file
+
+        self.story = STORIES["latency"]
+        self.loaded = load_file(examples_dir() / self.story.file, environ={})
+        self.run_id = RUN
+        self.finished: list[dict[str, Any]] = []
+
+    async def finish(self, journal: dict[str, Any]) -> str:
+        self.finished.append(journal)
+        return f"deviated — checkout-p95 breached, rollback answered it. Report: /state/reports/{RUN}.html"
+
+
+def demo_app() -> tuple[Any, Demo, DemoEngine]:
+    engine, demo = DemoEngine(), Demo()
+    app = create_app(engine, Path("experiments"), clock=lambda: T0 + 8.0, demo=demo,  # type: ignore[arg-type]
+                     where="host demo (no cluster) · prom 127.0.0.1:9090 · state /state")
+    return app, demo, engine
+
+
+async def test_the_demo_launches_narrates_and_finishes_by_itself() -> None:
+    app, demo, engine = demo_app()
+    events = latency_run()
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(100):
+            if engine.launched:
+                break
+            await pilot.pause(0.02)
+        assert engine.launched == [RUN], "launched at once, with the demo's run id, no confirmation"
+        for event in events[:4]:
+            pilot.app.post_message(EngineEvent(event))
+        await pilot.pause(0.2)
+        assert isinstance(pilot.app.screen, LiveScreen)
+        assert "Watch checkout-p95 climb" in pilot.app.narration
+        for event in events[4:]:
+            pilot.app.post_message(EngineEvent(event))
+        for _ in range(100):
+            if pilot.app.narration.startswith("Done:"):
+                break
+            await pilot.pause(0.02)
+        assert demo.finished == [{}], "the demo's finish (the report) ran once, with the journal"
+        assert f"Report: /state/reports/{RUN}.html" in pilot.app.narration
+        await pilot.pause(0.2)
+        narration = str(pilot.app.screen.query_one("#narration").render())
+        assert narration.startswith("Done: deviated")
+
+
+def test_demo_at_its_end(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, _, _ = demo_app()
+
+    async def run_before(pilot: Pilot) -> None:
+        for event in latency_run():
+            pilot.app.post_message(EngineEvent(event))
+        for _ in range(200):
+            if pilot.app.narration.startswith("Done:"):  # type: ignore[attr-defined]
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
