@@ -97,11 +97,10 @@ class DemoSession:
     Shared by the headless demo and the TUI's demo mode (which receives it as ``demo``; the TUI
     only reads ``story``, ``loaded``, ``run_id`` and awaits :meth:`finish`)."""
 
-    def __init__(self, story: Story, loaded: Loaded, environ: Mapping[str, str], report: Path) -> None:
-        from chaos.compiling import naming
-
+    def __init__(self, story: Story, loaded: Loaded, environ: Mapping[str, str], run_id: str,
+                 report: Path) -> None:
         self.story, self.loaded, self.environ = story, loaded, environ
-        self.run_id = naming.new_run_id()
+        self.run_id = run_id
         self.report = report
         self.events: list[ev.RunEvent] = []
         self.report_written: Path | None = None
@@ -168,6 +167,7 @@ async def _demo(scenario: str, state_dir: str | None, output: str, report: str |
 async def _demo_body(scenario: str, state_dir: str | None, output: str, report: str | None, tui: bool,
                      guard: Callable[[], None]) -> int:
     from chaos.commands.run import engine_settings
+    from chaos.compiling import naming
     from chaos.demo.prometheus import PrometheusServer
     from chaos.demo.stack import DemoStack
     from chaos.engine.driver import Engine
@@ -190,9 +190,9 @@ async def _demo_body(scenario: str, state_dir: str | None, output: str, report: 
             settings = engine_settings(state_dir)
             settings.environ = environ
             engine = Engine(settings)
-            session = DemoSession(story, loaded, environ, Path(report) if report else Path())
-            if not report:
-                session.report = report_path(engine.store.dir, session.run_id)
+            run_id = naming.new_run_id()
+            session = DemoSession(story, loaded, environ, run_id,
+                                  Path(report) if report else report_path(engine.store.dir, run_id))
             engine.subscribe(session.listen)
             say(f"demo: warming up (until the SLOs have held for {BASELINE_S:.0f} s; at most {WARMUP_S:.0f} s)")
             await _warm_up(loaded, environ)
@@ -226,9 +226,10 @@ async def _demo_body(scenario: str, state_dir: str | None, output: str, report: 
                     await session.finish(engine.journal(finished.run_id))
             shown, why = session.outcome()
             verdict = next((x for x in reversed(session.events) if isinstance(x, ev.RunFinished)), None)
-            click.echo(f"demo: verdict {verdict.verdict if verdict else '—'}: {why}")
+            final = click.echo if output == "text" else say  # stdout, unless it carries NDJSON
+            final(f"demo: verdict {verdict.verdict if verdict else '—'}: {why}")
             if session.report_written is not None:
-                click.echo(f"demo: report {session.report_written}")
+                final(f"demo: report {session.report_written}")
             if not shown:
                 click.echo("demo: the demo did not show what it set out to show (exit 1)", err=True)
             return 0 if shown else 1
