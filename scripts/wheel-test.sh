@@ -11,6 +11,7 @@ WORK=$(mktemp -d /tmp/aftershock-wheel.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
 echo "wheel-test: building the wheel"
+rm -rf "$REPO/build"  # setuptools' build/lib keeps deleted modules: a stale copy must not reach the wheel
 "$VENV/bin/pip" wheel -q --no-deps --disable-pip-version-check -w "$WORK/dist" "$REPO"
 "$VENV/bin/pip" freeze --exclude-editable --disable-pip-version-check | grep -v '^aftershock' > "$WORK/pins.txt"
 python3 -m venv "$WORK/venv"
