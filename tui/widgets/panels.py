@@ -31,7 +31,7 @@ def status_text(run: RunView, now: float) -> Text:
             text.append(f" {run.reason}", "dim")
     else:
         phase = {"recovering": "recovering: waiting for the steady state",
-                 "steady-state": "checking the steady state", "injecting": "fault live"}.get(run.phase, run.phase)
+                 "steady-state": "checking the steady state", "injecting": "watching the SLOs"}.get(run.phase, run.phase)
         text.append(phase, "bold cyan")
         live = len(run.live_faults())
         text.append(f" · +{max(0.0, max(now, run.last) - run.started):.0f}s · {live} fault{'' if live == 1 else 's'} live")
