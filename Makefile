@@ -1,9 +1,9 @@
 # The README's two commands: `make demo` (the embedded demo) and `make test` (lint + types +
-# import contracts + the whole test suite). Both install what they need first.
+# import contracts + the whole test suite + the installed wheel). Both install what they need first.
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit bench
+.PHONY: setup demo test lint unit wheel-test bench
 
 setup:
 	@./scripts/setup.sh
@@ -19,7 +19,10 @@ lint: setup
 unit: setup
 	$(BIN)/pytest -q -p no:cacheprovider
 
-test: lint unit
+wheel-test: setup
+	@./scripts/wheel-test.sh
+
+test: lint unit wheel-test
 
 bench: setup
 	$(BIN)/python bench/bench_monitor.py

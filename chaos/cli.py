@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from chaos import __version__
+from chaos.commands.options import format_option, out_option
 from chaos.errors import ChaosError, InvalidExperiment, InvalidInput, Problem
 
 # name -> "module:attribute"; modules are imported only when their command runs.
@@ -30,8 +31,8 @@ COMMANDS: dict[str, str] = {
     "report": "chaos.commands.history:report",
     "doctor": "chaos.commands.doctor:doctor",
     "tui": "chaos.commands.tui:tui",
-    "proxy": "chaos.commands.proxy:proxy",
     "gameday": "chaos.commands.gameday:gameday",
+    "init": "chaos.commands.init:init",
 }
 
 
@@ -96,7 +97,7 @@ def main() -> None:
 @click.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @set_option
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option("text: one line per file; json: every file with its problems.")
 def validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> None:
     """Validate experiment and GameDay FILES; exit 2 when any is invalid."""
     from chaos.gameday.loading import LoadedGameDay, load_document
@@ -134,15 +135,14 @@ def validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> None
 
 @click.command("compile")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("-o", "--out-dir", type=click.Path(file_okay=False), default=None,
-              help="Write one YAML file per object into this directory instead of stdout.")
+@out_option("Write one YAML file per object into this directory instead of stdout.", directory=True)
 @click.option("--run-id", default=None, help="Run id used in names and labels (default: a fresh one).")
 @set_option
 @click.option("--in-cluster", is_flag=True, help="A CronJob (+ ConfigMap, ServiceAccount, Role/RoleBinding, PVC) that "
               "runs FILE's schedule in the cluster (docs/gamedays.md).")
 @click.option("--image", default=None, help="--in-cluster: the image built from the Dockerfile.")
 @click.option("--journals-url", default=None, help="--in-cluster: POST reports and journals here instead of a PVC.")
-def compile_cmd(file: str, out_dir: str | None, run_id: str | None, sets: tuple[str, ...], in_cluster: bool,
+def compile_cmd(file: str, out: str | None, run_id: str | None, sets: tuple[str, ...], in_cluster: bool,
                 image: str | None, journals_url: str | None) -> None:
     """Compile FILE to Chaos Mesh objects (multi-document YAML)."""
     from pathlib import Path
@@ -163,10 +163,10 @@ def compile_cmd(file: str, out_dir: str | None, run_id: str | None, sets: tuple[
         raise InvalidInput(Problem(f"--run-id {run_id!r}: 4 to 12 lower-case letters or digits"))
     loaded = load_file(file, overrides=parse_sets(sets))
     objects = compile_experiment(loaded.experiment, run_id or naming.new_run_id(), source=file)
-    if out_dir is None:
+    if out is None:
         click.echo(to_yaml_stream(objects), nl=False)
         return
-    directory = Path(out_dir)
+    directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     for obj in objects:
         path = directory / f"{obj.kind.lower()}-{obj.name}.yaml"

@@ -25,18 +25,22 @@ class Problem:
     """1-based line number where the YAML parser knows it."""
     hint: str = ""
     """How to fix it (e.g. a "did you mean" suggestion)."""
+    column: int | None = None
+    """1-based column where the YAML parser knows it (syntax errors)."""
 
     def render(self) -> str:
         where = self.file or "<input>"
         if self.line is not None:
             where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
         text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
         if self.hint:
             text += f" ({self.hint})"
         return text
 
     def as_dict(self) -> dict[str, object]:
-        return {"file": self.file, "line": self.line, "path": self.path,
+        return {"file": self.file, "line": self.line, "column": self.column, "path": self.path,
                 "message": self.message, "hint": self.hint}
 
 

@@ -9,8 +9,10 @@ anything but :class:`~chaos.errors.InvalidExperiment`. Called by the CLI, the en
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -80,18 +82,21 @@ def load_text(text: str, source: str = "", overrides: Mapping[str, str] | None =
         kind = "empty" if doc is None else f"a {type(doc).__name__}"
         raise InvalidExperiment(Problem(f"the document is {kind}, expected a mapping with apiVersion, kind, "
                                         "metadata and spec", file=source, line=1))
-    doc = _render(doc, source, lines, overrides or {}, os.environ if environ is None else environ)
+    origins: dict[PathT, str] = {}
+    doc = _render(doc, source, lines, overrides or {}, os.environ if environ is None else environ, origins)
     try:
         exp = Experiment.model_validate(doc)
     except ValidationError as exc:
-        raise InvalidExperiment(_problems_from_validation(exc, source, lines)) from None
+        problems = _problems_from_validation(exc, source, lines)
+        raise InvalidExperiment([_from_parameter(p, lines, origins, overrides or {}) for p in problems]) from None
     from chaos.policy.decisions import check_policies
 
     problems = check_experiment(exp)
     known = {(p.path, p.message) for p in problems}
     problems += [p for p in check_policies(exp.spec.policies) if (p.path, p.message) not in known]
     if problems:
-        raise InvalidExperiment([_place(p, source, lines) for p in problems]) from None
+        raise InvalidExperiment([_from_parameter(_place(p, source, lines), lines, origins, overrides or {})
+                                 for p in problems]) from None
     return Loaded(experiment=exp, source=source, raw=doc, lines=lines)
 
 
@@ -109,9 +114,7 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise InvalidExperiment(Problem(f"not valid YAML: {exc.problem or exc}", file=source, line=line)) from None
+        raise InvalidExperiment(syntax_problem(exc, source, text)) from None
     except yaml.YAMLError as exc:
         raise InvalidExperiment(Problem(f"not valid YAML: {exc}", file=source)) from None
     except RecursionError:
@@ -125,6 +128,42 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
     constructor = yaml.SafeLoader("")
     data = _build(node, (), lines, counter, constructor, source, 0)
     return data, lines
+
+
+_STARTS_AT_CONTEXT = ("while scanning a simple key", "while scanning a quoted scalar",
+                      "while scanning a block scalar", "while scanning an anchor", "while scanning an alias",
+                      "while scanning a tag", "while scanning a directive")
+"""Scanner errors found only after the faulty token (a key without ``:``, an unclosed quote): the
+parser's problem mark is on a later line, the token started at the context mark."""
+
+
+def syntax_problem(exc: yaml.MarkedYAMLError, source: str, text: str = "") -> Problem:
+    """A YAML syntax error at the line and column where the faulty token starts (for a file
+    that ends too early: its last line, where the unclosed thing is)."""
+    problem, context = exc.problem or str(exc), exc.context or ""
+    mark = exc.problem_mark
+    message = f"not valid YAML: {problem}"
+    at_end = "<stream end>" in problem or "end of stream" in problem
+    if at_end and context not in _STARTS_AT_CONTEXT and text.strip():
+        lines = text.splitlines()
+        last = max(i for i, line in enumerate(lines) if line.strip())
+        return Problem(f"not valid YAML: the file ends before this is closed ({problem})", file=source,
+                       line=last + 1, column=len(lines[last].rstrip()))
+    if exc.context_mark is not None and (mark is None or context in _STARTS_AT_CONTEXT):
+        mark = exc.context_mark
+        if context == "while scanning a simple key":
+            message = "not valid YAML: a key without ':' (expected `key: value`)"
+        elif context == "while scanning a quoted scalar":
+            message = f"not valid YAML: a quoted string that is never closed ({problem})"
+        else:
+            message = f"not valid YAML: {problem} ({context})"
+    elif exc.context_mark is not None and context:
+        opened = exc.context_mark
+        message += f" ({context.removeprefix('while ')} started at line {opened.line + 1}, " \
+                   f"column {opened.column + 1})"
+    line = mark.line + 1 if mark is not None else None
+    column = mark.column + 1 if mark is not None else None
+    return Problem(message, file=source, line=line, column=column)
 
 
 def _build(node: yaml.Node, path: PathT, lines: dict[PathT, int], counter: list[int],
@@ -192,8 +231,51 @@ class _Env(dict[str, str]):
     """``env`` in templates: a read-only view of the environment."""
 
 
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EXPR_RE = re.compile(r"\{\{(.*?)\}\}", re.S)
+
+
+def _parameters_used(text: str, params: Mapping[str, Any]) -> list[str]:
+    """The parameters a template string refers to, in order of appearance."""
+    names = [n for expr in _EXPR_RE.findall(text) for n in _NAME_RE.findall(expr) if n in params]
+    return list(dict.fromkeys(names))
+
+
+def _record_origins(value: Any, path: PathT, params: Mapping[str, Any], origins: dict[PathT, str]) -> None:
+    """Remember which field got its value from which parameter (a bad value is then reported at
+    the parameter's line, where the user wrote it)."""
+    if isinstance(value, str):
+        used = _parameters_used(value, params)
+        if len(used) == 1:
+            origins[path] = used[0]
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _record_origins(v, (*path, k), params, origins)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _record_origins(v, (*path, i), params, origins)
+
+
+def _from_parameter(problem: Problem, lines: dict[PathT, int], origins: Mapping[PathT, str],
+                    overrides: Mapping[str, str]) -> Problem:
+    """A problem in a field filled from one parameter: at the parameter's line (or its ``--set``)."""
+    if not problem.path:
+        return problem
+    path = _parse_path(problem.path)
+    name = next((origins[path[:end]] for end in range(len(path), 0, -1) if path[:end] in origins), None)
+    if name is None:
+        return problem
+    if name in overrides:
+        return dataclasses.replace(problem, message=f"{problem.message} (the value comes from "
+                                                    f"--set {name}={overrides[name]})")
+    line = lines.get(("spec", "parameters", name), problem.line)
+    where = f"line {problem.line}" if problem.line is not None else "the field"
+    return dataclasses.replace(problem, line=line, path=f"spec.parameters.{name}",
+                               message=f"{problem.message} (used by {problem.path}, {where})")
+
+
 def _render(doc: dict[str, Any], source: str, lines: dict[PathT, int], overrides: Mapping[str, str],
-            environ: Mapping[str, str]) -> dict[str, Any]:
+            environ: Mapping[str, str], origins: dict[PathT, str] | None = None) -> dict[str, Any]:
     problems: list[Problem] = []
     env = make_environment()
     spec = doc.get("spec")
@@ -223,6 +305,12 @@ def _render(doc: dict[str, Any], source: str, lines: dict[PathT, int], overrides
             problems.append(_place(Problem(str(failure.problem), path=_fmt(failure.path)), source, lines))
     if problems:
         raise InvalidExperiment(problems)
+    if origins is not None:
+        spec_doc = doc.get("spec")
+        if isinstance(spec_doc, dict):
+            for k, v in spec_doc.items():
+                if k != "parameters":
+                    _record_origins(v, ("spec", k), params, origins)
     out: dict[str, Any] = {}
     for key, value in doc.items():
         try:

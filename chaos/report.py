@@ -1,134 +1,304 @@
-"""A self-contained HTML report of one run: a plot per SLO (value over time, the objective
-line, the fault window shaded, policy actions marked), the verdict, timings and decisions.
+"""A self-contained HTML report of one run: the verdict in words, the faults, the timings, a
+plot per SLO and the timeline.
 
-Inline SVG, no scripts, no external assets: the file can be mailed or attached to a ticket.
-Pure (journal dict → HTML string); ``write_report`` is the one function that writes a file.
-Called by ``aftershock report``, the demo and the TUI history.
+Each plot shows the run before, during and after the fault: the SLO's value (the monitor's
+samples, the steady-state checks before and after, and — when the caller has them — the
+Prometheus samples around the run, ``context``), the objective line, the fault window shaded,
+every policy action marked and labelled (labels are staggered, never clipped), a time axis in
+seconds since the run started and a y axis from the data (never below zero for non-negative
+series). Inline SVG, no scripts, no external assets: the file can be mailed or attached to a
+ticket. Pure (journal dict → HTML string); ``write_report`` is the one function that writes a
+file. Called by ``aftershock report``, the demo and the TUI's journal screen.
 """
 
 from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-W, H, PAD = 760, 220, 46
+from chaos.timeline import entries, evidence_text, number, seconds, timing_label
+
+W, H = 760, 272
+LEFT, RIGHT, TOP, BOTTOM = 58, 16, 52, 34
+"""Plot margins: y labels left, action labels on top (three rows), time axis below."""
+LABEL_ROW = 13
+LABEL_ROWS = 3
+CHAR_W = 6.2
+"""Approximate width of one character of the 11 px labels (for overlap and edge checks)."""
+
+Context = Mapping[str, Sequence[tuple[float, float | None]]]
+"""Per SLO name: (epoch seconds, value) samples around the run, e.g. from a Prometheus range query."""
+
+
+def report_path(state_dir: str | Path, run_id: str) -> Path:
+    """Where reports of the state dir live (the demo, the TUI export and ``report`` without -o)."""
+    return Path(state_dir) / "reports" / f"{run_id}.html"
+
+
+def action_label(decision: dict[str, Any]) -> str:
+    """What a decision did, in a word or two: ``rollback``, ``degrade``, ``circuit open``,
+    ``circuit half-open``."""
+    action = str(decision.get("action", ""))
+    summary = str((decision.get("evidence") or {}).get("summary", ""))
+    if action == "circuit-break" and summary.startswith("circuit "):
+        return summary.split(":", 1)[0]
+    return action
 
 
 def _num(value: Any) -> float | None:
-    if isinstance(value, int | float) and math.isfinite(float(value)):
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value)):
         return float(value)
     return None
 
 
-def _plot(slo: dict[str, Any], journal: dict[str, Any]) -> str:
+def _nice_step(span: float, count: int) -> float:
+    raw = span / max(1, count)
+    if raw <= 0:
+        return 1.0
+    mag = 10 ** math.floor(math.log10(raw))
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if raw <= m * mag:
+            return float(m * mag)
+    return float(10 * mag)
+
+
+def _threshold(objective: str) -> float | None:
+    try:
+        return float(objective.split()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+def series_of(slo: str, journal: dict[str, Any], context: Context | None = None
+              ) -> list[tuple[float, float | None, str]]:
+    """(t, value, status) of one SLO over the whole run: context before, the steady-state check
+    before, the monitor's samples, the check after, context after."""
     ours = journal.get("aftershock", {})
-    points = [(t["at"], _num(v.get("value")), v.get("status")) for t in ours.get("timeline", [])
-              for v in t.get("verdicts", []) if v.get("slo") == slo["name"]]
+    monitored: list[tuple[float, float | None, str]] = []
+    for tick in ours.get("timeline", []):
+        for v in tick.get("verdicts", []):
+            if v.get("slo") == slo:
+                monitored.append((float(tick["at"]), _num(v.get("value")), str(v.get("status", ""))))
+    checks: list[tuple[float, float | None, str]] = []
+    for event in ours.get("events", []):
+        if event.get("event") == "SteadyStateChecked":
+            for v in event.get("verdicts", []):
+                if v.get("slo") == slo:
+                    checks.append((float(event["at"]), _num(v.get("value")), str(v.get("status", ""))))
+    points = sorted(monitored + checks, key=lambda p: p[0])
+    if context and context.get(slo):
+        first = monitored[0][0] if monitored else math.inf
+        last = monitored[-1][0] if monitored else -math.inf
+        taken = [p[0] for p in checks]
+        extra = [(float(t), _num(v), "") for t, v in context[slo]
+                 if (t < first - 0.5 or t > last + 0.5) and all(abs(t - c) > 0.5 for c in taken)]
+        points = sorted(points + extra, key=lambda p: p[0])
+    return points
+
+
+def _plot(slo: dict[str, Any], journal: dict[str, Any], context: Context | None) -> str:
+    ours = journal.get("aftershock", {})
+    points = series_of(slo["name"], journal, context)
     if not points:
         return f"<p class=muted>No samples for {html.escape(slo['name'])}.</p>"
-    objective = slo.get("objective", "")
-    try:
-        threshold: float | None = float(objective.split()[-1])
-    except (ValueError, IndexError):
-        threshold = None
-    t0: float = float(min(p[0] for p in points))
-    t1: float = float(max(max(p[0] for p in points), t0 + 1))
-    values = [p[1] for p in points if p[1] is not None] + ([threshold] if threshold is not None else [])
-    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    events = ours.get("events", [])
+    start = next((float(e["at"]) for e in events if isinstance(e.get("at"), int | float)), points[0][0])
+    objective = str(slo.get("objective", ""))
+    threshold = _threshold(objective)
+    t0 = min(points[0][0], start)
+    t1 = max(points[-1][0], t0 + 1.0)
+    for e in events:
+        if isinstance(e.get("at"), int | float):
+            t1 = max(t1, float(e["at"]))
+    values = [p[1] for p in points if p[1] is not None]
+    scale = values + ([threshold] if threshold is not None else [])
+    lo, hi = (min(scale), max(scale)) if scale else (0.0, 1.0)
     if hi - lo < 1e-9:
-        hi = lo + 1.0
-    lo, hi = lo - (hi - lo) * 0.05, hi + (hi - lo) * 0.1
+        hi = lo + (abs(lo) or 1.0)
+    pad = (hi - lo) * 0.08
+    non_negative = all(v >= 0 for v in values) and (threshold is None or threshold >= 0)
+    lo, hi = lo - pad, hi + pad
+    if non_negative:
+        lo = max(lo, 0.0)
+    step = _nice_step(hi - lo, 4)
+    lo = math.floor(lo / step) * step if not non_negative or lo > 0 else 0.0
+    hi = math.ceil(hi / step) * step
+    px0, px1, py0, py1 = LEFT, W - RIGHT, TOP, H - BOTTOM
 
     def x(t: float) -> float:
-        return PAD + (t - t0) / (t1 - t0) * (W - PAD - 10)
+        return px0 + (t - t0) / (t1 - t0) * (px1 - px0)
 
     def y(v: float) -> float:
-        return H - 24 - (v - lo) / (hi - lo) * (H - 34)
+        return py1 - (v - lo) / (hi - lo) * (py1 - py0)
 
-    parts = [f'<svg viewBox="0 0 {W} {H}" width="100%" role="img" aria-label="{html.escape(slo["name"])}">']
+    esc = html.escape
+    parts = [f'<svg viewBox="0 0 {W} {H}" width="100%" role="img" aria-label="{esc(slo["name"])} over time" '
+             f'font-family="system-ui,sans-serif">']
+    # fault windows
     for fault in ours.get("faults", []):
-        a = max(fault.get("injected", t0), t0)
-        b = min(fault.get("removed", fault.get("deadline", t1)), t1)
+        a = max(float(fault.get("injected", t0)), t0)
+        b = min(float(fault.get("removed", fault.get("deadline", t1))), t1)
         if b > a:
-            parts.append(f'<rect x="{x(a):.1f}" y="10" width="{x(b) - x(a):.1f}" height="{H - 34}" '
-                         f'class="fault"><title>fault {html.escape(fault["fault"])}</title></rect>')
-    if threshold is not None:
-        parts.append(f'<line x1="{PAD}" x2="{W - 10}" y1="{y(threshold):.1f}" y2="{y(threshold):.1f}" '
-                     f'class="objective"/><text x="{W - 12}" y="{y(threshold) - 4:.1f}" text-anchor="end" '
-                     f'class="label">objective {html.escape(objective)}</text>')
+            parts.append(f'<rect x="{x(a):.1f}" y="{py0}" width="{max(1.0, x(b) - x(a)):.1f}" '
+                         f'height="{py1 - py0}" class="fault"><title>fault {esc(str(fault["fault"]))} live: '
+                         f'{esc(str(fault.get("description", "")))}</title></rect>')
+    # grid and y labels
+    v = lo
+    while v <= hi + step / 2:
+        parts.append(f'<line x1="{px0}" x2="{px1}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>'
+                     f'<text x="{px0 - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="axis">{number(v)}</text>')
+        v += step
+    # time axis: seconds since the run started
+    tstep = _nice_step(t1 - t0, 8)
+    tick = math.ceil((t0 - start) / tstep) * tstep
+    while start + tick <= t1 + 1e-9:
+        tx = x(start + tick)
+        parts.append(f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{py1}" y2="{py1 + 4}" class="axisline"/>'
+                     f'<text x="{tx:.1f}" y="{py1 + 16}" text-anchor="middle" class="axis">{tick:+g}</text>')
+        tick += tstep
+    parts.append(f'<line x1="{px0}" x2="{px1}" y1="{py1}" y2="{py1}" class="axisline"/>'
+                 f'<text x="{px1}" y="{H - 2}" text-anchor="end" class="axis">seconds since the run started</text>')
+    # objective
+    if threshold is not None and lo <= threshold <= hi:
+        ty = y(threshold)
+        parts.append(f'<line x1="{px0}" x2="{px1}" y1="{ty:.1f}" y2="{ty:.1f}" class="objective"/>'
+                     f'<text x="{px0 + 4}" y="{ty - 4:.1f}" class="objlabel">objective {esc(objective)}</text>')
+    # the series (gaps where there is no data)
     path, pen = [], "M"
-    for t, v, _status in points:
-        if v is None:
+    for t, value, _status in points:
+        if value is None:
             pen = "M"
             continue
-        path.append(f"{pen}{x(t):.1f},{y(v):.1f}")
+        path.append(f"{pen}{x(t):.1f},{y(value):.1f}")
         pen = "L"
     parts.append(f'<path d="{" ".join(path)}" class="series"/>')
-    for t, v, status in points:
-        if v is not None and status in ("breached", "pending"):
-            parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2.5" class="{status}"/>')
-    for d in ours.get("decisions", []):
-        parts.append(f'<line x1="{x(d["at"]):.1f}" x2="{x(d["at"]):.1f}" y1="10" y2="{H - 24}" class="action">'
-                     f'<title>{html.escape(d["policy"])}: {html.escape(d["action"])}</title></line>'
-                     f'<text x="{x(d["at"]) + 3:.1f}" y="20" class="label">{html.escape(d["action"])}</text>')
-    for frac in (0.0, 0.5, 1.0):
-        v = lo + (hi - lo) * frac
-        parts.append(f'<text x="{PAD - 4}" y="{y(v) + 4:.1f}" text-anchor="end" class="axis">{v:.3g}</text>')
-    parts.append(f'<text x="{PAD}" y="{H - 6}" class="axis">0 s</text><text x="{W - 10}" y="{H - 6}" '
-                 f'text-anchor="end" class="axis">{t1 - t0:.0f} s</text></svg>')
+    for t, value, status in points:
+        if value is not None and status in ("breached", "pending"):
+            parts.append(f'<circle cx="{x(t):.1f}" cy="{y(value):.1f}" r="2.8" class="{status}">'
+                         f'<title>{number(value)} at {t - start:+.1f} s ({status})</title></circle>')
+    # policy actions: a line each; "k short" labels over LABEL_ROWS rows, a bare number when no row
+    # has room (the decisions table has the same numbers); always inside the plot's width
+    rows_end = [-math.inf] * LABEL_ROWS
+    for k, d in enumerate(ours.get("decisions", []), start=1):
+        at = _num(d.get("at"))
+        if at is None:
+            continue
+        ax = x(at)
+        placed = None
+        for label in (f"{k} {action_label(d)}", str(k)):
+            width = len(label) * CHAR_W
+            anchor_x = min(max(ax, px0 + width / 2), px1 - width / 2)
+            row = next((r for r in range(LABEL_ROWS) if anchor_x - width / 2 > rows_end[r] + 4), None)
+            if row is not None:
+                placed = (label, anchor_x, width, row)
+                break
+        if placed is None:
+            row = min(range(LABEL_ROWS), key=lambda r: rows_end[r])
+            label, width = str(k), len(str(k)) * CHAR_W
+            placed = (label, min(max(ax, px0 + width / 2), px1 - width / 2), width, row)
+        label, anchor_x, width, row = placed
+        rows_end[row] = anchor_x + width / 2
+        ly = py0 - 6 - row * LABEL_ROW
+        parts.append(f'<line x1="{ax:.1f}" x2="{ax:.1f}" y1="{ly + 3:.1f}" y2="{py1}" class="action">'
+                     f'<title>{k}: {esc(str(d.get("policy")))} → {esc(action_label(d))} at {at - start:+.1f} s'
+                     f'</title></line><text x="{anchor_x:.1f}" y="{ly:.1f}" text-anchor="middle" '
+                     f'class="actlabel">{esc(label)}</text>')
+    parts.append("</svg>")
     return "".join(parts)
 
 
 CSS = """
-body{font:14px/1.45 system-ui,sans-serif;max-width:820px;margin:2em auto;color:#1d232a;padding:0 1em}
-h1{font-size:1.4em}.verdict{display:inline-block;padding:.1em .6em;border-radius:4px;color:#fff}
+body{font:14px/1.45 system-ui,sans-serif;max-width:840px;margin:2em auto;color:#1d232a;padding:0 1em}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}h3{font-size:1em;margin:1.2em 0 .2em}
+.verdict{display:inline-block;padding:.1em .6em;border-radius:4px;color:#fff;font-size:.8em;vertical-align:middle}
 .passed{background:#2e7d32}.deviated{background:#ef6c00}.failed,.error,.unsteady,.invalid{background:#c62828}
-.aborted{background:#6a1b9a}.muted{color:#777}table{border-collapse:collapse;width:100%}
-td,th{border-bottom:1px solid #ddd;padding:.3em;text-align:left;vertical-align:top}
-svg .fault{fill:#ffcdd2;opacity:.6}svg .objective{stroke:#c62828;stroke-dasharray:5 4}
-svg .series{fill:none;stroke:#1565c0;stroke-width:2}svg .action{stroke:#6a1b9a;stroke-width:1.5}
-svg .breached{fill:#c62828}svg .pending{fill:#ef6c00}svg .label,svg .axis{font-size:11px;fill:#555}
-code{background:#f3f3f3;padding:0 .2em}
+.aborted{background:#6a1b9a}.muted{color:#666}table{border-collapse:collapse;width:100%}
+td,th{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
+td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+svg .fault{fill:#ffb74d;opacity:.25}svg .objective{stroke:#c62828;stroke-width:1.5;stroke-dasharray:6 4}
+svg .series{fill:none;stroke:#1565c0;stroke-width:2.2;stroke-linejoin:round}
+svg .action{stroke:#6a1b9a;stroke-width:1.5;stroke-dasharray:2 2}
+svg .breached{fill:#c62828}svg .pending{fill:#ef6c00}svg .axis{font-size:11px;fill:#555}
+svg .grid{stroke:#eee}svg .axisline{stroke:#999}svg .objlabel{font-size:11px;fill:#c62828}
+svg .actlabel{font-size:11px;fill:#6a1b9a}
+.legend span{margin-right:1.2em;white-space:nowrap}.sw{display:inline-block;width:1.6em;height:.7em;
+vertical-align:middle;margin-right:.3em}.sw.series{border-top:2.5px solid #1565c0;height:0}
+.sw.objective{border-top:2px dashed #c62828;height:0}.sw.fault{background:#ffb74d;opacity:.4}
+.sw.action{border-left:2px dashed #6a1b9a;width:0;height:1em}
+code{background:#f3f3f3;padding:0 .2em;word-break:break-all}
+.sev-error td:nth-child(2){color:#c62828}.sev-success td:nth-child(2){color:#2e7d32}
+.sev-warning td:nth-child(2){color:#a15c00}
 """
 
+LEGEND = ('<p class="legend muted"><span><i class="sw series"></i>SLO value</span>'
+          '<span><i class="sw objective"></i>objective</span><span><i class="sw fault"></i>fault live</span>'
+          '<span><i class="sw action"></i>policy action</span></p>')
 
-def render_report(journal: dict[str, Any]) -> str:
-    ours = journal.get("aftershock", {})
-    verdict = str(ours.get("verdict", "?"))
+
+def _fault_sentence(fault: dict[str, Any], start: float) -> str:
     esc = html.escape
-    rows = "".join(f"<tr><td>{esc(k.replace('_', ' '))}</td><td>{v} s</td></tr>"
-                   for k, v in ours.get("timings", {}).items())
+    text = f"<b>{esc(str(fault.get('fault')))}</b> ({esc(str(fault.get('type', '')))}): " \
+           f"{esc(str(fault.get('description', '')))}"
+    injected = _num(fault.get("injected"))
+    removed = _num(fault.get("removed"))
+    if injected is not None:
+        text += f", injected at {injected - start:+.1f} s"
+    if removed is not None and injected is not None:
+        reason = {"rollback": "by the rollback", "end": "at the end of its duration", "abort": "by the abort",
+                  "error": "after an error"}.get(str(fault.get("removed_reason")), "")
+        text += f", removed at {removed - start:+.1f} s {reason} (live {seconds(removed - injected)})"
+    elif removed is None:
+        text += ", removal not recorded"
+    return text + "."
+
+
+def render_report(journal: dict[str, Any], context: Context | None = None) -> str:
+    ours = journal.get("aftershock", {})
+    esc = html.escape
+    verdict = str(ours.get("verdict", "?"))
+    events = ours.get("events", [])
+    start = next((float(e["at"]) for e in events if isinstance(e.get("at"), int | float)), 0.0)
+    timings = "".join(f"<tr><td>{esc(timing_label(k))}</td><td class=num>{seconds(float(v))}</td></tr>"
+                      for k, v in (ours.get("timings") or {}).items() if _num(v) is not None)
     decisions = "".join(
-        f"<tr><td>{esc(d['policy'])}</td><td>{esc(d['action'])}</td><td>{esc(str(d.get('target', '')))}</td>"
-        f"<td>{esc(str((d.get('outcome') or {}).get('status', '')))}</td>"
-        f"<td><code>{esc(str(d.get('evidence', {}))[:300])}</code></td></tr>"
-        for d in ours.get("decisions", []))
-    plots = "".join(f"<h3>{esc(s['name'])} <span class=muted>{esc(s['objective'])}</span></h3>"
-                    f"<p class=muted><code>{esc(s['query'])}</code></p>{_plot(s, journal)}"
+        f"<tr><td class=num>{k}</td><td class=num>{float(d['at']) - start:+.1f} s</td>"
+        f"<td>{esc(str(d.get('policy')))}</td>"
+        f"<td>{esc(action_label(d))}</td><td>{esc(str(d.get('target') or ''))}</td>"
+        f"<td>{esc(str((d.get('outcome') or {}).get('status', 'not recorded')))}</td>"
+        f"<td>{esc(evidence_text(d.get('evidence') or {}))}</td></tr>"
+        for k, d in enumerate(ours.get("decisions", []), start=1) if _num(d.get("at")) is not None)
+    plots = "".join(f"<h3>{esc(s['name'])} <span class=muted>objective {esc(s['objective'])}</span></h3>"
+                    f"{_plot(s, journal, context)}<p class=muted>query: <code>{esc(s['query'])}</code></p>"
                     for s in ours.get("slos", []))
-    kept = "".join(f"<li><b>KEPT, not reverted:</b> {esc(k)}</li>" for k in ours.get("kept", []))
-    faults = "".join(f"<li>{esc(f['fault'])}: {esc(f.get('description', ''))} "
-                     f"(removed: {esc(str(f.get('removed_reason', 'not recorded')))})</li>"
-                     for f in ours.get("faults", []))
+    if context:
+        plots += ("<p class=muted>Before and after the monitored window the plots show Prometheus' own "
+                  "samples of the same queries (a range query at the end of the demo).</p>")
+    kept = "".join(f"<li><b>KEPT, not reverted:</b> {esc(str(k))}</li>" for k in ours.get("kept", []))
+    faults = "".join(f"<li>{_fault_sentence(f, start)}</li>" for f in ours.get("faults", []))
+    timeline = "".join(f'<tr class="sev-{e.severity}"><td class=num>{e.offset:+.1f} s</td><td>{esc(e.title)}</td>'
+                       f"<td>{esc(e.detail)}</td></tr>" for e in entries(journal))
     return f"""<!doctype html><html lang=en><head><meta charset=utf-8>
 <title>Aftershock run {esc(str(ours.get('run_id', '')))}</title><style>{CSS}</style></head><body>
 <h1>{esc(str(ours.get('experiment', '')))} — run {esc(str(ours.get('run_id', '')))}
  <span class="verdict {esc(verdict)}">{esc(verdict)}</span></h1>
-<p>{esc(str(ours.get('reason', '')))}</p>
-<p class=muted>{esc(journal.get('start', ''))} → {esc(journal.get('end', ''))} ({journal.get('duration', 0)} s),
-target {esc(str(ours.get('target', '')))}, source {esc(str(ours.get('source', '')))}</p>
-<ul>{faults}{kept}</ul>
-<h2>Timings</h2><table>{rows or '<tr><td class=muted>no breach</td></tr>'}</table>
-<h2>SLOs</h2>{plots}
-<h2>Decisions</h2><table><tr><th>policy</th><th>action</th><th>target</th><th>outcome</th><th>evidence</th></tr>
-{decisions or '<tr><td colspan=5 class=muted>none</td></tr>'}</table>
+<p>{esc(str(ours.get('reason', '')))}.</p>
+<p class=muted>{esc(str(journal.get('start', '')))} → {esc(str(journal.get('end', '')))}
+({seconds(float(journal.get('duration') or 0))}), target {esc(str(ours.get('target', '')))},
+experiment file {esc(str(ours.get('source', '')))}</p>
+<h2>Faults</h2><ul>{faults or '<li class=muted>none injected</li>'}{kept}</ul>
+<h2>Timings</h2><table>{timings or '<tr><td class=muted>no breach, nothing to time</td></tr>'}</table>
+<h2>SLOs</h2>{LEGEND}{plots}
+<h2>Decisions</h2><table><tr><th>#</th><th>time</th><th>policy</th><th>action</th><th>target</th><th>outcome</th>
+<th>why</th></tr>{decisions or '<tr><td colspan=7 class=muted>no policy fired</td></tr>'}</table>
+<h2>Timeline</h2><table>{timeline}</table>
 </body></html>
 """
 
 
-def write_report(journal: dict[str, Any], path: str | Path) -> Path:
+def write_report(journal: dict[str, Any], path: str | Path, context: Context | None = None) -> Path:
     out = Path(path)
-    out.write_text(render_report(journal), encoding="utf-8")
+    out.write_text(render_report(journal, context), encoding="utf-8")
     return out

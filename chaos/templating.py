@@ -24,6 +24,8 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
+from chaos.bundled import manifests_dir
+
 MAX_RENDERED_CHARS = 100_000
 """Longest string a template may produce."""
 
@@ -32,7 +34,8 @@ MAX_TEMPLATE_WORK = 1_000_000
 output by ``{{ }}``, and the size of what filters, method calls, ``~`` and ``+``/``*``/``%`` produce.
 Nested loops, doubling in a loop or ``'a'|center(10**9)`` exhaust it long before memory or CPU do."""
 
-MANIFESTS_DIR = Path(__file__).resolve().parent.parent / "manifests"
+MANIFESTS_DIR = manifests_dir()
+"""The shipped manifest templates (package data in a wheel, ``manifests/`` in a checkout)."""
 
 _BUDGET_ATTR = "_aftershock_budget"
 _WIDTH_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate", "slice", "batch"})

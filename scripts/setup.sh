@@ -25,7 +25,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.aftershock-installed"
-digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+digest=$(cat pyproject.toml setup.py | sha256sum | cut -d' ' -f1)
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$digest" ]]; then
   echo "setup: installing Python packages into $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[dev]'

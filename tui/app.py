@@ -1,5 +1,10 @@
 """The Aftershock TUI app: screens (as modes), global bindings and the engine wiring.
 
+Demo mode (``aftershock demo`` with a terminal, ``demo=``): the app launches the demo's run by
+itself on the live screen, narrates it (``chaos.demo.story.narrate``) in the live screen's
+narration bar, and when the run ends awaits the demo's ``finish`` (which writes the report)
+and shows the verdict, the report path and the keys.
+
 :func:`create_app` is the factory used by ``aftershock tui`` (``chaos.commands.tui``), the
 tests and the benchmark (the real engine over the scripted world of ``tests/tui/world.py``).
 Engine events arrive only through :class:`tui.bridge.EngineBridge` as ``EngineEvent`` messages, are folded
@@ -11,14 +16,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.signal import Signal
 
+from chaos.demo.story import KEYS_DONE, Story, narrate
 from chaos.engine.api import EngineAPI
 from chaos.engine.events import RunFinished
+from chaos.loading import Loaded
 from tui.bridge import EngineBridge
 from tui.messages import EngineEvent, LaunchRequested
 from tui.screens.confirm import Confirm
@@ -31,6 +39,18 @@ from tui.screens.schedules import SchedulesScreen
 from tui.state import RunStore, RunView
 
 
+class DemoScript(Protocol):
+    """What the TUI needs of ``aftershock demo`` (``chaos.commands.demo.DemoSession``)."""
+
+    story: Story
+    loaded: Loaded
+    run_id: str
+
+    async def finish(self, journal: dict[str, Any]) -> str:
+        """Write the report; the closing line (verdict, whether the story was shown, report path)."""
+        ...
+
+
 class AftershockApp(App[None]):
     CSS_PATH = "aftershock.tcss"
     TITLE = "Aftershock"
@@ -38,21 +58,26 @@ class AftershockApp(App[None]):
              "schedules": SchedulesScreen}
     DEFAULT_MODE = "experiments"
     BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
         Binding("e", "mode('experiments')", "Experiments"),
         Binding("l", "mode('live')", "Live"),
         Binding("h", "mode('history')", "History"),
-        Binding("s", "mode('schedules')", "Schedules"),
-        Binding("question_mark", "help", "Help"),
+        Binding("s", "mode('schedules')", "Schedules", show=False),
         Binding("t", "toggle_theme", "Theme", show=False),
-        Binding("q", "quit", "Quit"),
     ]
 
     def __init__(self, engine: EngineAPI, experiments_dir: Path, *, state_dir: Path | None = None,
                  clock: Callable[[], float] = time.time, theme: str | None = None,
-                 open_experiment: Path | None = None) -> None:
+                 open_experiment: Path | None = None, demo: DemoScript | None = None, where: str = "") -> None:
         super().__init__()
         self.open_experiment = open_experiment
-        """Open this experiment's detail screen at start (``aftershock demo`` opens its scenario)."""
+        """Open this experiment's detail screen at start."""
+        self.demo = demo
+        self.where = where or (f"state dir {state_dir}" if state_dir else "")
+        """Where the TUI points (kube context/namespace, Prometheus, state dir): shown on every screen."""
+        self.narration = ""
+        """The demo's latest sentence (demo mode only), shown by the live screen."""
         self.engine = engine
         self.experiments_dir = Path(experiments_dir)
         self.state_dir = state_dir
@@ -67,7 +92,10 @@ class AftershockApp(App[None]):
 
     def on_mount(self) -> None:
         self.bridge.start()
-        if self.open_experiment is not None:
+        if self.demo is not None:
+            self.narration = f"{self.demo.story.intro} Launching it now…"
+            self.call_after_refresh(self.post_message, LaunchRequested(self.demo.loaded, run_id=self.demo.run_id))
+        elif self.open_experiment is not None:
             from tui.library import load_entry
             from tui.screens.detail import DetailScreen
 
@@ -80,13 +108,37 @@ class AftershockApp(App[None]):
     # ---------------------------------------------------------------- engine → UI
 
     def on_engine_event(self, message: EngineEvent) -> None:
-        run = self.store.apply(message.event)
+        event = message.event
+        demo_run = self.demo is not None and event.run_id == self.demo.run_id
+        if self.demo is not None and demo_run:
+            line = narrate(self.demo.story, event)
+            if line:
+                self.narration = line
+        run = self.store.apply(event)
         self.run_changed.publish(run)
-        if isinstance(message.event, RunFinished):
-            event = message.event
-            self.notify(f"{run.experiment} {run.run_id}: {event.verdict} (exit {event.exit_code})",
-                        severity="information" if event.exit_code == 0 else "warning")
+        if isinstance(event, RunFinished):
+            if demo_run:
+                self.narration += " Writing the report…"
+                self.finish_demo(run.run_id)
+            else:
+                self.notify(f"{run.experiment} {run.run_id}: {event.verdict} (exit {event.exit_code})",
+                            severity="information" if event.exit_code == 0 else "warning")
             self.run_finished.publish(run.run_id)
+
+    @work(group="demo")
+    async def finish_demo(self, run_id: str) -> None:
+        """The demo's run ended: its report is written, the closing line and the keys shown."""
+        assert self.demo is not None
+        try:
+            journal = await self.bridge.call_sync(self.engine.journal, run_id)
+            closing = await self.demo.finish(journal)
+        except Exception as exc:
+            closing = f"the report could not be written: {exc}"
+        self.narration = f"Done: {closing}. {KEYS_DONE}"
+        run = self.store.get(run_id)
+        if run is not None:
+            run.version += 1
+            self.run_changed.publish(run)
 
     # ---------------------------------------------------------------- UI → engine
 
@@ -94,7 +146,10 @@ class AftershockApp(App[None]):
     @work(group="launch")
     async def launch(self, message: LaunchRequested) -> None:
         try:
-            run_id = await self.bridge.call(self.engine.launch, message.loaded)
+            if message.run_id is not None:
+                run_id = await self.bridge.call(self.engine.launch, message.loaded, run_id=message.run_id)
+            else:
+                run_id = await self.bridge.call(self.engine.launch, message.loaded)
         except Exception as exc:
             self.notify(f"launch refused: {exc}", severity="error", timeout=10)
             return
@@ -164,8 +219,9 @@ class AftershockApp(App[None]):
 
 def create_app(engine: EngineAPI, experiments_dir: Path, *, state_dir: Path | None = None,
                clock: Callable[[], float] | None = None, theme: str | None = None,
-               open_experiment: Path | None = None) -> AftershockApp:
+               open_experiment: Path | None = None, demo: DemoScript | None = None,
+               where: str = "") -> AftershockApp:
     """The TUI over ``engine``, browsing ``experiments_dir``. ``clock`` drives fault countdowns and
     schedules (default: wall clock; the engine's virtual clock in tests)."""
     return AftershockApp(engine, experiments_dir, state_dir=state_dir, clock=clock or time.time, theme=theme,
-                         open_experiment=open_experiment)
+                         open_experiment=open_experiment, demo=demo, where=where)

@@ -67,7 +67,7 @@ class Entry:
 def scan(directory: Path) -> list[Entry]:
     """Every experiment file of ``directory`` (sorted by file name)."""
     if not directory.is_dir():
-        return [Entry(directory, problems=[f"{directory}: not a directory"])]
+        return []  # the screen says the folder is missing (not an invalid experiment named after it)
     files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
     return [load_entry(path) for path in files]
 

@@ -33,9 +33,11 @@ class EngineCallFailed(Message):
 class LaunchRequested(Message):
     """The user confirmed a launch on the detail screen."""
 
-    def __init__(self, loaded: Loaded) -> None:
+    def __init__(self, loaded: Loaded, run_id: str | None = None) -> None:
         super().__init__()
         self.loaded = loaded
+        self.run_id = run_id
+        """A run id chosen by the caller (the demo knows its run's id before launching it)."""
 
 
 class RunLaunched(Message):

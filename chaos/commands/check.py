@@ -192,7 +192,8 @@ def _exit_code(rows: list[Row]) -> int:
 @click.option("--window", default=None, metavar="DURATION",
               help="Judge the SLOs over the last DURATION (e.g. 10m) instead of now.")
 @click.option("--junit", "junit_path", default=None, metavar="PATH", help="Write a JUnit XML report to PATH.")
-@click.option("--output", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--output", "-o", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: one line per SLO; json: the verdicts.")
 @click.option("--prometheus", default=None, metavar="URL", help="Prometheus URL (overrides spec.monitor.prometheus).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override an experiment parameter.")
 @click.pass_context

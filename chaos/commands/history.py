@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from chaos.clients.state import StateStore
-from chaos.commands.options import state_dir_option
+from chaos.commands.options import format_option, out_option, state_dir_option
 from chaos.errors import StateError
 
 
@@ -46,7 +46,7 @@ def _unfinished(state_dir: str | None, run_id: str) -> dict[str, Any] | None:
 
 @click.command("runs")
 @click.option("--limit", default=20, show_default=True)
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+@format_option("text: a table; json: one object per run.")
 @state_dir_option
 def runs(limit: int, output: str, state_dir: str | None) -> None:
     """List past runs: id, experiment, verdict, start, duration."""
@@ -69,7 +69,7 @@ def runs(limit: int, output: str, state_dir: str | None) -> None:
 
 @click.command("show")
 @click.argument("run_id")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text")
+@format_option("text: summary and timeline in words; json: the whole journal (machine form).")
 @state_dir_option
 def show(run_id: str, output: str, state_dir: str | None) -> None:
     """Summary, timeline and decisions of one run."""
@@ -92,30 +92,47 @@ def show(run_id: str, output: str, state_dir: str | None) -> None:
     if output == "json":
         click.echo(json.dumps(journal, indent=2, default=str))
         return
+    for line in show_lines(journal):
+        click.echo(line)
+
+
+def show_lines(journal: dict[str, Any], width: int = 100) -> list[str]:
+    """``aftershock show`` in text: summary, timings, then the timeline as sentences."""
+    import textwrap
+
+    from chaos.timeline import entries, seconds, timing_label
+
     ours = journal.get("aftershock", {})
-    click.echo(f"run {ours.get('run_id')}: {ours.get('experiment')} — {ours.get('verdict')} ({ours.get('reason')})")
-    click.echo(f"  {journal.get('start')} → {journal.get('end')} ({journal.get('duration')} s)")
-    for key, value in ours.get("timings", {}).items():
-        click.echo(f"  {key.replace('_', ' ')}: {value} s")
-    click.echo("timeline:")
-    for event in ours.get("events", []):
-        kind = event.get("event")
-        detail = {k: v for k, v in event.items() if k not in ("event", "run_id", "at", "verdicts", "tick")}
-        click.echo(f"  {event.get('at', 0) - ours.get('events', [{}])[0].get('at', 0):7.2f}s {kind} "
-                   f"{json.dumps(detail, default=str)[:160]}")
+    lines = [f"run {ours.get('run_id')}: {ours.get('experiment')} — {ours.get('verdict')}"]
+    if ours.get("reason"):
+        lines.append(f"  {ours['reason']}")
+    lines.append(f"  {journal.get('start')} → {journal.get('end')} ({seconds(float(journal.get('duration') or 0))}), "
+                 f"target {ours.get('target')}, from {ours.get('source')}")
+    timings = ours.get("timings") or {}
+    if timings:
+        lines.append("timings: " + " · ".join(f"{timing_label(k)} {seconds(float(v))}" for k, v in timings.items()))
+    lines.append("timeline:")
+    for entry in entries(journal):
+        head = f"  {entry.offset:+7.1f} s  {entry.title}"
+        lines.append(head)
+        if entry.detail:
+            lines.extend(textwrap.wrap(entry.detail, width=width, initial_indent=" " * 14,
+                                       subsequent_indent=" " * 14, break_on_hyphens=False))
     for kept in ours.get("kept", []):
-        click.echo(f"KEPT (not reverted): {kept}")
+        lines.append(f"KEPT (not reverted): {kept}")
+    return lines
 
 
 @click.command("report")
 @click.argument("run_id")
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Output HTML file (default: report-RUN.html).")
+@out_option("HTML file to write (default: reports/RUN.html in the state dir).")
 @state_dir_option
 def report(run_id: str, out: str | None, state_dir: str | None) -> None:
     """Write a self-contained HTML report of one run (a plot per SLO)."""
-    from chaos.report import write_report
+    from chaos.report import report_path, write_report
 
     journal = _journal(state_dir, run_id)
-    path = write_report(journal, out or f"report-{journal.get('aftershock', {}).get('run_id', run_id)}.html")
-    click.echo(str(path))
+    target = Path(out) if out else report_path(_store(state_dir).dir,
+                                               str(journal.get("aftershock", {}).get("run_id", run_id)))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    click.echo(str(write_report(journal, target)))

@@ -1,4 +1,6 @@
-"""Shared click options (state dir, target flags, output) so every command spells them alike."""
+"""Shared click options so every command spells them alike: ``--state-dir``, the target flags,
+``-o/--output`` for the *format* of what a command prints (text or json, everywhere) and
+``--out PATH`` for the *file or directory* a command writes (compile, report, demo)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,17 @@ def target_options(f: F) -> F:
     return f
 
 
-def output_option(f: F) -> F:
+def output_option(f: F, help: str = "text: progress lines; json: NDJSON events.") -> F:
     return click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                        help="text: progress lines; json: NDJSON events.")(f)
+                        help=help)(f)
+
+
+def format_option(help: str) -> Callable[[F], F]:
+    """``-o/--output text|json`` with a command's own help text."""
+    return lambda f: output_option(f, help)
+
+
+def out_option(help: str, *, directory: bool = False) -> Callable[[F], F]:
+    """``--out PATH``: where a command writes its file (or directory)."""
+    kind = click.Path(file_okay=not directory, dir_okay=directory)
+    return click.option("--out", "out", type=kind, default=None, metavar="DIR" if directory else "FILE", help=help)

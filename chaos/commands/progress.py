@@ -13,6 +13,7 @@ from typing import TextIO
 import click
 
 from chaos.engine import events as ev
+from chaos.timeline import seconds, timing_label
 
 STATUS_MARK = {"ok": "✓", "pending": "…", "breached": "✗", "no-data": "?", "unavailable": "!"}
 
@@ -95,7 +96,7 @@ class TextPrinter:
             colour = {"passed": "green", "deviated": "yellow", "aborted": "magenta"}.get(e.verdict, "red")
             self._line(e.at, f"verdict: {e.verdict} — {e.reason}", colour)
             for key, value in e.timings.items():
-                self._line(e.at, f"  {key.replace('_', ' ')}: {value:.2f}s")
+                self._line(e.at, f"  {timing_label(key)}: {seconds(value)}")
             if e.journal:
                 self._line(e.at, f"journal: {e.journal}")
 

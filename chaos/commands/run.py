@@ -29,11 +29,12 @@ def engine_settings(state_dir: str | None, prometheus: str | None = None, kubeco
                           kubeconfig=kubeconfig, context=context, namespace=namespace, reaper=reaper, force=force)
 
 
-async def run_with_signals(engine: Engine, loaded: Loaded, *, dry_run: bool = False) -> RunFinished:
+async def run_with_signals(engine: Engine, loaded: Loaded, *, dry_run: bool = False,
+                           run_id: str | None = None) -> RunFinished:
     """Run in the foreground; SIGINT/SIGTERM request an abort (cleanup always completes)."""
     from chaos.compiling import naming
 
-    run_id = naming.new_run_id()
+    run_id = run_id or naming.new_run_id()
     loop = asyncio.get_running_loop()
     hits = {"n": 0}
 
@@ -86,7 +87,7 @@ def run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: b
         for w in plan.warnings:
             click.echo(f"warning: {w}", err=True)
         engine.subscribe(NdjsonPrinter() if output == "json" else TextPrinter())
-        finished = asyncio.run(engine.run(loaded, dry_run=True))
+        finished = asyncio.run(engine.run(loaded, run_id=plan.run_id, dry_run=True))
         sys.exit(0 if finished.verdict == "passed" else finished.exit_code)
     big = (exp.spec.blast_radius.max_targets is not None and exp.spec.blast_radius.max_targets > 5) \
         or any(f.mode == "all" for f in exp.spec.faults)

@@ -155,7 +155,9 @@ def _describe(pf: ProxyFault) -> str:
         case "bandwidth":
             return f"throttle {pf.rate_bytes_per_s} B/s"
         case "http-abort":
-            return f"HTTP {pf.code} for {pf.percent:g}% of {pf.method or 'all'} {pf.path_prefix or '/'}"
+            which = f"{pf.method} requests" if pf.method else "requests"
+            under = f" under {pf.path_prefix}" if pf.path_prefix and pf.path_prefix != "/" else ""
+            return f"HTTP {pf.code} for {pf.percent:g}% of {which}{under}"
         case "http-delay":
             return f"HTTP delay {pf.delay_ms:g}ms for {pf.percent:g}%"
     return pf.kind

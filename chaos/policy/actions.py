@@ -295,7 +295,11 @@ class Revert:
             case "revert-degrade":
                 return f"revert degrade {self.target}"
             case "restore-weight":
-                return f"restore {self.target} to weight {self.weight}"
+                kind, _, rest = self.target.partition(":")
+                namespace, _, service = rest.rpartition("/")
+                shown = (f"{service} (namespace {namespace})" if namespace not in ("", "-") else service) \
+                    if kind == "service" and service else self.target
+                return f"restore {shown} to weight {self.weight}"
         raise AssertionError(self.kind)  # pragma: no cover
 
 

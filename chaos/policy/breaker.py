@@ -83,7 +83,7 @@ def step(config: BreakerConfig, state: BreakerState, now: float, probe: Probe, t
                 return Transition(
                     BreakerState("half-open", now, 0),
                     SetWeight(config.target, config.half_open_weight, "half-open"),
-                    f"open for {now - state.since:g}s (openFor {config.open_for_s:g}s): half-open, "
+                    f"open for {now - state.since:.1f}s (openFor {config.open_for_s:g}s): half-open, "
                     f"probing with weight {config.half_open_weight}",
                 )
             return Transition(state, None)

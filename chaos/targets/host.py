@@ -52,6 +52,10 @@ def proxy_token(proxy: Mapping[str, Any], environ: Mapping[str, str]) -> str:
             return Path(str(file_name)).read_text().strip()
         except OSError as exc:
             raise TargetError(f"cannot read the proxy token file {file_name}: {exc.strerror}") from exc
+    if env_name and str(env_name).startswith("AFTERSHOCK_DEMO_"):
+        raise PreflightRefused(f"this is a demo experiment: it needs the demo's fault proxy and services, which "
+                               f"`aftershock demo` starts (it sets {env_name}); run `aftershock demo` "
+                               "(--scenario latency|degrade|circuit-break)")
     where = f"environment variable {env_name}" if env_name else "selector.proxy.tokenEnv/tokenFile"
     raise PreflightRefused(f"no admin token for the fault proxy at {proxy.get('admin')}: set {where}")
 

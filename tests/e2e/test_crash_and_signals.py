@@ -116,7 +116,7 @@ async def test_sigkill_mid_fault_then_recover_removes_the_proxy_fault(stack: Dem
     rc, out, _ = await aftershock("show", run_id, "--state-dir", str(state))
     assert rc == 0 and "died" in out and "fault slow-payments (network-delay): injected" in out
     assert "`aftershock recover` removes them" in out
-    rc, _, err = await aftershock("report", run_id, "--state-dir", str(state), "-o", str(tmp_path / "r.html"))
+    rc, _, err = await aftershock("report", run_id, "--state-dir", str(state), "--out", str(tmp_path / "r.html"))
     assert rc == 3 and "died before it finished" in err
 
     rc, out, _ = await aftershock("recover", "--state-dir", str(state), "--dry-run", env=env)

@@ -59,7 +59,7 @@ def test_validate_all_shipped_experiments() -> None:
 def test_validate_mixed_files_exits_2_and_reports_each() -> None:
     result = run("validate", str(PAYMENT), str(BAD / "not-yaml.yaml"))
     assert result.exit_code == 2
-    assert "✓" in result.stdout and "not-yaml.yaml:3: not valid YAML" in result.stderr
+    assert "✓" in result.stdout and "not-yaml.yaml:2:7: not valid YAML" in result.stderr
 
 
 def test_validate_json_output_is_machine_readable() -> None:
@@ -68,7 +68,7 @@ def test_validate_json_output_is_machine_readable() -> None:
     report = json.loads(result.stdout)
     assert [r["valid"] for r in report] == [True, False]
     assert report[0]["name"] == "payment-latency" and report[0]["problems"] == []
-    assert report[1]["problems"] == [{"file": str(BAD / "misspelt-key.yaml"), "line": 11,
+    assert report[1]["problems"] == [{"file": str(BAD / "misspelt-key.yaml"), "line": 11, "column": None,
                                       "path": "spec.faults[0].latncy", "message": "unknown key 'latncy'",
                                       "hint": "did you mean 'latency'?"}]
 
@@ -101,7 +101,7 @@ def test_compile_set_overrides_a_parameter() -> None:
 
 def test_compile_to_a_directory(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = run("compile", str(REPO / "experiments" / "pod-kill.yaml"), "-o", str(out), "--run-id", "r123")
+    result = run("compile", str(REPO / "experiments" / "pod-kill.yaml"), "--out", str(out), "--run-id", "r123")
     assert result.exit_code == 0, result.stderr
     (written,) = sorted(out.iterdir())
     assert written.name == "podchaos-pod-kill-kill-order-pod-r123.yaml"
@@ -126,7 +126,7 @@ def test_compile_refusals_print_nothing_to_stdout(args: list[str], message: str)
 
 def test_compile_failure_writes_no_files(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = run("compile", str(BAD / "out-of-range.yaml"), "-o", str(out))
+    result = run("compile", str(BAD / "out-of-range.yaml"), "--out", str(out))
     assert result.exit_code == 2 and result.stdout == ""
     assert not out.exists() or not any(out.iterdir())
 

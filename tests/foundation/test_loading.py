@@ -54,7 +54,29 @@ def test_oversized_file_is_refused_without_parsing() -> None:
 
 def test_not_yaml_reports_the_line() -> None:
     text = _refusal(b"apiVersion: x\nkind: [\n")
-    assert text.startswith("f.yaml:3: not valid YAML")
+    assert text.startswith("f.yaml:2:7: not valid YAML")
+
+
+@pytest.mark.parametrize(("data", "where", "what"), [
+    (b"apiVersion: x\nkind Experiment\nmetadata: {}\n", "f.yaml:2:1:", "a key without ':'"),
+    (b"apiVersion: 'x\nkind: y\n", "f.yaml:1:13:", "quoted string that is never closed"),
+    (b"a: 1\n  b: 2\n", "f.yaml:2:4:", "mapping values are not allowed"),
+    (b"a: [1, 2\nb: 3\n", "f.yaml:2:2:", "flow sequence started at line 1, column 4"),
+])
+def test_syntax_errors_at_their_line_and_column(data: bytes, where: str, what: str) -> None:
+    text = _refusal(data)
+    assert text.startswith(where) and what in text, text
+
+
+def test_a_bad_parameter_is_reported_at_the_parameter() -> None:
+    source = (b"apiVersion: aftershock/v1alpha1\nkind: Experiment\nmetadata: {name: p}\nspec:\n"
+              b"  parameters:\n    latency: fast\n  target: {type: host}\n  faults:\n"
+              b"    - name: d\n      type: network-delay\n"
+              b"      selector: {proxy: {listen: '127.0.0.1:1', upstream: u, admin: 'http://127.0.0.1:2'}}\n"
+              b"      latency: '{{ latency }}'\n      duration: 10s\n")
+    text = _refusal(source)
+    assert text.startswith("f.yaml:6: spec.parameters.latency:"), text
+    assert "used by spec.faults[0].latency, line 12" in text
 
 
 @pytest.mark.parametrize(("data", "kind"), [(b"- 1\n- 2\n", "a list"), (b"42\n", "a int"),

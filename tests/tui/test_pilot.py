@@ -221,7 +221,7 @@ async def test_history_lists_the_run_and_opens_its_journal(engine: WorldEngine, 
         assert isinstance(journal, JournalScreen)
         await wait_for(pilot, lambda: journal.journal is not None, "the journal")
         text = str(journal.query_one("#journal").render())
-        assert "verdict: deviated" in text and "PolicyFired" in text and "BreakerChanged" in text
+        assert "verdict deviated" in text and "policy " in text and "circuit breaker" in text
         await pilot.press("x")
         await wait_for(pilot, lambda: app._notifications, "the export notification")
         assert any("report" in n.message for n in app._notifications)

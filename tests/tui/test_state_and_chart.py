@@ -38,8 +38,9 @@ def test_parse_objective() -> None:
 
 def test_plot_draws_values_objective_and_fault_window() -> None:
     points = [Point(float(t), 0.2 if t < 5 else 1.0, "ok" if t < 5 else "breached") for t in range(10)]
-    rows, lo, hi = plot(points, 0.8, (3.0, 7.0), width=20, height=4, step=1.0)
-    assert lo < 0.2 and hi > 1.0
+    chart = plot(points, 0.8, (3.0, 7.0), width=20, height=4)
+    rows, lo, hi = chart.rows, chart.lo, chart.hi
+    assert lo <= 0.2 and hi > 1.0
     assert len(rows) == 4 and all(len(r) == 20 for r in rows)
     styles = {style for row in rows for _, style in row}
     assert {"ok", "breached"} <= {s.split("+")[0] for s in styles}
@@ -50,9 +51,9 @@ def test_plot_draws_values_objective_and_fault_window() -> None:
 
 
 def test_plot_handles_no_data_and_empty() -> None:
-    rows, _, _ = plot([], None, None, width=5, height=2)
+    rows = plot([], None, None, width=5, height=2).rows
     assert all(c == " " for row in rows for c, _ in row)
-    rows, _, _ = plot([Point(0.0, None, "no-data")], 1.0, None, width=5, height=2)
+    rows = plot([Point(0.0, None, "no-data")], 1.0, None, width=5, height=2).rows
     assert rows[-1][0][1].startswith("no-data")
 
 

@@ -10,6 +10,8 @@ Pushed by :class:`tui.screens.experiments.ExperimentsScreen`.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import Any
 
 from rich.text import Text
@@ -26,6 +28,9 @@ from tui.messages import LaunchRequested
 from tui.screens.base import AppModal, AppScreen
 from tui.widgets.manifest_view import ManifestView
 from tui.widgets.slo_chart import fmt
+
+SLO_REFRESH_S = 5.0
+"""How often the detail screen re-reads the SLOs' current values."""
 
 
 def blast_radius_text(loaded: Loaded, plan: Plan | None) -> Text:
@@ -60,8 +65,19 @@ def blast_radius_text(loaded: Loaded, plan: Plan | None) -> Text:
     return text
 
 
+def launch_refusal(loaded: Loaded, plan: Plan | None) -> str:
+    """Why a launch cannot be confirmed ("" when it can): no plan, or a fault that selects nothing."""
+    if plan is None:
+        return "the engine could not plan this run (see the detail screen): nothing to confirm"
+    if loaded.experiment.spec.target.type == "kubernetes":
+        empty = [f.fault for f in plan.faults if not f.targets]
+        if empty:
+            return f"{', '.join(empty)} select(s) no target: nothing would be injected"
+    return ""
+
+
 class ConfirmLaunch(AppModal):
-    """Asks before anything is injected, showing the blast radius."""
+    """Asks before anything is injected, showing the blast radius; refuses when nothing is targeted."""
 
     BINDINGS = [Binding("y", "confirm", "Launch"), Binding("n,escape", "cancel", "Cancel")]
 
@@ -75,8 +91,11 @@ class ConfirmLaunch(AppModal):
             yield Label(Text(f"Launch {self.loaded.experiment.name}?", "bold"), id="confirm-title")
             with VerticalScroll(id="confirm-body"):
                 yield Static(blast_radius_text(self.loaded, self.plan))
+            refusal = launch_refusal(self.loaded, self.plan)
+            if refusal:
+                yield Static(Text(f"Cannot launch: {refusal}", "bold red"), id="confirm-refusal")
             with Horizontal(id="confirm-buttons"):
-                yield Button("Launch (y)", variant="error", id="yes")
+                yield Button("Launch (y)", variant="error", id="yes", disabled=bool(refusal))
                 yield Button("Cancel (n)", variant="primary", id="no")
 
     def on_mount(self) -> None:
@@ -84,6 +103,10 @@ class ConfirmLaunch(AppModal):
 
     @on(Button.Pressed, "#yes")
     def action_confirm(self) -> None:
+        refusal = launch_refusal(self.loaded, self.plan)
+        if refusal:
+            self.notify(f"cannot launch: {refusal}", severity="error")
+            return
         self.dismiss(True)
 
     @on(Button.Pressed, "#no")
@@ -107,6 +130,8 @@ class DetailScreen(AppScreen):
         self.loaded: Loaded | None = entry.loaded
         self.problems: list[str] = list(entry.problems)
         self.plan: Plan | None = None
+        self.values_at: float | None = None
+        """When the SLO values shown were read (None before the first plan)."""
         self.params: list[tuple[str, str]] = []
         if entry.loaded is not None:
             raw = entry.loaded.raw.get("spec", {}).get("parameters", {}) or {}
@@ -140,6 +165,24 @@ class DetailScreen(AppScreen):
         self.redraw()
         if self.loaded is not None:
             self.make_plan()
+        self.set_interval(SLO_REFRESH_S, self.refresh_values)
+
+    @work(exclusive=True, group="values")
+    async def refresh_values(self) -> None:
+        """Keep the SLOs' current values current (a fresh plan; the manifests are left alone)."""
+        loaded, plan = self.loaded, self.plan
+        if loaded is None or plan is None or not self.is_current:
+            return
+        try:
+            fresh = await self.tui.bridge.call(self.tui.engine.plan, loaded)
+        except Exception:
+            return  # the last values stay, with their time
+        if self.loaded is loaded and self.plan is plan:
+            self.plan = dataclasses.replace(plan, slo_values=fresh.slo_values)
+            self.values_at = self.tui.clock()
+            slos = self._slos()
+            slos.rstrip()
+            self.query_one("#slos", Static).update(slos)
 
     # ---------------------------------------------------------------- drawing
 
@@ -184,7 +227,8 @@ class DetailScreen(AppScreen):
         spec = self.loaded.experiment.spec
         values: dict[str, float | None] = self.plan.slo_values if self.plan else {}
         text = Text()
-        text.append("SLOs (current value)\n", "bold underline")
+        when = time.strftime("%H:%M:%S UTC", time.gmtime(self.values_at)) if self.values_at else "…"
+        text.append(f"SLOs (value at {when}, refreshed every {SLO_REFRESH_S:g} s)\n", "bold underline")
         for slo in spec.slos:
             value = values.get(slo.name)
             known = slo.name in values
@@ -257,6 +301,7 @@ class DetailScreen(AppScreen):
             status.update(Text(f"the engine could not plan: {exc}", "bold red"))
         else:
             self.plan = plan
+            self.values_at = self.tui.clock()
             faults = len(plan.faults)
             targets = sum(len(f.targets) for f in plan.faults)
             message = f"{'Dry run' if dry_run else 'Plan'}: {faults} fault(s) onto {targets} target(s); " \

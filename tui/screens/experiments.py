@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from tui.library import Entry, scan
 from tui.screens.base import AppScreen
+from tui.widgets.panels import WhereBar
 from tui.widgets.tables import fill_table
 
 
@@ -50,6 +51,7 @@ class ExperimentsScreen(AppScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield WhereBar(self.tui.where)
         yield Input(placeholder="/ fuzzy filter: name, target, fault, SLO, file", id="filter")
         yield DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
         yield Static(id="preview")
@@ -104,8 +106,14 @@ class ExperimentsScreen(AppScreen):
         entry = self.highlighted()
         preview = self.query_one("#preview", Static)
         if entry is None:
-            preview.update(Text("No experiments match." if self.entries else "No experiment files found.",
-                                "dim"))
+            folder = self.tui.experiments_dir
+            if self.entries:
+                message = "No experiments match."
+            elif not folder.is_dir():
+                message = f"No folder {folder}: `aftershock init {folder}` writes the example experiments there."
+            else:
+                message = f"No experiment files (*.yaml) in {folder}."
+            preview.update(Text(message, "dim"))
             return
         text = Text()
         text.append(f"{entry.path}\n", "dim")

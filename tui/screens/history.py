@@ -1,14 +1,11 @@
 """History screen: past runs (``EngineAPI.history()``) with verdicts; enter opens a run's
 journal (timeline, decisions, rollbacks — whatever keys the journal has), ``x`` there exports
-the HTML report through ``chaos.report.write_report`` when that module exists.
+the HTML report through ``chaos.report.write_report`` into the state dir's ``reports/``.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -20,6 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from chaos.engine.api import RunSummary
 from tui.screens.base import AppScreen
+from tui.widgets.panels import WhereBar
 from tui.widgets.tables import fill_table
 
 VERDICT_STYLE = {"passed": "green", "deviated": "yellow", "failed": "bold red", "aborted": "magenta",
@@ -45,6 +43,7 @@ class HistoryScreen(AppScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield WhereBar(self.tui.where)
         yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
         yield Static(id="history-note")
         yield Footer()
@@ -88,68 +87,49 @@ class HistoryScreen(AppScreen):
         self.reload()
 
 
+_SEVERITY_STYLE = {"info": "", "warning": "yellow", "error": "bold red", "success": "green"}
+
+
 def render_journal(journal: dict[str, Any], run_id: str) -> Text:
-    """Whatever the journal has, robustly: status, run, rollbacks, aftershock.timeline/decisions."""
-    text = Text()
-    text.append(f"Run {run_id}\n", "bold")
-    status = journal.get("status")
-    if status is not None:
-        text.append(f"status: {status}\n")
-    run = journal.get("run")
+    """The run as a readable timeline (``chaos.timeline``, the wording of ``aftershock show``)."""
+    from chaos.timeline import entries, seconds, timing_label
+
     ours = journal.get("aftershock")
     ours = ours if isinstance(ours, dict) else {}
-    verdict = run.get("verdict") if isinstance(run, dict) else ours.get("verdict")
+    text = Text()
+    text.append(f"Run {ours.get('run_id') or run_id}", "bold")
+    if ours.get("experiment"):
+        text.append(f" · {ours['experiment']}")
+    text.append("\n")
+    run = journal.get("run")
+    verdict = ours.get("verdict") or (run.get("verdict") if isinstance(run, dict) else None)
     if verdict:
-        text.append("verdict: ")
-        text.append(f"{verdict}\n", VERDICT_STYLE.get(str(verdict), "bold"))
-    if isinstance(run, dict):
-        for key, value in run.items():
-            if key != "verdict":
-                text.append(f"{key}: {_value(value)}\n", "dim")
-    elif run is not None:
-        text.append(f"run: {_value(run)}\n")
-    events = ours.get("events") or ours.get("timeline")  # the engine's journal keeps its events in "events"
-    start = _start_of(events)
-    for title, items in (("Timeline", events), ("Decisions", ours.get("decisions")),
-                         ("Rollbacks", journal.get("rollbacks"))):
-        text.append(f"\n{title}\n", "bold underline")
-        if not items:
-            text.append("none recorded\n", "dim")
-            continue
-        if not isinstance(items, list):
-            text.append(f"{_value(items)}\n")
-            continue
-        for item in items:
-            text.append_text(_item(item, start))
-            text.append("\n")
+        text.append("verdict ")
+        text.append(str(verdict), VERDICT_STYLE.get(str(verdict), "bold"))
+        if ours.get("reason"):
+            text.append(f" — {ours['reason']}")
+        text.append("\n")
+    if journal.get("start"):
+        text.append(f"{journal.get('start')} → {journal.get('end')} "
+                    f"({seconds(float(journal.get('duration') or 0))})\n", "dim")
+    timings = ours.get("timings") or {}
+    if timings:
+        text.append("timings: ", "bold")
+        text.append(" · ".join(f"{timing_label(k)} {seconds(float(v))}" for k, v in timings.items()) + "\n")
+    text.append("\nTimeline\n", "bold underline")
+    items = entries(journal)
+    if not items:
+        text.append("no events recorded\n", "dim")
+    for entry in items:
+        text.append(f"{entry.offset:+7.1f}s ", "dim")
+        text.append(entry.title, _SEVERITY_STYLE.get(entry.severity, "") or None)
+        text.append("\n")
+        if entry.detail:
+            text.append(f"{'':9}{entry.detail}\n", "dim")
+    for kept in ours.get("kept", []) or []:
+        text.append(f"KEPT (not reverted): {kept}\n", "bold yellow")
+    text.rstrip()
     return text
-
-
-def _start_of(timeline: Any) -> float | None:
-    if isinstance(timeline, list) and timeline and isinstance(timeline[0], dict):
-        at = timeline[0].get("at")
-        return float(at) if isinstance(at, int | float) else None
-    return None
-
-
-def _item(item: Any, start: float | None) -> Text:
-    if not isinstance(item, dict):
-        return Text(f"• {_value(item)}")
-    out = Text()
-    at = item.get("at")
-    if isinstance(at, int | float):
-        out.append(f"{at - start:+7.1f}s " if start is not None else f"{when(at)} ", "dim")
-    name = item.get("event") or item.get("kind") or item.get("type") or "entry"
-    out.append(str(name), "bold")
-    rest = {k: v for k, v in item.items() if k not in ("event", "kind", "type", "at", "run_id")}
-    if rest:
-        out.append("  " + ", ".join(f"{k}={_value(v)}" for k, v in rest.items() if v not in ("", None, {}, [])))
-    return out
-
-
-def _value(value: Any, limit: int = 120) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class JournalScreen(AppScreen):
@@ -186,15 +166,13 @@ class JournalScreen(AppScreen):
         if self.journal is None:
             self.app.call_from_thread(self.notify, "journal not loaded yet", severity="warning")
             return
-        try:
-            # looked up by name at run time: the report module may not exist yet in this build
-            report = importlib.import_module("chaos.report")
-            write_report = report.write_report
-        except (ImportError, AttributeError):
-            self.app.call_from_thread(self.notify, "report unavailable (chaos.report is not installed)",
+        from chaos.report import report_path, write_report
+
+        if self.tui.state_dir is None:
+            self.app.call_from_thread(self.notify, "no state dir known: the report has nowhere to go",
                                       severity="warning")
             return
-        path = Path(self.tui.state_dir or ".") / "reports" / f"{self.run_id}.html"
+        path = report_path(self.tui.state_dir, self.run_id)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_report(self.journal, path)

@@ -1,7 +1,9 @@
-"""Live run screen: per SLO a chart (objective line, fault window), current verdicts, faults
-with countdowns, circuit breakers and the decision log of the selected run; several runs at
-once, switchable with ``[``/``]`` or the tabs. ``a`` aborts the selected run at once (no
-question: faults are removed first), ``r`` rolls back now.
+"""Live run screen: per SLO a chart (objective line, fault window and policy actions on a time
+axis), current verdicts, the monitor's health in the status line, faults with countdowns,
+circuit breakers and the decision log of the selected run; several runs at once, switchable
+with ``[``/``]`` or the tabs. ``a`` aborts the selected run at once (no question: faults are
+removed first), ``r`` rolls back now; both only while the run is live. In demo mode a
+narration bar says what is happening and what to watch.
 
 Fed by the app: it subscribes to ``app.run_changed`` (published per engine event) and redraws
 the selected run at most every ``REDRAW_S``; keys redraw at once.
@@ -12,14 +14,17 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Static, Tab, Tabs
 
 from tui.screens.base import AppScreen
 from tui.state import RunView
 from tui.widgets.decision_log import DecisionLog
-from tui.widgets.panels import BreakersPanel, FaultsPanel, breakers_text, faults_text, status_text
+from tui.widgets.panels import BreakersPanel, FaultsPanel, WhereBar, breakers_text, faults_text, status_text
 from tui.widgets.slo_chart import SloChart
+
+MONITOR = "monitor"
+"""The monitor's own verdict (failed polls): a status, not a chart."""
 
 REDRAW_S = 0.1
 
@@ -30,12 +35,12 @@ def _tab_id(run_id: str) -> str:
 
 def _tab_label(run: RunView) -> str:
     mark = "●" if not run.finished else {"passed": "✓", "aborted": "■"}.get(run.verdict, "✗")
-    return f"{mark} {run.experiment or '?'} {run.run_id[-4:]}"
+    return f"{mark} {run.experiment or '?'} {run.run_id}"
 
 
 class LiveScreen(AppScreen):
     BINDINGS = [
-        Binding("a", "abort", "Abort run", priority=True),
+        Binding("a", "abort", "Abort", priority=True),
         Binding("r", "rollback", "Rollback now"),
         Binding("right_square_bracket", "next_run", "Next run"),
         Binding("left_square_bracket", "previous_run", "Prev run"),
@@ -53,10 +58,12 @@ class LiveScreen(AppScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield WhereBar(self.tui.where)
+        yield Static(id="narration")
         yield Tabs(id="runs")
         yield Static(id="run-status")
         with Horizontal(id="live-body"):
-            yield VerticalScroll(id="charts")
+            yield Vertical(id="charts")
             with Vertical(id="side"):
                 yield FaultsPanel(id="faults")
                 yield BreakersPanel(id="breakers")
@@ -66,6 +73,7 @@ class LiveScreen(AppScreen):
     def on_mount(self) -> None:
         self._ready = True
         self.sub_title = "Live runs"
+        self.query_one("#narration", Static).display = self.tui.demo is not None
         self.tui.run_changed.subscribe(self, self._run_changed)
         for run in self.tui.store.runs.values():
             self._ensure_tab(run)
@@ -132,12 +140,27 @@ class LiveScreen(AppScreen):
             self.redraw()
 
     def _countdown(self) -> None:
+        """Every second: countdowns and the elapsed time move even when no event arrives."""
         run = self.run
-        if run is not None and run.live_faults():
-            self.query_one(FaultsPanel).update(faults_text(run, self.tui.clock()))
+        if run is None or run.finished:
+            return
+        now = self.tui.clock()
+        self.query_one("#run-status", Static).update(status_text(run, now))
+        if run.live_faults():
+            self.query_one(FaultsPanel).update(faults_text(run, now))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Abort and rollback are offered only while the selected run is live."""
+        if action in ("abort", "rollback"):
+            run = self.run
+            return run is not None and not run.finished
+        return True
 
     def redraw(self) -> None:
         run = self.run
+        if self.tui.demo is not None:
+            self.query_one("#narration", Static).update(self.tui.narration)
+        self.refresh_bindings()
         status = self.query_one("#run-status", Static)
         if run is None:
             status.update("No runs yet — open an experiment (e), then launch it with x.")
@@ -157,8 +180,8 @@ class LiveScreen(AppScreen):
         self.drawn = (run.run_id, run.version)
 
     def _set_charts(self, run: RunView | None) -> None:
-        box = self.query_one("#charts", VerticalScroll)
-        names = list(run.slos) if run is not None else []
+        box = self.query_one("#charts", Vertical)
+        names = [n for n in run.slos if n != MONITOR] if run is not None else []
         if len(self.charts) != len(names):
             # same number of SLOs (switching between similar runs): the chart widgets are reused
             box.remove_children()
@@ -171,10 +194,11 @@ class LiveScreen(AppScreen):
             return
         if list(self.charts) != names:
             self.charts = dict(zip(names, self.charts.values(), strict=True))
-        step = _step(run)
         window = run.fault_window
+        marks = [d.at for d in run.decisions if d.kind == "PolicyFired"]
+        end = run.last if run.finished else None
         for name, chart in self.charts.items():
-            chart.update_view(run.slos[name], window, step)
+            chart.update_view(run.slos[name], window, start=run.started, end=end, marks=marks)
 
     # ---------------------------------------------------------------- actions
 
@@ -204,14 +228,3 @@ class LiveScreen(AppScreen):
 
     def action_previous_run(self) -> None:
         self._cycle(-1)
-
-
-def _step(run: RunView) -> float:
-    """Seconds per chart dot column: the monitor interval seen in the samples."""
-    for view in run.slos.values():
-        points = view.points
-        if len(points) >= 2:
-            delta = points[-1].at - points[-2].at
-            if delta > 0:
-                return delta
-    return 1.0

@@ -30,9 +30,24 @@ def status_text(run: RunView, now: float) -> Text:
         if run.reason:
             text.append(f" {run.reason}", "dim")
     else:
-        text.append(run.phase, "bold cyan")
-        text.append(f" · +{max(0.0, run.last - run.started):.0f}s · {len(run.live_faults())} fault(s) live")
+        phase = {"recovering": "recovering: waiting for the steady state",
+                 "steady-state": "checking the steady state", "injecting": "watching the SLOs"}.get(run.phase, run.phase)
+        text.append(phase, "bold cyan")
+        live = len(run.live_faults())
+        text.append(f" · +{max(0.0, max(now, run.last) - run.started):.0f}s · {live} fault{'' if live == 1 else 's'} live")
+    monitor = run.slos.get("monitor")
+    if monitor is not None:
+        text.append(" · ")
+        if monitor.status == "ok":
+            text.append("monitor ok", "green")
+        else:
+            polls = "" if monitor.value is None else f": {monitor.value:g} failed poll(s)"
+            text.append(f"monitor {monitor.status}{polls} (allowed: {monitor.objective})", "bold red")
     return text
+
+
+def where_text(where: str) -> Text:
+    return Text(where, style="dim", no_wrap=True, overflow="ellipsis")
 
 
 def faults_text(run: RunView, now: float) -> Text:
@@ -71,6 +86,15 @@ def breakers_text(run: RunView) -> Text:
         text.append(f" weight {breaker.weight}\n")
         text.append(f"  policy {breaker.policy}\n", "dim")
     return text
+
+
+class WhereBar(Static):
+    """One dim line: where the TUI points (kube context/namespace, Prometheus URL, state dir)."""
+
+    DEFAULT_CSS = "WhereBar { height: 1; padding: 0 1; }"
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where_text(where or "where: not known"))
 
 
 class FaultsPanel(Static):

@@ -14,9 +14,10 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
+from chaos.bundled import manifests_dir
 from chaos.errors import TargetError
 
-DEFAULT_MANIFESTS_DIR = Path(__file__).resolve().parents[3] / "manifests"
+DEFAULT_MANIFESTS_DIR = manifests_dir()
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,12 @@ def build_api_client(settings: KubeSettings) -> client.ApiClient:
             config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration)
     except (ConfigException, OSError, ValueError) as exc:
-        where = path or "in-cluster service account"
-        raise TargetError(f"cannot load Kubernetes configuration from {where}: {exc}") from exc
+        if path is None:
+            raise TargetError("no Kubernetes cluster configured: no ~/.kube/config, KUBECONFIG is not set, and "
+                              "this is not a pod with a service account. Point at a cluster with "
+                              "--kubeconfig PATH (and --context NAME), KUBECONFIG=PATH or ~/.kube/config; "
+                              f"host experiments need none (in-cluster config: {exc})") from exc
+        raise TargetError(f"cannot load Kubernetes configuration from {path}: {exc}") from exc
     # Our own bounded retries (tenacity) decide; urllib3 must not retry behind our back.
     configuration.retries = False
     return client.ApiClient(configuration)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The installed wheel works from any directory (part of `make test`): build the wheel, install it
+# into a fresh venv (dependencies pinned to the dev venv's versions, so pip's cache serves them),
+# then from an empty directory outside the repo run `init`, `validate`, `compile`, a dry run and
+# `demo --headless`, and check the demo printed its verdict and a report that exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+VENV=${VENV:-.venv}
+WORK=$(mktemp -d /tmp/aftershock-wheel.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+echo "wheel-test: building the wheel"
+rm -rf "$REPO/build"  # setuptools' build/lib keeps deleted modules: a stale copy must not reach the wheel
+"$VENV/bin/pip" wheel -q --no-deps --disable-pip-version-check -w "$WORK/dist" "$REPO"
+"$VENV/bin/pip" freeze --exclude-editable --disable-pip-version-check | grep -v '^aftershock' > "$WORK/pins.txt"
+python3 -m venv "$WORK/venv"
+echo "wheel-test: installing it into a fresh venv"
+"$WORK/venv/bin/pip" install -q --disable-pip-version-check -c "$WORK/pins.txt" "$WORK"/dist/aftershock-*.whl
+BIN=$WORK/venv/bin
+mkdir "$WORK/elsewhere"
+cd "$WORK/elsewhere"
+export AFTERSHOCK_STATE_DIR=$WORK/state
+unset AFTERSHOCK_EXPERIMENTS
+
+"$BIN/aftershock" init examples
+"$BIN/aftershock" validate examples/*.yaml
+"$BIN/aftershock" compile examples/payment-latency.yaml --run-id wheel1 > compiled.yaml
+grep -q "kind: NetworkChaos" compiled.yaml
+"$BIN/aftershock" compile examples/payment-latency.yaml --run-id wheel1 --out objects > /dev/null
+ls objects/*.yaml > /dev/null
+set +e
+"$BIN/aftershock" run examples/demo-payment-latency.yaml --dry-run > dry.txt 2>&1
+set -e
+grep -q "aftershock demo" dry.txt
+"$BIN/aftershock" demo --headless > demo.txt 2> demo.err || { cat demo.txt demo.err; exit 1; }
+report=$(sed -n 's/^demo: report //p' demo.txt)
+grep -q "^demo: verdict deviated" demo.txt
+test -s "$report"
+grep -q "<svg" "$report"
+echo "wheel-test: ok (validate, compile, dry run, demo --headless from $WORK/elsewhere; report $report)"
