@@ -99,7 +99,9 @@ def series_of(slo: str, journal: dict[str, Any], context: Context | None = None
     return points
 
 
-def _plot(slo: dict[str, Any], journal: dict[str, Any], context: Context | None) -> str:
+def plot_slo(slo: dict[str, Any], journal: dict[str, Any], context: Context | None = None) -> str:
+    """One SLO's plot (SVG in HTML): its series with the fault window, objective and policy actions.
+    Used by the run report and the game-day report (``chaos.gameday.report``)."""
     ours = journal.get("aftershock", {})
     points = series_of(slo["name"], journal, context)
     if not points:
@@ -271,7 +273,7 @@ def render_report(journal: dict[str, Any], context: Context | None = None) -> st
         f"<td>{esc(evidence_text(d.get('evidence') or {}))}</td></tr>"
         for k, d in enumerate(ours.get("decisions", []), start=1) if _num(d.get("at")) is not None)
     plots = "".join(f"<h3>{esc(s['name'])} <span class=muted>objective {esc(s['objective'])}</span></h3>"
-                    f"{_plot(s, journal, context)}<p class=muted>query: <code>{esc(s['query'])}</code></p>"
+                    f"{plot_slo(s, journal, context)}<p class=muted>query: <code>{esc(s['query'])}</code></p>"
                     for s in ours.get("slos", []))
     if context:
         plots += ("<p class=muted>Before and after the monitored window the plots show Prometheus' own "

@@ -1,7 +1,7 @@
 """The game-day report, in Markdown and self-contained HTML. Pure (values → text).
 
 Per experiment: hypothesis, verdict, SLO plots with the fault window and policy actions (the run
-report's plot, :func:`chaos.report._plot`, reused), breach → action → removed → recovered timings,
+report's plot, :func:`chaos.report.plot_slo`, reused), breach → action → removed → recovered timings,
 time out of objective. Then the resilience score with its formula (:mod:`chaos.gameday.outcome`),
 excluded SLOs and why, the trend against earlier game days of the same schedule, and skipped due
 times with their reasons. Written by :mod:`chaos.gameday.runner`.
@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from chaos.gameday.outcome import GameDayResult, Score
-from chaos.report import CSS
-from chaos.report import _plot as plot_slo
+from chaos.report import CSS, plot_slo
 
 FORMULA = ("score = int(100 · (T − L) / T): T = total weight of the SLOs scored, L = weight of those lost "
            "(breached at least once while the game day ran); steady-state SLOs weigh 2, others 1 "

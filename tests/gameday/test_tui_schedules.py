@@ -11,7 +11,8 @@ from pathlib import Path
 from textual.widgets import DataTable
 
 from chaos.clients.schedule_store import ScheduleStore
-from chaos.engine.scripted import ScriptedEngine
+from chaos.engine.driver import Engine
+from chaos.engine.settings import EngineSettings
 from tui.app import create_app
 from tui.screens.schedules import SchedulesScreen
 
@@ -36,7 +37,7 @@ async def test_schedules_screen_shows_outcomes_and_pauses_resumes_runs_now(tmp_p
     store.claim("drill", utc("2026-01-01T01:30:00Z"), "gd000001", utc("2026-01-01T01:30:00Z"))
     store.finish("drill", utc("2026-01-01T01:30:00Z"), "deviated", 67, "/r.html", "", [], utc("2026-01-01T01:40:00Z"))
     store.skip("drill", utc("2026-01-02T01:30:00Z"), "gate closed: burning", utc("2026-01-02T01:30:00Z"))
-    engine = ScriptedEngine()
+    engine = Engine(EngineSettings(state_dir=tmp_path / "engine"))  # the real one; nothing is launched through it
     app = create_app(engine, experiments, state_dir=state, clock=lambda: utc("2027-03-27T12:00:00Z"))
     async with app.run_test(size=(160, 40)) as pilot:
         await pilot.press("s")
