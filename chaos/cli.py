@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "doctor": "chaos.commands.doctor:doctor",
     "tui": "chaos.commands.tui:tui",
     "proxy": "chaos.commands.proxy:proxy",
+    "export": "chaos.commands.interop:export",
+    "import": "chaos.commands.interop:import_cmd",
 }
 
 

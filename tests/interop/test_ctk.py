@@ -31,16 +31,19 @@ def prom() -> Iterator[PrometheusServer]:
 def test_every_example_is_a_valid_chaos_toolkit_experiment(path: Path) -> None:
     ctk = to_ctk_experiment(load_file(path).experiment)
     ensure_experiment_is_valid(ctk)  # raises chaoslib's InvalidExperiment otherwise
-    assert ctk["extensions"][0]["experiment"]["metadata"]["name"] == path.stem
+    assert ctk["configuration"]["aftershock_experiment"]["metadata"]["name"] == path.stem
 
 
 def test_the_slo_probe_runs_through_chaoslib_against_prometheus(prom: PrometheusServer) -> None:
     text = (REPO / "experiments" / "payment-latency.yaml").read_text()
     exp = load_text(text.replace("{{ env.PROMETHEUS_URL | default('http://127.0.0.1:9090') }}", prom.url)).experiment
-    probe = to_ctk_experiment(exp)["steady-state-hypothesis"]["probes"][0]
+    ctk = to_ctk_experiment(exp)
+    probe = ctk["steady-state-hypothesis"]["probes"][0]
+    configuration = {"aftershock_prometheus_url": prom.url,
+                     "aftershock_monitor": ctk["configuration"]["aftershock_monitor"]}
     for query, expected in (("vector(0.2)", True), ("vector(2)", False), ("vector(0) / 0", False)):
         probe["provider"]["arguments"]["query"] = query
-        assert run_activity(probe, {}, {}) is expected, query
+        assert run_activity(probe, configuration, {}) is expected, query
 
 
 async def test_a_run_journal_has_the_chaos_toolkit_shape(prom: PrometheusServer, tmp_path: Path) -> None:
