@@ -34,7 +34,7 @@ from typing import Any
 from chaos.interop.ctk_runtime import Runtime, load_experiment, monitor_spec, runtime
 from chaos.loading import Loaded
 
-log = logging.getLogger("aftershock.ctk")
+log = logging.getLogger("chaostoolkit.aftershock")
 STOP_TIMEOUT_S = 30.0
 
 __all__ = ["after_experiment_control", "after_method_control", "before_method_control", "cleanup_control",

@@ -40,7 +40,7 @@ from chaos.interop.ctk import REDACTED, header_env
 from chaos.loading import Loaded, load_text
 from chaos.model.slos import MonitorSpec
 
-log = logging.getLogger("aftershock.ctk")
+log = logging.getLogger("chaostoolkit.aftershock")
 T = TypeVar("T")
 SOURCE = "<chaostoolkit>"
 REMOVE_ATTEMPTS = 3
@@ -97,7 +97,7 @@ class Runtime:
         self._thread.start()
         self.runs: dict[str, RunState] = {}
         self._stores: dict[str, StateStore] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ plumbing
 
