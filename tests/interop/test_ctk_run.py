@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,33 @@ async def demo() -> AsyncIterator[tuple[DemoStack, dict[str, str]]]:
                "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token}
         await _warm_up(env)
         yield stack, env
+
+
+TOP = ("chaoslib-version", "platform", "node", "experiment", "start", "end", "duration", "status", "deviated",
+       "steady_states", "run", "rollbacks")
+ITEM = ("activity", "start", "end", "duration", "status")
+
+
+def _types(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
+    return {k: "number" if isinstance(data[k], int | float) and not isinstance(data[k], bool)
+            else type(data[k]).__name__ for k in keys}
+
+
+def _same_shape(ours: dict[str, Any], ctk: dict[str, Any]) -> None:
+    """Our journal has the keys and JSON types of the journal the real ``chaos run`` wrote."""
+    assert _types(ours, TOP) == _types(ctk, TOP)
+    for stamp in ("start", "end"):
+        datetime.fromisoformat(ours[stamp])
+    for phase in ("before", "after"):
+        mine, theirs = ours["steady_states"][phase], ctk["steady_states"][phase]
+        assert set(theirs) <= set(mine) and mine["steady_state_met"] in (True, False)
+        probe_keys = (*ITEM, "tolerance_met")
+        assert {_types(p, probe_keys) == _types(theirs["probes"][0], probe_keys) for p in mine["probes"]} == {True}
+    assert isinstance(ours["steady_states"]["during"], list)
+    for key in ("run", "rollbacks"):
+        assert ours[key] and {_types(item, ITEM) == _types(ctk[key][0], ITEM) for item in ours[key]} == {True}
+        assert {set(ctk[key][0]) <= set(item) for item in ours[key]} == {True}
+        assert all({"type", "name", "provider"} <= set(item["activity"]) for item in ours[key])
 
 
 def _ours(marks: tuple[str, ...]) -> list[str]:
@@ -140,6 +168,7 @@ async def test_chaos_run_of_an_exported_demo_experiment(demo: tuple[DemoStack, d
     ours_journal = json.loads(Path(finished["journal"]).read_text())
     assert (ours_journal["status"], ours_journal["deviated"]) == (journal["status"], journal["deviated"]), err
     assert ours_journal["aftershock"]["verdict"] == ours["verdict"]
+    _same_shape(ours_journal, journal)
 
     # nothing left behind: no process working in the run's state dir (watchdogs, run-owned proxies)
     assert _ours((str(state),)) == []
