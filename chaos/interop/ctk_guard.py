@@ -11,7 +11,8 @@ decides through :mod:`chaos.policy.executor`:
   ``hold_faults`` in the method then returns early, the method goes on to await the steady state,
   and ``slos_held_during_run`` in the steady-state hypothesis makes the journal ``deviated``.
 * ``abort`` — the guard removes the faults, then asks Chaos Toolkit to stop
-  (``chaoslib.exit.exit_gracefully``: the run is ``interrupted``, rollbacks still run).
+  (``chaoslib.exit.exit_gracefully``: the run is ``interrupted``; Chaos Toolkit then skips its
+  rollbacks unless ``--rollback-strategy always``, which is why the guard removes the faults first).
 * ``degrade`` / ``notify`` over HTTP — applied, and degrades reverted when the method ends.
 * ``circuit-break`` and ``shrink`` need the engine's target adapters: here they fail, and the
   decider escalates them as it does for any failed action (document: docs/interop.md).

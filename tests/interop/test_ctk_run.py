@@ -172,3 +172,58 @@ async def test_chaos_run_of_an_exported_demo_experiment(demo: tuple[DemoStack, d
 
     # nothing left behind: no process working in the run's state dir (watchdogs, run-owned proxies)
     assert _ours((str(state),)) == []
+
+
+async def test_an_abort_policy_stops_the_chaos_toolkit_run(tmp_path: Path) -> None:
+    """The guard removes the fault itself, then interrupts ``chaos run`` (which then skips its rollbacks)."""
+    from chaos.demo.prometheus import free_port
+
+    with PrometheusServer() as prom:
+        source = tmp_path / "abort.yaml"
+        source.write_text(f"""
+apiVersion: aftershock/v1alpha1
+kind: Experiment
+metadata: {{name: ctk-abort}}
+spec:
+  target: {{type: host}}
+  faults:
+    - name: slow
+      type: network-delay
+      selector: {{proxy: {{listen: "127.0.0.1:{free_port()}", upstream: "127.0.0.1:9"}}}}
+      latency: 100ms
+      duration: 60s
+  slos:
+    - name: never
+      query: vector(1)
+      objective: {{op: "<", value: 0}}
+  policies:
+    - name: stop
+      when: {{slo: never}}
+      action: abort
+  monitor: {{prometheus: "{prom.url}", interval: 250ms}}
+""")
+        state = tmp_path / "state"
+        env = {**os.environ, "AFTERSHOCK_STATE_DIR": str(state)}
+        exported = tmp_path / "abort.json"
+        rc, _, err = await _exec(str(BIN / "aftershock"), "export", str(source), "--out", str(exported), env=env,
+                                 cwd=tmp_path, timeout=60)
+        assert rc == 0, err
+        started = time.monotonic()
+        rc, _, err = await _exec(str(BIN / "chaos"), "--no-version-check", "--log-file", str(tmp_path / "ctk.log"),
+                                 "run", "--journal-path", str(tmp_path / "journal.json"), str(exported),
+                                 env=env, cwd=tmp_path, timeout=120)
+        elapsed = time.monotonic() - started
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    log = (tmp_path / "ctk.log").read_text()
+    assert journal["status"] == "interrupted", log[-3000:]
+    assert rc == 1 and elapsed < 60  # stopped by the guard, not by the 60 s hold
+    assert journal["aftershock"]["verdict"] == "aborted"
+    assert [d["action"] for d in journal["aftershock"]["decisions"] if "action" in d] == ["abort"]
+    # Chaos Toolkit skips rollbacks after an interruption (default rollback strategy): the guard removed it
+    assert journal["rollbacks"] == []
+    store = StateStore(state)
+    (row,) = store.faults(journal["aftershock"]["run_id"])
+    assert row.state == "removed"
+    run = store.run(row.run_id)
+    assert run is not None and run.verdict == "aborted"
+    assert _ours((str(state),)) == []  # the run-owned proxy is gone
