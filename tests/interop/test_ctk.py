@@ -78,3 +78,42 @@ spec:
     assert [a["activity"]["name"] for a in journal["run"]] == ["inject-slow"]
     assert [a["activity"]["name"] for a in journal["rollbacks"]] == ["remove-slow"]
     ensure_experiment_is_valid(journal["experiment"])
+
+
+def test_probes_use_the_monitors_auth_settings(prom: PrometheusServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaoslib.exceptions import ActivityFailed
+
+    from chaos.interop.ctk_probes import slo_holds, slo_value
+
+    assert slo_value("vector(0.25)", prometheus=prom.url) == 0.25
+    assert slo_holds("vector(0.25)", "<", 1, prometheus=prom.url) is True
+    monkeypatch.delenv("CTK_TEST_TOKEN", raising=False)
+    with pytest.raises(ActivityFailed, match="CTK_TEST_TOKEN is not set"):
+        slo_holds("vector(1)", "==", 1, prometheus=prom.url, monitor={"bearerTokenEnv": "CTK_TEST_TOKEN"})
+    monkeypatch.setenv("CTK_TEST_TOKEN", "s3cret")  # sent as a bearer token; Prometheus ignores it
+    assert slo_holds("vector(1)", "==", 1, prometheus=prom.url, monitor={"bearerTokenEnv": "CTK_TEST_TOKEN"})
+    # unreachable (here: TLS to a plain-HTTP server) is not "holds": fail closed
+    assert slo_holds("vector(1)", "==", 1, prometheus=prom.url.replace("http:", "https:"),
+                     monitor={"insecure": True, "timeout": "2s"}) is False
+
+
+def test_header_values_never_reach_the_exported_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from chaos.interop.ctk_import import convert
+    from chaos.interop.ctk_runtime import monitor_spec
+
+    monkeypatch.setenv("TENANT_SECRET", "tenant-s3cret")
+    text = (REPO / "experiments" / "payment-latency.yaml").read_text().replace(
+        "  monitor:\n", "  monitor:\n    headers: {X-Scope-OrgID: \"{{ env.TENANT_SECRET }}\"}\n", 1)
+    exp = load_text(text, "headers.yaml").experiment
+    assert exp.spec.monitor.headers == {"X-Scope-OrgID": "tenant-s3cret"}
+    ctk = to_ctk_experiment(exp)
+    assert "tenant-s3cret" not in json.dumps(ctk)
+    monitor = ctk["configuration"]["aftershock_monitor"]
+    with pytest.raises(Exception, match="AFTERSHOCK_PROMETHEUS_HEADER_X_SCOPE_ORGID"):
+        monitor_spec(monitor, environ={})
+    spec = monitor_spec(monitor, environ={"AFTERSHOCK_PROMETHEUS_HEADER_X_SCOPE_ORGID": "from-env"})
+    assert spec.headers == {"X-Scope-OrgID": "from-env"}
+    back = convert(ctk).experiment["spec"]["monitor"]["headers"]
+    assert back == {"X-Scope-OrgID": "{{ env.AFTERSHOCK_PROMETHEUS_HEADER_X_SCOPE_ORGID }}"}
