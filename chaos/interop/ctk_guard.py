@@ -32,6 +32,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from chaos.interop.ctk import HELD_PROBE
 from chaos.interop.ctk_runtime import Runtime, load_experiment, monitor_spec, runtime
 from chaos.loading import Loaded
 
@@ -177,8 +178,11 @@ def verdict_of(journal: Mapping[str, Any], aborted: bool = False) -> str:
         return "aborted"
     if before and before.get("steady_state_met") is False:
         return "unsteady"
-    if status == "failed":
-        return "failed"
+    after = (journal.get("steady_states") or {}).get("after") or {}
+    slos_back = all(p.get("tolerance_met") for p in after.get("probes") or []
+                    if (p.get("activity") or {}).get("name") != HELD_PROBE)
+    if status == "failed" or not slos_back:
+        return "failed"  # the steady state did not return (Aftershock's "failed")
     return "deviated" if journal.get("deviated") else "passed"
 
 

@@ -117,3 +117,25 @@ def test_header_values_never_reach_the_exported_document(monkeypatch: pytest.Mon
     assert spec.headers == {"X-Scope-OrgID": "from-env"}
     back = convert(ctk).experiment["spec"]["monitor"]["headers"]
     assert back == {"X-Scope-OrgID": "{{ env.AFTERSHOCK_PROMETHEUS_HEADER_X_SCOPE_ORGID }}"}
+
+
+@pytest.mark.parametrize(("journal", "verdict"), [
+    ({"status": "completed", "deviated": False, "steady_states": {"before": {"steady_state_met": True}}}, "passed"),
+    ({"status": "completed", "deviated": True, "steady_states": {
+        "before": {"steady_state_met": True},
+        "after": {"steady_state_met": False, "probes": [
+            {"activity": {"name": "p95"}, "tolerance_met": True},
+            {"activity": {"name": "slos-held-during-run"}, "tolerance_met": False}]}}}, "deviated"),
+    ({"status": "completed", "deviated": True, "steady_states": {
+        "before": {"steady_state_met": True},
+        "after": {"steady_state_met": False, "probes": [{"activity": {"name": "p95"}, "tolerance_met": False}]}}},
+     "failed"),
+    ({"status": "completed", "deviated": False, "steady_states": {"before": {"steady_state_met": False}}},
+     "unsteady"),
+    ({"status": "interrupted", "deviated": False, "steady_states": {}}, "aborted"),
+])
+def test_the_guard_reads_aftershocks_verdict_from_a_chaos_toolkit_journal(journal: dict[str, object],
+                                                                           verdict: str) -> None:
+    from chaos.interop.ctk_guard import verdict_of
+
+    assert verdict_of(journal) == verdict
