@@ -85,7 +85,6 @@ class RunState:
     plans: dict[str, HostFaultPlan] = field(default_factory=dict)
     removed: threading.Event = field(default_factory=threading.Event)
     """Set whenever every live fault of the run has been removed (ends ``hold_faults`` early)."""
-    guard_verdict: str | None = None
 
 
 class Runtime:
@@ -271,8 +270,8 @@ class Runtime:
         end = started + seconds
         ended_by = "duration"
         while True:
-            if not store.faults(run_id, live_only=True):
-                ended_by = "faults removed"
+            if not [r for r in store.faults(run_id, live_only=True) if r.state == "injected"]:
+                ended_by = "faults removed"  # (or none was injected: nothing to hold)
                 break
             remaining = end - time.monotonic()
             if remaining <= 0:
