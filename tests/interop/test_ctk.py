@@ -58,7 +58,7 @@ spec:
       type: network-delay
       selector: {{proxy: {{listen: "127.0.0.1:{free_port()}", upstream: "127.0.0.1:9"}}}}
       latency: 10ms
-      duration: 1s
+      duration: 5s  # spawning the run-owned proxy takes a while on a loaded machine
   slos:
     - name: up
       query: vector(1)
