@@ -5,6 +5,7 @@ CTK's journal shape.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,13 @@ spec:
     assert [a["activity"]["name"] for a in journal["run"]] == ["inject-slow"]
     assert [a["activity"]["name"] for a in journal["rollbacks"]] == ["remove-slow"]
     ensure_experiment_is_valid(journal["experiment"])
+
+    # Chaos Toolkit's own reporting (chaostoolkit-reporting, `chaos report`) reads it
+    import chaosreport
+
+    report = chaosreport.generate_report(copy.deepcopy(journal), "markdown")
+    assert "ctk-journal" in report and "completed" in report
+    assert "| up " in report  # the steady-state probe, before and after
 
 
 def test_probes_use_the_monitors_auth_settings(prom: PrometheusServer, monkeypatch: pytest.MonkeyPatch) -> None:
