@@ -158,15 +158,21 @@ class Guard:
 
         verdict = verdict_of(journal or {}, aborted=self.aborted)
         store = self.rt.store(self.state_dir)
-        row = store.run(self.run_id)
-        if row is not None and row.id == self.run_id and row.ended is None:
-            store.finish_run(self.run_id, verdict, EXIT_CODES[verdict], "")
         if isinstance(journal, dict):
+            status = journal.get("status")
             journal["aftershock"] = {"run_id": self.run_id, "experiment": self.loaded.experiment.name,
-                                     "verdict": verdict, "decisions": self.decisions,
+                                     "source": "chaostoolkit", "verdict": verdict,
+                                     "exit_code": EXIT_CODES[verdict],
+                                     "reason": f"Chaos Toolkit run {status}"
+                                               + (", deviated" if journal.get("deviated") else ""),
+                                     "decisions": self.decisions,
                                      "faults": [{"fault": r.fault, "type": r.fault_type, "state": r.state,
                                                  "recorded": r.recorded, "deadline": r.deadline,
                                                  "removed": r.removed} for r in store.faults(self.run_id)]}
+        row = store.run(self.run_id)
+        if row is not None and row.id == self.run_id and row.ended is None:
+            path = str(store.write_journal(self.run_id, dict(journal))) if isinstance(journal, dict) else ""
+            store.finish_run(self.run_id, verdict, EXIT_CODES[verdict], path)
         return verdict
 
 

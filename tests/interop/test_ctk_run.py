@@ -160,6 +160,9 @@ async def test_chaos_run_of_an_exported_demo_experiment(demo: tuple[DemoStack, d
     rc, out, err = await _exec(str(BIN / "aftershock"), "recover", "--state-dir", str(state), env=env,
                                cwd=tmp_path, timeout=60)
     assert rc == 0 and "nothing to recover" in out, out + err
+    rc, out, err = await _exec(str(BIN / "aftershock"), "show", run_id, "--state-dir", str(state), env=env,
+                               cwd=tmp_path, timeout=60)
+    assert rc == 0 and f"run {run_id}: demo-payment-latency — deviated" in out, out + err
 
     # aftershock run of the same experiment agrees on status and deviation
     rc, out, err = await _exec(str(BIN / "aftershock"), "run", str(EXPERIMENT), "--output", "json",
