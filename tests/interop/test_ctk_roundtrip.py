@@ -198,3 +198,20 @@ def test_unreadable_files_exit_2_with_a_clear_message(tmp_path: Path, name: str,
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and name in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_export_refuses_an_invalid_experiment_with_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / "experiments" / "pod-kill.yaml").read_text().replace("duration: 30s", "duration: 0s"))
+    out = tmp_path / "never.json"
+    done = _cli("aftershock", "export", "--format", "chaostoolkit", str(bad), "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 2 and "bad.yaml" in done.stderr and "duration" in done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
+
+
+def test_export_notes_what_a_chaos_toolkit_run_does_differently(tmp_path: Path) -> None:
+    done = _cli("aftershock", "export", str(REPO / "experiments" / "payment-latency.yaml"), cwd=tmp_path)
+    assert done.returncode == 0
+    document = json.loads(done.stdout)
+    assert [c["provider"]["module"] for c in document["controls"]] == ["chaos.interop.ctk_guard"]
+    assert "note: policy isolate-gateway (circuit-break)" in done.stderr
