@@ -14,6 +14,8 @@ decides through :mod:`chaos.policy.executor`:
   (``chaoslib.exit.exit_gracefully``: the run is ``interrupted``; Chaos Toolkit then skips its
   rollbacks unless ``--rollback-strategy always``, which is why the guard removes the faults first).
 * ``degrade`` / ``notify`` over HTTP — applied, and degrades reverted when the method ends.
+* the guard itself failing (e.g. Prometheus settings it cannot use) — fail closed: the faults are
+  removed and the run deviates, like ``monitor.onError: rollback``.
 * ``circuit-break`` and ``shrink`` need the engine's target adapters: here they fail, and the
   decider escalates them as it does for any failed action (document: docs/interop.md).
 
@@ -137,6 +139,16 @@ class Guard:
                         return
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stop.wait(), max(0.05, interval - (time.time() - now)))
+        except Exception as exc:  # fail closed: an unguarded fault is not left running
+            log.error("aftershock guard of run %s stopped (%s): removing the run's faults", self.run_id, exc)
+            self.decisions.append({"at": time.time(), "decision_id": "guard-error", "action": "rollback",
+                                   "error": str(exc), "ok": True})
+            store.record_action(self.run_id, "guard-error", "rollback", {"summary": f"guard stopped: {exc}"},
+                                "applied")
+            while not self._stop.is_set():  # until the method ends: no fault of the run stays live
+                await self.rt.remove(self.run_id, self.state_dir)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), interval)
         finally:
             for item in self.bridge.final_reverts():
                 out = await executor.revert(item.raw, actuators, self.bridge.ledger, at=time.time())

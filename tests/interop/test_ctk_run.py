@@ -230,3 +230,49 @@ spec:
     run = store.run(row.run_id)
     assert run is not None and run.verdict == "aborted"
     assert _ours((str(state),)) == []  # the run-owned proxy is gone
+
+
+async def test_a_guard_that_cannot_watch_fails_closed(tmp_path: Path) -> None:
+    """The guard cannot build its monitor (a header value it is not given): it removes the fault at
+    once instead of leaving it unguarded, and the run deviates."""
+    from chaos.demo.prometheus import free_port
+
+    with PrometheusServer() as prom:
+        source = tmp_path / "blind.yaml"
+        source.write_text(f"""
+apiVersion: aftershock/v1alpha1
+kind: Experiment
+metadata: {{name: ctk-blind}}
+spec:
+  target: {{type: host}}
+  faults:
+    - name: slow
+      type: network-delay
+      selector: {{proxy: {{listen: "127.0.0.1:{free_port()}", upstream: "127.0.0.1:9"}}}}
+      latency: 100ms
+      duration: 60s
+  slos:
+    - name: up
+      query: vector(1)
+      objective: {{op: "==", value: 1}}
+  monitor: {{prometheus: "{prom.url}", interval: 250ms, headers: {{X-Tenant: t1}}}}
+""")
+        state = tmp_path / "state"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSHOCK_PROMETHEUS_HEADER_")}
+        env["AFTERSHOCK_STATE_DIR"] = str(state)
+        exported = tmp_path / "blind.json"
+        rc, _, err = await _exec(str(BIN / "aftershock"), "export", str(source), "--out", str(exported), env=env,
+                                 cwd=tmp_path, timeout=60)
+        assert rc == 0 and "t1" not in exported.read_text(), err
+        rc, _, err = await _exec(str(BIN / "chaos"), "--no-version-check", "--log-file", str(tmp_path / "ctk.log"),
+                                 "run", "--journal-path", str(tmp_path / "journal.json"), str(exported),
+                                 env=env, cwd=tmp_path, timeout=120)
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    log = (tmp_path / "ctk.log").read_text()
+    assert (journal["status"], journal["deviated"]) == ("completed", True), log[-3000:]
+    assert "AFTERSHOCK_PROMETHEUS_HEADER_X_TENANT" in log
+    hold = next(r for r in journal["run"] if r["activity"]["name"] == "hold-faults")
+    assert hold["output"]["ended_by"] == "faults removed" and hold["output"]["held_s"] < 30
+    (row,) = StateStore(state).faults(journal["aftershock"]["run_id"])
+    assert row.state == "removed"
+    assert _ours((str(state),)) == []
