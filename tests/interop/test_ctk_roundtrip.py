@@ -215,3 +215,17 @@ def test_export_notes_what_a_chaos_toolkit_run_does_differently(tmp_path: Path) 
     document = json.loads(done.stdout)
     assert [c["provider"]["module"] for c in document["controls"]] == ["chaos.interop.ctk_guard"]
     assert "note: policy isolate-gateway (circuit-break)" in done.stderr
+
+
+def test_chaos_discover_finds_the_extension(tmp_path: Path) -> None:
+    path = tmp_path / "discovery.json"
+    done = _cli("chaos", "--no-version-check", "--no-log-file", "discover", "--no-install", "--no-system-info",
+                "--discovery-path", str(path), "aftershock", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    discovery = json.loads(path.read_text())
+    found = {(a["type"], a["name"]) for a in discovery["activities"]}
+    assert {("probe", "slo_holds"), ("probe", "slo_value"), ("action", "inject_fault"),
+            ("action", "remove_faults"), ("action", "recover_orphans")} <= found
+    assert all(a["mod"].startswith("chaos.interop.ctk_") for a in discovery["activities"])
+    assert discovery["extension"]["name"] == "aftershock"
+    assert [c["module"] for c in discovery["controls"]] == ["chaos.interop.ctk_guard"]
