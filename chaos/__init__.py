@@ -3,3 +3,10 @@
 Never imports Textual or ``tui`` (enforced by import-linter)."""
 
 __version__ = "0.1.0"
+
+
+def discover(discover_system: bool = True) -> dict[str, object]:
+    """``chaos discover aftershock`` (Chaos Toolkit) calls this; see :mod:`chaos.interop.ctk_extension`."""
+    from chaos.interop.ctk_extension import discover as _discover
+
+    return _discover(discover_system)

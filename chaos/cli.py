@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "tui": "chaos.commands.tui:tui",
     "gameday": "chaos.commands.gameday:gameday",
     "init": "chaos.commands.init:init",
+    "export": "chaos.commands.interop:export",
+    "import": "chaos.commands.interop:import_cmd",
 }
 
 

@@ -1,45 +1,33 @@
-"""A Chaos Toolkit extension: lets ``chaos run`` (Chaos Toolkit's CLI) probe Aftershock SLOs.
+"""The Aftershock Chaos Toolkit extension: what ``chaos discover aftershock`` reports.
 
-``slo_holds`` is a CTK probe (``provider.type: python``) that evaluates one PromQL objective
-now, through the same monitor code the Aftershock engine uses. Chaos Toolkit finds it by module
-name (``provider.module: chaos.interop.ctk_extension``; installing Aftershock puts it on the
-path). Fault actions stay with Aftershock's engine
-(``aftershock run``): ``inject``/``remove`` refuse with a pointer to it, so a CTK run never
-leaves a fault without Aftershock's guarantees.
+Chaos Toolkit imports the distribution's top-level package (``chaos``) and calls its
+``discover``; that delegates here. Probes live in :mod:`chaos.interop.ctk_probes`, actions in
+:mod:`chaos.interop.ctk_actions`, the control in :mod:`chaos.interop.ctk_guard`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-__all__ = ["inject", "remove", "slo_holds"]
+from chaos.interop.ctk import ACTIONS, GUARD, PROBES
+
+__all__ = ["discover"]
 
 
-def slo_holds(prometheus: str, query: str, op: str, value: float, timeout: str = "5s") -> bool:
-    """True when ``query <op> value`` holds now in Prometheus (no data is False)."""
-    from chaos.model.slos import MonitorSpec, Objective, Slo
-    from chaos.slo.monitoring import Monitor
+def discover(discover_system: bool = True) -> dict[str, Any]:
+    """Discovery document: the probes, the actions and the control (chaoslib's discovery format)."""
+    from chaoslib.discovery.discover import discover_actions, discover_probes, initialize_discovery_result
 
-    slo = Slo.model_validate({"name": "ctk-probe", "query": query,
-                              "objective": Objective.model_validate({"op": op, "value": value})})
+    from chaos import __version__
 
-    async def _eval() -> bool:
-        monitor = Monitor(MonitorSpec.model_validate({"prometheus": prometheus, "timeout": timeout}))
-        try:
-            tick = await monitor.evaluate_now([slo])
-        finally:
-            await monitor.aclose()
-        verdict = tick.get("ctk-probe")
-        return verdict is not None and verdict.holds
+    result: dict[str, Any] = initialize_discovery_result("aftershock", __version__, "aftershock")
+    result["activities"].extend(discover_probes(PROBES))
+    result["activities"].extend(discover_actions(ACTIONS))
+    result["controls"] = [{"name": "aftershock-slo-guard", "module": GUARD,
+                           "doc": "Aftershock's SLO monitor and policies in the background of a run"}]
+    if discover_system:
+        from chaos.clients.host import capabilities
 
-    return asyncio.run(_eval())
-
-
-def inject(fault: dict[str, Any]) -> None:
-    raise RuntimeError("Aftershock faults are injected by `aftershock run` (bounded, recorded, recoverable); "
-                       "run the experiment with Aftershock, or use this extension's probes only")
-
-
-def remove(fault: str) -> None:
-    raise RuntimeError(f"use `aftershock recover` to remove fault {fault!r}")
+        result["system"] = {"host": [{"capability": name, "available": ok, "detail": detail}
+                                     for name, ok, detail in capabilities.probe().rows()]}
+    return result

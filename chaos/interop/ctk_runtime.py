@@ -1,0 +1,359 @@
+"""The I/O behind the Chaos Toolkit extension and guard: faults injected and removed through the
+same targets, state-store records and bounds as ``aftershock run``.
+
+Chaos Toolkit calls extension functions synchronously, one after the other, in one process. A
+fault proxy spawned for a run, a Kubernetes run target (its reaper) and the guard's monitor must
+outlive the single call that created them, so one :class:`Runtime` per process keeps them on a
+background asyncio loop; the sync probes/actions (``chaos.interop.ctk_probes``,
+``chaos.interop.ctk_actions``) and the control (``chaos.interop.ctk_guard``) submit coroutines to
+it. At interpreter exit every fault this process injected and still holds is removed (a
+``chaos run`` that ends, however it ends short of SIGKILL, leaves no fault behind; after SIGKILL the
+faults end at their own deadline and ``aftershock recover`` removes their records).
+
+Per fault, in this order (as the engine does): plan (host: :func:`chaos.compiling.host.plan_host`,
+Kubernetes: :class:`chaos.targets.kubernetes.KubernetesRunTarget` pre-flight) → the run is
+registered in the state store with this process's pid → the fault is **recorded with its
+deadline** → injected with that deadline → marked injected with its realisation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from chaos.clients.state import StateStore
+from chaos.compiling.host import HostFaultPlan, plan_host
+from chaos.errors import ChaosError, InvalidInput, PreflightRefused, Problem
+from chaos.interop.ctk import REDACTED, header_env
+from chaos.loading import Loaded, load_text
+from chaos.model.slos import MonitorSpec
+
+log = logging.getLogger("chaostoolkit.aftershock")
+T = TypeVar("T")
+SOURCE = "<chaostoolkit>"
+REMOVE_ATTEMPTS = 3
+
+
+def load_experiment(document: Mapping[str, Any] | str) -> Loaded:
+    """An Aftershock experiment carried in a CTK document (a dict, or YAML/JSON text), fully validated."""
+    text = document if isinstance(document, str) else json.dumps(document)
+    return load_text(text, SOURCE)
+
+
+def monitor_spec(settings: Mapping[str, Any] | None, prometheus: str | None = None,
+                 environ: Mapping[str, str] | None = None) -> MonitorSpec:
+    """The monitor's connection settings (auth, TLS, headers) as the engine reads them.
+
+    Header values are never written into exported documents; a redacted one is read from
+    ``AFTERSHOCK_PROMETHEUS_HEADER_<NAME>`` here."""
+    environ = os.environ if environ is None else environ
+    data = dict(settings or {})
+    if prometheus:
+        data["prometheus"] = prometheus
+    headers = dict(data.get("headers") or {})
+    for name, value in headers.items():
+        if value == REDACTED:
+            env = header_env(name)
+            if env not in environ:
+                raise PreflightRefused(f"Prometheus header {name}: set {env} (its value is not stored in the "
+                                       "exported experiment)")
+            headers[name] = environ[env]
+    data["headers"] = headers
+    return MonitorSpec.model_validate(data)
+
+
+@dataclass
+class RunState:
+    """What this process holds for one run id."""
+
+    run_id: str
+    loaded: Loaded
+    store: StateStore
+    target: Any = None
+    plans: dict[str, HostFaultPlan] = field(default_factory=dict)
+    removed: threading.Event = field(default_factory=threading.Event)
+    """Set whenever every live fault of the run has been removed (ends ``hold_faults`` early)."""
+
+
+class Runtime:
+    """One background loop per process; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="aftershock-ctk", daemon=True)
+        self._thread.start()
+        self.runs: dict[str, RunState] = {}
+        self._stores: dict[str, StateStore] = {}
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the background loop and wait for it (from any other thread)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def store(self, state_dir: str | None) -> StateStore:
+        key = str(Path(state_dir).resolve()) if state_dir else ""
+        with self._lock:
+            if key not in self._stores:
+                self._stores[key] = StateStore(Path(state_dir) if state_dir else None)
+            return self._stores[key]
+
+    # ------------------------------------------------------------------ faults
+
+    def _run(self, loaded: Loaded, run_id: str, state_dir: str | None) -> RunState:
+        from chaos.compiling import naming
+
+        if not naming.valid_run_id(run_id):
+            raise InvalidInput(Problem(f"run id {run_id!r}: 4 to 12 lower-case letters or digits",
+                                       hint="use the aftershock_run_id configuration of the exported experiment"))
+        with self._lock:
+            state = self.runs.get(run_id)
+            if state is None:
+                store = self.store(state_dir)
+                row = store.run(run_id)
+                if row is not None and row.id == run_id and row.pid != os.getpid():
+                    raise InvalidInput(Problem(f"run id {run_id} belongs to another run (pid {row.pid})",
+                                               hint="each chaos run needs a fresh run id"))
+                if row is None:
+                    exp = loaded.experiment
+                    store.start_run(run_id, exp.name, "chaostoolkit", exp.spec.target.type, time.time())
+                state = RunState(run_id=run_id, loaded=loaded, store=store)
+                self.runs[run_id] = state
+            elif state.loaded.experiment.name != loaded.experiment.name:
+                raise InvalidInput(Problem(f"run id {run_id} is already used by experiment "
+                                           f"{state.loaded.experiment.name}"))
+            return state
+
+    async def _target(self, state: RunState, settings: Mapping[str, Any]) -> Any:
+        """The run's target, pre-flighted once with every fault of the experiment (as the engine does)."""
+        if state.target is not None:
+            return state.target
+        exp = state.loaded.experiment
+        target: Any
+        if exp.spec.target.type == "host":
+            from chaos.targets.host import HostTarget
+
+            plans = plan_host(exp, state.run_id, source=state.loaded.source)
+            host = HostTarget(state.store.dir)
+            await host.preflight(plans)
+            state.plans = {p.fault: p for p in plans}
+            target = host
+        else:
+            from chaos.engine.driver import EngineSettings
+            from chaos.targets.kubernetes import KubernetesRunTarget
+
+            engine_settings = EngineSettings(state_dir=state.store.dir, kubeconfig=settings.get("kubeconfig") or None,
+                                             context=settings.get("context") or None,
+                                             namespace=settings.get("namespace") or None)
+            target = KubernetesRunTarget(engine_settings, state.store, state.run_id, state.loaded)
+            try:
+                await target.preflight()
+            except BaseException:
+                await target.close()
+                raise
+        state.target = target
+        return target
+
+    async def inject(self, loaded: Loaded, fault_name: str, run_id: str, state_dir: str | None,
+                     settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        state = self._run(loaded, run_id, state_dir)
+        exp = state.loaded.experiment
+        fault = next((f for f in exp.spec.faults if f.name == fault_name), None)
+        if fault is None:
+            raise InvalidInput(Problem(f"experiment {exp.name} has no fault {fault_name!r}",
+                                       hint=f"its faults: {', '.join(f.name for f in exp.spec.faults)}"))
+        if any(r.fault == fault_name for r in state.store.faults(run_id, live_only=True)):
+            raise InvalidInput(Problem(f"fault {fault_name} of run {run_id} is already live"))
+        target = await self._target(state, settings or {})
+        deadline = time.time() + fault.duration_s
+        if fault_name in state.plans:
+            plan = state.plans[fault_name]
+            pf = plan.proxy_fault.replace(deadline=deadline) if plan.proxy_fault else None
+            planned = dataclasses.replace(plan, proxy_fault=pf).realisation()
+        else:
+            planned = dict(target.planned_realisation(fault_name))
+        state.store.record_fault(run_id, fault_name, fault.type, planned, deadline)  # before it exists
+        state.removed.clear()
+        try:
+            if fault_name in state.plans:
+                realisation = await target.inject(state.plans[fault_name], deadline)
+            else:
+                realisation = await target.inject(fault_name, deadline)
+        except BaseException:
+            state.store.update_fault(run_id, fault_name, "failed")
+            raise
+        state.store.update_fault(run_id, fault_name, "injected", realisation)
+        return {"run_id": run_id, "fault": fault_name, "type": fault.type,
+                "description": str(realisation.get("description", "")), "deadline": deadline}
+
+    async def _remove_record(self, state: RunState | None, store: StateStore, realisation: Mapping[str, Any]) -> str:
+        if state is not None and state.target is not None:
+            return str(await state.target.remove(realisation))
+        if realisation.get("kind") == "kubernetes":
+            from chaos.targets.kubernetes import remove_kube_realisation
+
+            return await remove_kube_realisation(realisation)
+        from chaos.targets.host import remove_realisation
+
+        return await remove_realisation(realisation, store.dir)
+
+    async def remove(self, run_id: str, state_dir: str | None, faults: list[str] | None = None) -> dict[str, Any]:
+        """Remove the run's live faults (all, or those named); every one is tried. Idempotent."""
+        state = self.runs.get(run_id)
+        store = state.store if state is not None else self.store(state_dir)
+        removed: list[str] = []
+        failed: dict[str, str] = {}
+        for row in store.faults(run_id, live_only=True):
+            if faults is not None and row.fault not in faults:
+                continue
+            for attempt in range(REMOVE_ATTEMPTS):
+                try:
+                    await self._remove_record(state, store, row.realisation)
+                except ChaosError as exc:
+                    if attempt == REMOVE_ATTEMPTS - 1:
+                        failed[row.fault] = str(exc)
+                    else:
+                        await asyncio.sleep(0.2 * 2 ** attempt)
+                    continue
+                store.update_fault(run_id, row.fault, "removed")
+                removed.append(row.fault)
+                break
+        live = store.faults(run_id, live_only=True)
+        if state is not None and not live:
+            state.removed.set()
+            if state.target is not None:
+                target, state.target = state.target, None
+                await target.close()
+        return {"run_id": run_id, "removed": removed, "failed": failed}
+
+    async def recover_orphans(self, state_dir: str | None) -> dict[str, Any]:
+        """Remove the live faults of runs that are no longer alive (what ``aftershock recover`` does by default)."""
+        store = self.store(state_dir)
+        removed: list[str] = []
+        failed: dict[str, str] = {}
+        for row in store.faults(live_only=True):
+            owner = store.run(row.run_id)
+            if owner is not None and owner.alive:
+                continue
+            name = f"{row.run_id}/{row.fault}"
+            try:
+                await self._remove_record(None, store, row.realisation)
+            except ChaosError as exc:
+                failed[name] = str(exc)
+                continue
+            store.update_fault(row.run_id, row.fault, "removed")
+            removed.append(name)
+        return {"removed": removed, "failed": failed}
+
+    def hold(self, run_id: str, seconds: float, state_dir: str | None, poll_s: float = 1.0) -> dict[str, Any]:
+        """Wait while the run's faults are live: until ``seconds`` pass, or until they are removed
+        (by the guard in this process — an event — or by ``aftershock recover`` elsewhere — the store)."""
+        state = self.runs.get(run_id)
+        store = state.store if state is not None else self.store(state_dir)
+        started = time.monotonic()
+        end = started + seconds
+        ended_by = "duration"
+        while True:
+            if not [r for r in store.faults(run_id, live_only=True) if r.state == "injected"]:
+                ended_by = "faults removed"  # (or none was injected: nothing to hold)
+                break
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                break
+            event = state.removed if state is not None else threading.Event()
+            if event.wait(min(remaining, poll_s)):
+                ended_by = "faults removed"
+                break
+        return {"run_id": run_id, "held_s": round(time.monotonic() - started, 3), "ended_by": ended_by}
+
+    async def await_steady(self, loaded: Loaded, prometheus: str | None, timeout_s: float) -> dict[str, Any]:
+        """Wait (bounded) until the steady-state SLOs hold again, as the engine does after removing faults."""
+        from chaos.slo.monitoring import Monitor
+
+        exp = loaded.experiment
+        slos = [exp.spec.slo(n) for n in exp.spec.steady_state]
+        if not slos:
+            return {"holds": True, "seconds": 0.0}
+        interval = max(exp.spec.monitor.interval_s, 0.25)
+        started = time.monotonic()
+        holds = False
+        async with Monitor(monitor_spec(exp.spec.monitor.model_dump(), prometheus)) as monitor:
+            while True:
+                tick = await monitor.evaluate_now(slos)
+                holds = all(v.holds for v in tick.verdicts)
+                if holds or time.monotonic() - started >= timeout_s:
+                    break
+                await asyncio.sleep(min(interval, max(0.0, timeout_s - (time.monotonic() - started))))
+        return {"holds": holds, "seconds": round(time.monotonic() - started, 3)}
+
+    # ------------------------------------------------------------------ exit
+
+    def shutdown(self) -> None:
+        """Remove every fault still live in runs of this process, close targets, stop the loop."""
+        for run_id in list(self.runs):
+            state = self.runs[run_id]
+            try:
+                if state.store.faults(run_id, live_only=True) or state.target is not None:
+                    result = self.call(self.remove(run_id, None), timeout=60)
+                    if result["failed"]:
+                        log.error("run %s: faults left behind (run `aftershock recover`): %s", run_id,
+                                  result["failed"])
+            except (ChaosError, concurrent.futures.TimeoutError) as exc:
+                log.error("run %s: cleanup failed (run `aftershock recover`): %s", run_id, exc)
+        self.runs.clear()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        for store in self._stores.values():
+            with contextlib.suppress(Exception):
+                store.close()
+        self._stores.clear()
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    """This process's runtime (created on first use; shut down at interpreter exit)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime()
+            atexit.register(_shutdown)
+        return _runtime
+
+
+def _shutdown() -> None:
+    global _runtime
+    with _runtime_lock:
+        current, _runtime = _runtime, None
+    if current is not None:
+        current.shutdown()
+
+
+def to_activity_error(exc: BaseException) -> Exception:
+    """A ChaosError as Chaos Toolkit's ``ActivityFailed`` (its message, never a traceback)."""
+    from chaoslib.exceptions import ActivityFailed
+
+    error: Exception = ActivityFailed(str(exc))
+    return error
+
+
+__all__ = ["REDACTED", "RunState", "Runtime", "header_env", "load_experiment", "monitor_spec",
+           "runtime", "to_activity_error"]

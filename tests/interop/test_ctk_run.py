@@ -1,0 +1,278 @@
+"""The real ``chaos run`` (Chaos Toolkit's CLI) of an exported demo experiment against the demo stack
+on the host target: real Prometheus, real demo services under load, a real fault through the
+demo's fault proxy, the Aftershock guard removing it on the SLO breach. Its journal's status and
+deviation agree with ``aftershock run`` of the same experiment, the fault went through the state
+store (recorded before injection, then removed), and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos.clients.host.admin_client import ProxyAdminClient
+from chaos.clients.state import StateStore
+from chaos.demo.prometheus import PrometheusServer
+from chaos.demo.stack import DemoStack
+from chaos.loading import load_file
+from chaos.slo.monitoring import Monitor
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+EXPERIMENT = REPO / "experiments" / "demo-payment-latency.yaml"
+WARMUP_S = 60.0
+
+
+async def _exec(*argv: str, env: dict[str, str], cwd: Path, timeout: float) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(*argv, cwd=str(cwd), env=env, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+async def _warm_up(env: dict[str, str]) -> None:
+    """Until the steady-state SLOs hold (Prometheus needs a few scrapes of the demo's load)."""
+    exp = load_file(EXPERIMENT, environ=env).experiment
+    slos = [exp.spec.slo(n) for n in exp.spec.steady_state]
+    deadline = time.monotonic() + WARMUP_S
+    async with Monitor(exp.spec.monitor) as monitor:
+        while time.monotonic() < deadline:
+            tick = await monitor.evaluate_now(slos)
+            if all(v.holds for v in tick.verdicts):
+                return
+            await asyncio.sleep(1.0)  # the next scrape is the event; Prometheus offers nothing to await
+    raise AssertionError("the demo's steady state did not settle")
+
+
+@pytest.fixture
+async def demo() -> AsyncIterator[tuple[DemoStack, dict[str, str]]]:
+    async with DemoStack(load_rate=25.0) as stack, \
+            PrometheusServer(stack.scrape_targets(), scrape_interval="1s") as prom:
+        e = stack.endpoints
+        env = {**os.environ, "PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": e.proxy,
+               "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
+               "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token}
+        await _warm_up(env)
+        yield stack, env
+
+
+TOP = ("chaoslib-version", "platform", "node", "experiment", "start", "end", "duration", "status", "deviated",
+       "steady_states", "run", "rollbacks")
+ITEM = ("activity", "start", "end", "duration", "status")
+
+
+def _types(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
+    return {k: "number" if isinstance(data[k], int | float) and not isinstance(data[k], bool)
+            else type(data[k]).__name__ for k in keys}
+
+
+def _same_shape(ours: dict[str, Any], ctk: dict[str, Any]) -> None:
+    """Our journal has the keys and JSON types of the journal the real ``chaos run`` wrote."""
+    assert _types(ours, TOP) == _types(ctk, TOP)
+    for stamp in ("start", "end"):
+        datetime.fromisoformat(ours[stamp])
+    for phase in ("before", "after"):
+        mine, theirs = ours["steady_states"][phase], ctk["steady_states"][phase]
+        assert set(theirs) <= set(mine) and mine["steady_state_met"] in (True, False)
+        probe_keys = (*ITEM, "tolerance_met")
+        assert {_types(p, probe_keys) == _types(theirs["probes"][0], probe_keys) for p in mine["probes"]} == {True}
+    assert isinstance(ours["steady_states"]["during"], list)
+    for key in ("run", "rollbacks"):
+        assert ours[key] and {_types(item, ITEM) == _types(ctk[key][0], ITEM) for item in ours[key]} == {True}
+        assert {set(ctk[key][0]) <= set(item) for item in ours[key]} == {True}
+        assert all({"type", "name", "provider"} <= set(item["activity"]) for item in ours[key])
+
+
+def _ours(marks: tuple[str, ...]) -> list[str]:
+    out = []
+    for pid in (d for d in os.listdir("/proc") if d.isdigit()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(m in cmdline for m in marks):
+            out.append(f"{pid}: {cmdline}")
+    return out
+
+
+async def test_chaos_run_of_an_exported_demo_experiment(demo: tuple[DemoStack, dict[str, str]],
+                                                         tmp_path: Path) -> None:
+    stack, env = demo
+    state = tmp_path / "state"
+    env = {**env, "AFTERSHOCK_STATE_DIR": str(state)}
+    exported = tmp_path / "experiment.json"
+    rc, _, err = await _exec(str(BIN / "aftershock"), "export", "--format", "chaostoolkit", str(EXPERIMENT),
+                             "--out", str(exported), env=env, cwd=tmp_path, timeout=60)
+    assert rc == 0, err
+
+    # Chaos Toolkit runs it: the guard removes the fault on the breach, the journal deviates
+    journal_path = tmp_path / "journal.json"
+    rc, out, err = await _exec(str(BIN / "chaos"), "--no-version-check", "--log-file", str(tmp_path / "ctk.log"),
+                               "run", "--journal-path", str(journal_path), str(exported),
+                               env=env, cwd=tmp_path, timeout=150)
+    log = (tmp_path / "ctk.log").read_text()
+    journal: dict[str, Any] = json.loads(journal_path.read_text())
+    assert (journal["status"], journal["deviated"]) == ("completed", True), log[-4000:]
+    assert rc == 1  # chaos run exits 1 on a deviation
+    ours = journal["aftershock"]
+    assert ours["verdict"] == "deviated"
+    assert [d["action"] for d in ours["decisions"] if "action" in d][:1] == ["rollback"]
+    assert all(d.get("ok", True) for d in ours["decisions"])
+    run_id = ours["run_id"]
+    names = [r["activity"]["name"] for r in journal["run"]]
+    assert names == ["inject-payment-delay", "hold-faults", "remove-faults", "await-steady-state"]
+    assert [r["status"] for r in journal["run"]] == ["succeeded"] * 4
+    hold = journal["run"][1]["output"]
+    assert hold["ended_by"] == "faults removed" and hold["held_s"] < 40  # the guard ended it, not the duration
+    assert journal["run"][3]["output"]["holds"] is True
+    after = {p["activity"]["name"]: p["tolerance_met"] for p in journal["steady_states"]["after"]["probes"]}
+    assert after == {"checkout-p95": True, "error-rate": True, "slos-held-during-run": False}
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
+
+    # the same write-ahead record as aftershock run: recorded before injection, removed, run finished
+    store = StateStore(state)
+    (row,) = store.faults(run_id)
+    assert row.state == "removed" and row.fault == "payment-delay" and row.realisation["kind"] == "proxy"
+    assert row.recorded <= row.deadline and row.removed is not None
+    assert row.realisation["proxy_fault"]["run_id"] == run_id  # labelled as ours
+    run = store.run(run_id)
+    assert run is not None and run.verdict == "deviated" and run.source == "chaostoolkit"
+    assert store.faults(live_only=True) == []
+    async with ProxyAdminClient(stack.proxy_admin_url, stack.proxy_token) as admin:
+        assert await admin.list_faults() == []
+    rc, out, err = await _exec(str(BIN / "aftershock"), "recover", "--state-dir", str(state), env=env,
+                               cwd=tmp_path, timeout=60)
+    assert rc == 0 and "nothing to recover" in out, out + err
+    rc, out, err = await _exec(str(BIN / "aftershock"), "show", run_id, "--state-dir", str(state), env=env,
+                               cwd=tmp_path, timeout=60)
+    assert rc == 0 and f"run {run_id}: demo-payment-latency — deviated" in out, out + err
+
+    # aftershock run of the same experiment agrees on status and deviation
+    rc, out, err = await _exec(str(BIN / "aftershock"), "run", str(EXPERIMENT), "--output", "json",
+                               "--state-dir", str(state), env=env, cwd=tmp_path, timeout=150)
+    finished = [json.loads(line) for line in out.splitlines() if '"RunFinished"' in line][-1]
+    ours_journal = json.loads(Path(finished["journal"]).read_text())
+    assert (ours_journal["status"], ours_journal["deviated"]) == (journal["status"], journal["deviated"]), err
+    assert ours_journal["aftershock"]["verdict"] == ours["verdict"]
+    _same_shape(ours_journal, journal)
+
+    # nothing left behind: no process working in the run's state dir (watchdogs, run-owned proxies)
+    assert _ours((str(state),)) == []
+
+
+async def test_an_abort_policy_stops_the_chaos_toolkit_run(tmp_path: Path) -> None:
+    """The guard removes the fault itself, then interrupts ``chaos run`` (which then skips its rollbacks)."""
+    from chaos.demo.prometheus import free_port
+
+    with PrometheusServer() as prom:
+        source = tmp_path / "abort.yaml"
+        source.write_text(f"""
+apiVersion: aftershock/v1alpha1
+kind: Experiment
+metadata: {{name: ctk-abort}}
+spec:
+  target: {{type: host}}
+  faults:
+    - name: slow
+      type: network-delay
+      selector: {{proxy: {{listen: "127.0.0.1:{free_port()}", upstream: "127.0.0.1:9"}}}}
+      latency: 100ms
+      duration: 60s
+  slos:
+    - name: never
+      query: vector(1)
+      objective: {{op: "<", value: 0}}
+  policies:
+    - name: stop
+      when: {{slo: never}}
+      action: abort
+  monitor: {{prometheus: "{prom.url}", interval: 250ms}}
+""")
+        state = tmp_path / "state"
+        env = {**os.environ, "AFTERSHOCK_STATE_DIR": str(state)}
+        exported = tmp_path / "abort.json"
+        rc, _, err = await _exec(str(BIN / "aftershock"), "export", str(source), "--out", str(exported), env=env,
+                                 cwd=tmp_path, timeout=60)
+        assert rc == 0, err
+        started = time.monotonic()
+        rc, _, err = await _exec(str(BIN / "chaos"), "--no-version-check", "--log-file", str(tmp_path / "ctk.log"),
+                                 "run", "--journal-path", str(tmp_path / "journal.json"), str(exported),
+                                 env=env, cwd=tmp_path, timeout=120)
+        elapsed = time.monotonic() - started
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    log = (tmp_path / "ctk.log").read_text()
+    assert journal["status"] == "interrupted", log[-3000:]
+    assert rc == 1 and elapsed < 60  # stopped by the guard, not by the 60 s hold
+    assert journal["aftershock"]["verdict"] == "aborted"
+    assert [d["action"] for d in journal["aftershock"]["decisions"] if "action" in d] == ["abort"]
+    # Chaos Toolkit skips rollbacks after an interruption (default rollback strategy): the guard removed it
+    assert journal["rollbacks"] == []
+    store = StateStore(state)
+    (row,) = store.faults(journal["aftershock"]["run_id"])
+    assert row.state == "removed"
+    run = store.run(row.run_id)
+    assert run is not None and run.verdict == "aborted"
+    assert _ours((str(state),)) == []  # the run-owned proxy is gone
+
+
+async def test_a_guard_that_cannot_watch_fails_closed(tmp_path: Path) -> None:
+    """The guard cannot build its monitor (a header value it is not given): it removes the fault at
+    once instead of leaving it unguarded, and the run deviates."""
+    from chaos.demo.prometheus import free_port
+
+    with PrometheusServer() as prom:
+        source = tmp_path / "blind.yaml"
+        source.write_text(f"""
+apiVersion: aftershock/v1alpha1
+kind: Experiment
+metadata: {{name: ctk-blind}}
+spec:
+  target: {{type: host}}
+  faults:
+    - name: slow
+      type: network-delay
+      selector: {{proxy: {{listen: "127.0.0.1:{free_port()}", upstream: "127.0.0.1:9"}}}}
+      latency: 100ms
+      duration: 60s
+  slos:
+    - name: up
+      query: vector(1)
+      objective: {{op: "==", value: 1}}
+  monitor: {{prometheus: "{prom.url}", interval: 250ms, headers: {{X-Tenant: t1}}}}
+""")
+        state = tmp_path / "state"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSHOCK_PROMETHEUS_HEADER_")}
+        env["AFTERSHOCK_STATE_DIR"] = str(state)
+        exported = tmp_path / "blind.json"
+        rc, _, err = await _exec(str(BIN / "aftershock"), "export", str(source), "--out", str(exported), env=env,
+                                 cwd=tmp_path, timeout=60)
+        assert rc == 0 and "t1" not in exported.read_text(), err
+        rc, _, err = await _exec(str(BIN / "chaos"), "--no-version-check", "--log-file", str(tmp_path / "ctk.log"),
+                                 "run", "--journal-path", str(tmp_path / "journal.json"), str(exported),
+                                 env=env, cwd=tmp_path, timeout=120)
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    log = (tmp_path / "ctk.log").read_text()
+    assert (journal["status"], journal["deviated"]) == ("completed", True), log[-3000:]
+    assert "AFTERSHOCK_PROMETHEUS_HEADER_X_TENANT" in log
+    hold = next(r for r in journal["run"] if r["activity"]["name"] == "hold-faults")
+    assert hold["output"]["ended_by"] == "faults removed" and hold["output"]["held_s"] < 30
+    (row,) = StateStore(state).faults(journal["aftershock"]["run_id"])
+    assert row.state == "removed"
+    assert _ours((str(state),)) == []
