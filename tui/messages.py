@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from chaos.engine.events import RunEvent
+from chaos.engine.events import Event
 from chaos.loading import Loaded
 
 
 class EngineEvent(Message):
     """One engine event, as is."""
 
-    def __init__(self, event: RunEvent) -> None:
+    def __init__(self, event: Event) -> None:
         super().__init__()
         self.event = event
 
