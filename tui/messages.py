@@ -21,15 +21,6 @@ class EngineEvent(Message):
         self.event = event
 
 
-class EngineCallFailed(Message):
-    """An engine call (launch, plan, abort, history …) raised; shown as an error notification."""
-
-    def __init__(self, what: str, error: str) -> None:
-        super().__init__()
-        self.what = what
-        self.error = error
-
-
 class LaunchRequested(Message):
     """The user confirmed a launch on the detail screen."""
 
@@ -37,11 +28,3 @@ class LaunchRequested(Message):
         super().__init__()
         self.loaded = loaded
 
-
-class RunLaunched(Message):
-    """The engine accepted a launch and gave it this id."""
-
-    def __init__(self, run_id: str, experiment: str) -> None:
-        super().__init__()
-        self.run_id = run_id
-        self.experiment = experiment

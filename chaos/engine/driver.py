@@ -436,7 +436,7 @@ class Engine:
             self.store.update_fault(run.run_id, name, "failed")
             return rm.InjectOutcome(at=self.clock.wall(), ok=False, error=str(exc))
         self.store.update_fault(run.run_id, name, "injected", realisation)
-        details = {k: str(v) for k, v in realisation.items() if k in ("kind", "comment", "status")}
+        details = {k: v for k, v in realisation.items() if k in ("kind", "comment", "status")}
         return rm.InjectOutcome(at=self.clock.wall(), deadline=deadline, fault_type=fault.type,
                                 description=str(realisation.get("description", "")), details=details)
 

@@ -84,11 +84,6 @@ class Spec(Model):
                 return slo
         raise KeyError(name)
 
-    @property
-    def fault_window_s(self) -> float:
-        """Longest fault duration: how long the run injects."""
-        return max(f.duration_s for f in self.faults)
-
 
 class Experiment(Model):
     api_version: Literal["aftershock/v1alpha1"]

@@ -5,7 +5,6 @@ the HTML report through ``chaos.report.write_report`` when that module exists.
 
 from __future__ import annotations
 
-import importlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,14 +185,8 @@ class JournalScreen(AppScreen):
         if self.journal is None:
             self.app.call_from_thread(self.notify, "journal not loaded yet", severity="warning")
             return
-        try:
-            # looked up by name at run time: the report module may not exist yet in this build
-            report = importlib.import_module("chaos.report")
-            write_report = report.write_report
-        except (ImportError, AttributeError):
-            self.app.call_from_thread(self.notify, "report unavailable (chaos.report is not installed)",
-                                      severity="warning")
-            return
+        from chaos.report import write_report
+
         path = Path(self.tui.state_dir or ".") / "reports" / f"{self.run_id}.html"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
