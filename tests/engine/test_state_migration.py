@@ -93,3 +93,20 @@ def test_a_database_of_a_newer_release_is_refused(state: Path) -> None:
     db.close()
     with pytest.raises(StateError, match="written by a newer Aftershock"):
         StateStore(state)
+
+
+def test_a_record_missing_what_removal_needs_is_a_clear_error() -> None:
+    from chaos.targets.realisations import KernelRealisation, ProxyRealisation, realisation_from_record
+
+    with pytest.raises(StateError, match="the recorded proxy fault lacks 'proxy_fault'"):
+        realisation_from_record({"kind": "proxy", "proxy": {"admin": "http://127.0.0.1:9"}})
+    with pytest.raises(StateError, match="no aftershock comment"):
+        realisation_from_record({"kind": "iptables", "comment": "someone else's"})
+    with pytest.raises(StateError, match="kind 'teleport'"):
+        realisation_from_record({"kind": "teleport"})
+    with pytest.raises(StateError, match="newer Aftershock"):
+        realisation_from_record({"v": 99, "kind": "tc", "comment": "aftershock:r:f"})
+    old = realisation_from_record({"kind": "tc", "comment": "aftershock:r:f", "kernel": {"interface": "lo"}})
+    assert old == KernelRealisation(kind="tc", comment="aftershock:r:f", kernel={"interface": "lo"})
+    proxy = realisation_from_record({"kind": "proxy", "proxy": {"admin": None}, "proxy_fault": {"id": "x"}})
+    assert isinstance(proxy, ProxyRealisation) and proxy.fault_id == "x"
