@@ -2,7 +2,9 @@
 
 Never imports Textual or ``tui`` (enforced by import-linter)."""
 
-__version__ = "0.1.0"
+from chaos.version import __version__
+
+__all__ = ["__version__", "discover"]
 
 
 def discover(discover_system: bool = True) -> dict[str, object]:

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from chaos import __version__
 from chaos.commands.options import format_option, out_option
 from chaos.errors import ChaosError, InvalidExperiment, InvalidInput, Problem
+from chaos.version import __version__
 
 # name -> "module:attribute"; modules are imported only when their command runs.
 COMMANDS: dict[str, str] = {

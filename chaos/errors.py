@@ -8,7 +8,7 @@ subprocess, sqlite) into these at the boundary with ``raise ... from exc``; the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -103,18 +103,3 @@ class ActuatorError(ChaosError):
 
 class StateError(ChaosError):
     """The state directory (SQLite) could not be read or written."""
-
-
-@dataclass
-class Refusals:
-    """Collects problems so that validation reports all of them at once, not just the first."""
-
-    problems: list[Problem] = field(default_factory=list)
-
-    def add(self, message: str, path: str = "", hint: str = "", line: int | None = None,
-            file: str = "") -> None:
-        self.problems.append(Problem(message=message, path=path, hint=hint, line=line, file=file))
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            raise InvalidExperiment(self.problems)

@@ -14,10 +14,10 @@ import platform
 from datetime import UTC, datetime
 from typing import Any
 
-from chaos import __version__
 from chaos.engine import events as ev
 from chaos.interop.ctk import to_ctk_experiment
 from chaos.model.experiment import Experiment
+from chaos.version import __version__
 
 CTK_STATUS = {"passed": "completed", "deviated": "completed", "failed": "failed", "aborted": "aborted",
               "unsteady": "failed", "invalid": "failed", "error": "failed"}

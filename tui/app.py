@@ -185,7 +185,7 @@ class AftershockApp(App[None]):
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
     def action_help(self) -> None:
-        sections = [("Everywhere", list(self.BINDINGS))]
+        sections = [("Everywhere", [b for b in self.BINDINGS if isinstance(b, Binding)])]
         for title, screen in (("Experiments", ExperimentsScreen), ("Detail", DetailScreen),
                               ("Launch confirm", ConfirmLaunch), ("Live runs", LiveScreen),
                               ("History", HistoryScreen), ("Run journal", JournalScreen),

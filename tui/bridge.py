@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from textual.message_pump import MessagePump
 
 from chaos.engine.api import EngineAPI
-from chaos.engine.events import RunEvent
+from chaos.engine.events import Event
 from tui.messages import EngineEvent
 
 T = TypeVar("T")
@@ -83,7 +83,7 @@ class EngineBridge:
 
     # ---------------------------------------------------------------- engine → UI
 
-    def _forward(self, event: RunEvent) -> None:
+    def _forward(self, event: Event) -> None:
         """Engine listener (runs on the engine thread): hand the event to the UI as a message."""
         self.events += 1
         self.target.post_message(EngineEvent(event))

@@ -9,25 +9,16 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from chaos.engine.events import RunEvent
+from chaos.engine.events import Event
 from chaos.loading import Loaded
 
 
 class EngineEvent(Message):
     """One engine event, as is."""
 
-    def __init__(self, event: RunEvent) -> None:
+    def __init__(self, event: Event) -> None:
         super().__init__()
         self.event = event
-
-
-class EngineCallFailed(Message):
-    """An engine call (launch, plan, abort, history …) raised; shown as an error notification."""
-
-    def __init__(self, what: str, error: str) -> None:
-        super().__init__()
-        self.what = what
-        self.error = error
 
 
 class LaunchRequested(Message):
@@ -39,11 +30,3 @@ class LaunchRequested(Message):
         self.run_id = run_id
         """A run id chosen by the caller (the demo knows its run's id before launching it)."""
 
-
-class RunLaunched(Message):
-    """The engine accepted a launch and gave it this id."""
-
-    def __init__(self, run_id: str, experiment: str) -> None:
-        super().__init__()
-        self.run_id = run_id
-        self.experiment = experiment

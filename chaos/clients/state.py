@@ -1,10 +1,16 @@
-"""The state directory: SQLite records of runs, write-ahead fault records and applied actions.
+"""The state directory: SQLite records of runs, write-ahead fault records, applied actions and
+the undo plans of open mitigations.
 
 A fault is recorded here (committed, fsync'd by SQLite's WAL) *before* it exists anywhere,
-so ``aftershock recover`` can always find what a crashed run left behind. Uses the standard
-library's ``sqlite3`` (no ORM: three small tables, plain SQL, one connection per store).
-Callers: the run driver, ``recover``, ``runs``/``show``/``report``, the TUI's history (through
-the engine).
+so ``aftershock recover`` can always find what a crashed run left behind — including a run of an
+older release: the schema is versioned (``PRAGMA user_version``, :data:`SCHEMA_VERSION`) and
+migrated forward when a store is opened (:data:`MIGRATIONS`; a newer database is refused, never
+rewritten), and every JSON record carries its record version (``"v"``), read by one
+deserialiser per record type (:func:`realisation_of`, ``chaos.targets.undo.undo_from_record``).
+``tests/engine/fixtures/state-v0.db`` is a database written by the previous release; the
+migration test reads it with today's ``recover``. Uses the standard library's ``sqlite3`` (no
+ORM: four small tables, plain SQL, one connection per store). Callers: the run driver,
+``recover``, ``runs``/``show``/``report``, the TUI's history (through the engine).
 """
 
 from __future__ import annotations
@@ -19,9 +25,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from chaos.errors import StateError
+
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of a current database (0: the first release, before versioning)."""
+RECORD_VERSION = 1
+"""``"v"`` of the JSON records written now (realisations, undo items); absent means 0."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -59,6 +70,37 @@ CREATE TABLE IF NOT EXISTS actions (
     PRIMARY KEY (run_id, decision_id)
 );
 """
+"""The schema of version 0; :data:`MIGRATIONS` bring it (and any older database) forward."""
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE IF NOT EXISTS undo (
+    run_id TEXT PRIMARY KEY,
+    items TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at REAL NOT NULL
+);
+INSERT OR REPLACE INTO undo (run_id, items, state, at)
+    SELECT run_id, COALESCE(json_extract(detail, '$.items'), '[]'), state, at FROM actions
+    WHERE decision_id = 'undo-plan';
+DELETE FROM actions WHERE decision_id = 'undo-plan';
+""",
+}
+"""Version → the SQL that brings a database of the version before to it (run in one transaction).
+Version 1: the undo plan of open mitigations moves from a magic row of ``actions`` to its own table."""
+
+FaultState = Literal["recorded", "injected", "removed", "failed"]
+UndoState = Literal["pending", "done"]
+
+
+def realisation_of(record: dict[str, Any]) -> dict[str, Any]:
+    """Read a stored realisation of any record version (the one deserialiser; version 0 had no
+    ``"v"`` and the same keys)."""
+    version = int(record.get("v", 0))
+    if version > RECORD_VERSION:
+        raise StateError(f"a fault record of version {version} was written by a newer Aftershock "
+                         f"(this one reads up to {RECORD_VERSION})")
+    return {**record, "v": RECORD_VERSION}
 
 
 def default_state_dir() -> Path:
@@ -112,9 +154,9 @@ class FaultRow:
     fault: str
     fault_type: str
     realisation: dict[str, Any]
-    """How to remove it: ``{"kind": "proxy"|"iptables"|"tc"|"kubernetes"|..., ...}``."""
+    """How to remove it: ``{"v": 1, "kind": "proxy"|"iptables"|"tc"|"kubernetes"|..., ...}``."""
     deadline: float
-    state: str
+    state: FaultState
     """recorded (write-ahead), injected, removed, failed."""
     recorded: float
     removed: float | None
@@ -131,6 +173,28 @@ class FaultRow:
 LIVE_STATES = ("recorded", "injected", "failed")
 
 
+@dataclass(frozen=True)
+class ActionRow:
+    """One applied (or failed) policy action of a run."""
+
+    run_id: str
+    decision_id: str
+    action: str
+    detail: dict[str, Any]
+    state: str
+    at: float
+
+
+@dataclass(frozen=True)
+class UndoRow:
+    """The undo plan of a run's open mitigations (items: ``chaos.targets.undo`` records)."""
+
+    run_id: str
+    items: list[dict[str, Any]]
+    state: UndoState
+    at: float
+
+
 class StateStore:
     """One SQLite database in the state directory. Not shared across threads."""
 
@@ -144,10 +208,26 @@ class StateStore:
             self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
             self._lock = threading.RLock()
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"cannot open the state directory {self.dir}: {exc}") from exc
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        """Create a fresh database, or bring an older one forward; refuse a newer one."""
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise StateError(f"the state database {self.path} has schema version {version}, written by a newer "
+                             f"Aftershock (this one reads up to {SCHEMA_VERSION}); upgrade Aftershock")
+        if version == 0:
+            self._db.executescript(SCHEMA)
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            self._db.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[target]}\nPRAGMA user_version = {target};\n"
+                                   "COMMIT;")
 
     def close(self) -> None:
         self._db.close()
@@ -213,14 +293,14 @@ class StateStore:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO faults (run_id, fault, fault_type, realisation, deadline, state, "
                        "recorded) VALUES (?, ?, ?, ?, ?, 'recorded', ?)",
-                       (run_id, fault, fault_type, json.dumps(realisation), deadline, time.time()))
+                       (run_id, fault, fault_type, _record(realisation), deadline, time.time()))
 
-    def update_fault(self, run_id: str, fault: str, state: str,
+    def update_fault(self, run_id: str, fault: str, state: FaultState,
                      realisation: dict[str, Any] | None = None) -> None:
         with self._tx() as db:
             if realisation is not None:
                 db.execute("UPDATE faults SET realisation = ? WHERE run_id = ? AND fault = ?",
-                           (json.dumps(realisation), run_id, fault))
+                           (_record(realisation), run_id, fault))
             db.execute("UPDATE faults SET state = ?, removed = ? WHERE run_id = ? AND fault = ?",
                        (state, time.time() if state == "removed" else None, run_id, fault))
 
@@ -240,7 +320,7 @@ class StateStore:
             rows = self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.path}: {exc}") from exc
-        return [FaultRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+        return [FaultRow(r[0], r[1], r[2], realisation_of(json.loads(r[3])), r[4], r[5], r[6], r[7]) for r in rows]
 
     # ------------------------------------------------------------ actions
 
@@ -251,11 +331,27 @@ class StateStore:
                        "VALUES (?, ?, ?, ?, ?, ?)",
                        (run_id, decision_id, action, json.dumps(detail), state, time.time()))
 
-    def actions(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT decision_id, action, detail, state, at FROM actions WHERE run_id = ? "
+    def actions(self, run_id: str) -> list[ActionRow]:
+        rows = self._db.execute("SELECT run_id, decision_id, action, detail, state, at FROM actions WHERE run_id = ? "
                                 "ORDER BY at", (run_id,)).fetchall()
-        return [{"decision_id": r[0], "action": r[1], "detail": json.loads(r[2]), "state": r[3], "at": r[4]}
-                for r in rows]
+        return [ActionRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+
+    # ------------------------------------------------------------ undo plans
+
+    def record_undo(self, run_id: str, items: list[dict[str, Any]]) -> None:
+        """Replace the run's undo plan (``pending`` while it has items, else ``done``)."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO undo (run_id, items, state, at) VALUES (?, ?, ?, ?)",
+                       (run_id, json.dumps([{**i, "v": i.get("v", RECORD_VERSION)} for i in items]),
+                        "pending" if items else "done", time.time()))
+
+    def undo_plans(self, pending_only: bool = True) -> list[UndoRow]:
+        sql = "SELECT run_id, items, state, at FROM undo" + (" WHERE state = 'pending'" if pending_only else "")
+        try:
+            rows = self._db.execute(sql + " ORDER BY at").fetchall()
+        except sqlite3.Error as exc:
+            raise StateError(f"state database {self.path}: {exc}") from exc
+        return [UndoRow(r[0], list(json.loads(r[1])), r[2], r[3]) for r in rows]
 
     # ------------------------------------------------------------ journals
 
@@ -283,3 +379,7 @@ class StateStore:
         if not isinstance(data, dict):
             raise StateError(f"journal {path} is not a JSON object")
         return data
+
+
+def _record(realisation: dict[str, Any]) -> str:
+    return json.dumps({**realisation, "v": RECORD_VERSION})

@@ -41,7 +41,8 @@ def _unfinished(state_dir: str | None, run_id: str) -> dict[str, Any] | None:
             "faults": [{"fault": f.fault, "type": f.fault_type, "state": f.state,
                         "description": f.realisation.get("description", ""), "deadline": f.deadline}
                        for f in store.faults(row.id)],
-            "actions": store.actions(row.id)}
+            "actions": [{"decision_id": a.decision_id, "action": a.action, "detail": a.detail, "state": a.state,
+                         "at": a.at} for a in store.actions(row.id)]}
 
 
 @click.command("runs")

@@ -65,19 +65,23 @@ async def _undo_mitigations(store: StateStore, run_id: str | None, all_runs: boo
     """Revert degrades and backend weights that dead runs left in place (their undo plans)."""
     import os
 
-    from chaos.targets.undo import UNDO_PLAN, execute
+    from chaos.targets.undo import describe, execute, undo_from_record
 
     count = failures = 0
-    for run in store.runs(limit=10_000):
-        if not _selected(store, run.id, run_id, all_runs):
-            continue
-        plans = [a for a in store.actions(run.id) if a["decision_id"] == UNDO_PLAN and a["state"] == "pending"]
-        if not plans:
+    for plan in store.undo_plans():
+        if not _selected(store, plan.run_id, run_id, all_runs):
             continue
         left = []
-        for item in plans[0]["detail"].get("items", []):
+        for record in plan.items:
             count += 1
-            what = f"{run.id}: {item.get('kind')} {item.get('service') or item.get('decision_id') or ''}".rstrip()
+            try:
+                item = undo_from_record(record)
+            except ChaosError as exc:
+                failures += 1
+                left.append(record)
+                click.echo(f"✗ {plan.run_id}: {exc}", err=True)
+                continue
+            what = f"{plan.run_id}: {describe(item)}"
             if dry_run:
                 click.echo(f"would revert {what}")
                 continue
@@ -85,12 +89,12 @@ async def _undo_mitigations(store: StateStore, run_id: str | None, all_runs: boo
                 detail = await execute(item, os.environ)
             except ChaosError as exc:
                 failures += 1
-                left.append(item)
+                left.append(record)
                 click.echo(f"✗ {what}: {exc}", err=True)
                 continue
             click.echo(f"✓ {what}: {detail}")
         if not dry_run:
-            store.record_action(run.id, UNDO_PLAN, UNDO_PLAN, {"items": left}, "pending" if left else "done")
+            store.record_undo(plan.run_id, left)
     return count, failures
 
 

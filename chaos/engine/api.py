@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chaos.engine.events import RunEvent, RunFinished
+from chaos.engine.events import Event, RunFinished
 from chaos.loading import Loaded
 
-Listener = Callable[[RunEvent], None]
+Listener = Callable[[Event], None]
 
 
 @dataclass(frozen=True)

@@ -308,7 +308,7 @@ class Engine:
 
     def _save_undo(self, run: _Run) -> None:
         """Keep the store's record of open mitigations current (``recover`` reverts a dead run's)."""
-        from chaos.targets.undo import UNDO_PLAN, describe_open
+        from chaos.targets.undo import describe_open, undo_to_record
 
         if run.dry_run or run.target is None:
             return
@@ -316,7 +316,7 @@ class Engine:
         items = describe_open(run.bridge.ledger, default_proxy=context.default_proxy,
                               namespace=self.settings.namespace or run.experiment.spec.target.namespace,
                               kube=context.kube)
-        self.store.record_action(run.run_id, UNDO_PLAN, UNDO_PLAN, {"items": items}, "pending" if items else "done")
+        self.store.record_undo(run.run_id, [undo_to_record(i) for i in items])
 
     def _publish(self, run: _Run, event: ev.Event) -> ev.Event:
         if isinstance(event, ev.RunFinished):
@@ -436,7 +436,7 @@ class Engine:
             self.store.update_fault(run.run_id, name, "failed")
             return rm.InjectOutcome(at=self.clock.wall(), ok=False, error=str(exc))
         self.store.update_fault(run.run_id, name, "injected", realisation)
-        details = {k: str(v) for k, v in realisation.items() if k in ("kind", "comment", "status")}
+        details = {k: v for k, v in realisation.items() if k in ("kind", "comment", "status")}
         return rm.InjectOutcome(at=self.clock.wall(), deadline=deadline, fault_type=fault.type,
                                 description=str(realisation.get("description", "")), details=details)
 

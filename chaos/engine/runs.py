@@ -4,8 +4,8 @@
 fault, inject it, wait for the next monitor tick, apply a policy decision, remove faults,
 revert, wait for recovery, publish an event) and *receives* their outcomes. It decides
 everything — order, verdict, exit code, timings — and does no I/O and reads no clock: every
-time comes in with an outcome. ``chaos.engine.driver`` performs the steps. The steps of the
-contract of ``shared/design/experiment-format.md``:
+time comes in with an outcome (one outcome type per step). ``chaos.engine.driver`` performs the
+steps; the tests answer them from scripts (``tests/engine/scripted.py``). The steps of a run:
 
 1. pre-flight → 2. steady state before → 3. write-ahead record, inject → 4. monitor + policy
 loop until the fault window ends, a rollback/abort, or the user aborts → 5. remove faults,
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from chaos.engine import events as ev
 from chaos.engine.policy_bridge import action_name, decision_evidence, decision_faults, decision_target
@@ -150,7 +150,8 @@ class InjectOutcome(Outcome):
     deadline: float = 0.0
     fault_type: str = ""
     description: str = ""
-    details: Mapping[str, str] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """What the target reported of the injection (kind, rule comment, Chaos Mesh status)."""
 
 
 @dataclass(frozen=True, kw_only=True)

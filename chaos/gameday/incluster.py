@@ -133,7 +133,7 @@ def compile_in_cluster(lgd: LoadedGameDay, *, namespace: str | None = None, imag
     if prometheus:
         env.append({"name": "PROMETHEUS_URL", "value": prometheus})
     # the longest a game day can take: every fault window, recovery and pause, with margin
-    bound = sum(e.spec.fault_window_s + e.spec.recovery.timeout_s + 120 for e in exps)
+    bound: float = sum(e.spec.fault_window_s + e.spec.recovery.timeout_s + 120 for e in exps)
     bound += lgd.gameday.spec.pause_s * max(0, len(exps) - 1)
     pod = {
         "serviceAccountName": base,

@@ -20,8 +20,8 @@ from typing import Any
 
 from chaos.clients.schedule_store import ScheduleStore
 from chaos.compiling import naming
+from chaos.engine.api import Listener
 from chaos.engine.driver import Engine, EngineSettings
-from chaos.engine.events import RunEvent
 from chaos.errors import ChaosError
 from chaos.gameday.budget import GateReading, gate_queries, judge
 from chaos.gameday.loading import LoadedGameDay
@@ -77,7 +77,7 @@ class GameDayRunner:
     """Runs game days with one engine (one state store); ``abort()`` from any callback of its loop."""
 
     def __init__(self, settings: EngineSettings, *, engine: Engine | None = None,
-                 listener: Callable[[RunEvent], None] | None = None) -> None:
+                 listener: Listener | None = None) -> None:
         self.settings = settings
         self.engine = engine or Engine(settings)
         if listener is not None:

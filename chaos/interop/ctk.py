@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos import __version__
 from chaos.model.experiment import Experiment
+from chaos.version import __version__
 
 PROBES = "chaos.interop.ctk_probes"
 ACTIONS = "chaos.interop.ctk_actions"

@@ -18,7 +18,7 @@ def discover(discover_system: bool = True) -> dict[str, Any]:
     """Discovery document: the probes, the actions and the control (chaoslib's discovery format)."""
     from chaoslib.discovery.discover import discover_actions, discover_probes, initialize_discovery_result
 
-    from chaos import __version__
+    from chaos.version import __version__
 
     result: dict[str, Any] = initialize_discovery_result("aftershock", __version__, "aftershock")
     result["activities"].extend(discover_probes(PROBES))

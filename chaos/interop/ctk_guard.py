@@ -34,6 +34,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from chaos.engine.events import RunVerdict
+from chaos.engine.policy_bridge import action_name, decision_evidence, decision_target
 from chaos.interop.ctk import HELD_PROBE
 from chaos.interop.ctk_runtime import Runtime, load_experiment, monitor_spec, runtime
 from chaos.loading import Loaded
@@ -120,19 +122,20 @@ class Guard:
                     ticks = await monitor.tick(eval_time=now)
                     tick = ticks.get(self.run_id, Tick(eval_time=now))
                     for decision in self.bridge.observe(tick, time.time()):
-                        out = await executor.apply(decision.raw, actuators, self.bridge.ledger, at=time.time())
+                        out = await executor.apply(decision, actuators, self.bridge.ledger, at=time.time())
+                        action = action_name(decision)
                         record = {"at": time.time(), "decision_id": decision.id, "policy": decision.policy,
-                                  "action": decision.action, "target": decision.target,
-                                  "evidence": decision.evidence, "ok": out.ok, "error": out.error}
+                                  "action": action, "target": decision_target(decision),
+                                  "evidence": decision_evidence(decision), "ok": out.ok, "error": out.error}
                         self.decisions.append(record)
-                        store.record_action(self.run_id, decision.id, decision.action,
-                                            {"summary": decision.raw.action.summary(), "ok": out.ok,
+                        store.record_action(self.run_id, decision.id, action,
+                                            {"summary": decision.action.summary(), "ok": out.ok,
                                              "error": out.error}, "applied" if out.ok else "failed")
                         if out.ok:
                             self.bridge.applied(decision.id, time.time())
                         else:
                             self.bridge.failed(decision.id, time.time())
-                        log.warning("aftershock guard: %s (%s) → %s%s", decision.policy, decision.action,
+                        log.warning("aftershock guard: %s (%s) → %s%s", decision.policy, action,
                                     "applied" if out.ok else "failed", f": {out.error}" if out.error else "")
                     if self.bridge.decider.finished:
                         await self._abort()
@@ -151,8 +154,8 @@ class Guard:
                     await asyncio.wait_for(self._stop.wait(), interval)
         finally:
             for item in self.bridge.final_reverts():
-                out = await executor.revert(item.raw, actuators, self.bridge.ledger, at=time.time())
-                self.decisions.append({"at": time.time(), "revert": item.description, "ok": out.ok,
+                out = await executor.revert(item, actuators, self.bridge.ledger, at=time.time())
+                self.decisions.append({"at": time.time(), "revert": item.summary(), "ok": out.ok,
                                        "error": out.error, "kept": item.keep})
             await http.aclose()
 
@@ -188,7 +191,7 @@ class Guard:
         return verdict
 
 
-def verdict_of(journal: Mapping[str, Any], aborted: bool = False) -> str:
+def verdict_of(journal: Mapping[str, Any], aborted: bool = False) -> RunVerdict:
     """Aftershock's verdict for a Chaos Toolkit journal (status, deviated, the steady states)."""
     status = journal.get("status")
     before = (journal.get("steady_states") or {}).get("before") or {}

@@ -155,13 +155,15 @@ class Runtime:
             state.plans = {p.fault: p for p in plans}
             target = host
         else:
-            from chaos.engine.driver import EngineSettings
+            from chaos.engine.settings import EngineSettings
+            from chaos.targets.base import TargetContext
             from chaos.targets.kubernetes import KubernetesRunTarget
 
             engine_settings = EngineSettings(state_dir=state.store.dir, kubeconfig=settings.get("kubeconfig") or None,
                                              context=settings.get("context") or None,
                                              namespace=settings.get("namespace") or None)
-            target = KubernetesRunTarget(engine_settings, state.store, state.run_id, state.loaded)
+            target = KubernetesRunTarget(TargetContext(run_id=state.run_id, loaded=state.loaded, store=state.store,
+                                                       settings=engine_settings))
             try:
                 await target.preflight()
             except BaseException:

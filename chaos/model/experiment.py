@@ -86,7 +86,7 @@ class Spec(Model):
 
     @property
     def fault_window_s(self) -> float:
-        """Longest fault duration: how long the run injects."""
+        """Longest fault duration: how long the run injects (Chaos Toolkit export, in-cluster bounds)."""
         return max(f.duration_s for f in self.faults)
 
 

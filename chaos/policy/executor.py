@@ -1,12 +1,13 @@
 """Applies decisions and reverts through the actuator Protocols, idempotently, and reports outcomes.
 
-Called by the run engine after each :meth:`Decider.on_tick` (``apply_all``) and at the end of a run
-(``revert_all(final_reverts(ledger), ...)``); the outcomes go back into the next ``on_tick`` so failed
-actions escalate. Performs no I/O itself — only through the injected actuators — and reads no clock
+Called by the run driver (``chaos.engine.driver``) for each decision of a tick (``apply``) and each
+step of the end-of-run plan (``revert``); failed outcomes go back to the decider (through
+``chaos.engine.policy_bridge``) so failed actions escalate on the next tick. Performs no I/O itself — only through the injected actuators — and reads no clock
 (``at`` is the tick time, for the ledger).
 
 Idempotency: an id the ledger has already applied or attempted is skipped (``Outcome.skipped``), so
-replaying the decisions of a crashed run with its journaled ledger applies nothing twice.
+the same decision is never applied twice within a run. A crashed run is not replayed: ``aftershock
+recover`` removes its faults and reverts its mitigations from the state store's records.
 """
 
 from __future__ import annotations

@@ -75,9 +75,6 @@ class Ledger:
     def applied_ids(self) -> frozenset[str]:
         return frozenset(self._applied)
 
-    def is_applied(self, action_id: str) -> bool:
-        return action_id in self._applied
-
     def attempted(self, action_id: str) -> bool:
         """Applied, or tried and failed: either way it must not be done again."""
         return action_id in self._applied or action_id in self._failed

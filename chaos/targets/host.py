@@ -20,7 +20,7 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from chaos.clients.host import capabilities
 from chaos.clients.host.admin_client import ProxyAdminClient
@@ -33,6 +33,12 @@ from chaos.errors import PreflightRefused, TargetError
 from chaos.policy.actions import WeightTarget
 from chaos.policy.actuators import Actuators
 from chaos.targets.base import Realisation, TargetContext, UndoContext
+from chaos.targets.realisations import (
+    KernelRealisation,
+    KubeRealisation,
+    ProxyRealisation,
+    realisation_from_record,
+)
 
 ADMIN_TIMEOUT = 5.0
 
@@ -244,42 +250,38 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
                              environ: Mapping[str, str] | None = None) -> str:
     """Remove one recorded host fault. Idempotent: a fault already gone is success."""
     environ = os.environ if environ is None else environ
-    kind = realisation.get("kind")
     pid_dir = Path(state_dir) / "watchdogs"
-    if kind == "proxy":
-        proxy = realisation.get("proxy", {})
-        fault_id = str(realisation.get("proxy_fault", {}).get("id", ""))
-        detail = f"proxy fault {fault_id} removed"
-        try:
+    match realisation_from_record(realisation):
+        case ProxyRealisation(proxy=proxy, fault_id=fault_id):
             try:
-                token = proxy.get("token") or proxy_token(proxy, environ)
-            except PreflightRefused:
-                if not await _admin_reachable(str(proxy["admin"])):
-                    raise TargetError(f"fault proxy admin at {proxy['admin']} unreachable") from None
-                raise
-            async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
-                removed = await admin.remove_fault(fault_id)
-            detail = f"proxy fault {fault_id} removed" if removed else f"proxy fault {fault_id} already gone"
-        except TargetError as exc:
-            if "unreachable" not in str(exc):
-                raise
-            detail = f"proxy at {proxy.get('admin')} is gone, and its faults with it"
-        if proxy.get("pid"):
-            _stop_spawned_proxy(int(proxy["pid"]), str(proxy.get("token_file") or ""))
-        return detail
-    if kind in ("iptables", "tc"):
-        kernel = realisation.get("kernel", {})
-        runner = Runner(netns=kernel.get("netns"))
-        comment = str(realisation.get("comment", ""))
-        parts = comment.split(":")
-        if len(parts) < 3:
-            raise TargetError(f"recorded kernel fault has no aftershock comment: {comment!r}")
-        if kind == "iptables":
-            gone = await asyncio.to_thread(IptablesFaults(pid_dir, runner).remove_fault, parts[1], parts[2])
-            return f"iptables rule {comment} removed" if gone else f"iptables rule {comment} already gone"
-        qdisc_gone = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")))
-        return f"tc qdisc on {kernel.get('interface')} removed" if qdisc_gone else "tc qdisc already gone"
-    raise TargetError(f"cannot remove a recorded fault of kind {kind!r}")
+                try:
+                    token = proxy.get("token") or proxy_token(proxy, environ)
+                except PreflightRefused:
+                    if not await _admin_reachable(str(proxy.get("admin"))):
+                        raise TargetError(f"fault proxy admin at {proxy.get('admin')} unreachable") from None
+                    raise
+                async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
+                    removed = await admin.remove_fault(fault_id)
+                detail = f"proxy fault {fault_id} removed" if removed else f"proxy fault {fault_id} already gone"
+            except TargetError as exc:
+                if "unreachable" not in str(exc):
+                    raise
+                detail = f"proxy at {proxy.get('admin')} is gone, and its faults with it"
+            if proxy.get("pid"):
+                _stop_spawned_proxy(int(proxy["pid"]), str(proxy.get("token_file") or ""))
+            return detail
+        case KernelRealisation(kind=kind, comment=comment, kernel=kernel):
+            runner = Runner(netns=kernel.get("netns"))
+            parts = comment.split(":")
+            if kind == "iptables":
+                gone = await asyncio.to_thread(IptablesFaults(pid_dir, runner).remove_fault, parts[1], parts[2])
+                return f"iptables rule {comment} removed" if gone else f"iptables rule {comment} already gone"
+            qdisc_gone = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")))
+            return f"tc qdisc on {kernel.get('interface')} removed" if qdisc_gone else "tc qdisc already gone"
+        case KubeRealisation():
+            raise TargetError("a Kubernetes fault is not removed by the host target")
+        case other:
+            assert_never(other)
 
 
 class HostRunTarget:

@@ -33,6 +33,7 @@ from chaos.model.policies import CircuitBreakPolicy, DegradePolicy
 from chaos.policy.actions import Decision, Degrade, RevertHandle, WeightTarget
 from chaos.policy.actuators import Actuators, Degrader, RoutingDegrader
 from chaos.targets.base import Realisation, TargetContext, UndoContext
+from chaos.targets.realisations import KubeRealisation, realisation_from_record
 
 log = logging.getLogger("aftershock.kubernetes")
 INJECT_TIMEOUT_S = 60.0
@@ -289,11 +290,14 @@ class _KubeWeights:
 
 async def remove_kube_realisation(realisation: Mapping[str, Any]) -> str:
     """Delete a recorded Chaos Mesh object (and its run's reaper in that namespace) from the record alone."""
-    kube = realisation.get("kube", {})
+    record = realisation_from_record(realisation)
+    if not isinstance(record, KubeRealisation):
+        raise ActuatorError(f"a {type(record).__name__} is not removed by the Kubernetes target")
+    kube = record.kube
     settings = kube_settings(kube.get("kubeconfig"), kube.get("context"), kube.get("namespace"))
     target = KubernetesTarget.from_settings(settings)
     try:
-        obj = realisation["object"]
+        obj = dict(record.object)
         report = await target.delete(obj)
         detail = f"{report.object} deleted"
         run_id = (obj["metadata"].get("labels") or {}).get(RUN_LABEL, "")

@@ -1,87 +1,167 @@
 """Undo records of mitigations (degrades, backend weights), so a crashed run's can be reverted.
 
-While a run is live, the driver keeps one ``undo-plan`` record in the state store listing every
-mitigation still in place and how to revert it without the experiment or the process that
-applied it: a proxy upstream weight (admin URL + token source), an HTTP revert call, a
-Kubernetes patch revert token, a route weight. ``aftershock recover`` executes the plans of
-runs that are no longer alive. ``describe_open`` is pure; ``execute`` does the I/O.
+While a run is live, the driver keeps the run's undo plan in the state store (its own table)
+listing every mitigation still in place and how to revert it without the experiment or the
+process that applied it: a proxy upstream weight (admin URL + token source), an HTTP revert call,
+a Kubernetes patch revert token, a route weight. ``aftershock recover`` executes the plans of
+runs that are no longer alive. Each item is a typed, versioned record (:data:`UndoItem`) with one
+(de)serialiser (:func:`undo_to_record` / :func:`undo_from_record`, which also reads the records
+of the first release); ``describe_open`` is pure, ``execute`` does the I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, assert_never
 
-from chaos.errors import ActuatorError
+from chaos.errors import ActuatorError, StateError
 from chaos.policy.ledger import Ledger
 
-UNDO_PLAN = "undo-plan"
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ProxyWeightUndo:
+    """Restore a backend's weight on the fault proxy's admin endpoint."""
+
+    service: str
+    weight: int
+    proxy: Mapping[str, Any] = field(default_factory=dict)
+    """``admin``, ``token_env``, ``token_file`` (never the token itself)."""
+
+
+@dataclass(frozen=True)
+class HttpDegradeUndo:
+    """Call the degrade's ``with.revert`` HTTP endpoint."""
+
+    decision_id: str
+    call: Mapping[str, Any]
+    """The ``HttpCall`` as JSON (method, url, headers, json, ...)."""
+
+
+@dataclass(frozen=True)
+class KubeDegradeUndo:
+    """Put a patched ConfigMap/Deployment back (``RevertToken`` as JSON)."""
+
+    token: Mapping[str, Any]
+    kube: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KubeWeightUndo:
+    """Restore a route weight (HTTPRoute/VirtualService) of a service."""
+
+    namespace: str
+    service: str
+    weight: int
+    kube: Mapping[str, Any] = field(default_factory=dict)
+
+
+UndoItem = ProxyWeightUndo | HttpDegradeUndo | KubeDegradeUndo | KubeWeightUndo
+_KINDS: dict[str, type[UndoItem]] = {"proxy-weight": ProxyWeightUndo, "http-degrade": HttpDegradeUndo,
+                                     "kube-degrade": KubeDegradeUndo, "kube-weight": KubeWeightUndo}
+
+
+def undo_to_record(item: UndoItem) -> dict[str, Any]:
+    """The stored form: ``{"v": 1, "kind": ..., <fields>}``."""
+    kind = next(k for k, cls in _KINDS.items() if isinstance(item, cls))
+    out: dict[str, Any] = {"v": RECORD_VERSION, "kind": kind}
+    for name in item.__dataclass_fields__:
+        value = getattr(item, name)
+        out[name] = dict(value) if isinstance(value, Mapping) else value
+    return out
+
+
+def undo_from_record(record: Mapping[str, Any]) -> UndoItem:
+    """Read a stored undo item of any record version (version 0: the same keys, no ``"v"``)."""
+    version = int(record.get("v", 0))
+    if version > RECORD_VERSION:
+        raise StateError(f"an undo record of version {version} was written by a newer Aftershock")
+    cls = _KINDS.get(str(record.get("kind")))
+    if cls is None:
+        raise StateError(f"unknown undo record {record.get('kind')!r}")
+    try:
+        return cls(**{k: v for k, v in record.items() if k in cls.__dataclass_fields__})
+    except TypeError as exc:
+        raise StateError(f"undo record {record.get('kind')!r} is incomplete: {exc}") from exc
+
+
+def describe(item: UndoItem) -> str:
+    match item:
+        case ProxyWeightUndo() | KubeWeightUndo():
+            return f"{undo_to_record(item)['kind']} {item.service}"
+        case HttpDegradeUndo():
+            return f"http-degrade {item.decision_id}"
+        case KubeDegradeUndo():
+            return f"kube-degrade {item.token.get('kind', '')} {item.token.get('name', '')}".rstrip()
+        case _:
+            assert_never(item)
 
 
 def describe_open(ledger: Ledger, *, default_proxy: Mapping[str, Any] | None, namespace: str,
-                  kube: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Serializable undo records of every open, not-kept degrade and weight of ``ledger``."""
-    items: list[dict[str, Any]] = []
+                  kube: Mapping[str, Any] | None = None) -> list[UndoItem]:
+    """Undo records of every open, not-kept degrade and weight of ``ledger``."""
+    items: list[UndoItem] = []
     for entry in ledger.entries:
         if not entry.open or entry.keep:
             continue
         if entry.kind == "weight" and entry.weight_target is not None and entry.original_weight is not None:
             wt = entry.weight_target
             if kube is not None:
-                items.append({"kind": "kube-weight", "namespace": wt.namespace or namespace, "service": wt.service,
-                              "weight": entry.original_weight, "kube": dict(kube)})
+                items.append(KubeWeightUndo(namespace=wt.namespace or namespace, service=wt.service,
+                                            weight=entry.original_weight, kube=dict(kube)))
             else:
                 proxy = {"admin": wt.admin, "token_env": wt.token_env, "token_file": wt.token_file}
                 if wt.admin is None and default_proxy is not None:
                     proxy = {k: default_proxy.get(k) for k in ("admin", "token_env", "token_file")}
-                items.append({"kind": "proxy-weight", "proxy": proxy, "service": wt.service,
-                              "weight": entry.original_weight})
+                items.append(ProxyWeightUndo(service=wt.service, weight=entry.original_weight, proxy=proxy))
         elif entry.kind == "degrade" and entry.handle is not None and entry.handle.payload is not None:
             handle = entry.handle
             if handle.backend == "http":
                 payload = handle.payload
                 call = payload.model_dump(mode="json", by_alias=True) if hasattr(payload, "model_dump") else payload
-                items.append({"kind": "http-degrade", "decision_id": handle.decision_id, "call": call})
+                items.append(HttpDegradeUndo(decision_id=handle.decision_id, call=call))
             elif handle.backend == "kubernetes":
-                items.append({"kind": "kube-degrade", "token": handle.payload, "kube": dict(kube or {})})
+                items.append(KubeDegradeUndo(token=handle.payload, kube=dict(kube or {})))
     return items
 
 
-async def execute(item: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+async def execute(item: UndoItem, environ: Mapping[str, str]) -> str:
     """Revert one recorded mitigation. Raises a ChaosError when it cannot."""
-    kind = item.get("kind")
-    if kind == "proxy-weight":
-        from chaos.clients.host.admin_client import ProxyAdminClient
-        from chaos.targets.host import proxy_token
+    match item:
+        case ProxyWeightUndo():
+            from chaos.clients.host.admin_client import ProxyAdminClient
+            from chaos.targets.host import proxy_token
 
-        proxy = item["proxy"]
-        if not proxy.get("admin"):
-            raise ActuatorError(f"no admin endpoint recorded for the weight of {item['service']}")
-        token = proxy_token(proxy, environ)
-        async with ProxyAdminClient(str(proxy["admin"]), token) as admin:
-            await admin.set_weight(str(item["service"]), int(item["weight"]))
-        return f"weight of {item['service']} restored to {item['weight']}"
-    if kind == "http-degrade":
-        from chaos.clients.http import HttpActuator
-        from chaos.model.policies import HttpCall
+            if not item.proxy.get("admin"):
+                raise ActuatorError(f"no admin endpoint recorded for the weight of {item.service}")
+            token = proxy_token(item.proxy, environ)
+            async with ProxyAdminClient(str(item.proxy["admin"]), token) as admin:
+                await admin.set_weight(item.service, item.weight)
+            return f"weight of {item.service} restored to {item.weight}"
+        case HttpDegradeUndo():
+            from chaos.clients.http import HttpActuator
+            from chaos.model.policies import HttpCall
 
-        async with HttpActuator() as http:
-            await http.call(HttpCall.model_validate(item["call"]), f"revert of degrade {item['decision_id']}")
-        return f"degrade {item['decision_id']} reverted ({item['call'].get('method')} {item['call'].get('url')})"
-    if kind in ("kube-degrade", "kube-weight"):
-        from chaos.clients.kube import KubernetesTarget, RevertToken
-        from chaos.targets.kubernetes import kube_settings
+            async with HttpActuator() as http:
+                await http.call(HttpCall.model_validate(dict(item.call)), f"revert of degrade {item.decision_id}")
+            return f"degrade {item.decision_id} reverted ({item.call.get('method')} {item.call.get('url')})"
+        case KubeDegradeUndo() | KubeWeightUndo():
+            from chaos.clients.kube import KubernetesTarget, RevertToken
+            from chaos.targets.kubernetes import kube_settings
 
-        kube = item.get("kube") or {}
-        target = KubernetesTarget.from_settings(kube_settings(kube.get("kubeconfig"), kube.get("context"),
-                                                              kube.get("namespace")))
-        try:
-            if kind == "kube-degrade":
-                revert_token = RevertToken.from_dict(item["token"])
-                await target.revert(revert_token)
-                return f"{revert_token.kind} {revert_token.namespace}/{revert_token.name} reverted"
-            await target.set_backend_weight(str(item["namespace"]), str(item["service"]), int(item["weight"]))
-            return f"route weight of {item['namespace']}/{item['service']} restored to {item['weight']}"
-        finally:
-            await target.close()
-    raise ActuatorError(f"unknown undo record {kind!r}")
+            kube = item.kube
+            target = KubernetesTarget.from_settings(kube_settings(kube.get("kubeconfig"), kube.get("context"),
+                                                                  kube.get("namespace")))
+            try:
+                if isinstance(item, KubeDegradeUndo):
+                    revert_token = RevertToken.from_dict(dict(item.token))
+                    await target.revert(revert_token)
+                    return f"{revert_token.kind} {revert_token.namespace}/{revert_token.name} reverted"
+                await target.set_backend_weight(item.namespace, item.service, item.weight)
+                return f"route weight of {item.namespace}/{item.service} restored to {item.weight}"
+            finally:
+                await target.close()
+        case _:
+            assert_never(item)

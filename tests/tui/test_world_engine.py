@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from world import DEFAULT_START, WorldEngine
 
 from chaos.engine.events import (
@@ -119,3 +120,27 @@ async def test_history_journal_and_plan(new_engine: Callable[..., WorldEngine]) 
     journal = engine.journal(run_id)
     assert journal["aftershock"]["verdict"] == "deviated"
     assert [d["policy"] for d in journal["aftershock"]["decisions"]] == ["fast-rollback"]
+
+
+async def test_the_driver_records_each_fault_before_it_injects_it(new_engine: Callable[..., WorldEngine]) -> None:
+    engine = new_engine()
+    await engine.wait(await engine.launch(_load("payment-latency")))
+    assert engine.world.write_ahead == ["recorded"]
+
+
+async def test_cancelling_a_run_removes_its_faults_first(new_engine: Callable[..., WorldEngine]) -> None:
+    engine = new_engine(pause_at=2)
+    events: list[RunEvent] = []
+    engine.subscribe(events.append)
+    run_id = await engine.launch(_load("payment-latency"))
+    await _until_injected(events)
+    task = engine._runs[run_id].task
+    assert task is not None
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    finished = [e for e in events if isinstance(e, RunFinished)]
+    assert [(f.verdict, f.exit_code) for f in finished] == [("aborted", 130)]
+    assert engine.active_faults(run_id) == []
+    assert [e.reason for e in events if isinstance(e, FaultRemoved)] == ["abort"]
+    assert engine.store.faults(run_id, live_only=True) == []

@@ -124,6 +124,8 @@ class World:
     experiments: dict[str, str] = field(default_factory=dict)
     """Run id → experiment name."""
     weights: dict[str, int] = field(default_factory=dict)
+    write_ahead: list[str | None] = field(default_factory=list)
+    """The store's state of each fault when its injection began (``recorded``: written ahead)."""
 
     def live(self, run_id: str) -> list[str]:
         return [i.fault for i in self.injections.get(run_id, []) if i.removed is None]
@@ -204,6 +206,8 @@ class WorldTarget:
         return {"kind": "world", "fault": fault, "description": describe(self.experiment, spec)}
 
     async def inject(self, fault: str, deadline: float) -> Realisation:
+        row = self.ctx.store.fault(self.ctx.run_id, fault)
+        self.world.write_ahead.append(row.state if row is not None else None)
         self.world.injections.setdefault(self.ctx.run_id, []).append(_Injection(fault, self.world.clock.t))
         return self.planned_realisation(fault, deadline)
 

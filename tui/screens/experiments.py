@@ -121,7 +121,7 @@ class ExperimentsScreen(AppScreen):
             text.append("invalid — fix before it can run:\n", "bold red")
             for problem in entry.problems:
                 text.append(f"  ✗ {problem}\n", "red")
-        else:
+        elif entry.loaded is not None:
             exp = entry.loaded.experiment
             text.append(exp.metadata.description or exp.name, "bold")
             text.append("\n")

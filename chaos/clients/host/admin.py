@@ -14,15 +14,32 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import web
 
-from chaos.clients.host.proxy import FaultProxy
+from chaos.clients.host.metrics import ProxyMetrics
 from chaos.clients.host.specs import ProxyFault
 from chaos.errors import InvalidExperiment, TargetError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC = frozenset({"/metrics", "/healthz"})
+
+
+class FaultProxy(Protocol):
+    """What the admin endpoint controls (:class:`chaos.clients.host.proxy.FaultProxy`; the proxy
+    imports this module, never the reverse)."""
+
+    http: bool
+    metrics: ProxyMetrics
+
+    def add_fault(self, fault: ProxyFault) -> None: ...
+    def update_fault(self, fault: ProxyFault) -> ProxyFault: ...
+    def remove_fault(self, fault_id: str) -> ProxyFault | None: ...
+    def remove_run(self, run_id: str) -> list[ProxyFault]: ...
+    def list_faults(self) -> list[ProxyFault]: ...
+    def set_weight(self, name: str, weight: int) -> int: ...
+    def weights(self) -> dict[str, int]: ...
 
 
 def _require_loopback(host: str) -> None:

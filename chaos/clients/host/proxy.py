@@ -19,6 +19,7 @@ import sys
 from collections import Counter as Tally
 from types import TracebackType
 
+from chaos.clients.host.admin import AdminServer, MetricsServer
 from chaos.clients.host.faulttable import FaultTable
 from chaos.clients.host.metrics import ProxyMetrics
 from chaos.clients.host.routing import Router
@@ -178,8 +179,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from chaos.clients.host.admin import AdminServer, MetricsServer
-
     with open(args.token_file, encoding="utf-8") as handle:
         token = handle.read().strip()
     if not token:

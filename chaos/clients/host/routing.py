@@ -33,16 +33,6 @@ class Router:
     def weights(self) -> dict[str, int]:
         return {u.name: u.weight for u in self._upstreams.values()}
 
-    def shares(self) -> dict[str, float]:
-        """Effective share of traffic per upstream, 0.0-1.0."""
-        total = self._table[-1][0] if self._table else 0.0
-        result = {name: 0.0 for name in self._upstreams}
-        previous = 0.0
-        for bound, upstream in self._table:
-            result[upstream.name] = (bound - previous) / total
-            previous = bound
-        return result
-
     def set_weight(self, name: str, weight: int) -> int:
         """Set ``name``'s weight (0-100); returns the previous weight."""
         current = self._upstreams.get(name)
