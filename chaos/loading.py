@@ -23,7 +23,8 @@ from pydantic import BaseModel, ValidationError
 from chaos.errors import InvalidExperiment, Problem
 from chaos.model.checks import check_experiment, did_you_mean
 from chaos.model.experiment import Experiment
-from chaos.templating import TemplateProblem, make_environment, render_string
+from chaos.secrets import MASK, Secret, is_recorded_secret, recorded_recipe
+from chaos.templating import EnvView, TemplateProblem, make_environment, render_string
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 50_000
@@ -39,8 +40,12 @@ class Loaded:
     experiment: Experiment
     source: str
     raw: dict[str, Any]
-    """The document after templating (what the model was built from)."""
+    """The document after templating (what the model was built from; secrets are :class:`Secret`)."""
     lines: dict[PathT, int] = field(default_factory=dict)
+    written: dict[str, Any] = field(default_factory=dict)
+    """The document as written (templates unrendered): what the journal records."""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    """Resolved parameters; those derived from the environment are ``***``."""
 
 
 def load_file(path: str | os.PathLike[str], overrides: Mapping[str, str] | None = None,
@@ -80,7 +85,8 @@ def load_text(text: str, source: str = "", overrides: Mapping[str, str] | None =
         kind = "empty" if doc is None else f"a {type(doc).__name__}"
         raise InvalidExperiment(Problem(f"the document is {kind}, expected a mapping with apiVersion, kind, "
                                         "metadata and spec", file=source, line=1))
-    doc = _render(doc, source, lines, overrides or {}, os.environ if environ is None else environ)
+    written = doc
+    doc, parameters = _render(doc, source, lines, overrides or {}, os.environ if environ is None else environ)
     try:
         exp = Experiment.model_validate(doc)
     except ValidationError as exc:
@@ -92,7 +98,7 @@ def load_text(text: str, source: str = "", overrides: Mapping[str, str] | None =
     problems += [p for p in check_policies(exp.spec.policies) if (p.path, p.message) not in known]
     if problems:
         raise InvalidExperiment([_place(p, source, lines) for p in problems]) from None
-    return Loaded(experiment=exp, source=source, raw=doc, lines=lines)
+    return Loaded(experiment=exp, source=source, raw=doc, lines=lines, written=written, parameters=parameters)
 
 
 # ---------------------------------------------------------------- YAML with positions
@@ -188,18 +194,31 @@ def _build(node: yaml.Node, path: PathT, lines: dict[PathT, int], counter: list[
 # ---------------------------------------------------------------- templating
 
 
-class _Env(dict[str, str]):
-    """``env`` in templates: a read-only view of the environment."""
+SECRET_SINKS = "header values (monitor.headers, with.http.headers, with.revert.headers, with.headers)"
+ADDRESS_KEYS = frozenset({"prometheus", "url", "admin", "listen", "upstream"})
+"""Fields that may take an address from the environment: it is used as written, except a URL's
+userinfo, which is split off as a secret (``MonitorSpec``) or refused (webhooks, proxy admin)."""
 
 
-def _render(doc: dict[str, Any], source: str, lines: dict[PathT, int], overrides: Mapping[str, str],
-            environ: Mapping[str, str]) -> dict[str, Any]:
+def _is_sink(path: PathT) -> bool:
+    return len(path) >= 2 and path[-2] == "headers"
+
+
+class _Params:
+    """Rendered parameters: the template context, the names derived from secrets, the journal view."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.context: dict[str, Any] = {"env": EnvView(environ)}
+        self.secret_names: set[str] = {"env"}
+        self.public: dict[str, Any] = {}
+
+
+def _render_params(env: Any, raw_params: Mapping[str, Any], overrides: Mapping[str, str],
+                   environ: Mapping[str, str], source: str, lines: dict[PathT, int]
+                   ) -> tuple[_Params, dict[str, Any], list[Problem]]:
     problems: list[Problem] = []
-    env = make_environment()
-    spec = doc.get("spec")
-    raw_params = spec.get("parameters") if isinstance(spec, dict) else None
-    params: dict[str, Any] = dict(raw_params) if isinstance(raw_params, dict) else {}
-    context: dict[str, Any] = {"env": _Env(environ)}
+    params: dict[str, Any] = dict(raw_params)
+    out = _Params(environ)
     for key, value in overrides.items():
         if key not in params:
             hint = did_you_mean(key, params) or (
@@ -214,29 +233,97 @@ def _render(doc: dict[str, Any], source: str, lines: dict[PathT, int], overrides
             params[key] = value
     for key, value in params.items():
         if key in overrides:
-            context[key] = params[key]
+            out.context[key] = out.public[key] = params[key]
             continue
         path: PathT = ("spec", "parameters", key)
         try:
-            context[key] = _render_tree(env, value, context, path)
+            rendered = _render_tree(env, value, out.context, path, out.secret_names)
         except _RenderFailure as failure:
             problems.append(_place(Problem(str(failure.problem), path=_fmt(failure.path)), source, lines))
+            continue
+        if _has_secret(rendered):
+            out.secret_names.add(key)
+            out.context[key] = _revealed(rendered)
+            out.public[key] = MASK
+        else:
+            out.context[key] = out.public[key] = rendered
+    return out, params, problems
+
+
+def _has_secret(value: Any) -> bool:
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, dict):
+        return any(_has_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secret(v) for v in value)
+    return False
+
+
+def _revealed(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, dict):
+        return {k: _revealed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_revealed(v) for v in value]
+    return value
+
+
+def _render(doc: dict[str, Any], source: str, lines: dict[PathT, int], overrides: Mapping[str, str],
+            environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Render templates; values derived from ``env`` become :class:`Secret` (header values), plain
+    text (addresses), or a problem (anywhere else). Returns the document and the public parameters."""
+    env = make_environment()
+    spec = doc.get("spec")
+    raw_params = spec.get("parameters") if isinstance(spec, dict) else None
+    written = dict(raw_params) if isinstance(raw_params, dict) else {}
+    rendered_params, _, problems = _render_params(env, written, overrides, environ, source, lines)
     if problems:
         raise InvalidExperiment(problems)
+    recipe = {"parameters": written, "overrides": dict(overrides)}
     out: dict[str, Any] = {}
     for key, value in doc.items():
         try:
             if key == "spec" and isinstance(value, dict):
-                rendered = {k: (_render_tree(env, v, context, ("spec", k)) if k != "parameters" else
-                                {p: context[p] for p in params}) for k, v in value.items()}
-                out[key] = rendered
+                out[key] = {k: (_render_tree(env, v, rendered_params.context, ("spec", k),
+                                             rendered_params.secret_names, recipe)
+                                if k != "parameters" else dict(rendered_params.public))
+                            for k, v in value.items()}
             else:
-                out[key] = _render_tree(env, value, context, (key,))
+                out[key] = _render_tree(env, value, rendered_params.context, (key,), rendered_params.secret_names,
+                                        recipe)
         except _RenderFailure as failure:
             problems.append(_place(Problem(str(failure.problem), path=_fmt(failure.path)), source, lines))
     if problems:
         raise InvalidExperiment(problems)
-    return out
+    problems = _misplaced_secrets(out, (), source, lines)
+    if problems:
+        raise InvalidExperiment(problems)
+    return out, rendered_params.public
+
+
+def _misplaced_secrets(value: Any, path: PathT, source: str, lines: dict[PathT, int]) -> list[Problem]:
+    """Secrets may go to header values; addresses are used as plain text; anything else is refused."""
+    if isinstance(value, dict):
+        out: list[Problem] = []
+        for k, v in value.items():
+            child = (*path, k)
+            if isinstance(v, Secret) and not _is_sink(child):
+                if k in ADDRESS_KEYS:
+                    value[k] = v.reveal()
+                    continue
+                out.append(_place(Problem(
+                    "this value reads the environment (env.NAME, directly or through a parameter); values from "
+                    f"the environment are secrets and may only be used in {SECRET_SINKS} and in addresses "
+                    f"({', '.join(sorted(ADDRESS_KEYS))})", path=_fmt(child),
+                    hint="pass a non-secret value as a parameter with --set NAME=VALUE"), source, lines))
+            else:
+                out += _misplaced_secrets(v, child, source, lines)
+        return out
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _misplaced_secrets(v, (*path, i), source, lines)]
+    return []
 
 
 class _RenderFailure(Exception):
@@ -246,17 +333,55 @@ class _RenderFailure(Exception):
         self.path = path
 
 
-def _render_tree(env: Any, value: Any, context: Mapping[str, Any], path: PathT) -> Any:
+def _render_tree(env: Any, value: Any, context: Mapping[str, Any], path: PathT,
+                 secret_names: set[str] | frozenset[str] = frozenset(),
+                 recipe: Mapping[str, Any] | None = None) -> Any:
     if isinstance(value, str):
         try:
-            return render_string(env, value, context)
+            rendered = render_string(env, value, context, secret_names)
         except TemplateProblem as problem:
             raise _RenderFailure(problem, path) from None
+        if isinstance(rendered, Secret) and recipe is not None:
+            rendered.recipe = {"template": value, **recipe}
+        return rendered
     if isinstance(value, dict):
-        return {k: _render_tree(env, v, context, (*path, k)) for k, v in value.items()}
+        return {k: _render_tree(env, v, context, (*path, k), secret_names, recipe) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render_tree(env, v, context, (*path, i)) for i, v in enumerate(value)]
+        return [_render_tree(env, v, context, (*path, i), secret_names, recipe) for i, v in enumerate(value)]
     return value
+
+
+def render_recipe(recipe: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """Render a secret again from its recipe (the template as written, the parameters as written and
+    the ``--set`` overrides), with ``environ``: how ``aftershock recover`` gets a header back."""
+    template = recipe.get("template")
+    if not isinstance(template, str):
+        raise InvalidExperiment(Problem("a recorded secret has no template"))
+    env = make_environment()
+    raw_params = recipe.get("parameters")
+    raw_overrides = recipe.get("overrides")
+    params, _, problems = _render_params(env, raw_params if isinstance(raw_params, dict) else {},
+                                         raw_overrides if isinstance(raw_overrides, dict) else {}, environ, "", {})
+    if problems:
+        raise InvalidExperiment(problems)
+    try:
+        return str(_revealed(render_string(env, template, params.context, params.secret_names)))
+    except TemplateProblem as problem:
+        raise InvalidExperiment(Problem(f"recorded secret: {problem}")) from None
+
+
+def from_record(data: Any, environ: Mapping[str, str]) -> Any:
+    """Inverse of :func:`chaos.secrets.to_record`: recorded secrets rendered again from ``environ``."""
+    if is_recorded_secret(data):
+        recipe = recorded_recipe(data)
+        if recipe is None:
+            raise InvalidExperiment(Problem("a secret was recorded without a way to obtain it again"))
+        return Secret(render_recipe(recipe, environ), recipe=recipe)
+    if isinstance(data, dict):
+        return {k: from_record(v, environ) for k, v in data.items()}
+    if isinstance(data, list):
+        return [from_record(v, environ) for v in data]
+    return data
 
 
 # ---------------------------------------------------------------- pydantic errors → problems

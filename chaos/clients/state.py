@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import StateError
+from chaos.secrets import scrub_data
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -201,14 +202,14 @@ class StateStore:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO faults (run_id, fault, fault_type, realisation, deadline, state, "
                        "recorded) VALUES (?, ?, ?, ?, ?, 'recorded', ?)",
-                       (run_id, fault, fault_type, json.dumps(realisation), deadline, time.time()))
+                       (run_id, fault, fault_type, json.dumps(scrub_data(realisation)), deadline, time.time()))
 
     def update_fault(self, run_id: str, fault: str, state: str,
                      realisation: dict[str, Any] | None = None) -> None:
         with self._tx() as db:
             if realisation is not None:
                 db.execute("UPDATE faults SET realisation = ? WHERE run_id = ? AND fault = ?",
-                           (json.dumps(realisation), run_id, fault))
+                           (json.dumps(scrub_data(realisation)), run_id, fault))
             db.execute("UPDATE faults SET state = ?, removed = ? WHERE run_id = ? AND fault = ?",
                        (state, time.time() if state == "removed" else None, run_id, fault))
 
@@ -234,7 +235,7 @@ class StateStore:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO actions (run_id, decision_id, action, detail, state, at) "
                        "VALUES (?, ?, ?, ?, ?, ?)",
-                       (run_id, decision_id, action, json.dumps(detail), state, time.time()))
+                       (run_id, decision_id, action, json.dumps(scrub_data(detail)), state, time.time()))
 
     def actions(self, run_id: str) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT decision_id, action, detail, state, at FROM actions WHERE run_id = ? "
@@ -251,7 +252,7 @@ class StateStore:
         path = self.journal_path(run_id)
         tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(journal, indent=2, default=str))
+            tmp.write_text(json.dumps(scrub_data(journal), indent=2, default=str))
             os.replace(tmp, path)
         except OSError as exc:
             raise StateError(f"cannot write journal {path}: {exc}") from exc

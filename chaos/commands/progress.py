@@ -13,6 +13,7 @@ from typing import TextIO
 import click
 
 from chaos.engine import events as ev
+from chaos.secrets import scrub
 
 STATUS_MARK = {"ok": "✓", "pending": "…", "breached": "✗", "no-data": "?", "unavailable": "!"}
 
@@ -40,6 +41,7 @@ class TextPrinter:
         if self._start is None:
             self._start = at
         stamp = f"[{at - self._start:6.1f}s]"
+        text = scrub(text)
         click.echo(f"{stamp} " + (click.style(text, fg=fg) if (self.color and fg) else text), err=err)
 
     def __call__(self, e: ev.RunEvent) -> None:

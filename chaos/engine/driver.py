@@ -314,7 +314,8 @@ class Engine:
             run.events.append(event)
             run.finished = event
             if not run.dry_run:
-                journal = build_journal(run.experiment, run.events)
+                journal = build_journal(run.experiment, run.events, written=run.loaded.written,
+                                        parameters=run.loaded.parameters)
                 self.store.write_journal(run.run_id, journal)
                 self.store.finish_run(run.run_id, event.verdict, event.exit_code, journal_path)
         else:

@@ -14,6 +14,7 @@ from typing import Any
 
 from chaos.errors import ActuatorError
 from chaos.policy.ledger import Ledger
+from chaos.secrets import to_record
 
 UNDO_PLAN = "undo-plan"
 
@@ -40,7 +41,9 @@ def describe_open(ledger: Ledger, *, default_proxy: Mapping[str, Any] | None, na
             handle = entry.handle
             if handle.backend == "http":
                 payload = handle.payload
-                call = payload.model_dump(mode="json", by_alias=True) if hasattr(payload, "model_dump") else payload
+                # headers are secrets: recorded as their recipe (the template as written), never their value
+                call = (to_record(payload.model_dump(by_alias=True, round_trip=True))
+                        if hasattr(payload, "model_dump") else payload)
                 items.append({"kind": "http-degrade", "decision_id": handle.decision_id, "call": call})
             elif handle.backend == "kubernetes":
                 items.append({"kind": "kube-degrade", "token": handle.payload, "kube": dict(kube or {})})
@@ -63,10 +66,12 @@ async def execute(item: Mapping[str, Any], environ: Mapping[str, str]) -> str:
         return f"weight of {item['service']} restored to {item['weight']}"
     if kind == "http-degrade":
         from chaos.clients.http import HttpActuator
+        from chaos.loading import from_record
         from chaos.model.policies import HttpCall
 
+        call = HttpCall.model_validate(from_record(item["call"], environ))
         async with HttpActuator() as http:
-            await http.call(HttpCall.model_validate(item["call"]), f"revert of degrade {item['decision_id']}")
+            await http.call(call, f"revert of degrade {item['decision_id']}")
         return f"degrade {item['decision_id']} reverted ({item['call'].get('method')} {item['call'].get('url')})"
     if kind in ("kube-degrade", "kube-weight"):
         from chaos.clients.kube import KubernetesTarget, RevertToken
