@@ -28,6 +28,7 @@ from chaos.clients.host.specs import ProxyFault
 from chaos.clients.host.tc import TcFaults
 from chaos.compiling.host import HostFaultPlan, shrink_proxy_fault
 from chaos.errors import PreflightRefused, TargetError
+from chaos.secrets import remember
 
 ADMIN_TIMEOUT = 5.0
 
@@ -40,13 +41,16 @@ def proxy_token(proxy: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     if env_name:
         value = environ.get(str(env_name), "")
         if value:
+            remember(value)  # a secret: scrubbed from any text that reaches a user
             return value
     file_name = proxy.get("token_file")
     if file_name:
         try:
-            return Path(str(file_name)).read_text().strip()
+            token = Path(str(file_name)).read_text().strip()
         except OSError as exc:
             raise TargetError(f"cannot read the proxy token file {file_name}: {exc.strerror}") from exc
+        remember(token)
+        return token
     where = f"environment variable {env_name}" if env_name else "selector.proxy.tokenEnv/tokenFile"
     raise PreflightRefused(f"no admin token for the fault proxy at {proxy.get('admin')}: set {where}")
 
