@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from chaos.clients.registry import is_alive
 from chaos.clients.state import StateStore
 from chaos.commands.options import state_dir_option
 from chaos.errors import ChaosError
@@ -21,11 +22,14 @@ from chaos.errors import ChaosError
 
 def _selected(store: StateStore, owner_id: str, run_id: str | None, all_runs: bool) -> bool:
     """Whether ``recover`` handles what run ``owner_id`` left: that run (``--run``), every run
-    (``--all``), or by default runs that are no longer alive (unknown runs count as dead)."""
+    (``--all``), or by default runs that are no longer alive. Liveness is the owner's: a run that
+    holds its host-wide lock (:mod:`chaos.clients.registry`) is alive whatever state dir it uses."""
     if run_id is not None:
         return owner_id == run_id
     if all_runs:
         return True
+    if is_alive(owner_id):
+        return False
     owner = store.run(owner_id)
     return owner is None or not owner.alive
 

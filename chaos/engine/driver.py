@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaos.clients.registry import RunLock
 from chaos.clients.state import StateStore
 from chaos.compiling import naming
 from chaos.compiling.host import HostFaultPlan, plan_host
@@ -212,7 +213,10 @@ class Engine:
         run.monitor = self._monitor(exp)
         gen = rm.lifecycle(exp, run.run_id, run.bridge, source=run.loaded.source, start_at=start,
                            dry_run=run.dry_run)
+        lock = None
         if not run.dry_run:
+            # host-wide liveness, whatever the state dir: `recover` elsewhere leaves this run's faults alone
+            lock = RunLock(run.run_id, self.store.dir)
             self.store.start_run(run.run_id, exp.name, run.loaded.source, exp.spec.target.type, start)
         outcome: rm.Outcome | None = None
         final: ev.RunFinished | None = None
@@ -235,6 +239,8 @@ class Engine:
         finally:
             gen.close()
             await self._close(run)
+            if lock is not None:
+                lock.release()
         assert final is not None
         run.finished = run.finished or final
         return run.finished
