@@ -41,6 +41,8 @@ from chaos.slo.verdicts import Tick
 from chaos.targets.host import HostTarget, proxy_token
 
 log = logging.getLogger("aftershock.engine")
+PRESENCE_EVERY_S = 2.0
+"""How often a run checks that its faults are still where it put them."""
 Listener = Callable[[ev.RunEvent], None]
 REMOVE_ATTEMPTS = 4
 
@@ -85,6 +87,9 @@ class _Run:
     bridge: PolicyBridge | None = None
     actuators: Actuators = field(default_factory=Actuators)
     last_tick: float = 0.0
+    last_presence: float = 0.0
+    missing: set[str] = field(default_factory=set)
+    """Faults found gone before their deadline (removed under the run); said once each."""
 
     @property
     def experiment(self) -> Experiment:
@@ -514,7 +519,26 @@ class Engine:
             run.monitor.add(run.run_id, run.experiment.spec.slos,
                             error_tolerance=run.experiment.spec.monitor.error_tolerance)
         ticks = await run.monitor.tick(eval_time=now)
+        await self._notice_missing(run, now)
         return ticks.get(run.run_id, Tick(eval_time=now))
+
+    async def _notice_missing(self, run: _Run, now: float) -> None:
+        """Every few seconds, ask the injector whether each live fault is still there; say so when not."""
+        present = getattr(run.target, "present", None)
+        if present is None or now - run.last_presence < PRESENCE_EVERY_S:
+            return
+        run.last_presence = now
+        for row in self.store.faults(run.run_id, live_only=True):
+            deadline = run.deadlines.get(row.fault, row.deadline)
+            if row.state != "injected" or row.fault in run.missing or deadline - time.time() < PRESENCE_EVERY_S:
+                continue
+            if await present(row.realisation) is False:
+                run.missing.add(row.fault)
+                self._publish(run, ev.RunLog(
+                    run_id=run.run_id, at=time.time(), level="warning",
+                    message=f"fault {row.fault} was already gone {deadline - time.time():.0f}s before its deadline: "
+                            "something else removed it (an operator, `aftershock recover --all`, a restarted "
+                            "injector); SLO samples from now on are taken without it"))
 
     async def _apply(self, run: _Run, decision: Any) -> rm.Outcome:
         assert isinstance(decision, RunDecision) and run.bridge is not None
@@ -571,6 +595,14 @@ class Engine:
             with attempt:
                 detail = await target.remove(realisation)
         self.store.update_fault(run.run_id, name, "removed")
+        deadline = run.deadlines.get(name)
+        if "already gone" in detail and name not in run.missing and deadline is not None \
+                and deadline - time.time() > 1.0:
+            # the fault disappeared under the run (an operator, `recover --all`, a restarted proxy): say so
+            self._publish(run, ev.RunLog(
+                run_id=run.run_id, at=time.time(), level="warning",
+                message=f"fault {name} was already gone {deadline - time.time():.0f}s before its deadline "
+                        f"({detail}): something else removed it; SLO samples since then were taken without it"))
         return detail
 
     async def _await_steady(self, run: _Run, slos: Sequence[str], timeout_s: float) -> rm.SteadyOutcome:

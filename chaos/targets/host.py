@@ -27,7 +27,7 @@ from chaos.clients.host.iptables import IptablesFaults
 from chaos.clients.host.specs import ProxyFault
 from chaos.clients.host.tc import TcFaults
 from chaos.compiling.host import HostFaultPlan, shrink_proxy_fault
-from chaos.errors import PreflightRefused, TargetError
+from chaos.errors import ChaosError, PreflightRefused, TargetError
 from chaos.secrets import remember
 
 ADMIN_TIMEOUT = 5.0
@@ -139,6 +139,24 @@ class HostTarget:
 
     async def remove(self, realisation: Mapping[str, Any]) -> str:
         return await remove_realisation(realisation, self.state_dir, self.environ)
+
+    async def present(self, realisation: Mapping[str, Any]) -> bool | None:
+        """Whether the injector still has this fault (None: cannot tell), to notice one removed under us."""
+        kind = realisation.get("kind")
+        try:
+            if kind == "iptables":
+                runner = Runner(netns=realisation.get("kernel", {}).get("netns"))
+                rules = await asyncio.to_thread(IptablesFaults(self.pid_dir, runner).list_rules)
+                return any(r.comment == realisation.get("comment") for r in rules)
+            if kind == "proxy":
+                proxy = realisation.get("proxy", {})
+                token = proxy.get("token") or proxy_token(proxy, self.environ)
+                async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
+                    ids = {f.id for f in await admin.list_faults()}
+                return str(realisation.get("proxy_fault", {}).get("id", "")) in ids
+        except ChaosError:
+            return None
+        return None
 
     async def shrink(self, realisation: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         if realisation.get("kind") != "proxy":
