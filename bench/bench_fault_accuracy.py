@@ -112,7 +112,6 @@ signal.pause()
 
 
 def watchdog_lateness(kills: int) -> list[float]:
-    from chaos.clients.host.commands import Runner
     from chaos.clients.host.iptables import IptablesFaults
     from chaos.clients.host.netns import temporary_netns
 
