@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from chaos.errors import InvalidExperiment, Problem
 from chaos.model.checks import check_experiment, did_you_mean
 from chaos.model.experiment import Experiment
-from chaos.secrets import MASK, Secret, is_recorded_secret, recorded_recipe
+from chaos.secrets import MASK, Secret, is_recorded_secret, mask, recorded_recipe
 from chaos.templating import EnvView, TemplateProblem, make_environment, render_string
 
 MAX_FILE_BYTES = 1_000_000
@@ -211,6 +211,8 @@ class _Params:
         self.context: dict[str, Any] = {"env": EnvView(environ)}
         self.secret_names: set[str] = {"env"}
         self.public: dict[str, Any] = {}
+        self.parts: list[str] = []
+        """Values of secret parameters and the environment values they read (masked in problems)."""
 
 
 def _render_params(env: Any, raw_params: Mapping[str, Any], overrides: Mapping[str, str],
@@ -237,7 +239,7 @@ def _render_params(env: Any, raw_params: Mapping[str, Any], overrides: Mapping[s
             continue
         path: PathT = ("spec", "parameters", key)
         try:
-            rendered = _render_tree(env, value, out.context, path, out.secret_names)
+            rendered = _render_tree(env, value, out.context, path, out.secret_names, parts=out.parts)
         except _RenderFailure as failure:
             problems.append(_place(Problem(str(failure.problem), path=_fmt(failure.path)), source, lines))
             continue
@@ -245,6 +247,7 @@ def _render_params(env: Any, raw_params: Mapping[str, Any], overrides: Mapping[s
             out.secret_names.add(key)
             out.context[key] = _revealed(rendered)
             out.public[key] = MASK
+            out.parts += _secret_parts(rendered)
         else:
             out.context[key] = out.public[key] = rendered
     return out, params, problems
@@ -258,6 +261,16 @@ def _has_secret(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_secret(v) for v in value)
     return False
+
+
+def _secret_parts(value: Any) -> list[str]:
+    if isinstance(value, Secret):
+        return [value.reveal(), *value.parts]
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in _secret_parts(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in _secret_parts(v)]
+    return []
 
 
 def _revealed(value: Any) -> Any:
@@ -287,12 +300,12 @@ def _render(doc: dict[str, Any], source: str, lines: dict[PathT, int], overrides
         try:
             if key == "spec" and isinstance(value, dict):
                 out[key] = {k: (_render_tree(env, v, rendered_params.context, ("spec", k),
-                                             rendered_params.secret_names, recipe)
+                                             rendered_params.secret_names, recipe, rendered_params.parts)
                                 if k != "parameters" else dict(rendered_params.public))
                             for k, v in value.items()}
             else:
                 out[key] = _render_tree(env, value, rendered_params.context, (key,), rendered_params.secret_names,
-                                        recipe)
+                                        recipe, rendered_params.parts)
         except _RenderFailure as failure:
             problems.append(_place(Problem(str(failure.problem), path=_fmt(failure.path)), source, lines))
     if problems:
@@ -335,19 +348,21 @@ class _RenderFailure(Exception):
 
 def _render_tree(env: Any, value: Any, context: Mapping[str, Any], path: PathT,
                  secret_names: set[str] | frozenset[str] = frozenset(),
-                 recipe: Mapping[str, Any] | None = None) -> Any:
+                 recipe: Mapping[str, Any] | None = None, parts: list[str] | None = None) -> Any:
     if isinstance(value, str):
         try:
             rendered = render_string(env, value, context, secret_names)
         except TemplateProblem as problem:
-            raise _RenderFailure(problem, path) from None
-        if isinstance(rendered, Secret) and recipe is not None:
-            rendered.recipe = {"template": value, **recipe}
+            raise _RenderFailure(TemplateProblem(mask(str(problem), parts or [])), path) from None
+        if isinstance(rendered, Secret):
+            rendered = rendered.with_parts(tuple(parts or ()))
+            if recipe is not None:
+                rendered.recipe = {"template": value, **recipe}
         return rendered
     if isinstance(value, dict):
-        return {k: _render_tree(env, v, context, (*path, k), secret_names, recipe) for k, v in value.items()}
+        return {k: _render_tree(env, v, context, (*path, k), secret_names, recipe, parts) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render_tree(env, v, context, (*path, i), secret_names, recipe) for i, v in enumerate(value)]
+        return [_render_tree(env, v, context, (*path, i), secret_names, recipe, parts) for i, v in enumerate(value)]
     return value
 
 

@@ -78,13 +78,31 @@ def scrub_data(data: Any) -> Any:
 class Secret:
     """A value that must never be shown. ``str(s)`` is ``***`` (or the public form of a URL)."""
 
-    __slots__ = ("_shown", "_value", "recipe")
+    __slots__ = ("_parts", "_shown", "_value", "recipe")
 
-    def __init__(self, value: str, *, shown: str = MASK, recipe: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, value: str, *, shown: str = MASK, recipe: Mapping[str, Any] | None = None,
+                 parts: tuple[str, ...] = (), keep: bool = True) -> None:
         self._value = value
         self._shown = shown
+        self._parts = parts
         self.recipe = dict(recipe) if recipe is not None else None
-        remember(value)
+        if keep:
+            self.keep()
+
+    def keep(self) -> None:
+        """Scrub this value (and the environment values it was made of) from every text from now on.
+        The loader defers it until the value lands in a secret field: an address read from the
+        environment is used as text, not scrubbed."""
+        remember(self._value)
+        for part in self._parts:
+            remember(part)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return self._parts
+
+    def with_parts(self, parts: tuple[str, ...]) -> Secret:
+        return Secret(self._value, shown=self._shown, recipe=self.recipe, parts=(*self._parts, *parts), keep=False)
 
     def reveal(self) -> str:
         """The value. Call it only where the value is sent (an HTTP header, a request's auth)."""
@@ -125,10 +143,19 @@ class Secret:
 
 def _to_secret(value: Any) -> Secret:
     if isinstance(value, Secret):
+        value.keep()
         return value
     if isinstance(value, str):
         return Secret(value.strip(), recipe={"template": value})
     raise ValueError(f"expected a string, got {type(value).__name__}")
+
+
+def mask(text: str, values: tuple[str, ...] | list[str]) -> str:
+    """``text`` with each of ``values`` (at least :data:`MIN_SCRUB_LEN` long) replaced by ``***``."""
+    for value in sorted(values, key=len, reverse=True):
+        if len(value) >= MIN_SCRUB_LEN:
+            text = text.replace(value, MASK)
+    return text
 
 
 def reveal(value: str | Secret) -> str:

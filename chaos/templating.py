@@ -29,7 +29,7 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
-from chaos.secrets import Secret, remember
+from chaos.secrets import Secret, mask
 
 MAX_RENDERED_CHARS = 100_000
 """Longest string a template may produce."""
@@ -62,16 +62,18 @@ _ENV_UNDEFINED_RE = re.compile(r"EnvView object'? has no (?:attribute|element) '
 class EnvView:
     """``env`` in templates: one variable by name, never the mapping (no str, iteration, length)."""
 
-    __slots__ = ("_environ",)
+    __slots__ = ("_environ", "read")
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
+        self.read: list[str] = []
+        """Values read by the current render (the parts of a secret; masked in its error messages)."""
 
     def __getitem__(self, name: Any) -> str:
         if not isinstance(name, str) or name not in self._environ:
             raise KeyError(name)
         value = self._environ[name]
-        remember(value)
+        self.read.append(value)
         return value
 
     def __contains__(self, name: object) -> bool:
@@ -290,6 +292,17 @@ def render_string(env: BoundedSandbox, text: str, context: Mapping[str, Any],
     if "{{" not in text and "{%" not in text and "{#" not in text:
         return text
     env.reset_budget()
+    view = context.get("env")
+    read: list[str] = view.read if isinstance(view, EnvView) else []
+    read.clear()
+    try:
+        return _render(env, text, context, secret_names, read)
+    except TemplateProblem as problem:
+        raise TemplateProblem(mask(str(problem), read)) from problem.__cause__
+
+
+def _render(env: BoundedSandbox, text: str, context: Mapping[str, Any], secret_names: frozenset[str] | set[str],
+            read: list[str]) -> Any:
     try:
         tree = env.parse(text)
         tainted = bool(secret_names) and not meta.find_undeclared_variables(tree).isdisjoint(secret_names)
@@ -310,7 +323,7 @@ def render_string(env: BoundedSandbox, text: str, context: Mapping[str, Any],
     if len(rendered) > MAX_RENDERED_CHARS:
         raise TemplateProblem("template output too large")
     if tainted:
-        return Secret(rendered)
+        return Secret(rendered, parts=tuple(read), keep=False)
     stripped = text.strip()
     if stripped.startswith("{{") and stripped.endswith("}}") and stripped.count("{{") == 1:
         try:

@@ -300,8 +300,9 @@ class Engine:
         self._publish(run, final)
         return run.finished or final
 
-    def _save_undo(self, run: _Run) -> None:
-        """Keep the store's record of open mitigations current (``recover`` reverts a dead run's)."""
+    def _save_undo(self, run: _Run, ahead: list[dict[str, Any]] | None = None) -> None:
+        """Keep the store's record of open mitigations current (``recover`` reverts a dead run's);
+        ``ahead``: items of a mitigation about to be applied (written before it, like a fault)."""
         from chaos.targets.undo import UNDO_PLAN, describe_open
 
         if run.bridge is None or run.dry_run:
@@ -314,6 +315,7 @@ class Engine:
                     "namespace": run.target.kube.namespace}
         items = describe_open(run.bridge.ledger, default_proxy=default_proxy,
                               namespace=self.settings.namespace or exp.spec.target.namespace, kube=kube)
+        items += ahead or []
         self.store.record_action(run.run_id, UNDO_PLAN, UNDO_PLAN, {"items": items}, "pending" if items else "done")
 
     def _publish(self, run: _Run, event: ev.RunEvent) -> ev.RunEvent:
@@ -542,6 +544,11 @@ class Engine:
 
     async def _apply(self, run: _Run, decision: Any) -> rm.Outcome:
         assert isinstance(decision, RunDecision) and run.bridge is not None
+        from chaos.targets.undo import write_ahead
+
+        ahead = write_ahead(decision.raw)
+        if ahead:  # a kill -9 between the call and the record below must not leave the degrade unrecorded
+            self._save_undo(run, ahead)
         out = await executor.apply(decision.raw, run.actuators, run.bridge.ledger, at=time.time())
         data: dict[str, Any] = {}
         action = decision.raw.action

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from chaos.errors import ActuatorError
 from chaos.policy.ledger import Ledger
 from chaos.secrets import to_record
@@ -50,6 +52,19 @@ def describe_open(ledger: Ledger, *, default_proxy: Mapping[str, Any] | None, na
     return items
 
 
+def write_ahead(decision: Any) -> list[dict[str, Any]]:
+    """Undo items of a decision *before* it is applied: an HTTP degrade's revert call. Recorded first
+    (like a fault), so a run killed mid-call still has it reverted by ``recover``; reverts must
+    therefore be idempotent (one may run for a degrade that never reached its endpoint)."""
+    from chaos.policy.actions import Degrade
+
+    action = getattr(decision, "action", None)
+    if isinstance(action, Degrade) and action.http is not None and action.revert is not None:
+        call = to_record(action.revert.model_dump(by_alias=True, round_trip=True))
+        return [{"kind": "http-degrade", "decision_id": decision.id, "call": call}]
+    return []
+
+
 async def execute(item: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     """Revert one recorded mitigation. Raises a ChaosError when it cannot."""
     kind = item.get("kind")
@@ -69,7 +84,11 @@ async def execute(item: Mapping[str, Any], environ: Mapping[str, str]) -> str:
         from chaos.loading import from_record
         from chaos.model.policies import HttpCall
 
-        call = HttpCall.model_validate(from_record(item["call"], environ))
+        try:
+            call = HttpCall.model_validate(from_record(item["call"], environ))
+        except ValidationError as exc:
+            raise ActuatorError(f"the recorded revert of degrade {item.get('decision_id')} is not a valid HTTP call "
+                                f"({exc.error_count()} problem(s)); revert it by hand") from exc
         async with HttpActuator() as http:
             await http.call(call, f"revert of degrade {item['decision_id']}")
         return f"degrade {item['decision_id']} reverted ({item['call'].get('method')} {item['call'].get('url')})"
