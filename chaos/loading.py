@@ -113,6 +113,7 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
         raise InvalidExperiment(Problem(f"not valid YAML: unacceptable character #x{exc.character:04x}: "
                                         "special characters are not allowed", file=source, line=at)) from None
     try:
+        _check_depth(text, source)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -131,6 +132,25 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
     constructor = yaml.SafeLoader("")
     data = _build(node, (), lines, counter, constructor, source, 0)
     return data, lines
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse deep nesting from the event stream (iterative) before the composer (recursive, slow
+    near the interpreter's recursion limit) sees it: ``[[[[...`` is decided in milliseconds."""
+    depth = 0
+    events = yaml.SafeLoader(text)
+    try:
+        while events.check_event():
+            event = events.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else None
+                    raise InvalidExperiment(Problem(f"nested deeper than {MAX_DEPTH} levels", file=source, line=line))
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        events.dispose()
 
 
 def _build(node: yaml.Node, path: PathT, lines: dict[PathT, int], counter: list[int],
