@@ -141,7 +141,7 @@ def _check_depth(text: str, source: str) -> None:
     events = yaml.SafeLoader(text)
     try:
         while events.check_event():
-            event = events.get_event()
+            event = events.get_event()  # type: ignore[no-untyped-call]
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
