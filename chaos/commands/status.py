@@ -76,7 +76,22 @@ async def _kube_state(row: FaultRow) -> tuple[str, str]:
         else ("gone", f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')} no longer exists")
 
 
-async def _status(state_dir: str | None) -> dict[str, Any]:
+async def _cluster_objects(kubeconfig: str | None, context: str | None) -> tuple[list[dict[str, Any]], str]:
+    """Every Chaos Mesh object with our labels, cluster-wide (or why it could not be listed)."""
+    from chaos.clients.kube.target import KubernetesTarget
+    from chaos.targets.kubernetes import kube_settings
+
+    try:
+        target = KubernetesTarget.from_settings(kube_settings(kubeconfig, context, None))
+        try:
+            return await target.list_ours(), ""
+        finally:
+            await target.close()
+    except ChaosError as exc:
+        return [], str(exc)
+
+
+async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | None = None) -> dict[str, Any]:
     own = StateStore(Path(state_dir) if state_dir else None)
     runs = live_runs()
     dirs = [own.dir] + [Path(r.state_dir) for r in runs if r.state_dir]
@@ -122,18 +137,41 @@ async def _status(state_dir: str | None) -> dict[str, Any]:
         faults.append({"run": parts[1], "fault": ":".join(parts[2:]), "type": "kernel rule", "target": "iptables",
                        "state": "live", "detail": f"iptables rule {comment} (in no state store known here)",
                        "run_alive": is_alive(parts[1]), "deadline_in_s": None, "state_dir": ""})
+    if kube is not None:
+        from chaos.clients.kube.context import RUN_LABEL
+
+        objects, problem = await _cluster_objects(*kube)
+        if problem:
+            faults.append({"run": "", "fault": "", "type": "chaos objects", "target": "kubernetes", "state": "unknown",
+                           "detail": f"cannot list the cluster: {problem}", "run_alive": False,
+                           "deadline_in_s": None, "state_dir": ""})
+        known = {(f["run"], f["detail"]) for f in faults if f["target"] == "kubernetes"}
+        for obj in objects:
+            meta = obj.get("metadata") or {}
+            run_id = str((meta.get("labels") or {}).get(RUN_LABEL, ""))
+            what = f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}"
+            if (run_id, what) in known:
+                continue
+            faults.append({"run": run_id, "fault": str(meta.get("name")), "type": str(obj.get("kind")),
+                           "target": "kubernetes", "state": "live",
+                           "detail": f"{what} (in no state store known here)", "run_alive": is_alive(run_id),
+                           "deadline_in_s": None, "state_dir": ""})
     return {"live_runs": [{"run": r.run_id, "pid": r.pid, "state_dir": r.state_dir, "started": r.started}
                           for r in runs], "faults": faults}
 
 
 @click.command("status")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
+              help="Also list every Chaos Mesh object with our labels in this cluster.")
+@click.option("--context", default=None, help="kubeconfig context (with --kubeconfig, or the default kubeconfig).")
 @state_dir_option
-def status(output: str, state_dir: str | None) -> None:
+def status(output: str, kubeconfig: str | None, context: str | None, state_dir: str | None) -> None:
     """Faults live right now: store records joined with the proxy, the kernel and the cluster."""
-    report = asyncio.run(_status(state_dir))
+    kube = (kubeconfig, context) if kubeconfig or context else None
+    report = asyncio.run(_status(state_dir, kube))
     if output == "json":
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report))
         return
     for run in report["live_runs"]:
         click.echo(f"run {run['run']} alive (pid {run['pid']}, state dir {run['state_dir']})")
