@@ -29,8 +29,8 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 MASK = "***"
-MIN_SCRUB_LEN = 4
-"""Shorter values are not scrubbed from free text (``***``-ing every ``a`` would garble it); they
+MIN_SCRUB_LEN = 6
+"""Shorter values are not scrubbed from free text (``***``-ing every ``prod`` would garble it); they
 still never leave a :class:`Secret` unmasked."""
 
 _known: set[str] = set()
@@ -146,7 +146,9 @@ def _to_secret(value: Any) -> Secret:
         value.keep()
         return value
     if isinstance(value, str):
-        return Secret(value.strip(), recipe={"template": value})
+        # a literal written in the file: masked wherever it is shown, but not scrubbed from free text
+        # (``Content-Type: application/json`` must not garble every "application/json")
+        return Secret(value.strip(), recipe={"template": value}, keep=False)
     raise ValueError(f"expected a string, got {type(value).__name__}")
 
 
