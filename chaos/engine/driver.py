@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.clients.registry import RunLock
+from chaos.clients.registry import RunLock, is_alive
 from chaos.clients.state import StateStore
 from chaos.compiling import naming
 from chaos.compiling.host import HostFaultPlan, plan_host
@@ -432,7 +432,7 @@ class Engine:
         count = 0
         for row in self.store.faults(live_only=True):
             owner = self.store.run(row.run_id)
-            if owner is not None and owner.alive:
+            if is_alive(row.run_id) or (owner is not None and owner.alive):
                 continue
             kind = row.realisation.get("kind")
             if kind not in kinds:
