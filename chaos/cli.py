@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "run": "chaos.commands.run:run",
     "demo": "chaos.commands.demo:demo",
     "recover": "chaos.commands.recover:recover",
+    "status": "chaos.commands.status:status",
     "runs": "chaos.commands.history:runs",
     "show": "chaos.commands.history:show",
     "report": "chaos.commands.history:report",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chaos.secrets import scrub
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -37,18 +39,22 @@ class Problem:
         text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        return scrub(text)
 
     def as_dict(self) -> dict[str, object]:
         return {"file": self.file, "line": self.line, "column": self.column, "path": self.path,
-                "message": self.message, "hint": self.hint}
+                "message": scrub(self.message), "hint": scrub(self.hint)}
 
 
 class ChaosError(Exception):
-    """Base of every error Aftershock reports to a user."""
+    """Base of every error Aftershock reports to a user. Its text is scrubbed of secrets
+    (:func:`chaos.secrets.scrub`) whenever it is rendered."""
 
     exit_code: int = 3
     verdict: str = "error"
+
+    def __str__(self) -> str:
+        return scrub(super().__str__())
 
 
 class InvalidExperiment(ChaosError):

@@ -6,6 +6,11 @@ CTK keys: ``status``, ``deviated``, ``start``, ``end``, ``duration``, ``steady_s
 evidence, actions and reverts, and the measured timings (breach → action → fault removed →
 SLO recovered). Pure: the driver writes the result through the state store. Also read by
 ``show``, ``report`` and the TUI history.
+
+Secrets: the journal records the experiment *as written* (``aftershock.written``: templates
+unrendered, URL userinfo and literal header values masked) and the resolved parameters, those read
+from the environment as ``***``. The CTK-shaped ``experiment`` is a dump of the model, whose secret
+fields serialize as ``***``; the whole journal is scrubbed once more (:func:`chaos.secrets.scrub_data`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from chaos.engine import events as ev
 from chaos.interop.ctk import to_ctk_experiment
 from chaos.model.experiment import Experiment
+from chaos.secrets import MASK, scrub_data
 from chaos.version import __version__
 
 CTK_STATUS = {"passed": "completed", "deviated": "completed", "failed": "failed", "aborted": "aborted",
@@ -48,7 +54,19 @@ def _probe(verdict: Any, at: float) -> dict[str, Any]:
     }
 
 
-def build_journal(experiment: Experiment, events: list[ev.RunEvent]) -> dict[str, Any]:
+def written_view(doc: Any, key: str = "") -> Any:
+    """The document as written, for the journal: header values that are not templates (literal
+    credentials) become ``***``; URL userinfo and known secrets are scrubbed by the caller."""
+    if isinstance(doc, dict):
+        return {k: (MASK if key == "headers" and isinstance(v, str) and "{{" not in v and "{%" not in v
+                    else written_view(v, str(k))) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [written_view(v) for v in doc]
+    return doc
+
+
+def build_journal(experiment: Experiment, events: list[ev.RunEvent], *, written: dict[str, Any] | None = None,
+                  parameters: dict[str, Any] | None = None) -> dict[str, Any]:
     started = next((e for e in events if isinstance(e, ev.RunStarted)), None)
     finished = next((e for e in reversed(events) if isinstance(e, ev.RunFinished)), None)
     start = started.at if started else (events[0].at if events else 0.0)
@@ -115,7 +133,7 @@ def build_journal(experiment: Experiment, events: list[ev.RunEvent]) -> dict[str
                               "status": "succeeded", "start": iso(event.at), "end": iso(event.at),
                               "duration": 0.0})
     kept = [e.detail for e in events if isinstance(e, ev.Reverted) and e.kept]
-    return {
+    return dict(scrub_data({
         "chaoslib-version": _chaoslib_version(),
         "platform": platform.platform(),
         "node": platform.node(),
@@ -145,5 +163,7 @@ def build_journal(experiment: Experiment, events: list[ev.RunEvent]) -> dict[str
             "slos": [{"name": s.name, "query": s.query, "objective": str(s.objective)}
                      for s in experiment.spec.slos],
             "events": [e.to_dict() for e in events if not isinstance(e, ev.SloSampled)],
+            "written": written_view(written) if written is not None else None,
+            "parameters": parameters if parameters is not None else None,
         },
-    }
+    }))

@@ -25,7 +25,8 @@ from pydantic import BaseModel, ValidationError
 from chaos.errors import InvalidExperiment, Problem
 from chaos.model.checks import check_experiment, did_you_mean
 from chaos.model.experiment import Experiment
-from chaos.templating import TemplateProblem, make_environment, render_string
+from chaos.secrets import MASK, Secret, is_recorded_secret, mask, recorded_recipe
+from chaos.templating import EnvView, TemplateProblem, make_environment, render_string
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 50_000
@@ -41,8 +42,12 @@ class Loaded:
     experiment: Experiment
     source: str
     raw: dict[str, Any]
-    """The document after templating (what the model was built from)."""
+    """The document after templating (what the model was built from; secrets are :class:`Secret`)."""
     lines: dict[PathT, int] = field(default_factory=dict)
+    written: dict[str, Any] = field(default_factory=dict)
+    """The document as written (templates unrendered): what the journal records."""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    """Resolved parameters; those derived from the environment are ``***``."""
 
 
 def load_file(path: str | os.PathLike[str], overrides: Mapping[str, str] | None = None,
@@ -82,8 +87,10 @@ def load_text(text: str, source: str = "", overrides: Mapping[str, str] | None =
         kind = "empty" if doc is None else f"a {type(doc).__name__}"
         raise InvalidExperiment(Problem(f"the document is {kind}, expected a mapping with apiVersion, kind, "
                                         "metadata and spec", file=source, line=1))
+    written = doc
     origins: dict[PathT, str] = {}
-    doc = _render(doc, source, lines, overrides or {}, os.environ if environ is None else environ, origins)
+    doc, parameters = _render(doc, source, lines, overrides or {}, os.environ if environ is None else environ,
+                              origins)
     try:
         exp = Experiment.model_validate(doc)
     except ValidationError as exc:
@@ -97,7 +104,7 @@ def load_text(text: str, source: str = "", overrides: Mapping[str, str] | None =
     if problems:
         raise InvalidExperiment([_from_parameter(_place(p, source, lines), lines, origins, overrides or {})
                                  for p in problems]) from None
-    return Loaded(experiment=exp, source=source, raw=doc, lines=lines)
+    return Loaded(experiment=exp, source=source, raw=doc, lines=lines, written=written, parameters=parameters)
 
 
 # ---------------------------------------------------------------- YAML with positions
@@ -112,6 +119,7 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
         raise InvalidExperiment(Problem(f"not valid YAML: unacceptable character #x{exc.character:04x}: "
                                         "special characters are not allowed", file=source, line=at)) from None
     try:
+        _check_depth(text, source)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         raise InvalidExperiment(syntax_problem(exc, source, text)) from None
@@ -128,6 +136,25 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
     constructor = yaml.SafeLoader("")
     data = _build(node, (), lines, counter, constructor, source, 0)
     return data, lines
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse deep nesting from the event stream (iterative) before the composer (recursive, slow
+    near the interpreter's recursion limit) sees it: ``[[[[...`` is decided in milliseconds."""
+    depth = 0
+    events = yaml.SafeLoader(text)
+    try:
+        while events.check_event():
+            event = events.get_event()  # type: ignore[no-untyped-call]
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else None
+                    raise InvalidExperiment(Problem(f"nested deeper than {MAX_DEPTH} levels", file=source, line=line))
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        events.dispose()
 
 
 _STARTS_AT_CONTEXT = ("while scanning a simple key", "while scanning a quoted scalar",
@@ -227,8 +254,93 @@ def _build(node: yaml.Node, path: PathT, lines: dict[PathT, int], counter: list[
 # ---------------------------------------------------------------- templating
 
 
-class _Env(dict[str, str]):
-    """``env`` in templates: a read-only view of the environment."""
+SECRET_SINKS = "header values (monitor.headers, with.http.headers, with.revert.headers, with.headers)"
+ADDRESS_KEYS = frozenset({"prometheus", "url", "admin", "listen", "upstream"})
+"""Fields that may take an address from the environment: it is used as written, except a URL's
+userinfo, which is split off as a secret (``MonitorSpec``) or refused (webhooks, proxy admin)."""
+
+
+def _is_sink(path: PathT) -> bool:
+    return len(path) >= 2 and path[-2] == "headers"
+
+
+class _Params:
+    """Rendered parameters: the template context, the names derived from secrets, the journal view."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.context: dict[str, Any] = {"env": EnvView(environ)}
+        self.secret_names: set[str] = {"env"}
+        self.public: dict[str, Any] = {}
+        self.parts: list[str] = []
+        """Values of secret parameters and the environment values they read (masked in problems)."""
+
+
+def _render_params(env: Any, raw_params: Mapping[str, Any], overrides: Mapping[str, str],
+                   environ: Mapping[str, str], source: str, lines: dict[PathT, int]
+                   ) -> tuple[_Params, dict[str, Any], list[Problem]]:
+    problems: list[Problem] = []
+    params: dict[str, Any] = dict(raw_params)
+    out = _Params(environ)
+    for key, value in overrides.items():
+        if key not in params:
+            hint = did_you_mean(key, params) or (
+                f"declared parameters: {', '.join(params)}" if params else "declare it under spec.parameters")
+            problems.append(Problem(f"--set {key}: no such parameter", hint=hint, file=source))
+            continue
+        try:
+            params[key] = yaml.safe_load(value) if value.strip() else value
+        except yaml.YAMLError:
+            params[key] = value
+        if not isinstance(params[key], str | int | float | bool):
+            params[key] = value
+    for key, value in params.items():
+        if key in overrides:
+            out.context[key] = out.public[key] = params[key]
+            continue
+        path: PathT = ("spec", "parameters", key)
+        try:
+            rendered = _render_tree(env, value, out.context, path, out.secret_names, parts=out.parts)
+        except _RenderFailure as failure:
+            problems.append(_place(Problem(str(failure.problem), path=_fmt(failure.path)), source, lines))
+            continue
+        if _has_secret(rendered):
+            out.secret_names.add(key)
+            out.context[key] = _revealed(rendered)
+            out.public[key] = MASK
+            out.parts += _secret_parts(rendered)
+        else:
+            out.context[key] = out.public[key] = rendered
+    return out, params, problems
+
+
+def _has_secret(value: Any) -> bool:
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, dict):
+        return any(_has_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secret(v) for v in value)
+    return False
+
+
+def _secret_parts(value: Any) -> list[str]:
+    if isinstance(value, Secret):
+        return [value.reveal(), *value.parts]
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in _secret_parts(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in _secret_parts(v)]
+    return []
+
+
+def _revealed(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, dict):
+        return {k: _revealed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_revealed(v) for v in value]
+    return value
 
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -275,56 +387,65 @@ def _from_parameter(problem: Problem, lines: dict[PathT, int], origins: Mapping[
 
 
 def _render(doc: dict[str, Any], source: str, lines: dict[PathT, int], overrides: Mapping[str, str],
-            environ: Mapping[str, str], origins: dict[PathT, str] | None = None) -> dict[str, Any]:
-    problems: list[Problem] = []
+            environ: Mapping[str, str], origins: dict[PathT, str] | None = None
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Render templates; values derived from ``env`` become :class:`Secret` (header values), plain
+    text (addresses), or a problem (anywhere else). Returns the document and the public parameters."""
     env = make_environment()
     spec = doc.get("spec")
     raw_params = spec.get("parameters") if isinstance(spec, dict) else None
-    params: dict[str, Any] = dict(raw_params) if isinstance(raw_params, dict) else {}
-    context: dict[str, Any] = {"env": _Env(environ)}
-    for key, value in overrides.items():
-        if key not in params:
-            hint = did_you_mean(key, params) or (
-                f"declared parameters: {', '.join(params)}" if params else "declare it under spec.parameters")
-            problems.append(Problem(f"--set {key}: no such parameter", hint=hint, file=source))
-            continue
-        try:
-            params[key] = yaml.safe_load(value) if value.strip() else value
-        except yaml.YAMLError:
-            params[key] = value
-        if not isinstance(params[key], str | int | float | bool):
-            params[key] = value
-    for key, value in params.items():
-        if key in overrides:
-            context[key] = params[key]
-            continue
-        path: PathT = ("spec", "parameters", key)
-        try:
-            context[key] = _render_tree(env, value, context, path)
-        except _RenderFailure as failure:
-            problems.append(_place(Problem(str(failure.problem), path=_fmt(failure.path)), source, lines))
+    written = dict(raw_params) if isinstance(raw_params, dict) else {}
+    rendered_params, _, problems = _render_params(env, written, overrides, environ, source, lines)
     if problems:
         raise InvalidExperiment(problems)
-    if origins is not None:
-        spec_doc = doc.get("spec")
-        if isinstance(spec_doc, dict):
-            for k, v in spec_doc.items():
-                if k != "parameters":
-                    _record_origins(v, ("spec", k), params, origins)
+    recipe = {"parameters": written, "overrides": dict(overrides)}
+    if origins is not None and isinstance(spec, dict):
+        names = {**written, **overrides}
+        for k, v in spec.items():
+            if k != "parameters":
+                _record_origins(v, ("spec", k), names, origins)
     out: dict[str, Any] = {}
     for key, value in doc.items():
         try:
             if key == "spec" and isinstance(value, dict):
-                rendered = {k: (_render_tree(env, v, context, ("spec", k)) if k != "parameters" else
-                                {p: context[p] for p in params}) for k, v in value.items()}
-                out[key] = rendered
+                out[key] = {k: (_render_tree(env, v, rendered_params.context, ("spec", k),
+                                             rendered_params.secret_names, recipe, rendered_params.parts)
+                                if k != "parameters" else dict(rendered_params.public))
+                            for k, v in value.items()}
             else:
-                out[key] = _render_tree(env, value, context, (key,))
+                out[key] = _render_tree(env, value, rendered_params.context, (key,), rendered_params.secret_names,
+                                        recipe, rendered_params.parts)
         except _RenderFailure as failure:
             problems.append(_place(Problem(str(failure.problem), path=_fmt(failure.path)), source, lines))
     if problems:
         raise InvalidExperiment(problems)
-    return out
+    problems = _misplaced_secrets(out, (), source, lines)
+    if problems:
+        raise InvalidExperiment(problems)
+    return out, rendered_params.public
+
+
+def _misplaced_secrets(value: Any, path: PathT, source: str, lines: dict[PathT, int]) -> list[Problem]:
+    """Secrets may go to header values; addresses are used as plain text; anything else is refused."""
+    if isinstance(value, dict):
+        out: list[Problem] = []
+        for k, v in value.items():
+            child = (*path, k)
+            if isinstance(v, Secret) and not _is_sink(child):
+                if k in ADDRESS_KEYS:
+                    value[k] = v.reveal()
+                    continue
+                out.append(_place(Problem(
+                    "this value reads the environment (env.NAME, directly or through a parameter); values from "
+                    f"the environment are secrets and may only be used in {SECRET_SINKS} and in addresses "
+                    f"({', '.join(sorted(ADDRESS_KEYS))})", path=_fmt(child),
+                    hint="pass a non-secret value as a parameter with --set NAME=VALUE"), source, lines))
+            else:
+                out += _misplaced_secrets(v, child, source, lines)
+        return out
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _misplaced_secrets(v, (*path, i), source, lines)]
+    return []
 
 
 class _RenderFailure(Exception):
@@ -334,17 +455,57 @@ class _RenderFailure(Exception):
         self.path = path
 
 
-def _render_tree(env: Any, value: Any, context: Mapping[str, Any], path: PathT) -> Any:
+def _render_tree(env: Any, value: Any, context: Mapping[str, Any], path: PathT,
+                 secret_names: set[str] | frozenset[str] = frozenset(),
+                 recipe: Mapping[str, Any] | None = None, parts: list[str] | None = None) -> Any:
     if isinstance(value, str):
         try:
-            return render_string(env, value, context)
+            rendered = render_string(env, value, context, secret_names)
         except TemplateProblem as problem:
-            raise _RenderFailure(problem, path) from None
+            raise _RenderFailure(TemplateProblem(mask(str(problem), parts or [])), path) from None
+        if isinstance(rendered, Secret):
+            rendered = rendered.with_parts(tuple(parts or ()))
+            if recipe is not None:
+                rendered.recipe = {"template": value, **recipe}
+        return rendered
     if isinstance(value, dict):
-        return {k: _render_tree(env, v, context, (*path, k)) for k, v in value.items()}
+        return {k: _render_tree(env, v, context, (*path, k), secret_names, recipe, parts) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render_tree(env, v, context, (*path, i)) for i, v in enumerate(value)]
+        return [_render_tree(env, v, context, (*path, i), secret_names, recipe, parts) for i, v in enumerate(value)]
     return value
+
+
+def render_recipe(recipe: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """Render a secret again from its recipe (the template as written, the parameters as written and
+    the ``--set`` overrides), with ``environ``: how ``aftershock recover`` gets a header back."""
+    template = recipe.get("template")
+    if not isinstance(template, str):
+        raise InvalidExperiment(Problem("a recorded secret has no template"))
+    env = make_environment()
+    raw_params = recipe.get("parameters")
+    raw_overrides = recipe.get("overrides")
+    params, _, problems = _render_params(env, raw_params if isinstance(raw_params, dict) else {},
+                                         raw_overrides if isinstance(raw_overrides, dict) else {}, environ, "", {})
+    if problems:
+        raise InvalidExperiment(problems)
+    try:
+        return str(_revealed(render_string(env, template, params.context, params.secret_names)))
+    except TemplateProblem as problem:
+        raise InvalidExperiment(Problem(f"recorded secret: {problem}")) from None
+
+
+def from_record(data: Any, environ: Mapping[str, str]) -> Any:
+    """Inverse of :func:`chaos.secrets.to_record`: recorded secrets rendered again from ``environ``."""
+    if is_recorded_secret(data):
+        recipe = recorded_recipe(data)
+        if recipe is None:
+            raise InvalidExperiment(Problem("a secret was recorded without a way to obtain it again"))
+        return Secret(render_recipe(recipe, environ), recipe=recipe)
+    if isinstance(data, dict):
+        return {k: from_record(v, environ) for k, v in data.items()}
+    if isinstance(data, list):
+        return [from_record(v, environ) for v in data]
+    return data
 
 
 # ---------------------------------------------------------------- pydantic errors → problems

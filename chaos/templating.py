@@ -1,6 +1,11 @@
 """The one Jinja2 sandbox: experiment parameters (``{{ latency }}``, ``{{ env.X | default(..) }}``)
 and the Chaos Mesh manifest templates in ``manifests/`` are rendered through it.
 
+``env`` is an :class:`EnvView`: it resolves names (``env.NAME``, ``env['NAME']``) and nothing
+else — ``{{ env }}``, iterating it or dumping it is refused, so a template never renders the whole
+environment. :func:`render_string` reports a result as a :class:`~chaos.secrets.Secret` when its
+template reads one of the ``secret_names`` (``env`` and parameters derived from it).
+
 ``SandboxedEnvironment`` + ``StrictUndefined``: attribute access to dunders is refused,
 undefined variables are errors, and string/list multiplication and powers are bounded so a
 template cannot blow up memory. Pure (reads templates given to it; the manifest directory
@@ -18,13 +23,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, nodes, pass_environment
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, meta, nodes, pass_environment
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from chaos.bundled import manifests_dir
+from chaos.secrets import Secret, mask
 
 MAX_RENDERED_CHARS = 100_000
 """Longest string a template may produce."""
@@ -46,6 +52,46 @@ _BIG_FORMAT_RE = re.compile(r"[0-9]{6,}|\*|\{[^{}]*\{")
 
 class TemplateProblem(Exception):
     """A template could not be rendered; the message is for the user."""
+
+
+ENV_REFUSED = ("`env` resolves names only: write env.NAME (or env.NAME | default('...')); "
+               "the whole environment is never rendered")
+
+
+_ENV_UNDEFINED_RE = re.compile(r"EnvView object'? has no (?:attribute|element) '?([^'\s]+)")
+
+
+class EnvView:
+    """``env`` in templates: one variable by name, never the mapping (no str, iteration, length)."""
+
+    __slots__ = ("_environ", "read")
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self.read: list[str] = []
+        """Values read by the current render (the parts of a secret; masked in its error messages)."""
+
+    def __getitem__(self, name: Any) -> str:
+        if not isinstance(name, str) or name not in self._environ:
+            raise KeyError(name)
+        value = self._environ[name]
+        self.read.append(value)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._environ
+
+    def __str__(self) -> str:
+        raise SecurityError(ENV_REFUSED)
+
+    def __repr__(self) -> str:
+        return "<env>"
+
+    def __iter__(self) -> Iterator[str]:
+        raise SecurityError(ENV_REFUSED)
+
+    def __len__(self) -> int:
+        raise SecurityError(ENV_REFUSED)
 
 
 def _size(value: Any) -> int:
@@ -240,24 +286,46 @@ def make_environment(template_dir: Path | None = None) -> BoundedSandbox:
     return env
 
 
-def render_string(env: BoundedSandbox, text: str, context: Mapping[str, Any]) -> Any:
+def render_string(env: BoundedSandbox, text: str, context: Mapping[str, Any],
+                  secret_names: frozenset[str] | set[str] = frozenset()) -> Any:
     """Render one string. A string that is only ``{{ expr }}`` yields a scalar of the right
-    type (``"{{ percent }}"`` with percent=30 → 30); anything else yields a string."""
+    type (``"{{ percent }}"`` with percent=30 → 30); anything else yields a string. When the
+    template reads any of ``secret_names``, the result is a :class:`Secret` (kept as text)."""
     if "{{" not in text and "{%" not in text and "{#" not in text:
         return text
     env.reset_budget()
+    view = context.get("env")
+    read: list[str] = view.read if isinstance(view, EnvView) else []
+    read.clear()
     try:
-        rendered = env.from_string(text).render(**context)
+        return _render(env, text, context, secret_names, read)
+    except TemplateProblem as problem:
+        raise TemplateProblem(mask(str(problem), read)) from problem.__cause__
+
+
+def _render(env: BoundedSandbox, text: str, context: Mapping[str, Any], secret_names: frozenset[str] | set[str],
+            read: list[str]) -> Any:
+    try:
+        tree = env.parse(text)
+        tainted = bool(secret_names) and not meta.find_undeclared_variables(tree).isdisjoint(secret_names)
+        rendered = env.from_string(tree).render(**context)
     except UndefinedError as exc:
+        missing = _ENV_UNDEFINED_RE.search(exc.message or "")
+        if missing:
+            raise TemplateProblem(f"environment variable {missing.group(1)} is not set "
+                                  f"(write env.{missing.group(1)} | default('...') to make it optional)") from exc
         raise TemplateProblem(f"undefined template variable: {exc.message}") from exc
     except SecurityError as exc:
         raise TemplateProblem(f"refused by the template sandbox: {exc}") from exc
     except TemplateError as exc:
         raise TemplateProblem(f"template error: {exc.message or exc}") from exc
-    except (ArithmeticError, TypeError, ValueError, OverflowError, RecursionError, MemoryError) as exc:
+    except (ArithmeticError, TypeError, ValueError, OverflowError, RecursionError, MemoryError,
+            AttributeError, LookupError) as exc:
         raise TemplateProblem(f"template error: {exc}") from exc
     if len(rendered) > MAX_RENDERED_CHARS:
         raise TemplateProblem("template output too large")
+    if tainted:
+        return Secret(rendered, parts=tuple(read), keep=False)
     stripped = text.strip()
     if stripped.startswith("{{") and stripped.endswith("}}") and stripped.count("{{") == 1:
         try:

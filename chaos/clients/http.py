@@ -23,6 +23,7 @@ from chaos.errors import ActuatorError
 from chaos.model.durations import parse_duration
 from chaos.model.policies import HttpCall
 from chaos.policy.actions import Decision, Degrade, Notify, RevertHandle, notification_payload
+from chaos.secrets import Secret, reveal, scrub
 
 NOTIFY_STATUS = range(200, 300)
 
@@ -102,7 +103,7 @@ class HttpActuator:
                                 timeout_s=parse_duration(call.timeout), retries=call.retries,
                                 expect=call.expect_status, what=what)
 
-    async def _send(self, method: str, url: str, headers: Mapping[str, str], body: Any, *, timeout_s: float,
+    async def _send(self, method: str, url: str, headers: Mapping[str, str | Secret], body: Any, *, timeout_s: float,
                     retries: int, expect: Collection[int], what: str) -> httpx.Response:
         attempts = retries + 1
         retrying = AsyncRetrying(
@@ -120,10 +121,11 @@ class HttpActuator:
             raise ActuatorError(f"{what}: {exc} (gave up after {tries})") from exc.__cause__ or exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _once(self, method: str, url: str, headers: Mapping[str, str], body: Any, timeout_s: float,
+    async def _once(self, method: str, url: str, headers: Mapping[str, str | Secret], body: Any, timeout_s: float,
                     expect: Collection[int], what: str) -> httpx.Response:
         try:
-            response = await self._client.request(method, url, headers=dict(headers),
+            # the one place header secrets are revealed: the request itself
+            response = await self._client.request(method, url, headers={k: reveal(v) for k, v in headers.items()},
                                                   json=body if body is not None else None,
                                                   timeout=httpx.Timeout(timeout_s))
         except httpx.TimeoutException as exc:
@@ -134,7 +136,7 @@ class HttpActuator:
         if response.status_code in expect:
             return response
         text = f"{method} {url} answered {response.status_code}, expected {_statuses(expect)}"
-        snippet = response.text[:200].strip()
+        snippet = scrub(response.text[:200].strip())  # a server may echo what it was sent
         if snippet:
             text += f": {snippet}"
         if response.status_code >= 500 or response.status_code == 429:

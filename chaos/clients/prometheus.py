@@ -44,6 +44,7 @@ from urllib3.util.retry import Retry
 
 from chaos.errors import MonitorUnavailable
 from chaos.model.slos import MonitorSpec
+from chaos.secrets import remember, reveal, split_userinfo
 from chaos.slo.evaluation import Point, RangeSeries
 
 T = TypeVar("T")
@@ -99,6 +100,7 @@ class _TokenAuth(requests.auth.AuthBase):
             value = self._environ.get(self._env, "")
             if not value:
                 raise PrometheusUnreachable(f"bearer token: environment variable {self._env} is not set")
+            remember(value)
             return value.strip()
         assert self._path is not None
         try:
@@ -108,6 +110,7 @@ class _TokenAuth(requests.auth.AuthBase):
             raise PrometheusUnreachable(f"bearer token file {self._path}: {exc.strerror}") from exc
         if not value:
             raise PrometheusUnreachable(f"bearer token file {self._path} is empty")
+        remember(value)
         return value
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -124,11 +127,14 @@ def _secret(env: str | None, path: str | None, environ: Mapping[str, str], what:
         value = environ.get(env)
         if value is None:
             raise PrometheusUnreachable(f"{what}: environment variable {env} is not set")
+        remember(value)
         return value
     if path:
         try:
             with open(path, encoding="utf-8") as handle:
-                return handle.read().rstrip("\n")
+                value = handle.read().rstrip("\n")
+                remember(value)
+                return value
         except OSError as exc:
             raise PrometheusUnreachable(f"{what} file {path}: {exc.strerror}") from exc
     raise PrometheusUnreachable(f"{what}: set password_env or password_file")
@@ -199,13 +205,21 @@ class PrometheusClient:
 
     def __init__(self, settings: MonitorSpec, *, url: str | None = None,
                  environ: Mapping[str, str] | None = None) -> None:
-        self.url = (url or settings.prometheus).rstrip("/")
+        # the URL is kept and shown without userinfo; userinfo becomes basic auth (secrets.py)
+        self.url, userinfo = split_userinfo((url or settings.prometheus).rstrip("/"))
+        userinfo = userinfo or settings.prometheus_userinfo
         if not self.url.startswith(("http://", "https://")):
             raise PrometheusUnreachable(f"Prometheus URL {self.url!r} must start with http:// or https://")
         self.timeout_s = settings.timeout_s
         self.max_concurrency = settings.max_concurrency
         environ = os.environ if environ is None else environ
         auth: requests.auth.AuthBase | None = None
+        if userinfo is not None and not (settings.bearer_token_env or settings.bearer_token_file
+                                         or settings.basic_auth):
+            from urllib.parse import unquote
+
+            user, _, password = userinfo.reveal().partition(":")
+            auth = requests.auth.HTTPBasicAuth(unquote(user), unquote(password))
         if (settings.bearer_token_env or settings.bearer_token_file) and settings.basic_auth:
             raise PrometheusUnreachable("monitor: set either a bearer token or basic auth, not both")
         if settings.bearer_token_env or settings.bearer_token_file:
@@ -220,7 +234,7 @@ class PrometheusClient:
         session.verify = settings.ca_bundle if settings.ca_bundle else not settings.insecure
         session.hooks["response"].append(_status_hook)
         no_retry = Retry(total=0, read=False, redirect=0, raise_on_status=False)  # read=False: timeouts stay timeouts
-        options: dict[str, Any] = {"url": self.url, "headers": dict(settings.headers) or None,
+        options: dict[str, Any] = {"url": self.url, "headers": {k: reveal(v) for k, v in settings.headers.items()} or None,
                                    "disable_ssl": settings.insecure, "retry": no_retry, "auth": auth,
                                    "session": session, "timeout": self.timeout_s}
         # the library annotates timeout as int and auth as a tuple; requests accepts floats and AuthBase

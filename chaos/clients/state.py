@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from chaos.errors import StateError
+from chaos.secrets import scrub_data
 
 SCHEMA_VERSION = 1
 """``PRAGMA user_version`` of a current database (0: the first release, before versioning)."""
@@ -293,14 +294,14 @@ class StateStore:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO faults (run_id, fault, fault_type, realisation, deadline, state, "
                        "recorded) VALUES (?, ?, ?, ?, ?, 'recorded', ?)",
-                       (run_id, fault, fault_type, _record(realisation), deadline, time.time()))
+                       (run_id, fault, fault_type, _record(scrub_data(realisation)), deadline, time.time()))
 
     def update_fault(self, run_id: str, fault: str, state: FaultState,
                      realisation: dict[str, Any] | None = None) -> None:
         with self._tx() as db:
             if realisation is not None:
                 db.execute("UPDATE faults SET realisation = ? WHERE run_id = ? AND fault = ?",
-                           (_record(realisation), run_id, fault))
+                           (_record(scrub_data(realisation)), run_id, fault))
             db.execute("UPDATE faults SET state = ?, removed = ? WHERE run_id = ? AND fault = ?",
                        (state, time.time() if state == "removed" else None, run_id, fault))
 
@@ -329,7 +330,7 @@ class StateStore:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO actions (run_id, decision_id, action, detail, state, at) "
                        "VALUES (?, ?, ?, ?, ?, ?)",
-                       (run_id, decision_id, action, json.dumps(detail), state, time.time()))
+                       (run_id, decision_id, action, json.dumps(scrub_data(detail)), state, time.time()))
 
     def actions(self, run_id: str) -> list[ActionRow]:
         rows = self._db.execute("SELECT run_id, decision_id, action, detail, state, at FROM actions WHERE run_id = ? "
@@ -342,7 +343,7 @@ class StateStore:
         """Replace the run's undo plan (``pending`` while it has items, else ``done``)."""
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO undo (run_id, items, state, at) VALUES (?, ?, ?, ?)",
-                       (run_id, json.dumps([{**i, "v": i.get("v", RECORD_VERSION)} for i in items]),
+                       (run_id, json.dumps([scrub_data({**i, "v": i.get("v", RECORD_VERSION)}) for i in items]),
                         "pending" if items else "done", time.time()))
 
     def undo_plans(self, pending_only: bool = True) -> list[UndoRow]:
@@ -362,7 +363,7 @@ class StateStore:
         path = self.journal_path(run_id)
         tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(journal, indent=2, default=str))
+            tmp.write_text(json.dumps(scrub_data(journal), indent=2, default=str))
             os.replace(tmp, path)
         except OSError as exc:
             raise StateError(f"cannot write journal {path}: {exc}") from exc

@@ -14,6 +14,7 @@ from typing import TextIO, assert_never
 import click
 
 from chaos.engine import events as ev
+from chaos.secrets import scrub
 from chaos.timeline import seconds, timing_label
 
 STATUS_MARK = {"ok": "✓", "pending": "…", "breached": "✗", "no-data": "?", "unavailable": "!"}
@@ -42,6 +43,7 @@ class TextPrinter:
         if self._start is None:
             self._start = at
         stamp = f"[{at - self._start:6.1f}s]"
+        text = scrub(text)
         click.echo(f"{stamp} " + (click.style(text, fg=fg) if (self.color and fg) else text), err=err)
 
     def __call__(self, e: ev.Event) -> None:

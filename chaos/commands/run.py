@@ -62,15 +62,20 @@ async def run_with_signals(engine: Engine, loaded: Loaded, *, dry_run: bool = Fa
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation when the blast radius is large.")
 @click.option("--no-reaper", is_flag=True, help="Kubernetes: do not create the dead-man's-switch reaper Job.")
 @click.option("--force", is_flag=True, help="Kubernetes: warn instead of refusing on colliding chaos objects.")
+@click.option("--run-id", default=None, help="Run id (4 to 12 lower-case letters or digits; default: a fresh one).")
 @output_option
 @state_dir_option
 @target_options
-def run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: bool, force: bool, output: str,
-        state_dir: str | None, kubeconfig: str | None, context: str | None, namespace: str | None,
+def run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: bool, force: bool, run_id: str | None,
+        output: str, state_dir: str | None, kubeconfig: str | None, context: str | None, namespace: str | None,
         prometheus: str | None) -> None:
     """Run experiment FILE: pre-flight, steady state, inject, watch SLOs, recover, verdict."""
+    from chaos.compiling import naming
+    from chaos.errors import InvalidInput, Problem
     from chaos.loading import load_file
 
+    if run_id is not None and not naming.valid_run_id(run_id):
+        raise InvalidInput(Problem(f"--run-id {run_id!r}: 4 to 12 lower-case letters or digits"))
     loaded = load_file(file, overrides=parse_sets(sets))
     exp = loaded.experiment
     settings = engine_settings(state_dir, prometheus, kubeconfig, context, namespace, not no_reaper, force)
@@ -93,15 +98,17 @@ def run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: b
         or any(f.mode == "all" for f in exp.spec.faults)
     if big and not yes and sys.stdin.isatty():
         click.confirm(f"{exp.name} may affect many targets (mode all / maxTargets > 5). Continue?", abort=True)
+    run_id = run_id or naming.new_run_id()
+    click.echo(f"run id: {run_id}", err=True)  # before any event: scripts and `recover --run` can use it
     if output == "text" and sys.stdout.isatty():
         from chaos.commands.live import LiveView
 
         with LiveView() as view:
             engine.subscribe(view)
-            finished = asyncio.run(run_with_signals(engine, loaded))
+            finished = asyncio.run(run_with_signals(engine, loaded, run_id=run_id))
         if finished.journal:
             click.echo(f"journal: {finished.journal}")
         sys.exit(finished.exit_code)
     engine.subscribe(NdjsonPrinter() if output == "json" else TextPrinter())
-    finished = asyncio.run(run_with_signals(engine, loaded))
+    finished = asyncio.run(run_with_signals(engine, loaded, run_id=run_id))
     sys.exit(finished.exit_code)

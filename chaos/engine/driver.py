@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
+from chaos.clients.registry import RunLock
 from chaos.clients.state import StateStore
 from chaos.compiling import naming
 from chaos.engine import events as ev
@@ -41,8 +42,11 @@ from chaos.slo.monitoring import Monitor
 from chaos.slo.verdicts import Tick
 from chaos.targets.base import RunTarget, TargetContext
 from chaos.targets.recovery import recover_faults, remove_recorded
+from chaos.targets.undo import UndoItem
 
 log = logging.getLogger("aftershock.engine")
+PRESENCE_EVERY_S = 2.0
+"""How often a run checks that its faults are still where it put them."""
 Listener = Callable[[ev.Event], None]
 REMOVE_ATTEMPTS = 4
 
@@ -95,6 +99,10 @@ class _Run:
     actuators: Actuators = field(default_factory=Actuators)
     last_tick: float | None = None
     """Monotonic time of the last monitor tick."""
+    last_presence: float = 0.0
+    """Monotonic time of the last check that the run's faults are still there."""
+    missing: set[str] = field(default_factory=set)
+    """Faults found gone before their deadline (removed under the run); said once each."""
 
     @property
     def experiment(self) -> Experiment:
@@ -232,7 +240,10 @@ class Engine:
         run.monitor = self.monitors(exp)
         gen = rm.lifecycle(exp, run.run_id, run.bridge, source=run.loaded.source, start_at=start,
                            dry_run=run.dry_run)
+        lock = None
         if not run.dry_run:
+            # host-wide liveness, whatever the state dir: `recover` elsewhere leaves this run's faults alone
+            lock = RunLock(run.run_id, self.store.dir)
             self.store.start_run(run.run_id, exp.name, run.loaded.source, exp.spec.target.type, start)
         outcome: rm.AnyOutcome | None = None
         final: ev.RunFinished | None = None
@@ -255,6 +266,8 @@ class Engine:
         finally:
             gen.close()
             await self._close(run)
+            if lock is not None:
+                lock.release()
         assert final is not None
         run.finished = run.finished or final
         return run.finished
@@ -306,8 +319,9 @@ class Engine:
         self._publish(run, final)
         return run.finished or final
 
-    def _save_undo(self, run: _Run) -> None:
-        """Keep the store's record of open mitigations current (``recover`` reverts a dead run's)."""
+    def _save_undo(self, run: _Run, ahead: Sequence[UndoItem] = ()) -> None:
+        """Keep the store's record of open mitigations current (``recover`` reverts a dead run's);
+        ``ahead``: items of a mitigation about to be applied (written before it, like a fault)."""
         from chaos.targets.undo import describe_open, undo_to_record
 
         if run.dry_run or run.target is None:
@@ -316,7 +330,7 @@ class Engine:
         items = describe_open(run.bridge.ledger, default_proxy=context.default_proxy,
                               namespace=self.settings.namespace or run.experiment.spec.target.namespace,
                               kube=context.kube)
-        self.store.record_undo(run.run_id, [undo_to_record(i) for i in items])
+        self.store.record_undo(run.run_id, [undo_to_record(i) for i in [*items, *ahead]])
 
     def _publish(self, run: _Run, event: ev.Event) -> ev.Event:
         if isinstance(event, ev.RunFinished):
@@ -328,7 +342,8 @@ class Engine:
             run.finished = event
             if not run.dry_run:
                 published: list[ev.RunEvent] = list(run.events)
-                journal = build_journal(run.experiment, published)
+                journal = build_journal(run.experiment, published, written=run.loaded.written,
+                                        parameters=run.loaded.parameters)
                 self.store.write_journal(run.run_id, journal)
                 self.store.finish_run(run.run_id, event.verdict, event.exit_code, journal_path, ended=event.at)
         else:
@@ -467,9 +482,33 @@ class Engine:
             run.monitor.add(run.run_id, run.experiment.spec.slos,
                             error_tolerance=run.experiment.spec.monitor.error_tolerance)
         ticks = await run.monitor.tick(eval_time=now)
+        await self._notice_missing(run)
         return ticks.get(run.run_id, Tick(eval_time=now))
 
+    async def _notice_missing(self, run: _Run) -> None:
+        """Every few seconds, ask the injector whether each live fault is still there; say so when not."""
+        present = getattr(run.target, "present", None)
+        if present is None or self.clock.monotonic() - run.last_presence < PRESENCE_EVERY_S:
+            return
+        run.last_presence = self.clock.monotonic()
+        for row in self.store.faults(run.run_id, live_only=True):
+            left = run.deadlines.get(row.fault, row.deadline) - self.clock.wall()
+            if row.state != "injected" or row.fault in run.missing or left < PRESENCE_EVERY_S:
+                continue
+            if await present(row.realisation) is False:
+                run.missing.add(row.fault)
+                self._publish(run, ev.RunLog(
+                    run_id=run.run_id, at=self.clock.wall(), level="warning",
+                    message=f"fault {row.fault} was already gone {left:.0f}s before its deadline: "
+                            "something else removed it (an operator, `aftershock recover --all`, a restarted "
+                            "injector); SLO samples from now on are taken without it"))
+
     async def _apply(self, run: _Run, decision: Decision) -> rm.ApplyOutcome:
+        from chaos.targets.undo import write_ahead
+
+        ahead = write_ahead(decision)
+        if ahead:  # a kill -9 between the call and the record below must not leave the degrade unrecorded
+            self._save_undo(run, ahead)
         out = await executor.apply(decision, run.actuators, run.bridge.ledger, at=self.clock.wall())
         action = decision.action
         self.store.record_action(run.run_id, decision.id, action_name(decision),
@@ -525,6 +564,13 @@ class Engine:
                 else:
                     detail = await remove_recorded(realisation, self.store.dir, self.environ)
         self.store.update_fault(run.run_id, name, "removed")
+        left = run.deadlines[name] - self.clock.wall() if name in run.deadlines else None
+        if "already gone" in detail and name not in run.missing and left is not None and left > 1.0:
+            # the fault disappeared under the run (an operator, `recover --all`, a restarted proxy): say so
+            self._publish(run, ev.RunLog(
+                run_id=run.run_id, at=self.clock.wall(), level="warning",
+                message=f"fault {name} was already gone {left:.0f}s before its deadline "
+                        f"({detail}): something else removed it; SLO samples since then were taken without it"))
         return detail
 
     async def _await_steady(self, run: _Run, slos: Sequence[str], timeout_s: float) -> rm.SteadyOutcome:

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from chaos.secrets import scrub_data
 from chaos.slo.verdicts import Tick, Verdict
 
 
@@ -46,7 +47,7 @@ class RunEvent:
     def to_dict(self) -> dict[str, Any]:
         out = _jsonable(self)
         assert isinstance(out, dict)
-        return {"event": self.kind, **out}
+        return scrub_data({"event": self.kind, **out})  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from chaos.model.durations import parse_duration
+from chaos.secrets import Secret, split_userinfo
 
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -30,6 +31,20 @@ def _check_dns_label(text: str) -> str:
         )
     return text
 
+
+def _check_no_userinfo(text: str) -> str:
+    if split_userinfo(text)[1] is not None:
+        raise ValueError("a URL here may not carry credentials (user:password@): they would be stored and "
+                         "shown with it; send them in a header from the environment instead, e.g. "
+                         "headers: {Authorization: \"Bearer {{ env.TOKEN }}\"}")
+    return text
+
+
+PublicUrl = Annotated[str, AfterValidator(_check_no_userinfo)]
+"""A URL that is stored and shown as written, so it may not hold credentials."""
+
+SecretHeaders = dict[str, Secret]
+"""HTTP header values: secrets (``***`` in every dump; revealed only by the client that sends them)."""
 
 Duration = Annotated[str, AfterValidator(_check_duration)]
 """A duration string such as ``500ms``; validated, kept as text (Chaos Mesh wants the text)."""

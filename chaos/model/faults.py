@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from chaos.model.base import DnsLabel, Duration, Model
+from chaos.model.base import DnsLabel, Duration, Model, PublicUrl
 from chaos.model.durations import parse_duration
 
 Mode = Literal["one", "all", "fixed", "fixed-percent", "random-max-percent"]
@@ -39,7 +39,7 @@ class ProxySelector(Model):
     """Address the proxy listens on, ``host:port`` (loopback)."""
     upstream: str
     """Upstream address ``host:port``, or the name of an upstream of an existing proxy."""
-    admin: str | None = None
+    admin: PublicUrl | None = None
     """Admin endpoint URL of an already running proxy (``http://127.0.0.1:PORT``)."""
     token_env: str | None = None
     """Environment variable holding the admin token."""

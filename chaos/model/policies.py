@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from chaos.model.base import DnsLabel, Duration, Model
+from chaos.model.base import DnsLabel, Duration, Model, PublicUrl, SecretHeaders
 from chaos.model.faults import Mode, Percent
 
 Action = Literal["rollback", "degrade", "circuit-break", "shrink", "notify", "abort"]
@@ -39,8 +39,8 @@ class HttpCall(Model):
     """An HTTP request made by degrade, its revert, or notify."""
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    url: str = Field(pattern=r"^https?://")
-    headers: dict[str, str] = Field(default_factory=dict)
+    url: PublicUrl = Field(pattern=r"^https?://")
+    headers: SecretHeaders = Field(default_factory=dict)
     json_: Any = Field(default=None, alias="json")
     expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
     timeout: Duration = "5s"
@@ -100,7 +100,7 @@ class CircuitBreakWith(Model):
     open_for: Duration = "30s"
     half_open_weight: int = Field(default=10, ge=1, le=100)
     half_open_probes: int = Field(default=3, ge=1, le=100)
-    admin: str | None = None
+    admin: PublicUrl | None = None
     """Host target: admin URL of the proxy whose upstream weight is set (default: the fault's proxy)."""
     token_env: str | None = None
     token_file: str | None = None
@@ -122,8 +122,8 @@ class ShrinkWith(Model):
 
 
 class NotifyWith(Model):
-    url: str = Field(pattern=r"^https?://")
-    headers: dict[str, str] = Field(default_factory=dict)
+    url: PublicUrl = Field(pattern=r"^https?://")
+    headers: SecretHeaders = Field(default_factory=dict)
     timeout: Duration = "5s"
 
 

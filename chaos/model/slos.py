@@ -9,12 +9,13 @@ see it (like a Prometheus alert's pending → firing). Pure values; evaluated by
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from chaos.model.base import DnsLabel, Duration, Model
+from chaos.model.base import DnsLabel, Duration, Model, SecretHeaders
 from chaos.model.durations import parse_duration
+from chaos.secrets import Secret, split_userinfo
 
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
 
@@ -83,6 +84,9 @@ class MonitorSpec(Model):
     """How SLOs are polled while a fault is live, and what a failing monitor means."""
 
     prometheus: str = "http://127.0.0.1:9090"
+    """The URL without userinfo (stored and shown); userinfo goes to :attr:`prometheus_userinfo`."""
+    prometheus_userinfo: Secret | None = Field(default=None, exclude=True, repr=False)
+    """``user:password`` split off the written URL: sent as basic auth, never stored or shown."""
     interval: Duration = "1s"
     on_error: Literal["rollback", "abort", "continue"] = "rollback"
     """What happens after ``errorTolerance`` failed polls (fail closed by default)."""
@@ -92,10 +96,19 @@ class MonitorSpec(Model):
     bearer_token_env: str | None = None
     bearer_token_file: str | None = None
     basic_auth: BasicAuth | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default_factory=dict)
     ca_bundle: str | None = None
     insecure: bool = False
     max_concurrency: int = Field(default=16, ge=1, le=256)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_userinfo(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("prometheus"), str):
+            public, userinfo = split_userinfo(data["prometheus"])
+            if userinfo is not None:
+                data = {**data, "prometheus": public, "prometheus_userinfo": userinfo}
+        return data
 
     @property
     def interval_s(self) -> float:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from chaos.model.policies import HttpCall, KubePatch
+from chaos.secrets import Secret
 from chaos.slo.verdicts import SeriesValue, Status, Verdict
 
 Cause = Literal["fire", "escalation", "failure", "breaker"]
@@ -177,7 +178,7 @@ class Notify:
     """``notify``: post the evidence to a webhook (Slack-compatible body). Touches nothing."""
 
     url: str
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str | Secret], ...] = ()
     timeout: str = "5s"
     experiment: str = ""
     also: tuple[str, ...] = ()

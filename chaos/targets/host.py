@@ -29,9 +29,10 @@ from chaos.clients.host.iptables import IptablesFaults
 from chaos.clients.host.specs import ProxyFault
 from chaos.clients.host.tc import TcFaults
 from chaos.compiling.host import HostFaultPlan, plan_host, shrink_proxy_fault
-from chaos.errors import PreflightRefused, TargetError
+from chaos.errors import ChaosError, PreflightRefused, TargetError
 from chaos.policy.actions import WeightTarget
 from chaos.policy.actuators import Actuators
+from chaos.secrets import remember
 from chaos.targets.base import Realisation, TargetContext, UndoContext
 from chaos.targets.realisations import (
     KernelRealisation,
@@ -51,13 +52,16 @@ def proxy_token(proxy: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     if env_name:
         value = environ.get(str(env_name), "")
         if value:
+            remember(value)  # a secret: scrubbed from any text that reaches a user
             return value
     file_name = proxy.get("token_file")
     if file_name:
         try:
-            return Path(str(file_name)).read_text().strip()
+            token = Path(str(file_name)).read_text().strip()
         except OSError as exc:
             raise TargetError(f"cannot read the proxy token file {file_name}: {exc.strerror}") from exc
+        remember(token)
+        return token
     if env_name and str(env_name).startswith("AFTERSHOCK_DEMO_"):
         raise PreflightRefused(f"this is a demo experiment: it needs the demo's fault proxy and services, which "
                                f"`aftershock demo` starts (it sets {env_name}); run `aftershock demo` "
@@ -150,6 +154,24 @@ class HostTarget:
 
     async def remove(self, realisation: Mapping[str, Any]) -> str:
         return await remove_realisation(realisation, self.state_dir, self.environ)
+
+    async def present(self, realisation: Mapping[str, Any]) -> bool | None:
+        """Whether the injector still has this fault (None: cannot tell), to notice one removed under us."""
+        kind = realisation.get("kind")
+        try:
+            if kind == "iptables":
+                runner = Runner(netns=realisation.get("kernel", {}).get("netns"))
+                rules = await asyncio.to_thread(IptablesFaults(self.pid_dir, runner).list_rules)
+                return any(r.comment == realisation.get("comment") for r in rules)
+            if kind == "proxy":
+                proxy = realisation.get("proxy", {})
+                token = proxy.get("token") or proxy_token(proxy, self.environ)
+                async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
+                    ids = {f.id for f in await admin.list_faults()}
+                return str(realisation.get("proxy_fault", {}).get("id", "")) in ids
+        except ChaosError:
+            return None
+        return None
 
     async def shrink(self, realisation: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         if realisation.get("kind") != "proxy":
@@ -308,6 +330,9 @@ class HostRunTarget:
 
     async def remove(self, realisation: Mapping[str, Any]) -> str:
         return await self.host.remove(realisation)
+
+    async def present(self, realisation: Mapping[str, Any]) -> bool | None:
+        return await self.host.present(realisation)
 
     def actuators(self, http: Sequence[object]) -> Actuators:
         return Actuators.of(self, *http)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaos.clients.registry import is_alive
 from chaos.clients.state import FaultRow, StateStore
 from chaos.errors import ChaosError
 
@@ -24,9 +25,13 @@ Selector = Callable[[str], bool]
 
 
 def dead_runs(store: StateStore) -> Selector:
-    """The default selection: runs that are no longer alive (unknown runs count as dead)."""
+    """The default selection: runs that are no longer alive (unknown runs count as dead). Liveness is
+    the owner's: a run that holds its host-wide lock (:mod:`chaos.clients.registry`) is alive whatever
+    state dir it uses, so a store that does not know it never makes it look dead."""
 
     def selected(run_id: str) -> bool:
+        if is_alive(run_id):
+            return False
         owner = store.run(run_id)
         return owner is None or not owner.alive
 

@@ -15,8 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
+from pydantic import ValidationError
+
 from chaos.errors import ActuatorError, StateError
+from chaos.policy.actions import Decision
 from chaos.policy.ledger import Ledger
+from chaos.secrets import to_record
 
 RECORD_VERSION = 1
 
@@ -120,11 +124,26 @@ def describe_open(ledger: Ledger, *, default_proxy: Mapping[str, Any] | None, na
             handle = entry.handle
             if handle.backend == "http":
                 payload = handle.payload
-                call = payload.model_dump(mode="json", by_alias=True) if hasattr(payload, "model_dump") else payload
+                # headers are secrets: recorded as their recipe (the template as written), never their value
+                call = (to_record(payload.model_dump(by_alias=True, round_trip=True))
+                        if hasattr(payload, "model_dump") else payload)
                 items.append(HttpDegradeUndo(decision_id=handle.decision_id, call=call))
             elif handle.backend == "kubernetes":
                 items.append(KubeDegradeUndo(token=handle.payload, kube=dict(kube or {})))
     return items
+
+
+def write_ahead(decision: Decision) -> list[UndoItem]:
+    """Undo items of a decision *before* it is applied: an HTTP degrade's revert call. Recorded first
+    (like a fault), so a run killed mid-call still has it reverted by ``recover``; reverts must
+    therefore be idempotent (one may run for a degrade that never reached its endpoint)."""
+    from chaos.policy.actions import Degrade
+
+    action = decision.action
+    if isinstance(action, Degrade) and action.http is not None and action.revert is not None:
+        call = to_record(action.revert.model_dump(by_alias=True, round_trip=True))
+        return [HttpDegradeUndo(decision_id=decision.id, call=call)]
+    return []
 
 
 async def execute(item: UndoItem, environ: Mapping[str, str]) -> str:
@@ -142,10 +161,16 @@ async def execute(item: UndoItem, environ: Mapping[str, str]) -> str:
             return f"weight of {item.service} restored to {item.weight}"
         case HttpDegradeUndo():
             from chaos.clients.http import HttpActuator
+            from chaos.loading import from_record
             from chaos.model.policies import HttpCall
 
+            try:
+                call = HttpCall.model_validate(from_record(dict(item.call), environ))
+            except ValidationError as exc:
+                raise ActuatorError(f"the recorded revert of degrade {item.decision_id} is not a valid HTTP call "
+                                    f"({exc.error_count()} problem(s)); revert it by hand") from exc
             async with HttpActuator() as http:
-                await http.call(HttpCall.model_validate(dict(item.call)), f"revert of degrade {item.decision_id}")
+                await http.call(call, f"revert of degrade {item.decision_id}")
             return f"degrade {item.decision_id} reverted ({item.call.get('method')} {item.call.get('url')})"
         case KubeDegradeUndo() | KubeWeightUndo():
             from chaos.clients.kube import KubernetesTarget, RevertToken

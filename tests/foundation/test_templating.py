@@ -119,12 +119,19 @@ def test_sandbox_escape_in_an_experiment_is_a_problem_with_a_path() -> None:
     assert problem.path == "spec.faults[0].latency" and "sandbox" in problem.message
 
 
-def test_parameters_overrides_and_environment() -> None:
-    document = with_fault(latency="{{ latency }}", duration="{{ env.DUR | default('1m') }}")
+def test_parameters_and_overrides() -> None:
+    document = with_fault(latency="{{ latency }}")
     document["spec"]["parameters"] = {"latency": "200ms"}
     assert load(document, environ={}).experiment.spec.faults[0].latency == "200ms"
-    fault = load(document, overrides={"latency": "900ms"}, environ={"DUR": "3m"}).experiment.spec.faults[0]
-    assert (fault.latency, fault.duration) == ("900ms", "3m")
+    fault = load(document, overrides={"latency": "900ms"}, environ={}).experiment.spec.faults[0]
+    assert fault.latency == "900ms"
+
+
+def test_values_from_the_environment_are_secrets_refused_outside_headers_and_addresses() -> None:
+    document = with_fault(duration="{{ env.DUR | default('1m') }}")
+    problem = one_problem(document, environ={"DUR": "3m"})
+    assert problem.path == "spec.faults[0].duration"
+    assert "values from the environment are secrets" in problem.message and "--set" in problem.hint
 
 
 def test_override_of_a_number_keeps_its_type() -> None:
@@ -133,10 +140,26 @@ def test_override_of_a_number_keeps_its_type() -> None:
     assert load(document, overrides={"loss": "45"}).experiment.spec.faults[0].percent == 45
 
 
-def test_parameters_may_use_the_environment() -> None:
+def test_a_parameter_read_from_the_environment_is_a_secret_too() -> None:
     document = with_fault(latency="{{ latency }}")
     document["spec"]["parameters"] = {"latency": "{{ env.LAT }}"}
-    assert load(document, environ={"LAT": "7ms"}).experiment.spec.faults[0].latency == "7ms"
+    assert one_problem(document, environ={"LAT": "7ms"}).path == "spec.faults[0].latency"
+    document = with_fault()
+    document["spec"]["parameters"] = {"token": "{{ env.TOKEN }}"}
+    document["spec"]["monitor"] = {"headers": {"Authorization": "Bearer {{ token }}"}}
+    loaded = load(document, environ={"TOKEN": "s3cr3t-value"})
+    header = loaded.experiment.spec.monitor.headers["Authorization"]
+    assert header.reveal() == "Bearer s3cr3t-value" and str(header) == "***"
+    assert loaded.parameters == {"token": "***"}
+    assert "s3cr3t-value" not in repr(loaded.experiment) + str(loaded.experiment.model_dump(mode="json"))
+
+
+def test_the_whole_environment_is_never_rendered() -> None:
+    for template in ("{{ env }}", "{{ env | list }}", "{{ env | string }}", "{% for k in env %}{{ k }}{% endfor %}"):
+        document = with_fault()
+        document["metadata"]["description"] = template
+        problem = one_problem(document, environ={"X": "y"})
+        assert "env.NAME" in problem.message, template
 
 
 def test_undeclared_override_is_refused_with_a_hint() -> None:

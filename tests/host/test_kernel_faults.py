@@ -1,4 +1,10 @@
-"""Kernel faults (iptables, tc) and their watchdogs, only inside network namespaces these tests create."""
+"""Kernel faults (iptables, tc) and their watchdogs, only inside network namespaces these tests create.
+
+They need root (network namespaces, iptables, tc): CI runs as root; without it every test fails
+with a message that says so (never a silent skip). Timings are asserted only as bounds a loaded
+machine cannot break (a rule never vanishes *before* its deadline); how late the watchdog is, and
+how close the tbf rate is, are measured by ``bench/bench_fault_accuracy.py``.
+"""
 
 from __future__ import annotations
 
@@ -22,16 +28,16 @@ from chaos.clients.host.netns import temporary_netns
 from chaos.clients.host.tc import TcFaults
 from chaos.errors import CapabilityMissing, PreflightRefused
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-]
+pytestmark = [pytest.mark.root]
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
 
 
 @pytest.fixture
 def netns(tmp_path: Path) -> Iterator[Runner]:
+    if os.geteuid() != 0:
+        pytest.fail("kernel fault tests need root (network namespaces, iptables, tc); CI runs as root: "
+                    "run them with sudo, or run the rest of the suite with `-m 'not root'`")
     pid_dir = tmp_path / "watchdogs"
     try:
         with temporary_netns("test", veth=True) as runner:
@@ -89,15 +95,30 @@ def test_tbf_throttles_inside_netns(netns: Runner, tmp_path: Path) -> None:
     qdisc = tc.add_bandwidth("run-b", "slow", "lo", rate, time.time() + 60, burst_bytes=32 * 1024)
     assert qdisc.kind == "tbf" and [q.run_id for q in tc.list_qdiscs()] == ["run-b"]
     measured = traffic(netns, "bulk", 9000, 1_500_000)
-    assert 0.7 * rate <= measured["rate"] <= 1.25 * rate, measured
+    assert measured["rate"] <= 1.25 * rate, measured  # never faster than the limit (+ the burst)
     assert [q.interface for q in tc.remove_run("run-b")] == ["lo"]
     assert tc.list_qdiscs() == [] and watchdog.pending(tmp_path / "watchdogs") == []
 
 
-def test_netem_refused_with_clear_message(netns: Runner, tmp_path: Path) -> None:
+def _kernel_has_netem(netns: Runner) -> bool:
+    """Ask the kernel directly: a netem qdisc on the namespace's ``as1`` (then deleted)."""
+    argv = netns.argv(["tc", "qdisc", "add", "dev", "as1", "root", "netem", "delay", "1ms"])
+    if subprocess.run(argv, capture_output=True, timeout=30).returncode != 0:
+        return False
+    netns.run(["tc", "qdisc", "del", "dev", "as1", "root"])
+    return True
+
+
+def test_netem_detection_matches_the_kernel(netns: Runner, tmp_path: Path) -> None:
+    has_netem = _kernel_has_netem(netns)
     tc = TcFaults(tmp_path / "watchdogs", netns)
-    with pytest.raises(CapabilityMissing, match="netem is not available"):
-        tc.add_netem("run-n", "delay", "as0", time.time() + 60, ["delay", "100ms"])
+    if has_netem:
+        qdisc = tc.add_netem("run-n", "delay", "as0", time.time() + 60, ["delay", "100ms"])
+        assert qdisc.kind == "netem" and [q.run_id for q in tc.list_qdiscs()] == ["run-n"]
+        tc.remove_run("run-n")
+    else:
+        with pytest.raises(CapabilityMissing, match="netem is not available"):
+            tc.add_netem("run-n", "delay", "as0", time.time() + 60, ["delay", "100ms"])
     assert tc.list_qdiscs() == [] and watchdog.pending(tmp_path / "watchdogs") == []
 
 
@@ -112,18 +133,23 @@ CHILD = textwrap.dedent("""
     from chaos.clients.host.commands import Runner
     from chaos.clients.host.iptables import IptablesFaults
     faults = IptablesFaults(Path(sys.argv[1]), Runner(sys.argv[2]))
-    faults.add_partition(sys.argv[3], "cut", time.time() + float(sys.argv[4]), port=8443)
-    print("added", flush=True)
+    deadline = time.time() + float(sys.argv[4])
+    faults.add_partition(sys.argv[3], "cut", deadline, port=8443)
+    print("added", deadline, flush=True)
     signal.pause()
 """)
 
 
-def _armed_child_killed(netns: Runner, pid_dir: Path, run_id: str, ttl: float) -> None:
+def _armed_child_killed(netns: Runner, pid_dir: Path, run_id: str, ttl: float) -> float:
+    """A child adds a rule with deadline now + ttl and is SIGKILLed; returns that deadline."""
     assert netns.netns is not None
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(pid_dir), netns.netns, run_id, str(ttl)],
                              stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "added"
+        assert child.stdout is not None
+        line = child.stdout.readline().split()
+        assert line[:1] == ["added"], line
+        return float(line[1])
     finally:
         child.kill()
         child.wait(5)
@@ -131,16 +157,16 @@ def _armed_child_killed(netns: Runner, pid_dir: Path, run_id: str, ttl: float) -
 
 def test_watchdog_removes_rule_after_sigkill(netns: Runner, tmp_path: Path) -> None:
     pid_dir = tmp_path / "watchdogs"
-    started = time.time()
-    _armed_child_killed(netns, pid_dir, "run-k", 3.0)
+    deadline = _armed_child_killed(netns, pid_dir, "run-k", 3.0)
     faults = IptablesFaults(pid_dir, netns)
     assert [r.comment for r in faults.list_rules()] == ["aftershock:run-k:cut"]
     assert len(watchdog.pending(pid_dir, "run-k")) == 1
-    while faults.list_rules() and time.time() - started < 10:  # no event exists for "rule removed"
+    while faults.list_rules() and time.time() < deadline + 60:  # no event exists for "rule removed"
         time.sleep(0.1)
+    gone_seen = time.time()
     assert faults.list_rules() == []
-    assert time.time() - started >= 2.9
-    while watchdog.pending(pid_dir) and time.time() - started < 12:
+    assert gone_seen >= deadline  # never before its deadline (how late: bench/bench_fault_accuracy.py)
+    while watchdog.pending(pid_dir) and time.time() < deadline + 60:
         time.sleep(0.1)
     assert watchdog.pending(pid_dir) == []
 

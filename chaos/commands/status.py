@@ -1,0 +1,184 @@
+"""``aftershock status``: the faults that are live right now, across targets and state dirs.
+
+Joins what the state stores recorded (this state dir plus the state dir of every run alive on this
+host, from :mod:`chaos.clients.registry`) with what each injector reports: the fault proxy's admin
+endpoint (faults by id), the kernel (iptables rules with our ``aftershock:<run>:<fault>`` comment,
+including rules no store knows) and the Kubernetes API server (Chaos Mesh objects with our labels).
+Each fault is ``live`` (the injector has it), ``gone`` (recorded live, the injector no longer has
+it), or ``unknown`` (the injector could not be asked, with why). Read-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chaos.clients.registry import is_alive, live_runs
+from chaos.clients.state import FaultRow, StateStore
+from chaos.commands.options import state_dir_option
+from chaos.errors import ChaosError
+
+
+async def _proxy_state(row: FaultRow) -> tuple[str, str]:
+    from chaos.clients.host.admin_client import ProxyAdminClient
+    from chaos.targets.host import proxy_token
+
+    proxy = row.realisation.get("proxy", {})
+    fault_id = str(row.realisation.get("proxy_fault", {}).get("id", ""))
+    try:
+        token = proxy.get("token") or proxy_token(proxy, os.environ)
+        async with ProxyAdminClient(str(proxy.get("admin")), str(token), timeout=3.0) as admin:
+            ids = {f.id for f in await admin.list_faults()}
+    except ChaosError as exc:
+        return "unknown", f"proxy at {proxy.get('admin')}: {exc}"
+    return ("live", f"in the proxy at {proxy.get('admin')}") if fault_id in ids else \
+        ("gone", f"the proxy at {proxy.get('admin')} no longer has it")
+
+
+def _kernel_rules(netns: str | None) -> tuple[set[str], str]:
+    from chaos.clients.host.commands import Runner
+    from chaos.clients.host.iptables import IptablesFaults
+
+    if shutil.which("iptables") is None:
+        return set(), "iptables is not installed"
+    try:
+        rules = IptablesFaults(Path("/nonexistent"), Runner(netns=netns)).list_rules()
+    except ChaosError as exc:
+        return set(), str(exc)
+    return {r.comment for r in rules}, ""
+
+
+async def _kube_state(row: FaultRow) -> tuple[str, str]:
+    from chaos.clients.kube.target import KubernetesTarget
+    from chaos.targets.kubernetes import kube_settings
+
+    kube = row.realisation.get("kube", {})
+    obj = row.realisation.get("object", {})
+    meta = obj.get("metadata", {}) if isinstance(obj, dict) else {}
+    try:
+        target = KubernetesTarget.from_settings(kube_settings(kube.get("kubeconfig"), kube.get("context"),
+                                                              kube.get("namespace")))
+        try:
+            found = await target.list_ours(row.run_id, [meta.get("namespace") or "default"])
+        finally:
+            await target.close()
+    except ChaosError as exc:
+        return "unknown", f"cluster: {exc}"
+    names = {(o.get("metadata") or {}).get("name") for o in found}
+    return ("live", f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}") if meta.get("name") in names \
+        else ("gone", f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')} no longer exists")
+
+
+async def _cluster_objects(kubeconfig: str | None, context: str | None) -> tuple[list[dict[str, Any]], str]:
+    """Every Chaos Mesh object with our labels, cluster-wide (or why it could not be listed)."""
+    from chaos.clients.kube.target import KubernetesTarget
+    from chaos.targets.kubernetes import kube_settings
+
+    try:
+        target = KubernetesTarget.from_settings(kube_settings(kubeconfig, context, None))
+        try:
+            return await target.list_ours(), ""
+        finally:
+            await target.close()
+    except ChaosError as exc:
+        return [], str(exc)
+
+
+async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | None = None) -> dict[str, Any]:
+    own = StateStore(Path(state_dir) if state_dir else None)
+    runs = live_runs()
+    dirs = [own.dir] + [Path(r.state_dir) for r in runs if r.state_dir]
+    seen: set[Path] = set()
+    faults: list[dict[str, Any]] = []
+    kernel_cache: dict[str | None, tuple[set[str], str]] = {}
+    recorded_comments: set[str] = set()
+    for directory in dirs:
+        directory = directory.resolve()
+        if directory in seen or (not (directory / "state.db").exists() and directory != own.dir.resolve()):
+            continue
+        seen.add(directory)
+        store = own if directory == own.dir.resolve() else StateStore(directory)
+        for row in store.faults(live_only=True):
+            kind = str(row.realisation.get("kind", ""))
+            if kind == "proxy":
+                state, detail = await _proxy_state(row)
+            elif kind in ("iptables", "tc"):
+                netns = row.realisation.get("kernel", {}).get("netns")
+                if netns not in kernel_cache:
+                    kernel_cache[netns] = await asyncio.to_thread(_kernel_rules, netns)
+                comments, problem = kernel_cache[netns]
+                comment = str(row.realisation.get("comment", ""))
+                recorded_comments.add(comment)
+                if kind == "tc":
+                    state, detail = "unknown", "tc qdiscs are not listed by status"
+                elif problem:
+                    state, detail = "unknown", problem
+                else:
+                    state, detail = ("live", f"iptables rule {comment}") if comment in comments else \
+                        ("gone", f"iptables rule {comment} is not in the kernel")
+            elif kind == "kubernetes":
+                state, detail = await _kube_state(row)
+            else:
+                state, detail = "unknown", f"fault of kind {kind!r}"
+            faults.append({"run": row.run_id, "fault": row.fault, "type": row.fault_type, "target": kind,
+                           "state": state, "detail": detail, "run_alive": is_alive(row.run_id),
+                           "deadline_in_s": round(row.deadline - time.time(), 1), "state_dir": str(directory)})
+    if None not in kernel_cache:
+        kernel_cache[None] = await asyncio.to_thread(_kernel_rules, None)
+    for comment in sorted(kernel_cache[None][0] - recorded_comments):
+        parts = comment.split(":")
+        faults.append({"run": parts[1], "fault": ":".join(parts[2:]), "type": "kernel rule", "target": "iptables",
+                       "state": "live", "detail": f"iptables rule {comment} (in no state store known here)",
+                       "run_alive": is_alive(parts[1]), "deadline_in_s": None, "state_dir": ""})
+    if kube is not None:
+        from chaos.clients.kube.context import RUN_LABEL
+
+        objects, problem = await _cluster_objects(*kube)
+        if problem:
+            faults.append({"run": "", "fault": "", "type": "chaos objects", "target": "kubernetes", "state": "unknown",
+                           "detail": f"cannot list the cluster: {problem}", "run_alive": False,
+                           "deadline_in_s": None, "state_dir": ""})
+        known = {(f["run"], f["detail"]) for f in faults if f["target"] == "kubernetes"}
+        for obj in objects:
+            meta = obj.get("metadata") or {}
+            run_id = str((meta.get("labels") or {}).get(RUN_LABEL, ""))
+            what = f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}"
+            if (run_id, what) in known:
+                continue
+            faults.append({"run": run_id, "fault": str(meta.get("name")), "type": str(obj.get("kind")),
+                           "target": "kubernetes", "state": "live",
+                           "detail": f"{what} (in no state store known here)", "run_alive": is_alive(run_id),
+                           "deadline_in_s": None, "state_dir": ""})
+    return {"live_runs": [{"run": r.run_id, "pid": r.pid, "state_dir": r.state_dir, "started": r.started}
+                          for r in runs], "faults": faults}
+
+
+@click.command("status")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
+              help="Also list every Chaos Mesh object with our labels in this cluster.")
+@click.option("--context", default=None, help="kubeconfig context (with --kubeconfig, or the default kubeconfig).")
+@state_dir_option
+def status(output: str, kubeconfig: str | None, context: str | None, state_dir: str | None) -> None:
+    """Faults live right now: store records joined with the proxy, the kernel and the cluster."""
+    kube = (kubeconfig, context) if kubeconfig or context else None
+    report = asyncio.run(_status(state_dir, kube))
+    if output == "json":
+        click.echo(json.dumps(report))
+        return
+    for run in report["live_runs"]:
+        click.echo(f"run {run['run']} alive (pid {run['pid']}, state dir {run['state_dir']})")
+    if not report["faults"]:
+        click.echo("no live faults")
+    for f in report["faults"]:
+        owner = "run alive" if f["run_alive"] else "run dead: `aftershock recover` removes it"
+        left = "" if f["deadline_in_s"] is None else f", deadline in {f['deadline_in_s']:g}s"
+        click.echo(f"{f['state']:<7} {f['run']}/{f['fault']} ({f['type']}, {f['target']}): {f['detail']}"
+                   f" [{owner}{left}]")
