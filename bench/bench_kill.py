@@ -189,14 +189,12 @@ async def _run_and_kill(path: Path, state: Path, run_id: str, anchor: str, delay
 
 async def _audit_store(state: Path, run_id: str, env: dict[str, str]) -> list[str]:
     from chaos.clients.state import StateStore
-    from chaos.targets.undo import UNDO_PLAN
 
     left: list[str] = []
     store = StateStore(state)
     try:
         left += [f"store: live fault row {r.fault} ({r.state})" for r in store.faults(run_id, live_only=True)]
-        left += [f"store: pending undo plan {a['detail']}" for a in store.actions(run_id)
-                 if a["decision_id"] == UNDO_PLAN and a["state"] == "pending"]
+        left += [f"store: pending undo plan {u.items}" for u in store.undo_plans() if u.run_id == run_id]
     finally:
         store.close()
     rc, out, err = await _cli("runs", "--state-dir", str(state), env=env)

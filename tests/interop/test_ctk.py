@@ -115,14 +115,15 @@ def test_header_values_never_reach_the_exported_document(monkeypatch: pytest.Mon
     text = (REPO / "experiments" / "payment-latency.yaml").read_text().replace(
         "  monitor:\n", "  monitor:\n    headers: {X-Scope-OrgID: \"{{ env.TENANT_SECRET }}\"}\n", 1)
     exp = load_text(text, "headers.yaml").experiment
-    assert exp.spec.monitor.headers == {"X-Scope-OrgID": "tenant-s3cret"}
+    header = exp.spec.monitor.headers["X-Scope-OrgID"]
+    assert str(header) == "***" and header.reveal() == "tenant-s3cret"  # a Secret from the moment it is read
     ctk = to_ctk_experiment(exp)
     assert "tenant-s3cret" not in json.dumps(ctk)
     monitor = ctk["configuration"]["aftershock_monitor"]
     with pytest.raises(Exception, match="AFTERSHOCK_PROMETHEUS_HEADER_X_SCOPE_ORGID"):
         monitor_spec(monitor, environ={})
     spec = monitor_spec(monitor, environ={"AFTERSHOCK_PROMETHEUS_HEADER_X_SCOPE_ORGID": "from-env"})
-    assert spec.headers == {"X-Scope-OrgID": "from-env"}
+    assert {k: v.reveal() for k, v in spec.headers.items()} == {"X-Scope-OrgID": "from-env"}
     back = convert(ctk).experiment["spec"]["monitor"]["headers"]
     assert back == {"X-Scope-OrgID": "{{ env.AFTERSHOCK_PROMETHEUS_HEADER_X_SCOPE_ORGID }}"}
 

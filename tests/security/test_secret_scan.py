@@ -224,7 +224,7 @@ async def test_no_secret_reaches_any_output_journal_report_junit_or_state_file(t
             assert run_ids, outputs[-2][1]
             for run_id in run_ids:
                 await cli(f"show {run_id}", "show", run_id, *sd)
-                await cli(f"report {run_id}", "report", run_id, "-o", f"report-{run_id}.html", *sd)
+                await cli(f"report {run_id}", "report", run_id, "--out", f"report-{run_id}.html", *sd)
             await expect(0, "status", "status", *sd)
             await expect(0, "status json", "status", "--output", "json", *sd)
             await expect(0, "recover", "recover", *sd)
