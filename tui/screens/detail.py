@@ -57,22 +57,26 @@ def blast_radius_text(loaded: Loaded, plan: Plan | None) -> Text:
         entry = planned.get(fault.name)
         if entry is not None:
             text.append(f"    {entry.description}\n", "dim")
-            targets = ", ".join(entry.targets) or "resolved at launch"
-            text.append(f"    targets ({len(entry.targets)}): {targets}\n")
+            if entry.targets:
+                text.append(f"    targets ({len(entry.targets)}): {', '.join(entry.targets)}\n")
+            else:  # a Kubernetes plan compiles offline: the pods are listed by the launch's pre-flight
+                text.append("    targets: resolved at launch (the pre-flight refuses a selector that matches "
+                            "no pod or more than the limits)\n")
     if plan and plan.warnings:
         for warning in plan.warnings:
             text.append(f"⚠ {warning}\n", "bold yellow")
     return text
 
 
-def launch_refusal(loaded: Loaded, plan: Plan | None) -> str:
-    """Why a launch cannot be confirmed ("" when it can): no plan, or a fault that selects nothing."""
+def launch_refusal(plan: Plan | None) -> str:
+    """Why a launch cannot be confirmed ("" when it can): the engine could not plan it.
+
+    A Kubernetes plan (``Engine.plan``) compiles offline and resolves no pods (``targets`` empty):
+    the launch's pre-flight lists them and refuses a selector that matches none
+    (``chaos.clients.kube.blast.check_blast_radius``), so an empty target list reads "resolved at
+    launch", never "targets (0)", and does not block the confirmation."""
     if plan is None:
         return "the engine could not plan this run (see the detail screen): nothing to confirm"
-    if loaded.experiment.spec.target.type == "kubernetes":
-        empty = [f.fault for f in plan.faults if not f.targets]
-        if empty:
-            return f"{', '.join(empty)} select(s) no target: nothing would be injected"
     return ""
 
 
@@ -91,7 +95,7 @@ class ConfirmLaunch(AppModal):
             yield Label(Text(f"Launch {self.loaded.experiment.name}?", "bold"), id="confirm-title")
             with VerticalScroll(id="confirm-body"):
                 yield Static(blast_radius_text(self.loaded, self.plan))
-            refusal = launch_refusal(self.loaded, self.plan)
+            refusal = launch_refusal(self.plan)
             if refusal:
                 yield Static(Text(f"Cannot launch: {refusal}", "bold red"), id="confirm-refusal")
             with Horizontal(id="confirm-buttons"):
@@ -103,7 +107,7 @@ class ConfirmLaunch(AppModal):
 
     @on(Button.Pressed, "#yes")
     def action_confirm(self) -> None:
-        refusal = launch_refusal(self.loaded, self.plan)
+        refusal = launch_refusal(self.plan)
         if refusal:
             self.notify(f"cannot launch: {refusal}", severity="error")
             return
