@@ -35,7 +35,7 @@ def status_text(run: RunView, now: float) -> Text:
         text.append(phase, "bold cyan")
         live = len(run.live_faults())
         text.append(f" · +{max(0.0, max(now, run.last) - run.started):.0f}s · {live} fault{'' if live == 1 else 's'} live")
-    monitor = run.slos.get("monitor")
+    monitor = run.monitor
     if monitor is not None:
         text.append(" · ")
         if monitor.status == "ok":
