@@ -60,8 +60,7 @@ def blast_radius_text(loaded: Loaded, plan: Plan | None) -> Text:
             if entry.targets:
                 text.append(f"    targets ({len(entry.targets)}): {', '.join(entry.targets)}\n")
             else:  # a Kubernetes plan compiles offline: the pods are listed by the launch's pre-flight
-                text.append("    targets: resolved at launch (the pre-flight refuses a selector that matches "
-                            "no pod or more than the limits)\n")
+                text.append("    targets: resolved at launch by the pre-flight\n")
     if plan and plan.warnings:
         for warning in plan.warnings:
             text.append(f"⚠ {warning}\n", "bold yellow")
@@ -270,7 +269,7 @@ class DetailScreen(AppScreen):
             text.append(f"{when} → {policy.action}")
             with_ = policy.model_dump(mode="json", by_alias=True, exclude_defaults=True).get("with")
             if with_:
-                text.append(f"  {_short(with_)}", "dim")
+                text.append(f"  {_short(', '.join(_flat(with_)))}", "dim")
             if policy.escalate:
                 text.append(f"  escalate after {policy.escalate.after} → {policy.escalate.to}", "yellow")
             text.append("\n")
@@ -307,9 +306,11 @@ class DetailScreen(AppScreen):
             self.plan = plan
             self.values_at = self.tui.clock()
             faults = len(plan.faults)
-            targets = sum(len(f.targets) for f in plan.faults)
-            message = f"{'Dry run' if dry_run else 'Plan'}: {faults} fault(s) onto {targets} target(s); " \
-                      "nothing injected."
+            if all(f.targets for f in plan.faults):
+                onto = f"onto {sum(len(f.targets) for f in plan.faults)} target(s)"
+            else:  # a Kubernetes plan resolves no pods (see launch_refusal)
+                onto = "(targets resolved at launch)"
+            message = f"{'Dry run' if dry_run else 'Plan'}: {faults} fault(s) {onto}; nothing injected."
             status.update(Text(message, "bold green" if dry_run else "dim"))
             if dry_run:
                 self.notify(message, title="Dry run")
@@ -378,6 +379,15 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _flat(value: Any, prefix: str = "") -> list[str]:
+    """``{"http": {"url": "u"}, "service": "s"}`` → ``["http.url=u", "service=s"]`` (a policy's ``with``)."""
+    if isinstance(value, dict):
+        return [item for key, inner in value.items() for item in _flat(inner, f"{prefix}{key}.")]
+    if isinstance(value, list):
+        value = ", ".join(map(str, value))
+    return [f"{prefix.rstrip('.')}={value}"]
 
 
 def _short(value: Any, limit: int = 70) -> str:
