@@ -120,7 +120,9 @@ class AftershockApp(App[None]):
             if demo_run:
                 self.narration += " Writing the report…"
                 self.finish_demo(run.run_id)
-            else:
+            elif not (isinstance(self.screen, LiveScreen) and self.screen.run_id in (None, run.run_id)):
+                # the live screen showing (or about to show) this run says it in its status line;
+                # a toast would cover that line
                 self.notify(f"{run.experiment} {run.run_id}: {event.verdict} (exit {event.exit_code})",
                             severity="information" if event.exit_code == 0 else "warning")
             self.run_finished.publish(run.run_id)

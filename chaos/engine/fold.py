@@ -103,6 +103,8 @@ class RunView:
     breakers: dict[tuple[str, str], BreakerView] = field(default_factory=dict)
     decisions: deque[Decision] = field(default_factory=lambda: deque(maxlen=MAX_DECISIONS))
     targets: tuple[str, ...] = ()
+    monitor: SloView | None = None
+    """The monitor's own health (failed polls of the tick): a status of the run, not one of its SLOs."""
     verdict: str = ""
     exit_code: int | None = None
     reason: str = ""
@@ -222,9 +224,10 @@ def _apply(run: RunView, event: ev.Event) -> None:
 
 
 def _sample(run: RunView, verdict: Verdict, at: float) -> None:
-    if verdict.slo == MONITOR:
-        return  # the monitor's own health verdict is not an SLO of the run
-    view = run.slos.setdefault(verdict.slo, SloView(verdict.slo))
+    if verdict.slo == MONITOR:  # the monitor's own health: a status, not an SLO of the run
+        view = run.monitor = run.monitor or SloView(MONITOR)
+    else:
+        view = run.slos.setdefault(verdict.slo, SloView(verdict.slo))
     if verdict.objective and verdict.objective != view.objective:
         view.objective = verdict.objective
         view.threshold = parse_objective(verdict.objective)[1]

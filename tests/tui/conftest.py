@@ -45,6 +45,8 @@ def engine(new_engine: Callable[..., WorldEngine]) -> WorldEngine:
 @pytest.fixture
 def make_app() -> Callable[..., AftershockApp]:
     def make(engine: WorldEngine, **kwargs: object) -> AftershockApp:
+        # the engine's state dir, as ``aftershock tui`` passes it (reports are written there)
+        kwargs.setdefault("state_dir", engine.store.dir)
         return create_app(engine, Path("experiments"), clock=engine.now, **kwargs)  # type: ignore[arg-type]
 
     return make

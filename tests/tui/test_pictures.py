@@ -78,7 +78,8 @@ def test_narration_and_story_of_the_latency_demo() -> None:
     assert lines[-1].startswith("Verdict: deviated")
     assert story_shown(story, latency_run()) == (True, "checkout-p95 breached, rollback answered it and the "
                                                        "service recovered")
-    shown, why = story_shown(story, [*latency_run()[:4], ev.RunFinished(run_id=RUN, at=T0 + 9, verdict="passed")])
+    passed = ev.RunFinished(run_id=RUN, at=T0 + 9, verdict="passed", exit_code=0)
+    shown, why = story_shown(story, [*latency_run()[:4], passed])
     assert not shown and "never breached" in why
 
 

@@ -223,8 +223,9 @@ async def test_history_lists_the_run_and_opens_its_journal(engine: WorldEngine, 
         text = str(journal.query_one("#journal").render())
         assert "verdict deviated" in text and "policy " in text and "circuit breaker" in text
         await pilot.press("x")
-        await wait_for(pilot, lambda: app._notifications, "the export notification")
-        assert any("report" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any("report written to" in n.message for n in app._notifications),
+                       "the export notification")
+        assert (engine.store.dir / "reports" / f"{run_id}.html").is_file()
 
 
 async def test_schedules_next_fire_times(engine: WorldEngine, make_app) -> None:  # type: ignore[no-untyped-def]

@@ -57,22 +57,25 @@ def blast_radius_text(loaded: Loaded, plan: Plan | None) -> Text:
         entry = planned.get(fault.name)
         if entry is not None:
             text.append(f"    {entry.description}\n", "dim")
-            targets = ", ".join(entry.targets) or "resolved at launch"
-            text.append(f"    targets ({len(entry.targets)}): {targets}\n")
+            if entry.targets:
+                text.append(f"    targets ({len(entry.targets)}): {', '.join(entry.targets)}\n")
+            else:  # a Kubernetes plan compiles offline: the pods are listed by the launch's pre-flight
+                text.append("    targets: resolved at launch by the pre-flight\n")
     if plan and plan.warnings:
         for warning in plan.warnings:
             text.append(f"⚠ {warning}\n", "bold yellow")
     return text
 
 
-def launch_refusal(loaded: Loaded, plan: Plan | None) -> str:
-    """Why a launch cannot be confirmed ("" when it can): no plan, or a fault that selects nothing."""
+def launch_refusal(plan: Plan | None) -> str:
+    """Why a launch cannot be confirmed ("" when it can): the engine could not plan it.
+
+    A Kubernetes plan (``Engine.plan``) compiles offline and resolves no pods (``targets`` empty):
+    the launch's pre-flight lists them and refuses a selector that matches none
+    (``chaos.clients.kube.blast.check_blast_radius``), so an empty target list reads "resolved at
+    launch", never "targets (0)", and does not block the confirmation."""
     if plan is None:
         return "the engine could not plan this run (see the detail screen): nothing to confirm"
-    if loaded.experiment.spec.target.type == "kubernetes":
-        empty = [f.fault for f in plan.faults if not f.targets]
-        if empty:
-            return f"{', '.join(empty)} select(s) no target: nothing would be injected"
     return ""
 
 
@@ -91,7 +94,7 @@ class ConfirmLaunch(AppModal):
             yield Label(Text(f"Launch {self.loaded.experiment.name}?", "bold"), id="confirm-title")
             with VerticalScroll(id="confirm-body"):
                 yield Static(blast_radius_text(self.loaded, self.plan))
-            refusal = launch_refusal(self.loaded, self.plan)
+            refusal = launch_refusal(self.plan)
             if refusal:
                 yield Static(Text(f"Cannot launch: {refusal}", "bold red"), id="confirm-refusal")
             with Horizontal(id="confirm-buttons"):
@@ -103,7 +106,7 @@ class ConfirmLaunch(AppModal):
 
     @on(Button.Pressed, "#yes")
     def action_confirm(self) -> None:
-        refusal = launch_refusal(self.loaded, self.plan)
+        refusal = launch_refusal(self.plan)
         if refusal:
             self.notify(f"cannot launch: {refusal}", severity="error")
             return
@@ -266,7 +269,7 @@ class DetailScreen(AppScreen):
             text.append(f"{when} → {policy.action}")
             with_ = policy.model_dump(mode="json", by_alias=True, exclude_defaults=True).get("with")
             if with_:
-                text.append(f"  {_short(with_)}", "dim")
+                text.append(f"  {_short(', '.join(_flat(with_)))}", "dim")
             if policy.escalate:
                 text.append(f"  escalate after {policy.escalate.after} → {policy.escalate.to}", "yellow")
             text.append("\n")
@@ -303,9 +306,11 @@ class DetailScreen(AppScreen):
             self.plan = plan
             self.values_at = self.tui.clock()
             faults = len(plan.faults)
-            targets = sum(len(f.targets) for f in plan.faults)
-            message = f"{'Dry run' if dry_run else 'Plan'}: {faults} fault(s) onto {targets} target(s); " \
-                      "nothing injected."
+            if all(f.targets for f in plan.faults):
+                onto = f"onto {sum(len(f.targets) for f in plan.faults)} target(s)"
+            else:  # a Kubernetes plan resolves no pods (see launch_refusal)
+                onto = "(targets resolved at launch)"
+            message = f"{'Dry run' if dry_run else 'Plan'}: {faults} fault(s) {onto}; nothing injected."
             status.update(Text(message, "bold green" if dry_run else "dim"))
             if dry_run:
                 self.notify(message, title="Dry run")
@@ -374,6 +379,15 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _flat(value: Any, prefix: str = "") -> list[str]:
+    """``{"http": {"url": "u"}, "service": "s"}`` → ``["http.url=u", "service=s"]`` (a policy's ``with``)."""
+    if isinstance(value, dict):
+        return [item for key, inner in value.items() for item in _flat(inner, f"{prefix}{key}.")]
+    if isinstance(value, list):
+        value = ", ".join(map(str, value))
+    return [f"{prefix.rstrip('.')}={value}"]
 
 
 def _short(value: Any, limit: int = 70) -> str:

@@ -23,9 +23,6 @@ from tui.widgets.decision_log import DecisionLog
 from tui.widgets.panels import BreakersPanel, FaultsPanel, WhereBar, breakers_text, faults_text, status_text
 from tui.widgets.slo_chart import SloChart
 
-MONITOR = "monitor"
-"""The monitor's own verdict (failed polls): a status, not a chart."""
-
 REDRAW_S = 0.1
 
 
@@ -181,7 +178,7 @@ class LiveScreen(AppScreen):
 
     def _set_charts(self, run: RunView | None) -> None:
         box = self.query_one("#charts", Vertical)
-        names = [n for n in run.slos if n != MONITOR] if run is not None else []
+        names = list(run.slos) if run is not None else []  # the monitor's health is run.monitor: a status
         if len(self.charts) != len(names):
             # same number of SLOs (switching between similar runs): the chart widgets are reused
             box.remove_children()

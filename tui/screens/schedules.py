@@ -4,8 +4,8 @@ and of the ``gamedays`` folder beside it (GameDay files): next fire times by Aft
 schedule is active, paused or suspended. ``p`` pauses / resumes, ``n`` runs the game day now.
 
 State comes from the ``aftershock gameday`` commands (``list -o json``, ``pause``, ``resume``,
-``run``) in the real engine's state directory — the TUI never opens the state database itself; with
-the scripted engine (no state directory) only the files are shown.
+``run``) in the engine's state directory — the TUI never opens the state database itself; without
+a state directory only the files are shown.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from chaos.errors import InvalidExperiment
 from chaos.gameday.fires import next_fires
 from chaos.gameday.loading import LoadedGameDay, as_gameday, load_document
 from tui.screens.base import AppScreen
+from tui.widgets.panels import WhereBar
 from tui.widgets.tables import fill_table
 
 CLI = [sys.executable, "-c", "from chaos.cli import main; main()"]
@@ -69,6 +70,7 @@ class SchedulesScreen(AppScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield WhereBar(self.tui.where)
         yield DataTable(id="schedules", cursor_type="row", zebra_stripes=True)
         yield Static(id="schedules-note")
         yield Footer()
@@ -79,7 +81,7 @@ class SchedulesScreen(AppScreen):
 
     @property
     def state_dir(self) -> Path | None:
-        """The real engine's state directory (None with the scripted engine)."""
+        """The engine's state directory (None when neither the app nor the engine has one)."""
         if self.tui.state_dir is not None:
             return self.tui.state_dir
         store = getattr(self.tui.engine, "store", None)

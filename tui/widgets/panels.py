@@ -21,21 +21,21 @@ def countdown(seconds: float) -> str:
 
 
 def status_text(run: RunView, now: float) -> Text:
+    """One line (80 columns): verdict or phase, elapsed time, live faults, the monitor's health.
+
+    The experiment and run id are on the run's tab just above; the finish reason comes last
+    (the decision log has it whole)."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(run.experiment or "?", "bold")
-    text.append(f" {run.run_id} · ")
     if run.finished:
         text.append(run.verdict.upper(), _VERDICT_STYLE.get(run.verdict, "bold"))
         text.append(f" (exit {run.exit_code})")
-        if run.reason:
-            text.append(f" {run.reason}", "dim")
     else:
-        phase = {"recovering": "recovering: waiting for the steady state",
+        phase = {"recovering": "recovering: awaiting the steady state",
                  "steady-state": "checking the steady state", "injecting": "watching the SLOs"}.get(run.phase, run.phase)
         text.append(phase, "bold cyan")
         live = len(run.live_faults())
         text.append(f" · +{max(0.0, max(now, run.last) - run.started):.0f}s · {live} fault{'' if live == 1 else 's'} live")
-    monitor = run.slos.get("monitor")
+    monitor = run.monitor
     if monitor is not None:
         text.append(" · ")
         if monitor.status == "ok":
@@ -43,6 +43,8 @@ def status_text(run: RunView, now: float) -> Text:
         else:
             polls = "" if monitor.value is None else f": {monitor.value:g} failed poll(s)"
             text.append(f"monitor {monitor.status}{polls} (allowed: {monitor.objective})", "bold red")
+    if run.finished and run.reason:
+        text.append(f" · {run.reason}", "dim")
     return text
 
 
@@ -51,6 +53,8 @@ def where_text(where: str) -> Text:
 
 
 def faults_text(run: RunView, now: float) -> Text:
+    """Per fault: its name, then its state and what it is on lines of their own (the side panel
+    is ~24 columns at 80x24: wrapped lines start at the left edge, never mid-indent)."""
     text = Text()
     text.append("Faults\n", "bold underline")
     if not run.faults:
@@ -58,19 +62,19 @@ def faults_text(run: RunView, now: float) -> Text:
     for fault in run.faults.values():
         if fault.live:
             text.append("● ", "bold red")
-            text.append(fault.name)
-            text.append(f"  {countdown(fault.deadline - now)} left\n", "bold")
+            text.append(f"{fault.name}\n")
+            text.append(f"{countdown(fault.deadline - now)} left\n", "bold")
         elif fault.removed_at is not None:
             text.append("○ ", "green")
-            text.append(fault.name)
-            text.append(f"  removed ({fault.reason})\n", "dim")
+            text.append(f"{fault.name}\n")
+            text.append(f"removed ({fault.reason})\n", "dim")
         else:
             text.append("◌ ", "dim")
-            text.append(f"{fault.name}  pending\n", "dim")
+            text.append(f"{fault.name}\npending\n", "dim")
         if fault.description:
-            text.append(f"  {fault.description}\n", "dim")
+            text.append(f"{fault.description}\n", "dim")
         if fault.shrunk:
-            text.append("  shrunk: " + ", ".join(f"{k}={v}" for k, v in fault.shrunk.items()) + "\n", "yellow")
+            text.append("shrunk: " + ", ".join(f"{k}={v}" for k, v in fault.shrunk.items()) + "\n", "yellow")
     return text
 
 
