@@ -5,8 +5,14 @@ Callers: :mod:`chaos.slo.monitoring` (the monitor, one :class:`PrometheusClient`
 
 Design:
 
-* Transport is ``prometheus_api_client.PrometheusConnect`` (the project's choice) over one
-  ``requests.Session`` per client: URL, bearer token (env var or file, re-read per request so
+* Instant queries (the monitor's hot path, one batched request per tick) go through one
+  ``httpx.AsyncClient`` per client: a form ``POST /api/v1/query`` (batched expressions are long) and
+  ``json.loads`` of the answer, on the event loop — no worker thread, no ``requests`` session, no
+  per-query dataframe-oriented wrapper; at 1,000 SLOs that is what keeps a tick inside its CPU
+  budget (``docs/benchmarks.md``, "Monitor"). The same settings apply: URL, bearer token (re-read per
+  request), basic auth, headers, CA bundle / insecure flag, and ``timeout`` bounds the whole call.
+* Range queries (``aftershock check``) and the blocking ``query_sync`` use
+  ``prometheus_api_client.PrometheusConnect`` over one ``requests.Session`` per client: URL, bearer token (env var or file, re-read per request so
   rotated tokens work; never stored in headers, logged or repr'd), basic auth, custom headers,
   CA bundle / insecure flag. ``PrometheusConnect.custom_query`` takes a per-request ``timeout``
   (requests' connect/read timeout), so the library suffices; the built-in urllib3 retries (3 with
@@ -17,7 +23,8 @@ Design:
   caller stops waiting; the caller stops waiting after ``timeout`` (``asyncio.wait_for``), so a
   hung query never delays anyone beyond its timeout. Prometheus is also sent ``timeout`` so it
   stops evaluating.
-* Library and transport errors become :class:`PrometheusUnreachable` (connection refused, DNS,
+* Library and transport errors of both paths go through :meth:`PrometheusClient._translate` (the one
+  place error messages are built) and become :class:`PrometheusUnreachable` (connection refused, DNS,
   TLS, timeout, HTTP 5xx/401/403/404...) or :class:`PrometheusQueryError` (HTTP 400/422 — bad
   PromQL, execution error — ``status: error``, or a result that is not an instant vector/scalar),
   both :class:`~chaos.errors.MonitorUnavailable`, raised ``from`` the original exception.
@@ -35,6 +42,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import httpx
 import requests
 import requests.auth
 from prometheus_api_client.exceptions import PrometheusApiClientException
@@ -229,6 +237,12 @@ class PrometheusClient:
         session.mount(self.url, HTTPAdapter(max_retries=no_retry, pool_connections=1,
                                             pool_maxsize=self.max_concurrency))
         self._session = session
+        self._token = auth if isinstance(auth, _TokenAuth) else None
+        self._basic = (httpx.BasicAuth(auth.username, auth.password)
+                       if isinstance(auth, requests.auth.HTTPBasicAuth) else None)
+        self._headers = dict(settings.headers)
+        self._verify: str | bool = settings.ca_bundle if settings.ca_bundle else not settings.insecure
+        self._http: httpx.AsyncClient | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None
         self._closed = False
@@ -240,7 +254,8 @@ class PrometheusClient:
 
     # ------------------------------------------------------------------ blocking
 
-    def _translate(self, exc: BaseException, what: str) -> MonitorUnavailable:
+    def _translate(self, exc: BaseException, what: str, timeout_s: float | None = None) -> MonitorUnavailable:
+        """The one place error messages about this Prometheus are built (both transports)."""
         if isinstance(exc, _HttpStatus):
             detail = f"{exc.error_type}: {exc.error}" if exc.error_type else exc.error
             if exc.status_code in (400, 422):
@@ -248,11 +263,14 @@ class PrometheusClient:
                                             status_code=exc.status_code, error_type=exc.error_type)
             return PrometheusUnreachable(f"Prometheus at {self.url} answered HTTP {exc.status_code}"
                                          + (f": {detail}" if detail else ""))
-        if isinstance(exc, requests.Timeout):
-            return PrometheusUnreachable(f"Prometheus at {self.url} did not answer within {self.timeout_s:g}s")
+        if isinstance(exc, httpx.TimeoutException | TimeoutError | requests.Timeout):
+            timeout = self.timeout_s if timeout_s is None else timeout_s
+            return PrometheusUnreachable(f"Prometheus at {self.url} did not answer within {timeout:g}s")
         if isinstance(exc, requests.exceptions.SSLError):
             return PrometheusUnreachable(f"TLS error talking to {self.url}: {exc}")
-        if isinstance(exc, requests.ConnectionError):
+        if isinstance(exc, httpx.ConnectError) and "SSL" in str(exc):
+            return PrometheusUnreachable(f"TLS error talking to {self.url}: {exc}")
+        if isinstance(exc, requests.ConnectionError | httpx.TransportError):
             return PrometheusUnreachable(f"cannot connect to Prometheus at {self.url}")
         if isinstance(exc, PrometheusApiClientException):
             return PrometheusUnreachable(f"Prometheus at {self.url}: {exc}")
@@ -323,16 +341,53 @@ class PrometheusClient:
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
         except TimeoutError as exc:
-            raise PrometheusUnreachable(
-                f"Prometheus at {self.url} did not answer within {timeout_s:g}s") from exc
+            raise self._translate(exc, "the query", timeout_s) from exc
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                auth=self._basic, headers=self._headers, verify=self._verify, trust_env=False,
+                limits=httpx.Limits(max_connections=self.max_concurrency,
+                                    max_keepalive_connections=self.max_concurrency))
+        return self._http
+
+    async def _post_query(self, query: str, eval_time: float, timeout: float) -> Any:
+        headers = {"Authorization": f"Bearer {self._token.token()}"} if self._token is not None else None
+        response = await self._http_client().post(
+            self.url + "/api/v1/query", headers=headers, timeout=timeout,
+            data={"query": query, "time": f"{eval_time:.3f}", "timeout": f"{timeout:.3f}"})
+        if response.status_code != 200:
+            error_type, error = "", ""
+            try:
+                body = json.loads(response.content)
+                if isinstance(body, dict):
+                    error_type, error = str(body.get("errorType", "")), str(body.get("error", ""))
+            except ValueError:
+                error = response.text[:200].strip()
+            raise _HttpStatus(response.status_code, error_type, error)
+        body = json.loads(response.content)
+        if not isinstance(body, dict) or body.get("status") != "success":
+            raise KeyError("status")
+        return body["data"]["result"]
 
     async def query(self, query: str, eval_time: float, timeout_s: float | None = None
                     ) -> tuple[tuple[Point, ...], float]:
-        """Instant query in the pool → ``(points, seconds it took)``; raises on failure."""
+        """Instant query (httpx, on the event loop) → ``(points, seconds it took)``; raises on failure.
+
+        ``timeout`` bounds the whole call (connection, waiting for a free connection, answer).
+        """
+        if self._closed:
+            raise PrometheusUnreachable("the Prometheus client is closed")
         timeout = self.timeout_s if timeout_s is None else timeout_s
         started = time.perf_counter()
-        points = await self._run(lambda: self.query_sync(query, eval_time, timeout), timeout)
-        return points, time.perf_counter() - started
+        self.requests_sent += 1
+        try:
+            result = await asyncio.wait_for(self._post_query(query, eval_time, timeout), timeout)
+        except MonitorUnavailable:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, "the query", timeout) from exc
+        return parse_instant(result), time.perf_counter() - started
 
     async def query_range(self, query: str, start: float, end: float, step_s: float,
                           timeout_s: float | None = None) -> tuple[tuple[RangeSeries, ...], float]:
@@ -343,4 +398,7 @@ class PrometheusClient:
 
     async def aclose(self) -> None:
         self.close()
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()
 

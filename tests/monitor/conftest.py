@@ -102,8 +102,16 @@ class Forwarder:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                self._forward(None)
+
+            def do_POST(self) -> None:
+                self._forward(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+
+            def _forward(self, data: bytes | None) -> None:
                 parsed = urllib.parse.urlsplit(self.path)
                 params = urllib.parse.parse_qs(parsed.query)
+                if data is not None:
+                    params.update(urllib.parse.parse_qs(data.decode()))
                 with owner.lock:
                     owner.queries.extend(params.get("query", []))
                     owner.headers.append({k.lower(): v for k, v in self.headers.items()})
@@ -112,7 +120,10 @@ class Forwarder:
                     status, body = force
                 else:
                     try:
-                        with urllib.request.urlopen(owner.target + self.path, timeout=10) as answer:
+                        request = urllib.request.Request(owner.target + self.path, data=data)
+                        if data is not None:
+                            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+                        with urllib.request.urlopen(request, timeout=10) as answer:
                             status, body = answer.status, answer.read()
                     except urllib.error.HTTPError as exc:
                         status, body = exc.code, exc.read()
