@@ -485,7 +485,7 @@ class Engine:
         assert run.monitor is not None
         interval = run.experiment.spec.monitor.interval_s
         now = time.time()
-        due = max(now, run.last_tick + interval) if run.last_tick else now
+        due = max(now, run.monitor.next_due(run.run_id, run.last_tick, interval)) if run.last_tick else now
         wake_at = min(due, window_end)
         if run.command is None and wake_at > now:
             with contextlib.suppress(TimeoutError):

@@ -9,8 +9,8 @@ timestamp of the scrape that produced it, scrapes of a target repeat every *scra
 fixed *phase*, and an expression such as ``rate(x[30s])`` evaluated between two scrapes gives the
 same answer as right after the first. So the monitor learns, for each vector selector of each SLO
 query, the newest sample's timestamp (``max(timestamp(sel))``, sent in the same request as the
-SLO queries) and the interval (``count_over_time(sel[1m])`` until two distinct timestamps refine
-it), and evaluates right after the next sample can exist (:meth:`Cadence.next_fresh`).
+SLO queries) and the interval (guessed from ``count_over_time(sel[1m])``, then measured between two
+consecutive samples: ``max(timestamp(sel @ t))`` just before the newest one), and evaluates right after the next sample can exist (:meth:`Cadence.next_fresh`).
 
 Batching: many instant queries become one PromQL expression, each labelled with its tag
 (:data:`LABEL`, via ``label_replace``) and joined with ``or``; :func:`split` takes the answer apart.
@@ -45,7 +45,8 @@ class Plan:
 
     query: str
     selectors: tuple[str, ...]
-    """Vector selectors without ``offset``/``@`` (their samples move with the scrapes), as PromQL."""
+    """Vector selectors with a metric name and without ``offset``/``@`` (their samples move with the
+    scrapes), as PromQL."""
     scalar: bool = False
     batchable: bool = True
 
@@ -53,8 +54,9 @@ class Plan:
 def _walk(node: object, out: list[str]) -> bool:
     """Collect live vector selectors; returns False when the expression cannot be batched."""
     if isinstance(node, promql_parser.VectorSelector):
-        if node.offset is None and node.at is None:
-            out.append(str(node))
+        if node.offset is None and node.at is None and node.name:  # timestamp() of several names collides
+            text = str(node)
+            out.append(text[:-2] if text.endswith("{}") else text)
         return True
     if isinstance(node, promql_parser.MatrixSelector):
         return _walk(node.vector_selector, out)
@@ -114,6 +116,11 @@ def count_probe(tag: str, selector: str) -> str:
     return _tagged(f"max(count_over_time({selector}[{LEARN_WINDOW}]))", tag)
 
 
+def previous_probe(tag: str, selector: str, before: float) -> str:
+    """Batch member: the newest sample timestamp of ``selector`` strictly before ``before`` (``@``)."""
+    return _tagged(f"max(timestamp({selector} @ {before - 0.001:.3f}))", tag)
+
+
 def join(members: Sequence[str]) -> str:
     """One PromQL expression answering every member."""
     return " or ".join(members)
@@ -148,6 +155,24 @@ class Cadence:
         self.had_data = False
         self.late = 0
         """Evaluations that came before the expected sample was queryable (each raised the lag)."""
+        self.confirmed = False
+        """True once two consecutive samples gave the interval (a count only guesses it)."""
+        self.anchor: float | None = None
+        """The sample whose predecessor :func:`previous_probe` asks for."""
+
+    def wants_previous(self) -> float | None:
+        """The sample timestamp to ask the predecessor of (None: the interval is confirmed)."""
+        if self.confirmed or self.newest is None:
+            return None
+        self.anchor = self.newest
+        return self.newest
+
+    def saw_previous(self, previous: float | None) -> None:
+        """The answer of :func:`previous_probe` for :attr:`anchor`: two consecutive samples."""
+        if previous is None or self.anchor is None or previous >= self.anchor:
+            return
+        self.interval_s = round(self.anchor - previous, 3)
+        self.confirmed = True
 
     def guess_interval(self, count: float) -> None:
         """A first interval from the sample count of the last minute (refined by :meth:`saw`)."""
@@ -166,12 +191,12 @@ class Cadence:
         self.had_data = True
         previous = self.newest
         if previous is not None and newest < previous - 1e-6:  # went back in time: start over
-            self.interval_s, previous = None, None
+            self.interval_s, previous, self.confirmed = None, None, False
         self.newest = newest
         if previous is not None and newest > previous + 1e-6:
             step = round(newest - previous, 3)
             if self.interval_s is None or step < self.interval_s * 0.95:
-                self.interval_s = step
+                self.interval_s = step  # a multiple of the interval: confirmed by previous_probe only
         interval = self.interval_s
         if interval is not None:
             expected = self._latest_due(eval_time)

@@ -44,6 +44,7 @@ from chaos.slo.cadence import (
     newest_probe,
     next_evaluation,
     plan,
+    previous_probe,
     split,
 )
 from chaos.slo.evaluation import (
@@ -96,6 +97,7 @@ class Monitor:
         self._plans: dict[str, Plan] = {}
         self._cadences: dict[str, Cadence] = {}
         self._solo: set[str] = set()
+        self._unprobed: set[str] = set()
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -145,7 +147,7 @@ class Monitor:
         return found
 
     async def _batch(self, members: list[tuple[str, str]], queries: Mapping[str, str],
-                     eval_time: float) -> dict[str, Observation]:
+                     probes: Mapping[str, str], eval_time: float) -> dict[str, Observation]:
         """One request for ``members`` (``(tag, expression)``) → observation per tag.
 
         When Prometheus refuses the batch, each SLO query of it is sent on its own (and a query
@@ -155,15 +157,15 @@ class Monitor:
         try:
             points, seconds = await self.client.query(join([expr for _, expr in members]), eval_time)
         except PrometheusQueryError as exc:
-            solo = [tag for tag in tags if tag in queries]
-            if len(solo) == 1:  # the one query of the batch is what Prometheus refused
-                self._solo.add(queries[solo[0]])
-                return {solo[0]: Observation.failed("query", str(exc))}
-            answers = await asyncio.gather(*(self._observe_one(queries[tag], eval_time) for tag in solo))
-            for tag, answer in zip(solo, answers, strict=True):
-                if answer.failure == "query":
-                    self._solo.add(queries[tag])
-            return dict(zip(solo, answers, strict=True))
+            if len(members) == 1:  # the one expression of the batch is what Prometheus refused
+                if tags[0] in queries:
+                    self._solo.add(queries[tags[0]])
+                if tags[0] in probes:
+                    self._unprobed.add(probes[tags[0]])
+                return {tags[0]: Observation.failed("query", str(exc))}
+            # find the culprit: every member on its own (a refused query or probe is never batched again)
+            answers = await asyncio.gather(*(self._batch([m], queries, probes, eval_time) for m in members))
+            return {tag: found for answer in answers for tag, found in answer.items()}
         except MonitorUnavailable as exc:
             failed = Observation.failed("unreachable", str(exc))
             return dict.fromkeys(tags, failed)
@@ -185,12 +187,20 @@ class Monitor:
         selectors = list(dict.fromkeys(sel for q in unique for sel in plans[q].selectors))
         members: list[tuple[str, str]] = [(f"q{i}", member(f"q{i}", plans[q])) for i, q in enumerate(batched)]
         by_tag = {f"q{i}": q for i, q in enumerate(batched)}
+        probes: dict[str, str] = {}
         for j, sel in enumerate(selectors):
-            members.append((f"n{j}", newest_probe(f"n{j}", sel)))
-            if self._cadence(sel).interval_s is None:
+            if sel in self._unprobed:
+                continue
+            probes.update({f"{kind}{j}": sel for kind in "ncp"})
+            cadence = self._cadence(sel)
+            if cadence.interval_s is None:
                 members.append((f"c{j}", count_probe(f"c{j}", sel)))
+            members.append((f"n{j}", newest_probe(f"n{j}", sel)))
+            anchor = cadence.wants_previous()
+            if anchor is not None:
+                members.append((f"p{j}", previous_probe(f"p{j}", sel, anchor)))
         chunks = [members[i:i + BATCH_MEMBERS] for i in range(0, len(members), BATCH_MEMBERS)]
-        results = await asyncio.gather(*(self._batch(chunk, by_tag, eval_time) for chunk in chunks),
+        results = await asyncio.gather(*(self._batch(chunk, by_tag, probes, eval_time) for chunk in chunks),
                                        *(self._observe_one(q, eval_time) for q in solo))
         answers: dict[str, Observation] = {}
         for found in results[:len(chunks)]:
@@ -207,6 +217,9 @@ class Monitor:
             count = answers.get(f"c{j}")
             if count is not None and count.points:
                 cadence.guess_interval(count.points[0].value)
+            before = answers.get(f"p{j}")
+            if before is not None and before.failure is None:
+                cadence.saw_previous(before.points[0].value if before.points else None)
             newest = probe.points[0].value if probe.points else None
             reason = cadence.stale(newest, eval_time)
             if reason:
@@ -284,6 +297,11 @@ class Monitor:
             now = self.clock()
             if next_t < now:
                 next_t = now
+
+    @property
+    def cadences(self) -> Mapping[str, Cadence]:
+        """What the monitor learnt about each selector's scrapes (read-only view, by selector)."""
+        return dict(self._cadences)
 
     async def evaluate_now(self, slos: Iterable[Slo], eval_time: float | None = None) -> Tick:
         """One-shot judgement of ``slos`` at one instant (``for``/``consecutive`` do not apply).
