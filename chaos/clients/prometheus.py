@@ -40,19 +40,16 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-import requests
-import requests.auth
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from prometheus_api_client.prometheus_connect import PrometheusConnect
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from chaos.errors import MonitorUnavailable
 from chaos.model.slos import MonitorSpec
 from chaos.slo.evaluation import Point, RangeSeries
+
+if TYPE_CHECKING:
+    import requests
 
 T = TypeVar("T")
 
@@ -94,8 +91,9 @@ def _status_hook(response: requests.Response, *args: Any, **kwargs: Any) -> requ
     raise _HttpStatus(response.status_code, error_type, error)
 
 
-class _TokenAuth(requests.auth.AuthBase):
-    """``Authorization: Bearer`` from an env var or a file, read at request time, never repr'd."""
+class _TokenAuth:
+    """``Authorization: Bearer`` from an env var or a file, read at request time, never repr'd
+    (a callable ``requests`` auth, and the header of each ``httpx`` request)."""
 
     def __init__(self, env: str | None, path: str | None, environ: Mapping[str, str]) -> None:
         self._env = env
@@ -199,7 +197,8 @@ def parse_range(result: Any) -> tuple[RangeSeries, ...]:
 
 
 class PrometheusClient:
-    """One Prometheus connection: a ``requests.Session`` plus a bounded worker pool. Not global.
+    """One Prometheus connection: an ``httpx.AsyncClient`` for instant queries, plus (built on first
+    use) a ``requests.Session`` with a bounded worker pool for range and blocking queries. Not global.
 
     ``query``/``query_range`` are coroutines; ``query_sync``/``query_range_sync`` are the blocking
     versions (raise the same errors). Close with :meth:`close` / ``await aclose()``.
@@ -213,35 +212,28 @@ class PrometheusClient:
         self.timeout_s = settings.timeout_s
         self.max_concurrency = settings.max_concurrency
         environ = os.environ if environ is None else environ
-        auth: requests.auth.AuthBase | None = None
+        self._settings = settings
+        basic = settings.basic_auth
+        self._password: Callable[[], str] | None = None  # re-read for the requests transport; never stored
+        if basic is not None:
+            self._password = lambda: _secret(basic.password_env, basic.password_file, environ, "basic auth password")
+        self._token: _TokenAuth | None = None
+        self._basic: httpx.BasicAuth | None = None
         if (settings.bearer_token_env or settings.bearer_token_file) and settings.basic_auth:
             raise PrometheusUnreachable("monitor: set either a bearer token or basic auth, not both")
         if settings.bearer_token_env or settings.bearer_token_file:
-            auth = _TokenAuth(settings.bearer_token_env, settings.bearer_token_file, environ)
-            auth.token()  # fail early (and clearly) when the token is missing
-        elif settings.basic_auth is not None:
-            basic = settings.basic_auth
-            auth = requests.auth.HTTPBasicAuth(
-                basic.username, _secret(basic.password_env, basic.password_file, environ, "basic auth password"))
+            self._token = _TokenAuth(settings.bearer_token_env, settings.bearer_token_file, environ)
+            self._token.token()  # fail early (and clearly) when the token is missing
+        elif basic is not None and self._password is not None:
+            self._basic = httpx.BasicAuth(basic.username, self._password())
         self._header_names = sorted(settings.headers)
-        session = requests.Session()
-        session.verify = settings.ca_bundle if settings.ca_bundle else not settings.insecure
-        session.hooks["response"].append(_status_hook)
-        no_retry = Retry(total=0, read=False, redirect=0, raise_on_status=False)  # read=False: timeouts stay timeouts
-        options: dict[str, Any] = {"url": self.url, "headers": dict(settings.headers) or None,
-                                   "disable_ssl": settings.insecure, "retry": no_retry, "auth": auth,
-                                   "session": session, "timeout": self.timeout_s}
-        # the library annotates timeout as int and auth as a tuple; requests accepts floats and AuthBase
-        self._connect: Any = PrometheusConnect(**options)
-        # PrometheusConnect mounted an adapter with the default pool of 10 connections: size it to the pool
-        session.mount(self.url, HTTPAdapter(max_retries=no_retry, pool_connections=1,
-                                            pool_maxsize=self.max_concurrency))
-        self._session = session
-        self._token = auth if isinstance(auth, _TokenAuth) else None
-        self._basic = (httpx.BasicAuth(auth.username, auth.password)
-                       if isinstance(auth, requests.auth.HTTPBasicAuth) else None)
         self._headers = dict(settings.headers)
-        self._verify: str | bool = settings.ca_bundle if settings.ca_bundle else not settings.insecure
+        # plain http:// has no TLS to verify: no CA store is built for it (~0.1 s per client)
+        self._verify: str | bool = ((settings.ca_bundle if settings.ca_bundle else not settings.insecure)
+                                    if self.url.startswith("https://") else False)
+        self._sync: Any = None
+        """``PrometheusConnect``, built on first use (range queries, blocking calls): ``requests`` and
+        the library are imported only by the commands that need them (``aftershock check``)."""
         self._http: httpx.AsyncClient | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -254,6 +246,33 @@ class PrometheusClient:
 
     # ------------------------------------------------------------------ blocking
 
+    def _connect(self) -> Any:
+        if self._sync is not None:
+            return self._sync
+        import requests
+        import requests.auth
+        from prometheus_api_client.prometheus_connect import PrometheusConnect
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        settings = self._settings
+        auth: Any = self._token
+        if settings.basic_auth is not None and self._password is not None:
+            auth = requests.auth.HTTPBasicAuth(settings.basic_auth.username, self._password())
+        session = requests.Session()
+        session.verify = settings.ca_bundle if settings.ca_bundle else not settings.insecure
+        session.hooks["response"].append(_status_hook)
+        no_retry = Retry(total=0, read=False, redirect=0, raise_on_status=False)  # read=False: timeouts stay timeouts
+        options: dict[str, Any] = {"url": self.url, "headers": dict(settings.headers) or None,
+                                   "disable_ssl": settings.insecure, "retry": no_retry, "auth": auth,
+                                   "session": session, "timeout": self.timeout_s}
+        # the library annotates timeout as int and auth as a tuple; requests accepts floats and callables
+        self._sync = PrometheusConnect(**options)
+        # PrometheusConnect mounted an adapter with the default pool of 10 connections: size it to the pool
+        session.mount(self.url, HTTPAdapter(max_retries=no_retry, pool_connections=1,
+                                            pool_maxsize=self.max_concurrency))
+        return self._sync
+
     def _translate(self, exc: BaseException, what: str, timeout_s: float | None = None) -> MonitorUnavailable:
         """The one place error messages about this Prometheus are built (both transports)."""
         if isinstance(exc, _HttpStatus):
@@ -263,16 +282,26 @@ class PrometheusClient:
                                             status_code=exc.status_code, error_type=exc.error_type)
             return PrometheusUnreachable(f"Prometheus at {self.url} answered HTTP {exc.status_code}"
                                          + (f": {detail}" if detail else ""))
-        if isinstance(exc, httpx.TimeoutException | TimeoutError | requests.Timeout):
+        timeouts: tuple[type[BaseException], ...] = (httpx.TimeoutException, TimeoutError)
+        tls: tuple[type[BaseException], ...] = ()
+        connection: tuple[type[BaseException], ...] = (httpx.TransportError,)
+        library: tuple[type[BaseException], ...] = ()
+        if self._sync is not None:  # the requests transport is in use: its errors too
+            import requests
+            from prometheus_api_client.exceptions import PrometheusApiClientException
+
+            timeouts += (requests.Timeout,)
+            tls = (requests.exceptions.SSLError,)
+            connection += (requests.ConnectionError,)
+            library = (PrometheusApiClientException,)
+        if isinstance(exc, timeouts):
             timeout = self.timeout_s if timeout_s is None else timeout_s
             return PrometheusUnreachable(f"Prometheus at {self.url} did not answer within {timeout:g}s")
-        if isinstance(exc, requests.exceptions.SSLError):
+        if isinstance(exc, tls) or (isinstance(exc, httpx.ConnectError) and "SSL" in str(exc)):
             return PrometheusUnreachable(f"TLS error talking to {self.url}: {exc}")
-        if isinstance(exc, httpx.ConnectError) and "SSL" in str(exc):
-            return PrometheusUnreachable(f"TLS error talking to {self.url}: {exc}")
-        if isinstance(exc, requests.ConnectionError | httpx.TransportError):
+        if isinstance(exc, connection):
             return PrometheusUnreachable(f"cannot connect to Prometheus at {self.url}")
-        if isinstance(exc, PrometheusApiClientException):
+        if isinstance(exc, library):
             return PrometheusUnreachable(f"Prometheus at {self.url}: {exc}")
         if isinstance(exc, KeyError | TypeError):
             return PrometheusQueryError(f"Prometheus answered {what} without data (status: error?)")
@@ -285,7 +314,7 @@ class PrometheusClient:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         self.requests_sent += 1
         try:
-            result = self._connect.custom_query(
+            result = self._connect().custom_query(
                 query, params={"time": f"{eval_time:.3f}", "timeout": f"{timeout:.3f}"}, timeout=timeout)
         except MonitorUnavailable:
             raise
@@ -299,7 +328,7 @@ class PrometheusClient:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         self.requests_sent += 1
         try:
-            result = self._connect.custom_query_range(
+            result = self._connect().custom_query_range(
                 query, start_time=datetime.fromtimestamp(start, UTC), end_time=datetime.fromtimestamp(end, UTC),
                 step=f"{step_s:g}", params={"timeout": f"{timeout:.3f}"}, timeout=timeout)
         except MonitorUnavailable:
@@ -312,7 +341,8 @@ class PrometheusClient:
         self._closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        self._connect.close()
+        if self._sync is not None:
+            self._sync.close()
 
     # ------------------------------------------------------------------ async
 
