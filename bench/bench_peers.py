@@ -143,8 +143,8 @@ def first_breach(prom: str, start: float, end: float) -> float | None:
     window = max(2, math.ceil(end - start) + 2)
     series = query(prom, f"{SAMPLES}[{window}s]", end)
     stamps = sorted({float(t) for s in series for t, _ in s["values"] if start <= float(t) <= end})
-    for t in stamps:
-        values = [float(v["value"][1]) for v in query(prom, SLO_QUERY, t)]
+    for t in stamps:  # just after the scrape: the first instant any monitor could evaluate it
+        values = [float(v["value"][1]) for v in query(prom, SLO_QUERY, t + 0.001)]
         if values and any(v >= THRESHOLD for v in values):
             return t
     return None
