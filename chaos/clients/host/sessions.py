@@ -23,8 +23,8 @@ import random
 import socket
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from chaos.clients.host.faulttable import NOTHING, ActiveFault, Applicable, FaultTable
 from chaos.clients.host.httpframe import (
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from prometheus_client import Counter
 
 STREAM_LIMIT = 1024 * 1024
+SMALL_BODY = 64 * 1024
+"""Response bodies up to this size (by Content-Length) go out with their head in one write."""
 SPLICE_CHUNK = 1024 * 1024
 """Bytes moved per ``splice`` call (the pipe is sized to hold them)."""
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -59,6 +61,14 @@ class ProxyContext:
     metrics: ProxyMetrics
     rng: random.Random
     connect_timeout: float
+    request_counters: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """``requests_total`` children by (upstream, status): one label lookup per pair, not per request."""
+
+    def count_request(self, upstream: str, status: str) -> None:
+        child = self.request_counters.get((upstream, status))
+        if child is None:
+            child = self.request_counters[(upstream, status)] = self.metrics.requests.labels(upstream, status)
+        child.inc()
 
 
 class Interrupted(Exception):
@@ -381,7 +391,7 @@ async def _one_request(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter
     for fault in app.http_abort:
         if _matches(fault, method, path) and fault.hits(ctx.rng):
             ctx.metrics.injected.labels("http-abort").inc()
-            ctx.metrics.requests.labels(upstream.name, str(fault.spec.code)).inc()
+            ctx.count_request(upstream.name, str(fault.spec.code))
             await copy_body(creader, framing, Discard())
             await from_lane.flush()
             await _answer(cwriter, fault.spec.code, "aftershock: injected abort\n", close=head.wants_close)
@@ -420,16 +430,24 @@ async def _one_request(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter
             await from_lane.flush()
             await _answer(cwriter, 502, f"aftershock proxy: upstream {upstream.name} closed\n", close=True)
             return False
-        await from_lane.send(response.raw)
         status = response.first[1]
+        if not status.startswith("1"):
+            break
+        await from_lane.send(response.raw)  # an interim (1xx) response
         if status == "101":
             await pipe_both(ctx, creader, ureader, to_lane, from_lane, cwriter)
             return False
-        if not status.startswith("1"):
-            break
-    ctx.metrics.requests.labels(upstream.name, status).inc()
+    ctx.count_request(upstream.name, status)
     body = response_framing(response, method)
-    await copy_body(ureader, body, from_lane)
+    if body[0] == "length" and body[1] <= SMALL_BODY:  # head and body in one write
+        try:
+            payload = await ureader.readexactly(body[1])
+        except asyncio.IncompleteReadError as exc:
+            raise MalformedMessage("connection closed inside a message body") from exc
+        await from_lane.send(response.raw + payload)
+    else:
+        await from_lane.send(response.raw)
+        await copy_body(ureader, body, from_lane)
     if body[0] == "close" or response.wants_close:
         upstreams.pop(upstream.name, None)
         await to_lane.flush()
