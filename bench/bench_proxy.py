@@ -1,12 +1,14 @@
 """Fault proxy overhead against a direct connection, measured in the same run (a script, not a test).
 
-    .venv/bin/python bench/bench_proxy.py [--requests 3000] [--bulk-mb 512]
+    .venv/bin/python bench/bench_proxy.py [--requests 3000] [--bulk-mb 256] [--rounds 5]
 
 Upstreams (a minimal keep-alive HTTP server and a bulk sender) run in a child process; the proxy runs
 as its own process (``python -m chaos.clients.host.proxy``), as it does in production; the client is
 this process. For small HTTP requests it prints p50/p99 added latency (sequential, one keep-alive
 connection) and the requests/s ratio (16 concurrent connections); for bulk, MB/s. Each is measured with
-no fault and with a 0 ms latency fault active (the delay queue engaged), in TCP and HTTP modes.
+no fault and with a 0 ms latency fault active (the delay queue engaged), in TCP and HTTP modes. The
+ratios are per round — direct, then through the proxy, back to back — and the median of ``--rounds``
+rounds is reported with its range, so a noisy neighbour on a shared machine hits both sides of a ratio.
 """
 
 from __future__ import annotations
@@ -118,11 +120,16 @@ async def bulk_rate(port: int) -> float:
     return got / elapsed / 1e6
 
 
+def _spread(ratios: list[float]) -> str:
+    """Median ratio with its range over the rounds."""
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def _pct(samples: list[float], q: float) -> float:
     return statistics.quantiles(samples, n=100)[q - 1] if q < 100 else max(samples)
 
 
-async def run(requests: int, bulk_mb: int) -> None:
+async def run(requests: int, bulk_mb: int, rounds: int) -> None:
     parent, child = multiprocessing.Pipe()
     upstream = multiprocessing.Process(target=_upstreams, args=(child, bulk_mb * (1 << 20)), daemon=True)
     upstream.start()
@@ -152,14 +159,17 @@ async def run(requests: int, bulk_mb: int) -> None:
                                                              deadline=time.time() + 600, latency_ms=0,
                                                              direction="both"))
                 lat = await latencies(port, requests)
-                rps = await throughput(port, requests * 2)
-                mbps = await bulk_rate(bport) if not http else float("nan")
+                rps_ratios, bulk_ratios = [], []
+                for _ in range(rounds):
+                    rps_ratios.append(await throughput(port, requests * 2) / await throughput(http_port, requests * 2))
+                    if not http:
+                        bulk_ratios.append(await bulk_rate(bport) / await bulk_rate(bulk_port))
                 label = f"proxy {'http' if http else 'tcp '} {'0ms-latency fault' if faulted else 'no fault        '}"
                 added50 = (_pct(lat, 50) - _pct(direct_lat, 50)) * 1e6
                 added99 = (_pct(lat, 99) - _pct(direct_lat, 99)) * 1e6
-                bulk_text = f", bulk {mbps:.0f} MB/s (x{mbps / direct_bulk:.2f})" if not http else ""
+                bulk_text = f", bulk x{_spread(bulk_ratios)}" if not http else ""
                 print(f"{label}: added p50 {added50:+.0f} us, p99 {added99:+.0f} us, "
-                      f"{rps:.0f} req/s (x{rps / direct_rps:.2f}){bulk_text}")
+                      f"req/s x{_spread(rps_ratios)}{bulk_text}", flush=True)
             for p in (proc, bulk_proc):
                 p.terminate()
                 await p.wait()
@@ -178,11 +188,13 @@ async def run(requests: int, bulk_mb: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--bulk-mb", type=int, default=512)
+    parser.add_argument("--bulk-mb", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.requests} requests, "
-          f"{args.bulk_mb} MiB bulk")
-    asyncio.run(run(args.requests, args.bulk_mb))
+          f"{args.bulk_mb} MiB bulk, {args.rounds} alternating rounds, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    asyncio.run(run(args.requests, args.bulk_mb, args.rounds))
     return 0
 
 

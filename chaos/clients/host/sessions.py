@@ -284,27 +284,37 @@ class _Splicer:
             if not fut.done():
                 fut.set_result(None)
 
-    async def _ready(self, fd: int, write: bool) -> None:
+    async def _writable(self, fd: int) -> None:
         fut: asyncio.Future[None] = self.loop.create_future()
 
         def wake() -> None:
             if not fut.done():
                 fut.set_result(None)
 
-        (self.loop.add_writer if write else self.loop.add_reader)(fd, wake)
+        self.loop.add_writer(fd, wake)
         self._waits.add(fut)
         try:
             await fut
         finally:
             self._waits.discard(fut)
-            (self.loop.remove_writer if write else self.loop.remove_reader)(fd)
+            self.loop.remove_writer(fd)
 
     async def one_way(self, src: socket.socket, dst: socket.socket, counter: Counter) -> bool:
-        """Move ``src`` → ``dst``; True at EOF (``dst`` is shut for writing), False to switch."""
+        """Move ``src`` → ``dst``; True at EOF (``dst`` is shut for writing), False to switch.
+
+        ``src`` stays registered for reading while this runs (no epoll change per chunk).
+        """
         r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
         with contextlib.suppress(OSError):
             fcntl.fcntl(w, _F_SETPIPE_SZ, SPLICE_CHUNK)
+        readable: asyncio.Future[None] = self.loop.create_future()
+
+        def wake() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        self.loop.add_reader(src.fileno(), wake)
         try:
             while True:
                 if self.switching or not self.still_quiet():
@@ -313,7 +323,13 @@ class _Splicer:
                 try:
                     n = os.splice(src.fileno(), w, SPLICE_CHUNK, flags=flags)
                 except BlockingIOError:
-                    await self._ready(src.fileno(), write=False)
+                    if readable.done():
+                        readable = self.loop.create_future()
+                    self._waits.add(readable)
+                    try:
+                        await readable
+                    finally:
+                        self._waits.discard(readable)
                     continue
                 if n == 0:
                     with contextlib.suppress(OSError):
@@ -324,8 +340,9 @@ class _Splicer:
                     try:
                         n -= os.splice(r, dst.fileno(), n, flags=flags)
                     except BlockingIOError:
-                        await self._ready(dst.fileno(), write=True)
+                        await self._writable(dst.fileno())
         finally:
+            self.loop.remove_reader(src.fileno())
             os.close(r)
             os.close(w)
 
