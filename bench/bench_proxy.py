@@ -9,6 +9,8 @@ connection) and the requests/s ratio (16 concurrent connections); for bulk, MB/s
 no fault and with a 0 ms latency fault active (the delay queue engaged), in TCP and HTTP modes. The
 ratios are per round — direct, then through the proxy, back to back — and the median of ``--rounds``
 rounds is reported with its range, so a noisy neighbour on a shared machine hits both sides of a ratio.
+It also reports the proxy process' own CPU per request and per GiB (``/proc``), which other load on
+the machine does not distort.
 """
 
 from __future__ import annotations
@@ -120,6 +122,12 @@ async def bulk_rate(port: int) -> float:
     return got / elapsed / 1e6
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _spread(ratios: list[float]) -> str:
     """Median ratio with its range over the rounds."""
     return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
@@ -160,16 +168,26 @@ async def run(requests: int, bulk_mb: int, rounds: int) -> None:
                                                              direction="both"))
                 lat = await latencies(port, requests)
                 rps_ratios, bulk_ratios = [], []
+                req_cpu = bulk_cpu = 0.0
                 for _ in range(rounds):
-                    rps_ratios.append(await throughput(port, requests * 2) / await throughput(http_port, requests * 2))
+                    c0 = _cpu_s(proc.pid)
+                    proxied = await throughput(port, requests * 2)
+                    req_cpu += _cpu_s(proc.pid) - c0
+                    rps_ratios.append(proxied / await throughput(http_port, requests * 2))
                     if not http:
-                        bulk_ratios.append(await bulk_rate(bport) / await bulk_rate(bulk_port))
+                        c0 = _cpu_s(bulk_proc.pid)
+                        proxied = await bulk_rate(bport)
+                        bulk_cpu += _cpu_s(bulk_proc.pid) - c0
+                        bulk_ratios.append(proxied / await bulk_rate(bulk_port))
+                served = rounds * (requests * 2 // 16 * 16)
                 label = f"proxy {'http' if http else 'tcp '} {'0ms-latency fault' if faulted else 'no fault        '}"
                 added50 = (_pct(lat, 50) - _pct(direct_lat, 50)) * 1e6
                 added99 = (_pct(lat, 99) - _pct(direct_lat, 99)) * 1e6
-                bulk_text = f", bulk x{_spread(bulk_ratios)}" if not http else ""
+                bulk_text = (f", bulk x{_spread(bulk_ratios)}, proxy CPU {bulk_cpu / (rounds * bulk_mb / 1024):.2f} s/GiB"
+                             if not http else "")
                 print(f"{label}: added p50 {added50:+.0f} us, p99 {added99:+.0f} us, "
-                      f"req/s x{_spread(rps_ratios)}{bulk_text}", flush=True)
+                      f"req/s x{_spread(rps_ratios)}, proxy CPU {req_cpu / served * 1e6:.0f} us/request{bulk_text}",
+                      flush=True)
             for p in (proc, bulk_proc):
                 p.terminate()
                 await p.wait()
