@@ -98,6 +98,8 @@ class Monitor:
         self._cadences: dict[str, Cadence] = {}
         self._solo: set[str] = set()
         self._unprobed: set[str] = set()
+        self.batch_members = BATCH_MEMBERS
+        """Expressions per request; halved when Prometheus refuses a batch whose members pass alone."""
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -165,7 +167,11 @@ class Monitor:
                 return {tags[0]: Observation.failed("query", str(exc))}
             # find the culprit: every member on its own (a refused query or probe is never batched again)
             answers = await asyncio.gather(*(self._batch([m], queries, probes, eval_time) for m in members))
-            return {tag: found for answer in answers for tag, found in answer.items()}
+            out = {tag: found for answer in answers for tag, found in answer.items()}
+            if not any(found.failure == "query" for found in out.values()):
+                # each one passes alone: the batch itself was too much (e.g. Prometheus' sample limit)
+                self.batch_members = max(1, len(members) // 2)
+            return out
         except MonitorUnavailable as exc:
             failed = Observation.failed("unreachable", str(exc))
             return dict.fromkeys(tags, failed)
@@ -176,7 +182,7 @@ class Monitor:
         """Run each distinct query once at ``eval_time``; never raises for a failed poll.
 
         The queries and the freshness probes of their selectors go out in as few requests as
-        :data:`BATCH_MEMBERS` allows (concurrently, at most ``max_concurrency`` at a time); the
+        :attr:`batch_members` allows (concurrently, at most ``max_concurrency`` at a time); the
         probes update the scrape cadences, and a query whose selector stopped updating is a
         failed poll (``no-data``), never a holding one.
         """
@@ -199,7 +205,8 @@ class Monitor:
             anchor = cadence.wants_previous()
             if anchor is not None:
                 members.append((f"p{j}", previous_probe(f"p{j}", sel, anchor)))
-        chunks = [members[i:i + BATCH_MEMBERS] for i in range(0, len(members), BATCH_MEMBERS)]
+        size = self.batch_members
+        chunks = [members[i:i + size] for i in range(0, len(members), size)]
         results = await asyncio.gather(*(self._batch(chunk, by_tag, probes, eval_time) for chunk in chunks),
                                        *(self._observe_one(q, eval_time) for q in solo))
         answers: dict[str, Observation] = {}

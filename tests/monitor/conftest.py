@@ -97,6 +97,8 @@ class Forwarder:
         self.queries: list[str] = []
         self.headers: list[dict[str, str]] = []
         self.force: tuple[int, bytes] | None = None
+        self.refuse_batches = False
+        """Answer 422 to any query joining expressions with ``or`` (a stand-in for Prometheus' sample limit)."""
         self.lock = threading.Lock()
         owner = self
 
@@ -116,6 +118,9 @@ class Forwarder:
                     owner.queries.extend(params.get("query", []))
                     owner.headers.append({k.lower(): v for k, v in self.headers.items()})
                     force = owner.force
+                    if owner.refuse_batches and any(" or " in q for q in params.get("query", [])):
+                        force = (422, json.dumps({"status": "error", "errorType": "execution",
+                                                  "error": "query processing would load too many samples"}).encode())
                 if force is not None:
                     status, body = force
                 else:

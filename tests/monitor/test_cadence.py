@@ -209,3 +209,18 @@ async def test_interval_stays_the_upper_bound(prom: PrometheusServer, exporter: 
         assert monitor.next_due("run", now) <= now + 0.2
         assert now < monitor.next_due("run", now, 5.0) <= now + 1.0 + 0.3  # the next scrape, not 5 s
         assert monitor.next_due("unknown", now) == pytest.approx(now + 0.2)
+
+
+async def test_a_batch_refused_while_each_member_passes_is_split(forwarder: Forwarder) -> None:
+    forwarder.refuse_batches = True
+    slos = [slo(f"s{i}", f"vector({i})", "==", i) for i in range(4)]
+    async with Monitor(spec(forwarder.url)) as monitor:
+        monitor.add("run", slos)
+        first = verdicts_of(await monitor.tick(), "run")
+        assert all(first[f"s{i}"].status == "ok" for i in range(4))  # answered one by one
+        assert monitor.batch_members == 2
+        verdicts_of(await monitor.tick(), "run")
+        assert monitor.batch_members == 1  # two members still too many for this "Prometheus"
+        forwarder.reset()
+        third = verdicts_of(await monitor.tick(), "run")
+    assert all(third[f"s{i}"].status == "ok" for i in range(4)) and len(forwarder.queries) == 4
