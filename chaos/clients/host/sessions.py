@@ -49,10 +49,6 @@ SMALL_BODY = 64 * 1024
 """Response bodies up to this size (by Content-Length) go out with their head in one write."""
 SPLICE_CHUNK = 1024 * 1024
 """Bytes moved per ``splice`` call (the pipe is sized to hold them)."""
-SOCKET_BUFFER = 4 * 1024 * 1024
-"""Receive buffer towards the upstream and send buffer towards the client of a spliced connection:
-room for the bytes that arrive while the proxy waits for a CPU (a shared machine), so its scheduling
-delays do not stall the stream."""
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
@@ -218,10 +214,8 @@ async def run_tcp_socket(ctx: ProxyContext, csock: socket.socket) -> None:
     usock = socket.socket(socket.AF_INET6 if ":" in upstream.host else socket.AF_INET, socket.SOCK_STREAM)
     usock.setblocking(False)
     try:
-        usock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
         await asyncio.wait_for(loop.sock_connect(usock, (upstream.host, upstream.port)), ctx.connect_timeout)
         usock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        csock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
     except (OSError, TimeoutError):
         usock.close()
         _rst_socket(csock)
