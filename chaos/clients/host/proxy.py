@@ -22,7 +22,7 @@ from types import TracebackType
 from chaos.clients.host.faulttable import FaultTable
 from chaos.clients.host.metrics import ProxyMetrics
 from chaos.clients.host.routing import Router
-from chaos.clients.host.sessions import STREAM_LIMIT, ProxyContext, run_http, run_tcp_socket
+from chaos.clients.host.sessions import STREAM_LIMIT, ProxyContext, run_http, run_tcp
 from chaos.clients.host.specs import FAULT_KINDS, ProxyFault, Upstream, split_address
 from chaos.errors import ChaosError, TargetError
 
@@ -43,10 +43,6 @@ class FaultProxy:
         self._rng = random.Random(seed)
         self._connect_timeout = connect_timeout
         self._server: asyncio.Server | None = None
-        self._listener: socket.socket | None = None
-        """TCP mode: the listening socket, served by :meth:`_accept_loop` (sessions start on raw
-        sockets, so that a quiet connection can be spliced)."""
-        self._acceptor: asyncio.Task[None] | None = None
         self._table: FaultTable | None = None
         self._sessions: set[asyncio.Task[None]] = set()
 
@@ -58,10 +54,7 @@ class FaultProxy:
         self._table.on_changed(self._update_gauge)
         self._update_gauge()
         try:
-            if not self.http:
-                self._listener = self._listening_socket()
-                self._acceptor = loop.create_task(self._accept_loop(self._listener))
-            elif isinstance(self._listen, socket.socket):
+            if isinstance(self._listen, socket.socket):
                 self._server = await asyncio.start_server(self._accept, sock=self._listen, limit=STREAM_LIMIT)
             else:
                 host, port = self._listen
@@ -70,48 +63,8 @@ class FaultProxy:
         except OSError as exc:
             raise TargetError(f"fault proxy cannot listen on {self._listen}: {exc}") from exc
 
-    def _listening_socket(self) -> socket.socket:
-        if isinstance(self._listen, socket.socket):
-            sock = self._listen
-        else:
-            host, port = self._listen
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, port))
-                sock.listen(128)
-            except OSError:
-                sock.close()
-                raise
-        sock.setblocking(False)
-        return sock
-
-    async def _accept_loop(self, listener: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                conn, _ = await loop.sock_accept(listener)
-            except OSError:
-                await asyncio.sleep(0.05)  # e.g. EMFILE: let sessions end, then accept again
-                continue
-            conn.setblocking(False)
-            with contextlib.suppress(OSError):
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            task = loop.create_task(self._session(conn))
-            self._sessions.add(task)
-            task.add_done_callback(self._sessions.discard)
-
-    async def _session(self, conn: socket.socket) -> None:
-        ctx = ProxyContext(self.table, self.router, self.metrics, self._rng, self._connect_timeout)
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            await run_tcp_socket(ctx, conn)  # owns conn: closes it in every case
-
     @property
     def address(self) -> tuple[str, int]:
-        if self._listener is not None:
-            host, port = self._listener.getsockname()[:2]
-            return str(host), int(port)
         if self._server is None:
             raise TargetError("the fault proxy is not started")
         host, port = self._server.sockets[0].getsockname()[:2]
@@ -121,14 +74,6 @@ class FaultProxy:
         """Remove every fault, stop accepting and close every proxied connection."""
         if self._table is not None:
             self._table.clear()
-        if self._acceptor is not None:
-            self._acceptor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._acceptor
-            self._acceptor = None
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
         if self._server is not None:
             self._server.close()
         for task in list(self._sessions):
@@ -206,7 +151,7 @@ class FaultProxy:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         ctx = ProxyContext(self.table, self.router, self.metrics, self._rng, self._connect_timeout)
         try:
-            await run_http(ctx, reader, writer)
+            await (run_http if self.http else run_tcp)(ctx, reader, writer)
         except (OSError, asyncio.IncompleteReadError):
             pass
         finally:

@@ -5,28 +5,19 @@ faults (partition, timeout, reset, loss) are decided when the connection (TCP) o
 and again on each client chunk, so faults added later reach long-lived connections too; latency and
 bandwidth live in :class:`~chaos.clients.host.lanes.Lane`.
 
-TCP mode with no fault applying to the upstream: :func:`run_tcp_socket` moves the bytes with
-``splice(2)`` through a pipe, socket to socket, without copying them into Python (the proxy then costs
-the system under test next to nothing). Before each chunk it looks at the fault table; the moment a
-fault applies, both directions stop at a chunk boundary and the connection continues on asyncio
-streams with :class:`~chaos.clients.host.lanes.Lane` (:func:`run_tcp`), so a fault injected later
-reaches long-lived connections exactly as before.
+HTTP mode without a fault: one label lookup per (upstream, status) for the request counter, and a small
+response (by ``Content-Length``) goes to the client in one write with its head.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import os
 import random
-import socket
-import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from chaos.clients.host.faulttable import NOTHING, ActiveFault, Applicable, FaultTable
+from chaos.clients.host.faulttable import ActiveFault, Applicable, FaultTable
 from chaos.clients.host.httpframe import (
     Discard,
     MalformedMessage,
@@ -41,15 +32,9 @@ from chaos.clients.host.metrics import ProxyMetrics
 from chaos.clients.host.routing import Router
 from chaos.clients.host.specs import Upstream
 
-if TYPE_CHECKING:
-    from prometheus_client import Counter
-
 STREAM_LIMIT = 1024 * 1024
 SMALL_BODY = 64 * 1024
 """Response bodies up to this size (by Content-Length) go out with their head in one write."""
-SPLICE_CHUNK = 1024 * 1024
-"""Bytes moved per ``splice`` call (the pipe is sized to hold them)."""
-_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 @dataclass
@@ -128,9 +113,8 @@ async def _connect(ctx: ProxyContext, upstream: Upstream) -> tuple[asyncio.Strea
         asyncio.open_connection(upstream.host, upstream.port, limit=STREAM_LIMIT), ctx.connect_timeout)
 
 
-async def run_tcp(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter,
-                  upstream: Upstream | None = None) -> None:
-    upstream = upstream or ctx.router.choose(ctx.rng)
+async def run_tcp(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
+    upstream = ctx.router.choose(ctx.rng)
     if upstream is None:
         send_rst(cwriter)
         return
@@ -184,178 +168,6 @@ async def _pump(ctx: ProxyContext, reader: asyncio.StreamReader, lane: Lane, gat
         await lane.send(data)
     await lane.flush()
     lane.write_eof()
-
-
-def quiet(app: Applicable) -> bool:
-    """No fault of any kind applies (the data path may bypass Python)."""
-    return app is NOTHING or app == NOTHING
-
-
-def _rst_socket(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
-async def run_tcp_socket(ctx: ProxyContext, csock: socket.socket) -> None:
-    """TCP mode from an accepted, non-blocking socket: splice while no fault applies, streams after.
-
-    Owns ``csock``: closes it (or hands it to a stream that closes it after flushing) in every case.
-    """
-    loop = asyncio.get_running_loop()
-    upstream = ctx.router.choose(ctx.rng)
-    if upstream is None:
-        _rst_socket(csock)
-        return
-    if not quiet(ctx.table.applicable(upstream.name)):
-        await _streams(ctx, csock, None, upstream)
-        return
-    ctx.metrics.connections.labels(upstream.name).inc()
-    usock = socket.socket(socket.AF_INET6 if ":" in upstream.host else socket.AF_INET, socket.SOCK_STREAM)
-    usock.setblocking(False)
-    try:
-        await asyncio.wait_for(loop.sock_connect(usock, (upstream.host, upstream.port)), ctx.connect_timeout)
-        usock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (OSError, TimeoutError):
-        usock.close()
-        _rst_socket(csock)
-        return
-    except BaseException:
-        usock.close()
-        csock.close()
-        raise
-    splicer = _Splicer(loop, lambda: quiet(ctx.table.applicable(upstream.name)))
-    try:
-        switch = not await splicer.both(csock, usock, ctx.metrics.bytes_to, ctx.metrics.bytes_from)
-    except ConnectionResetError:
-        usock.close()
-        _rst_socket(csock)
-        return
-    except BaseException:
-        usock.close()
-        csock.close()
-        raise
-    if not switch:
-        usock.close()
-        csock.close()
-        return
-    await _streams(ctx, csock, usock, upstream)  # a fault applies now: lanes for the rest
-
-
-async def _streams(ctx: ProxyContext, csock: socket.socket, usock: socket.socket | None,
-                   upstream: Upstream) -> None:
-    """The connection on asyncio streams (faults in lanes); ``usock`` None: connect (and gate) first."""
-    try:
-        creader, cwriter = await asyncio.open_connection(sock=csock, limit=STREAM_LIMIT)
-    except BaseException:
-        csock.close()
-        if usock is not None:
-            usock.close()
-        raise
-    try:
-        if usock is None:
-            await run_tcp(ctx, creader, cwriter, upstream)
-            return
-        try:
-            ureader, uwriter = await asyncio.open_connection(sock=usock, limit=STREAM_LIMIT)
-        except OSError:
-            usock.close()
-            send_rst(cwriter)
-            return
-        to_lane = Lane(uwriter, "to", ctx.table, upstream.name, ctx.rng, ctx.metrics.bytes_to)
-        from_lane = Lane(cwriter, "from", ctx.table, upstream.name, ctx.rng, ctx.metrics.bytes_from)
-        await pipe_both(ctx, creader, ureader, to_lane, from_lane, cwriter)
-    finally:
-        cwriter.close()
-
-
-class _Splicer:
-    """Both directions of one connection through ``splice(2)``, until EOF or until a fault applies."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, still_quiet: Callable[[], bool]) -> None:
-        self.loop = loop
-        self.still_quiet = still_quiet
-        self.switching = False
-        self._waits: set[asyncio.Future[None]] = set()
-
-    def _switch(self) -> None:
-        self.switching = True
-        for fut in self._waits:
-            if not fut.done():
-                fut.set_result(None)
-
-    async def _writable(self, fd: int) -> None:
-        fut: asyncio.Future[None] = self.loop.create_future()
-
-        def wake() -> None:
-            if not fut.done():
-                fut.set_result(None)
-
-        self.loop.add_writer(fd, wake)
-        self._waits.add(fut)
-        try:
-            await fut
-        finally:
-            self._waits.discard(fut)
-            self.loop.remove_writer(fd)
-
-    async def one_way(self, src: socket.socket, dst: socket.socket, counter: Counter) -> bool:
-        """Move ``src`` → ``dst``; True at EOF (``dst`` is shut for writing), False to switch.
-
-        ``src`` stays registered for reading while this runs (no epoll change per chunk).
-        """
-        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(w, _F_SETPIPE_SZ, SPLICE_CHUNK)
-        readable: asyncio.Future[None] = self.loop.create_future()
-
-        def wake() -> None:
-            if not readable.done():
-                readable.set_result(None)
-
-        self.loop.add_reader(src.fileno(), wake)
-        try:
-            while True:
-                if self.switching or not self.still_quiet():
-                    self._switch()
-                    return False
-                try:
-                    n = os.splice(src.fileno(), w, SPLICE_CHUNK, flags=flags)
-                except BlockingIOError:
-                    if readable.done():
-                        readable = self.loop.create_future()
-                    self._waits.add(readable)
-                    try:
-                        await readable
-                    finally:
-                        self._waits.discard(readable)
-                    continue
-                if n == 0:
-                    with contextlib.suppress(OSError):
-                        dst.shutdown(socket.SHUT_WR)
-                    return True
-                counter.inc(n)
-                while n:  # the pipe is emptied before anything else happens
-                    try:
-                        n -= os.splice(r, dst.fileno(), n, flags=flags)
-                    except BlockingIOError:
-                        await self._writable(dst.fileno())
-        finally:
-            self.loop.remove_reader(src.fileno())
-            os.close(r)
-            os.close(w)
-
-    async def both(self, csock: socket.socket, usock: socket.socket, to: Counter, back: Counter) -> bool:
-        """Splice both ways; True when both ended, False when a fault applies (switch to streams)."""
-        up = asyncio.ensure_future(self.one_way(csock, usock, to))
-        down = asyncio.ensure_future(self.one_way(usock, csock, back))
-        try:
-            results = await asyncio.gather(up, down)
-        finally:
-            up.cancel()
-            down.cancel()
-        return all(results)
 
 
 async def run_http(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:

@@ -1,5 +1,6 @@
-"""TCP mode without a fault: spliced socket to socket, and a fault injected later still reaches the
-connection (it moves to asyncio streams at the next chunk). Real sockets on loopback."""
+"""TCP mode without a fault: bytes and half-close pass unchanged and are counted, a fault injected
+later reaches an open connection at its next chunk, an unreachable upstream is a reset. Real sockets
+on loopback."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ async def test_a_fault_added_later_reaches_an_open_connection(echo_server: Serve
     async with FaultProxy(("127.0.0.1", 0), [Upstream("echo", echo_server.host, echo_server.port)]) as proxy:
         reader, writer = await asyncio.open_connection(*proxy.address)
         writer.write(b"ping")
-        assert await reader.readexactly(4) == b"ping"  # spliced: no fault
+        assert await reader.readexactly(4) == b"ping"  # no fault
         proxy.add_fault(fault("latency", latency_ms=300))
         started = time.perf_counter()
         writer.write(b"pong")
@@ -46,7 +47,7 @@ async def test_a_fault_added_later_reaches_an_open_connection(echo_server: Serve
         except ConnectionResetError:
             got = None
         writer.close()
-    assert got is None  # a RST, on the connection that started spliced
+    assert got is None  # a RST, on the connection that started without a fault
 
 
 async def test_unreachable_upstream_is_a_reset() -> None:
