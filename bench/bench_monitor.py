@@ -2,24 +2,36 @@
 
 Callers: humans (figures in ``docs/benchmarks.md``, section "Monitor"). Starts a throw-away Prometheus
 (``chaos.demo.prometheus``) scraping a loopback exporter with realistic HTTP histograms and
-counters for 20 services, then times one monitor tick for 10, 100 and 1,000 SLOs (30 % of them
-repeat another SLO's query, as when several runs watch the same service) against a naive
-sequential loop (one ``PrometheusConnect.custom_query`` per SLO, in the same run). Reports wall
-time, CPU seconds of this process per tick, and the speed-up ratio.
+counters for 20 services, then times one monitor tick for 10 to 10,000 SLOs (30 % of them repeat
+another SLO's query, as when several runs watch the same service) against, in the same run:
 
-    .venv/bin/python bench/bench_monitor.py [--sizes 10,100,1000] [--repeat 5] [--concurrency 16]
+- **the previous monitor** (``chaos/slo/monitoring.py`` and ``chaos/clients/prometheus.py`` of
+  commit :data:`BASELINE`, read with ``git show``: one ``PrometheusConnect`` request per distinct
+  query in a thread pool);
+- **a naive loop** (one ``PrometheusConnect.custom_query`` per SLO, sequentially; sizes up to
+  ``--naive-max``, as it takes minutes beyond).
+
+Reports wall time, CPU seconds of this process per tick, requests per tick, and the ratios.
+
+    .venv/bin/python bench/bench_monitor.py [--sizes 10,100,1000,10000] [--repeat 5] [--concurrency 16]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import multiprocessing
 import os
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -29,7 +41,32 @@ from chaos.model.slos import MonitorSpec, Slo
 from chaos.slo.monitoring import Monitor
 
 SERVICES = [f"svc{i:02d}" for i in range(20)]
-WINDOWS = ["30s", "1m", "2m", "5m", "10m", "15m", "20m"]
+WINDOWS = ["30s", "1m", "2m", "5m", "10m", "15m", "20m"] + [f"{s}s" for s in range(35, 35 + 5 * 63, 5)]
+"""70 windows: the first 7 give the 700 queries of the 1,000-SLO tick, all 70 the 7,000 of 10,000."""
+BASELINE = "1aa51b8"
+"""The commit whose monitor is "the previous monitor" (before batching and scrape alignment)."""
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_previous_monitor(workdir: Path) -> ModuleType:
+    """``chaos.slo.monitoring`` of :data:`BASELINE` (with its own ``chaos.clients.prometheus``)."""
+    def show(path: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO), "show", f"{BASELINE}:{path}"], check=True,
+                              capture_output=True, text=True).stdout
+
+    client = show("chaos/clients/prometheus.py")
+    monitor = show("chaos/slo/monitoring.py").replace("from chaos.clients.prometheus import",
+                                                      "from previous_prometheus import")
+    (workdir / "previous_prometheus.py").write_text(client)
+    (workdir / "previous_monitoring.py").write_text(monitor)
+    sys.path.insert(0, str(workdir))
+    for name in ("previous_prometheus", "previous_monitoring"):
+        spec = importlib.util.spec_from_file_location(name, workdir / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules["previous_monitoring"]
 
 
 def run_exporter(port: int) -> None:
@@ -51,7 +88,7 @@ def run_exporter(port: int) -> None:
 
 def make_queries() -> list[str]:
     out: list[str] = []
-    for window in WINDOWS:
+    for window in WINDOWS:  # window-major: the first 700 queries use the first 7 windows
         for svc in SERVICES:
             sel = f'service="{svc}"'
             out += [
@@ -84,21 +121,26 @@ async def wait_for_data(url: str, bound_s: float = 30.0) -> None:
     raise SystemExit("Prometheus has no data to benchmark")
 
 
-async def bench_monitor(url: str, slos: list[Slo], repeat: int, concurrency: int) -> tuple[float, float, int]:
+async def bench_monitor(monitor_class: Any, url: str, slos: list[Slo], repeat: int, concurrency: int
+                        ) -> tuple[float, float, int, int]:
+    """Median wall and CPU seconds of one tick, distinct queries and HTTP requests per tick."""
     spec = MonitorSpec(prometheus=url, timeout="30s", max_concurrency=concurrency)
-    async with Monitor(spec) as monitor:
+    async with monitor_class(spec) as monitor:
         monitor.add("bench", slos)
-        await monitor.tick()  # warm-up: threads, connections
+        await monitor.tick()  # warm-up: threads, connections, learning the scrape cadence
+        await monitor.tick()
         walls, cpus = [], []
+        sent = monitor.client.requests_sent
         for _ in range(repeat):
             w0, c0 = time.perf_counter(), time.process_time()
             ticks = await monitor.tick()
             walls.append(time.perf_counter() - w0)
             cpus.append(time.process_time() - c0)
+        requests = (monitor.client.requests_sent - sent) // repeat
         bad = [v for v in ticks["bench"].verdicts if v.status != "ok" and v.slo != "monitor"]
         if bad:
             print(f"warning: {len(bad)} SLOs not ok, e.g. {bad[0].error}", file=sys.stderr)
-        return statistics.median(walls), statistics.median(cpus), monitor.last_tick_queries
+        return statistics.median(walls), statistics.median(cpus), monitor.last_tick_queries, requests
 
 
 def bench_naive(url: str, slos: list[Slo], repeat: int) -> tuple[float, float]:
@@ -118,26 +160,37 @@ def bench_naive(url: str, slos: list[Slo], repeat: int) -> tuple[float, float]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--sizes", default="10,100,1000,10000")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--naive-max", type=int, default=1000, help="largest size the naive loop runs for")
     args = parser.parse_args()
     port = free_port()
     exporter = multiprocessing.Process(target=run_exporter, args=(port,), daemon=True)
     exporter.start()
     queries = make_queries()
-    with PrometheusServer({"bench": [f"127.0.0.1:{port}"]}, scrape_interval="1s") as prom:
+    with tempfile.TemporaryDirectory() as tmp, \
+            PrometheusServer({"bench": [f"127.0.0.1:{port}"]}, scrape_interval="1s") as prom:
+        previous = load_previous_monitor(Path(tmp)).Monitor
         await wait_for_data(prom.url)
         print(f"Prometheus {prom.url}; {os.cpu_count()} CPUs; median of {args.repeat} ticks; "
-              f"max_concurrency={args.concurrency}\n")
-        print("| SLOs | distinct queries | monitor tick | naive loop | speed-up | CPU s/tick monitor | CPU s/tick naive |")
-        print("|---:|---:|---:|---:|---:|---:|---:|")
+              f"max_concurrency={args.concurrency}; previous monitor = {BASELINE}; "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+        print("| SLOs | distinct queries | monitor tick | requests | CPU s/tick | previous monitor | "
+              "requests | CPU s/tick | naive loop | CPU s/tick | speed-up vs previous | vs naive | "
+              "CPU vs previous |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for n in (int(s) for s in args.sizes.split(",")):
             slos = make_slos(n, queries)
-            wall, cpu, distinct = await bench_monitor(prom.url, slos, args.repeat, args.concurrency)
-            naive_wall, naive_cpu = await asyncio.to_thread(bench_naive, prom.url, slos, args.repeat)
-            print(f"| {n} | {distinct} | {wall * 1000:.1f} ms | {naive_wall * 1000:.1f} ms | "
-                  f"{naive_wall / wall:.1f}x | {cpu:.3f} | {naive_cpu:.3f} |", flush=True)
+            wall, cpu, distinct, reqs = await bench_monitor(Monitor, prom.url, slos, args.repeat, args.concurrency)
+            p_wall, p_cpu, _, p_reqs = await bench_monitor(previous, prom.url, slos, args.repeat, args.concurrency)
+            naive = "–", "–", "–"
+            if n <= args.naive_max:
+                naive_wall, naive_cpu = await asyncio.to_thread(bench_naive, prom.url, slos, args.repeat)
+                naive = f"{naive_wall * 1000:.0f} ms", f"{naive_cpu:.3f}", f"{naive_wall / wall:.1f}x"
+            print(f"| {n} | {distinct} | {wall * 1000:.0f} ms | {reqs} | {cpu:.3f} | {p_wall * 1000:.0f} ms | {p_reqs} | "
+                  f"{p_cpu:.3f} | {naive[0]} | {naive[1]} | {p_wall / wall:.1f}x | {naive[2]} | "
+                  f"{p_cpu / max(cpu, 1e-9):.1f}x |", flush=True)
     exporter.terminate()
     exporter.join(5)
 

@@ -1,12 +1,17 @@
 """Fault proxy overhead against a direct connection, measured in the same run (a script, not a test).
 
-    .venv/bin/python bench/bench_proxy.py [--requests 3000] [--bulk-mb 512]
+    .venv/bin/python bench/bench_proxy.py [--requests 3000] [--bulk-mb 256] [--rounds 5]
 
 Upstreams (a minimal keep-alive HTTP server and a bulk sender) run in a child process; the proxy runs
 as its own process (``python -m chaos.clients.host.proxy``), as it does in production; the client is
 this process. For small HTTP requests it prints p50/p99 added latency (sequential, one keep-alive
 connection) and the requests/s ratio (16 concurrent connections); for bulk, MB/s. Each is measured with
-no fault and with a 0 ms latency fault active (the delay queue engaged), in TCP and HTTP modes.
+no fault and with a 0 ms latency fault active (the delay queue engaged), in TCP and HTTP modes. The
+ratios are per round — direct, then through the proxy, back to back — and the median of ``--rounds``
+rounds is reported with its range, so a noisy neighbour on a shared machine hits both sides of a ratio.
+It also reports the proxy process' own CPU per request and per GiB (``/proc``), which other load on
+the machine distorts less, and compares this proxy with the one of commit :data:`BASELINE` (its
+``chaos`` tree from ``git archive``), alternating, in the same run.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import json
 import multiprocessing
 import os
 import secrets
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,12 +71,15 @@ def _upstreams(ports: multiprocessing.connection.Connection, bulk_bytes: int) ->
     asyncio.run(main())
 
 
-async def _start_proxy(upstream_port: int, http: bool, token_file: Path) -> tuple[asyncio.subprocess.Process,
-                                                                                   dict[str, str]]:
+async def _start_proxy(upstream_port: int, http: bool, token_file: Path, code: Path | None = None
+                       ) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
+    """The proxy as its own process; ``code``: a source tree to run instead of this one."""
     argv = [sys.executable, "-m", "chaos.clients.host.proxy", "--listen", "127.0.0.1:0",
             "--upstream", f"up=127.0.0.1:{upstream_port}", "--admin", "127.0.0.1:0",
             "--token-file", str(token_file)] + (["--http"] if http else [])
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
+    env = {**os.environ, "PYTHONPATH": str(code)} if code is not None else None
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, env=env,
+                                                cwd=str(code) if code is not None else None)
     assert proc.stdout is not None
     ready = json.loads(await proc.stdout.readline())
     return proc, ready
@@ -118,11 +128,67 @@ async def bulk_rate(port: int) -> float:
     return got / elapsed / 1e6
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+BASELINE = "1aa51b8"
+"""The commit whose proxy is "the previous proxy" (before splicing and the HTTP fast path)."""
+
+
+async def against_previous(http_port: int, bulk_port: int, token_file: Path, workdir: Path, requests: int,
+                           bulk_mb: int, rounds: int) -> None:
+    """This proxy against :data:`BASELINE`'s, alternating, no fault: req/s and the proxy's own CPU."""
+    previous = workdir / "previous"
+    previous.mkdir()
+    archive = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "archive", BASELINE, "chaos"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(previous)], input=archive, check=True)
+    print(f"\nagainst the previous proxy ({BASELINE}), no fault, {rounds} alternating rounds:")
+    for http in (False, True):
+        procs = {}
+        for name, code in (("this", None), ("previous", previous)):
+            proc, ready = await _start_proxy(http_port, http, token_file, code)
+            bproc, bready = await _start_proxy(bulk_port, False, token_file, code)
+            procs[name] = (proc, int(ready["listen"].rsplit(":", 1)[1]), bproc, int(bready["listen"].rsplit(":", 1)[1]))
+        rps: dict[str, list[float]] = {"this": [], "previous": []}
+        cpu = {"this": 0.0, "previous": 0.0}
+        bulk_cpu = {"this": 0.0, "previous": 0.0}
+        for _ in range(rounds):
+            for name, (proc, port, bproc, bport) in procs.items():
+                c0 = _cpu_s(proc.pid)
+                rps[name].append(await throughput(port, requests * 2))
+                cpu[name] += _cpu_s(proc.pid) - c0
+                if not http:
+                    c0 = _cpu_s(bproc.pid)
+                    await bulk_rate(bport)
+                    bulk_cpu[name] += _cpu_s(bproc.pid) - c0
+        served = rounds * (requests * 2 // 16 * 16)
+        ratio = [a / b for a, b in zip(rps["this"], rps["previous"], strict=True)]
+        text = (f"  {'http' if http else 'tcp '}: req/s this/previous x{_spread(ratio)}; proxy CPU "
+                f"{cpu['this'] / served * 1e6:.0f} us/request (previous {cpu['previous'] / served * 1e6:.0f})")
+        if not http:
+            gib = rounds * bulk_mb / 1024
+            text += f"; bulk proxy CPU {bulk_cpu['this'] / gib:.2f} s/GiB (previous {bulk_cpu['previous'] / gib:.2f})"
+        print(text, flush=True)
+        for proc, _, bproc, _ in procs.values():
+            for p in (proc, bproc):
+                p.terminate()
+                await p.wait()
+
+
+def _spread(ratios: list[float]) -> str:
+    """Median ratio with its range over the rounds."""
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def _pct(samples: list[float], q: float) -> float:
     return statistics.quantiles(samples, n=100)[q - 1] if q < 100 else max(samples)
 
 
-async def run(requests: int, bulk_mb: int) -> None:
+async def run(requests: int, bulk_mb: int, rounds: int) -> None:
     parent, child = multiprocessing.Pipe()
     upstream = multiprocessing.Process(target=_upstreams, args=(child, bulk_mb * (1 << 20)), daemon=True)
     upstream.start()
@@ -152,17 +218,31 @@ async def run(requests: int, bulk_mb: int) -> None:
                                                              deadline=time.time() + 600, latency_ms=0,
                                                              direction="both"))
                 lat = await latencies(port, requests)
-                rps = await throughput(port, requests * 2)
-                mbps = await bulk_rate(bport) if not http else float("nan")
+                rps_ratios, bulk_ratios = [], []
+                req_cpu = bulk_cpu = 0.0
+                for _ in range(rounds):
+                    c0 = _cpu_s(proc.pid)
+                    proxied = await throughput(port, requests * 2)
+                    req_cpu += _cpu_s(proc.pid) - c0
+                    rps_ratios.append(proxied / await throughput(http_port, requests * 2))
+                    if not http:
+                        c0 = _cpu_s(bulk_proc.pid)
+                        proxied = await bulk_rate(bport)
+                        bulk_cpu += _cpu_s(bulk_proc.pid) - c0
+                        bulk_ratios.append(proxied / await bulk_rate(bulk_port))
+                served = rounds * (requests * 2 // 16 * 16)
                 label = f"proxy {'http' if http else 'tcp '} {'0ms-latency fault' if faulted else 'no fault        '}"
                 added50 = (_pct(lat, 50) - _pct(direct_lat, 50)) * 1e6
                 added99 = (_pct(lat, 99) - _pct(direct_lat, 99)) * 1e6
-                bulk_text = f", bulk {mbps:.0f} MB/s (x{mbps / direct_bulk:.2f})" if not http else ""
+                bulk_text = (f", bulk x{_spread(bulk_ratios)}, proxy CPU {bulk_cpu / (rounds * bulk_mb / 1024):.2f} s/GiB"
+                             if not http else "")
                 print(f"{label}: added p50 {added50:+.0f} us, p99 {added99:+.0f} us, "
-                      f"{rps:.0f} req/s (x{rps / direct_rps:.2f}){bulk_text}")
+                      f"req/s x{_spread(rps_ratios)}, proxy CPU {req_cpu / served * 1e6:.0f} us/request{bulk_text}",
+                      flush=True)
             for p in (proc, bulk_proc):
                 p.terminate()
                 await p.wait()
+        await against_previous(http_port, bulk_port, token_file, workdir, requests, bulk_mb, rounds)
     finally:
         for p in procs:
             if p.returncode is None:
@@ -170,19 +250,19 @@ async def run(requests: int, bulk_mb: int) -> None:
                 await p.wait()
         upstream.terminate()
         upstream.join(5)
-        for path in workdir.iterdir():
-            path.unlink()
-        workdir.rmdir()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--bulk-mb", type=int, default=512)
+    parser.add_argument("--bulk-mb", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.requests} requests, "
-          f"{args.bulk_mb} MiB bulk")
-    asyncio.run(run(args.requests, args.bulk_mb))
+          f"{args.bulk_mb} MiB bulk, {args.rounds} alternating rounds, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    asyncio.run(run(args.requests, args.bulk_mb, args.rounds))
     return 0
 
 

@@ -1,6 +1,11 @@
 """The ``aftershock`` command line: the group, its lazily loaded commands, and the one place
 where :class:`~chaos.errors.ChaosError` becomes a message on stderr and an exit code.
 
+Start-up: a command's module is imported only when that command runs, and ``aftershock --help``
+imports none of them (the listing reads :data:`SUMMARIES`). Heavy libraries (the Kubernetes client,
+Textual, chaoslib, aiohttp) are imported inside the commands and targets that use them;
+``tests/cli/test_startup.py`` asserts which modules each command imports.
+
 Exit codes follow the verdict table of the experiment format: 0 passed/valid, 1 breached or
 deviated/failed/unsteady, 2 invalid input, 3 platform error, 130 aborted.
 """
@@ -8,6 +13,7 @@ deviated/failed/unsteady, 2 invalid input, 3 platform error, 130 aborted.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import sys
 from typing import Any
@@ -38,12 +44,55 @@ COMMANDS: dict[str, str] = {
     "import": "chaos.commands.interop:import_cmd",
 }
 
+# name -> one-line help shown by ``aftershock --help`` without importing the command's module
+# (a command missing here is imported for the listing: correct, only slower).
+SUMMARIES: dict[str, str] = {
+    "validate": "Validate experiment FILES; exit 2 when any is invalid.",
+    "compile": "Compile FILE to Chaos Mesh objects (multi-document YAML).",
+    "check": "Check the steady-state SLOs of experiment FILEs against Prometheus, injecting nothing.",
+    "run": "Run experiment FILE: pre-flight, steady state, inject, watch SLOs, recover, verdict.",
+    "demo": "Run the embedded demo: real Prometheus, demo services, a real fault, policy recovery.",
+    "recover": "Remove faults left behind by runs that are no longer alive.",
+    "runs": "List past runs: id, experiment, verdict, start, duration.",
+    "show": "Summary, timeline and decisions of one run.",
+    "report": "Write a self-contained HTML report of one run (a plot per SLO).",
+    "doctor": "Report the host's capabilities for faults and the demo.",
+    "tui": "Browse, launch and watch experiments in the terminal (press ? for keys).",
+}
+
+
+class _Listed(click.Command):
+    """What ``--help`` lists for a command that is not imported: its name and one-line summary."""
+
+    def __init__(self, name: str, summary: str) -> None:
+        super().__init__(name, short_help=summary, help=summary)
+
 
 class AftershockGroup(click.Group):
     """Lazily loaded subcommands; ChaosError → message + exit code, never a traceback."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if self.get_command(ctx, name) is not None]
+        return [name for name in COMMANDS if self._exists(name)]
+
+    @staticmethod
+    def _exists(name: str) -> bool:
+        module_name = COMMANDS[name].split(":")[0]
+        try:
+            return importlib.util.find_spec(module_name) is not None
+        except ModuleNotFoundError:
+            return False
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The listing of ``--help``, from :data:`SUMMARIES` (no command module is imported)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            summary = SUMMARIES.get(name)
+            command = _Listed(name, summary) if summary is not None else self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)

@@ -5,8 +5,14 @@ Callers: :mod:`chaos.slo.monitoring` (the monitor, one :class:`PrometheusClient`
 
 Design:
 
-* Transport is ``prometheus_api_client.PrometheusConnect`` (the project's choice) over one
-  ``requests.Session`` per client: URL, bearer token (env var or file, re-read per request so
+* Instant queries (the monitor's hot path, one batched request per tick) go through one
+  ``httpx.AsyncClient`` per client: a form ``POST /api/v1/query`` (batched expressions are long) and
+  ``json.loads`` of the answer, on the event loop — no worker thread, no ``requests`` session, no
+  per-query dataframe-oriented wrapper; at 1,000 SLOs that is what keeps a tick inside its CPU
+  budget (``docs/benchmarks.md``, "Monitor"). The same settings apply: URL, bearer token (re-read per
+  request), basic auth, headers, CA bundle / insecure flag, and ``timeout`` bounds the whole call.
+* Range queries (``aftershock check``) and the blocking ``query_sync`` use
+  ``prometheus_api_client.PrometheusConnect`` over one ``requests.Session`` per client: URL, bearer token (env var or file, re-read per request so
   rotated tokens work; never stored in headers, logged or repr'd), basic auth, custom headers,
   CA bundle / insecure flag. ``PrometheusConnect.custom_query`` takes a per-request ``timeout``
   (requests' connect/read timeout), so the library suffices; the built-in urllib3 retries (3 with
@@ -17,7 +23,8 @@ Design:
   caller stops waiting; the caller stops waiting after ``timeout`` (``asyncio.wait_for``), so a
   hung query never delays anyone beyond its timeout. Prometheus is also sent ``timeout`` so it
   stops evaluating.
-* Library and transport errors become :class:`PrometheusUnreachable` (connection refused, DNS,
+* Library and transport errors of both paths go through :meth:`PrometheusClient._translate` (the one
+  place error messages are built) and become :class:`PrometheusUnreachable` (connection refused, DNS,
   TLS, timeout, HTTP 5xx/401/403/404...) or :class:`PrometheusQueryError` (HTTP 400/422 — bad
   PromQL, execution error — ``status: error``, or a result that is not an instant vector/scalar),
   both :class:`~chaos.errors.MonitorUnavailable`, raised ``from`` the original exception.
@@ -33,19 +40,17 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import requests
-import requests.auth
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from prometheus_api_client.prometheus_connect import PrometheusConnect
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+import httpx
 
 from chaos.errors import MonitorUnavailable
 from chaos.model.slos import MonitorSpec
 from chaos.secrets import remember, reveal, split_userinfo
 from chaos.slo.evaluation import Point, RangeSeries
+
+if TYPE_CHECKING:
+    import requests
 
 T = TypeVar("T")
 
@@ -87,8 +92,9 @@ def _status_hook(response: requests.Response, *args: Any, **kwargs: Any) -> requ
     raise _HttpStatus(response.status_code, error_type, error)
 
 
-class _TokenAuth(requests.auth.AuthBase):
-    """``Authorization: Bearer`` from an env var or a file, read at request time, never repr'd."""
+class _TokenAuth:
+    """``Authorization: Bearer`` from an env var or a file, read at request time, never repr'd
+    (a callable ``requests`` auth, and the header of each ``httpx`` request)."""
 
     def __init__(self, env: str | None, path: str | None, environ: Mapping[str, str]) -> None:
         self._env = env
@@ -197,7 +203,8 @@ def parse_range(result: Any) -> tuple[RangeSeries, ...]:
 
 
 class PrometheusClient:
-    """One Prometheus connection: a ``requests.Session`` plus a bounded worker pool. Not global.
+    """One Prometheus connection: an ``httpx.AsyncClient`` for instant queries, plus (built on first
+    use) a ``requests.Session`` with a bounded worker pool for range and blocking queries. Not global.
 
     ``query``/``query_range`` are coroutines; ``query_sync``/``query_range_sync`` are the blocking
     versions (raise the same errors). Close with :meth:`close` / ``await aclose()``.
@@ -213,36 +220,36 @@ class PrometheusClient:
         self.timeout_s = settings.timeout_s
         self.max_concurrency = settings.max_concurrency
         environ = os.environ if environ is None else environ
-        auth: requests.auth.AuthBase | None = None
-        if userinfo is not None and not (settings.bearer_token_env or settings.bearer_token_file
-                                         or settings.basic_auth):
-            from urllib.parse import unquote
-
-            user, _, password = userinfo.reveal().partition(":")
-            auth = requests.auth.HTTPBasicAuth(unquote(user), unquote(password))
+        self._settings = settings
+        basic = settings.basic_auth
+        self._password: Callable[[], str] | None = None  # re-read for the requests transport; never stored
+        if basic is not None:
+            self._password = lambda: _secret(basic.password_env, basic.password_file, environ, "basic auth password")
+        self._token: _TokenAuth | None = None
+        self._basic: httpx.BasicAuth | None = None
         if (settings.bearer_token_env or settings.bearer_token_file) and settings.basic_auth:
             raise PrometheusUnreachable("monitor: set either a bearer token or basic auth, not both")
         if settings.bearer_token_env or settings.bearer_token_file:
-            auth = _TokenAuth(settings.bearer_token_env, settings.bearer_token_file, environ)
-            auth.token()  # fail early (and clearly) when the token is missing
-        elif settings.basic_auth is not None:
-            basic = settings.basic_auth
-            auth = requests.auth.HTTPBasicAuth(
-                basic.username, _secret(basic.password_env, basic.password_file, environ, "basic auth password"))
+            self._token = _TokenAuth(settings.bearer_token_env, settings.bearer_token_file, environ)
+            self._token.token()  # fail early (and clearly) when the token is missing
+        elif basic is not None and self._password is not None:
+            self._basic = httpx.BasicAuth(basic.username, self._password())
+        self._userinfo: tuple[str, str] | None = None
+        if userinfo is not None and self._token is None and basic is None:
+            from urllib.parse import unquote
+
+            user, _, password = userinfo.reveal().partition(":")
+            self._userinfo = (unquote(user), unquote(password))
+            self._basic = httpx.BasicAuth(*self._userinfo)
         self._header_names = sorted(settings.headers)
-        session = requests.Session()
-        session.verify = settings.ca_bundle if settings.ca_bundle else not settings.insecure
-        session.hooks["response"].append(_status_hook)
-        no_retry = Retry(total=0, read=False, redirect=0, raise_on_status=False)  # read=False: timeouts stay timeouts
-        options: dict[str, Any] = {"url": self.url, "headers": {k: reveal(v) for k, v in settings.headers.items()} or None,
-                                   "disable_ssl": settings.insecure, "retry": no_retry, "auth": auth,
-                                   "session": session, "timeout": self.timeout_s}
-        # the library annotates timeout as int and auth as a tuple; requests accepts floats and AuthBase
-        self._connect: Any = PrometheusConnect(**options)
-        # PrometheusConnect mounted an adapter with the default pool of 10 connections: size it to the pool
-        session.mount(self.url, HTTPAdapter(max_retries=no_retry, pool_connections=1,
-                                            pool_maxsize=self.max_concurrency))
-        self._session = session
+        self._headers = {k: reveal(v) for k, v in settings.headers.items()}
+        # plain http:// has no TLS to verify: no CA store is built for it (~0.1 s per client)
+        self._verify: str | bool = ((settings.ca_bundle if settings.ca_bundle else not settings.insecure)
+                                    if self.url.startswith("https://") else False)
+        self._sync: Any = None
+        """``PrometheusConnect``, built on first use (range queries, blocking calls): ``requests`` and
+        the library are imported only by the commands that need them (``aftershock check``)."""
+        self._http: httpx.AsyncClient | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None
         self._closed = False
@@ -254,7 +261,37 @@ class PrometheusClient:
 
     # ------------------------------------------------------------------ blocking
 
-    def _translate(self, exc: BaseException, what: str) -> MonitorUnavailable:
+    def _connect(self) -> Any:
+        if self._sync is not None:
+            return self._sync
+        import requests
+        import requests.auth
+        from prometheus_api_client.prometheus_connect import PrometheusConnect
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        settings = self._settings
+        auth: Any = self._token
+        if settings.basic_auth is not None and self._password is not None:
+            auth = requests.auth.HTTPBasicAuth(settings.basic_auth.username, self._password())
+        elif self._userinfo is not None:
+            auth = requests.auth.HTTPBasicAuth(*self._userinfo)
+        session = requests.Session()
+        session.verify = settings.ca_bundle if settings.ca_bundle else not settings.insecure
+        session.hooks["response"].append(_status_hook)
+        no_retry = Retry(total=0, read=False, redirect=0, raise_on_status=False)  # read=False: timeouts stay timeouts
+        options: dict[str, Any] = {"url": self.url, "headers": dict(self._headers) or None,
+                                   "disable_ssl": settings.insecure, "retry": no_retry, "auth": auth,
+                                   "session": session, "timeout": self.timeout_s}
+        # the library annotates timeout as int and auth as a tuple; requests accepts floats and callables
+        self._sync = PrometheusConnect(**options)
+        # PrometheusConnect mounted an adapter with the default pool of 10 connections: size it to the pool
+        session.mount(self.url, HTTPAdapter(max_retries=no_retry, pool_connections=1,
+                                            pool_maxsize=self.max_concurrency))
+        return self._sync
+
+    def _translate(self, exc: BaseException, what: str, timeout_s: float | None = None) -> MonitorUnavailable:
+        """The one place error messages about this Prometheus are built (both transports)."""
         if isinstance(exc, _HttpStatus):
             detail = f"{exc.error_type}: {exc.error}" if exc.error_type else exc.error
             if exc.status_code in (400, 422):
@@ -262,13 +299,26 @@ class PrometheusClient:
                                             status_code=exc.status_code, error_type=exc.error_type)
             return PrometheusUnreachable(f"Prometheus at {self.url} answered HTTP {exc.status_code}"
                                          + (f": {detail}" if detail else ""))
-        if isinstance(exc, requests.Timeout):
-            return PrometheusUnreachable(f"Prometheus at {self.url} did not answer within {self.timeout_s:g}s")
-        if isinstance(exc, requests.exceptions.SSLError):
+        timeouts: tuple[type[BaseException], ...] = (httpx.TimeoutException, TimeoutError)
+        tls: tuple[type[BaseException], ...] = ()
+        connection: tuple[type[BaseException], ...] = (httpx.TransportError,)
+        library: tuple[type[BaseException], ...] = ()
+        if self._sync is not None:  # the requests transport is in use: its errors too
+            import requests
+            from prometheus_api_client.exceptions import PrometheusApiClientException
+
+            timeouts += (requests.Timeout,)
+            tls = (requests.exceptions.SSLError,)
+            connection += (requests.ConnectionError,)
+            library = (PrometheusApiClientException,)
+        if isinstance(exc, timeouts):
+            timeout = self.timeout_s if timeout_s is None else timeout_s
+            return PrometheusUnreachable(f"Prometheus at {self.url} did not answer within {timeout:g}s")
+        if isinstance(exc, tls) or (isinstance(exc, httpx.ConnectError) and "SSL" in str(exc)):
             return PrometheusUnreachable(f"TLS error talking to {self.url}: {exc}")
-        if isinstance(exc, requests.ConnectionError):
+        if isinstance(exc, connection):
             return PrometheusUnreachable(f"cannot connect to Prometheus at {self.url}")
-        if isinstance(exc, PrometheusApiClientException):
+        if isinstance(exc, library):
             return PrometheusUnreachable(f"Prometheus at {self.url}: {exc}")
         if isinstance(exc, KeyError | TypeError):
             return PrometheusQueryError(f"Prometheus answered {what} without data (status: error?)")
@@ -281,7 +331,7 @@ class PrometheusClient:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         self.requests_sent += 1
         try:
-            result = self._connect.custom_query(
+            result = self._connect().custom_query(
                 query, params={"time": f"{eval_time:.3f}", "timeout": f"{timeout:.3f}"}, timeout=timeout)
         except MonitorUnavailable:
             raise
@@ -295,7 +345,7 @@ class PrometheusClient:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         self.requests_sent += 1
         try:
-            result = self._connect.custom_query_range(
+            result = self._connect().custom_query_range(
                 query, start_time=datetime.fromtimestamp(start, UTC), end_time=datetime.fromtimestamp(end, UTC),
                 step=f"{step_s:g}", params={"timeout": f"{timeout:.3f}"}, timeout=timeout)
         except MonitorUnavailable:
@@ -308,7 +358,8 @@ class PrometheusClient:
         self._closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        self._connect.close()
+        if self._sync is not None:
+            self._sync.close()
 
     # ------------------------------------------------------------------ async
 
@@ -337,16 +388,53 @@ class PrometheusClient:
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
         except TimeoutError as exc:
-            raise PrometheusUnreachable(
-                f"Prometheus at {self.url} did not answer within {timeout_s:g}s") from exc
+            raise self._translate(exc, "the query", timeout_s) from exc
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                auth=self._basic, headers=self._headers, verify=self._verify, trust_env=False,
+                limits=httpx.Limits(max_connections=self.max_concurrency,
+                                    max_keepalive_connections=self.max_concurrency))
+        return self._http
+
+    async def _post_query(self, query: str, eval_time: float, timeout: float) -> Any:
+        headers = {"Authorization": f"Bearer {self._token.token()}"} if self._token is not None else None
+        response = await self._http_client().post(
+            self.url + "/api/v1/query", headers=headers, timeout=timeout,
+            data={"query": query, "time": f"{eval_time:.3f}", "timeout": f"{timeout:.3f}"})
+        if response.status_code != 200:
+            error_type, error = "", ""
+            try:
+                body = json.loads(response.content)
+                if isinstance(body, dict):
+                    error_type, error = str(body.get("errorType", "")), str(body.get("error", ""))
+            except ValueError:
+                error = response.text[:200].strip()
+            raise _HttpStatus(response.status_code, error_type, error)
+        body = json.loads(response.content)
+        if not isinstance(body, dict) or body.get("status") != "success":
+            raise KeyError("status")
+        return body["data"]["result"]
 
     async def query(self, query: str, eval_time: float, timeout_s: float | None = None
                     ) -> tuple[tuple[Point, ...], float]:
-        """Instant query in the pool → ``(points, seconds it took)``; raises on failure."""
+        """Instant query (httpx, on the event loop) → ``(points, seconds it took)``; raises on failure.
+
+        ``timeout`` bounds the whole call (connection, waiting for a free connection, answer).
+        """
+        if self._closed:
+            raise PrometheusUnreachable("the Prometheus client is closed")
         timeout = self.timeout_s if timeout_s is None else timeout_s
         started = time.perf_counter()
-        points = await self._run(lambda: self.query_sync(query, eval_time, timeout), timeout)
-        return points, time.perf_counter() - started
+        self.requests_sent += 1
+        try:
+            result = await asyncio.wait_for(self._post_query(query, eval_time, timeout), timeout)
+        except MonitorUnavailable:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, "the query", timeout) from exc
+        return parse_instant(result), time.perf_counter() - started
 
     async def query_range(self, query: str, start: float, end: float, step_s: float,
                           timeout_s: float | None = None) -> tuple[tuple[RangeSeries, ...], float]:
@@ -357,4 +445,7 @@ class PrometheusClient:
 
     async def aclose(self) -> None:
         self.close()
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()
 

@@ -99,6 +99,8 @@ class _Run:
     actuators: Actuators = field(default_factory=Actuators)
     last_tick: float | None = None
     """Monotonic time of the last monitor tick."""
+    last_eval: float = 0.0
+    """Evaluation (wall) time of the last monitor tick: the monitor's scrape cadence is in sample time."""
     last_presence: float = 0.0
     """Monotonic time of the last check that the run's faults are still there."""
     missing: set[str] = field(default_factory=set)
@@ -459,10 +461,14 @@ class Engine:
         """Wait for the next monitor interval (monotonic) or the end of the fault window (an epoch
         deadline), whichever is first — or a user command."""
         interval = run.experiment.spec.monitor.interval_s
+        now = self.clock.wall()
         wait = 0.0
-        if run.last_tick is not None:
-            wait = run.last_tick + interval - self.clock.monotonic()
-        wait = min(wait, window_end - self.clock.wall())
+        if run.last_tick is not None and run.monitor is not None:
+            # scrape-aligned: right after the next scrape can be queried (Monitor.next_due, wall time of
+            # the samples), never later than the interval (monotonic, the user's upper bound)
+            due = run.monitor.next_due(run.run_id, run.last_eval, interval)
+            wait = min(run.last_tick + interval - self.clock.monotonic(), due - now)
+        wait = min(wait, window_end - now)
         if run.command is None and wait > 0:
             await self.clock.wait(run.wake, wait)
         run.wake.clear()
@@ -472,7 +478,7 @@ class Engine:
         now = self.clock.wall()
         if now >= window_end:
             return rm.TickOutcome(at=now, tick=None)
-        run.last_tick = self.clock.monotonic()
+        run.last_tick, run.last_eval = self.clock.monotonic(), now
         tick = await self._tick(run, now)
         return rm.TickOutcome(at=self.clock.wall(), tick=tick)
 

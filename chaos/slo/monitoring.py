@@ -7,9 +7,16 @@ the benchmark. Judging is delegated to the pure :mod:`chaos.slo.evaluation`; onl
 :mod:`chaos.clients.prometheus` does I/O.
 
 Per tick, every SLO of every subscriber is judged at the *same* evaluation instant (explicit
-``time`` on each instant query); identical query strings are sent once per tick, concurrently, at
-most ``max_concurrency`` at a time; each query is bounded by ``monitor.timeout`` so a slow one never
-delays the tick beyond that. Failed polls (Prometheus unreachable, HTTP error, timeout, refused
+``time`` on each instant query); identical query strings are sent once per tick, batched into as
+few PromQL requests as possible (each expression labelled with its tag and joined with ``or``,
+:mod:`chaos.slo.cadence`), at most ``max_concurrency`` requests at a time; each request is bounded
+by ``monitor.timeout`` so a slow one never delays the tick beyond that.
+
+**When** to tick: :meth:`Monitor.next_due` — right after the next scrape of a subscriber's
+selectors can be queried (phase and interval learnt from sample timestamps that every batch
+probes), never later than ``monitor.interval`` after the last tick. So a breach is seen within a
+few milliseconds of the scrape that shows it, with about one request per scrape interval; a
+selector whose samples stop arriving makes its SLOs' polls fail (``no-data``), never hold. Failed polls (Prometheus unreachable, HTTP error, timeout, refused
 query, no data) count per SLO; after ``errorTolerance`` consecutive ones the SLO's verdict is
 ``unavailable``, and so is the subscriber's ``monitor`` verdict (:data:`~chaos.slo.verdicts.MONITOR`),
 which the engine maps to ``monitor.onError``. The first good poll afterwards recovers cleanly.
@@ -28,6 +35,18 @@ from types import TracebackType
 from chaos.clients.prometheus import PrometheusClient, PrometheusQueryError
 from chaos.errors import MonitorUnavailable
 from chaos.model.slos import MonitorSpec, Slo
+from chaos.slo.cadence import (
+    Cadence,
+    Plan,
+    count_probe,
+    join,
+    member,
+    newest_probe,
+    next_evaluation,
+    plan,
+    previous_probe,
+    split,
+)
 from chaos.slo.evaluation import (
     Failure,
     Observation,
@@ -43,6 +62,10 @@ from chaos.slo.verdicts import MONITOR, Tick, Verdict
 
 MAX_RANGE_POINTS = 10_000
 """Prometheus refuses range queries over 11,000 points per series; the step grows to stay below."""
+
+
+BATCH_MEMBERS = 200
+"""Expressions per batched request (queries and probes); larger ticks send several, concurrently."""
 
 
 def _key(query: str) -> str:
@@ -63,12 +86,23 @@ class Monitor:
         self.settings = settings
         self._own_client = client is None
         self.client = client if client is not None else PrometheusClient(settings, url=url, environ=environ)
+        self.batching = bool(getattr(self.client, "batching", True))
+        """False for a client that answers only plain SLO queries (a scripted world in tests): no batch,
+        no freshness probes, the ``interval`` timer alone paces the ticks."""
         self.clock = clock
         self._subscriptions: dict[str, dict[str, SloState]] = {}
         self.last_observations: dict[str, Observation] = {}
         """Observations of the last tick by query (for a policy engine running its own :class:`SloState`)."""
         self.last_tick_queries = 0
-        """Distinct queries sent in the last tick (after de-duplication)."""
+        """Distinct queries judged in the last tick (after de-duplication)."""
+        self.last_tick_requests = 0
+        """HTTP requests the last tick sent (batches plus queries sent on their own)."""
+        self._plans: dict[str, Plan] = {}
+        self._cadences: dict[str, Cadence] = {}
+        self._solo: set[str] = set()
+        self._unprobed: set[str] = set()
+        self.batch_members = BATCH_MEMBERS
+        """Expressions per request; halved when Prometheus refuses a batch whose members pass alone."""
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -105,12 +139,128 @@ class Monitor:
             return Observation.failed("unreachable", str(exc), time.perf_counter() - started)
         return Observation(points=points, query_seconds=seconds)
 
+    def _plan(self, query: str) -> Plan:
+        found = self._plans.get(query)
+        if found is None:
+            found = self._plans[query] = plan(query)
+        return found
+
+    def _cadence(self, selector: str) -> Cadence:
+        found = self._cadences.get(selector)
+        if found is None:
+            found = self._cadences[selector] = Cadence()
+        return found
+
+    async def _batch(self, members: list[tuple[str, str]], queries: Mapping[str, str],
+                     probes: Mapping[str, str], eval_time: float) -> dict[str, Observation]:
+        """One request for ``members`` (``(tag, expression)``) → observation per tag.
+
+        When Prometheus refuses the batch, each SLO query of it is sent on its own (and a query
+        refused on its own is never batched again); probes of a refused batch are dropped.
+        """
+        tags = [tag for tag, _ in members]
+        try:
+            points, seconds = await self.client.query(join([expr for _, expr in members]), eval_time)
+        except PrometheusQueryError as exc:
+            if len(members) == 1:  # the one expression of the batch is what Prometheus refused
+                if tags[0] in queries:
+                    self._solo.add(queries[tags[0]])
+                if tags[0] in probes:
+                    self._unprobed.add(probes[tags[0]])
+                return {tags[0]: Observation.failed("query", str(exc))}
+            # find the culprit: every member on its own (a refused query or probe is never batched again)
+            answers = await asyncio.gather(*(self._batch([m], queries, probes, eval_time) for m in members))
+            out = {tag: found for answer in answers for tag, found in answer.items()}
+            if not any(found.failure == "query" for found in out.values()):
+                # each one passes alone: the batch itself was too much (e.g. Prometheus' sample limit)
+                self.batch_members = max(1, len(members) // 2)
+            return out
+        except MonitorUnavailable as exc:
+            failed = Observation.failed("unreachable", str(exc))
+            return dict.fromkeys(tags, failed)
+        return {tag: Observation(points=found, query_seconds=seconds)
+                for tag, found in split(points, tags).items()}
+
     async def observe(self, queries: Iterable[str], eval_time: float) -> dict[str, Observation]:
-        """Run each distinct query once at ``eval_time``, concurrently; never raises for a failed poll."""
+        """Run each distinct query once at ``eval_time``; never raises for a failed poll.
+
+        The queries and the freshness probes of their selectors go out in as few requests as
+        :attr:`batch_members` allows (concurrently, at most ``max_concurrency`` at a time); the
+        probes update the scrape cadences, and a query whose selector stopped updating is a
+        failed poll (``no-data``), never a holding one.
+        """
         unique = list(dict.fromkeys(_key(q) for q in queries))
-        results = await asyncio.gather(*(self._observe_one(q, eval_time) for q in unique))
+        plans = {q: self._plan(q) for q in unique}
+        batched = [q for q in unique if self.batching and plans[q].batchable and q not in self._solo]
+        solo = [q for q in unique if q not in batched]
+        selectors = list(dict.fromkeys(sel for q in unique for sel in plans[q].selectors)) if self.batching else []
+        members: list[tuple[str, str]] = [(f"q{i}", member(f"q{i}", plans[q])) for i, q in enumerate(batched)]
+        by_tag = {f"q{i}": q for i, q in enumerate(batched)}
+        probes: dict[str, str] = {}
+        for j, sel in enumerate(selectors):
+            if sel in self._unprobed:
+                continue
+            probes.update({f"{kind}{j}": sel for kind in "ncp"})
+            cadence = self._cadence(sel)
+            if cadence.interval_s is None:
+                members.append((f"c{j}", count_probe(f"c{j}", sel)))
+            members.append((f"n{j}", newest_probe(f"n{j}", sel)))
+            anchor = cadence.wants_previous()
+            if anchor is not None:
+                members.append((f"p{j}", previous_probe(f"p{j}", sel, anchor)))
+        size = self.batch_members
+        chunks = [members[i:i + size] for i in range(0, len(members), size)]
+        results = await asyncio.gather(*(self._batch(chunk, by_tag, probes, eval_time) for chunk in chunks),
+                                       *(self._observe_one(q, eval_time) for q in solo))
+        answers: dict[str, Observation] = {}
+        for found in results[:len(chunks)]:
+            assert isinstance(found, dict)
+            answers.update(found)
         self.last_tick_queries = len(unique)
-        return dict(zip(unique, results, strict=True))
+        self.last_tick_requests = len(chunks) + len(solo)
+        stale: dict[str, str] = {}
+        for j, sel in enumerate(selectors):
+            probe = answers.get(f"n{j}")
+            if probe is None or probe.failure is not None:
+                continue  # the batch failed: nothing learnt about this selector
+            cadence = self._cadence(sel)
+            count = answers.get(f"c{j}")
+            if count is not None and count.points:
+                cadence.guess_interval(count.points[0].value)
+            before = answers.get(f"p{j}")
+            if before is not None and before.failure is None:
+                cadence.saw_previous(before.points[0].value if before.points else None)
+            newest = probe.points[0].value if probe.points else None
+            reason = cadence.stale(newest, eval_time)
+            if reason:
+                stale[sel] = reason
+            cadence.saw(newest, eval_time)
+        out: dict[str, Observation] = {}
+        for tag, q in by_tag.items():
+            out[q] = answers.get(tag) or Observation.failed("query", "no answer for the query in its batch")
+        for q, found in zip(solo, results[len(chunks):], strict=True):
+            assert isinstance(found, Observation)
+            out[q] = found
+        for q in unique:
+            bad = next((sel for sel in plans[q].selectors if sel in stale), None)
+            if bad is not None and out[q].failure is None:
+                out[q] = Observation.failed("no-data", f"no data: {bad} stopped updating: {stale[bad]}",
+                                            out[q].query_seconds)
+        return out
+
+    def next_due(self, subscriber: str, after: float, interval_s: float | None = None) -> float:
+        """When ``subscriber``'s SLOs should next be evaluated, the last evaluation being at ``after``.
+
+        Right after the next scrape of their selectors can be queried (learnt from sample
+        timestamps, :mod:`chaos.slo.cadence`), and never later than ``after + interval``
+        (``monitor.interval``, the user's upper bound; the only rule while no cadence is known).
+        """
+        interval = self.settings.interval_s if interval_s is None else interval_s
+        timer = after + interval
+        states = self._subscriptions.get(subscriber, {})
+        selectors = {sel for state in states.values() for sel in self._plan(_key(state.slo.query)).selectors}
+        fresh = next_evaluation({sel: self._cadences[sel] for sel in selectors if sel in self._cadences}, after)
+        return timer if fresh is None else min(timer, fresh)
 
     async def tick(self, eval_time: float | None = None) -> dict[str, Tick]:
         """Judge every subscriber's SLOs at ``eval_time`` (default: now) → ``{subscriber: Tick}``.
@@ -134,10 +284,11 @@ class Monitor:
 
     async def run(self, interval_s: float | None = None, *, align: bool = True
                   ) -> AsyncIterator[tuple[float, dict[str, Tick]]]:
-        """Tick forever every ``interval_s`` (default ``monitor.interval``) → ``(eval_time, ticks)``.
+        """Tick forever → ``(eval_time, ticks)``, right after new samples can exist (:meth:`next_due`
+        of every subscriber) and at least every ``interval_s`` (default ``monitor.interval``).
 
-        Evaluation times are aligned to multiples of the interval; a tick that overran skips the
-        instants it missed instead of bunching up.
+        The first tick is aligned to a multiple of the interval (``align``); a tick that overran
+        skips the instants it missed instead of bunching up.
         """
         interval = self.settings.interval_s if interval_s is None else interval_s
         if interval <= 0:
@@ -151,10 +302,16 @@ class Monitor:
                 await asyncio.sleep(delay)
             ticks = await self.tick(next_t)
             yield next_t, ticks
-            next_t += interval
+            last = next_t
+            next_t = min((self.next_due(s, last, interval) for s in self._subscriptions), default=last + interval)
             now = self.clock()
             if next_t < now:
-                next_t += math.ceil((now - next_t) / interval) * interval
+                next_t = now
+
+    @property
+    def cadences(self) -> Mapping[str, Cadence]:
+        """What the monitor learnt about each selector's scrapes (read-only view, by selector)."""
+        return dict(self._cadences)
 
     async def evaluate_now(self, slos: Iterable[Slo], eval_time: float | None = None) -> Tick:
         """One-shot judgement of ``slos`` at one instant (``for``/``consecutive`` do not apply).

@@ -97,22 +97,38 @@ class Forwarder:
         self.queries: list[str] = []
         self.headers: list[dict[str, str]] = []
         self.force: tuple[int, bytes] | None = None
+        self.refuse_batches = False
+        """Answer 422 to any query joining expressions with ``or`` (a stand-in for Prometheus' sample limit)."""
         self.lock = threading.Lock()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                self._forward(None)
+
+            def do_POST(self) -> None:
+                self._forward(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+
+            def _forward(self, data: bytes | None) -> None:
                 parsed = urllib.parse.urlsplit(self.path)
                 params = urllib.parse.parse_qs(parsed.query)
+                if data is not None:
+                    params.update(urllib.parse.parse_qs(data.decode()))
                 with owner.lock:
                     owner.queries.extend(params.get("query", []))
                     owner.headers.append({k.lower(): v for k, v in self.headers.items()})
                     force = owner.force
+                    if owner.refuse_batches and any(" or " in q for q in params.get("query", [])):
+                        force = (422, json.dumps({"status": "error", "errorType": "execution",
+                                                  "error": "query processing would load too many samples"}).encode())
                 if force is not None:
                     status, body = force
                 else:
                     try:
-                        with urllib.request.urlopen(owner.target + self.path, timeout=10) as answer:
+                        request = urllib.request.Request(owner.target + self.path, data=data)
+                        if data is not None:
+                            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+                        with urllib.request.urlopen(request, timeout=10) as answer:
                             status, body = answer.status, answer.read()
                     except urllib.error.HTTPError as exc:
                         status, body = exc.code, exc.read()

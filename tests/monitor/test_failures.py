@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import socket
 import time
 
 import pytest
@@ -79,14 +81,26 @@ async def test_slow_prometheus_does_not_delay_another_monitor(prom: PrometheusSe
     assert 0.95 <= slow_s < 2.5
 
 
-async def test_worker_pool_is_bounded(blackhole: str) -> None:
-    async with Monitor(spec(blackhole, timeout="300ms", max_concurrency=2)) as monitor:
-        slos = [slo(f"s{i}", f"vector({i})", "==", i) for i in range(4)]
-        started = time.perf_counter()
-        tick = await monitor.evaluate_now(slos)
-        elapsed = time.perf_counter() - started
-    assert all(v.failure == "unreachable" for v in tick.verdicts)
-    assert 0.55 <= elapsed < 2.0  # two waves of two: slots are held until the hung threads give up
+async def test_connections_are_bounded_and_waiting_is_bounded_by_the_timeout() -> None:
+    hung = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(64)
+    url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+    try:
+        async with Monitor(spec(url, timeout="300ms", max_concurrency=2)) as monitor:
+            outcomes = await asyncio.gather(*(monitor.client.query(f"vector({i})", time.time()) for i in range(4)),
+                                            return_exceptions=True)
+            hung.setblocking(False)
+            opened = 0
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    conn, _ = hung.accept()
+                    conn.close()
+                    opened += 1
+        assert all(isinstance(o, PrometheusUnreachable) and "within 0.3s" in str(o) for o in outcomes)
+        assert opened == 2  # max_concurrency connections; the other queries waited for one, then gave up
+    finally:
+        hung.close()
 
 
 async def test_identical_queries_are_sent_once_per_tick(forwarder: Forwarder) -> None:
@@ -95,15 +109,17 @@ async def test_identical_queries_are_sent_once_per_tick(forwarder: Forwarder) ->
                               slo("c", " vector(2) ", "==", 2)])
         monitor.add("run-2", [slo("a", "vector(1)", "==", 1), slo("z", "vector(3)", "==", 3)])
         ticks = await monitor.tick()
-        assert sorted(forwarder.queries) == ["vector(1)", "vector(2)", "vector(3)"]
-        assert monitor.last_tick_queries == 3
+        [batch] = forwarder.queries  # one request per tick, each distinct query once in it
+        assert [batch.count(f"(vector({i}))") for i in (1, 2, 3)] == [1, 1, 1]
+        assert monitor.last_tick_queries == 3 and monitor.last_tick_requests == 1
         assert set(ticks) == {"run-1", "run-2"}
         assert all(v.status == "ok" for t in ticks.values() for v in t.verdicts)
         assert len({v.eval_time for t in ticks.values() for v in t.verdicts}) == 1
         monitor.remove("run-1")
         forwarder.reset()
         ticks = await monitor.tick()
-        assert set(ticks) == {"run-2"} and sorted(forwarder.queries) == ["vector(1)", "vector(3)"]
+        [batch] = forwarder.queries
+        assert set(ticks) == {"run-2"} and "vector(2)" not in batch and "(vector(3))" in batch
 
 
 async def test_connection_settings_are_per_monitor_and_secret(prom: PrometheusServer, tmp_path) -> None:  # type: ignore[no-untyped-def]

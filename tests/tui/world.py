@@ -169,6 +169,9 @@ def slo_value(slo: Slo, pressure: float) -> float:
 class WorldPrometheus:
     """The monitor's client: answers each SLO query of one experiment from the world."""
 
+    batching = False
+    """Plain SLO queries only (no batched PromQL, no freshness probes): see ``Monitor.batching``."""
+
     def __init__(self, world: World, experiment: Experiment) -> None:
         self.world = world
         self.experiment = experiment

@@ -4,6 +4,9 @@ Called by :class:`chaos.clients.host.proxy.FaultProxy` for each accepted connect
 faults (partition, timeout, reset, loss) are decided when the connection (TCP) or request (HTTP) starts
 and again on each client chunk, so faults added later reach long-lived connections too; latency and
 bandwidth live in :class:`~chaos.clients.host.lanes.Lane`.
+
+HTTP mode without a fault: one label lookup per (upstream, status) for the request counter, and a small
+response (by ``Content-Length``) goes to the client in one write with its head.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from chaos.clients.host.faulttable import ActiveFault, Applicable, FaultTable
 from chaos.clients.host.httpframe import (
@@ -29,6 +33,8 @@ from chaos.clients.host.routing import Router
 from chaos.clients.host.specs import Upstream
 
 STREAM_LIMIT = 1024 * 1024
+SMALL_BODY = 64 * 1024
+"""Response bodies up to this size (by Content-Length) go out with their head in one write."""
 
 
 @dataclass
@@ -40,6 +46,14 @@ class ProxyContext:
     metrics: ProxyMetrics
     rng: random.Random
     connect_timeout: float
+    request_counters: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """``requests_total`` children by (upstream, status): one label lookup per pair, not per request."""
+
+    def count_request(self, upstream: str, status: str) -> None:
+        child = self.request_counters.get((upstream, status))
+        if child is None:
+            child = self.request_counters[(upstream, status)] = self.metrics.requests.labels(upstream, status)
+        child.inc()
 
 
 class Interrupted(Exception):
@@ -206,7 +220,7 @@ async def _one_request(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter
     for fault in app.http_abort:
         if _matches(fault, method, path) and fault.hits(ctx.rng):
             ctx.metrics.injected.labels("http-abort").inc()
-            ctx.metrics.requests.labels(upstream.name, str(fault.spec.code)).inc()
+            ctx.count_request(upstream.name, str(fault.spec.code))
             await copy_body(creader, framing, Discard())
             await from_lane.flush()
             await _answer(cwriter, fault.spec.code, "aftershock: injected abort\n", close=head.wants_close)
@@ -245,16 +259,24 @@ async def _one_request(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter
             await from_lane.flush()
             await _answer(cwriter, 502, f"aftershock proxy: upstream {upstream.name} closed\n", close=True)
             return False
-        await from_lane.send(response.raw)
         status = response.first[1]
+        if not status.startswith("1"):
+            break
+        await from_lane.send(response.raw)  # an interim (1xx) response
         if status == "101":
             await pipe_both(ctx, creader, ureader, to_lane, from_lane, cwriter)
             return False
-        if not status.startswith("1"):
-            break
-    ctx.metrics.requests.labels(upstream.name, status).inc()
+    ctx.count_request(upstream.name, status)
     body = response_framing(response, method)
-    await copy_body(ureader, body, from_lane)
+    if body[0] == "length" and body[1] <= SMALL_BODY:  # head and body in one write
+        try:
+            payload = await ureader.readexactly(body[1])
+        except asyncio.IncompleteReadError as exc:
+            raise MalformedMessage("connection closed inside a message body") from exc
+        await from_lane.send(response.raw + payload)
+    else:
+        await from_lane.send(response.raw)
+        await copy_body(ureader, body, from_lane)
     if body[0] == "close" or response.wants_close:
         upstreams.pop(upstream.name, None)
         await to_lane.flush()

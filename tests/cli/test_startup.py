@@ -1,0 +1,55 @@
+"""Start-up: each command imports only what it needs (asserted on ``python -X importtime``, not timed).
+
+The figures (``aftershock --help`` against ``chaos --help``, launch → fault injected against Chaos
+Toolkit) are in ``docs/benchmarks.md``, measured by ``bench/bench_peers.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+AFTERSHOCK = Path(sys.executable).parent / "aftershock"
+DEMO = str(REPO / "experiments" / "demo-payment-latency.yaml")
+NEVER_ON_THE_HOST_PATH = {"kubernetes", "textual", "chaoslib", "chaostoolkit", "aiohttp", "tui"}
+
+
+def imported(*args: str, tmp_path: Path) -> set[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AFTERSHOCK_", "PROMETHEUS_"))}
+    proc = subprocess.run([sys.executable, "-X", "importtime", str(AFTERSHOCK), *args], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=120)
+    names = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)$", proc.stderr, re.MULTILINE))
+    assert names, proc.stderr[-2000:]
+    return names
+
+
+def top(names: set[str]) -> set[str]:
+    return {n.split(".")[0] for n in names}
+
+
+def test_help_imports_no_command(tmp_path: Path) -> None:
+    names = imported("--help", tmp_path=tmp_path)
+    assert not {n for n in names if n.startswith("chaos.commands.")}  # the package itself is tiny
+    assert not top(names) & (NEVER_ON_THE_HOST_PATH | {"pydantic", "httpx", "jinja2", "yaml", "rich", "requests"})
+
+
+def test_validate_imports_the_model_and_nothing_that_talks(tmp_path: Path) -> None:
+    names = imported("validate", DEMO, tmp_path=tmp_path)
+    assert {"chaos.loading", "pydantic"} <= names
+    assert not top(names) & (NEVER_ON_THE_HOST_PATH | {"httpx", "requests", "prometheus_api_client", "sqlite3",
+                                                      "rich", "promql_parser"})
+
+
+@pytest.mark.parametrize("args", [("check", "--help"), ("run", "--dry-run", DEMO, "--state-dir", "state")])
+def test_check_and_a_host_run_import_no_cluster_ui_or_peer(tmp_path: Path, args: tuple[str, ...]) -> None:
+    names = imported(*args, tmp_path=tmp_path)
+    assert "chaos.slo.monitoring" in names
+    assert not top(names) & NEVER_ON_THE_HOST_PATH
+    if args[0] == "run":  # requests and prometheus-api-client serve range queries (check) only
+        assert not top(names) & {"requests", "prometheus_api_client"}
