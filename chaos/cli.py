@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "show": "chaos.commands.history:show",
     "report": "chaos.commands.history:report",
     "doctor": "chaos.commands.doctor:doctor",
+    "rbac": "chaos.commands.rbac:rbac",
     "tui": "chaos.commands.tui:tui",
     "proxy": "chaos.commands.proxy:proxy",
 }

@@ -18,7 +18,12 @@ from typing import Any
 
 from chaos.compiling import naming
 from chaos.errors import Problem
-from chaos.model.faults import MAX_FAULT_DURATION_S, MEMORY_SIZE_PATTERN, NETEM_DURATION_PATTERN
+from chaos.model.faults import (
+    BANDWIDTH_RATE_PATTERN,
+    MAX_FAULT_DURATION_S,
+    MEMORY_SIZE_PATTERN,
+    NETEM_DURATION_PATTERN,
+)
 
 API_VERSION = "chaos-mesh.org/v1alpha1"
 KINDS = frozenset({"NetworkChaos", "PodChaos", "StressChaos", "HTTPChaos", "IOChaos", "TimeChaos",
@@ -33,7 +38,7 @@ _GO_PART_RE = re.compile(r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 NETEM_TIME_RE = re.compile(NETEM_DURATION_PATTERN)
 """The NetworkChaos CRD pattern of ``delay.latency``/``jitter``: one number, one unit."""
-RATE_RE = re.compile(r"^\s*[0-9]+\s*([kmgt]?(bit|bps))\s*$", re.IGNORECASE)
+RATE_RE = re.compile(BANDWIDTH_RATE_PATTERN)
 """Bandwidth rates as Chaos Mesh's webhook parses them: an unsigned integer and a unit."""
 SIZE_RE = re.compile(MEMORY_SIZE_PATTERN)
 DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -26,8 +26,9 @@ Percent = Annotated[float, Field(ge=0, le=100)]
 MAX_FAULT_DURATION_S = 24 * 3600.0
 """No fault may be longer than a day: every fault is bounded, 'forever' is refused."""
 
-BANDWIDTH_RATE_PATTERN = r"^[0-9]+(bps|kbps|mbps|gbps|tbps)$"
-"""Chaos Mesh's webhook parses the number as an unsigned integer (``1.5mbps`` is refused)."""
+BANDWIDTH_RATE_PATTERN = r"^\s*[0-9]+\s*([kKmMgGtT]?([bB][iI][tT]|[bB][pP][sS]))\s*$"
+"""Rates as Chaos Mesh's webhook parses them: an unsigned integer (``1.5mbps`` is refused) and a unit,
+any case (bps, kbps, mbps, gbps, tbps, bit, kbit, mbit, gbit, tbit)."""
 NETEM_DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h)$"
 """The NetworkChaos CRD pattern of ``delay.latency``/``jitter``: one number, one unit (no ``1m30s``, no ``µs``)."""
 MEMORY_SIZE_PATTERN = r"^([0-9]+%|[0-9]+(\.[0-9]+)? ?([kKmMgGtTpP][iI]?[bB]?|[bB])?)$"

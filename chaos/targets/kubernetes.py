@@ -21,14 +21,14 @@ from chaos.clients.kube import (
     Permission,
     RevertToken,
     WeightSnapshot,
-    circuit_break_permissions,
-    degrade_permissions,
+    run_totals,
 )
+from chaos.clients.kube.rbac import policy_permissions
 from chaos.compiling.kubernetes import CompiledFault, compile_experiment
 from chaos.errors import ActuatorError, ChaosError
 from chaos.loading import Loaded
 from chaos.model.experiment import Experiment
-from chaos.model.policies import CircuitBreakPolicy, DegradePolicy
+from chaos.model.policies import CircuitBreakPolicy
 from chaos.policy.actions import Decision, Degrade, RevertHandle, WeightTarget
 from chaos.policy.actuators import Actuators, Degrader, RoutingDegrader
 
@@ -84,17 +84,14 @@ class KubernetesRunTarget:
         await self.client.check_chaos_mesh(kinds)
         checks = [f"Chaos Mesh CRDs present for {', '.join(kinds)}"]
         namespaces = sorted({o.namespace for o in objects})
-        extra: list[Permission] = []
-        for policy in exp.spec.policies:
-            if isinstance(policy, DegradePolicy) and policy.with_.kubernetes is not None:
-                patch = policy.with_.kubernetes.patch
-                extra += degrade_permissions(patch.kind, patch.namespace or self.namespace)
-            if isinstance(policy, CircuitBreakPolicy):
-                extra += circuit_break_permissions(policy.with_.namespace or self.namespace)
+        routes = (await self.client.served_route_kinds()
+                  if any(isinstance(p, CircuitBreakPolicy) for p in exp.spec.policies) else [])
+        extra: list[Permission] = policy_permissions(exp, self.namespace, routes)
         checked = await self.client.preflight_access(namespaces, extra, kinds=kinds)
         checks.append(f"RBAC: {len(checked)} permission(s) granted in {', '.join(namespaces)}")
         br = exp.spec.blast_radius
         targets: list[str] = []
+        resolutions = []
         for obj in objects:
             resolution = await self.client.check_blast_radius(
                 obj.body, max_targets=br.max_targets, max_percent=br.max_percent,
@@ -105,10 +102,12 @@ class KubernetesRunTarget:
             if resolution.peers:
                 line += f"; peers {', '.join(resolution.peers)}"
             targets.append(line)
+            resolutions.append(resolution)
             for warning in await self.client.collision_check(obj.body, force=self.settings.force):
                 checks.append(f"warning: {warning}")
             await self.client.create(obj.body, dry_run=True)
         checks.append("server-side dry run (dryRun=All) accepted every object")
+        targets += [t.describe() for t in run_totals(resolutions, br.max_targets, br.max_percent)]
         return checks, targets
 
     def planned_realisation(self, name: str) -> dict[str, Any]:

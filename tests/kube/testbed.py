@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import atexit
 import json
+import ssl
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ SCRIPT = ROOT / "scripts" / "kube-testbed"
 
 @dataclass(frozen=True)
 class Testbed:
+    __test__ = False  # not a test class
     """A running control plane: its URL, admin kubeconfig and PKI, and the Chaos Mesh oracle."""
 
     url: str
@@ -43,18 +46,43 @@ class Testbed:
 
     def admin(self, timeout: float = 30.0) -> httpx.Client:
         """An httpx client authenticated as the admin (system:masters)."""
-        return httpx.Client(base_url=self.url, verify=str(self.pki / "ca.crt"),
-                            cert=(str(self.pki / "admin.crt"), str(self.pki / "admin.key")),
-                            timeout=timeout)
+        tls = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        tls.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
+        return httpx.Client(base_url=self.url, verify=tls, timeout=timeout)
 
     def namespace(self, prefix: str = "t") -> str:
-        """Create a fresh namespace (each test gets its own; the session shares one API server)."""
+        """Create a fresh namespace (each test gets its own; the session shares one API server) and
+        wait until the controller-manager has made its ``default`` ServiceAccount (pods need it)."""
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         with self.admin() as api:
             reply = api.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
                                                          "metadata": {"name": name}})
             reply.raise_for_status()
+            deadline = time.monotonic() + 60
+            while api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default").status_code != 200:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no default ServiceAccount in {name} after 60s")
+                time.sleep(0.1)  # the service account controller has no event we can await here
         return name
+
+    def running_pod(self, namespace: str, name: str, labels: dict[str, str], ready: bool = True,
+                    phase: str = "Running") -> dict[str, Any]:
+        """Create a Pod and set its status as a kubelet would (there is no kubelet here)."""
+        with self.admin() as api:
+            reply = api.post(f"/api/v1/namespaces/{namespace}/pods", json={
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+                "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}],
+                         "automountServiceAccountToken": False}})
+            reply.raise_for_status()
+            pod = reply.json()
+            pod["status"] = {"phase": phase, "conditions": [
+                {"type": "Ready", "status": "True" if ready else "False"}]}
+            reply = api.put(f"/api/v1/namespaces/{namespace}/pods/{name}/status", json=pod)
+            reply.raise_for_status()
+            return dict(reply.json())
+
+    def apply_yaml(self, text: str) -> list[dict[str, Any]]:
+        return [self.apply(doc) for doc in yaml.safe_load_all(text) if doc]
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create ``obj`` as the admin (by its apiVersion/kind; plural from discovery)."""
