@@ -7,16 +7,15 @@ reaper's Job and RBAC accepted and garbage-collected by the real controller-mana
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kube.testbed import Testbed, collection_path
 
 from chaos.clients.kube import KubernetesTarget, KubeSettings, RevertToken, WeightSnapshot, run_totals
 from chaos.errors import ActuatorError, PreflightRefused, TargetError
+from kube.testbed import Testbed, collection_path
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import yaml
+
 from kube.testbed import Testbed
 
 CLI = Path(sys.executable).with_name("aftershock")
