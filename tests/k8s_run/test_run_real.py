@@ -99,3 +99,16 @@ async def test_sigkill_mid_degrade_then_recover_restores_exactly(kube_testbed: T
     assert names(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/jobs") == []
     again = await real_cli.recover()
     assert again.rc == 0 and "nothing to recover" in again.stdout
+
+
+async def test_dry_run_exit_depends_on_the_preflight_only(kube_testbed: Testbed, ns: str, series: str,
+                                                          tmp_path: Path) -> None:
+    """No Prometheus: the SLO is reported unreadable, the dry run still passes on its pre-flight."""
+    cli = Cli(kube_testbed.kubeconfig, tmp_path / "state", "http://127.0.0.1:1", tmp_path)
+    file = write(tmp_path, in_namespace(experiment("real-dry", series), ns))
+    result = await cli.run(file, "--dry-run")
+    assert result.rc == 0, result.stdout + result.stderr
+    assert "SLO latency: current value —" in result.stdout
+    assert "Prometheus could not be queried for every SLO" in result.stderr
+    assert "verdict: passed — dry run: nothing injected" in result.stdout
+    assert names(kube_testbed, f"/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/networkchaos") == []
