@@ -131,7 +131,7 @@ def collection_path(api: httpx.Client, obj: dict[str, Any], namespace: str | Non
 
 
 def start(workdir: Path) -> Testbed:
-    proc = subprocess.run([sys.executable, str(SCRIPT), "up", str(workdir)], capture_output=True,
+    proc = subprocess.run([sys.executable, str(SCRIPT), "up", str(workdir), "--no-build"], capture_output=True,
                           text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"scripts/kube-testbed up failed:\n{proc.stderr[-4000:]}")
