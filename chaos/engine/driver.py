@@ -300,7 +300,7 @@ class Engine:
         kube = None
         if exp.spec.target.type == "kubernetes" and run.target is not None:
             kube = {"kubeconfig": getattr(run.target, "kubeconfig", None), "context": run.target.kube.context,
-                    "namespace": run.target.kube.namespace}
+                    "namespace": run.target.kube.namespace, "weights": getattr(run.target, "weight_undo", {})}
         items = describe_open(run.bridge.ledger, default_proxy=default_proxy,
                               namespace=self.settings.namespace or exp.spec.target.namespace, kube=kube)
         self.store.record_action(run.run_id, UNDO_PLAN, UNDO_PLAN, {"items": items}, "pending" if items else "done")

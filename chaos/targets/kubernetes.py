@@ -75,6 +75,9 @@ class KubernetesRunTarget:
         """namespace → reaper Job name, for the namespaces this run has created one in."""
         self._created: set[str] = set()
         self._removed: set[str] = set()
+        self.weight_undo: dict[str, dict[str, Any]] = {}
+        """ns/service → the routes' snapshot before the first change, ``after`` = the weight in force
+        now: what ``aftershock recover`` restores exactly after a crash (see chaos.targets.undo)."""
 
     async def preflight(self) -> tuple[list[str], list[str]]:
         exp = self.experiment
@@ -265,6 +268,7 @@ class _KubeWeights:
             await client.restore_weights(dataclasses.replace(
                 original, changes=tuple(dataclasses.replace(c, after=now) for c in original.changes)))
             del self._original[key], self._current[key]
+            self.target.weight_undo.pop(key, None)
             previous = now
         else:
             snapshot = await client.set_backend_weight(ns, target.service, weight)
@@ -278,6 +282,9 @@ class _KubeWeights:
             else:
                 previous = self._current[key]
             self._current[key] = weight
+            original = self._original[key][0]
+            self.target.weight_undo[key] = dataclasses.replace(
+                original, changes=tuple(dataclasses.replace(c, after=weight) for c in original.changes)).as_dict()
         self._done[action_id] = previous
         return previous
 

@@ -112,3 +112,35 @@ async def test_dry_run_exit_depends_on_the_preflight_only(kube_testbed: Testbed,
     assert "Prometheus could not be queried for every SLO" in result.stderr
     assert "verdict: passed — dry run: nothing injected" in result.stdout
     assert names(kube_testbed, f"/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/networkchaos") == []
+
+
+async def test_sigkill_with_the_breaker_open_then_recover_restores_routes_exactly(
+        kube_testbed: Testbed, real_cli: Cli, ns: str, metrics: Metrics, series: str,
+        standin: ChaosMeshStandIn, tmp_path: Path) -> None:
+    """Recover puts back the saved snapshot, not an approximation: an absent weight stays absent."""
+    vs = kube_testbed.apply({
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "payments", "namespace": ns},
+        "spec": {"hosts": ["payments"], "http": [
+            {"route": [{"destination": {"host": "payment-gateway"}},
+                       {"destination": {"host": "payment-fallback"}, "weight": 20}]}]}})
+    doc = in_namespace(experiment("real-breaker", series, duration="5m", policies=[{
+        "name": "cut", "when": {"slo": "latency"}, "action": "circuit-break",
+        "with": {"service": "payment-gateway", "weight": 0, "openFor": "10m"}}]), ns)
+    running = await real_cli.start(*real_cli.run_args(write(tmp_path, doc), "--output", "json"))
+    try:
+        await running.until("FaultInjected")
+        metrics.set(series, BAD)
+        await running.until("ActionApplied")
+    finally:
+        running.proc.kill()
+        await running.proc.wait()
+    metrics.set(series, GOOD)
+    path = f"/apis/networking.istio.io/v1/namespaces/{ns}/virtualservices/payments"
+    with kube_testbed.admin() as api:
+        assert [r.get("weight") for r in api.get(path).json()["spec"]["http"][0]["route"]] == [0, 20]
+    result = await real_cli.recover()
+    assert result.rc == 0, result.stdout + result.stderr
+    assert "restored exactly" in result.stdout
+    with kube_testbed.admin() as api:
+        assert api.get(path).json()["spec"] == vs["spec"]
