@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 setup:
 	@./scripts/setup.sh
 
-demo: setup
+demo:
+	@AFTERSHOCK_SKIP_KUBE_TESTBED=1 ./scripts/setup.sh
 	$(BIN)/aftershock demo
 
 lint: setup

@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "show": "chaos.commands.history:show",
     "report": "chaos.commands.history:report",
     "doctor": "chaos.commands.doctor:doctor",
+    "rbac": "chaos.commands.rbac:rbac",
     "tui": "chaos.commands.tui:tui",
     "gameday": "chaos.commands.gameday:gameday",
     "init": "chaos.commands.init:init",

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Aftershock needs on a fresh Debian machine: system packages (Prometheus and
-# promtool, iptables, iproute2, tmux) and a virtualenv with the package and its dev tools.
+# promtool, iptables, iproute2, tmux, openssl) and a virtualenv with the package and its dev tools,
+# then builds the Kubernetes test control plane (scripts/kube-testbed build: kube-apiserver,
+# kube-controller-manager and etcd from the pinned Go modules; about 15 minutes the first time on
+# 2 cores, cached per machine afterwards; skip with AFTERSHOCK_SKIP_KUBE_TESTBED=1 for `make demo`).
 # Idempotent and quick when nothing changed. Used by `make demo` and `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +15,7 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if ((${#need[@]})); then
   echo "setup: installing system packages: ${need[*]}"
   if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
@@ -30,4 +34,8 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$digest" ]]; then
   echo "setup: installing Python packages into $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[dev]'
   echo "$digest" > "$stamp"
+fi
+
+if [[ "${AFTERSHOCK_SKIP_KUBE_TESTBED:-0}" != 1 ]]; then
+  "$VENV/bin/python" scripts/kube-testbed build >/dev/null
 fi

@@ -24,7 +24,10 @@ from chaos.model.faults import (
     ContainerKill,
     CpuStress,
     FaultBase,
+    HttpAbort,
     HttpFault,
+    HttpPatch,
+    HttpStatus,
     MemoryStress,
     NetworkBandwidth,
     NetworkCorrupt,
@@ -116,10 +119,16 @@ def selector_of(sel: Selector, default_namespace: str) -> dict[str, Any]:
         out["namespaces"] = list(sel.namespaces or [default_namespace])
     if sel.labels:
         out["labelSelectors"] = dict(sel.labels)
+    if sel.expressions:
+        out["expressionSelectors"] = [
+            {"key": e.key, "operator": e.operator, **({"values": list(e.values)} if e.values else {})}
+            for e in sel.expressions]
     if sel.fields:
         out["fieldSelectors"] = dict(sel.fields)
     if sel.annotations:
         out["annotationSelectors"] = dict(sel.annotations)
+    if sel.node_selectors:
+        out["nodeSelectors"] = dict(sel.node_selectors)
     return out
 
 
@@ -139,6 +148,10 @@ def _render(env: Any, exp: Experiment, fault: FaultBase, meta: dict[str, Any]) -
         ctx["correlation"] = _number_text(getattr(fault, "correlation", 0))
         ctx["percent"] = _number_text(getattr(fault, "percent", 0))
         ctx["bandwidth"] = _bandwidth(fault) if isinstance(fault, NetworkBandwidth) else None
+        reorder = fault.reorder if isinstance(fault, NetworkDelay) else None
+        ctx["reorder"] = None if reorder is None else {
+            "reorder": _number_text(reorder.percent), "correlation": _number_text(reorder.correlation),
+            "gap": reorder.gap}
         target: dict[str, Any] | None = None
         external: list[str] = []
         if fault.peer is not None:
@@ -157,6 +170,26 @@ def _render(env: Any, exp: Experiment, fault: FaultBase, meta: dict[str, Any]) -
         template = "stresschaos.yaml.j2"
     elif isinstance(fault, HttpFault):
         template = "httpchaos.yaml.j2"
+        if isinstance(fault, HttpAbort) and fault.code is not None:
+            raise TemplateProblem(
+                "http-abort with a code answers without forwarding, which Chaos Mesh cannot do on "
+                "Kubernetes; use type: http-status (the application processes the request and the "
+                "client receives the code) or drop code (the connection is cut before the application)")
+        ctx["tls"] = None if fault.tls is None else {
+            "secretName": fault.tls.secret_name, "secretNamespace": fault.tls.secret_namespace,
+            "certName": fault.tls.cert_name, "keyName": fault.tls.key_name,
+            **({"caName": fault.tls.ca_name} if fault.tls.ca_name else {})}
+        if isinstance(fault, HttpStatus):
+            ctx["replace"] = {"code": fault.code, **({"headers": dict(fault.headers)} if fault.headers else {})}
+        if isinstance(fault, HttpPatch):
+            patch: dict[str, Any] = {}
+            if fault.headers:
+                patch["headers"] = [list(h) for h in fault.headers]
+            if fault.queries:
+                patch["queries"] = [list(q) for q in fault.queries]
+            if fault.body is not None:
+                patch["body"] = {"type": "JSON", "value": fault.body}
+            ctx["patch"] = patch
     else:  # pragma: no cover - the model's union is closed
         raise TemplateProblem(f"no template for fault type {getattr(fault, 'type', '?')}")
     try:

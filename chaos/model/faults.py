@@ -1,17 +1,20 @@
 """Fault types of the experiment format, one class per ``type`` (a discriminated union).
 
 Each class carries exactly the fields its type accepts, with the ranges Chaos Mesh enforces
-(percentages 0-100, workers <= 8192, bounded durations), so a file that validates here
-compiles to objects the Chaos Mesh CRDs accept. Pure values; used by loading, compiling
-(Kubernetes and host) and the run engine.
+(percentages 0-100, workers <= 8192, single-unit netem durations, integer bandwidth rates,
+memory sizes as Chaos Mesh parses them), so a file that validates here compiles to objects
+the Chaos Mesh CRDs and webhooks accept; tests/kube/test_differential.py checks that claim
+against Chaos Mesh's own code and the real API server. Pure values; used by loading,
+compiling (Kubernetes and host) and the run engine.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from chaos.model.base import DnsLabel, Duration, Model, PublicUrl
 from chaos.model.durations import parse_duration
@@ -23,7 +26,15 @@ Percent = Annotated[float, Field(ge=0, le=100)]
 MAX_FAULT_DURATION_S = 24 * 3600.0
 """No fault may be longer than a day: every fault is bounded, 'forever' is refused."""
 
-BANDWIDTH_RATE_PATTERN = r"^[0-9]+(\.[0-9]+)?(bps|kbps|mbps|gbps|tbps)$"
+BANDWIDTH_RATE_PATTERN = r"^\s*[0-9]+\s*([kKmMgGtT]?([bB][iI][tT]|[bB][pP][sS]))\s*$"
+"""Rates as Chaos Mesh's webhook parses them: an unsigned integer (``1.5mbps`` is refused) and a unit,
+any case (bps, kbps, mbps, gbps, tbps, bit, kbit, mbit, gbit, tbit)."""
+NETEM_DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h)$"
+"""The NetworkChaos CRD pattern of ``delay.latency``/``jitter``: one number, one unit (no ``1m30s``, no ``µs``)."""
+MEMORY_SIZE_PATTERN = r"^([0-9]+%|[0-9]+(\.[0-9]+)? ?([kKmMgGtTpP][iI]?[bB]?|[bB])?)$"
+"""StressChaos ``memory.size``: a whole percent (checked <= 100) or a size such as ``256MB``/``1.5GiB``."""
+_MEMORY_SIZE_RE = re.compile(MEMORY_SIZE_PATTERN)
+_NETEM_DURATION_RE = re.compile(NETEM_DURATION_PATTERN)
 _ASCII_DIGITS_RE = re.compile(r"^[0-9]+$")
 """``str.isdigit`` accepts ``²`` and ``٣``; Chaos Mesh wants ASCII digits."""
 
@@ -59,17 +70,48 @@ class ProxySelector(Model):
         return value
 
 
+def _check_netem_duration(text: str) -> str:
+    if not _NETEM_DURATION_RE.match(text):
+        raise ValueError(f"{text!r} is not a duration of one number and one unit (ns, us, ms, s, m, h) as "
+                         "the NetworkChaos CRD wants for latency and jitter, e.g. 500ms or 90s (not 1m30s)")
+    return text
+
+
+NetemDuration = Annotated[str, AfterValidator(_check_netem_duration)]
+
+
+class LabelRequirement(Model):
+    """One ``matchExpressions`` entry (Chaos Mesh ``expressionSelectors``)."""
+
+    key: str = Field(min_length=1)
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> LabelRequirement:
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise ValueError(f"operator {self.operator} needs values")
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise ValueError(f"operator {self.operator} takes no values")
+        return self
+
+
 class Selector(Model):
     """Which targets a fault reaches.
 
-    Kubernetes: namespaces (default: ``spec.target.namespace``), labels, fields, pods.
+    Kubernetes: namespaces (default: ``spec.target.namespace``), labels, expressions, fields,
+    annotations, node selectors, pods.
     Host: ``proxy``, or a ``port`` (with optional ``address``/``interface``/``netns``) for kernel rules.
     """
 
     namespaces: list[str] | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    expressions: list[LabelRequirement] = Field(default_factory=list)
+    """Label requirements (Chaos Mesh ``expressionSelectors``)."""
     fields: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    node_selectors: dict[str, str] = Field(default_factory=dict)
+    """Labels of the nodes the pods run on (Chaos Mesh ``nodeSelectors``)."""
     pods: dict[str, list[str]] = Field(default_factory=dict)
     """Explicit pods: ``{namespace: [pod names]}``."""
     proxy: ProxySelector | None = None
@@ -160,16 +202,36 @@ class NetworkFault(FaultBase):
     def _peer_mode(self) -> NetworkFault:
         if self.peer is not None:
             _check_mode_value(self.peer.mode, self.peer.value)
-        if self.direction in ("from", "both") and self.peer is None:
-            raise ValueError(f"direction {self.direction!r} needs a 'peer' (Chaos Mesh requires a target)")
+        if self.direction in ("from", "both"):
+            pods = self.peer is not None and bool(self.peer.labels or self.peer.fields or self.peer.namespaces)
+            external = self.peer is not None and bool(self.peer.external_targets)
+            if isinstance(self, NetworkPartition) and not (pods or external):
+                raise ValueError(f"direction {self.direction!r} needs a 'peer' (pods or externalTargets)")
+            if not isinstance(self, NetworkPartition):
+                if not pods:
+                    raise ValueError(f"direction {self.direction!r} needs a 'peer' selecting pods "
+                                     "(Chaos Mesh requires a target)")
+                if external:
+                    raise ValueError(f"peer.externalTargets cannot be used with direction {self.direction!r} "
+                                     "except by network-partition (Chaos Mesh's rule for netem actions)")
         return self
+
+
+class Reorder(Model):
+    """netem reorder: send ``percent`` of packets immediately, the rest delayed by ``latency``."""
+
+    percent: Percent
+    correlation: Percent = 0
+    gap: int = Field(default=0, ge=0)
+    """Reorder every ``gap``-th packet (0: tc's default)."""
 
 
 class NetworkDelay(NetworkFault):
     type: Literal["network-delay"]
-    latency: Duration
-    jitter: Duration = "0ms"
+    latency: NetemDuration
+    jitter: NetemDuration = "0ms"
     correlation: Percent = 0
+    reorder: Reorder | None = None
 
 
 class NetworkLoss(NetworkFault):
@@ -206,20 +268,83 @@ class NetworkCorrupt(NetworkFault):
     correlation: Percent = 0
 
 
+HttpMethod = Literal["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT"]
+
+
+class HttpTls(Model):
+    """Kubernetes: the Secret holding the certificate HTTPChaos uses to intercept HTTPS (HTTPChaos ``tls``)."""
+
+    secret_name: str = Field(min_length=1)
+    secret_namespace: str = Field(min_length=1)
+    cert_name: str = Field(min_length=1)
+    """Key of the certificate in the Secret."""
+    key_name: str = Field(min_length=1)
+    """Key of the private key in the Secret."""
+    ca_name: str | None = None
+
+
 class HttpFault(FaultBase):
     port: int = Field(default=80, ge=1, le=65535)
     """Kubernetes: the port the target pods serve HTTP on (HTTPChaos ``port``)."""
-    method: str | None = None
+    method: HttpMethod | None = None
     path: str | None = None
     """Path match (prefix on the host proxy; HTTPChaos path on Kubernetes)."""
+    request_headers: dict[str, str] = Field(default_factory=dict)
+    """Kubernetes: only requests carrying these headers (HTTPChaos ``request_headers``)."""
+    tls: HttpTls | None = None
     percent: Percent = 100
     """Share of matching requests affected (host proxy; Kubernetes supports only 100)."""
 
 
 class HttpAbort(HttpFault):
+    """The request never reaches the application, on every target.
+
+    Without ``code`` the connection is cut. With ``code`` the client is answered that status without
+    forwarding: the fault proxy does this on the host; Chaos Mesh cannot, so the Kubernetes compiler
+    refuses ``code`` and points at ``http-status`` (the application processes the request, the
+    client sees the replaced status).
+    """
+
     type: Literal["http-abort"]
     code: int | None = Field(default=None, ge=100, le=599)
-    """Status code to answer with; without it the connection is aborted."""
+    """Host: status code to answer with instead of forwarding; without it the connection is aborted."""
+
+
+class HttpStatus(HttpFault):
+    """The application processes the request; the client receives ``code`` instead of its status
+    (HTTPChaos ``target: Response`` + ``replace.code``). Kubernetes only."""
+
+    type: Literal["http-status"]
+    code: int = Field(ge=100, le=599)
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Response headers replaced as well (HTTPChaos ``replace.headers``)."""
+
+
+class HttpPatch(HttpFault):
+    """Add headers / query parameters / merge a JSON body into requests or responses (HTTPChaos
+    ``patch``). Kubernetes only."""
+
+    type: Literal["http-patch"]
+    target: Literal["Request", "Response"] = "Request"
+    headers: list[tuple[str, str]] = Field(default_factory=list)
+    """Headers appended, as ``[name, value]`` pairs."""
+    queries: list[tuple[str, str]] = Field(default_factory=list)
+    """Query parameters appended (requests only)."""
+    body: str | None = None
+    """A JSON document merged into the body (JSON merge patch)."""
+
+    @model_validator(mode="after")
+    def _something_to_patch(self) -> HttpPatch:
+        if not (self.headers or self.queries or self.body):
+            raise ValueError("http-patch needs headers, queries or body")
+        if self.queries and self.target == "Response":
+            raise ValueError("queries can only be patched into requests (target: Request)")
+        if self.body is not None:
+            try:
+                json.loads(self.body)
+            except ValueError as exc:
+                raise ValueError(f"body must be a JSON document: {exc}") from None
+        return self
 
 
 class HttpDelay(HttpFault):
@@ -245,12 +370,24 @@ class CpuStress(FaultBase):
     type: Literal["cpu-stress"]
     workers: int = Field(default=1, ge=1, le=8192)
     load: int = Field(default=100, ge=0, le=100)
+    options: list[str] = Field(default_factory=list)
+    """Extra stress-ng options (StressChaos ``stressors.cpu.options``)."""
+
+
+def _check_memory_size(text: str) -> str:
+    if not _MEMORY_SIZE_RE.match(text):
+        raise ValueError(f"{text!r} is not a size such as 256MB, 1.5GiB or 50%")
+    if text.endswith("%") and int(text[:-1]) > 100:
+        raise ValueError(f"{text!r}: a memory size in percent is at most 100%")
+    return text
 
 
 class MemoryStress(FaultBase):
     type: Literal["memory-stress"]
     workers: int = Field(default=1, ge=1, le=8192)
-    size: Annotated[str, Field(pattern=r"^[0-9]+(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)?$")] = "256MB"
+    size: Annotated[str, AfterValidator(_check_memory_size)] = "256MB"
+    options: list[str] = Field(default_factory=list)
+    """Extra stress-ng options (StressChaos ``stressors.memory.options``)."""
 
 
 class RawChaosMesh(FaultBase):
@@ -261,12 +398,12 @@ class RawChaosMesh(FaultBase):
 
 Fault = Annotated[
     NetworkDelay | NetworkLoss | NetworkPartition | NetworkBandwidth | NetworkDuplicate | NetworkCorrupt
-    | HttpAbort | HttpDelay | PodKill | PodFailure | ContainerKill | CpuStress | MemoryStress | RawChaosMesh,
+    | HttpAbort | HttpStatus | HttpPatch | HttpDelay | PodKill | PodFailure | ContainerKill | CpuStress | MemoryStress | RawChaosMesh,
     Field(discriminator="type"),
 ]
 
 FAULT_TYPES: tuple[str, ...] = (
     "network-delay", "network-loss", "network-partition", "network-bandwidth", "network-duplicate",
-    "network-corrupt", "http-abort", "http-delay", "pod-kill", "pod-failure", "container-kill",
+    "network-corrupt", "http-abort", "http-status", "http-patch", "http-delay", "pod-kill", "pod-failure", "container-kill",
     "cpu-stress", "memory-stress", "chaos-mesh",
 )

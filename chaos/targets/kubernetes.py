@@ -22,14 +22,14 @@ from chaos.clients.kube import (
     Permission,
     RevertToken,
     WeightSnapshot,
-    circuit_break_permissions,
-    degrade_permissions,
+    run_totals,
 )
+from chaos.clients.kube.rbac import policy_permissions
 from chaos.compiling.kubernetes import CompiledFault, compile_experiment
 from chaos.compiling.naming import RUN_LABEL
 from chaos.errors import ActuatorError, ChaosError
 from chaos.model.experiment import Experiment
-from chaos.model.policies import CircuitBreakPolicy, DegradePolicy
+from chaos.model.policies import CircuitBreakPolicy
 from chaos.policy.actions import Decision, Degrade, RevertHandle, WeightTarget
 from chaos.policy.actuators import Actuators, Degrader, RoutingDegrader
 from chaos.targets.base import Realisation, TargetContext, UndoContext
@@ -76,6 +76,9 @@ class KubernetesRunTarget:
         """namespace → reaper Job name, for the namespaces this run has created one in."""
         self._created: set[str] = set()
         self._removed: set[str] = set()
+        self.weight_undo: dict[str, dict[str, Any]] = {}
+        """ns/service → the routes' snapshot before the first change, ``after`` = the weight in force
+        now: what ``aftershock recover`` restores exactly after a crash (see chaos.targets.undo)."""
 
     async def preflight(self) -> tuple[list[str], list[str]]:
         exp = self.experiment
@@ -85,17 +88,14 @@ class KubernetesRunTarget:
         await self.client.check_chaos_mesh(kinds)
         checks = [f"Chaos Mesh CRDs present for {', '.join(kinds)}"]
         namespaces = sorted({o.namespace for o in objects})
-        extra: list[Permission] = []
-        for policy in exp.spec.policies:
-            if isinstance(policy, DegradePolicy) and policy.with_.kubernetes is not None:
-                patch = policy.with_.kubernetes.patch
-                extra += degrade_permissions(patch.kind, patch.namespace or self.namespace)
-            if isinstance(policy, CircuitBreakPolicy):
-                extra += circuit_break_permissions(policy.with_.namespace or self.namespace)
+        routes = (await self.client.served_route_kinds()
+                  if any(isinstance(p, CircuitBreakPolicy) for p in exp.spec.policies) else [])
+        extra: list[Permission] = policy_permissions(exp, self.namespace, routes)
         checked = await self.client.preflight_access(namespaces, extra, kinds=kinds)
         checks.append(f"RBAC: {len(checked)} permission(s) granted in {', '.join(namespaces)}")
         br = exp.spec.blast_radius
         targets: list[str] = []
+        resolutions = []
         for obj in objects:
             resolution = await self.client.check_blast_radius(
                 obj.body, max_targets=br.max_targets, max_percent=br.max_percent,
@@ -106,10 +106,12 @@ class KubernetesRunTarget:
             if resolution.peers:
                 line += f"; peers {', '.join(resolution.peers)}"
             targets.append(line)
+            resolutions.append(resolution)
             for warning in await self.client.collision_check(obj.body, force=self.settings.force):
                 checks.append(f"warning: {warning}")
             await self.client.create(obj.body, dry_run=True)
         checks.append("server-side dry run (dryRun=All) accepted every object")
+        targets += [t.describe() for t in run_totals(resolutions, br.max_targets, br.max_percent)]
         return checks, targets
 
     def planned_realisation(self, name: str, deadline: float = 0.0) -> Realisation:
@@ -189,7 +191,7 @@ class KubernetesRunTarget:
 
     def undo_context(self) -> UndoContext:
         return UndoContext(kube={"kubeconfig": self.kubeconfig, "context": self.kube.context,
-                                 "namespace": self.kube.namespace})
+                                 "namespace": self.kube.namespace, "weights": dict(self.weight_undo)})
 
     async def close(self) -> None:
         """Remove the reaper once every object of the run is gone (else it stays as the backstop)."""
@@ -271,6 +273,7 @@ class _KubeWeights:
             await client.restore_weights(dataclasses.replace(
                 original, changes=tuple(dataclasses.replace(c, after=now) for c in original.changes)))
             del self._original[key], self._current[key]
+            self.target.weight_undo.pop(key, None)
             previous = now
         else:
             snapshot = await client.set_backend_weight(ns, target.service, weight)
@@ -284,6 +287,9 @@ class _KubeWeights:
             else:
                 previous = self._current[key]
             self._current[key] = weight
+            original = self._original[key][0]
+            self.target.weight_undo[key] = dataclasses.replace(
+                original, changes=tuple(dataclasses.replace(c, after=weight) for c in original.changes)).as_dict()
         self._done[action_id] = previous
         return previous
 

@@ -60,6 +60,9 @@ class KubeWeightUndo:
     service: str
     weight: int
     kube: Mapping[str, Any] = field(default_factory=dict)
+    snapshot: Mapping[str, Any] | None = None
+    """The routes' weights as they were before the breaker (``WeightSnapshot`` as JSON): restored
+    exactly, an absent weight absent again. Records without it fall back to ``weight``."""
 
 
 UndoItem = ProxyWeightUndo | HttpDegradeUndo | KubeDegradeUndo | KubeWeightUndo
@@ -113,8 +116,10 @@ def describe_open(ledger: Ledger, *, default_proxy: Mapping[str, Any] | None, na
         if entry.kind == "weight" and entry.weight_target is not None and entry.original_weight is not None:
             wt = entry.weight_target
             if kube is not None:
-                items.append(KubeWeightUndo(namespace=wt.namespace or namespace, service=wt.service,
-                                            weight=entry.original_weight, kube=dict(kube)))
+                ns = wt.namespace or namespace
+                items.append(KubeWeightUndo(namespace=ns, service=wt.service, weight=entry.original_weight,
+                                            snapshot=(kube.get("weights") or {}).get(f"{ns}/{wt.service}"),
+                                            kube={k: v for k, v in kube.items() if k != "weights"}))
             else:
                 proxy = {"admin": wt.admin, "token_env": wt.token_env, "token_file": wt.token_file}
                 if wt.admin is None and default_proxy is not None:
@@ -173,7 +178,7 @@ async def execute(item: UndoItem, environ: Mapping[str, str]) -> str:
                 await http.call(call, f"revert of degrade {item.decision_id}")
             return f"degrade {item.decision_id} reverted ({item.call.get('method')} {item.call.get('url')})"
         case KubeDegradeUndo() | KubeWeightUndo():
-            from chaos.clients.kube import KubernetesTarget, RevertToken
+            from chaos.clients.kube import KubernetesTarget, RevertToken, WeightSnapshot
             from chaos.targets.kubernetes import kube_settings
 
             kube = item.kube
@@ -184,6 +189,11 @@ async def execute(item: UndoItem, environ: Mapping[str, str]) -> str:
                     revert_token = RevertToken.from_dict(dict(item.token))
                     await target.revert(revert_token)
                     return f"{revert_token.kind} {revert_token.namespace}/{revert_token.name} reverted"
+                if item.snapshot:  # the routes exactly as they were (absent weights absent again)
+                    snapshot = WeightSnapshot.from_dict(dict(item.snapshot))
+                    await target.restore_weights(snapshot)
+                    return (f"route weights of {item.namespace}/{item.service} restored exactly "
+                            f"({len(snapshot.changes)} entries)")
                 await target.set_backend_weight(item.namespace, item.service, item.weight)
                 return f"route weight of {item.namespace}/{item.service} restored to {item.weight}"
             finally:

@@ -81,7 +81,7 @@ FAULTS: list[tuple[dict[str, Any], str, dict[str, Any]]] = [
      "NetworkChaos", {"action": "partition", "direction": "both"}),
     ({"type": "network-bandwidth", "latency": None, "rate": "1mbps", "limit": 100, "buffer": 50},
      "NetworkChaos", {"action": "bandwidth", "bandwidth": {"rate": "1mbps", "limit": 100, "buffer": 50}}),
-    ({"type": "http-abort", "latency": None, "code": 503, "port": 8080}, "HTTPChaos",
+    ({"type": "http-status", "latency": None, "code": 503, "port": 8080}, "HTTPChaos",
      {"target": "Response", "replace": {"code": 503}, "port": 8080}),
     ({"type": "http-abort", "latency": None}, "HTTPChaos", {"target": "Request", "abort": True}),
     ({"type": "http-delay", "latency": None, "delay": "2s", "method": "GET"}, "HTTPChaos",
@@ -131,9 +131,9 @@ def test_raw_manifest_breaking_crd_rules_is_refused_with_a_path() -> None:
 
 def test_hostile_values_cannot_change_the_document_structure() -> None:
     (body,) = compiled(with_fault(type="http-abort", latency=None, path="/x\nspec: {mode: all}\n---\nkind: Secret",
-                                  method="GET\"}, {\"x"))
+                                  requestHeaders={"x": "GET\"}, {\"x"}))
     assert body["spec"]["path"] == "/x\nspec: {mode: all}\n---\nkind: Secret"
-    assert body["spec"]["method"] == "GET\"}, {\"x"
+    assert body["spec"]["request_headers"] == {"x": "GET\"}, {\"x"}
     assert body["spec"]["mode"] == "one"
 
 
@@ -272,7 +272,8 @@ def test_crd_rules_per_kind(body: dict[str, Any], path: str) -> None:
     assert path in {p.path for p in validate_object(body)}
 
 
-def test_crd_rules_accept_compound_go_durations_like_the_model() -> None:
+def test_crd_rules_take_go_durations_but_one_unit_netem_latency_like_chaos_mesh() -> None:
     assert validate_object(_break("spec.duration", "1h30m")) == []
-    (body,) = compiled(with_fault(duration="1h30m", latency="1s500ms"))
+    (body,) = compiled(with_fault(duration="1h30m", latency="1500ms"))
     assert body["spec"]["duration"] == "1h30m" and validate_object(body) == []
+    assert "spec.delay.latency" in {p.path for p in validate_object(_break("spec.delay.latency", "1s500ms"))}

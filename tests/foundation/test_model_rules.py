@@ -72,7 +72,7 @@ REFUSED: list[tuple[dict[str, Any], str, str]] = [
     ({"type": "cpu-stress", "latency": None, "load": 101}, f"{F}.load", "(got 101)"),
     ({"type": "cpu-stress", "latency": None, "workers": 8193}, f"{F}.workers", "(got 8193)"),
     ({"type": "cpu-stress", "latency": None, "workers": 0}, f"{F}.workers", "(got 0)"),
-    ({"type": "memory-stress", "latency": None, "size": "lots"}, f"{F}.size", "(got 'lots')"),
+    ({"type": "memory-stress", "latency": None, "size": "lots"}, f"{F}.size", "'lots' is not a size"),
     ({"type": "chaos-mesh", "latency": None}, f"{F}.manifest", "missing required key 'manifest'"),
     ({"type": "teleport"}, f"{F}.type", "unknown type 'teleport'"),
 ]

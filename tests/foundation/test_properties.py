@@ -65,9 +65,12 @@ def _fields(kind: str) -> st.SearchStrategy[dict[str, Any]]:
     if kind.startswith("network-"):
         return _network(kind)
     return {
-        "http-abort": st.fixed_dictionaries({"code": st.one_of(st.none(), st.integers(100, 599))},
-                                            optional={"port": st.integers(1, 65535), "method": st.just("GET"),
-                                                      "path": st.just("/api/*")}),
+        "http-abort": st.fixed_dictionaries({}, optional={"port": st.integers(1, 65535), "method": st.just("GET"),
+                                                          "path": st.just("/api/*")}),
+        "http-status": st.fixed_dictionaries({"code": st.integers(100, 599)},
+                                             optional={"port": st.integers(1, 65535), "method": st.just("GET")}),
+        "http-patch": st.fixed_dictionaries({"headers": st.lists(st.tuples(names, label_values).map(list),
+                                                                 min_size=1, max_size=2)}),
         "http-delay": st.fixed_dictionaries({"delay": durations}),
         "pod-kill": st.fixed_dictionaries({}, optional={"gracePeriod": st.integers(0, 300)}),
         "pod-failure": st.just({}),

@@ -27,6 +27,7 @@ import pytest
 import yaml
 from k8s.conftest import cluster, pod, write_kubeconfig  # noqa: F401  (re-exported fixture)
 from k8s.emulator import ClusterEmulator
+from kube.testbed import kube_testbed  # noqa: F401  (the real control plane, session-wide)
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from chaos.demo.prometheus import PrometheusServer, free_port

@@ -194,7 +194,8 @@ async def test_namespace_flag_moves_the_run(cluster: ClusterEmulator, kubeconfig
     final = await eng.run(load_file(write(tmp_path, doc)), dry_run=True)
     assert final.verdict == "passed", final.reason
     (passed,) = [e for e in events if isinstance(e, ev.PreflightPassed)]
-    assert len(passed.targets) == 1 and "NetworkChaos staging/" in passed.targets[0]
+    assert len(passed.targets) == 2 and "NetworkChaos staging/" in passed.targets[0]
+    assert passed.targets[1] == "namespace staging: up to 1 of 2 matching pod(s) (50%) over the run"
     assert "staging/order-0, staging/order-1" in passed.targets[0]
     posts = list(cluster[kmock.method.POST, kmock.resource("chaos-mesh.org/v1alpha1/networkchaos")])
     assert [p.namespace for p in posts] == ["staging"] and posts[0].params.get("dryRun") == "All"

@@ -16,9 +16,11 @@ from chaos.clients.kube.target import (
     DeleteReport,
     InjectionState,
     KubernetesTarget,
+    NamespaceTotal,
     Resolution,
     RevertToken,
     WeightSnapshot,
+    run_totals,
 )
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "InjectionState",
     "KubeSettings",
     "KubernetesTarget",
+    "NamespaceTotal",
     "Permission",
     "Resolution",
     "RevertToken",
@@ -33,4 +36,5 @@ __all__ = [
     "circuit_break_permissions",
     "degrade_permissions",
     "pod_fault_permissions",
+    "run_totals",
 ]

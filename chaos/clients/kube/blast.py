@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.clients.kube import chaosmesh
-from chaos.clients.kube.context import RUN_LABEL, KubeContext, identity, is_ours, meta, ref
+from chaos.clients.kube.context import POD_CHAOS_KINDS, RUN_LABEL, KubeContext, identity, is_ours, meta, ref
 from chaos.clients.kube.selectors import (
     affected_count,
     disruptions_allowed,
@@ -207,6 +207,56 @@ def check_blast_radius(ctx: KubeContext, obj: Mapping[str, Any], max_targets: in
     return res
 
 
+@dataclass(frozen=True)
+class NamespaceTotal:
+    """Blast radius of a whole run in one namespace: every fault's pods added up."""
+
+    namespace: str
+    affected: int
+    """Upper bound of distinct pods the run's faults affect there (the sum, capped by the pods matched)."""
+    matching: int
+    """Distinct Running pods any fault of the run matches there."""
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.affected / self.matching if self.matching else 0.0
+
+    def describe(self) -> str:
+        return (f"namespace {self.namespace}: up to {self.affected} of {self.matching} matching pod(s) "
+                f"({self.percent:.0f}%) over the run")
+
+
+def run_totals(resolutions: Iterable[Resolution], max_targets: int | None = None,
+               max_percent: float | None = None) -> list[NamespaceTotal]:
+    """Sum the faults of one run per namespace and refuse (PreflightRefused) above the limits.
+
+    Each fault alone may pass ``maxTargets``/``maxPercent`` while the run as a whole exceeds them:
+    the limits bound the run, so they are checked on these sums too.
+    """
+    summed: dict[str, int] = {}
+    pods: dict[str, set[str]] = {}
+    for res in resolutions:
+        by_ns: dict[str, int] = {}
+        for key in res.matching:
+            by_ns[key.split("/", 1)[0]] = by_ns.get(key.split("/", 1)[0], 0) + 1
+            pods.setdefault(key.split("/", 1)[0], set()).add(key)
+        for ns, count in by_ns.items():
+            summed[ns] = summed.get(ns, 0) + min(res.affected, count)
+    totals = [NamespaceTotal(ns, min(summed[ns], len(pods[ns])), len(pods[ns])) for ns in sorted(summed)]
+    problems = []
+    for t in totals:
+        if max_targets is not None and t.affected > max_targets:
+            problems.append(f"the run's faults together may affect {t.affected} pods in {t.namespace}, "
+                            f"more than maxTargets {max_targets}")
+        if max_percent is not None and t.matching and t.percent > max_percent:
+            problems.append(f"the run's faults together may affect {t.percent:.0f}% of the matching pods "
+                            f"in {t.namespace} ({t.affected}/{t.matching}), more than maxPercent "
+                            f"{max_percent:g}")
+    if problems:
+        raise PreflightRefused("blast radius of the run refused", problems)
+    return totals
+
+
 def _record_pods(other: Mapping[str, Any]) -> set[str]:
     records = ((other.get("status") or {}).get("experiment") or {}).get("containerRecords") or []
     return {"/".join(str(r.get("id", "")).split("/")[:2]) for r in records if r.get("id")}
@@ -219,10 +269,12 @@ def collisions(ctx: KubeContext, obj: Mapping[str, Any], force: bool = False) ->
     mine = set(resolve(ctx, obj, cache).matching)
     if not mine:
         return []
+    kinds = [k for k in POD_CHAOS_KINDS if not ctx.plurals or k in ctx.plurals]
     try:
-        others = chaosmesh.list_chaos(ctx)
+        others = chaosmesh.list_chaos(ctx, kinds=kinds)
     except PermissionMissing:  # no cluster-wide list: look where the pods are
-        others = chaosmesh.list_chaos(ctx, namespaces=sorted({k.split("/")[0] for k in mine} | {namespace}))
+        others = chaosmesh.list_chaos(ctx, namespaces=sorted({k.split("/")[0] for k in mine} | {namespace}),
+                                      kinds=kinds)
     found: list[str] = []
     for other in others:
         o_kind, o_ns, o_name = identity(other, namespace)

@@ -50,9 +50,15 @@ def status_message(exc: ApiException) -> str:
     return str(exc.reason or "")
 
 
+def _is_connection_failure(exc: ApiException) -> bool:
+    """The client wraps a TLS failure (a connection cut mid-handshake) as ``ApiException(0)``; a
+    certificate that does not verify is not going to get better by retrying."""
+    return exc.status == 0 and "CERTIFICATE_VERIFY_FAILED" not in str(exc.reason)
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ApiException):
-        return exc.status in TRANSIENT_STATUSES
+        return exc.status in TRANSIENT_STATUSES or _is_connection_failure(exc)
     return isinstance(exc, urllib3.exceptions.HTTPError)
 
 
@@ -122,6 +128,9 @@ class Caller:
         if exc.status == 401:
             return TargetError(f"{what}: the API server at {self.host} rejected the credentials "
                                f"(HTTP 401: {message}); refresh your kubeconfig credentials")
+        if _is_connection_failure(exc):
+            return TargetError(f"{what}: cannot reach the Kubernetes API server at {self.host} after "
+                               f"{self.settings.retry_attempts} attempts: {' '.join(str(exc.reason).split())}")
         if exc.status in TRANSIENT_STATUSES:
             return TargetError(f"{what}: API server kept failing (HTTP {exc.status}: {message}); "
                                f"gave up after {self.settings.retry_attempts} attempts")

@@ -20,6 +20,10 @@ CHAOS_GROUP = "chaos-mesh.org"
 CHAOS_VERSION = "v1alpha1"
 CHAOS_API_VERSION = f"{CHAOS_GROUP}/{CHAOS_VERSION}"
 DEFAULT_CHAOS_KINDS = ("NetworkChaos", "PodChaos", "StressChaos", "HTTPChaos")
+POD_CHAOS_KINDS = ("NetworkChaos", "PodChaos", "StressChaos", "HTTPChaos", "IOChaos", "TimeChaos",
+                   "DNSChaos", "KernelChaos", "JVMChaos", "BlockChaos")
+"""Chaos Mesh kinds that select pods: what the collision check lists (not PodNetworkChaos and the
+other per-pod records Chaos Mesh keeps for itself, nor Schedules/Workflows)."""
 FINALIZER = "chaos-mesh/records"
 
 MANAGED_BY = "app.kubernetes.io/managed-by"

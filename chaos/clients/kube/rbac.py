@@ -1,8 +1,10 @@
 """What a run needs from RBAC, asked with SelfSubjectAccessReview, and the Role that would grant it.
 
 Callers: :meth:`chaos.clients.kube.target.KubernetesTarget.preflight_access` (checks run concurrently
-in worker threads) and ``aftershock doctor``. :func:`role_yaml` renders exactly the missing rules as a
-ready-to-apply ``Role`` per namespace, which becomes the details of :class:`PermissionMissing`.
+in worker threads), the run's pre-flight (:func:`policy_permissions`) and ``aftershock rbac``
+(:func:`rbac_manifests`: the same rules as Role + RoleBinding YAML). :func:`role_yaml` renders
+exactly the missing rules as a ready-to-apply ``Role`` per namespace, which becomes the details
+of :class:`PermissionMissing`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from dataclasses import dataclass
 
 import yaml
 
-from chaos.clients.kube.context import CHAOS_GROUP, KubeContext
+from chaos.clients.kube.context import CHAOS_GROUP, POD_CHAOS_KINDS, KubeContext
+from chaos.model.experiment import Experiment
+from chaos.model.policies import CircuitBreakPolicy, DegradePolicy
 
 ROLE_NAME = "aftershock-runner"
 CHAOS_VERBS = ("create", "delete", "get", "list", "patch")
@@ -39,12 +43,32 @@ def degrade_permissions(kind: str, namespace: str) -> list[Permission]:
     return [Permission(namespace, group, resource, v) for v in ("get", "patch")]
 
 
-def circuit_break_permissions(namespace: str) -> list[Permission]:
-    """What ``set_backend_weight``/``restore_weights`` need (both route flavours)."""
+ROUTE_RESOURCES = {"HTTPRoute": ("gateway.networking.k8s.io", "httproutes"),
+                   "VirtualService": ("networking.istio.io", "virtualservices")}
+
+
+def circuit_break_permissions(namespace: str, route_kinds: Iterable[str] = tuple(ROUTE_RESOURCES)
+                              ) -> list[Permission]:
+    """What ``set_backend_weight``/``restore_weights`` need on the route kinds the cluster serves
+    (``route_kinds``, from :func:`chaos.clients.kube.weights.served_route_kinds`)."""
     out = []
-    for group, resource in (("gateway.networking.k8s.io", "httproutes"),
-                            ("networking.istio.io", "virtualservices")):
+    for kind in route_kinds:
+        group, resource = ROUTE_RESOURCES[kind]
         out += [Permission(namespace, group, resource, v) for v in ("get", "list", "patch")]
+    return out
+
+
+def policy_permissions(exp: Experiment, default_namespace: str,
+                       route_kinds: Iterable[str]) -> list[Permission]:
+    """What the experiment's recovery policies need: degrade patches and circuit-break weights (on
+    the route kinds the cluster serves). Pre-flight and ``aftershock rbac`` both use this."""
+    out: list[Permission] = []
+    for policy in exp.spec.policies:
+        if isinstance(policy, DegradePolicy) and policy.with_.kubernetes is not None:
+            patch = policy.with_.kubernetes.patch
+            out += degrade_permissions(patch.kind, patch.namespace or default_namespace)
+        if isinstance(policy, CircuitBreakPolicy):
+            out += circuit_break_permissions(policy.with_.namespace or default_namespace, route_kinds)
     return out
 
 
@@ -57,11 +81,14 @@ def pod_fault_permissions(namespace: str) -> list[Permission]:
 
 def required_permissions(namespaces: Iterable[str], chaos_plurals: Iterable[str],
                          reaper: bool = True) -> list[Permission]:
-    """The base set of a Chaos Mesh run in every namespace involved."""
+    """The base set of a Chaos Mesh run in every namespace involved: the verbs on the kinds it
+    creates, ``list`` on every pod-selecting kind (the collision check reads them), pods, PDBs and
+    the reaper's Job and RBAC."""
     out: set[Permission] = set()
     for ns in namespaces:
         for plural in chaos_plurals:
             out |= {Permission(ns, CHAOS_GROUP, plural, v) for v in CHAOS_VERBS}
+        out |= {Permission(ns, CHAOS_GROUP, kind.lower(), "list") for kind in POD_CHAOS_KINDS}
         out |= {Permission(ns, "", "pods", v) for v in ("get", "list")}
         out.add(Permission(ns, "policy", "poddisruptionbudgets", "list"))
         if reaper:
@@ -100,3 +127,29 @@ def role_yaml(missing: Iterable[Permission], role_name: str = ROLE_NAME) -> str:
                     f"--user=<you> (or --serviceaccount=<ns>:<name>)\n"
                     + yaml.safe_dump(role, sort_keys=False, default_flow_style=None))
     return "---\n".join(docs)
+
+
+def rbac_manifests(needed: Iterable[Permission], service_account: str | None = None,
+                   role_name: str = ROLE_NAME) -> str:
+    """``kubectl apply``-able YAML: one Role per namespace granting exactly ``needed`` and, for
+    ``service_account`` (``NS/NAME``), the RoleBinding of each Role to it."""
+    by_ns: dict[str, dict[tuple[str, str], set[str]]] = {}
+    for p in needed:
+        by_ns.setdefault(p.namespace, {}).setdefault((p.group, p.resource), set()).add(p.verb)
+    docs: list[dict[str, object]] = []
+    for ns, rules in sorted(by_ns.items()):
+        docs.append({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": role_name, "namespace": ns},
+            "rules": [{"apiGroups": [group], "resources": [resource], "verbs": sorted(verbs)}
+                      for (group, resource), verbs in sorted(rules.items())],
+        })
+        if service_account is not None:
+            sa_ns, sa_name = service_account.split("/", 1)
+            docs.append({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": role_name, "namespace": ns},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
+                "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_ns}],
+            })
+    return "".join("---\n" + yaml.safe_dump(d, sort_keys=False, default_flow_style=None) for d in docs)

@@ -62,7 +62,9 @@ def labels_match(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) 
 def affected_count(mode: str, value: str | int | None, matching: int) -> int:
     """How many of ``matching`` pods Chaos Mesh will affect at most for ``mode``/``value``.
 
-    ``fixed-percent`` floors like Chaos Mesh; ``random-max-percent`` is its upper bound (floor too).
+    As Chaos Mesh's ``FilterObjectsByMode``: ``fixed-percent`` rounds *up* (at least one pod for a
+    percent above 0), ``random-max-percent`` is bounded by the same rounding of its maximum, and
+    ``fixed`` is capped at the pods there are.
     """
     if mode not in MODES:
         raise PreflightRefused(f"unknown selector mode {mode!r}", [f"use one of {', '.join(MODES)}"])
@@ -73,14 +75,14 @@ def affected_count(mode: str, value: str | int | None, matching: int) -> int:
     if mode == "all":
         return matching
     try:
-        number = float(str(value))
+        number = int(str(value))
     except ValueError:
-        raise PreflightRefused(f"mode {mode} needs a numeric value, got {value!r}") from None
+        raise PreflightRefused(f"mode {mode} needs a whole number as value, got {value!r}") from None
     if mode == "fixed":
-        return max(0, min(matching, int(number)))
+        return max(0, min(matching, number))
     if not 0 <= number <= 100:
         raise PreflightRefused(f"mode {mode} needs a percentage 0-100, got {value!r}")
-    return min(matching, math.floor(matching * number / 100))
+    return min(matching, math.ceil(matching * number / 100))
 
 
 def int_or_percent(value: int | str, total: int, round_up: bool) -> int:

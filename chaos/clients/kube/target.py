@@ -34,6 +34,8 @@ T = TypeVar("T")
 
 # Re-exported so callers need one import.
 Resolution = blast.Resolution
+NamespaceTotal = blast.NamespaceTotal
+run_totals = blast.run_totals
 InjectionState = chaosmesh.InjectionState
 Permission = rbac.Permission
 RevertToken = degrade.RevertToken
@@ -112,6 +114,10 @@ class KubernetesTarget:
                 + ". Apply this Role and bind it to the identity running aftershock:",
                 rbac.role_yaml(missing).splitlines())
         return needed
+
+    async def served_route_kinds(self) -> list[str]:
+        """``HTTPRoute`` / ``VirtualService``: the route APIs this cluster serves (discovery)."""
+        return await self._run(weights.served_route_kinds, self._ctx)
 
     # --- pre-flight on pods ---------------------------------------------------------------------
 

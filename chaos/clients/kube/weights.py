@@ -79,6 +79,20 @@ def _entries(kind: str, route: Mapping[str, Any], service: str,
                 yield i, j, backend
 
 
+def served_route_kinds(ctx: KubeContext) -> list[str]:
+    """Route kinds (``HTTPRoute``, ``VirtualService``) whose API this cluster serves (discovery)."""
+    served = []
+    for kind, (group, versions, plural, _, _) in ROUTE_KINDS.items():
+        for version in versions:
+            reply = ctx.caller.call(f"discover {group}/{version}", ctx.custom.get_api_resources,
+                                    group, version, accept=(404,))
+            if reply.status != 404 and any(isinstance(r, dict) and r.get("name") == plural
+                                           for r in reply.body.get("resources") or []):
+                served.append(kind)
+                break
+    return served
+
+
 def _list_routes(ctx: KubeContext, kind: str, namespace: str) -> tuple[str, list[dict[str, Any]]]:
     """(served version, routes in namespace); ("", []) when the CRD is not installed."""
     group, versions, plural, _, _ = ROUTE_KINDS[kind]

@@ -1,0 +1,49 @@
+"""``aftershock rbac FILE``: the least-privilege Role(s) and RoleBinding(s) a Kubernetes run needs.
+
+Prints exactly the rules the run's pre-flight asks the API server about (Chaos Mesh kinds used,
+pods and PodDisruptionBudgets read for the blast radius, the reaper Job and its RBAC, degrade
+patches, route weights for the route kinds in use), as ``kubectl apply``-able YAML. Offline: the
+route kinds are both unless ``--route-kind`` names the ones the cluster serves.
+"""
+
+from __future__ import annotations
+
+import click
+
+from chaos.cli import parse_sets
+from chaos.errors import InvalidInput, Problem
+
+ROUTE_KINDS = ("HTTPRoute", "VirtualService")
+
+
+@click.command("rbac")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--service-account", "service_account", metavar="NS/NAME", default=None,
+              help="Also print RoleBindings granting the Roles to this ServiceAccount.")
+@click.option("-n", "--namespace", default=None, help="Override spec.target.namespace (as `run -n`).")
+@click.option("--route-kind", "route_kinds", multiple=True, type=click.Choice(ROUTE_KINDS),
+              help="Route kinds circuit-break uses (repeatable; default: both).")
+@click.option("--no-reaper", is_flag=True, help="The run will use --no-reaper (no Job/RBAC rules).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set a parameter (repeatable).")
+def rbac(file: str, service_account: str | None, namespace: str | None, route_kinds: tuple[str, ...],
+         no_reaper: bool, sets: tuple[str, ...]) -> None:
+    """Print the Role(s)/RoleBinding(s) that running FILE on Kubernetes needs."""
+    from chaos.clients.kube.rbac import policy_permissions, rbac_manifests, required_permissions
+    from chaos.compiling.kubernetes import compile_experiment
+    from chaos.loading import load_file
+
+    if service_account is not None:
+        sa_ns, _, sa_name = service_account.partition("/")
+        if not sa_ns or not sa_name or "/" in sa_name:
+            raise InvalidInput(Problem(f"--service-account {service_account!r}: use NAMESPACE/NAME"))
+    loaded = load_file(file, overrides=parse_sets(sets))
+    exp = loaded.experiment
+    if namespace:
+        target = exp.spec.target.model_copy(update={"namespace": namespace})
+        exp = exp.model_copy(update={"spec": exp.spec.model_copy(update={"target": target})})
+    objects = compile_experiment(exp, "rbac0000", source=file)
+    namespaces = sorted({o.namespace for o in objects})
+    plurals = sorted({o.kind.lower() for o in objects})
+    needed = set(required_permissions(namespaces, plurals, reaper=not no_reaper))
+    needed |= set(policy_permissions(exp, exp.spec.target.namespace, route_kinds or ROUTE_KINDS))
+    click.echo(rbac_manifests(sorted(needed), service_account), nl=False)
