@@ -14,20 +14,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
-import sys
 from typing import Any
 
 import click
 
-from chaos.commands.options import format_option, out_option
-from chaos.errors import ChaosError, InvalidExperiment, InvalidInput, Problem
 from chaos.version import __version__
 
 # name -> "module:attribute"; modules are imported only when their command runs.
 COMMANDS: dict[str, str] = {
-    "validate": "chaos.cli:validate",
-    "compile": "chaos.cli:compile_cmd",
+    "validate": "chaos.commands.validate:validate",
+    "compile": "chaos.commands.compile:compile_cmd",
     "check": "chaos.commands.check:check",
     "run": "chaos.commands.run:run",
     "demo": "chaos.commands.demo:demo",
@@ -59,6 +55,12 @@ SUMMARIES: dict[str, str] = {
     "report": "Write a self-contained HTML report of one run (a plot per SLO).",
     "doctor": "Report the host's capabilities for faults and the demo.",
     "tui": "Browse, launch and watch experiments in the terminal (press ? for keys).",
+    "status": "Faults live right now, across state dirs: store records joined with what each injector reports.",
+    "rbac": "Print the least-privilege Role(s) and RoleBinding(s) a Kubernetes run of FILE needs.",
+    "gameday": "Game days: fire times, run now, the scheduler, pause and resume.",
+    "init": "Write the example experiments into a folder to start from.",
+    "export": "Export an experiment in another tool's format (Chaos Toolkit).",
+    "import": "Convert a Chaos Toolkit experiment into an Aftershock experiment.",
 }
 
 
@@ -110,6 +112,8 @@ class AftershockGroup(click.Group):
         return command if isinstance(command, click.Command) else None
 
     def invoke(self, ctx: click.Context) -> Any:
+        from chaos.errors import ChaosError, InvalidExperiment  # not at import: --help stays light
+
         try:
             return super().invoke(ctx)
         except InvalidExperiment as exc:
@@ -121,21 +125,6 @@ class AftershockGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
-def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
-    """``--set key=value`` pairs; a malformed one is an :class:`InvalidInput`."""
-    out: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput(Problem(f"--set {item!r}: expected key=value", hint="e.g. --set latency=800ms"))
-        out[key.strip()] = value
-    return out
-
-
-set_option = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                          help="Override a parameter of spec.parameters (repeatable).")
-
-
 @click.group(cls=AftershockGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aftershock")
 def main() -> None:
@@ -145,83 +134,3 @@ def main() -> None:
     or real host faults), watches Prometheus SLOs while they are live, and answers a breach
     with rollback, degrade or circuit-break.
     """
-
-
-@click.command("validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
-@set_option
-@format_option("text: one line per file; json: every file with its problems.")
-def validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> None:
-    """Validate experiment and GameDay FILES; exit 2 when any is invalid."""
-    from chaos.gameday.loading import LoadedGameDay, load_document
-
-    overrides = parse_sets(sets)
-    results: list[dict[str, Any]] = []
-    for path in files:
-        try:
-            loaded = load_document(path, overrides=overrides)
-        except InvalidExperiment as exc:
-            results.append({"file": path, "valid": False, "problems": [p.as_dict() for p in exc.problems]})
-            if output == "text":
-                for problem in exc.problems:
-                    click.echo(f"✗ {problem.render()}", err=True)
-            continue
-        if isinstance(loaded, LoadedGameDay):
-            names = [x.experiment.name for x in loaded.experiments]
-            results.append({"file": path, "valid": True, "kind": "GameDay", "name": loaded.name,
-                            "experiments": names, "problems": []})
-            if output == "text":
-                click.echo(f"✓ {path}: game day {loaded.name} ({len(names)} experiment(s) valid: {', '.join(names)})")
-            continue
-        exp = loaded.experiment
-        results.append({"file": path, "valid": True, "name": exp.name, "target": exp.spec.target.type,
-                        "faults": [f.name for f in exp.spec.faults], "problems": []})
-        if output == "text":
-            click.echo(f"✓ {path}: {exp.name} ({exp.spec.target.type}, {len(exp.spec.faults)} fault(s), "
-                       f"{len(exp.spec.slos)} SLO(s), {len(exp.spec.policies)} polic"
-                       f"{'y' if len(exp.spec.policies) == 1 else 'ies'})")
-    if output == "json":
-        click.echo(json.dumps(results, indent=2))
-    if not all(r["valid"] for r in results):
-        sys.exit(2)
-
-
-@click.command("compile")
-@click.argument("file", type=click.Path(dir_okay=False))
-@out_option("Write one YAML file per object into this directory instead of stdout.", directory=True)
-@click.option("--run-id", default=None, help="Run id used in names and labels (default: a fresh one).")
-@set_option
-@click.option("--in-cluster", is_flag=True, help="A CronJob (+ ConfigMap, ServiceAccount, Role/RoleBinding, PVC) that "
-              "runs FILE's schedule in the cluster (docs/gamedays.md).")
-@click.option("--image", default=None, help="--in-cluster: the image built from the Dockerfile.")
-@click.option("--journals-url", default=None, help="--in-cluster: POST reports and journals here instead of a PVC.")
-def compile_cmd(file: str, out: str | None, run_id: str | None, sets: tuple[str, ...], in_cluster: bool,
-                image: str | None, journals_url: str | None) -> None:
-    """Compile FILE to Chaos Mesh objects (multi-document YAML)."""
-    from pathlib import Path
-
-    import yaml
-
-    from chaos.compiling import naming
-    from chaos.compiling.kubernetes import compile_experiment, to_yaml_stream
-    from chaos.loading import load_file
-
-    if in_cluster:
-        from chaos.gameday.incluster import compile_in_cluster_file
-
-        click.echo(compile_in_cluster_file(file, parse_sets(sets), image, journals_url), nl=False)
-        return
-
-    if run_id is not None and not naming.valid_run_id(run_id):
-        raise InvalidInput(Problem(f"--run-id {run_id!r}: 4 to 12 lower-case letters or digits"))
-    loaded = load_file(file, overrides=parse_sets(sets))
-    objects = compile_experiment(loaded.experiment, run_id or naming.new_run_id(), source=file)
-    if out is None:
-        click.echo(to_yaml_stream(objects), nl=False)
-        return
-    directory = Path(out)
-    directory.mkdir(parents=True, exist_ok=True)
-    for obj in objects:
-        path = directory / f"{obj.kind.lower()}-{obj.name}.yaml"
-        path.write_text(yaml.safe_dump(obj.body, sort_keys=False))
-        click.echo(str(path))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from chaos.cli import parse_sets, set_option
+from chaos.commands.options import parse_sets, set_option
 from chaos.errors import InvalidExperiment, InvalidInput, Problem
 
 FORMATS = ("chaostoolkit",)

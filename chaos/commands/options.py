@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from chaos.errors import InvalidInput, Problem
+
 F = Callable[..., Any]
 
 
@@ -41,3 +43,18 @@ def out_option(help: str, *, directory: bool = False) -> Callable[[F], F]:
     """``--out PATH``: where a command writes its file (or directory)."""
     kind = click.Path(file_okay=not directory, dir_okay=directory)
     return click.option("--out", "out", type=kind, default=None, metavar="DIR" if directory else "FILE", help=help)
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    """``--set key=value`` pairs; a malformed one is an :class:`InvalidInput`."""
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(Problem(f"--set {item!r}: expected key=value", hint="e.g. --set latency=800ms"))
+        out[key.strip()] = value
+    return out
+
+
+set_option = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                          help="Override a parameter of spec.parameters (repeatable).")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from chaos.cli import parse_sets
+from chaos.commands.options import parse_sets
 from chaos.errors import InvalidInput, Problem
 
 ROUTE_KINDS = ("HTTPRoute", "VirtualService")

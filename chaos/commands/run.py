@@ -13,8 +13,7 @@ from pathlib import Path
 
 import click
 
-from chaos.cli import parse_sets, set_option
-from chaos.commands.options import output_option, state_dir_option, target_options
+from chaos.commands.options import output_option, parse_sets, set_option, state_dir_option, target_options
 from chaos.commands.progress import NdjsonPrinter, TextPrinter
 from chaos.engine.driver import Engine, EngineSettings
 from chaos.engine.events import RunFinished

@@ -1,0 +1,55 @@
+"""``aftershock validate``: experiment and GameDay files checked without injecting anything (exit 2
+on any problem).
+
+Registered lazily by ``chaos.cli``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from chaos.commands.options import format_option, parse_sets, set_option
+from chaos.errors import InvalidExperiment
+
+
+@click.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@set_option
+@format_option("text: one line per file; json: every file with its problems.")
+def validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> None:
+    """Validate experiment and GameDay FILES; exit 2 when any is invalid."""
+    from chaos.gameday.loading import LoadedGameDay, load_document
+
+    overrides = parse_sets(sets)
+    results: list[dict[str, Any]] = []
+    for path in files:
+        try:
+            loaded = load_document(path, overrides=overrides)
+        except InvalidExperiment as exc:
+            results.append({"file": path, "valid": False, "problems": [p.as_dict() for p in exc.problems]})
+            if output == "text":
+                for problem in exc.problems:
+                    click.echo(f"✗ {problem.render()}", err=True)
+            continue
+        if isinstance(loaded, LoadedGameDay):
+            names = [x.experiment.name for x in loaded.experiments]
+            results.append({"file": path, "valid": True, "kind": "GameDay", "name": loaded.name,
+                            "experiments": names, "problems": []})
+            if output == "text":
+                click.echo(f"✓ {path}: game day {loaded.name} ({len(names)} experiment(s) valid: {', '.join(names)})")
+            continue
+        exp = loaded.experiment
+        results.append({"file": path, "valid": True, "name": exp.name, "target": exp.spec.target.type,
+                        "faults": [f.name for f in exp.spec.faults], "problems": []})
+        if output == "text":
+            click.echo(f"✓ {path}: {exp.name} ({exp.spec.target.type}, {len(exp.spec.faults)} fault(s), "
+                       f"{len(exp.spec.slos)} SLO(s), {len(exp.spec.policies)} polic"
+                       f"{'y' if len(exp.spec.policies) == 1 else 'ies'})")
+    if output == "json":
+        click.echo(json.dumps(results, indent=2))
+    if not all(r["valid"] for r in results):
+        sys.exit(2)
