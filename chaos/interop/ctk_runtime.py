@@ -58,13 +58,15 @@ def monitor_spec(settings: Mapping[str, Any] | None, prometheus: str | None = No
 
     Header values are never written into exported documents; a redacted one is read from
     ``AFTERSHOCK_PROMETHEUS_HEADER_<NAME>`` here."""
+    from chaos.secrets import reveal
+
     environ = os.environ if environ is None else environ
     data = dict(settings or {})
     if prometheus:
         data["prometheus"] = prometheus
     headers = dict(data.get("headers") or {})
     for name, value in headers.items():
-        if value == REDACTED:
+        if reveal(value) == REDACTED:  # a header value may already be typed as a Secret
             env = header_env(name)
             if env not in environ:
                 raise PreflightRefused(f"Prometheus header {name}: set {env} (its value is not stored in the "
