@@ -53,6 +53,11 @@ class Loaded:
 def load_file(path: str | os.PathLike[str], overrides: Mapping[str, str] | None = None,
               environ: Mapping[str, str] | None = None) -> Loaded:
     """Load and validate one experiment file; raise :class:`InvalidExperiment` listing every problem."""
+    return load_text(read_text_file(path), str(path), overrides=overrides, environ=environ)
+
+
+def read_text_file(path: str | os.PathLike[str], what: str = "an experiment file") -> str:
+    """A bounded UTF-8 YAML text file (experiments and game days); every failure an :class:`InvalidExperiment`."""
     name = str(path)
     try:
         with open(path, "rb") as handle:
@@ -60,24 +65,27 @@ def load_file(path: str | os.PathLike[str], overrides: Mapping[str, str] | None 
     except FileNotFoundError:
         raise InvalidExperiment(Problem("no such file", file=name)) from None
     except IsADirectoryError:
-        raise InvalidExperiment(Problem("is a directory, not an experiment file", file=name)) from None
+        raise InvalidExperiment(Problem(f"is a directory, not {what}", file=name)) from None
     except OSError as exc:
         raise InvalidExperiment(Problem(f"cannot read: {exc.strerror}", file=name)) from None
-    return load_bytes(data, name, overrides=overrides, environ=environ)
+    return decode_text(data, name)
 
 
 def load_bytes(data: bytes, source: str = "", overrides: Mapping[str, str] | None = None,
                environ: Mapping[str, str] | None = None) -> Loaded:
+    return load_text(decode_text(data, source), source, overrides=overrides, environ=environ)
+
+
+def decode_text(data: bytes, source: str) -> str:
     if len(data) > MAX_FILE_BYTES:
         raise InvalidExperiment(Problem(f"file larger than {MAX_FILE_BYTES} bytes; experiments are small",
                                         file=source))
     if b"\x00" in data:
         raise InvalidExperiment(Problem("binary data, not a YAML text file", file=source))
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidExperiment(Problem(f"not UTF-8 text (byte {exc.start})", file=source)) from None
-    return load_text(text, source, overrides=overrides, environ=environ)
 
 
 def load_text(text: str, source: str = "", overrides: Mapping[str, str] | None = None,

@@ -20,13 +20,13 @@ from pydantic import ValidationError
 
 from chaos.errors import InvalidExperiment, Problem
 from chaos.loading import (
-    MAX_FILE_BYTES,
     Loaded,
     PathT,
     _line_for,
     _problems_from_validation,
     load_file,
     parse_yaml,
+    read_text_file,
 )
 from chaos.model.checks import did_you_mean
 from chaos.model.experiment import Experiment, Metadata
@@ -64,24 +64,7 @@ class LoadedGameDay:
 
 
 def _read(path: Path) -> str:
-    name = str(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise InvalidExperiment(Problem("no such file", file=name)) from None
-    except IsADirectoryError:
-        raise InvalidExperiment(Problem("is a directory, not an experiment or GameDay file", file=name)) from None
-    except OSError as exc:
-        raise InvalidExperiment(Problem(f"cannot read: {exc.strerror}", file=name)) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise InvalidExperiment(Problem(f"file larger than {MAX_FILE_BYTES} bytes", file=name))
-    if b"\x00" in data:
-        raise InvalidExperiment(Problem("binary data, not a YAML text file", file=name))
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidExperiment(Problem(f"not UTF-8 text (byte {exc.start})", file=name)) from None
+    return read_text_file(path, "an experiment or GameDay file")
 
 
 def document_kind(path: str | os.PathLike[str]) -> str:
