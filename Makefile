@@ -23,7 +23,7 @@ unit: setup
 wheel-test: setup
 	@./scripts/wheel-test.sh
 
-test: lint unit wheel-test
+test: lint wheel-test unit
 
 bench: setup
 	$(BIN)/python bench/bench_monitor.py
