@@ -1,11 +1,13 @@
 """``aftershock compile --in-cluster`` against the real API server: every object it emits for the
 example game day (and for an experiment with ``spec.schedule``) passes server-side dry run
-(``dryRun=All``: admission, validation and defaulting, nothing stored); its Role/RoleBinding carry
+(``dryRun=All``: admission, validation and defaulting, nothing stored) without a warning, the
+CronJob's pod template included under Pod Security ``restricted``; its Role/RoleBinding carry
 exactly what ``aftershock rbac`` prints, and, created for real, let the emitted ServiceAccount (a
 real TokenRequest token) do what the experiments need and nothing outside it."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -41,19 +43,28 @@ def admin(kube_testbed: Testbed) -> Iterator[client.ApiClient]:
     api.close()
 
 
+RESTRICTED = {"pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/warn-version": "latest"}
+
+
 def ensure_namespace(api: client.ApiClient, name: str) -> None:
+    """Create ``name`` (or find it: the session's API server is shared) with Pod Security admission
+    warning on anything the ``restricted`` profile forbids (a warning only: other tests' pods stay)."""
+    core = client.CoreV1Api(api)
     try:
-        client.CoreV1Api(api).create_namespace({"apiVersion": "v1", "kind": "Namespace",
-                                                "metadata": {"name": name}})
+        core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     except ApiException as exc:
-        if exc.status != 409:  # the session's API server is shared: another test may have made it
+        if exc.status != 409:
             raise
+    core.patch_namespace(name, {"metadata": {"labels": RESTRICTED}})
 
 
-def create(api: client.ApiClient, obj: dict[str, Any], dry_run: bool) -> Any:
+def create(api: client.ApiClient, obj: dict[str, Any], dry_run: bool) -> tuple[dict[str, Any], list[str]]:
+    """Create ``obj`` (``dryRun=All`` when ``dry_run``): the object as the server returned it and
+    the server's warnings (e.g. Pod Security admission on a CronJob's pod template)."""
     resource = dynamic.DynamicClient(api).resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
     kwargs = {"dry_run": "All"} if dry_run else {}
-    return resource.create(body=obj, namespace=obj["metadata"]["namespace"], **kwargs)
+    reply = resource.create(body=obj, namespace=obj["metadata"]["namespace"], serialize=False, **kwargs)
+    return json.loads(reply.data), list(reply.headers.getlist("Warning"))
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[p.name for p in SOURCES])
@@ -65,13 +76,15 @@ def test_every_emitted_object_passes_server_side_dry_run(admin: client.ApiClient
         ensure_namespace(admin, ns)
     for obj in objects:
         try:
-            accepted = create(admin, obj, dry_run=True)
+            accepted, warnings = create(admin, obj, dry_run=True)
         except ApiException as exc:
             raise AssertionError(f"the API server rejected {obj['kind']} {obj['metadata']['name']}: "
                                  f"{exc.status} {exc.body}") from exc
-        assert accepted.kind == obj["kind"] and accepted.metadata.name == obj["metadata"]["name"]
+        assert warnings == [], (obj["kind"], warnings)
+        assert accepted["kind"] == obj["kind"] and accepted["metadata"]["name"] == obj["metadata"]["name"]
         if obj["kind"] == "CronJob":
-            assert accepted.spec.timeZone == "Europe/Berlin" and accepted.spec.schedule == obj["spec"]["schedule"]
+            assert accepted["spec"]["timeZone"] == "Europe/Berlin"
+            assert accepted["spec"]["schedule"] == obj["spec"]["schedule"]
     # dry run stored nothing
     name = objects[-1]["metadata"]["name"]
     with pytest.raises(ApiException) as gone:
