@@ -28,8 +28,7 @@ ROUTE_KINDS = ("HTTPRoute", "VirtualService")
 def rbac(file: str, service_account: str | None, namespace: str | None, route_kinds: tuple[str, ...],
          no_reaper: bool, sets: tuple[str, ...]) -> None:
     """Print the Role(s)/RoleBinding(s) that running FILE on Kubernetes needs."""
-    from chaos.clients.kube.rbac import policy_permissions, rbac_manifests, required_permissions
-    from chaos.compiling.kubernetes import compile_experiment
+    from chaos.clients.kube.rbac import experiment_permissions, rbac_manifests
     from chaos.loading import load_file
 
     if service_account is not None:
@@ -41,9 +40,6 @@ def rbac(file: str, service_account: str | None, namespace: str | None, route_ki
     if namespace:
         target = exp.spec.target.model_copy(update={"namespace": namespace})
         exp = exp.model_copy(update={"spec": exp.spec.model_copy(update={"target": target})})
-    objects = compile_experiment(exp, "rbac0000", source=file)
-    namespaces = sorted({o.namespace for o in objects})
-    plurals = sorted({o.kind.lower() for o in objects})
-    needed = set(required_permissions(namespaces, plurals, reaper=not no_reaper))
-    needed |= set(policy_permissions(exp, exp.spec.target.namespace, route_kinds or ROUTE_KINDS))
-    click.echo(rbac_manifests(sorted(needed), service_account), nl=False)
+    needed = experiment_permissions(exp, reaper=not no_reaper, route_kinds=route_kinds or ROUTE_KINDS,
+                                    source=file)
+    click.echo(rbac_manifests(needed, service_account), nl=False)

@@ -4,8 +4,9 @@ A ``CronJob`` (``timeZone``, ``concurrencyPolicy``, ``startingDeadlineSeconds``,
 non-root restricted security context) runs ``aftershock gameday run --scheduled`` in the image of
 the repository's ``Dockerfile``; a ``ConfigMap`` carries the GameDay and experiment files (the
 GameDay's paths rewritten to the mount); a ``ServiceAccount`` and, per namespace the experiments
-reach, a ``Role``/``RoleBinding`` with exactly the rules :func:`rbac_rules` computes. Journals and
-reports go to a ``PersistentVolumeClaim`` (default) or are pushed to an HTTP endpoint.
+reach, a ``Role``/``RoleBinding`` with exactly the rules :func:`rbac_rules` computes (the ones
+``aftershock rbac`` prints: one shared computation). Journals and reports go to a
+``PersistentVolumeClaim`` (default) or are pushed to an HTTP endpoint.
 
 The CronJob controller has its own DST behaviour (it runs twice in the repeated fall-back hour,
 kubernetes #121594); ``--scheduled`` makes the Job check the due time against Aftershock's rules
@@ -20,11 +21,9 @@ from typing import Any
 
 import yaml
 
-from chaos.compiling.kubernetes import compile_experiment
 from chaos.errors import InvalidExperiment, Problem
 from chaos.gameday.loading import LoadedGameDay
 from chaos.model.experiment import Experiment
-from chaos.model.policies import CircuitBreakPolicy, DegradePolicy
 
 MOUNT = "/etc/aftershock/experiments"
 STATE = "/var/lib/aftershock"
@@ -32,38 +31,19 @@ DEFAULT_IMAGE = "ghcr.io/aftershock/aftershock:0.1.0"
 LABELS = {"app.kubernetes.io/managed-by": "aftershock", "app.kubernetes.io/component": "gameday"}
 
 
-def rbac_rules(experiments: list[Experiment]) -> dict[str, list[dict[str, Any]]]:
-    """Namespace → Role rules a run of these experiments needs: the Chaos Mesh kinds it creates,
-    pods it reads, the reaper Job and its RBAC, and what its degrade / circuit-break policies patch.
-    The one place to swap in ``aftershock rbac``'s rule computation."""
-    from chaos.clients.kube.rbac import (
-        Permission,
-        circuit_break_permissions,
-        degrade_permissions,
-        required_permissions,
-    )
+def rbac_rules(experiments: list[Experiment], sources: list[str] | None = None
+               ) -> dict[str, list[dict[str, list[str]]]]:
+    """Namespace → Role rules a run of these experiments needs: the union over the Kubernetes
+    experiments of exactly what ``aftershock rbac`` prints for each
+    (:func:`chaos.clients.kube.rbac.experiment_permissions`, both route kinds, with the reaper),
+    grouped as ``aftershock rbac`` groups them (:func:`chaos.clients.kube.rbac.role_rules`)."""
+    from chaos.clients.kube.rbac import Permission, experiment_permissions, role_rules
 
     perms: set[Permission] = set()
-    for exp in experiments:
-        if exp.spec.target.type != "kubernetes":
-            continue
-        objects = compile_experiment(exp, "00000000")
-        by_ns: dict[str, set[str]] = {}
-        for obj in objects:
-            by_ns.setdefault(obj.namespace, set()).add(obj.kind.lower())
-        for ns, plurals in by_ns.items():
-            perms |= set(required_permissions([ns], sorted(plurals)))
-        for policy in exp.spec.policies:
-            if isinstance(policy, DegradePolicy) and policy.with_.kubernetes is not None:
-                patch = policy.with_.kubernetes.patch
-                perms |= set(degrade_permissions(patch.kind, patch.namespace or exp.spec.target.namespace))
-            if isinstance(policy, CircuitBreakPolicy):
-                perms |= set(circuit_break_permissions(policy.with_.namespace or exp.spec.target.namespace))
-    out: dict[str, dict[tuple[str, str], set[str]]] = {}
-    for p in perms:
-        out.setdefault(p.namespace, {}).setdefault((p.group, p.resource), set()).add(p.verb)
-    return {ns: [{"apiGroups": [g], "resources": [r], "verbs": sorted(v)} for (g, r), v in sorted(rules.items())]
-            for ns, rules in sorted(out.items())}
+    for i, exp in enumerate(experiments):
+        if exp.spec.target.type == "kubernetes":
+            perms |= set(experiment_permissions(exp, source=sources[i] if sources else ""))
+    return role_rules(perms)
 
 
 def _configmap_files(lgd: LoadedGameDay) -> dict[str, str]:
@@ -110,7 +90,7 @@ def compile_in_cluster(lgd: LoadedGameDay, *, namespace: str | None = None, imag
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": base, "namespace": ns, "labels": labels},
          "automountServiceAccountToken": True},
     ]
-    for rule_ns, rules in rbac_rules(exps).items():
+    for rule_ns, rules in rbac_rules(exps, [x.source for x in lgd.experiments]).items():
         objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
                         "metadata": {"name": base, "namespace": rule_ns, "labels": labels}, "rules": rules})
         objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",

@@ -1,10 +1,12 @@
 """What a run needs from RBAC, asked with SelfSubjectAccessReview, and the Role that would grant it.
 
 Callers: :meth:`chaos.clients.kube.target.KubernetesTarget.preflight_access` (checks run concurrently
-in worker threads), the run's pre-flight (:func:`policy_permissions`) and ``aftershock rbac``
-(:func:`rbac_manifests`: the same rules as Role + RoleBinding YAML). :func:`role_yaml` renders
-exactly the missing rules as a ready-to-apply ``Role`` per namespace, which becomes the details
-of :class:`PermissionMissing`.
+in worker threads), the run's pre-flight (:func:`policy_permissions`), ``aftershock rbac``
+(:func:`experiment_permissions` rendered by :func:`rbac_manifests` as Role + RoleBinding YAML) and
+``aftershock compile --in-cluster`` (:func:`chaos.gameday.incluster.rbac_rules`: the same
+:func:`experiment_permissions`, grouped by :func:`role_rules`). :func:`role_yaml` renders exactly
+the missing rules as a ready-to-apply ``Role`` per namespace, which becomes the details of
+:class:`PermissionMissing`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import yaml
 
 from chaos.clients.kube.context import CHAOS_GROUP, POD_CHAOS_KINDS, KubeContext
+from chaos.compiling.kubernetes import compile_experiment
 from chaos.model.experiment import Experiment
 from chaos.model.policies import CircuitBreakPolicy, DegradePolicy
 
@@ -99,6 +102,32 @@ def required_permissions(namespaces: Iterable[str], chaos_plurals: Iterable[str]
     return sorted(out)
 
 
+def experiment_permissions(exp: Experiment, *, reaper: bool = True,
+                           route_kinds: Iterable[str] = tuple(ROUTE_RESOURCES),
+                           source: str = "") -> list[Permission]:
+    """Everything a Kubernetes run of ``exp`` needs, computed offline: :func:`required_permissions`
+    in every namespace its compiled Chaos Mesh objects land in, for the kinds they use, plus
+    :func:`policy_permissions` (``route_kinds``: those circuit-break may patch; default both).
+    ``aftershock rbac`` prints exactly this; ``compile --in-cluster`` grants exactly this."""
+    objects = compile_experiment(exp, "rbac0000", source=source)
+    namespaces = sorted({o.namespace for o in objects})
+    plurals = sorted({o.kind.lower() for o in objects})
+    needed = set(required_permissions(namespaces, plurals, reaper=reaper))
+    needed |= set(policy_permissions(exp, exp.spec.target.namespace, route_kinds))
+    return sorted(needed)
+
+
+def role_rules(perms: Iterable[Permission]) -> dict[str, list[dict[str, list[str]]]]:
+    """Namespace → the ``rules`` of a Role granting exactly ``perms`` (one rule per group/resource,
+    sorted), the one grouping behind :func:`role_yaml`, :func:`rbac_manifests` and the in-cluster Roles."""
+    by_ns: dict[str, dict[tuple[str, str], set[str]]] = {}
+    for p in perms:
+        by_ns.setdefault(p.namespace, {}).setdefault((p.group, p.resource), set()).add(p.verb)
+    return {ns: [{"apiGroups": [group], "resources": [resource], "verbs": sorted(verbs)}
+                 for (group, resource), verbs in sorted(rules.items())]
+            for ns, rules in sorted(by_ns.items())}
+
+
 def allowed(ctx: KubeContext, perm: Permission) -> bool:
     """Ask the API server (SelfSubjectAccessReview) whether the current identity may do ``perm``."""
     body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
@@ -111,17 +140,13 @@ def allowed(ctx: KubeContext, perm: Permission) -> bool:
 
 def role_yaml(missing: Iterable[Permission], role_name: str = ROLE_NAME) -> str:
     """A multi-document YAML of one Role per namespace granting exactly ``missing``."""
-    by_ns: dict[str, dict[tuple[str, str], set[str]]] = {}
-    for p in missing:
-        by_ns.setdefault(p.namespace, {}).setdefault((p.group, p.resource), set()).add(p.verb)
     docs = []
-    for ns, rules in sorted(by_ns.items()):
+    for ns, rules in role_rules(missing).items():
         role = {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
             "metadata": {"name": role_name, "namespace": ns},
-            "rules": [{"apiGroups": [group], "resources": [resource], "verbs": sorted(verbs)}
-                      for (group, resource), verbs in sorted(rules.items())],
+            "rules": rules,
         }
         docs.append(f"# bind it: kubectl -n {ns} create rolebinding {role_name} --role={role_name} "
                     f"--user=<you> (or --serviceaccount=<ns>:<name>)\n"
@@ -133,16 +158,12 @@ def rbac_manifests(needed: Iterable[Permission], service_account: str | None = N
                    role_name: str = ROLE_NAME) -> str:
     """``kubectl apply``-able YAML: one Role per namespace granting exactly ``needed`` and, for
     ``service_account`` (``NS/NAME``), the RoleBinding of each Role to it."""
-    by_ns: dict[str, dict[tuple[str, str], set[str]]] = {}
-    for p in needed:
-        by_ns.setdefault(p.namespace, {}).setdefault((p.group, p.resource), set()).add(p.verb)
     docs: list[dict[str, object]] = []
-    for ns, rules in sorted(by_ns.items()):
+    for ns, rules in role_rules(needed).items():
         docs.append({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": role_name, "namespace": ns},
-            "rules": [{"apiGroups": [group], "resources": [resource], "verbs": sorted(verbs)}
-                      for (group, resource), verbs in sorted(rules.items())],
+            "rules": rules,
         })
         if service_account is not None:
             sa_ns, sa_name = service_account.split("/", 1)
