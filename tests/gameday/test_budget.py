@@ -92,11 +92,13 @@ async def test_budget_below_min_closes_the_gate(tmp_path: Path, prom: Prometheus
     # 2 % of the time out of objective against a 1 % budget: the budget is spent twice over
     reading = await gate_of(tmp_path, prom, "slow", "{slo: latency, minBudget: 20, window: 2h}")
     assert reading is not None and not reading.open
-    assert reading.budget_left == pytest.approx(-100.0, abs=40)  # ~2 % bad (sampling grid)
+    # the 2h window's subquery grid (24 s) sees 6 to 8 of the 9-10 isolated bad 15 s samples, depending on
+    # the phase of END (an hour ago): 2 %-2.67 % bad → between 100 % and 167 % of the budget spent
+    assert reading.budget_left == pytest.approx(-133.0, abs=40)
     assert "below minBudget 20%" in reading.reason
     # a looser target (95 %) leaves most of it
     reading = await gate_of(tmp_path, prom, "slow", "{slo: latency, minBudget: 20, window: 2h, target: 95}")
-    assert reading is not None and reading.open and reading.budget_left == pytest.approx(60.0, abs=10)
+    assert reading is not None and reading.open and reading.budget_left == pytest.approx(53.0, abs=10)  # 47-60 %
 
 
 async def test_short_window_alone_does_not_close_on_burn(tmp_path: Path, prom: PrometheusServer) -> None:
