@@ -1,14 +1,11 @@
-"""Runs built event by event (the latency demo: steady, 500 ms injected, P95 breaches, rollback,
-recovery) and an engine with nothing running: the TUI and report tests show these, no engine runs.
-Imported by ``test_pictures`` and ``test_report_and_show`` (tests/tui is on sys.path)."""
+"""A run built event by event (the latency demo: steady, 500 ms injected, P95 breaches, rollback,
+recovery) for the report tests, which check the journal and report built from known events.
+Imported by ``test_report_and_show`` (tests/tui is on sys.path); the screens' tests run the real
+engine over ``world.py`` instead."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from chaos.engine import events as ev
-from chaos.engine.api import Plan, RunSummary
 from chaos.slo.verdicts import Tick, Verdict
 
 T0 = 1_800_000_000.0
@@ -63,31 +60,3 @@ def latency_run(finished: bool = True) -> list[ev.RunEvent]:
                        reason="SLO checkout-p95 breached during the fault; recovered"),
     ]
     return events
-
-
-class StillEngine:
-    """An engine with nothing running: the screens get their runs from constructed events."""
-
-    def subscribe(self, listener: Callable[[ev.RunEvent], None]) -> Callable[[], None]:
-        return lambda: None
-
-    async def plan(self, loaded: Any) -> Plan:
-        raise RuntimeError("not used")
-
-    async def launch(self, loaded: Any, *, run_id: str | None = None) -> str:
-        raise RuntimeError("not used")
-
-    async def wait(self, run_id: str) -> ev.RunFinished:
-        raise RuntimeError("not used")
-
-    async def abort(self, run_id: str) -> None:
-        return None
-
-    async def rollback_now(self, run_id: str) -> None:
-        return None
-
-    def history(self, limit: int = 100) -> list[RunSummary]:
-        return []
-
-    def journal(self, run_id: str) -> dict[str, Any]:
-        return {}

@@ -1,5 +1,10 @@
-"""What the live screen and its charts show, from runs built here event by event (no engine
-runs): a latency breach answered by a rollback, the service recovering, at 80x24 and 140x45.
+"""What the live screen and its charts show of a latency breach answered by a rollback, the
+service recovering, at 80x24 and 140x45, and the demo mode's narration.
+
+Every run here is a run of the real engine (:class:`chaos.engine.driver.Engine`) over the
+scripted world of ``world.py`` (virtual clock, scripted Prometheus), on
+tests/tui/experiments/demo-payment-latency.yaml: the screens get their events through the app's
+engine bridge as ``aftershock tui`` and ``aftershock demo`` do.
 
 The pure chart (``tui.widgets.slo_chart.plot``) is checked for what a reader needs: the whole
 run visible after it ends, a y range from the data that never goes below zero for a
@@ -10,39 +15,68 @@ being kept; they prove sameness, not readability. Update with ``--snapshot-updat
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from demo_runs import RUN, T0, StillEngine, latency_run
 from textual.pilot import Pilot
+from world import WorldEngine
 
 from chaos.demo.story import STORIES, narrate, story_shown
 from chaos.engine import events as ev
-from tui.app import create_app
-from tui.messages import EngineEvent
+from chaos.loading import Loaded, load_file
+from tui.app import AftershockApp, create_app
+from tui.messages import LaunchRequested
 from tui.screens.live import LiveScreen
 from tui.state import Point, RunStore
 from tui.widgets.slo_chart import GUTTER, axis_label, plot
 
+T0 = 1_800_000_000.0
+STORY = STORIES["latency"]
+WHERE = "host demo (no cluster) · prom 127.0.0.1:9090 · state /var/lib/aftershock"
+HELD = 2.0
+"""Virtual second a live run is held at: the fault injected, checkout-p95 climbing, no breach yet."""
+
+
+def demo_experiment() -> Loaded:
+    """The latency demo's experiment (tests/tui/experiments: its monitor interval is 500 ms)."""
+    return load_file(Path("experiments") / STORY.file, environ={})
+
+
+async def engine_run(engine: WorldEngine) -> list[ev.RunEvent]:
+    """Every event of one whole run of the latency demo on the real engine."""
+    events: list[ev.RunEvent] = []
+    engine.subscribe(events.append)
+    await engine.wait(await engine.launch(demo_experiment()))
+    return events
+
+
 # ------------------------------------------------------------------ the pure chart
 
 
-def test_a_finished_run_is_shown_whole() -> None:
+async def test_a_finished_run_is_shown_whole(new_engine: Callable[..., WorldEngine]) -> None:
     store = RunStore()
-    for event in latency_run():
+    events = await engine_run(new_engine())
+    for event in events:
         store.apply(event)
-    run = store.runs[RUN]
+    run = store.runs[events[0].run_id]
+    assert run.finished
     view = run.slos["checkout-p95"]
-    chart = plot(list(view.points), view.threshold, run.fault_window, 60, 6, start=run.started, end=run.last)
+    points = list(view.points)
+    chart = plot(points, view.threshold, run.fault_window, 60, 6, start=run.started, end=run.last)
+    assert (chart.t0, chart.t1) == (run.started, run.last), "the x axis spans the whole run"
     columns = [cx for row in chart.rows for cx, (char, style) in enumerate(row)
                if char.strip() and not style.startswith("objective")]
-    assert max(columns) >= 55, "the recovery at the end of the run reaches the right edge"
-    assert chart.lo == 0.0, "a non-negative series starts at zero"
-    assert chart.hi >= 0.59
+    last_column = (points[-1].at - run.started) / (run.last - run.started) * 59
+    assert max(columns) == pytest.approx(last_column, abs=1), "the latest sample is drawn where it belongs"
+    values = [p.value for p in points if p.value is not None]
+    assert 0.0 <= chart.lo <= min(values) and chart.hi >= max(values) >= 0.3, "the range holds the breach"
+    low = plot([Point(T0, 0.01, "ok"), Point(T0 + 1, 0.5, "ok")], 0.3, None, 20, 4)
+    assert low.lo == 0.0, "a non-negative series never goes below zero"
     axis = "".join(c for c, _ in chart.axis)
     assert "━" in axis and "▲" not in axis  # no marks given
-    assert chart.labels.startswith("0s") and "8s" in chart.labels
+    assert chart.labels.split() == [f"{s}s" for s in range(int(run.last - run.started) + 1)]
 
 
 def test_axis_marks_the_fault_window_and_actions() -> None:
@@ -70,51 +104,62 @@ def test_y_labels_fit_their_gutter(value: float) -> None:
 # ------------------------------------------------------------------ the demo's story
 
 
-def test_narration_and_story_of_the_latency_demo() -> None:
-    story = STORIES["latency"]
-    lines = [line for e in latency_run() if (line := narrate(story, e))]
+async def test_narration_and_story_of_the_latency_demo(new_engine: Callable[..., WorldEngine]) -> None:
+    events = await engine_run(new_engine())
+    lines = [line for e in events if (line := narrate(STORY, e))]
     assert any("Watch checkout-p95" in line for line in lines)
     assert any("Policy fast-rollback answers with rollback" in line for line in lines)
     assert lines[-1].startswith("Verdict: deviated")
-    assert story_shown(story, latency_run()) == (True, "checkout-p95 breached, rollback answered it and the "
-                                                       "service recovered")
-    passed = ev.RunFinished(run_id=RUN, at=T0 + 9, verdict="passed", exit_code=0)
-    shown, why = story_shown(story, [*latency_run()[:4], passed])
+    assert story_shown(STORY, events) == (True, "checkout-p95 breached, rollback answered it and the "
+                                                "service recovered")
+    injected = next(i for i, e in enumerate(events) if isinstance(e, ev.FaultInjected))
+    passed = ev.RunFinished(run_id=events[0].run_id, at=events[injected].at + 1, verdict="passed", exit_code=0)
+    shown, why = story_shown(STORY, [*events[:injected + 1], passed])
     assert not shown and "never breached" in why
 
 
 # ------------------------------------------------------------------ the live screen
 
 
-def live_app(events: list[ev.RunEvent], where: str = "host demo (no cluster) · prom 127.0.0.1:9090 · "
-             "state /var/lib/aftershock") -> Any:
-    app = create_app(StillEngine(), Path("experiments"), clock=lambda: events[-1].at, where=where)  # type: ignore[arg-type]
+def shown(pilot: Pilot, engine: WorldEngine, *, finished: bool) -> bool:
+    """The live screen shows its run drawn in its latest version, finished or held at ``HELD``."""
+    screen = pilot.app.screen
+    if not isinstance(screen, LiveScreen) or screen.run is None:
+        return False
+    run = screen.run
+    ready = run.finished if finished else engine.paused()
+    return bool(ready) and screen.drawn == (run.run_id, run.version)
+
+
+def live_app(engine: WorldEngine, wait_for: Any, *, finished: bool = True
+             ) -> tuple[AftershockApp, Callable[[Pilot], Awaitable[None]]]:
+    """The app over ``engine``; ``run_before`` launches the latency demo as the detail screen's
+    confirmation does and waits until the live screen shows it finished (or held)."""
+    app = create_app(engine, Path("experiments"), state_dir=engine.store.dir, clock=engine.now, where=WHERE)
 
     async def run_before(pilot: Pilot) -> None:
-        await pilot.app.switch_mode("live")  # type: ignore[attr-defined]
-        for event in events:
-            pilot.app.post_message(EngineEvent(event))
-        await pilot.pause(0.3)
-        screen = pilot.app.screen
-        assert isinstance(screen, LiveScreen)
-        screen.redraw()
+        pilot.app.post_message(LaunchRequested(demo_experiment()))
+        await wait_for(pilot, lambda: shown(pilot, engine, finished=finished), "the run on the live screen")
         await pilot.pause(0.2)
 
     return app, run_before
 
 
 @pytest.mark.parametrize("size", [pytest.param((80, 24), id="80x24"), pytest.param((140, 45), id="140x45")])
-def test_live_after_a_rollback(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
-    app, run_before = live_app(latency_run())
+def test_live_after_a_rollback(snap_compare, size, new_engine, wait_for) -> None:  # type: ignore[no-untyped-def]
+    app, run_before = live_app(new_engine(), wait_for)
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-async def test_live_screen_reads_at_80x24() -> None:
-    app, run_before = live_app(latency_run())
+async def test_live_screen_reads_at_80x24(new_engine, wait_for) -> None:  # type: ignore[no-untyped-def]
+    engine = new_engine()
+    app, run_before = live_app(engine, wait_for)
     async with app.run_test(size=(80, 24)) as pilot:
         await run_before(pilot)
         screen = pilot.app.screen
-        assert isinstance(screen, LiveScreen)
+        assert isinstance(screen, LiveScreen) and screen.run is not None
+        run_id = screen.run.run_id
+        assert engine.calls == [("launch", run_id)]
         assert set(screen.charts) == {"checkout-p95", "error-rate"}, "the monitor is a status, not a chart"
         assert all(chart.size.height >= 4 for chart in screen.charts.values()), "both charts are visible"
         status = str(screen.query_one("#run-status").render())
@@ -124,91 +169,72 @@ async def test_live_screen_reads_at_80x24() -> None:
         assert {"question_mark", "q"} <= keys
         assert not screen.check_action("abort", ()) and not screen.check_action("rollback", ())
         tabs = [str(t.label) for t in screen.query("Tab")]
-        assert any(RUN in t for t in tabs), "the whole run id in the tab"
+        assert any(run_id in t for t in tabs), "the whole run id in the tab"
 
 
-async def test_abort_is_offered_while_the_run_is_live() -> None:
-    app, run_before = live_app(latency_run(finished=False))
+async def test_abort_is_offered_while_the_run_is_live(new_engine, wait_for) -> None:  # type: ignore[no-untyped-def]
+    engine = new_engine(pause_at=HELD)
+    app, run_before = live_app(engine, wait_for, finished=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await run_before(pilot)
         screen = pilot.app.screen
-        assert isinstance(screen, LiveScreen)
+        assert isinstance(screen, LiveScreen) and screen.run is not None
+        assert engine.active_faults(screen.run.run_id) == ["payment-delay"]
         assert screen.check_action("abort", ()) and screen.check_action("rollback", ())
+        engine.release()
+        await wait_for(pilot, lambda: screen.run is not None and screen.run.finished, "the run's end")
+        assert not screen.check_action("abort", ())
 
 
 # ------------------------------------------------------------------ demo mode
 
-
-class DemoEngine(StillEngine):
-    def __init__(self) -> None:
-        self.launched: list[str | None] = []
-
-    async def launch(self, loaded: Any, *, run_id: str | None = None) -> str:
-        self.launched.append(run_id)
-        return run_id or "x"
+DEMO_RUN = "a1448eff"
 
 
 class Demo:
     """What ``aftershock demo`` hands the TUI (``chaos.commands.demo.DemoSession``)."""
 
     def __init__(self) -> None:
-        from chaos.bundled import examples_dir
-        from chaos.loading import load_file
-
-        self.story = STORIES["latency"]
-        self.loaded = load_file(examples_dir() / self.story.file, environ={})
-        self.run_id = RUN
+        self.story = STORY
+        self.loaded = demo_experiment()
+        self.run_id = DEMO_RUN
         self.finished: list[dict[str, Any]] = []
 
     async def finish(self, journal: dict[str, Any]) -> str:
         self.finished.append(journal)
-        return f"deviated — checkout-p95 breached, rollback answered it. Report: /state/reports/{RUN}.html"
+        return f"deviated — checkout-p95 breached, rollback answered it. Report: /state/reports/{DEMO_RUN}.html"
 
 
-def demo_app() -> tuple[Any, Demo, DemoEngine]:
-    engine, demo = DemoEngine(), Demo()
-    app = create_app(engine, Path("experiments"), clock=lambda: T0 + 8.0, demo=demo,  # type: ignore[arg-type]
+def demo_app(engine: WorldEngine) -> tuple[AftershockApp, Demo]:
+    demo = Demo()
+    app = create_app(engine, Path("experiments"), state_dir=engine.store.dir, clock=engine.now, demo=demo,
                      where="host demo (no cluster) · prom 127.0.0.1:9090 · state /state")
-    return app, demo, engine
+    return app, demo
 
 
-async def test_the_demo_launches_narrates_and_finishes_by_itself() -> None:
-    app, demo, engine = demo_app()
-    events = latency_run()
+async def test_the_demo_launches_narrates_and_finishes_by_itself(new_engine, wait_for) -> None:  # type: ignore[no-untyped-def]
+    engine = new_engine(pause_at=HELD)
+    app, demo = demo_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(100):
-            if engine.launched:
-                break
-            await pilot.pause(0.02)
-        assert engine.launched == [RUN], "launched at once, with the demo's run id, no confirmation"
-        for event in events[:4]:
-            pilot.app.post_message(EngineEvent(event))
-        await pilot.pause(0.2)
-        assert isinstance(pilot.app.screen, LiveScreen)
-        assert "Watch checkout-p95 climb" in pilot.app.narration
-        for event in events[4:]:
-            pilot.app.post_message(EngineEvent(event))
-        for _ in range(100):
-            if pilot.app.narration.startswith("Done:"):
-                break
-            await pilot.pause(0.02)
-        assert demo.finished == [{}], "the demo's finish (the report) ran once, with the journal"
-        assert f"Report: /state/reports/{RUN}.html" in pilot.app.narration
+        await wait_for(pilot, lambda: engine.paused(), "the demo's run held with its fault live")
+        assert engine.calls == [("launch", DEMO_RUN)], "launched at once, with the demo's run id, no confirmation"
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, LiveScreen)
+                       and "Watch checkout-p95 climb" in pilot.app.narration, "the narration of the fault")
+        engine.release()
+        await wait_for(pilot, lambda: pilot.app.narration.startswith("Done:"), "the demo's end")
+        assert [j["aftershock"]["run_id"] for j in demo.finished] == [DEMO_RUN], "the demo's finish ran once, with the journal"
+        assert demo.finished[0]["aftershock"]["verdict"] == "deviated"
+        assert f"Report: /state/reports/{DEMO_RUN}.html" in pilot.app.narration
         await pilot.pause(0.2)
         narration = str(pilot.app.screen.query_one("#narration").render())
         assert narration.startswith("Done: deviated")
 
 
-def test_demo_at_its_end(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    app, _, _ = demo_app()
+def test_demo_at_its_end(snap_compare, new_engine, wait_for) -> None:  # type: ignore[no-untyped-def]
+    app, _ = demo_app(new_engine())
 
     async def run_before(pilot: Pilot) -> None:
-        for event in latency_run():
-            pilot.app.post_message(EngineEvent(event))
-        for _ in range(200):
-            if pilot.app.narration.startswith("Done:"):  # type: ignore[attr-defined]
-                break
-            await pilot.pause(0.02)
+        await wait_for(pilot, lambda: pilot.app.narration.startswith("Done:"), "the demo's end")  # type: ignore[attr-defined]
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
