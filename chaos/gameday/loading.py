@@ -19,15 +19,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from chaos.errors import InvalidExperiment, Problem
-from chaos.loading import (
-    Loaded,
-    PathT,
-    _line_for,
-    _problems_from_validation,
-    load_file,
-    parse_yaml,
-    read_text_file,
-)
+from chaos.loading import Loaded, load_file, parse_yaml, read_text_file
+from chaos.loading.paths import PathT, format_path, line_for
+from chaos.loading.validation_problems import problems_from_validation
 from chaos.model.checks import did_you_mean
 from chaos.model.experiment import Experiment, Metadata
 from chaos.model.gameday import ExperimentRef, GameDay, GameDaySchedule, GameDaySpec
@@ -100,11 +94,11 @@ def load_gameday(path: str | os.PathLike[str], environ: Mapping[str, str] | None
     try:
         gameday = GameDay.model_validate(doc)
     except ValidationError as exc:
-        raise InvalidExperiment(_problems_from_validation(exc, source, lines, GameDay)) from None
+        raise InvalidExperiment(problems_from_validation(exc, source, lines, GameDay)) from None
     problems: list[Problem] = []
 
     def here(message: str, where: PathT, hint: str = "") -> Problem:
-        return Problem(message, path=_fmt(where), file=source, line=_line_for(where, lines), hint=hint)
+        return Problem(message, path=format_path(where), file=source, line=line_for(where, lines), hint=hint)
 
     base = Path(path).resolve().parent
     loaded: list[Loaded] = []
@@ -154,10 +148,3 @@ def as_gameday(loaded: Loaded) -> LoadedGameDay:
                       metadata=Metadata(name=exp.name, description=exp.metadata.description),
                       spec=GameDaySpec(schedule=schedule, experiments=[ExperimentRef(file=loaded.source)]))
     return LoadedGameDay(gameday=gameday, source=loaded.source, experiments=[loaded], from_experiment=True)
-
-
-def _fmt(path: PathT) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
