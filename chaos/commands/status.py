@@ -2,10 +2,12 @@
 
 Joins what the state stores recorded (this state dir plus the state dir of every run alive on this
 host, from :mod:`chaos.clients.registry`) with what each injector reports: the fault proxy's admin
-endpoint (faults by id), the kernel (iptables rules with our ``aftershock:<run>:<fault>`` comment,
-including rules no store knows) and the Kubernetes API server (Chaos Mesh objects with our labels).
-Each fault is ``live`` (the injector has it), ``gone`` (recorded live, the injector no longer has
-it), or ``unknown`` (the injector could not be asked, with why). Read-only.
+endpoint (faults by id), the kernel (iptables rules with our ``aftershock:<run>:<fault>`` comment
+and ``tc`` root qdiscs with our handle ``a5c0:``, including those no store knows: in the host's
+network namespace and, as root, in every named one) and the Kubernetes API server (Chaos Mesh
+objects with our labels). Each fault is ``live`` (the injector has it), ``gone`` (recorded live,
+the injector no longer has it), or ``unknown`` (the injector could not be asked, with why).
+Read-only.
 """
 
 from __future__ import annotations
@@ -55,6 +57,51 @@ def _kernel_rules(netns: str | None) -> tuple[set[str], str]:
     return {r.comment for r in rules}, ""
 
 
+def _qdiscs(netns: str | None, pid_dir: Path) -> tuple[list[Any], str]:
+    """Our root qdiscs in ``netns`` (owners from the markers in ``pid_dir``), or why they could not be listed."""
+    from chaos.clients.host.commands import Runner
+    from chaos.clients.host.tc import TcFaults
+
+    if shutil.which("tc") is None:
+        return [], "tc is not installed"
+    try:
+        return TcFaults(pid_dir, Runner(netns=netns)).list_qdiscs(), ""
+    except ChaosError as exc:
+        return [], str(exc)
+
+
+def _named_netns() -> list[str]:
+    """Named network namespaces (``ip netns list``): looked into as root only (``ip netns exec``)."""
+    from chaos.clients.host.commands import Runner
+
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return []
+    try:
+        listed = Runner().run(["ip", "netns", "list"]).stdout
+    except ChaosError:
+        return []
+    return [line.split()[0] for line in listed.splitlines() if line.strip()]
+
+
+def _where(interface: str, netns: str | None) -> str:
+    return f"{interface} in netns {netns}" if netns else interface
+
+
+def _tc_state(row: FaultRow, qdiscs: list[Any], problem: str) -> tuple[str, str]:
+    from chaos.clients.host.tc import HANDLE
+
+    kernel = row.realisation.get("kernel", {})
+    where = _where(str(kernel.get("interface", "")), kernel.get("netns"))
+    if problem:
+        return "unknown", problem
+    found = next((q for q in qdiscs if q.interface == kernel.get("interface")), None)
+    if found is None:
+        return "gone", f"no tc qdisc with handle {HANDLE} on {where}"
+    if found.run_id not in ("", row.run_id):
+        return "gone", f"the tc qdisc on {where} belongs to run {found.run_id}"
+    return "live", f"tc {found.kind} (handle {HANDLE}) on {where}"
+
+
 async def _kube_state(row: FaultRow) -> tuple[str, str]:
     from chaos.clients.kube.target import KubernetesTarget
     from chaos.targets.kubernetes import kube_settings
@@ -98,7 +145,9 @@ async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | N
     seen: set[Path] = set()
     faults: list[dict[str, Any]] = []
     kernel_cache: dict[str | None, tuple[set[str], str]] = {}
+    tc_cache: dict[tuple[str | None, Path], tuple[list[Any], str]] = {}
     recorded_comments: set[str] = set()
+    recorded_qdiscs: set[tuple[str | None, str]] = set()
     for directory in dirs:
         directory = directory.resolve()
         if directory in seen or (not (directory / "state.db").exists() and directory != own.dir.resolve()):
@@ -109,16 +158,21 @@ async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | N
             kind = str(row.realisation.get("kind", ""))
             if kind == "proxy":
                 state, detail = await _proxy_state(row)
-            elif kind in ("iptables", "tc"):
+            elif kind == "tc":
+                kernel = row.realisation.get("kernel", {})
+                key = (kernel.get("netns"), directory / "watchdogs")
+                if key not in tc_cache:
+                    tc_cache[key] = await asyncio.to_thread(_qdiscs, *key)
+                recorded_qdiscs.add((kernel.get("netns"), str(kernel.get("interface", ""))))
+                state, detail = _tc_state(row, *tc_cache[key])
+            elif kind == "iptables":
                 netns = row.realisation.get("kernel", {}).get("netns")
                 if netns not in kernel_cache:
                     kernel_cache[netns] = await asyncio.to_thread(_kernel_rules, netns)
                 comments, problem = kernel_cache[netns]
                 comment = str(row.realisation.get("comment", ""))
                 recorded_comments.add(comment)
-                if kind == "tc":
-                    state, detail = "unknown", "tc qdiscs are not listed by status"
-                elif problem:
+                if problem:
                     state, detail = "unknown", problem
                 else:
                     state, detail = ("live", f"iptables rule {comment}") if comment in comments else \
@@ -130,13 +184,8 @@ async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | N
             faults.append({"run": row.run_id, "fault": row.fault, "type": row.fault_type, "target": kind,
                            "state": state, "detail": detail, "run_alive": is_alive(row.run_id),
                            "deadline_in_s": round(row.deadline - time.time(), 1), "state_dir": str(directory)})
-    if None not in kernel_cache:
-        kernel_cache[None] = await asyncio.to_thread(_kernel_rules, None)
-    for comment in sorted(kernel_cache[None][0] - recorded_comments):
-        parts = comment.split(":")
-        faults.append({"run": parts[1], "fault": ":".join(parts[2:]), "type": "kernel rule", "target": "iptables",
-                       "state": "live", "detail": f"iptables rule {comment} (in no state store known here)",
-                       "run_alive": is_alive(parts[1]), "deadline_in_s": None, "state_dir": ""})
+    faults += await _unrecorded_kernel_faults(own.dir / "watchdogs", kernel_cache, recorded_comments,
+                                              recorded_qdiscs)
     if kube is not None:
         from chaos.clients.kube.context import RUN_LABEL
 
@@ -160,6 +209,36 @@ async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | N
                           for r in runs], "faults": faults}
 
 
+async def _unrecorded_kernel_faults(pid_dir: Path, kernel_cache: dict[str | None, tuple[set[str], str]],
+                                    recorded_comments: set[str], recorded_qdiscs: set[tuple[str | None, str]]
+                                    ) -> list[dict[str, Any]]:
+    """Our iptables rules and tc qdiscs that no state store known here recorded: in the host's
+    namespace and every named one (as root)."""
+    from chaos.clients.host.tc import HANDLE
+
+    out: list[dict[str, Any]] = []
+    for netns in [None, *await asyncio.to_thread(_named_netns)]:
+        if netns not in kernel_cache:
+            kernel_cache[netns] = await asyncio.to_thread(_kernel_rules, netns)
+        for comment in sorted(kernel_cache[netns][0] - recorded_comments):
+            parts = comment.split(":")
+            in_ns = f" in netns {netns}" if netns else ""
+            out.append({"run": parts[1], "fault": ":".join(parts[2:]), "type": "kernel rule", "target": "iptables",
+                        "state": "live", "detail": f"iptables rule {comment}{in_ns} (in no state store known here)",
+                        "run_alive": is_alive(parts[1]), "deadline_in_s": None, "state_dir": ""})
+        qdiscs, _ = await asyncio.to_thread(_qdiscs, netns, pid_dir)
+        for q in qdiscs:
+            if (netns, q.interface) in recorded_qdiscs:
+                continue
+            owner = f"run {q.run_id}" if q.run_id else "a run no marker here names"
+            out.append({"run": q.run_id, "fault": q.fault, "type": "tc qdisc", "target": "tc", "state": "live",
+                        "detail": f"tc {q.kind} (handle {HANDLE}) on {_where(q.interface, netns)}, of {owner} "
+                                  "(in no state store known here)",
+                        "run_alive": bool(q.run_id) and is_alive(q.run_id), "deadline_in_s": None,
+                        "state_dir": ""})
+    return out
+
+
 @click.command("status")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
@@ -180,5 +259,5 @@ def status(output: str, kubeconfig: str | None, context: str | None, state_dir: 
     for f in report["faults"]:
         owner = "run alive" if f["run_alive"] else "run dead: `aftershock recover` removes it"
         left = "" if f["deadline_in_s"] is None else f", deadline in {f['deadline_in_s']:g}s"
-        click.echo(f"{f['state']:<7} {f['run']}/{f['fault']} ({f['type']}, {f['target']}): {f['detail']}"
+        click.echo(f"{f['state']:<7} {f['run'] or '?'}/{f['fault'] or '?'} ({f['type']}, {f['target']}): {f['detail']}"
                    f" [{owner}{left}]")
