@@ -26,7 +26,8 @@ def inject_fault(experiment: dict[str, Any], fault: str, run_id: str, state_dir:
 
     try:
         loaded = load_experiment(experiment)
-        return runtime().call(runtime().inject(loaded, fault, run_id, state_dir or None, settings or {}))
+        return runtime().call(runtime().inject(loaded, fault, runtime().run_id(run_id), state_dir or None,
+                                               settings or {}))
     except ChaosError as exc:
         raise to_activity_error(exc) from exc
 
@@ -36,6 +37,7 @@ def remove_faults(run_id: str, state_dir: str = "") -> dict[str, Any]:
     from chaos.errors import ChaosError
     from chaos.interop.ctk_runtime import runtime, to_activity_error
 
+    run_id = runtime().run_id(run_id)
     try:
         result = runtime().call(runtime().remove(run_id, state_dir or None))
     except ChaosError as exc:
@@ -65,16 +67,18 @@ def hold_faults(run_id: str, seconds: float, state_dir: str = "") -> dict[str, A
     after a breach, by ``remove_faults`` or by ``aftershock recover``)."""
     from chaos.interop.ctk_runtime import runtime
 
-    return runtime().hold(run_id, float(seconds), state_dir or None)
+    return runtime().hold(runtime().run_id(run_id), float(seconds), state_dir or None)
 
 
-def await_steady_state(experiment: dict[str, Any], timeout: float, prometheus: str = "") -> dict[str, Any]:
-    """Wait up to ``timeout`` seconds for the steady-state SLOs to hold (``spec.recovery.timeout``)."""
+def await_steady_state(experiment: dict[str, Any], timeout: float, prometheus: str = "",
+                       secrets: dict[str, str] | None = None) -> dict[str, Any]:
+    """Wait up to ``timeout`` seconds for the steady-state SLOs to hold (``spec.recovery.timeout``);
+    ``secrets``: the Prometheus credentials Chaos Toolkit loaded (``chaos.interop.ctk.SECRETS_SCOPE``)."""
     from chaos.errors import ChaosError
     from chaos.interop.ctk_runtime import load_experiment, runtime, to_activity_error
 
     try:
         loaded = load_experiment(experiment)
-        return runtime().call(runtime().await_steady(loaded, prometheus or None, float(timeout)))
+        return runtime().call(runtime().await_steady(loaded, prometheus or None, float(timeout), secrets))
     except ChaosError as exc:
         raise to_activity_error(exc) from exc

@@ -36,8 +36,8 @@ from typing import Any
 
 from chaos.engine.events import RunVerdict
 from chaos.engine.policy_bridge import action_name, decision_evidence, decision_target
-from chaos.interop.ctk import HELD_PROBE
-from chaos.interop.ctk_runtime import Runtime, load_experiment, monitor_spec, runtime
+from chaos.interop.ctk import HELD_PROBE, SECRETS_SCOPE
+from chaos.interop.ctk_runtime import Runtime, load_experiment, open_monitor, runtime
 from chaos.loading import Loaded
 
 log = logging.getLogger("chaostoolkit.aftershock")
@@ -65,13 +65,15 @@ class Guard:
     """The monitor + decider loop of one run, on the runtime's loop."""
 
     def __init__(self, loaded: Loaded, run_id: str, state_dir: str | None, prometheus: str | None,
-                 rt: Runtime | None = None) -> None:
+                 rt: Runtime | None = None, secrets: Mapping[str, str] | None = None) -> None:
         from chaos.engine.policy_bridge import PolicyBridge
 
         self.loaded = loaded
         self.run_id = run_id
         self.state_dir = state_dir
         self.prometheus = prometheus or None
+        self.secrets = dict(secrets or {})
+        """The Prometheus credentials Chaos Toolkit loaded (scope ``aftershock-prometheus``)."""
         self.rt = rt or runtime()
         self.bridge = PolicyBridge(loaded.experiment)
         self.decisions: list[dict[str, Any]] = []
@@ -100,7 +102,6 @@ class Guard:
         from chaos.clients.http import HttpActuator
         from chaos.policy import executor
         from chaos.policy.actuators import Actuators
-        from chaos.slo.monitoring import Monitor
         from chaos.slo.verdicts import Tick
 
         exp = self.loaded.experiment
@@ -111,7 +112,7 @@ class Guard:
         interval = exp.spec.monitor.interval_s
         seen: set[str] = set()
         try:
-            async with Monitor(monitor_spec(exp.spec.monitor.model_dump(), self.prometheus)) as monitor:
+            async with open_monitor(exp.spec.monitor.model_dump(), self.prometheus, self.secrets) as monitor:
                 monitor.add(self.run_id, exp.spec.slos, error_tolerance=exp.spec.monitor.error_tolerance)
                 while not self._stop.is_set():
                     now = time.time()
@@ -211,7 +212,7 @@ _guard: Guard | None = None
 
 
 def configure_control(experiment: dict[str, Any] | None = None, configuration: dict[str, Any] | None = None,
-                      **_: Any) -> None:
+                      secrets: dict[str, Any] | None = None, **_: Any) -> None:
     """Build the guard from the experiment's Aftershock document and run id (configuration)."""
     global _guard
     config = configuration or {}
@@ -226,8 +227,9 @@ def configure_control(experiment: dict[str, Any] | None = None, configuration: d
                   "the run is NOT guarded")
         raise ValueError("aftershock guard: the experiment has no aftershock_experiment / aftershock_run_id "
                          "configuration (export it with `aftershock export --format chaostoolkit`)")
-    _guard = Guard(load_experiment(document), run_id, config.get("aftershock_state_dir") or None,
-                   config.get("aftershock_prometheus_url") or None)
+    _guard = Guard(load_experiment(document), runtime().run_id(run_id), config.get("aftershock_state_dir") or None,
+                   config.get("aftershock_prometheus_url") or None,
+                   secrets=(secrets or {}).get(SECRETS_SCOPE) or {})
 
 
 def before_method_control(context: Any = None, **_: Any) -> None:

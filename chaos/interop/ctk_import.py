@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.interop.ctk import ACTIONS, GUARD, HELD_PROBE, PROBES, REDACTED, header_env
+from chaos.interop.ctk import ACTIONS, GUARD, HELD_PROBE, PROBES, REDACTED, SECRETS_SCOPE, header_env
 
 NETWORK = "chaosk8s.chaosmesh.network.actions"
 STRESS = "chaosk8s.chaosmesh.stress.actions"
@@ -308,7 +308,9 @@ def convert(document: Any, source: str = "", name: str | None = None) -> Convert
     for key in document:
         if key not in KNOWN_TOP:
             skipped.append(Skipped(key, "not part of the Chaos Toolkit experiment format Aftershock reads"))
-    if document.get("secrets"):
+    secrets = document.get("secrets")
+    ours = carried is not None and isinstance(secrets, dict) and set(secrets) == {SECRETS_SCOPE}
+    if secrets and not ours:  # our own scope only carries the monitor's credentials, which `carried` names
         skipped.append(Skipped("secrets", "Chaos Toolkit secrets are not converted: use tokenEnv / bearerTokenEnv "
                                           "/ passwordEnv fields, which name environment variables"))
     for key in ("contributions", "runtime"):

@@ -2,11 +2,14 @@
 
 * ``slo_holds`` / ``slo_value``: one PromQL objective evaluated now through the monitor the engine
   uses, with the same connection settings (bearer token from env/file, basic auth, headers, CA
-  bundle / insecure) — ``monitor`` is an experiment's ``spec.monitor``.
+  bundle / insecure) — ``monitor`` is an experiment's ``spec.monitor``; the credential values come
+  as Chaos Toolkit ``secrets`` (scope ``aftershock-prometheus``, see ``chaos.interop.ctk``).
 * ``slos_held_during_run``: whether the guard (``chaos.interop.ctk_guard``) saw the run's SLOs hold
   while its faults were live (no policy fired), from the state store — the probe that lets a
   Chaos Toolkit journal say ``deviated`` when Aftershock would.
-* ``new_run_id``: a fresh run id, for the exported experiment's dynamic configuration.
+* ``new_run_id``: a fresh run id (for a document that wants one per run from a dynamic
+  configuration probe; exported experiments leave ``aftershock_run_id`` empty instead: see
+  ``chaos.interop.ctk_runtime.Runtime.run_id``).
 
 Chaos Toolkit finds these by module name; ``chaos discover aftershock`` lists them.
 """
@@ -20,11 +23,10 @@ __all__ = ["new_run_id", "slo_holds", "slo_value", "slos_held_during_run"]
 
 
 def _evaluate(query: str, op: str, value: float, prometheus: str, monitor: dict[str, Any] | None,
-              timeout: str | None) -> Any:
+              timeout: str | None, secrets: dict[str, str] | None) -> Any:
     from chaos.errors import ChaosError
-    from chaos.interop.ctk_runtime import monitor_spec, to_activity_error
+    from chaos.interop.ctk_runtime import open_monitor, to_activity_error
     from chaos.model.slos import Objective, Slo
-    from chaos.slo.monitoring import Monitor
 
     settings = dict(monitor or {})
     if timeout:
@@ -32,12 +34,12 @@ def _evaluate(query: str, op: str, value: float, prometheus: str, monitor: dict[
     try:
         slo = Slo.model_validate({"name": "ctk-probe", "query": query,
                                   "objective": Objective.model_validate({"op": op, "value": value})})
-        spec = monitor_spec(settings, prometheus)
+        opened = open_monitor(settings, prometheus, secrets)
     except (ChaosError, ValueError) as exc:
         raise to_activity_error(exc) from exc
 
     async def _eval() -> Any:
-        async with Monitor(spec) as mon:
+        async with opened as mon:
             tick = await mon.evaluate_now([slo])
         return tick.get("ctk-probe")
 
@@ -48,16 +50,17 @@ def _evaluate(query: str, op: str, value: float, prometheus: str, monitor: dict[
 
 
 def slo_holds(query: str, op: str, value: float, prometheus: str = "http://127.0.0.1:9090",
-              monitor: dict[str, Any] | None = None, timeout: str | None = None) -> bool:
+              monitor: dict[str, Any] | None = None, timeout: str | None = None,
+              secrets: dict[str, str] | None = None) -> bool:
     """True when ``query <op> value`` holds now in Prometheus (no data and errors are False)."""
-    verdict = _evaluate(query, op, value, prometheus, monitor, timeout)
+    verdict = _evaluate(query, op, value, prometheus, monitor, timeout, secrets)
     return verdict is not None and bool(verdict.holds)
 
 
 def slo_value(query: str, prometheus: str = "http://127.0.0.1:9090", monitor: dict[str, Any] | None = None,
-              timeout: str | None = None) -> float | None:
+              timeout: str | None = None, secrets: dict[str, str] | None = None) -> float | None:
     """The query's worst value now (one series: its value), or None without data."""
-    verdict = _evaluate(query, ">=", float("-inf"), prometheus, monitor, timeout)
+    verdict = _evaluate(query, ">=", float("-inf"), prometheus, monitor, timeout, secrets)
     if verdict is None or verdict.value is None:
         return None
     return float(verdict.value)
@@ -68,7 +71,7 @@ def slos_held_during_run(run_id: str, state_dir: str = "") -> bool:
     from chaos.interop.ctk_runtime import runtime
 
     store = runtime().store(state_dir or None)
-    return not store.actions(run_id)  # undo plans have their own table
+    return not store.actions(runtime().run_id(run_id))  # undo plans have their own table
 
 
 def new_run_id() -> str:

@@ -31,14 +31,18 @@ import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from chaos.clients.state import StateStore
 from chaos.compiling.host import HostFaultPlan, plan_host
 from chaos.errors import ChaosError, InvalidInput, PreflightRefused, Problem
-from chaos.interop.ctk import REDACTED, header_env
+from chaos.interop.ctk import REDACTED, header_env, header_secret
 from chaos.loading import Loaded, load_text
 from chaos.model.slos import MonitorSpec
+
+if TYPE_CHECKING:
+    from chaos.slo.monitoring import Monitor
 
 log = logging.getLogger("chaostoolkit.aftershock")
 T = TypeVar("T")
@@ -53,27 +57,64 @@ def load_experiment(document: Mapping[str, Any] | str) -> Loaded:
 
 
 def monitor_spec(settings: Mapping[str, Any] | None, prometheus: str | None = None,
-                 environ: Mapping[str, str] | None = None) -> MonitorSpec:
+                 environ: Mapping[str, str] | None = None,
+                 secrets: Mapping[str, str] | None = None) -> MonitorSpec:
     """The monitor's connection settings (auth, TLS, headers) as the engine reads them.
 
-    Header values are never written into exported documents; a redacted one is read from
-    ``AFTERSHOCK_PROMETHEUS_HEADER_<NAME>`` here."""
+    Credentials are never written into exported documents. ``secrets`` are the values Chaos
+    Toolkit loaded for the :data:`~chaos.interop.ctk.SECRETS_SCOPE` scope: ``userinfo`` goes back
+    into the URL (and is split off again as basic auth), ``header:<Name>`` fills a redacted header.
+    Without them (a document exported before secrets were used) a redacted header is read from
+    ``AFTERSHOCK_PROMETHEUS_HEADER_<NAME>``."""
     from chaos.secrets import reveal
 
     environ = os.environ if environ is None else environ
+    secrets = secrets or {}
     data = dict(settings or {})
     if prometheus:
         data["prometheus"] = prometheus
+    userinfo = secrets.get("userinfo")
+    if userinfo:
+        parts = urlsplit(str(data.get("prometheus") or MonitorSpec().prometheus))
+        if "@" not in parts.netloc:
+            data["prometheus"] = urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
     headers = dict(data.get("headers") or {})
     for name, value in headers.items():
         if reveal(value) == REDACTED:  # a header value may already be typed as a Secret
             env = header_env(name)
-            if env not in environ:
+            if header_secret(name) in secrets:
+                headers[name] = secrets[header_secret(name)]
+            elif env in environ:
+                headers[name] = environ[env]
+            else:
                 raise PreflightRefused(f"Prometheus header {name}: set {env} (its value is not stored in the "
                                        "exported experiment)")
-            headers[name] = environ[env]
     data["headers"] = headers
     return MonitorSpec.model_validate(data)
+
+
+def monitor_environ(spec: MonitorSpec, secrets: Mapping[str, str] | None = None,
+                    environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment the monitor's client reads its bearer token / basic-auth password from:
+    ``environ`` with the values Chaos Toolkit loaded (``bearer_token``, ``basic_password``) under
+    the names the experiment gives."""
+    out = dict(os.environ if environ is None else environ)
+    secrets = secrets or {}
+    if spec.bearer_token_env and "bearer_token" in secrets:
+        out[spec.bearer_token_env] = secrets["bearer_token"]
+    if spec.basic_auth is not None and spec.basic_auth.password_env and "basic_password" in secrets:
+        out[spec.basic_auth.password_env] = secrets["basic_password"]
+    return out
+
+
+def open_monitor(settings: Mapping[str, Any] | None, prometheus: str | None = None,
+                 secrets: Mapping[str, str] | None = None) -> Monitor:
+    """A :class:`~chaos.slo.monitoring.Monitor` with the credentials of :func:`monitor_spec` and
+    :func:`monitor_environ` (use it as ``async with``)."""
+    from chaos.slo.monitoring import Monitor
+
+    spec = monitor_spec(settings, prometheus, secrets=secrets)
+    return Monitor(spec, environ=monitor_environ(spec, secrets))
 
 
 @dataclass
@@ -99,6 +140,21 @@ class Runtime:
         self.runs: dict[str, RunState] = {}
         self._stores: dict[str, StateStore] = {}
         self._lock = threading.RLock()
+        self._own_run_id: str | None = None
+
+    def run_id(self, given: str | None) -> str:
+        """``given``, or (empty: the exported experiment's default ``aftershock_run_id``) this
+        process's own run id, made on first use: one ``chaos run`` is one process and one run. (A
+        dynamic-configuration probe would do it too, but chaoslib copies every loaded secret into
+        such a probe's provider, and so into the journal.)"""
+        if given:
+            return given
+        from chaos.compiling import naming
+
+        with self._lock:
+            if self._own_run_id is None:
+                self._own_run_id = naming.new_run_id()
+            return self._own_run_id
 
     # ------------------------------------------------------------------ plumbing
 
@@ -286,10 +342,9 @@ class Runtime:
                 break
         return {"run_id": run_id, "held_s": round(time.monotonic() - started, 3), "ended_by": ended_by}
 
-    async def await_steady(self, loaded: Loaded, prometheus: str | None, timeout_s: float) -> dict[str, Any]:
+    async def await_steady(self, loaded: Loaded, prometheus: str | None, timeout_s: float,
+                           secrets: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Wait (bounded) until the steady-state SLOs hold again, as the engine does after removing faults."""
-        from chaos.slo.monitoring import Monitor
-
         exp = loaded.experiment
         slos = [exp.spec.slo(n) for n in exp.spec.steady_state]
         if not slos:
@@ -297,7 +352,7 @@ class Runtime:
         interval = max(exp.spec.monitor.interval_s, 0.25)
         started = time.monotonic()
         holds = False
-        async with Monitor(monitor_spec(exp.spec.monitor.model_dump(), prometheus)) as monitor:
+        async with open_monitor(exp.spec.monitor.model_dump(), prometheus, secrets) as monitor:
             while True:
                 tick = await monitor.evaluate_now(slos)
                 holds = all(v.holds for v in tick.verdicts)
@@ -359,5 +414,5 @@ def to_activity_error(exc: BaseException) -> Exception:
     return error
 
 
-__all__ = ["REDACTED", "RunState", "Runtime", "header_env", "load_experiment", "monitor_spec",
-           "runtime", "to_activity_error"]
+__all__ = ["REDACTED", "RunState", "Runtime", "header_env", "load_experiment", "monitor_environ", "monitor_spec",
+           "open_monitor", "runtime", "to_activity_error"]

@@ -13,10 +13,12 @@ import pytest
 from chaoslib.activity import run_activity
 from chaoslib.experiment import ensure_experiment_is_valid
 
-from chaos.demo.prometheus import PrometheusServer, free_port
+from chaos.demo.prometheus import PrometheusServer
 from chaos.engine.driver import Engine, EngineSettings
 from chaos.interop.ctk import to_ctk_experiment
 from chaos.loading import load_file, load_text
+
+from .ctk_cli import proxy_experiment
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "experiments").glob("*.yaml"))
@@ -48,25 +50,9 @@ def test_the_slo_probe_runs_through_chaoslib_against_prometheus(prom: Prometheus
 
 
 async def test_a_run_journal_has_the_chaos_toolkit_shape(prom: PrometheusServer, tmp_path: Path) -> None:
-    loaded = load_text(f"""
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {{name: ctk-journal}}
-spec:
-  target: {{type: host}}
-  faults:
-    - name: slow
-      type: network-delay
-      selector: {{proxy: {{listen: "127.0.0.1:{free_port()}", upstream: "127.0.0.1:9"}}}}
-      latency: 10ms
-      duration: 5s  # spawning the run-owned proxy takes a while on a loaded machine
-  slos:
-    - name: up
-      query: vector(1)
-      objective: {{op: "==", value: 1}}
-  steadyState: [up]
-  monitor: {{prometheus: "{prom.url}", interval: 250ms}}
-""", "ctk-journal.yaml")
+    # spawning the run-owned proxy takes a while on a loaded machine: a 5 s fault
+    loaded = load_text(proxy_experiment("ctk-journal", prom.url, duration="5s", latency="10ms", steady_state=True),
+                       "ctk-journal.yaml")
     engine = Engine(EngineSettings(state_dir=tmp_path))
     finished = await engine.run(loaded)
     assert finished.verdict == "passed", finished.reason

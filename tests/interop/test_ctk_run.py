@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -26,25 +25,13 @@ from chaos.demo.stack import DemoStack
 from chaos.loading import load_file
 from chaos.slo.monitoring import Monitor
 
+from .ctk_cli import AFTERSHOCK, chaos_run, processes_mentioning, proxy_experiment, run_cli
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 EXPERIMENT = REPO / "experiments" / "demo-payment-latency.yaml"
 WARMUP_S = 60.0
-
-
-async def _exec(*argv: str, env: dict[str, str], cwd: Path, timeout: float) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*argv, cwd=str(cwd), env=env, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 async def _warm_up(env: dict[str, str]) -> None:
@@ -100,33 +87,19 @@ def _same_shape(ours: dict[str, Any], ctk: dict[str, Any]) -> None:
         assert all({"type", "name", "provider"} <= set(item["activity"]) for item in ours[key])
 
 
-def _ours(marks: tuple[str, ...]) -> list[str]:
-    out = []
-    for pid in (d for d in os.listdir("/proc") if d.isdigit()):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if any(m in cmdline for m in marks):
-            out.append(f"{pid}: {cmdline}")
-    return out
-
-
 async def test_chaos_run_of_an_exported_demo_experiment(demo: tuple[DemoStack, dict[str, str]],
                                                          tmp_path: Path) -> None:
     stack, env = demo
     state = tmp_path / "state"
     env = {**env, "AFTERSHOCK_STATE_DIR": str(state)}
     exported = tmp_path / "experiment.json"
-    rc, _, err = await _exec(str(BIN / "aftershock"), "export", "--format", "chaostoolkit", str(EXPERIMENT),
+    rc, _, err = await run_cli(AFTERSHOCK, "export", "--format", "chaostoolkit", str(EXPERIMENT),
                              "--out", str(exported), env=env, cwd=tmp_path, timeout=60)
     assert rc == 0, err
 
     # Chaos Toolkit runs it: the guard removes the fault on the breach, the journal deviates
     journal_path = tmp_path / "journal.json"
-    rc, out, err = await _exec(str(BIN / "chaos"), "--no-version-check", "--log-file", str(tmp_path / "ctk.log"),
-                               "run", "--journal-path", str(journal_path), str(exported),
-                               env=env, cwd=tmp_path, timeout=150)
+    rc, out, err = await chaos_run(exported, journal_path, tmp_path / "ctk.log", env=env, cwd=tmp_path, timeout=150)
     log = (tmp_path / "ctk.log").read_text()
     journal: dict[str, Any] = json.loads(journal_path.read_text())
     assert (journal["status"], journal["deviated"]) == ("completed", True), log[-4000:]
@@ -157,15 +130,15 @@ async def test_chaos_run_of_an_exported_demo_experiment(demo: tuple[DemoStack, d
     assert store.faults(live_only=True) == []
     async with ProxyAdminClient(stack.proxy_admin_url, stack.proxy_token) as admin:
         assert await admin.list_faults() == []
-    rc, out, err = await _exec(str(BIN / "aftershock"), "recover", "--state-dir", str(state), env=env,
+    rc, out, err = await run_cli(AFTERSHOCK, "recover", "--state-dir", str(state), env=env,
                                cwd=tmp_path, timeout=60)
     assert rc == 0 and "nothing to recover" in out, out + err
-    rc, out, err = await _exec(str(BIN / "aftershock"), "show", run_id, "--state-dir", str(state), env=env,
+    rc, out, err = await run_cli(AFTERSHOCK, "show", run_id, "--state-dir", str(state), env=env,
                                cwd=tmp_path, timeout=60)
     assert rc == 0 and f"run {run_id}: demo-payment-latency — deviated" in out, out + err
 
     # aftershock run of the same experiment agrees on status and deviation
-    rc, out, err = await _exec(str(BIN / "aftershock"), "run", str(EXPERIMENT), "--output", "json",
+    rc, out, err = await run_cli(AFTERSHOCK, "run", str(EXPERIMENT), "--output", "json",
                                "--state-dir", str(state), env=env, cwd=tmp_path, timeout=150)
     finished = [json.loads(line) for line in out.splitlines() if '"RunFinished"' in line][-1]
     ours_journal = json.loads(Path(finished["journal"]).read_text())
@@ -174,105 +147,56 @@ async def test_chaos_run_of_an_exported_demo_experiment(demo: tuple[DemoStack, d
     _same_shape(ours_journal, journal)
 
     # nothing left behind: no process working in the run's state dir (watchdogs, run-owned proxies)
-    assert _ours((str(state),)) == []
+    assert processes_mentioning(str(state)) == []
+
+
+async def _export_and_run(tmp_path: Path, name: str, source_text: str,
+                          env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str, float]:
+    """Export ``source_text`` and ``chaos run`` it with the state dir ``tmp_path/state``: exit code,
+    journal, Chaos Toolkit's log and how long the run took."""
+    source = tmp_path / f"{name}.yaml"
+    source.write_text(source_text)
+    env = {**(env or os.environ), "AFTERSHOCK_STATE_DIR": str(tmp_path / "state")}
+    exported = tmp_path / f"{name}.json"
+    rc, _, err = await run_cli(AFTERSHOCK, "export", str(source), "--out", str(exported), env=env, cwd=tmp_path,
+                               timeout=60)
+    assert rc == 0, err
+    started = time.monotonic()
+    rc, _, err = await chaos_run(exported, tmp_path / "journal.json", tmp_path / "ctk.log", env=env, cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    return rc, json.loads((tmp_path / "journal.json").read_text()), (tmp_path / "ctk.log").read_text(), elapsed
 
 
 async def test_an_abort_policy_stops_the_chaos_toolkit_run(tmp_path: Path) -> None:
     """The guard removes the fault itself, then interrupts ``chaos run`` (which then skips its rollbacks)."""
-    from chaos.demo.prometheus import free_port
-
     with PrometheusServer() as prom:
-        source = tmp_path / "abort.yaml"
-        source.write_text(f"""
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {{name: ctk-abort}}
-spec:
-  target: {{type: host}}
-  faults:
-    - name: slow
-      type: network-delay
-      selector: {{proxy: {{listen: "127.0.0.1:{free_port()}", upstream: "127.0.0.1:9"}}}}
-      latency: 100ms
-      duration: 60s
-  slos:
-    - name: never
-      query: vector(1)
-      objective: {{op: "<", value: 0}}
-  policies:
-    - name: stop
-      when: {{slo: never}}
-      action: abort
-  monitor: {{prometheus: "{prom.url}", interval: 250ms}}
-""")
-        state = tmp_path / "state"
-        env = {**os.environ, "AFTERSHOCK_STATE_DIR": str(state)}
-        exported = tmp_path / "abort.json"
-        rc, _, err = await _exec(str(BIN / "aftershock"), "export", str(source), "--out", str(exported), env=env,
-                                 cwd=tmp_path, timeout=60)
-        assert rc == 0, err
-        started = time.monotonic()
-        rc, _, err = await _exec(str(BIN / "chaos"), "--no-version-check", "--log-file", str(tmp_path / "ctk.log"),
-                                 "run", "--journal-path", str(tmp_path / "journal.json"), str(exported),
-                                 env=env, cwd=tmp_path, timeout=120)
-        elapsed = time.monotonic() - started
-    journal = json.loads((tmp_path / "journal.json").read_text())
-    log = (tmp_path / "ctk.log").read_text()
+        rc, journal, log, elapsed = await _export_and_run(tmp_path, "abort", proxy_experiment(
+            "ctk-abort", prom.url, slo="never", objective='{op: "<", value: 0}', policy="abort"))
     assert journal["status"] == "interrupted", log[-3000:]
     assert rc == 1 and elapsed < 60  # stopped by the guard, not by the 60 s hold
     assert journal["aftershock"]["verdict"] == "aborted"
     assert [d["action"] for d in journal["aftershock"]["decisions"] if "action" in d] == ["abort"]
     # Chaos Toolkit skips rollbacks after an interruption (default rollback strategy): the guard removed it
     assert journal["rollbacks"] == []
-    store = StateStore(state)
+    store = StateStore(tmp_path / "state")
     (row,) = store.faults(journal["aftershock"]["run_id"])
     assert row.state == "removed"
     run = store.run(row.run_id)
     assert run is not None and run.verdict == "aborted"
-    assert _ours((str(state),)) == []  # the run-owned proxy is gone
+    assert processes_mentioning(str(tmp_path / "state")) == []  # the run-owned proxy is gone
 
 
 async def test_a_guard_that_cannot_watch_fails_closed(tmp_path: Path) -> None:
-    """The guard cannot build its monitor (a header value it is not given): it removes the fault at
-    once instead of leaving it unguarded, and the run deviates."""
-    from chaos.demo.prometheus import free_port
-
+    """The guard cannot build its monitor (its bearer token file does not exist): it removes the
+    fault at once instead of leaving it unguarded, and the run deviates."""
+    missing = tmp_path / "no-such-token"
     with PrometheusServer() as prom:
-        source = tmp_path / "blind.yaml"
-        source.write_text(f"""
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {{name: ctk-blind}}
-spec:
-  target: {{type: host}}
-  faults:
-    - name: slow
-      type: network-delay
-      selector: {{proxy: {{listen: "127.0.0.1:{free_port()}", upstream: "127.0.0.1:9"}}}}
-      latency: 100ms
-      duration: 60s
-  slos:
-    - name: up
-      query: vector(1)
-      objective: {{op: "==", value: 1}}
-  monitor: {{prometheus: "{prom.url}", interval: 250ms, headers: {{X-Tenant: t1}}}}
-""")
-        state = tmp_path / "state"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSHOCK_PROMETHEUS_HEADER_")}
-        env["AFTERSHOCK_STATE_DIR"] = str(state)
-        exported = tmp_path / "blind.json"
-        rc, _, err = await _exec(str(BIN / "aftershock"), "export", str(source), "--out", str(exported), env=env,
-                                 cwd=tmp_path, timeout=60)
-        assert rc == 0 and "t1" not in exported.read_text(), err
-        rc, _, err = await _exec(str(BIN / "chaos"), "--no-version-check", "--log-file", str(tmp_path / "ctk.log"),
-                                 "run", "--journal-path", str(tmp_path / "journal.json"), str(exported),
-                                 env=env, cwd=tmp_path, timeout=120)
-    journal = json.loads((tmp_path / "journal.json").read_text())
-    log = (tmp_path / "ctk.log").read_text()
-    assert (journal["status"], journal["deviated"]) == ("completed", True), log[-3000:]
-    assert "AFTERSHOCK_PROMETHEUS_HEADER_X_TENANT" in log
+        rc, journal, log, _ = await _export_and_run(tmp_path, "blind", proxy_experiment(
+            "ctk-blind", prom.url, monitor=f', bearerTokenFile: "{missing}"'))
+    assert (rc, journal["status"], journal["deviated"]) == (1, "completed", True), log[-3000:]
+    assert str(missing) in log
     hold = next(r for r in journal["run"] if r["activity"]["name"] == "hold-faults")
     assert hold["output"]["ended_by"] == "faults removed" and hold["output"]["held_s"] < 30
-    (row,) = StateStore(state).faults(journal["aftershock"]["run_id"])
+    (row,) = StateStore(tmp_path / "state").faults(journal["aftershock"]["run_id"])
     assert row.state == "removed"
-    assert _ours((str(state),)) == []
+    assert processes_mentioning(str(tmp_path / "state")) == []
