@@ -27,6 +27,8 @@ import pytest
 import yaml
 from k8s.conftest import cluster, pod, write_kubeconfig  # noqa: F401  (re-exported fixture)
 from k8s.emulator import ClusterEmulator
+from kube.apiproxy import api_proxy  # noqa: F401  (the fault proxy in front of the real API server)
+from kube.standin import standin  # noqa: F401  (the Chaos Mesh controller's bookkeeping)
 from kube.testbed import kube_testbed  # noqa: F401  (the real control plane, session-wide)
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
@@ -131,6 +133,13 @@ def experiment(name: str, series: str, *, duration: str = "2s", max_targets: int
             "recovery": {"timeout": recovery},
         },
     }
+
+
+def in_namespace(doc: dict[str, Any], ns: str) -> dict[str, Any]:
+    """Move an :func:`experiment` into namespace ``ns`` (target and blast radius)."""
+    doc["spec"]["target"]["namespace"] = ns
+    doc["spec"]["blastRadius"]["namespaces"] = [ns]
+    return doc
 
 
 def write(tmp_path: Path, doc: dict[str, Any]) -> Path:
@@ -257,3 +266,18 @@ def live(cluster: ClusterEmulator, plural: str | None = None) -> list[tuple[str,
 
 
 Seeder = Callable[[], None]
+
+
+async def kill_after(cli: Cli, file: Path, metrics: Metrics, series: str, event: str) -> Running:
+    """Run ``file``, turn the SLO bad once the fault is injected, SIGKILL the run at ``event`` (a policy's
+    action applied, say); the SLO is good again afterwards. Returns the killed run (its events)."""
+    running = await cli.start(*cli.run_args(file, "--output", "json"))
+    try:
+        await running.until("FaultInjected")
+        metrics.set(series, BAD)
+        await running.until(event)
+    finally:
+        running.proc.kill()
+        await running.proc.wait()
+    metrics.set(series, GOOD)
+    return running

@@ -9,45 +9,23 @@ chaos-daemon).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from kube.realshop import names, shop_namespace
 from kube.standin import ChaosMeshStandIn
 from kube.testbed import Testbed
 
-from k8s_run.conftest import BAD, GOOD, Cli, Metrics, experiment, write
+from k8s_run.conftest import Cli, Metrics, experiment, in_namespace, kill_after, write
 
 
 @pytest.fixture
 def ns(kube_testbed: Testbed) -> str:
-    name = kube_testbed.namespace("run")
-    for i in range(4):
-        kube_testbed.running_pod(name, f"order-{i}", {"app": "order-service"})
-    for i in range(2):
-        kube_testbed.running_pod(name, f"payment-{i}", {"app": "payment-gateway"})
-    return name
+    return shop_namespace(kube_testbed, "run")
 
 
 @pytest.fixture
 def real_cli(kube_testbed: Testbed, tmp_path: Path, metrics: Metrics) -> Cli:
     return Cli(kube_testbed.kubeconfig, tmp_path / "state", metrics.url, tmp_path)
-
-
-@pytest.fixture
-def standin(kube_testbed: Testbed) -> Any:
-    with ChaosMeshStandIn(kube_testbed) as s:
-        yield s
-
-
-def in_namespace(doc: dict[str, Any], ns: str) -> dict[str, Any]:
-    doc["spec"]["target"]["namespace"] = ns
-    doc["spec"]["blastRadius"]["namespaces"] = [ns]
-    return doc
-
-
-def names(bed: Testbed, path: str) -> list[str]:
-    with bed.admin() as api:
-        return sorted(o["metadata"]["name"] for o in api.get(path).raise_for_status().json()["items"])
 
 
 async def test_run_passes_and_leaves_nothing(kube_testbed: Testbed, real_cli: Cli, ns: str, series: str,
@@ -77,15 +55,7 @@ async def test_sigkill_mid_degrade_then_recover_restores_exactly(kube_testbed: T
         "name": "backup-channel", "when": {"slo": "latency"}, "action": "degrade",
         "with": {"kubernetes": {"patch": {"kind": "ConfigMap", "name": "flags",
                                           "data": {"payment_channel": "backup", "fallback": "on"}}}}}]), ns)
-    running = await real_cli.start(*real_cli.run_args(write(tmp_path, doc), "--output", "json"))
-    try:
-        await running.until("FaultInjected")
-        metrics.set(series, BAD)
-        await running.until("ActionApplied")
-    finally:
-        running.proc.kill()
-        await running.proc.wait()
-    metrics.set(series, GOOD)
+    await kill_after(real_cli, write(tmp_path, doc), metrics, series, "ActionApplied")
     cm_path = f"/api/v1/namespaces/{ns}/configmaps/flags"
     with kube_testbed.admin() as api:
         assert api.get(cm_path).json()["data"] == {"payment_channel": "backup", "retries": "3", "fallback": "on"}
@@ -127,15 +97,7 @@ async def test_sigkill_with_the_breaker_open_then_recover_restores_routes_exactl
     doc = in_namespace(experiment("real-breaker", series, duration="5m", policies=[{
         "name": "cut", "when": {"slo": "latency"}, "action": "circuit-break",
         "with": {"service": "payment-gateway", "weight": 0, "openFor": "10m"}}]), ns)
-    running = await real_cli.start(*real_cli.run_args(write(tmp_path, doc), "--output", "json"))
-    try:
-        await running.until("FaultInjected")
-        metrics.set(series, BAD)
-        await running.until("ActionApplied")
-    finally:
-        running.proc.kill()
-        await running.proc.wait()
-    metrics.set(series, GOOD)
+    await kill_after(real_cli, write(tmp_path, doc), metrics, series, "ActionApplied")
     path = f"/apis/networking.istio.io/v1/namespaces/{ns}/virtualservices/payments"
     with kube_testbed.admin() as api:
         assert [r.get("weight") for r in api.get(path).json()["spec"]["http"][0]["route"]] == [0, 20]
