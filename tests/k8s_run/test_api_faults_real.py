@@ -13,18 +13,13 @@ from pathlib import Path
 
 import pytest
 from kube.apiproxy import ApiProxy
-from kube.realshop import chaos_items, names, shop_namespace
+from kube.realshop import chaos_items, names
 from kube.standin import ChaosMeshStandIn
 from kube.testbed import Testbed
 
 from k8s_run.conftest import BAD, GOOD, Cli, Metrics, experiment, in_namespace, write
 
 CHAOS = "/apis/chaos-mesh.org/"
-
-
-@pytest.fixture
-def ns(kube_testbed: Testbed) -> str:
-    return shop_namespace(kube_testbed, "apif")
 
 
 @pytest.fixture
@@ -124,9 +119,8 @@ async def test_a_degrade_that_always_conflicts_fails_bounded_and_changes_nothing
 
 
 async def test_a_fault_never_injected_fails_the_run_and_is_removed(
-        kube_testbed: Testbed, ns: str, metrics: Metrics, series: str, tmp_path: Path) -> None:
+        kube_testbed: Testbed, cli: Cli, ns: str, series: str, tmp_path: Path) -> None:
     """Chaos Mesh reports every selected pod Not Injected with a Failed event (chaos-daemon unreachable)."""
-    cli = Cli(kube_testbed.kubeconfig, tmp_path / "state", metrics.url, tmp_path)
     with ChaosMeshStandIn(kube_testbed, inject=False) as broken:
         result = await cli.run(write(tmp_path, in_namespace(experiment("never", series, duration="5s"), ns)),
                                "--output", "json")

@@ -21,8 +21,7 @@ import random
 import signal
 from pathlib import Path
 
-import pytest
-from kube.realshop import MANAGED, chaos_items, shop_namespace
+from kube.realshop import MANAGED, chaos_items
 from kube.standin import ChaosMeshStandIn
 from kube.testbed import Testbed
 
@@ -37,11 +36,6 @@ PHASES: dict[str, tuple[str, float]] = {
     "degraded": ("ActionApplied", 0.5),
     "removal": ("FaultRemoved", 0.1),
 }
-
-
-@pytest.fixture
-def ns(kube_testbed: Testbed) -> str:
-    return shop_namespace(kube_testbed, "kill9")
 
 
 async def run_and_kill(cli: Cli, file: Path, run_id: str, anchor: str, delay: float,

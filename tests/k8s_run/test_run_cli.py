@@ -16,25 +16,14 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 import yaml
 from kube.apiproxy import ApiProxy
-from kube.realshop import chaos_items, names, shop_namespace
+from kube.realshop import chaos_items, names
 from kube.standin import ChaosMeshStandIn
 from kube.testbed import Testbed
 
 from chaos.clients.kube import rbac
 from k8s_run.conftest import BAD, GOOD, Cli, Metrics, experiment, in_namespace, write
-
-
-@pytest.fixture
-def ns(kube_testbed: Testbed) -> str:
-    return shop_namespace(kube_testbed, "cli")
-
-
-@pytest.fixture
-def cli(kube_testbed: Testbed, tmp_path: Path, metrics: Metrics) -> Cli:
-    return Cli(kube_testbed.kubeconfig, tmp_path / "state", metrics.url, tmp_path)
 
 
 def jobs(bed: Testbed, ns: str) -> list[str]:
