@@ -1,12 +1,14 @@
-"""Fixtures for driving ``aftershock run``/``recover`` and the Engine against the emulated API server.
+"""Fixtures for driving ``aftershock run``/``recover`` and the Engine against the real API server.
 
-* ``cluster`` is the emulator of ``tests/k8s`` (re-exported from its conftest), served on loopback
-  in the test's event loop; the CLI runs as an asyncio subprocess so the loop keeps serving it.
+* ``kube_testbed`` is the session's real control plane (:mod:`kube.testbed`); ``ns`` a fresh namespace
+  of it seeded with order-service and payment-gateway pods; ``standin`` plays the Chaos Mesh
+  controller's bookkeeping (:mod:`kube.standin`); ``api_proxy`` is Aftershock's fault proxy in front
+  of the API server (:mod:`kube.apiproxy`), served in the test's event loop, so the CLI runs as an
+  asyncio subprocess and the loop keeps serving it.
 * ``metrics`` is one real Prometheus per session (``chaos.demo.prometheus.PrometheusServer``)
   scraping a tiny ``prometheus_client`` exporter on loopback every 250 ms. Each test owns one series
   (label ``series`` = the test's name) and sets its value; :meth:`Metrics.settle` waits until
   Prometheus answers that value, so SLOs see real data and no PromQL is mocked.
-* ``shop`` seeds the ``shop`` namespace with order-service and payment-gateway pods.
 * ``cli`` runs the real console script with ``--kubeconfig``/``--state-dir``/``--prometheus``.
 """
 
@@ -17,7 +19,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from k8s.conftest import cluster, pod, write_kubeconfig  # noqa: F401  (re-exported fixture)
-from k8s.emulator import ClusterEmulator
-from kube.testbed import kube_testbed  # noqa: F401  (the real control plane, session-wide)
+from kube.apiproxy import api_proxy  # noqa: F401  (the fault proxy in front of the real API server)
+from kube.realshop import shop_namespace
+from kube.standin import standin  # noqa: F401  (the Chaos Mesh controller's bookkeeping)
+from kube.testbed import Testbed, kube_testbed  # noqa: F401  (the real control plane, session-wide)
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from chaos.demo.prometheus import PrometheusServer, free_port
@@ -93,17 +96,9 @@ async def series(request: pytest.FixtureRequest, metrics: Metrics) -> str:
 
 
 @pytest.fixture
-def kubeconfig(tmp_path: Path, cluster: ClusterEmulator) -> Path:  # noqa: F811
-    return write_kubeconfig(tmp_path / "kubeconfig", str(cluster.url).rstrip("/"))
-
-
-@pytest.fixture
-def shop(cluster: ClusterEmulator) -> None:  # noqa: F811
-    """Four order-service pods and two payment-gateway pods in ``shop``."""
-    for i in range(4):
-        cluster.add(pod(f"order-{i}", {"app": "order-service"}))
-    for i in range(2):
-        cluster.add(pod(f"payment-{i}", {"app": "payment-gateway"}))
+def ns(kube_testbed: Testbed) -> str:  # noqa: F811
+    """A fresh namespace: order-0..3 (app=order-service), payment-0..1 (app=payment-gateway)."""
+    return shop_namespace(kube_testbed, "run")
 
 
 def experiment(name: str, series: str, *, duration: str = "2s", max_targets: int | None = 2,
@@ -131,6 +126,13 @@ def experiment(name: str, series: str, *, duration: str = "2s", max_targets: int
             "recovery": {"timeout": recovery},
         },
     }
+
+
+def in_namespace(doc: dict[str, Any], ns: str) -> dict[str, Any]:
+    """Move an :func:`experiment` into namespace ``ns`` (target and blast radius)."""
+    doc["spec"]["target"]["namespace"] = ns
+    doc["spec"]["blastRadius"]["namespaces"] = [ns]
+    return doc
 
 
 def write(tmp_path: Path, doc: dict[str, Any]) -> Path:
@@ -199,7 +201,7 @@ class Running:
 
 @dataclass
 class Cli:
-    """The ``aftershock`` console script, pointed at the emulator, the state dir and Prometheus."""
+    """The ``aftershock`` console script, pointed at a kubeconfig, the state dir and Prometheus."""
 
     kubeconfig: Path
     state_dir: Path
@@ -241,19 +243,22 @@ class Cli:
 
 
 @pytest.fixture
-async def cli(tmp_path: Path, kubeconfig: Path, metrics: Metrics) -> AsyncIterator[Cli]:
-    yield Cli(kubeconfig, tmp_path / "state", metrics.url, tmp_path)
+def cli(kube_testbed: Testbed, tmp_path: Path, metrics: Metrics) -> Cli:  # noqa: F811
+    """The CLI as the testbed's admin, talking to the real API server directly."""
+    return Cli(kube_testbed.kubeconfig, tmp_path / "state", metrics.url, tmp_path)
 
 
-def live(cluster: ClusterEmulator, plural: str | None = None) -> list[tuple[str, str | None, str]]:  # noqa: F811
-    """(plural, namespace, name) of every object the emulator holds now (optionally one resource)."""
-    out = []
-    for (resource, ns, name), obj in cluster.objects.items():
-        if obj.deleted:
-            continue
-        if plural is None or resource.plural == plural:
-            out.append((resource.plural, ns, name))
-    return out
 
-
-Seeder = Callable[[], None]
+async def kill_after(cli: Cli, file: Path, metrics: Metrics, series: str, event: str) -> Running:
+    """Run ``file``, turn the SLO bad once the fault is injected, SIGKILL the run at ``event`` (a policy's
+    action applied, say); the SLO is good again afterwards. Returns the killed run (its events)."""
+    running = await cli.start(*cli.run_args(file, "--output", "json"))
+    try:
+        await running.until("FaultInjected")
+        metrics.set(series, BAD)
+        await running.until(event)
+    finally:
+        running.proc.kill()
+        await running.proc.wait()
+    metrics.set(series, GOOD)
+    return running

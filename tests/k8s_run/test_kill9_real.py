@@ -20,14 +20,13 @@ import os
 import random
 import signal
 from pathlib import Path
-from typing import Any
 
-import pytest
+from kube.realshop import MANAGED, chaos_items
 from kube.standin import ChaosMeshStandIn
 from kube.testbed import Testbed
 
 from chaos.clients.state import StateStore
-from k8s_run.conftest import BAD, GOOD, Cli, Metrics, experiment, write
+from k8s_run.conftest import BAD, GOOD, Cli, Metrics, experiment, in_namespace, write
 
 SEED = 14
 PHASES: dict[str, tuple[str, float]] = {
@@ -37,23 +36,6 @@ PHASES: dict[str, tuple[str, float]] = {
     "degraded": ("ActionApplied", 0.5),
     "removal": ("FaultRemoved", 0.1),
 }
-SELECTOR = "app.kubernetes.io/managed-by=aftershock"
-
-
-@pytest.fixture
-def ns(kube_testbed: Testbed) -> str:
-    name = kube_testbed.namespace("kill9")
-    for i in range(4):
-        kube_testbed.running_pod(name, f"order-{i}", {"app": "order-service"})
-    for i in range(2):
-        kube_testbed.running_pod(name, f"payment-{i}", {"app": "payment-gateway"})
-    return name
-
-
-@pytest.fixture
-def standin(kube_testbed: Testbed) -> Any:
-    with ChaosMeshStandIn(kube_testbed) as s:
-        yield s
 
 
 async def run_and_kill(cli: Cli, file: Path, run_id: str, anchor: str, delay: float,
@@ -94,15 +76,8 @@ async def run_and_kill(cli: Cli, file: Path, run_id: str, anchor: str, delay: fl
     return seen["last"]
 
 
-def chaos_objects(bed: Testbed, ns: str) -> list[str]:
-    with bed.admin() as api:
-        reply = api.get(f"/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/networkchaos",
-                        params={"labelSelector": SELECTOR}).raise_for_status()
-        return sorted(o["metadata"]["name"] for o in reply.json()["items"])
-
-
 async def leftovers(bed: Testbed, cli: Cli, ns: str, run_id: str, original: dict[str, str]) -> list[str]:
-    left = [f"chaos object {name}" for name in chaos_objects(bed, ns)]
+    left = [f"chaos object {o['metadata']['name']}" for o in chaos_items(bed, ns, selector=MANAGED)]
     with bed.admin() as api:
         data = api.get(f"/api/v1/namespaces/{ns}/configmaps/flags").raise_for_status().json()["data"]
     if data != original:
@@ -135,9 +110,7 @@ async def test_kill9_at_random_points_then_recover_leaves_nothing(
         "name": "backup-channel", "when": {"slo": "latency"}, "action": "degrade",
         "with": {"kubernetes": {"patch": {"kind": "ConfigMap", "name": "flags",
                                           "data": {"payment_channel": "backup", "fallback": "on"}}}}}])
-    doc["spec"]["target"]["namespace"] = ns
-    doc["spec"]["blastRadius"]["namespaces"] = [ns]
-    file = write(tmp_path, doc)
+    file = write(tmp_path, in_namespace(doc, ns))
     report = []
     for index, (phase, (anchor, max_delay)) in enumerate(PHASES.items()):
         run_id = f"kill9k{index}"

@@ -9,51 +9,18 @@ chaos-daemon).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import pytest
+from kube.realshop import names
 from kube.standin import ChaosMeshStandIn
 from kube.testbed import Testbed
 
-from k8s_run.conftest import BAD, GOOD, Cli, Metrics, experiment, write
+from k8s_run.conftest import Cli, Metrics, experiment, in_namespace, kill_after, write
 
 
-@pytest.fixture
-def ns(kube_testbed: Testbed) -> str:
-    name = kube_testbed.namespace("run")
-    for i in range(4):
-        kube_testbed.running_pod(name, f"order-{i}", {"app": "order-service"})
-    for i in range(2):
-        kube_testbed.running_pod(name, f"payment-{i}", {"app": "payment-gateway"})
-    return name
-
-
-@pytest.fixture
-def real_cli(kube_testbed: Testbed, tmp_path: Path, metrics: Metrics) -> Cli:
-    return Cli(kube_testbed.kubeconfig, tmp_path / "state", metrics.url, tmp_path)
-
-
-@pytest.fixture
-def standin(kube_testbed: Testbed) -> Any:
-    with ChaosMeshStandIn(kube_testbed) as s:
-        yield s
-
-
-def in_namespace(doc: dict[str, Any], ns: str) -> dict[str, Any]:
-    doc["spec"]["target"]["namespace"] = ns
-    doc["spec"]["blastRadius"]["namespaces"] = [ns]
-    return doc
-
-
-def names(bed: Testbed, path: str) -> list[str]:
-    with bed.admin() as api:
-        return sorted(o["metadata"]["name"] for o in api.get(path).raise_for_status().json()["items"])
-
-
-async def test_run_passes_and_leaves_nothing(kube_testbed: Testbed, real_cli: Cli, ns: str, series: str,
+async def test_run_passes_and_leaves_nothing(kube_testbed: Testbed, cli: Cli, ns: str, series: str,
                                              standin: ChaosMeshStandIn, tmp_path: Path) -> None:
     file = write(tmp_path, in_namespace(experiment("real-happy", series, duration="2s"), ns))
-    result = await real_cli.run(file, "--output", "json")
+    result = await cli.run(file, "--output", "json")
     assert result.rc == 0, result.stdout + result.stderr
     (final,) = result.of("RunFinished")
     assert final["verdict"] == "passed"
@@ -67,7 +34,7 @@ async def test_run_passes_and_leaves_nothing(kube_testbed: Testbed, real_cli: Cl
     assert not standin.errors
 
 
-async def test_sigkill_mid_degrade_then_recover_restores_exactly(kube_testbed: Testbed, real_cli: Cli, ns: str,
+async def test_sigkill_mid_degrade_then_recover_restores_exactly(kube_testbed: Testbed, cli: Cli, ns: str,
                                                                  metrics: Metrics, series: str,
                                                                  standin: ChaosMeshStandIn, tmp_path: Path) -> None:
     flags = kube_testbed.apply({"apiVersion": "v1", "kind": "ConfigMap",
@@ -77,27 +44,19 @@ async def test_sigkill_mid_degrade_then_recover_restores_exactly(kube_testbed: T
         "name": "backup-channel", "when": {"slo": "latency"}, "action": "degrade",
         "with": {"kubernetes": {"patch": {"kind": "ConfigMap", "name": "flags",
                                           "data": {"payment_channel": "backup", "fallback": "on"}}}}}]), ns)
-    running = await real_cli.start(*real_cli.run_args(write(tmp_path, doc), "--output", "json"))
-    try:
-        await running.until("FaultInjected")
-        metrics.set(series, BAD)
-        await running.until("ActionApplied")
-    finally:
-        running.proc.kill()
-        await running.proc.wait()
-    metrics.set(series, GOOD)
+    await kill_after(cli, write(tmp_path, doc), metrics, series, "ActionApplied")
     cm_path = f"/api/v1/namespaces/{ns}/configmaps/flags"
     with kube_testbed.admin() as api:
         assert api.get(cm_path).json()["data"] == {"payment_channel": "backup", "retries": "3", "fallback": "on"}
     assert len(names(kube_testbed, f"/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/networkchaos")) == 1
 
-    result = await real_cli.recover()
+    result = await cli.recover()
     assert result.rc == 0, result.stdout + result.stderr
     with kube_testbed.admin() as api:
         assert api.get(cm_path).json()["data"] == flags["data"]  # the added key is gone again
     assert names(kube_testbed, f"/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/networkchaos") == []
     assert names(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/jobs") == []
-    again = await real_cli.recover()
+    again = await cli.recover()
     assert again.rc == 0 and "nothing to recover" in again.stdout
 
 
@@ -115,7 +74,7 @@ async def test_dry_run_exit_depends_on_the_preflight_only(kube_testbed: Testbed,
 
 
 async def test_sigkill_with_the_breaker_open_then_recover_restores_routes_exactly(
-        kube_testbed: Testbed, real_cli: Cli, ns: str, metrics: Metrics, series: str,
+        kube_testbed: Testbed, cli: Cli, ns: str, metrics: Metrics, series: str,
         standin: ChaosMeshStandIn, tmp_path: Path) -> None:
     """Recover puts back the saved snapshot, not an approximation: an absent weight stays absent."""
     vs = kube_testbed.apply({
@@ -127,19 +86,11 @@ async def test_sigkill_with_the_breaker_open_then_recover_restores_routes_exactl
     doc = in_namespace(experiment("real-breaker", series, duration="5m", policies=[{
         "name": "cut", "when": {"slo": "latency"}, "action": "circuit-break",
         "with": {"service": "payment-gateway", "weight": 0, "openFor": "10m"}}]), ns)
-    running = await real_cli.start(*real_cli.run_args(write(tmp_path, doc), "--output", "json"))
-    try:
-        await running.until("FaultInjected")
-        metrics.set(series, BAD)
-        await running.until("ActionApplied")
-    finally:
-        running.proc.kill()
-        await running.proc.wait()
-    metrics.set(series, GOOD)
+    await kill_after(cli, write(tmp_path, doc), metrics, series, "ActionApplied")
     path = f"/apis/networking.istio.io/v1/namespaces/{ns}/virtualservices/payments"
     with kube_testbed.admin() as api:
         assert [r.get("weight") for r in api.get(path).json()["spec"]["http"][0]["route"]] == [0, 20]
-    result = await real_cli.recover()
+    result = await cli.recover()
     assert result.rc == 0, result.stdout + result.stderr
     assert "restored exactly" in result.stdout
     with kube_testbed.admin() as api:

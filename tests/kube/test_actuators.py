@@ -15,7 +15,8 @@ import pytest
 
 from chaos.clients.kube import KubernetesTarget, KubeSettings, RevertToken, WeightSnapshot, run_totals
 from chaos.errors import ActuatorError, PreflightRefused, TargetError
-from kube.testbed import Testbed, collection_path
+from kube.realshop import read
+from kube.testbed import Testbed
 
 
 @pytest.fixture
@@ -32,12 +33,6 @@ async def target(kube_testbed: Testbed, ns: str) -> AsyncIterator[KubernetesTarg
         yield t
     finally:
         await t.close()
-
-
-def read(bed: Testbed, obj: dict[str, Any]) -> dict[str, Any] | None:
-    with bed.admin() as api:
-        reply = api.get(f"{collection_path(api, obj)}/{obj['metadata']['name']}")
-        return None if reply.status_code == 404 else dict(reply.raise_for_status().json())
 
 
 def chaos(ns: str, name: str = "delay-web-ab12cd", **spec: Any) -> dict[str, Any]:
@@ -219,3 +214,31 @@ async def test_reaper_job_and_rbac_accepted_and_garbage_collected(kube_testbed: 
             break
         await asyncio.sleep(0.1)
     assert read(kube_testbed, sa) is None
+
+
+def two_containers(ns: str) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "order", "namespace": ns},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "order"}},
+                     "template": {"metadata": {"labels": {"app": "order"}},
+                                  "spec": {"containers": [{"name": "app", "image": "registry.invalid/order:1"},
+                                                          {"name": "sidecar", "image": "registry.invalid/envoy:1"}]}}}}
+
+
+async def test_env_patch_needs_the_container_when_ambiguous(kube_testbed: Testbed, target: KubernetesTarget,
+                                                            ns: str) -> None:
+    dep = kube_testbed.apply(two_containers(ns))
+    with pytest.raises(ActuatorError, match=r"name the container.*app, sidecar"):
+        await target.apply_patch("Deployment", ns, "order", {"env": {"X": "1"}})
+    after = read(kube_testbed, dep)
+    assert after is not None and after["spec"]["template"] == dep["spec"]["template"]
+
+
+async def test_pod_level_faults(kube_testbed: Testbed, target: KubernetesTarget, ns: str) -> None:
+    dep = kube_testbed.apply(two_containers(ns))
+    assert await target.scale_deployment(ns, "order", 1) == 3
+    assert (read(kube_testbed, dep) or {})["spec"]["replicas"] == 1
+    pod = kube_testbed.running_pod(ns, "order-0", {"app": "other"})
+    await target.delete_pod(ns, "order-0", grace=0)
+    assert read(kube_testbed, pod) is None  # no kubelet: grace 0 removes it at once
+    with pytest.raises(ActuatorError, match="does not exist"):
+        await target.delete_pod(ns, "order-0")

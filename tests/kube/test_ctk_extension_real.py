@@ -16,16 +16,16 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from k8s_run.conftest import CLI, experiment
+from k8s_run.conftest import CLI, experiment, in_namespace
 
 from chaos.clients.state import StateStore
 from chaos.interop.ctk_actions import inject_fault, remove_faults
+from kube.realshop import Watch, items, shop_namespace
 from kube.standin import ChaosMeshStandIn
 from kube.testbed import Testbed
 
@@ -55,67 +55,25 @@ sys.stdin.readline()
 
 @pytest.fixture
 def ns(kube_testbed: Testbed) -> str:
-    name = kube_testbed.namespace("ctk")
-    for i in range(4):
-        kube_testbed.running_pod(name, f"order-{i}", {"app": "order-service"})
-    for i in range(2):
-        kube_testbed.running_pod(name, f"payment-{i}", {"app": "payment-gateway"})
-    return name
-
-
-@pytest.fixture
-def standin(kube_testbed: Testbed) -> Iterator[ChaosMeshStandIn]:
-    with ChaosMeshStandIn(kube_testbed) as s:
-        yield s
+    return shop_namespace(kube_testbed, "ctk")
 
 
 def doc_in(ns: str, name: str, duration: str) -> dict[str, Any]:
-    doc = experiment(name, "unused", duration=duration)
-    doc["spec"]["target"]["namespace"] = ns
-    doc["spec"]["blastRadius"]["namespaces"] = [ns]
-    return doc
+    return in_namespace(experiment(name, "unused", duration=duration), ns)
 
 
-def items(bed: Testbed, path: str) -> list[dict[str, Any]]:
-    with bed.admin() as api:
-        return list(api.get(path).raise_for_status().json()["items"])
-
-
-class StoreAtCreation:
+class StoreAtCreation(Watch):
     """Watches the namespace's NetworkChaos objects; when one is ADDED, reads the state store's
     fault rows at that moment (the write-ahead record must already be there)."""
 
     def __init__(self, bed: Testbed, ns: str, state: Path) -> None:
-        self.bed, self.path, self.state = bed, CHAOS.format(ns=ns), state
+        super().__init__(bed, CHAOS.format(ns=ns))
+        self.state = state
         self.seen: list[tuple[str, list[tuple[str, str, str]]]] = []
-        self.ready = threading.Event()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._watch, daemon=True)
 
-    def __enter__(self) -> StoreAtCreation:
-        self.thread.start()
-        if not self.ready.wait(30):
-            raise AssertionError("the watch did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(10)
-
-    def _watch(self) -> None:
-        with self.bed.admin(timeout=None) as api:  # type: ignore[arg-type]
-            version = api.get(self.path).raise_for_status().json()["metadata"]["resourceVersion"]
-            while not self.stop.is_set():
-                params = {"watch": "1", "resourceVersion": version, "timeoutSeconds": "2"}
-                with api.stream("GET", self.path, params=params) as reply:
-                    self.ready.set()
-                    for line in reply.iter_lines():
-                        if not line:
-                            continue
-                        event = json.loads(line)
-                        version = event["object"]["metadata"]["resourceVersion"]
-                        if event["type"] == "ADDED":
-                            self.seen.append((event["object"]["metadata"]["name"], self._rows()))
+    def event(self, api: httpx.Client, kind: str, obj: dict[str, Any]) -> None:
+        if kind == "ADDED":
+            self.seen.append((obj["metadata"]["name"], self._rows()))
 
     def _rows(self) -> list[tuple[str, str, str]]:
         if not (self.state / "state.db").exists():

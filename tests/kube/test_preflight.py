@@ -13,17 +13,13 @@ import yaml
 
 from chaos.clients.kube import KubernetesTarget, KubeSettings, rbac
 from chaos.errors import PermissionMissing, PreflightRefused
+from kube.realshop import shop_namespace
 from kube.testbed import Testbed
 
 
 @pytest.fixture
 def ns(kube_testbed: Testbed) -> str:
-    name = kube_testbed.namespace("pre")
-    for i in range(4):
-        kube_testbed.running_pod(name, f"order-{i}", {"app": "order-service"})
-    for i in range(2):
-        kube_testbed.running_pod(name, f"payment-{i}", {"app": "payment-gateway"})
-    return name
+    return shop_namespace(kube_testbed, "pre")
 
 
 def settings(kubeconfig: Path, ns: str) -> KubeSettings:

@@ -3,7 +3,7 @@ kube-controller-manager built from the pinned Go modules, real Chaos Mesh / Gate
 CRDs) started once per pytest session, plus small helpers to act on it as the admin or as a
 restricted ServiceAccount (a real TokenRequest).
 
-Its session fixture :func:`kube_testbed` is imported by the conftests of tests/kube, tests/k8s and tests/k8s_run.
+Its session fixture :func:`kube_testbed` is imported by the conftests of tests/kube and tests/k8s_run.
 The build itself happens in ``scripts/setup.sh`` (``make test``), so a test never waits for it.
 """
 

@@ -15,6 +15,7 @@ import json
 import random
 import signal
 import socket
+import ssl
 import sys
 from collections import Counter as Tally
 from types import TracebackType
@@ -33,11 +34,15 @@ class FaultProxy:
 
     ``listen`` is ``(host, port)`` (port 0 picks a free one; see :attr:`address`) or an already bound
     listening socket. Use as ``async with FaultProxy(...) as proxy:`` or ``start()`` / ``close()``.
+    ``server_ssl`` (optional) terminates TLS on the listening side with that server context, so that
+    HTTP faults apply to HTTPS clients (pair it with :attr:`Upstream.ssl` to re-originate TLS).
     """
 
     def __init__(self, listen: tuple[str, int] | socket.socket, upstreams: list[Upstream], *,
-                 http: bool = False, seed: int | None = None, connect_timeout: float = 5.0) -> None:
+                 http: bool = False, seed: int | None = None, connect_timeout: float = 5.0,
+                 server_ssl: ssl.SSLContext | None = None) -> None:
         self._listen = listen
+        self._server_ssl = server_ssl
         self.http = http
         self.router = Router(upstreams)
         self.metrics = ProxyMetrics()
@@ -56,11 +61,12 @@ class FaultProxy:
         self._update_gauge()
         try:
             if isinstance(self._listen, socket.socket):
-                self._server = await asyncio.start_server(self._accept, sock=self._listen, limit=STREAM_LIMIT)
+                self._server = await asyncio.start_server(self._accept, sock=self._listen, limit=STREAM_LIMIT,
+                                                          ssl=self._server_ssl)
             else:
                 host, port = self._listen
                 self._server = await asyncio.start_server(self._accept, host, port, limit=STREAM_LIMIT,
-                                                          reuse_address=True)
+                                                          reuse_address=True, ssl=self._server_ssl)
         except OSError as exc:
             raise TargetError(f"fault proxy cannot listen on {self._listen}: {exc}") from exc
 
