@@ -81,7 +81,8 @@ def _walk(node: object, out: list[str], cost: list[float], weight: float = 1.0) 
         return all([_walk(node.lhs, out, cost, weight), _walk(node.rhs, out, cost, weight)])
     if isinstance(node, promql_parser.SubqueryExpr):
         step = node.step.total_seconds() if node.step else DEFAULT_SUBQUERY_STEP_S
-        points = max(1.0, node.range.total_seconds() / max(step, 1e-3))
+        span = node.range.total_seconds() if node.range else step
+        points = max(1.0, span / max(step, 1e-3))
         return _walk(node.expr, out, cost, weight * points)
     if isinstance(node, promql_parser.ParenExpr | promql_parser.UnaryExpr):
         return _walk(node.expr, out, cost, weight)
