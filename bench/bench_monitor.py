@@ -163,8 +163,9 @@ def make_slos(n: int, queries: list[str]) -> list[Slo]:
 
 
 async def wait_for_data(url: str, bound_s: float = 30.0) -> None:
-    probe = Slo.model_validate({"name": "probe", "query": "sum(rate(bench_requests_total[30s]))",
-                                "objective": {"op": ">", "value": 0}})
+    # ``up`` only comes from live scrapes (the backfilled history answers rate() before the first one,
+    # which Prometheus' target discovery delays by about 5 s)
+    probe = Slo.model_validate({"name": "probe", "query": 'sum(up{job="bench"})', "objective": {"op": ">", "value": 0}})
     async with Monitor(MonitorSpec(prometheus=url)) as monitor:
         deadline = time.monotonic() + bound_s
         while time.monotonic() < deadline:
