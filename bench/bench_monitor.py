@@ -2,16 +2,21 @@
 
 Callers: humans (figures in ``docs/benchmarks.md``, section "Monitor"). Starts a throw-away Prometheus
 (``chaos.demo.prometheus``) scraping a loopback exporter with realistic HTTP histograms and
-counters for 20 services, then times one monitor tick for 10 to 10,000 SLOs (30 % of them repeat
+counters for 20 services, with ``--history`` of the same series backfilled before it starts (so
+the 20-minute windows hold 20 minutes of samples, as they would in production, instead of the few
+minutes the benchmark runs), then times one monitor tick for 10 to 10,000 SLOs (30 % of them repeat
 another SLO's query, as when several runs watch the same service) against, in the same run:
 
-- **the previous monitor** (``chaos/slo/monitoring.py`` and ``chaos/clients/prometheus.py`` of
-  commit :data:`BASELINE`, read with ``git show``: one ``PrometheusConnect`` request per distinct
-  query in a thread pool);
+- **the previous monitor** (``chaos/slo/monitoring.py``, ``chaos/slo/cadence.py`` and
+  ``chaos/clients/prometheus.py`` of commit :data:`BASELINE`, read with ``git show``: batches of
+  200 expressions joined by a flat ``or`` chain, cut in order);
 - **a naive loop** (one ``PrometheusConnect.custom_query`` per SLO, sequentially; sizes up to
   ``--naive-max``, as it takes minutes beyond).
 
-Reports wall time, CPU seconds of this process per tick, requests per tick, and the ratios.
+Reports wall time, CPU seconds of this process and of the Prometheus process (``/proc/PID/stat``)
+per tick, Prometheus' own evaluation time per tick (the ``inner_eval`` slice of
+``prometheus_engine_query_duration_seconds`` on its ``/metrics``, summed over the tick's
+requests), requests per tick, the ratios, and the load average of the (shared) machine.
 
     .venv/bin/python bench/bench_monitor.py [--sizes 10,100,1000,10000] [--repeat 5] [--concurrency 16]
 """
@@ -29,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,31 +43,36 @@ from typing import Any
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
-from chaos.demo.prometheus import PrometheusServer, free_port
+from chaos.demo.prometheus import PrometheusServer, Sample, free_port, openmetrics
 from chaos.model.slos import MonitorSpec, Slo
 from chaos.slo.monitoring import Monitor
 
 SERVICES = [f"svc{i:02d}" for i in range(20)]
 WINDOWS = ["30s", "1m", "2m", "5m", "10m", "15m", "20m"] + [f"{s}s" for s in range(35, 35 + 5 * 63, 5)]
 """70 windows: the first 7 give the 700 queries of the 1,000-SLO tick, all 70 the 7,000 of 10,000."""
-BASELINE = "1aa51b8"
-"""The commit whose monitor is "the previous monitor" (before batching and scrape alignment)."""
+BASELINE = "cba2b88"
+"""The commit whose monitor is "the previous monitor" (flat ``or`` chains of 200, cut in order)."""
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.8, 1.0, 2.5, 5.0)
+RATE_PER_SERVICE = 100.0
+"""Requests per second and service the exporter observes (2,000/s over 20 services)."""
+ERROR_SHARE = 0.02
 REPO = Path(__file__).resolve().parents[1]
 
 
 def load_previous_monitor(workdir: Path) -> ModuleType:
-    """``chaos.slo.monitoring`` of :data:`BASELINE` (with its own ``chaos.clients.prometheus``)."""
+    """``chaos.slo.monitoring`` of :data:`BASELINE` with its own ``cadence`` and Prometheus client."""
     def show(path: str) -> str:
         return subprocess.run(["git", "-C", str(REPO), "show", f"{BASELINE}:{path}"], check=True,
                               capture_output=True, text=True).stdout
 
-    client = show("chaos/clients/prometheus.py")
-    monitor = show("chaos/slo/monitoring.py").replace("from chaos.clients.prometheus import",
-                                                      "from previous_prometheus import")
-    (workdir / "previous_prometheus.py").write_text(client)
-    (workdir / "previous_monitoring.py").write_text(monitor)
+    sources = {"previous_prometheus": show("chaos/clients/prometheus.py"),
+               "previous_cadence": show("chaos/slo/cadence.py"),
+               "previous_monitoring": show("chaos/slo/monitoring.py")
+               .replace("from chaos.clients.prometheus import", "from previous_prometheus import")
+               .replace("from chaos.slo.cadence import", "from previous_cadence import")}
     sys.path.insert(0, str(workdir))
-    for name in ("previous_prometheus", "previous_monitoring"):
+    for name, text in sources.items():
+        (workdir / f"{name}.py").write_text(text)
         spec = importlib.util.spec_from_file_location(name, workdir / f"{name}.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -69,12 +81,53 @@ def load_previous_monitor(workdir: Path) -> ModuleType:
     return sys.modules["previous_monitoring"]
 
 
+def history(instance: str, seconds: int, end: float) -> str:
+    """OpenMetrics for the exporter's series over ``seconds`` before ``end``, one sample a second, at
+    the exporter's average rates (backfilled, so long windows are full from the first tick)."""
+    import math
+
+    samples: list[Sample] = []
+    base = {"job": "bench", "instance": instance}
+    start = math.floor(end) - seconds
+    for k in range(seconds):
+        t = float(start + k)
+        n = RATE_PER_SERVICE * k
+        for svc in SERVICES:
+            labels = {**base, "service": svc}
+            for le in BUCKETS:
+                samples.append(Sample("bench_request_duration_seconds_bucket", {**labels, "le": repr(le)},
+                                      round(n * (1 - math.exp(-5 * le))), t))
+            samples.append(Sample("bench_request_duration_seconds_bucket", {**labels, "le": "+Inf"}, n, t))
+            samples.append(Sample("bench_request_duration_seconds_count", labels, n, t))
+            samples.append(Sample("bench_request_duration_seconds_sum", labels, n * 0.2, t))
+            samples.append(Sample("bench_requests_total", {**labels, "code": "500"}, round(n * ERROR_SHARE), t))
+            samples.append(Sample("bench_requests_total", {**labels, "code": "200"},
+                                  n - round(n * ERROR_SHARE), t))
+    return openmetrics(samples)
+
+
+def prometheus_cpu(pid: int) -> float:
+    """User + system CPU seconds the Prometheus process has used so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def prometheus_eval(url: str) -> float:
+    """Seconds Prometheus has spent evaluating queries so far (its ``inner_eval`` summary's sum)."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith('prometheus_engine_query_duration_seconds_sum{slice="inner_eval"}'):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def run_exporter(port: int) -> None:
     """Child process: exporter with steady traffic, so rate() and histogram_quantile() have data
     (kept out of the measured process so its CPU is the monitor's alone)."""
     registry = CollectorRegistry()
     hist = Histogram("bench_request_duration_seconds", "latency", ["service"], registry=registry,
-                     buckets=(0.05, 0.1, 0.25, 0.5, 0.8, 1.0, 2.5, 5.0))
+                     buckets=BUCKETS)
     reqs = Counter("bench_requests", "requests", ["service", "code"], registry=registry)
     start_http_server(port, addr="127.0.0.1", registry=registry)
     rnd = random.Random(1)
@@ -83,7 +136,7 @@ def run_exporter(port: int) -> None:
         for _ in range(100):
             svc = rnd.choice(SERVICES)
             hist.labels(svc).observe(rnd.expovariate(5))
-            reqs.labels(svc, "500" if rnd.random() < 0.02 else "200").inc()
+            reqs.labels(svc, "500" if rnd.random() < ERROR_SHARE else "200").inc()
 
 
 def make_queries() -> list[str]:
@@ -110,8 +163,9 @@ def make_slos(n: int, queries: list[str]) -> list[Slo]:
 
 
 async def wait_for_data(url: str, bound_s: float = 30.0) -> None:
-    probe = Slo.model_validate({"name": "probe", "query": "sum(rate(bench_requests_total[30s]))",
-                                "objective": {"op": ">", "value": 0}})
+    # ``up`` only comes from live scrapes (the backfilled history answers rate() before the first one,
+    # which Prometheus' target discovery delays by about 5 s)
+    probe = Slo.model_validate({"name": "probe", "query": 'sum(up{job="bench"})', "objective": {"op": ">", "value": 0}})
     async with Monitor(MonitorSpec(prometheus=url)) as monitor:
         deadline = time.monotonic() + bound_s
         while time.monotonic() < deadline:
@@ -121,26 +175,44 @@ async def wait_for_data(url: str, bound_s: float = 30.0) -> None:
     raise SystemExit("Prometheus has no data to benchmark")
 
 
-async def bench_monitor(monitor_class: Any, url: str, slos: list[Slo], repeat: int, concurrency: int
-                        ) -> tuple[float, float, int, int]:
-    """Median wall and CPU seconds of one tick, distinct queries and HTTP requests per tick."""
-    spec = MonitorSpec(prometheus=url, timeout="30s", max_concurrency=concurrency)
+@dataclass
+class Measured:
+    """Medians of one contender's ticks."""
+
+    wall: float
+    cpu: float
+    prom_cpu: float
+    prom_eval: float
+    queries: int
+    requests: int
+
+
+async def bench_monitor(monitor_class: Any, prom: PrometheusServer, slos: list[Slo], repeat: int,
+                        concurrency: int) -> Measured:
+    """Median wall and CPU seconds of one tick (ours and Prometheus'), distinct queries and requests."""
+    spec = MonitorSpec(prometheus=prom.url, timeout="30s", max_concurrency=concurrency)
+    assert prom.pid is not None
     async with monitor_class(spec) as monitor:
         monitor.add("bench", slos)
-        await monitor.tick()  # warm-up: threads, connections, learning the scrape cadence
+        await monitor.tick()  # warm-up: connections, learning the scrape cadence
         await monitor.tick()
-        walls, cpus = [], []
+        walls, cpus, prom_cpus, evals = [], [], [], []
         sent = monitor.client.requests_sent
         for _ in range(repeat):
+            e0 = await asyncio.to_thread(prometheus_eval, prom.url)
+            p0 = prometheus_cpu(prom.pid)
             w0, c0 = time.perf_counter(), time.process_time()
             ticks = await monitor.tick()
             walls.append(time.perf_counter() - w0)
             cpus.append(time.process_time() - c0)
+            prom_cpus.append(prometheus_cpu(prom.pid) - p0)
+            evals.append(await asyncio.to_thread(prometheus_eval, prom.url) - e0)
         requests = (monitor.client.requests_sent - sent) // repeat
         bad = [v for v in ticks["bench"].verdicts if v.status != "ok" and v.slo != "monitor"]
         if bad:
             print(f"warning: {len(bad)} SLOs not ok, e.g. {bad[0].error}", file=sys.stderr)
-        return statistics.median(walls), statistics.median(cpus), monitor.last_tick_queries, requests
+        return Measured(statistics.median(walls), statistics.median(cpus), statistics.median(prom_cpus),
+                        statistics.median(evals), monitor.last_tick_queries, requests)
 
 
 def bench_naive(url: str, slos: list[Slo], repeat: int) -> tuple[float, float]:
@@ -158,39 +230,49 @@ def bench_naive(url: str, slos: list[Slo], repeat: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.1f}/{five:.1f}/{fifteen:.1f}"
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,100,1000,10000")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--naive-max", type=int, default=1000, help="largest size the naive loop runs for")
+    parser.add_argument("--history", type=int, default=21 * 60,
+                        help="seconds of samples backfilled before Prometheus starts (0: none)")
     args = parser.parse_args()
     port = free_port()
+    backfill = history(f"127.0.0.1:{port}", args.history, time.time() - 2) if args.history > 0 else None
     exporter = multiprocessing.Process(target=run_exporter, args=(port,), daemon=True)
     exporter.start()
     queries = make_queries()
     with tempfile.TemporaryDirectory() as tmp, \
-            PrometheusServer({"bench": [f"127.0.0.1:{port}"]}, scrape_interval="1s") as prom:
+            PrometheusServer({"bench": [f"127.0.0.1:{port}"]}, scrape_interval="1s", backfill_text=backfill) as prom:
         previous = load_previous_monitor(Path(tmp)).Monitor
         await wait_for_data(prom.url)
-        print(f"Prometheus {prom.url}; {os.cpu_count()} CPUs; median of {args.repeat} ticks; "
-              f"max_concurrency={args.concurrency}; previous monitor = {BASELINE}; "
-              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
-        print("| SLOs | distinct queries | monitor tick | requests | CPU s/tick | previous monitor | "
-              "requests | CPU s/tick | naive loop | CPU s/tick | speed-up vs previous | vs naive | "
-              "CPU vs previous |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"Prometheus {prom.url}; {os.cpu_count()} CPUs; {args.history} s of history; median of "
+              f"{args.repeat} ticks; max_concurrency={args.concurrency}; previous monitor = {BASELINE}; "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average {load()}\n")
+        print("| SLOs | distinct queries | monitor tick | requests | CPU s/tick | Prometheus CPU s/tick | "
+              "Prometheus eval s/tick | previous monitor | requests | CPU s/tick | Prometheus CPU s/tick | "
+              "naive loop | CPU s/tick | speed-up vs previous | vs naive | Prometheus CPU vs previous | load |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for n in (int(s) for s in args.sizes.split(",")):
             slos = make_slos(n, queries)
-            wall, cpu, distinct, reqs = await bench_monitor(Monitor, prom.url, slos, args.repeat, args.concurrency)
-            p_wall, p_cpu, _, p_reqs = await bench_monitor(previous, prom.url, slos, args.repeat, args.concurrency)
+            now = await bench_monitor(Monitor, prom, slos, args.repeat, args.concurrency)
+            before = await bench_monitor(previous, prom, slos, args.repeat, args.concurrency)
             naive = "–", "–", "–"
             if n <= args.naive_max:
                 naive_wall, naive_cpu = await asyncio.to_thread(bench_naive, prom.url, slos, args.repeat)
-                naive = f"{naive_wall * 1000:.0f} ms", f"{naive_cpu:.3f}", f"{naive_wall / wall:.1f}x"
-            print(f"| {n} | {distinct} | {wall * 1000:.0f} ms | {reqs} | {cpu:.3f} | {p_wall * 1000:.0f} ms | {p_reqs} | "
-                  f"{p_cpu:.3f} | {naive[0]} | {naive[1]} | {p_wall / wall:.1f}x | {naive[2]} | "
-                  f"{p_cpu / max(cpu, 1e-9):.1f}x |", flush=True)
+                naive = f"{naive_wall * 1000:.0f} ms", f"{naive_cpu:.3f}", f"{naive_wall / now.wall:.1f}x"
+            print(f"| {n} | {now.queries} | {now.wall * 1000:.0f} ms | {now.requests} | {now.cpu:.3f} | "
+                  f"{now.prom_cpu:.2f} | {now.prom_eval:.3f} | {before.wall * 1000:.0f} ms | {before.requests} | "
+                  f"{before.cpu:.3f} | {before.prom_cpu:.2f} | {naive[0]} | {naive[1]} | "
+                  f"{before.wall / now.wall:.1f}x | {naive[2]} | {before.prom_cpu / max(now.prom_cpu, 1e-9):.1f}x | "
+                  f"{load()} |", flush=True)
     exporter.terminate()
     exporter.join(5)
 

@@ -13,13 +13,16 @@ SLO queries) and the interval (guessed from ``count_over_time(sel[1m])``, then m
 consecutive samples: ``max(timestamp(sel @ t))`` just before the newest one), and evaluates right after the next sample can exist (:meth:`Cadence.next_fresh`).
 
 Batching: many instant queries become one PromQL expression, each labelled with its tag
-(:data:`LABEL`, via ``label_replace``) and joined with ``or``; :func:`split` takes the answer apart.
-A query the parser rejects, a string literal, or one that Prometheus refuses inside a batch is
-sent on its own (the monitor falls back and remembers it).
+(:data:`LABEL`, via ``label_replace``) and joined with ``or`` as a balanced tree (:func:`join`);
+:func:`split` takes the answer apart. A large tick is cut into several such requests of about equal
+cost (:func:`partition`, by :attr:`Plan.cost`), which Prometheus evaluates in parallel (one query
+runs on one core). A query the parser rejects, a string literal, or one that Prometheus refuses
+inside a batch is sent on its own (the monitor falls back and remembers it).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +40,8 @@ STALE_INTERVALS = 3.0
 """A selector whose newest sample is older than this many scrape intervals has stopped updating."""
 MIN_LAG_S = 0.005
 MAX_LAG_FRACTION = 0.25
+DEFAULT_SUBQUERY_STEP_S = 60.0
+"""Step assumed for a subquery without one (Prometheus' default evaluation interval), for :attr:`Plan.cost`."""
 
 
 @dataclass(frozen=True)
@@ -49,28 +54,38 @@ class Plan:
     scrapes), as PromQL."""
     scalar: bool = False
     batchable: bool = True
+    cost: float = 1.0
+    """Rough evaluation cost, to balance batches: the seconds of range selectors (samples scale with
+    them) plus one per instant selector, times the points of any enclosing subquery."""
 
 
-def _walk(node: object, out: list[str]) -> bool:
-    """Collect live vector selectors; returns False when the expression cannot be batched."""
+def _walk(node: object, out: list[str], cost: list[float], weight: float = 1.0) -> bool:
+    """Collect live vector selectors and add up the cost; False when the expression cannot be batched."""
     if isinstance(node, promql_parser.VectorSelector):
+        cost[0] += weight
         if node.offset is None and node.at is None and node.name:  # timestamp() of several names collides
             text = str(node)
             out.append(text[:-2] if text.endswith("{}") else text)
         return True
     if isinstance(node, promql_parser.MatrixSelector):
-        return _walk(node.vector_selector, out)
+        cost[0] += weight * (max(node.range.total_seconds(), 1.0) - 1.0)  # + 1 for the selector itself
+        return _walk(node.vector_selector, out, cost, weight)
     if isinstance(node, promql_parser.StringLiteral):
         return False
     if isinstance(node, promql_parser.Call):
-        return all([_walk(arg, out) for arg in node.args])
+        return all([_walk(arg, out, cost, weight) for arg in node.args])
     if isinstance(node, promql_parser.AggregateExpr):
-        ok = _walk(node.expr, out)
-        return (node.param is None or _walk(node.param, out)) and ok
+        ok = _walk(node.expr, out, cost, weight)
+        return (node.param is None or _walk(node.param, out, cost, weight)) and ok
     if isinstance(node, promql_parser.BinaryExpr):
-        return all([_walk(node.lhs, out), _walk(node.rhs, out)])
-    if isinstance(node, promql_parser.ParenExpr | promql_parser.UnaryExpr | promql_parser.SubqueryExpr):
-        return _walk(node.expr, out)
+        return all([_walk(node.lhs, out, cost, weight), _walk(node.rhs, out, cost, weight)])
+    if isinstance(node, promql_parser.SubqueryExpr):
+        step = node.step.total_seconds() if node.step else DEFAULT_SUBQUERY_STEP_S
+        span = node.range.total_seconds() if node.range else step
+        points = max(1.0, span / max(step, 1e-3))
+        return _walk(node.expr, out, cost, weight * points)
+    if isinstance(node, promql_parser.ParenExpr | promql_parser.UnaryExpr):
+        return _walk(node.expr, out, cost, weight)
     return True
 
 
@@ -93,8 +108,9 @@ def plan(query: str) -> Plan:
     except (ValueError, TypeError, RuntimeError):
         return Plan(query, (), batchable=False)
     found: list[str] = []
-    batchable = _walk(tree, found)
-    return Plan(query, tuple(dict.fromkeys(found)), scalar=_is_scalar(tree), batchable=batchable)
+    cost = [1.0]
+    batchable = _walk(tree, found, cost)
+    return Plan(query, tuple(dict.fromkeys(found)), scalar=_is_scalar(tree), batchable=batchable, cost=cost[0])
 
 
 def _tagged(expr: str, tag: str) -> str:
@@ -122,8 +138,40 @@ def previous_probe(tag: str, selector: str, before: float) -> str:
 
 
 def join(members: Sequence[str]) -> str:
-    """One PromQL expression answering every member."""
-    return " or ".join(members)
+    """One PromQL expression answering every member: ``or`` nested as a balanced tree.
+
+    ``a or b or c ...`` parses left-deep, and Prometheus hashes the whole left side at every
+    ``or``, which makes a flat chain of n members cost O(n²) (at 800 members it took Prometheus
+    more CPU than the queries themselves); the members' tags keep their series apart, so the
+    grouping does not change the answer.
+    """
+    if not members:
+        raise ValueError("nothing to join")
+    if len(members) == 1:
+        return members[0]
+    half = len(members) // 2
+    left, right = join(members[:half]), join(members[half:])
+    return (f"({left})" if half > 1 else left) + " or " + (f"({right})" if len(members) - half > 1 else right)
+
+
+def partition(costs: Sequence[float], size: int) -> list[list[int]]:
+    """Indices of ``costs`` in ``ceil(n / size)`` groups of at most ``size`` and about equal total cost
+    (largest first into the cheapest group); each group keeps its indices in order."""
+    if size < 1:
+        raise ValueError("size must be >= 1")
+    groups = -(-len(costs) // size)
+    if groups <= 1:
+        return [list(range(len(costs)))] if costs else []
+    heap = [(0.0, g) for g in range(groups)]
+    out: list[list[int]] = [[] for _ in range(groups)]
+    for i in sorted(range(len(costs)), key=lambda i: -costs[i]):
+        while True:
+            total, g = heapq.heappop(heap)
+            if len(out[g]) < size:
+                break  # a full group leaves the heap for good
+        out[g].append(i)
+        heapq.heappush(heap, (total + costs[i], g))
+    return [sorted(group) for group in out]
 
 
 def split(points: Iterable[Point], tags: Iterable[str]) -> dict[str, tuple[Point, ...]]:

@@ -7,9 +7,10 @@ the benchmark. Judging is delegated to the pure :mod:`chaos.slo.evaluation`; onl
 :mod:`chaos.clients.prometheus` does I/O.
 
 Per tick, every SLO of every subscriber is judged at the *same* evaluation instant (explicit
-``time`` on each instant query); identical query strings are sent once per tick, batched into as
-few PromQL requests as possible (each expression labelled with its tag and joined with ``or``,
-:mod:`chaos.slo.cadence`), at most ``max_concurrency`` requests at a time; each request is bounded
+``time`` on each instant query); identical query strings are sent once per tick, batched into
+PromQL requests of at most :data:`BATCH_MEMBERS` expressions and about equal cost (each expression
+labelled with its tag, joined with ``or`` as a balanced tree, :mod:`chaos.slo.cadence`), at most
+``max_concurrency`` requests at a time; each request is bounded
 by ``monitor.timeout`` so a slow one never delays the tick beyond that.
 
 **When** to tick: :meth:`Monitor.next_due` — right after the next scrape of a subscriber's
@@ -36,6 +37,7 @@ from chaos.clients.prometheus import PrometheusClient, PrometheusQueryError
 from chaos.errors import MonitorUnavailable
 from chaos.model.slos import MonitorSpec, Slo
 from chaos.slo.cadence import (
+    LEARN_WINDOW_S,
     Cadence,
     Plan,
     count_probe,
@@ -43,6 +45,7 @@ from chaos.slo.cadence import (
     member,
     newest_probe,
     next_evaluation,
+    partition,
     plan,
     previous_probe,
     split,
@@ -64,8 +67,9 @@ MAX_RANGE_POINTS = 10_000
 """Prometheus refuses range queries over 11,000 points per series; the step grows to stay below."""
 
 
-BATCH_MEMBERS = 200
-"""Expressions per batched request (queries and probes); larger ticks send several, concurrently."""
+BATCH_MEMBERS = 100
+"""Expressions per batched request (queries and probes); larger ticks send several of about equal
+cost, concurrently, so Prometheus evaluates them on all its cores (``docs/benchmarks.md``, "Monitor")."""
 
 
 def _key(query: str) -> str:
@@ -102,7 +106,8 @@ class Monitor:
         self._solo: set[str] = set()
         self._unprobed: set[str] = set()
         self.batch_members = BATCH_MEMBERS
-        """Expressions per request; halved when Prometheus refuses a batch whose members pass alone."""
+        """Expressions per request (the requests of a tick share the cost evenly); halved when
+        Prometheus refuses a batch whose members pass alone."""
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -195,6 +200,7 @@ class Monitor:
         solo = [q for q in unique if q not in batched]
         selectors = list(dict.fromkeys(sel for q in unique for sel in plans[q].selectors)) if self.batching else []
         members: list[tuple[str, str]] = [(f"q{i}", member(f"q{i}", plans[q])) for i, q in enumerate(batched)]
+        costs = [plans[q].cost for q in batched]
         by_tag = {f"q{i}": q for i, q in enumerate(batched)}
         probes: dict[str, str] = {}
         for j, sel in enumerate(selectors):
@@ -204,12 +210,14 @@ class Monitor:
             cadence = self._cadence(sel)
             if cadence.interval_s is None:
                 members.append((f"c{j}", count_probe(f"c{j}", sel)))
+                costs.append(LEARN_WINDOW_S)
             members.append((f"n{j}", newest_probe(f"n{j}", sel)))
+            costs.append(1.0)
             anchor = cadence.wants_previous()
             if anchor is not None:
                 members.append((f"p{j}", previous_probe(f"p{j}", sel, anchor)))
-        size = self.batch_members
-        chunks = [members[i:i + size] for i in range(0, len(members), size)]
+                costs.append(1.0)
+        chunks = [[members[i] for i in group] for group in partition(costs, self.batch_members)]
         results = await asyncio.gather(*(self._batch(chunk, by_tag, probes, eval_time) for chunk in chunks),
                                        *(self._observe_one(q, eval_time) for q in solo))
         answers: dict[str, Observation] = {}

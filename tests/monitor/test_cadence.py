@@ -13,10 +13,21 @@ import itertools
 import time
 from collections.abc import AsyncIterator
 
+import promql_parser
 import pytest
 
 from chaos.demo.prometheus import PrometheusServer
-from chaos.slo.cadence import LABEL, Cadence, join, member, next_evaluation, pick_phase, plan, split
+from chaos.slo.cadence import (
+    LABEL,
+    Cadence,
+    join,
+    member,
+    next_evaluation,
+    partition,
+    pick_phase,
+    plan,
+    split,
+)
 from chaos.slo.evaluation import Point
 from chaos.slo.monitoring import Monitor, verdicts_of
 from chaos.slo.verdicts import Tick
@@ -40,6 +51,35 @@ def test_batch_members_are_split_back_by_tag() -> None:
     assert expr == f'label_replace((x), "{LABEL}", "q0", "", "") or label_replace(vector(1), "{LABEL}", "q1", "", "")'
     points = [Point({LABEL: "q0", "a": "1"}, 2.0), Point({LABEL: "q1"}, 1.0), Point({LABEL: "zz"}, 9.0)]
     assert split(points, ["q0", "q1", "q2"]) == {"q0": (Point({"a": "1"}, 2.0),), "q1": (Point({}, 1.0),), "q2": ()}
+
+
+def _or_depth(node: object) -> int:
+    if isinstance(node, promql_parser.ParenExpr):
+        return _or_depth(node.expr)
+    if isinstance(node, promql_parser.BinaryExpr):
+        return 1 + max(_or_depth(node.lhs), _or_depth(node.rhs))
+    return 0
+
+
+def test_join_nests_or_as_a_balanced_tree() -> None:
+    members = [member(f"q{i}", plan(f"vector({i})")) for i in range(100)]
+    tree = promql_parser.parse(join(members))
+    assert _or_depth(tree) == 7  # ceil(log2(100)); a flat chain would nest 99 deep
+    assert join(members[:1]) == members[0]
+    with pytest.raises(ValueError):
+        join([])
+
+
+def test_batches_share_the_cost_evenly() -> None:
+    assert plan("rate(x[20m])").cost > plan("rate(x[1m])").cost > plan("x").cost
+    assert plan("max_over_time(rate(x[1m])[5m:30s])").cost == pytest.approx(1 + 10 * 60)  # 10 subquery points
+    costs = [1200.0] * 4 + [30.0] * 12 + [1.0] * 8
+    groups = partition(costs, 8)
+    assert len(groups) == 3 and all(len(g) <= 8 for g in groups)
+    assert sorted(i for g in groups for i in g) == list(range(len(costs)))
+    totals = [sum(costs[i] for i in g) for g in groups]
+    assert max(totals) <= 2 * 1200 + 30  # no group gets three of the expensive queries (window-major would)
+    assert partition([], 8) == [] and partition([1.0, 2.0], 8) == [[0, 1]]
 
 
 def test_cadence_learns_interval_phase_and_lag() -> None:
@@ -223,3 +263,23 @@ async def test_a_batch_refused_while_each_member_passes_is_split(forwarder: Forw
         forwarder.reset()
         third = verdicts_of(await monitor.tick(), "run")
     assert all(third[f"s{i}"].status == "ok" for i in range(4)) and len(forwarder.queries) == 4
+
+
+async def test_a_large_tick_is_cut_into_requests_of_equal_cost(prom: PrometheusServer, forwarder: Forwarder,
+                                                               exporter: Exporter) -> None:
+    await _scraped(prom.url)
+    windows = ["5s", "10s", "30s", "1m", "2m"]
+    slos = [slo(f"w{i}", f"max_over_time(as_live_latency_seconds[{w}])", ">", 0) for i, w in enumerate(windows)]
+    slos += [slo(f"v{i}", f"vector({i})", "==", i) for i in range(30)]
+    async with Monitor(spec(forwarder.url)) as monitor:
+        monitor.batch_members = 8
+        monitor.add("run", slos)
+        await monitor.tick()
+        forwarder.reset()
+        verdicts = verdicts_of(await monitor.tick(), "run")
+    assert all(v.status == "ok" for v in verdicts.values()), [(v.slo, v.status, v.error) for v in verdicts.values()]
+    assert all(verdicts[f"v{i}"].value == i for i in range(30))
+    members = 35 + 1  # the queries and the newest-sample probe of the one selector
+    assert monitor.last_tick_requests == len(forwarder.queries) == -(-members // 8)
+    # the five windowed queries are spread over the requests instead of sharing one
+    assert [q.count("as_live_latency_seconds[") for q in forwarder.queries] == [1] * 5
