@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from chaos.errors import InvalidExperiment, Problem
-from chaos.model.checks import check_experiment, did_you_mean
+from chaos.model.checks import check_experiment, check_policies, did_you_mean
 from chaos.model.experiment import Experiment
 from chaos.secrets import MASK, Secret, is_recorded_secret, mask, recorded_recipe
 from chaos.templating import EnvView, TemplateProblem, make_environment, render_string
@@ -104,8 +104,6 @@ def load_text(text: str, source: str = "", overrides: Mapping[str, str] | None =
     except ValidationError as exc:
         problems = _problems_from_validation(exc, source, lines)
         raise InvalidExperiment([_from_parameter(p, lines, origins, overrides or {}) for p in problems]) from None
-    from chaos.policy.decisions import check_policies
-
     problems = check_experiment(exp)
     known = {(p.path, p.message) for p in problems}
     problems += [p for p in check_policies(exp.spec.policies) if (p.path, p.message) not in known]
