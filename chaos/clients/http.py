@@ -37,7 +37,8 @@ class HttpActuator:
 
     def __init__(self, client: httpx.AsyncClient | None = None, *, backoff_s: float = 0.25,
                  max_backoff_s: float = 5.0, notify_retries: int = 2) -> None:
-        self._client = client or httpx.AsyncClient(follow_redirects=False)
+        self._client = client
+        """Built on the first call (not per run: a CA store costs ~20 ms, and most runs call nothing)."""
         self._owns_client = client is None
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
@@ -54,8 +55,9 @@ class HttpActuator:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._owns_client:
+        if self._owns_client and self._client is not None:
             await self._client.aclose()
+            self._client = None
 
     # ------------------------------------------------------------------------ Degrader
 
@@ -123,6 +125,8 @@ class HttpActuator:
 
     async def _once(self, method: str, url: str, headers: Mapping[str, str | Secret], body: Any, timeout_s: float,
                     expect: Collection[int], what: str) -> httpx.Response:
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False)
         try:
             # the one place header secrets are revealed: the request itself
             response = await self._client.request(method, url, headers={k: reveal(v) for k, v in headers.items()},

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ class _Run:
     """Monotonic time of the last monitor tick."""
     last_eval: float = 0.0
     """Evaluation (wall) time of the last monitor tick: the monitor's scrape cadence is in sample time."""
+    injected: tuple[float, float] | None = None
+    """Monotonic and wall time the last fault went live: the first tick waits for a scrape after it."""
     last_presence: float = 0.0
     """Monotonic time of the last check that the run's faults are still there."""
     missing: set[str] = field(default_factory=set)
@@ -452,6 +455,7 @@ class Engine:
         except ChaosError as exc:
             self.store.update_fault(run.run_id, name, "failed")
             return rm.InjectOutcome(at=self.clock.wall(), ok=False, error=str(exc))
+        run.injected = (self.clock.monotonic(), self.clock.wall())
         self.store.update_fault(run.run_id, name, "injected", realisation)
         details = {k: v for k, v in realisation.items() if k in ("kind", "comment", "status")}
         return rm.InjectOutcome(at=self.clock.wall(), deadline=deadline, fault_type=fault.type,
@@ -459,15 +463,22 @@ class Engine:
 
     async def _next_tick(self, run: _Run, window_end: float) -> rm.TickOutcome:
         """Wait for the next monitor interval (monotonic) or the end of the fault window (an epoch
-        deadline), whichever is first — or a user command."""
+        deadline), whichever is first — or a user command.
+
+        Scrape-aligned (:meth:`Monitor.next_due`): right after the next scrape can be queried, never
+        later than the interval after the last tick. The first tick after injection waits for the
+        first scrape after the injection when the steady-state check already taught the monitor the
+        scrape cadence (no sample before it can show the fault, and the check just evaluated every
+        SLO); with the cadence unknown it evaluates at once, which teaches it.
+        """
         interval = run.experiment.spec.monitor.interval_s
         now = self.clock.wall()
         wait = 0.0
-        if run.last_tick is not None and run.monitor is not None:
-            # scrape-aligned: right after the next scrape can be queried (Monitor.next_due, wall time of
-            # the samples), never later than the interval (monotonic, the user's upper bound)
-            due = run.monitor.next_due(run.run_id, run.last_eval, interval)
-            wait = min(run.last_tick + interval - self.clock.monotonic(), due - now)
+        last = self._last_evaluation(run)
+        if last is not None and run.monitor is not None:
+            last_mono, last_wall = last
+            due = run.monitor.next_due(run.run_id, last_wall, interval)
+            wait = min(last_mono + interval - self.clock.monotonic(), due - now)
         wait = min(wait, window_end - now)
         if run.command is None and wait > 0:
             await self.clock.wait(run.wake, wait)
@@ -482,11 +493,26 @@ class Engine:
         tick = await self._tick(run, now)
         return rm.TickOutcome(at=self.clock.wall(), tick=tick)
 
+    def _last_evaluation(self, run: _Run) -> tuple[float, float] | None:
+        """(monotonic, wall) of the evaluation the next tick is paced from; None: tick at once."""
+        if run.last_tick is not None:
+            return run.last_tick, run.last_eval
+        if run.monitor is None or run.injected is None:
+            return None
+        self._subscribe(run, run.monitor)
+        _, injected_wall = run.injected
+        if run.monitor.next_due(run.run_id, injected_wall, math.inf) == math.inf:
+            return None  # no scrape cadence known yet: evaluate now, which learns it
+        return run.injected
+
+    @staticmethod
+    def _subscribe(run: _Run, monitor: Monitor) -> None:
+        if run.run_id not in monitor.subscribers:
+            monitor.add(run.run_id, run.experiment.spec.slos, error_tolerance=run.experiment.spec.monitor.error_tolerance)
+
     async def _tick(self, run: _Run, now: float) -> Tick:
         assert run.monitor is not None
-        if run.run_id not in run.monitor.subscribers:
-            run.monitor.add(run.run_id, run.experiment.spec.slos,
-                            error_tolerance=run.experiment.spec.monitor.error_tolerance)
+        self._subscribe(run, run.monitor)
         ticks = await run.monitor.tick(eval_time=now)
         await self._notice_missing(run)
         return ticks.get(run.run_id, Tick(eval_time=now))

@@ -19,7 +19,7 @@ from chaos.loading.paths import PathT, place
 from chaos.loading.reading import decode_text, read_text_file
 from chaos.loading.validation_problems import problems_from_validation
 from chaos.loading.yaml_tree import parse_yaml
-from chaos.model.checks import check_experiment
+from chaos.model.checks import check_experiment, check_policies
 from chaos.model.experiment import Experiment
 
 
@@ -65,7 +65,6 @@ def load_text(text: str, source: str = "", overrides: Mapping[str, str] | None =
     except ValidationError as exc:
         problems = problems_from_validation(exc, source, lines)
         raise InvalidExperiment([from_parameter(p, lines, origins, overrides or {}) for p in problems]) from None
-    from chaos.policy.decisions import check_policies
 
     problems = check_experiment(exp)
     known = {(p.path, p.message) for p in problems}

@@ -67,4 +67,5 @@ class Model(BaseModel):
         populate_by_name=True,
         alias_generator=_to_camel,
         str_strip_whitespace=True,
+        defer_build=True,
     )

@@ -2,18 +2,19 @@
 
 Pydantic checks each field; these check how fields relate (a policy naming an SLO that does
 not exist, two faults with one name, a selector reaching ``kube-system``...). Each problem
-carries its own field path. Pure; called by ``chaos.loading``.
+carries its own field path. Pure; called by ``chaos.loading`` and (:func:`check_policies`, the
+problems the policy engine cannot work around) ``chaos.policy.decisions``.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from chaos.errors import Problem
 from chaos.model.experiment import Experiment
 from chaos.model.faults import HttpFault, NetworkFault, RawChaosMesh
-from chaos.model.policies import CircuitBreakPolicy, RollbackPolicy, ShrinkPolicy
+from chaos.model.policies import CircuitBreakPolicy, Policy, RollbackPolicy, ShrinkPolicy
 
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 HOST_REFUSED_TYPES = frozenset(
@@ -141,3 +142,33 @@ def _target_checks(exp: Experiment) -> list[Problem]:
                                "is only supported on the host target", path=f"{path}.percent",
                                hint="remove percent, or narrow the selector/mode instead"))
     return out
+
+
+def check_policies(policies: Sequence[Policy], faults: Sequence[str] | None = None) -> list[Problem]:
+    """Problems the decider cannot work around (reported before anything is injected).
+
+    An ``escalate.to`` of degrade/shrink/notify/circuit-break borrows the ``with`` block of the first
+    policy with that action, so one must exist; shrink and rollback must name faults of the run.
+    """
+    problems: list[Problem] = []
+    actions = {p.action for p in policies}
+    for i, policy in enumerate(policies):
+        path = f"spec.policies[{i}]"
+        if policy.escalate is not None and policy.escalate.to not in ("rollback", "abort") \
+                and policy.escalate.to not in actions:
+            problems.append(Problem(
+                f"escalates to {policy.escalate.to!r} but no policy has action {policy.escalate.to!r} "
+                "to take its 'with' block from", path=f"{path}.escalate.to",
+                hint="add such a policy, or escalate to rollback/abort"))
+        if faults is None:
+            continue
+        known = set(faults)
+        if isinstance(policy, ShrinkPolicy) and policy.with_.fault not in known:
+            problems.append(Problem(f"shrinks unknown fault {policy.with_.fault!r}",
+                                    path=f"{path}.with.fault", hint=f"faults: {', '.join(faults)}"))
+        if isinstance(policy, RollbackPolicy):
+            for j, name in enumerate(policy.with_.faults or ()):
+                if name not in known:
+                    problems.append(Problem(f"rolls back unknown fault {name!r}",
+                                            path=f"{path}.with.faults[{j}]", hint=f"faults: {', '.join(faults)}"))
+    return problems

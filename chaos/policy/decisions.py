@@ -31,11 +31,12 @@ Rules (see ``docs/policies.md``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from chaos.errors import InvalidExperiment, Problem
+from chaos.errors import InvalidExperiment
+from chaos.model.checks import check_policies
 from chaos.model.durations import parse_duration
 from chaos.model.experiment import Experiment
 from chaos.model.policies import (
@@ -137,36 +138,6 @@ def on_error_policy(on_error: OnError, taken: Iterable[str] = ()) -> Policy | No
     if on_error == "abort":
         return AbortPolicy(name=name, when=when, action="abort")
     return RollbackPolicy(name=name, when=when, action="rollback")
-
-
-def check_policies(policies: Sequence[Policy], faults: Sequence[str] | None = None) -> list[Problem]:
-    """Problems the decider cannot work around (reported before anything is injected).
-
-    An ``escalate.to`` of degrade/shrink/notify/circuit-break borrows the ``with`` block of the first
-    policy with that action, so one must exist; shrink and rollback must name faults of the run.
-    """
-    problems: list[Problem] = []
-    actions = {p.action for p in policies}
-    for i, policy in enumerate(policies):
-        path = f"spec.policies[{i}]"
-        if policy.escalate is not None and policy.escalate.to not in ("rollback", "abort") \
-                and policy.escalate.to not in actions:
-            problems.append(Problem(
-                f"escalates to {policy.escalate.to!r} but no policy has action {policy.escalate.to!r} "
-                "to take its 'with' block from", path=f"{path}.escalate.to",
-                hint="add such a policy, or escalate to rollback/abort"))
-        if faults is None:
-            continue
-        known = set(faults)
-        if isinstance(policy, ShrinkPolicy) and policy.with_.fault not in known:
-            problems.append(Problem(f"shrinks unknown fault {policy.with_.fault!r}",
-                                    path=f"{path}.with.fault", hint=f"faults: {', '.join(faults)}"))
-        if isinstance(policy, RollbackPolicy):
-            for j, name in enumerate(policy.with_.faults or ()):
-                if name not in known:
-                    problems.append(Problem(f"rolls back unknown fault {name!r}",
-                                            path=f"{path}.with.faults[{j}]", hint=f"faults: {', '.join(faults)}"))
-    return problems
 
 
 # ------------------------------------------------------------------------------------------ stepping
