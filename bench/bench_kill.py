@@ -29,6 +29,7 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,56 +45,23 @@ PROXY_PHASES = {"before-record": ("RunStarted", 0.4), "record-inject": ("FaultRe
 KERNEL_PHASES = {"before-record": ("RunStarted", 0.4), "record-inject": ("FaultRecorded", 0.05),
                  "mid-fault": ("FaultInjected", 2.0)}
 
-PROXY_EXPERIMENT = """
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {name: kill9-proxy}
-spec:
-  target: {type: host}
-  faults:
-    - name: slow-a
-      type: network-delay
-      selector: &proxy
-        proxy:
-          listen: "{{ env.AFTERSHOCK_DEMO_PROXY_LISTEN }}"
-          upstream: payment-gateway
-          admin: "{{ env.AFTERSHOCK_DEMO_PROXY_ADMIN }}"
-          tokenEnv: AFTERSHOCK_DEMO_PROXY_TOKEN
-          http: true
-      latency: 5ms
-      duration: 4s
-    - name: slow-b
-      type: network-delay
-      selector: *proxy
-      latency: 5ms
-      duration: 4s
-  slos:
-    - {name: up, query: vector(0), objective: {op: "<", value: 1}}
-    - {name: breached, query: vector(1), objective: {op: "<", value: 0.5}}
-  steadyState: [up]
-  policies:
-    - name: fallback
-      when: {slo: breached}
-      action: degrade
-      with:
-        http: {url: "{{ env.KILL9_WEBHOOK }}/degrade"}
-        revert: {url: "{{ env.KILL9_WEBHOOK }}/revert"}
-  monitor: {prometheus: "{{ env.PROMETHEUS_URL }}", interval: 300ms}
-  recovery: {timeout: 2s}
-"""
+sys.path.insert(0, str(REPO / "tests"))
+from e2e.helpers import Cli, aftershock  # noqa: E402  (the e2e tests' CLI harness)
+from harness.experiments import DEMO_PROXY, delay, host_experiment, netns_port, partition, slo  # noqa: E402
 
-KERNEL_EXPERIMENT = """
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {name: kill9-kernel}
-spec:
-  target: {type: host}
-  faults:
-    - name: cut
-      type: network-partition
-      selector: {port: 8443, netns: %s}
-      duration: 4s
-"""
+PROXY_EXPERIMENT = host_experiment(
+    "kill9-proxy", [delay("slow-a", DEMO_PROXY, "4s", latency="5ms"), delay("slow-b", DEMO_PROXY, "4s", latency="5ms")],
+    slos=[slo("up", "vector(0)", "<", 1), slo("breached", "vector(1)", "<", 0.5)], steadyState=["up"],
+    policies=[{"name": "fallback", "when": {"slo": "breached"}, "action": "degrade",
+               "with": {"http": {"url": "{{ env.KILL9_WEBHOOK }}/degrade"},
+                        "revert": {"url": "{{ env.KILL9_WEBHOOK }}/revert"}}}],
+    monitor={"prometheus": "{{ env.PROMETHEUS_URL }}", "interval": "300ms"}, recovery={"timeout": "2s"})
+"""Two faults through the demo's proxy, a degrade webhook on an always-breached SLO."""
+
+
+def kernel_experiment(netns: str) -> str:
+    """An iptables partition inside ``netns``."""
+    return host_experiment("kill9-kernel", [partition("cut", netns_port(8443, netns), "4s")])
 
 
 @dataclass
@@ -141,50 +109,29 @@ class Kill:
                 "time_to_clean_s": round(self.time_to_clean_s, 3)}
 
 
-async def _cli(*args: str, env: dict[str, str], timeout: float = 60.0) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        str(AFTERSHOCK), *args, cwd=str(REPO), env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    return int(proc.returncode or 0), out.decode(errors="replace"), err.decode(errors="replace")
-
-
 async def _run_and_kill(path: Path, state: Path, run_id: str, anchor: str, delay: float,
                         env: dict[str, str]) -> tuple[str, float]:
     """Start ``aftershock run``; SIGKILL it ``delay`` s after its ``anchor`` event. Returns the last event
     seen before the kill and the kill time (the run may finish first: then the last event is RunFinished)."""
-    proc = await asyncio.create_subprocess_exec(
-        str(AFTERSHOCK), "run", str(path), "--run-id", run_id, "--state-dir", str(state), "--output", "json",
-        cwd=str(REPO), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL)
-    assert proc.stdout is not None
-    stdout = proc.stdout
-    seen = {"last": ""}
-    anchored = asyncio.Event()
-
-    async def read() -> None:
-        while line := await stdout.readline():
-            with contextlib.suppress(ValueError):
-                seen["last"] = str(json.loads(line).get("event", seen["last"]))
-            if seen["last"] == anchor:
-                anchored.set()
-        anchored.set()  # the run ended without the anchor
-
-    reader = asyncio.ensure_future(read())
+    cli = await Cli.start("run", str(path), "--run-id", run_id, "--state-dir", str(state), "--output", "json",
+                          env=env)
     try:
-        await asyncio.wait_for(anchored.wait(), 60)
-        await asyncio.sleep(delay)
+        with contextlib.suppress(AssertionError):  # the run ended without the anchor
+            await cli.event(anchor, timeout=60)
+            await asyncio.sleep(delay)  # the kill point: a random delay into the phase
         with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGKILL)
+            cli.signal(signal.SIGKILL)
         killed_at = time.time()
-        await proc.wait()
+        await cli.wait(30)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-    return seen["last"], killed_at
+        await cli.kill()
+    return (str(cli.events[-1]["event"]) if cli.events else ""), killed_at
+
+
+async def _recover(kill: Kill, state: Path, env: dict[str, str]) -> None:
+    rc, out, err = await aftershock("recover", "--state-dir", str(state), env=env)
+    if rc != 0:
+        kill.leftovers.append(f"recover exit {rc}: {(out + err).strip()[-300:]}")
 
 
 async def _audit_store(state: Path, run_id: str, env: dict[str, str]) -> list[str]:
@@ -197,13 +144,31 @@ async def _audit_store(state: Path, run_id: str, env: dict[str, str]) -> list[st
         left += [f"store: pending undo plan {u.items}" for u in store.undo_plans() if u.run_id == run_id]
     finally:
         store.close()
-    rc, out, err = await _cli("runs", "--state-dir", str(state), env=env)
+    rc, out, err = await aftershock("runs", "--state-dir", str(state), env=env)
     if rc != 0 or run_id not in out:
         left.append(f"runs unreadable (exit {rc}): {err.strip()[-200:]}")
-    rc, out, err = await _cli("show", run_id, "--state-dir", str(state), env=env)
+    rc, out, err = await aftershock("show", run_id, "--state-dir", str(state), env=env)
     if rc != 0:
         left.append(f"show unreadable (exit {rc}): {err.strip()[-200:]}")
     return left
+
+
+async def _round(target: str, phases: dict[str, tuple[str, float]], path: Path, prefix: str, index: int,
+                 rng: random.Random, workdir: Path, env: dict[str, str],
+                 settle: Callable[[Kill, Path, str, float], Awaitable[None]]) -> list[Kill]:
+    """One kill per phase of ``target``: run, SIGKILL at a random delay into the phase, ``settle``
+    (what cleans up after this kind of fault, and the checks of what it left), then the store audit."""
+    kills = []
+    for phase, (anchor, max_delay) in phases.items():
+        run_id = f"{prefix}{index:03d}{len(kills)}"
+        state = workdir / f"state-{run_id}"
+        kill = Kill(target, phase, rng.uniform(0, max_delay))
+        kill.last_event, killed_at = await _run_and_kill(path, state, run_id, anchor, kill.delay_s, env)
+        await settle(kill, state, run_id, killed_at)
+        kill.leftovers += await _audit_store(state, run_id, env)
+        kills.append(kill)
+        print(json.dumps(kill.as_dict()), flush=True)
+    return kills
 
 
 async def proxy_round(rng: random.Random, workdir: Path, env: dict[str, str], stack: Any,
@@ -212,25 +177,17 @@ async def proxy_round(rng: random.Random, workdir: Path, env: dict[str, str], st
 
     path = workdir / "kill9-proxy.yaml"
     path.write_text(PROXY_EXPERIMENT)
-    kills = []
-    for phase, (anchor, max_delay) in PROXY_PHASES.items():
-        run_id = f"kp{index:03d}{len(kills)}"
-        state = workdir / f"state-{run_id}"
-        kill = Kill("proxy", phase, rng.uniform(0, max_delay))
-        kill.last_event, killed_at = await _run_and_kill(path, state, run_id, anchor, kill.delay_s, env)
-        rc, out, err = await _cli("recover", "--state-dir", str(state), env=env)
-        if rc != 0:
-            kill.leftovers.append(f"recover exit {rc}: {(out + err).strip()[-300:]}")
+
+    async def settle(kill: Kill, state: Path, run_id: str, killed_at: float) -> None:
+        await _recover(kill, state, env)
         kill.time_to_clean_s = time.time() - killed_at
         async with ProxyAdminClient(stack.proxy_admin_url, stack.proxy_token) as admin:
             kill.leftovers += [f"proxy fault {f.id}" for f in await admin.list_faults() if f.run_id == run_id]
         if hook.degraded:
             kill.leftovers.append("degrade left in place (webhook not reverted)")
             hook.degraded = 0
-        kill.leftovers += await _audit_store(state, run_id, env)
-        kills.append(kill)
-        print(json.dumps(kill.as_dict()), flush=True)
-    return kills
+
+    return await _round("proxy", PROXY_PHASES, path, "kp", index, rng, workdir, env, settle)
 
 
 async def kernel_round(rng: random.Random, workdir: Path, env: dict[str, str], netns: str,
@@ -239,14 +196,10 @@ async def kernel_round(rng: random.Random, workdir: Path, env: dict[str, str], n
     from chaos.clients.host.iptables import IptablesFaults
 
     path = workdir / "kill9-kernel.yaml"
-    path.write_text(KERNEL_EXPERIMENT % netns)
+    path.write_text(kernel_experiment(netns))
     ipt = IptablesFaults(workdir / "none", Runner(netns=netns))
-    kills = []
-    for phase, (anchor, max_delay) in KERNEL_PHASES.items():
-        run_id = f"kk{index:03d}{len(kills)}"
-        state = workdir / f"state-{run_id}"
-        kill = Kill("kernel", phase, rng.uniform(0, max_delay))
-        kill.last_event, killed_at = await _run_and_kill(path, state, run_id, anchor, kill.delay_s, env)
+
+    async def settle(kill: Kill, state: Path, run_id: str, killed_at: float) -> None:
         deadline = max((r.deadline for r in _store_faults(state, run_id)), default=killed_at)
         # no recover: the watchdog removes the rule at its deadline (bounded wait: a process state)
         while any(r.run_id == run_id for r in ipt.list_rules()) and time.time() < deadline + 30:
@@ -254,13 +207,9 @@ async def kernel_round(rng: random.Random, workdir: Path, env: dict[str, str], n
         kill.leftovers += [f"kernel rule {r.comment} after its deadline" for r in ipt.list_rules()
                            if r.run_id == run_id]
         kill.time_to_clean_s = max(0.0, time.time() - max(deadline, killed_at))
-        rc, out, err = await _cli("recover", "--state-dir", str(state), env=env)
-        if rc != 0:
-            kill.leftovers.append(f"recover exit {rc}: {(out + err).strip()[-300:]}")
-        kill.leftovers += await _audit_store(state, run_id, env)
-        kills.append(kill)
-        print(json.dumps(kill.as_dict()), flush=True)
-    return kills
+        await _recover(kill, state, env)
+
+    return await _round("kernel", KERNEL_PHASES, path, "kk", index, rng, workdir, env, settle)
 
 
 def _store_faults(state: Path, run_id: str) -> list[Any]:

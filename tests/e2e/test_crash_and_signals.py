@@ -17,6 +17,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from harness.experiments import (
+    DEMO_PROXY,
+    OWNED_PROXY_MIN_DURATION,
+    delay,
+    host_experiment,
+    netns_port,
+    owned_proxy,
+    partition,
+)
 
 from chaos.clients.host import watchdog
 from chaos.clients.host.admin_client import ProxyAdminClient
@@ -30,38 +39,13 @@ from .helpers import Cli, aftershock, leftovers
 
 pytestmark = pytest.mark.e2e
 
-PROXY_EXPERIMENT = """
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {name: %(name)s}
-spec:
-  target: {type: host}
-  faults:
-    - name: slow-payments
-      type: network-delay
-      selector:
-        proxy:
-          listen: "{{ env.AFTERSHOCK_DEMO_PROXY_LISTEN }}"
-          upstream: payment-gateway
-          admin: "{{ env.AFTERSHOCK_DEMO_PROXY_ADMIN }}"
-          tokenEnv: AFTERSHOCK_DEMO_PROXY_TOKEN
-          http: true
-      latency: 500ms
-      duration: %(duration)s
-"""
 
-KERNEL_EXPERIMENT = """
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {name: kill-partition}
-spec:
-  target: {type: host}
-  faults:
-    - name: cut
-      type: network-partition
-      selector: {port: 8080, netns: %(netns)s}
-      duration: 60s
-"""
+def proxy_experiment(name: str, duration: str) -> str:
+    return host_experiment(name, [delay("slow-payments", DEMO_PROXY, duration, latency="500ms")])
+
+
+def owned_proxy_experiment(duration: str = "60s") -> str:
+    return host_experiment("kill-owned-proxy", [partition("refuse", owned_proxy(), duration)])
 
 
 @pytest.fixture
@@ -96,7 +80,7 @@ async def start_and_await_fault(path: Path, state: Path, env: dict[str, str]) ->
 async def test_sigkill_mid_fault_then_recover_removes_the_proxy_fault(stack: DemoStack, tmp_path: Path) -> None:
     state = tmp_path / "state"
     env = demo_env(stack)
-    path = write(tmp_path, PROXY_EXPERIMENT % {"name": "kill-proxy", "duration": "60s"})
+    path = write(tmp_path, proxy_experiment("kill-proxy", "60s"))
     cli, run_id = await start_and_await_fault(path, state, env)
     cli.signal(signal.SIGKILL)
     assert await cli.wait(30) == -signal.SIGKILL
@@ -138,12 +122,12 @@ async def test_sigkill_mid_fault_then_the_next_run_recovers_first(stack: DemoSta
     state = tmp_path / "state"
     env = demo_env(stack)
     cli, dead_run = await start_and_await_fault(
-        write(tmp_path, PROXY_EXPERIMENT % {"name": "kill-proxy", "duration": "60s"}), state, env)
+        write(tmp_path, proxy_experiment("kill-proxy", "60s")), state, env)
     cli.signal(signal.SIGKILL)
     await cli.wait(30)
     assert [r for r, _ in await proxy_faults(stack)] == [dead_run]
 
-    short = write(tmp_path, PROXY_EXPERIMENT % {"name": "next-run", "duration": "1s"}, "next.yaml")
+    short = write(tmp_path, proxy_experiment("next-run", "1s"), "next.yaml")
     cli = await Cli.start("run", str(short), "--state-dir", str(state), "--output", "json", env=env)
     preflight = await cli.event("PreflightPassed", timeout=60)
     assert preflight["checks"][0] == "recovered 1 fault(s) left by dead runs"
@@ -165,7 +149,7 @@ async def test_sigkill_mid_partition_then_recover_removes_the_rule(audit: object
         assert netns.netns is not None
         rules = IptablesFaults(state / "watchdogs", Runner(netns=netns.netns))
         try:
-            path = write(tmp_path, KERNEL_EXPERIMENT % {"netns": netns.netns})
+            path = write(tmp_path, host_experiment("kill-partition", [partition("cut", netns_port(8080, str(netns.netns)), "60s")]))
             cli, run_id = await start_and_await_fault(path, state, {})
             cli.signal(signal.SIGKILL)
             assert await cli.wait(30) == -signal.SIGKILL
@@ -196,7 +180,7 @@ async def test_sigkill_mid_partition_then_recover_removes_the_rule(audit: object
 async def test_interrupt_mid_fault_aborts_and_removes_the_fault_first(stack: DemoStack, tmp_path: Path,
                                                                       signum: int) -> None:
     state = tmp_path / "state"
-    path = write(tmp_path, PROXY_EXPERIMENT % {"name": "interrupt-me", "duration": "60s"})
+    path = write(tmp_path, proxy_experiment("interrupt-me", "60s"))
     cli, run_id = await start_and_await_fault(path, state, demo_env(stack))
     assert [r for r, _ in await proxy_faults(stack)] == [run_id]
     cli.signal(signum)
@@ -217,25 +201,9 @@ async def test_interrupt_mid_fault_aborts_and_removes_the_fault_first(stack: Dem
     store.close()
 
 
-OWNED_PROXY_EXPERIMENT = """
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {name: kill-owned-proxy}
-spec:
-  target: {type: host}
-  faults:
-    - name: refuse
-      type: network-partition
-      selector: {proxy: {listen: "127.0.0.1:%(listen)d", upstream: "127.0.0.1:%(upstream)d"}}
-      duration: 60s
-"""
-
-
 async def test_sigkill_with_a_run_owned_proxy_then_recover_stops_the_proxy(tmp_path: Path, audit: object) -> None:
-    from chaos.demo.prometheus import free_port
-
     state = tmp_path / "state"
-    path = write(tmp_path, OWNED_PROXY_EXPERIMENT % {"listen": free_port(), "upstream": free_port()})
+    path = write(tmp_path, owned_proxy_experiment())
     cli, run_id = await start_and_await_fault(path, state, {})
     cli.signal(signal.SIGKILL)
     await cli.wait(30)
@@ -264,11 +232,9 @@ async def test_sigkill_with_a_run_owned_proxy_then_recover_stops_the_proxy(tmp_p
 
 
 async def test_run_with_a_run_owned_proxy_leaves_nothing_behind(tmp_path: Path, audit: object) -> None:
-    from chaos.demo.prometheus import free_port
-
     state = tmp_path / "state"
-    text = (OWNED_PROXY_EXPERIMENT % {"listen": free_port(), "upstream": free_port()}).replace("60s", "1s")
-    cli = await Cli.start("run", str(write(tmp_path, text)), "--state-dir", str(state), "--output", "json")
+    path = write(tmp_path, owned_proxy_experiment(OWNED_PROXY_MIN_DURATION))
+    cli = await Cli.start("run", str(path), "--state-dir", str(state), "--output", "json")
     assert await cli.wait(60) == 0, cli.stderr
     assert cli.final["verdict"] == "passed"
     assert [e["reason"] for e in cli.events if e["event"] == "FaultRemoved"] == ["end"]

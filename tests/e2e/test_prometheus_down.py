@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from harness.experiments import DEMO_PROXY, delay, host_experiment, slo
 
 from chaos.clients.host.admin_client import ProxyAdminClient
 from chaos.clients.state import StateStore
@@ -29,38 +30,15 @@ pytestmark = pytest.mark.e2e
 
 INTERVAL_S = 0.5
 TOLERANCE = 3
-EXPERIMENT = f"""
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {{name: prometheus-dies}}
-spec:
-  target: {{type: host}}
-  faults:
-    - name: slow-payments
-      type: network-delay
-      selector:
-        proxy:
-          listen: "{{{{ env.AFTERSHOCK_DEMO_PROXY_LISTEN }}}}"
-          upstream: payment-gateway
-          admin: "{{{{ env.AFTERSHOCK_DEMO_PROXY_ADMIN }}}}"
-          tokenEnv: AFTERSHOCK_DEMO_PROXY_TOKEN
-          http: true
-      latency: 20ms
-      duration: 60s
-  slos:
-    - name: error-rate
-      query: (sum(rate(http_requests_total{{service="order",code=~"5.."}}[5s])) or vector(0)) / sum(rate(http_requests_total{{service="order"}}[5s]))
-      objective: {{op: "<", value: 0.05}}
-  steadyState: [error-rate]
-  policies:
-    - {{name: fast-rollback, when: {{slo: error-rate}}, action: rollback}}
-  monitor:
-    prometheus: "{{{{ env.PROMETHEUS_URL }}}}"
-    interval: {int(INTERVAL_S * 1000)}ms
-    onError: rollback
-    errorTolerance: {TOLERANCE}
-  recovery: {{timeout: 3s}}
-"""
+ERROR_RATE = ('(sum(rate(http_requests_total{service="order",code=~"5.."}[5s])) or vector(0)) '
+              '/ sum(rate(http_requests_total{service="order"}[5s]))')
+EXPERIMENT = host_experiment(
+    "prometheus-dies", [delay("slow-payments", DEMO_PROXY, "60s", latency="20ms")],
+    slos=[slo("error-rate", ERROR_RATE, "<", 0.05)], steadyState=["error-rate"],
+    policies=[{"name": "fast-rollback", "when": {"slo": "error-rate"}, "action": "rollback"}],
+    monitor={"prometheus": "{{ env.PROMETHEUS_URL }}", "interval": f"{int(INTERVAL_S * 1000)}ms",
+             "onError": "rollback", "errorTolerance": TOLERANCE},
+    recovery={"timeout": "3s"})
 
 
 async def settled(loaded_monitor: Monitor, slos: list, timeout_s: float = 45.0) -> None:  # type: ignore[type-arg]

@@ -10,30 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.experiments import proxy_delay_experiment, slo
+
 from chaos.clients.schedule_store import ScheduleStore
 from chaos.clients.state import StateStore
 from chaos.gameday.loading import LoadedGameDay, load_gameday
 from chaos.gameday.service import Finished, Handle, Scheduler
-
-EXPERIMENT = """
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {name: %(name)s, description: a small delay}
-spec:
-  target: {type: host}
-  faults:
-    - name: slow
-      type: network-delay
-      selector: {proxy: {listen: "127.0.0.1:%(port)d", upstream: "127.0.0.1:9"}}
-      latency: 10ms
-      duration: 1s
-  slos:
-    - name: latency
-      query: vector(0.1)
-      objective: {op: "<", value: 0.5}
-  steadyState: [latency]
-  monitor: {prometheus: "%(url)s", interval: 250ms}
-"""
 
 GAMEDAY = """
 apiVersion: aftershock/v1alpha1
@@ -54,7 +36,8 @@ def utc(text: str) -> float:
 def write_experiment(directory: Path, name: str = "delay", port: int = 18999,
                      url: str = "http://127.0.0.1:9") -> Path:
     path = directory / f"{name}.yaml"
-    path.write_text(EXPERIMENT % {"name": name, "port": port, "url": url})
+    path.write_text(proxy_delay_experiment(name, url, [slo("latency", "vector(0.1)", "<", 0.5)], port=port,
+                                           duration="1s", description="a small delay", steadyState=["latency"]))
     return path
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.experiments import proxy_delay_experiment, slo
 
 from chaos.demo.prometheus import PrometheusServer, Sample, openmetrics
 from chaos.engine.driver import EngineSettings
@@ -39,24 +40,9 @@ def prom() -> Iterator[PrometheusServer]:
 
 
 def gameday(tmp_path: Path, prom: PrometheusServer, svc: str, gate: str) -> Path:
-    (tmp_path / "exp.yaml").write_text(f"""
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {{name: exp}}
-spec:
-  target: {{type: host}}
-  faults:
-    - name: slow
-      type: network-delay
-      selector: {{proxy: {{listen: "127.0.0.1:18999", upstream: "127.0.0.1:9"}}}}
-      latency: 10ms
-      duration: 1s
-  slos:
-    - name: latency
-      query: max(gd_latency_seconds{{svc="{svc}"}})
-      objective: {{op: "<", value: 0.5}}
-  monitor: {{prometheus: "{prom.url}"}}
-""")
+    (tmp_path / "exp.yaml").write_text(proxy_delay_experiment(
+        "exp", prom.url, [slo("latency", f'max(gd_latency_seconds{{svc="{svc}"}})', "<", 0.5)], port=18999,
+        duration="1s", monitor={"interval": "1s"}))
     path = tmp_path / "gd.yaml"
     path.write_text(f"""apiVersion: aftershock/v1alpha1
 kind: GameDay

@@ -13,32 +13,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from harness.experiments import proxy_delay_experiment, slo
 
 from chaos.cli import main
 from chaos.clients.schedule_store import ScheduleStore
 from chaos.clients.state import StateStore
-from chaos.demo.prometheus import PrometheusServer, free_port
-
-EXP = """
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {name: %(name)s, description: %(name)s holds}
-spec:
-  target: {type: host}
-  faults:
-    - name: slow
-      type: network-delay
-      selector: {proxy: {listen: "127.0.0.1:%(port)d", upstream: "127.0.0.1:9"}}
-      latency: 10ms
-      duration: 4s  # a run-owned proxy can take seconds to start on a loaded machine
-  slos:
-    - name: latency
-      query: vector(%(value)s)
-      objective: {op: "<", value: 0.5}
-  steadyState: [latency]
-  monitor: {prometheus: "%(url)s", interval: 250ms}
-  recovery: {timeout: 2s}
-"""
+from chaos.demo.prometheus import PrometheusServer
 
 
 class Hook:
@@ -83,8 +63,9 @@ def write(tmp_path: Path, prom: PrometheusServer, hook: Hook, mode: str, values:
     refs = []
     for i, value in enumerate(values):
         name = f"exp{i}"
-        (tmp_path / f"{name}.yaml").write_text(EXP % {"name": name, "port": free_port(), "value": value,
-                                                       "url": prom.url})
+        (tmp_path / f"{name}.yaml").write_text(proxy_delay_experiment(
+            name, prom.url, [slo("latency", f"vector({value})", "<", 0.5)],
+            description=f"{name} holds", steadyState=["latency"], recovery={"timeout": "2s"}))
         refs.append(f"    - file: {name}.yaml")
     gd = tmp_path / "gd.yaml"
     gd.write_text(f"""apiVersion: aftershock/v1alpha1

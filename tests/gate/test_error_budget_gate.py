@@ -10,32 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.experiments import proxy_delay_experiment, slo
 
 from chaos.clients.state import StateStore
-from chaos.demo.prometheus import PrometheusServer, free_port
+from chaos.demo.prometheus import PrometheusServer
 from chaos.engine import events as ev
 from chaos.engine.driver import Engine, EngineSettings
 from chaos.loading import load_text
-
-EXPERIMENT = """
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {name: gated}
-spec:
-  target: {type: host}
-  faults:
-    - name: slow
-      type: network-delay
-      selector: {proxy: {listen: "127.0.0.1:%(port)d", upstream: "127.0.0.1:9"}}
-      latency: 10ms
-      duration: 1s
-  slos:
-    - name: budget
-      query: vector(%(budget)s)
-      objective: {op: ">=", value: 0}
-  gate: {slo: budget, minBudget: %(min)s}
-  monitor: {prometheus: "%(url)s", interval: 250ms}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +27,8 @@ def prom() -> Iterator[PrometheusServer]:
 
 async def run(prom: PrometheusServer, tmp_path: Path, budget: str, minimum: float
               ) -> tuple[ev.RunFinished, list[ev.RunEvent], StateStore]:
-    loaded = load_text(EXPERIMENT % {"port": free_port(), "budget": budget, "min": minimum, "url": prom.url},
-                       "gated.yaml")
+    loaded = load_text(proxy_delay_experiment("gated", prom.url, [slo("budget", f"vector({budget})", ">=", 0)],
+                                              gate={"slo": "budget", "minBudget": minimum}), "gated.yaml")
     engine = Engine(EngineSettings(state_dir=tmp_path))
     seen: list[ev.RunEvent] = []
     engine.subscribe(seen.append)

@@ -1,6 +1,6 @@
 """Shared by the Chaos Toolkit interop tests: the installed console scripts (``aftershock``, the real
-``chaos``) run as subprocesses with a bounded wait, small host experiments with a run-owned fault
-proxy, and the check that nothing of a run is left running."""
+``chaos``) run as subprocesses with a bounded wait, and the check that nothing of a run is left
+running. (The experiments they run come from ``harness.experiments``.)"""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-
-from chaos.demo.prometheus import free_port
 
 BIN = Path(sys.executable).parent
 AFTERSHOCK = str(BIN / "aftershock")
@@ -35,37 +33,6 @@ async def chaos_run(exported: Path, journal: Path, log: Path, *, env: dict[str, 
     """The real ``chaos run`` of an exported experiment, its journal and log where given."""
     return await run_cli(CHAOS, "--no-version-check", "--log-file", str(log), "run", "--journal-path", str(journal),
                          str(exported), env=env, cwd=cwd, timeout=timeout)
-
-
-def proxy_experiment(name: str, prometheus: str, *, slo: str = "up", query: str = "vector(1)",
-                     objective: str = '{op: "==", value: 1}', duration: str = "60s", latency: str = "100ms",
-                     steady_state: bool = False, policy: str | None = None, monitor: str = "") -> str:
-    """A host experiment: one network delay through a run-owned fault proxy (towards a closed port),
-    one SLO, optionally a steady state and a policy (``action``) on that SLO; ``monitor`` adds
-    fields to ``spec.monitor`` (``, key: value`` YAML flow text)."""
-    lines = [
-        "apiVersion: aftershock/v1alpha1",
-        "kind: Experiment",
-        f"metadata: {{name: {name}}}",
-        "spec:",
-        "  target: {type: host}",
-        "  faults:",
-        "    - name: slow",
-        "      type: network-delay",
-        f'      selector: {{proxy: {{listen: "127.0.0.1:{free_port()}", upstream: "127.0.0.1:9"}}}}',
-        f"      latency: {latency}",
-        f"      duration: {duration}",
-        "  slos:",
-        f"    - name: {slo}",
-        f"      query: {query}",
-        f"      objective: {objective}",
-    ]
-    if steady_state:
-        lines.append(f"  steadyState: [{slo}]")
-    if policy is not None:
-        lines += ["  policies:", "    - name: answer", f"      when: {{slo: {slo}}}", f"      action: {policy}"]
-    lines.append(f'  monitor: {{prometheus: "{prometheus}", interval: 250ms{monitor}}}')
-    return "\n".join(lines) + "\n"
 
 
 def processes_mentioning(*marks: str) -> list[str]:

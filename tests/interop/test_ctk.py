@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 from chaoslib.activity import run_activity
 from chaoslib.experiment import ensure_experiment_is_valid
+from harness.experiments import proxy_delay_experiment, slo
 
 from chaos.demo.prometheus import PrometheusServer
 from chaos.engine.driver import Engine, EngineSettings
 from chaos.interop.ctk import to_ctk_experiment
 from chaos.loading import load_file, load_text
-
-from .ctk_cli import proxy_experiment
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "experiments").glob("*.yaml"))
@@ -51,7 +50,8 @@ def test_the_slo_probe_runs_through_chaoslib_against_prometheus(prom: Prometheus
 
 async def test_a_run_journal_has_the_chaos_toolkit_shape(prom: PrometheusServer, tmp_path: Path) -> None:
     # spawning the run-owned proxy takes a while on a loaded machine: a 5 s fault
-    loaded = load_text(proxy_experiment("ctk-journal", prom.url, duration="5s", latency="10ms", steady_state=True),
+    loaded = load_text(proxy_delay_experiment("ctk-journal", prom.url, [slo("up", "vector(1)", "==", 1)], duration="5s",
+                                              steadyState=["up"]),
                        "ctk-journal.yaml")
     engine = Engine(EngineSettings(state_dir=tmp_path))
     finished = await engine.run(loaded)

@@ -16,15 +16,17 @@ import os
 import secrets
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import pytest
+from harness.experiments import proxy_delay_experiment, slo
 
 from chaos.clients.state import StateStore
 from chaos.demo.prometheus import PrometheusServer
 from chaos.interop.ctk import SECRETS_SCOPE, USERINFO_ENV
 
 from .auth_forwarder import AuthForwarder
-from .ctk_cli import AFTERSHOCK, CHAOS, chaos_run, processes_mentioning, proxy_experiment, run_cli
+from .ctk_cli import AFTERSHOCK, CHAOS, chaos_run, processes_mentioning, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -45,20 +47,21 @@ async def test_an_exported_experiment_authenticates_through_chaos_toolkit_secret
         if scheme == BASIC:
             basic = base64.b64encode(f"alice:{password}".encode()).decode()
             forwarder = AuthForwarder(prom.url, f"Basic {basic}", {"X-Tenant": tenant})
-            monitor = ', headers: {X-Tenant: "{{ env.AUTH_TENANT }}"}'
+            monitor: dict[str, Any] = {"headers": {"X-Tenant": "{{ env.AUTH_TENANT }}"}}
             run_env = {USERINFO_ENV: f"alice:{password}", "AFTERSHOCK_PROMETHEUS_HEADER_X_TENANT": tenant}
             expected = {"userinfo": USERINFO_ENV, "header:X-Tenant": "AFTERSHOCK_PROMETHEUS_HEADER_X_TENANT"}
             wrong = {**run_env, USERINFO_ENV: "alice:wrong"}
         else:
             forwarder = AuthForwarder(prom.url, f"Bearer {token}")
-            monitor = ", bearerTokenEnv: AUTH_TOKEN"
+            monitor = {"bearerTokenEnv": "AUTH_TOKEN"}
             run_env = {"AUTH_TOKEN": token}
             expected = {"bearer_token": "AUTH_TOKEN"}
             wrong = {"AUTH_TOKEN": "wrong"}
         async with forwarder:
             source = tmp_path / "auth.yaml"
-            source.write_text(proxy_experiment("ctk-auth", "{{ env.AUTH_PROM_URL }}", duration="2s",
-                                               latency="10ms", steady_state=True, monitor=monitor))
+            up = slo("up", "vector(1)", "==", 1)
+            source.write_text(proxy_delay_experiment("ctk-auth", "{{ env.AUTH_PROM_URL }}", [up], duration="2s",
+                                                     steadyState=["up"], monitor=monitor))
             hostport = forwarder.url.removeprefix("http://")
             url = f"http://alice:{password}@{hostport}" if scheme == BASIC else forwarder.url
             export_env = {**clean, "AUTH_PROM_URL": url, "AUTH_TENANT": tenant, "AUTH_TOKEN": token}

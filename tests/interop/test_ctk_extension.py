@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.experiments import delay, host_experiment, owned_proxy
 
 from chaos.clients.state import StateStore
 from chaos.demo.prometheus import free_port
@@ -49,19 +50,8 @@ for line in sys.stdin:
 
 
 def _experiment(listen: str, duration: str = "60s") -> dict[str, Any]:
-    text = f"""
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {{name: ctk-extension}}
-spec:
-  target: {{type: host}}
-  faults:
-    - name: slow
-      type: network-delay
-      selector: {{proxy: {{listen: "{listen}", upstream: "127.0.0.1:9"}}}}
-      latency: 200ms
-      duration: {duration}
-"""
+    port = int(listen.rsplit(":", 1)[1])
+    text = host_experiment("ctk-extension", [delay("slow", owned_proxy(port), duration, latency="200ms")])
     return load_text(text, "ctk-extension.yaml").experiment.model_dump(mode="json", by_alias=True)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.experiments import proxy_delay_experiment, slo
 
 from chaos.clients.host.admin_client import ProxyAdminClient
 from chaos.clients.state import StateStore
@@ -25,7 +26,7 @@ from chaos.demo.stack import DemoStack
 from chaos.loading import load_file
 from chaos.slo.monitoring import Monitor
 
-from .ctk_cli import AFTERSHOCK, chaos_run, processes_mentioning, proxy_experiment, run_cli
+from .ctk_cli import AFTERSHOCK, chaos_run, processes_mentioning, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -170,8 +171,9 @@ async def _export_and_run(tmp_path: Path, name: str, source_text: str,
 async def test_an_abort_policy_stops_the_chaos_toolkit_run(tmp_path: Path) -> None:
     """The guard removes the fault itself, then interrupts ``chaos run`` (which then skips its rollbacks)."""
     with PrometheusServer() as prom:
-        rc, journal, log, elapsed = await _export_and_run(tmp_path, "abort", proxy_experiment(
-            "ctk-abort", prom.url, slo="never", objective='{op: "<", value: 0}', policy="abort"))
+        rc, journal, log, elapsed = await _export_and_run(tmp_path, "abort", proxy_delay_experiment(
+            "ctk-abort", prom.url, [slo("never", "vector(1)", "<", 0)], duration="60s", latency="100ms",
+            policies=[{"name": "stop", "when": {"slo": "never"}, "action": "abort"}]))
     assert journal["status"] == "interrupted", log[-3000:]
     assert rc == 1 and elapsed < 60  # stopped by the guard, not by the 60 s hold
     assert journal["aftershock"]["verdict"] == "aborted"
@@ -191,8 +193,9 @@ async def test_a_guard_that_cannot_watch_fails_closed(tmp_path: Path) -> None:
     fault at once instead of leaving it unguarded, and the run deviates."""
     missing = tmp_path / "no-such-token"
     with PrometheusServer() as prom:
-        rc, journal, log, _ = await _export_and_run(tmp_path, "blind", proxy_experiment(
-            "ctk-blind", prom.url, monitor=f', bearerTokenFile: "{missing}"'))
+        rc, journal, log, _ = await _export_and_run(tmp_path, "blind", proxy_delay_experiment(
+            "ctk-blind", prom.url, [slo("up", "vector(1)", "==", 1)], duration="60s", latency="100ms",
+            monitor={"bearerTokenFile": str(missing)}))
     assert (rc, journal["status"], journal["deviated"]) == (1, "completed", True), log[-3000:]
     assert str(missing) in log
     hold = next(r for r in journal["run"] if r["activity"]["name"] == "hold-faults")

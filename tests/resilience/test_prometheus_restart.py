@@ -20,9 +20,10 @@ import signal
 from pathlib import Path
 
 import pytest
+from harness.experiments import host_experiment, owned_proxy, partition, slo
 
 from chaos.clients.state import StateStore
-from chaos.demo.prometheus import PrometheusServer, free_port
+from chaos.demo.prometheus import PrometheusServer
 from chaos.engine import events as ev
 from chaos.engine.driver import Engine, EngineSettings
 from chaos.loading import load_text
@@ -30,35 +31,16 @@ from chaos.loading import load_text
 pytestmark = pytest.mark.e2e
 FAILED = ("no-data", "unavailable")
 
-EXPERIMENT = """
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {name: prometheus-restart}
-spec:
-  target: {type: host}
-  faults:
-    - name: refuse
-      type: network-partition
-      selector: {proxy: {listen: "127.0.0.1:%(listen)d", upstream: "127.0.0.1:%(upstream)d"}}
-      duration: %(duration)s
-  slos:
-    - {name: up, query: vector(0), objective: {op: "<", value: 1}}
-  steadyState: [up]
-  monitor:
-    prometheus: "{{ env.PROMETHEUS_URL }}"
-    interval: 300ms
-    timeout: 1s
-    onError: rollback
-    errorTolerance: %(tolerance)d
-  recovery: {timeout: 20s}
-"""
-
 
 async def _outage_mid_run(tmp_path: Path, tolerance: int, duration: str) -> tuple[list[ev.RunEvent], ev.RunFinished]:
     async with PrometheusServer(scrape_interval="1s") as prom:
         environ = {**os.environ, "PROMETHEUS_URL": prom.url}
-        text = EXPERIMENT % {"listen": free_port(), "upstream": free_port(), "duration": duration,
-                             "tolerance": tolerance}
+        text = host_experiment(
+            "prometheus-restart", [partition("refuse", owned_proxy(), duration)],
+            slos=[slo("up", "vector(0)", "<", 1)], steadyState=["up"],
+            monitor={"prometheus": "{{ env.PROMETHEUS_URL }}", "interval": "300ms", "timeout": "1s",
+                     "onError": "rollback", "errorTolerance": tolerance},
+            recovery={"timeout": "20s"})
         loaded = load_text(text, source="prometheus-restart.yaml", environ=environ)
         engine = Engine(EngineSettings(state_dir=tmp_path / "state", environ=environ))
         events: list[ev.RunEvent] = []

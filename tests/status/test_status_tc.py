@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from harness.experiments import host_experiment
 
 from chaos.cli import main
 from chaos.clients.host import watchdog
@@ -30,23 +31,6 @@ from chaos.loading import load_text
 from chaos.targets.host import remove_realisation
 
 pytestmark = [pytest.mark.root]
-
-EXPERIMENT = """
-apiVersion: aftershock/v1alpha1
-kind: Experiment
-metadata: {{name: slow-link}}
-spec:
-  target: {{type: host}}
-  faults:
-    - name: throttle
-      type: network-bandwidth
-      selector: {{interface: as0, netns: {netns}}}
-      rate: 1mbps
-      limit: 100
-      buffer: 10000
-      duration: 2m
-"""
-
 
 @pytest.fixture
 def netns(tmp_path: Path) -> Iterator[Runner]:
@@ -80,7 +64,9 @@ def test_status_lists_our_tc_qdiscs(netns: Runner, tmp_path: Path) -> None:
     state, elsewhere = tmp_path / "state", tmp_path / "elsewhere"
     store = StateStore(state)
     deadline = time.time() + 120
-    loaded = load_text(EXPERIMENT.format(netns=name), "slow-link.yaml", environ={})
+    throttle = {"name": "throttle", "type": "network-bandwidth", "selector": {"interface": "as0", "netns": name},
+                "rate": "1mbps", "limit": 100, "buffer": 10000, "duration": "2m"}
+    loaded = load_text(host_experiment("slow-link", [throttle]), "slow-link.yaml", environ={})
     (plan,) = plan_host(loaded.experiment, "run-tc1", {"throttle": deadline})
     realisation = plan.realisation()
     store.start_run("run-tc1", "slow-link", "slow-link.yaml", "host", time.time())

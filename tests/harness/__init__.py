@@ -1,0 +1,1 @@
+"""Test support shared across test directories and ``bench/`` (not a test directory itself)."""
