@@ -56,7 +56,8 @@ class _Check:
             self.fail(path, f"{value!r} is not one of {', '.join(allowed)}")
 
     def time(self, path: str, value: Any, required: bool = False, netem: bool = False) -> None:
-        if value is None:
+        if value is None or (value == "" and netem and not required):
+            # An empty optional string is dropped by Chaos Mesh's defaulting webhook (omitempty).
             if required:
                 self.fail(path, "required")
             return

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from chaos.model.base import DnsLabel, Duration, Model, PublicUrl
 from chaos.model.durations import parse_duration
@@ -78,6 +78,9 @@ def _check_netem_duration(text: str) -> str:
 
 
 NetemDuration = Annotated[str, AfterValidator(_check_netem_duration)]
+OptionalNetemDuration = Annotated[str, BeforeValidator(lambda v: "0ms" if v == "" else v),
+                                  AfterValidator(_check_netem_duration)]
+"""An optional netem time: an empty string is no value, as Chaos Mesh's defaulting webhook drops it."""
 
 
 class LabelRequirement(Model):
@@ -229,7 +232,7 @@ class Reorder(Model):
 class NetworkDelay(NetworkFault):
     type: Literal["network-delay"]
     latency: NetemDuration
-    jitter: NetemDuration = "0ms"
+    jitter: OptionalNetemDuration = "0ms"
     correlation: Percent = 0
     reorder: Reorder | None = None
 

@@ -90,3 +90,15 @@ def test_http_abort_means_one_thing_and_http_status_is_the_other() -> None:
                                            body='{"degraded": true}'), "ab12cd")
     assert obj.body["spec"]["patch"] == {"headers": [["x-chaos", "1"]],
                                          "body": {"type": "JSON", "value": '{"degraded": true}'}}
+
+
+def test_an_empty_jitter_is_no_jitter_as_chaos_mesh_takes_it() -> None:
+    """Found by the differential test (seed 1695794510): Chaos Mesh's defaulting webhook drops an
+    empty optional jitter; we refused it."""
+    exp = experiment(type="network-delay", latency="500ms", jitter="")
+    (compiled,) = compile_experiment(exp, "ab12cd", source="x.yaml")
+    assert compiled.body["spec"]["delay"]["jitter"] == "0ms"
+    body = dict(compiled.body, spec=dict(compiled.body["spec"], delay={"latency": "500ms", "jitter": ""}))
+    assert validate_object(body) == []
+    no_latency = dict(body, spec=dict(body["spec"], delay={"latency": "", "jitter": ""}))
+    assert validate_object(no_latency) != []
