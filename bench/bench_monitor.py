@@ -188,12 +188,14 @@ class Measured:
 
 
 async def bench_monitor(monitor_class: Any, prom: PrometheusServer, slos: list[Slo], repeat: int,
-                        concurrency: int) -> Measured:
+                        concurrency: int, batch_members: int | None = None) -> Measured:
     """Median wall and CPU seconds of one tick (ours and Prometheus'), distinct queries and requests."""
     spec = MonitorSpec(prometheus=prom.url, timeout="30s", max_concurrency=concurrency)
     assert prom.pid is not None
     async with monitor_class(spec) as monitor:
         monitor.add("bench", slos)
+        if batch_members:
+            monitor.batch_members = batch_members
         await monitor.tick()  # warm-up: connections, learning the scrape cadence
         await monitor.tick()
         walls, cpus, prom_cpus, evals = [], [], [], []
@@ -241,6 +243,9 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--naive-max", type=int, default=1000, help="largest size the naive loop runs for")
+    parser.add_argument("--batch-members", type=int, default=None,
+                        help="expressions per request of this monitor (default: its BATCH_MEMBERS)")
+    parser.add_argument("--only-monitor", action="store_true", help="skip the previous monitor and the naive loop")
     parser.add_argument("--history", type=int, default=21 * 60,
                         help="seconds of samples backfilled before Prometheus starts (0: none)")
     args = parser.parse_args()
@@ -262,7 +267,11 @@ async def main() -> None:
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for n in (int(s) for s in args.sizes.split(",")):
             slos = make_slos(n, queries)
-            now = await bench_monitor(Monitor, prom, slos, args.repeat, args.concurrency)
+            now = await bench_monitor(Monitor, prom, slos, args.repeat, args.concurrency, args.batch_members)
+            if args.only_monitor:
+                print(f"| {n} | {now.queries} | {now.wall * 1000:.0f} ms | {now.requests} | {now.cpu:.3f} | "
+                      f"{now.prom_cpu:.2f} | {now.prom_eval:.3f} | {load()} |", flush=True)
+                continue
             before = await bench_monitor(previous, prom, slos, args.repeat, args.concurrency)
             naive = "–", "–", "–"
             if n <= args.naive_max:
