@@ -19,6 +19,7 @@ per tick, Prometheus' own evaluation time per tick (the ``inner_eval`` slice of
 requests), requests per tick, the ratios, and the load average of the (shared) machine.
 
     .venv/bin/python bench/bench_monitor.py [--sizes 10,100,1000,10000] [--repeat 5] [--concurrency 16]
+    .venv/bin/python bench/bench_monitor.py --layouts --repeat 3   # where Prometheus' time goes
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 
 from chaos.demo.prometheus import PrometheusServer, Sample, free_port, openmetrics
 from chaos.model.slos import MonitorSpec, Slo
+from chaos.slo.cadence import join, member, newest_probe, partition, plan
 from chaos.slo.monitoring import Monitor
 
 SERVICES = [f"svc{i:02d}" for i in range(20)]
@@ -187,32 +189,42 @@ class Measured:
     requests: int
 
 
-async def bench_monitor(monitor_class: Any, prom: PrometheusServer, slos: list[Slo], repeat: int,
-                        concurrency: int) -> Measured:
-    """Median wall and CPU seconds of one tick (ours and Prometheus'), distinct queries and requests."""
+async def bench_monitors(monitor_classes: list[Any], prom: PrometheusServer, slos: list[Slo], repeat: int,
+                         concurrency: int, batch_members: int | None = None) -> list[Measured]:
+    """Median wall and CPU seconds of one tick (ours and Prometheus'), distinct queries and requests,
+    per monitor class; the contenders' ticks alternate, so a change in the machine's load hits all."""
     spec = MonitorSpec(prometheus=prom.url, timeout="30s", max_concurrency=concurrency)
     assert prom.pid is not None
-    async with monitor_class(spec) as monitor:
-        monitor.add("bench", slos)
-        await monitor.tick()  # warm-up: connections, learning the scrape cadence
-        await monitor.tick()
-        walls, cpus, prom_cpus, evals = [], [], [], []
-        sent = monitor.client.requests_sent
+    monitors = [cls(spec) for cls in monitor_classes]
+    try:
+        for monitor in monitors:
+            monitor.add("bench", slos)
+            await monitor.tick()  # warm-up: connections, learning the scrape cadence
+            await monitor.tick()
+        if batch_members:
+            monitors[0].batch_members = batch_members
+        samples: list[list[tuple[float, float, float, float]]] = [[] for _ in monitors]
+        sent = [monitor.client.requests_sent for monitor in monitors]
         for _ in range(repeat):
-            e0 = await asyncio.to_thread(prometheus_eval, prom.url)
-            p0 = prometheus_cpu(prom.pid)
-            w0, c0 = time.perf_counter(), time.process_time()
-            ticks = await monitor.tick()
-            walls.append(time.perf_counter() - w0)
-            cpus.append(time.process_time() - c0)
-            prom_cpus.append(prometheus_cpu(prom.pid) - p0)
-            evals.append(await asyncio.to_thread(prometheus_eval, prom.url) - e0)
-        requests = (monitor.client.requests_sent - sent) // repeat
-        bad = [v for v in ticks["bench"].verdicts if v.status != "ok" and v.slo != "monitor"]
-        if bad:
-            print(f"warning: {len(bad)} SLOs not ok, e.g. {bad[0].error}", file=sys.stderr)
-        return Measured(statistics.median(walls), statistics.median(cpus), statistics.median(prom_cpus),
-                        statistics.median(evals), monitor.last_tick_queries, requests)
+            for k, monitor in enumerate(monitors):
+                e0 = await asyncio.to_thread(prometheus_eval, prom.url)
+                p0 = prometheus_cpu(prom.pid)
+                w0, c0 = time.perf_counter(), time.process_time()
+                ticks = await monitor.tick()
+                wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+                prom_cpu = prometheus_cpu(prom.pid) - p0
+                samples[k].append((wall, cpu, prom_cpu, await asyncio.to_thread(prometheus_eval, prom.url) - e0))
+                bad = [v for v in ticks["bench"].verdicts if v.status != "ok" and v.slo != "monitor"]
+                if bad:
+                    print(f"warning: {len(bad)} SLOs not ok, e.g. {bad[0].error}", file=sys.stderr)
+        return [Measured(wall=statistics.median(r[0] for r in rows), cpu=statistics.median(r[1] for r in rows),
+                         prom_cpu=statistics.median(r[2] for r in rows), prom_eval=statistics.median(r[3] for r in rows),
+                         queries=monitor.last_tick_queries,
+                         requests=(monitor.client.requests_sent - before) // repeat)
+                for monitor, rows, before in zip(monitors, samples, sent, strict=True)]
+    finally:
+        for monitor in monitors:
+            await monitor.aclose()
 
 
 def bench_naive(url: str, slos: list[Slo], repeat: int) -> tuple[float, float]:
@@ -230,6 +242,78 @@ def bench_naive(url: str, slos: list[Slo], repeat: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
+async def layouts(prom: PrometheusServer, repeat: int) -> None:
+    """Where a 1,000-SLO tick's Prometheus time goes: the same 700 queries (and 100 freshness probes)
+    sent in different request layouts, with Prometheus' own statistics (``stats=all``: samples
+    loaded, inner evaluation time) and the CPU of its process."""
+    import httpx
+
+    assert prom.pid is not None
+    queries = make_queries()[:700]
+    plans = [plan(q) for q in queries]
+    members = [member(f"q{i}", p) for i, p in enumerate(plans)]
+    selectors = list(dict.fromkeys(sel for p in plans for sel in p.selectors))
+    probes = [newest_probe(f"n{j}", sel) for j, sel in enumerate(selectors)]
+    both = members + probes
+    costs = [p.cost for p in plans] + [1.0] * len(probes)
+
+    def flat(group: list[str]) -> str:
+        return " or ".join(group)
+
+    def cut(items: list[str], size: int) -> list[list[str]]:
+        return [items[i:i + size] for i in range(0, len(items), size)]
+
+    def by_cost(size: int) -> list[list[str]]:
+        return [[both[i] for i in group] for group in partition(costs, size)]
+
+    p95 = [m for m, q in zip(members, queries, strict=True) if q.startswith("histogram_quantile(0.95")]
+    p99 = [m for m, q in zip(members, queries, strict=True) if q.startswith("histogram_quantile(0.99")]
+    inner = [member(f"i{i}", plan(q.split(", ", 1)[1][:-1])) for i, q in enumerate(queries)
+             if q.startswith("histogram_quantile(0.95")]
+    variants: list[tuple[str, list[str]]] = [
+        ("800 in one request, flat `or` chain", [flat(both)]),
+        ("800 in one request, balanced `or` tree", [join(both)]),
+        ("200 per request in order, flat `or` (previous monitor)", [flat(g) for g in cut(both, 200)]),
+        ("200 per request in order, balanced `or`", [join(g) for g in cut(both, 200)]),
+        ("100 per request by cost, balanced `or` (this monitor)", [join(g) for g in by_cost(100)]),
+        ("50 per request by cost, balanced `or`", [join(g) for g in by_cost(50)]),
+        ("one request per query, unlabelled", [f"({q})" for q in queries]),
+        ("the 100 freshness probes alone", [join(probes)]),
+        ("p95 queries only (140)", [join(g) for g in cut(p95, 70)]),
+        ("p95 and p99 queries (280)", [join(g) for g in cut(p95 + p99, 140)]),
+        ("their shared `sum by (le) (rate(...))` only (140)", [join(g) for g in cut(inner, 70)]),
+    ]
+    print(f"Request layouts of the 1,000-SLO tick; median of {repeat}; load average {load()}\n")
+    print("| layout | requests | wall | Prometheus CPU s | samples loaded | Prometheus inner eval s (sum) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=16)) as http:
+        slots = asyncio.Semaphore(16)
+
+        async def post(expr: str, t: float) -> dict[str, Any]:
+            async with slots:
+                response = await http.post(prom.url + "/api/v1/query",
+                                           data={"query": expr, "time": f"{t:.3f}", "stats": "all"})
+            body: dict[str, Any] = response.json()
+            if body.get("status") != "success":
+                raise SystemExit(f"Prometheus refused a layout: {body}")
+            stats: dict[str, Any] = body["data"]["stats"]
+            return stats
+
+        for name, requests in variants:
+            rows = []
+            for k in range(repeat + 1):
+                t = time.time()
+                p0, w0 = prometheus_cpu(prom.pid), time.perf_counter()
+                stats = await asyncio.gather(*(post(expr, t) for expr in requests))
+                if k:  # the first round warms up
+                    rows.append((time.perf_counter() - w0, prometheus_cpu(prom.pid) - p0,
+                                 sum(s["samples"]["totalQueryableSamples"] for s in stats),
+                                 sum(s["timings"]["innerEvalTime"] for s in stats)))
+            wall, cpu = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
+            print(f"| {name} | {len(requests)} | {wall * 1000:.0f} ms | {cpu:.2f} | {rows[-1][2]:,} | "
+                  f"{statistics.median(r[3] for r in rows):.3f} |", flush=True)
+
+
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.1f}/{five:.1f}/{fifteen:.1f}"
@@ -241,6 +325,11 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--naive-max", type=int, default=1000, help="largest size the naive loop runs for")
+    parser.add_argument("--batch-members", type=int, default=None,
+                        help="expressions per request of this monitor (default: its BATCH_MEMBERS)")
+    parser.add_argument("--only-monitor", action="store_true", help="skip the previous monitor and the naive loop")
+    parser.add_argument("--layouts", action="store_true",
+                        help="instead: where Prometheus' time goes for request layouts of the 1,000-SLO tick")
     parser.add_argument("--history", type=int, default=21 * 60,
                         help="seconds of samples backfilled before Prometheus starts (0: none)")
     args = parser.parse_args()
@@ -253,6 +342,10 @@ async def main() -> None:
             PrometheusServer({"bench": [f"127.0.0.1:{port}"]}, scrape_interval="1s", backfill_text=backfill) as prom:
         previous = load_previous_monitor(Path(tmp)).Monitor
         await wait_for_data(prom.url)
+        if args.layouts:
+            await layouts(prom, args.repeat)
+            exporter.terminate()
+            return
         print(f"Prometheus {prom.url}; {os.cpu_count()} CPUs; {args.history} s of history; median of "
               f"{args.repeat} ticks; max_concurrency={args.concurrency}; previous monitor = {BASELINE}; "
               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average {load()}\n")
@@ -262,16 +355,24 @@ async def main() -> None:
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for n in (int(s) for s in args.sizes.split(",")):
             slos = make_slos(n, queries)
-            now = await bench_monitor(Monitor, prom, slos, args.repeat, args.concurrency)
-            before = await bench_monitor(previous, prom, slos, args.repeat, args.concurrency)
+            classes = [Monitor] if args.only_monitor else [Monitor, previous]
+            measured = await bench_monitors(classes, prom, slos, args.repeat, args.concurrency, args.batch_members)
+            now = measured[0]
+            if args.only_monitor:
+                print(f"| {n} | {now.queries} | {now.wall * 1000:.0f} ms | {now.requests} | {now.cpu:.3f} | "
+                      f"{now.prom_cpu:.2f} | {now.prom_eval:.3f} | {load()} |", flush=True)
+                continue
+            before = measured[1]
             naive = "–", "–", "–"
             if n <= args.naive_max:
                 naive_wall, naive_cpu = await asyncio.to_thread(bench_naive, prom.url, slos, args.repeat)
                 naive = f"{naive_wall * 1000:.0f} ms", f"{naive_cpu:.3f}", f"{naive_wall / now.wall:.1f}x"
+            # /proc counts CPU in 10 ms ticks: no ratio below a few of them
+            prom_ratio = f"{before.prom_cpu / now.prom_cpu:.1f}x" if min(now.prom_cpu, before.prom_cpu) >= 0.03 else "–"
             print(f"| {n} | {now.queries} | {now.wall * 1000:.0f} ms | {now.requests} | {now.cpu:.3f} | "
                   f"{now.prom_cpu:.2f} | {now.prom_eval:.3f} | {before.wall * 1000:.0f} ms | {before.requests} | "
                   f"{before.cpu:.3f} | {before.prom_cpu:.2f} | {naive[0]} | {naive[1]} | "
-                  f"{before.wall / now.wall:.1f}x | {naive[2]} | {before.prom_cpu / max(now.prom_cpu, 1e-9):.1f}x | "
+                  f"{before.wall / now.wall:.1f}x | {naive[2]} | {prom_ratio} | "
                   f"{load()} |", flush=True)
     exporter.terminate()
     exporter.join(5)

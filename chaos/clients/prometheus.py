@@ -146,6 +146,21 @@ def _secret(env: str | None, path: str | None, environ: Mapping[str, str], what:
     raise PrometheusUnreachable(f"{what}: set password_env or password_file")
 
 
+def form_body(fields: Mapping[str, str]) -> bytes:
+    """``application/x-www-form-urlencoded`` body of ``fields``, every byte percent-encoded.
+
+    ``urllib.parse.urlencode`` (what ``httpx`` uses for ``data=``) quotes byte by byte in Python:
+    ~2 ms per 16 KB batch, 0.15 CPU-seconds for the 71 batches of a 10,000-SLO tick. ``bytes.hex``
+    with ``%`` as separator does it in C (~40× faster); the body is three times longer, which
+    costs Prometheus' form parser microseconds.
+    """
+    return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in fields.items()).encode("ascii")
+
+
+def _quote(text: str) -> str:
+    return "%" + text.encode("utf-8").hex("%") if text else ""
+
+
 def _float(text: Any) -> float:
     try:
         return float(text)
@@ -252,6 +267,7 @@ class PrometheusClient:
         self._http: httpx.AsyncClient | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._http_slots: asyncio.Semaphore | None = None
         self._closed = False
         self.requests_sent = 0
         """Number of HTTP requests issued (instant + range), for tests and benchmarks."""
@@ -393,16 +409,22 @@ class PrometheusClient:
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(
-                auth=self._basic, headers=self._headers, verify=self._verify, trust_env=False,
+                auth=self._basic, verify=self._verify, trust_env=False,
+                headers={"Content-Type": "application/x-www-form-urlencoded", **self._headers},
                 limits=httpx.Limits(max_connections=self.max_concurrency,
                                     max_keepalive_connections=self.max_concurrency))
         return self._http
 
     async def _post_query(self, query: str, eval_time: float, timeout: float) -> Any:
         headers = {"Authorization": f"Bearer {self._token.token()}"} if self._token is not None else None
-        response = await self._http_client().post(
-            self.url + "/api/v1/query", headers=headers, timeout=timeout,
-            data={"query": query, "time": f"{eval_time:.3f}", "timeout": f"{timeout:.3f}"})
+        if self._http_slots is None:
+            self._http_slots = asyncio.Semaphore(self.max_concurrency)
+        # at most one request per pooled connection: httpcore's pool rescans every queued request on
+        # each event, which made a tick of 71 batches spend ~1 CPU-second in the pool alone
+        async with self._http_slots:
+            response = await self._http_client().post(
+                self.url + "/api/v1/query", headers=headers, timeout=timeout,
+                content=form_body({"query": query, "time": f"{eval_time:.3f}", "timeout": f"{timeout:.3f}"}))
         if response.status_code != 200:
             error_type, error = "", ""
             try:

@@ -197,7 +197,8 @@ class Monitor:
         unique = list(dict.fromkeys(_key(q) for q in queries))
         plans = {q: self._plan(q) for q in unique}
         batched = [q for q in unique if self.batching and plans[q].batchable and q not in self._solo]
-        solo = [q for q in unique if q not in batched]
+        in_batch = set(batched)
+        solo = [q for q in unique if q not in in_batch]
         selectors = list(dict.fromkeys(sel for q in unique for sel in plans[q].selectors)) if self.batching else []
         members: list[tuple[str, str]] = [(f"q{i}", member(f"q{i}", plans[q])) for i, q in enumerate(batched)]
         costs = [plans[q].cost for q in batched]
