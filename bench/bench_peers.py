@@ -1,9 +1,9 @@
-"""Breach detection and start-up: Aftershock against the real Chaos Toolkit CLI, same stack, one run.
+"""Breach detection, monitoring load and start-up: Aftershock against the real Chaos Toolkit CLI, one run.
 
 Callers: humans (figures in ``docs/benchmarks.md``, "Breach detection against Chaos Toolkit"). A
 script, not a test. One demo stack (``chaos.demo.stack.DemoStack``: order-service → fault proxy →
-payment gateway, load at 25 req/s) and one Prometheus scraping it every second; the same 500 ms
-latency fault through the proxy; contenders run one after the other, alternating, ``--rounds`` times:
+payment gateway, load at 25 req/s) and one Prometheus scraping it every second; contenders run one
+after the other, alternating, ``--rounds`` times:
 
 - ``aftershock run experiments/demo-payment-latency.yaml`` as shipped (``for: 0s``, ``interval: 1s``,
   scrape-aligned monitor), and with the previous demo settings (``for: 1s``, ``interval: 500ms``);
@@ -11,16 +11,29 @@ latency fault through the proxy; contenders run one after the other, alternating
   probing the same SLO every 0.5 s and every 0.1 s (its best honest settings), the same steady-state
   check before the fault, the fault injected and removed through the proxy's admin API.
 
-Measured the same way for every contender, from outside:
+Chaos Toolkit runs from its own virtualenv (``--peer-venv``, created with pip on first use) holding
+only chaostoolkit, chaostoolkit-lib and chaostoolkit-addons at the project's versions: Aftershock's
+dev environment also holds chaostoolkit-reporting, a ``chaos`` CLI plugin that imports matplotlib on
+every ``chaos`` command (~0.7 s), which would flatter Aftershock. Both tools run with byte code
+written (``PYTHONDONTWRITEBYTECODE`` dropped, Aftershock's package compiled first), as installed
+packages are.
 
-- **breach → fault removed**: the first scrape at which the SLO expression violates its objective
-  (the SLO re-evaluated afterwards at each scrape timestamp) to the moment the fault is gone from the
-  proxy (its admin API polled every 5 ms);
-- **launch → fault injected**: process start to the fault being present in the proxy;
-- **Prometheus requests/s** while the fault is live and over the whole run, launch to exit (a counting
-  forwarder in front of Prometheus).
+Each round has three parts, measured the same way for every contender, from outside:
 
-    .venv/bin/python bench/bench_peers.py [--rounds 10]
+1. **breach** (the 500 ms fault, removed by each contender's stop condition): *breach → fault
+   removed* = from the first scrape at which the SLO expression violates its objective (re-evaluated
+   afterwards just after each scrape timestamp) to the fault being gone from the proxy (its admin API
+   polled every 5 ms); *launch → fault injected* = process start to the fault present in the proxy;
+2. **window** (a 50 ms fault that breaches nothing, live ``--window`` seconds; a run whose SLO
+   breached all the same, as on an overloaded box, is a miss): the queries each
+   contender sends to Prometheus while the fault is live (a counting forwarder in front of
+   Prometheus reads every request): *SLO queries per SLO per scrape interval* = SLO expressions sent
+   (each occurrence of a watched SLO's expression in a request, batched or not) ÷ (SLOs the contender
+   watches × scrape intervals in the window); HTTP requests per second too;
+3. **start-up commands**: ``aftershock --help``, ``aftershock validate`` (the demo file) and
+   ``chaos --help``, wall time per command, alternating.
+
+    .venv/bin/python bench/bench_peers.py [--rounds 8] [--window 20]
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ import json
 import math
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -53,16 +67,27 @@ from chaos.demo.prometheus import PrometheusServer  # noqa: E402
 from chaos.demo.stack import DemoStack  # noqa: E402
 
 BIN = Path(sys.executable).parent
+DEMO = REPO / "experiments" / "demo-payment-latency.yaml"
 SLO_QUERY = 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{service="order"}[5s])))'
+ERROR_QUERY = ('(sum(rate(http_requests_total{service="order",code=~"5.."}[5s])) or vector(0)) / '
+               'sum(rate(http_requests_total{service="order"}[5s]))')
+SLO_QUERIES = (SLO_QUERY, ERROR_QUERY)
+"""The SLO expressions the forwarder counts (the demo's two; Chaos Toolkit's safeguard watches the first)."""
 SAMPLES = 'http_request_duration_seconds_count{service="order"}'
 THRESHOLD = 0.3
+SCRAPE_S = 1.0
+PEER_PACKAGES = ("chaostoolkit==1.19.0", "chaostoolkit-lib==1.44.0", "chaostoolkit-addons==0.11.0")
+Build = Callable[[Path, str, str, float], tuple[list[str], dict[str, str]]]
+"""``(workdir, prometheus url, latency, seconds)`` → argv and extra environment."""
 
 
 class Counting:
-    """An HTTP forwarder in front of Prometheus that timestamps every request it forwards."""
+    """An HTTP forwarder in front of Prometheus that records every query request: when, and which
+    SLO expressions it carries."""
 
     def __init__(self, target: str) -> None:
-        self.times: list[float] = []
+        self.requests: list[tuple[float, int]] = []
+        """(time, SLO expressions in it) per instant/range query request."""
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,7 +99,9 @@ class Counting:
 
             def _forward(self, data: bytes | None) -> None:
                 if self.path.startswith("/api/v1/query"):
-                    owner.times.append(time.time())
+                    form = urllib.parse.urlsplit(self.path).query + "&" + (data or b"").decode()
+                    expr = " ".join(urllib.parse.parse_qs(form).get("query", []))
+                    owner.requests.append((time.time(), sum(expr.count(q) for q in SLO_QUERIES)))
                 request = urllib.request.Request(target + self.path, data=data)
                 if data is not None:
                     request.add_header("Content-Type", "application/x-www-form-urlencoded")
@@ -97,21 +124,35 @@ class Counting:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
-    def between(self, start: float, end: float) -> int:
-        return sum(1 for t in self.times if start <= t <= end)
+    def between(self, start: float, end: float) -> tuple[int, int]:
+        """(requests, SLO expressions) sent in ``[start, end]``."""
+        inside = [n for t, n in self.requests if start <= t <= end]
+        return len(inside), sum(inside)
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a live process so far (``/proc/PID/stat``), None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class FaultWatch:
-    """Polls the proxy's ``GET /faults`` every 5 ms: when a fault appeared and when it was gone."""
+    """Polls the proxy's ``GET /faults`` every 5 ms: when a fault appeared and when it was gone, and
+    the contender's CPU time when it appeared (``pid``, set once the process runs)."""
 
     def __init__(self, admin: str, token: str) -> None:
         self.request = urllib.request.Request(admin + "/faults", headers={"Authorization": f"Bearer {token}"})
         self.present: float | None = None
         self.gone: float | None = None
+        self.pid: int | None = None
+        self.cpu: float | None = None
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
@@ -123,6 +164,7 @@ class FaultWatch:
             now = time.time()
             if live and self.present is None:
                 self.present = now
+                self.cpu = cpu_seconds(self.pid) if self.pid is not None else None
             elif not live and self.present is not None and self.gone is None:
                 self.gone = now
             time.sleep(0.005)
@@ -159,40 +201,51 @@ def slo_holds(prom: str) -> bool:
 @dataclass
 class Result:
     startup: list[float] = field(default_factory=list)
+    startup_cpu: list[float] = field(default_factory=list)
+    """CPU seconds of the contender's process from launch to the fault present (load-independent)."""
     removal: list[float] = field(default_factory=list)
-    rate: list[float] = field(default_factory=list)
-    run_rate: list[float] = field(default_factory=list)
+    per_slo: list[float] = field(default_factory=list)
+    """SLO queries per SLO per scrape interval over the long fault window."""
+    window_rate: list[float] = field(default_factory=list)
+    """HTTP requests/s over the long fault window."""
+    breach_rate: list[float] = field(default_factory=list)
+    """HTTP requests/s while the breaching fault was live (short: its first ticks dominate)."""
     misses: int = 0
 
 
 @dataclass
 class Contender:
     name: str
-    command: Callable[[Path, str], tuple[list[str], dict[str, str]]]
-    """``(workdir, prometheus url)`` → argv and extra environment."""
+    command: Build
+    slos: int
+    """SLOs the contender watches while the fault is live."""
+    window: bool = True
+    """Also measured over the long, non-breaching fault window."""
     result: Result = field(default_factory=Result)
 
 
-def aftershock(for_: str, interval: str) -> Callable[[Path, str], tuple[list[str], dict[str, str]]]:
-    def build(work: Path, prom: str) -> tuple[list[str], dict[str, str]]:
-        text = (REPO / "experiments" / "demo-payment-latency.yaml").read_text()
+def aftershock(for_: str, interval: str) -> Build:
+    def build(work: Path, prom: str, latency: str, seconds: float) -> tuple[list[str], dict[str, str]]:
+        text = DEMO.read_text()
         text = text.replace("      for: 0s", f"      for: {for_}").replace("    interval: 1s", f"    interval: {interval}")
         path = work / "experiment.yaml"
         path.write_text(text)
-        return ([str(BIN / "aftershock"), "run", str(path), "--set", "duration=20s", "--state-dir", str(work / "state"),
-                 "--output", "json"], {"PROMETHEUS_URL": prom})
+        return ([str(BIN / "aftershock"), "run", str(path), "--set", f"duration={seconds:g}s", "--set",
+                 f"latency={latency}", "--state-dir", str(work / "state"), "--output", "json"],
+                {"PROMETHEUS_URL": prom})
     return build
 
 
-def chaos_toolkit(frequency: float, admin: str, token: str) -> Callable[[Path, str], tuple[list[str], dict[str, str]]]:
-    def build(work: Path, prom: str) -> tuple[list[str], dict[str, str]]:
+def chaos_toolkit(chaos: Path, frequency: float, admin: str, token: str) -> Build:
+    def build(work: Path, prom: str, latency: str, seconds: float) -> tuple[list[str], dict[str, str]]:
         probe = {"type": "python", "module": "ctk_slo", "func": "slo_holds",
                  "arguments": {"url": prom, "query": SLO_QUERY, "threshold": THRESHOLD}}
         auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        fault = {"id": "ctk-payment-delay", "run_id": "ctk", "kind": "latency", "latency_ms": 500.0,
-                 "jitter_ms": 20.0, "upstream": "payment-gateway", "deadline": time.time() + 60}
+        fault = {"id": "ctk-payment-delay", "run_id": "ctk", "kind": "latency",
+                 "latency_ms": float(latency.removesuffix("ms")), "jitter_ms": 20.0, "upstream": "payment-gateway",
+                 "deadline": time.time() + seconds + 40}
         experiment = {
-            "title": "Orders survive 500ms latency towards the payment gateway",
+            "title": f"Orders survive {latency} latency towards the payment gateway",
             "description": "bench/bench_peers.py: the demo experiment in Chaos Toolkit's format",
             "controls": [{"name": "safeguards", "provider": {
                 "type": "python", "module": "chaosaddons.controls.safeguards",
@@ -203,17 +256,34 @@ def chaos_toolkit(frequency: float, admin: str, token: str) -> Callable[[Path, s
             "method": [{"name": "inject-payment-delay", "type": "action",
                         "provider": {"type": "http", "url": admin + "/faults", "method": "POST",
                                      "headers": auth, "arguments": fault, "timeout": 5},
-                        "pauses": {"after": 20}}],
+                        "pauses": {"after": seconds}}],
             "rollbacks": [{"name": "remove-payment-delay", "type": "action",
                            "provider": {"type": "http", "url": admin + "/faults/ctk-payment-delay",
                                         "method": "DELETE", "headers": auth, "timeout": 5}}],
         }
         path = work / "experiment.json"
         path.write_text(json.dumps(experiment, indent=2))
-        argv = [str(BIN / "chaos"), "--no-version-check", "--log-file", str(work / "chaostoolkit.log"), "run",
+        argv = [str(chaos), "--no-version-check", "--log-file", str(work / "chaostoolkit.log"), "run",
                 "--journal-path", str(work / "journal.json"), "--rollback-strategy", "always", str(path)]
         return argv, {"PYTHONPATH": str(REPO / "bench")}
     return build
+
+
+def peer_venv(path: Path) -> Path:
+    """Chaos Toolkit as its users install it for this: its own virtualenv, created on first use."""
+    chaos = path / "bin" / "chaos"
+    if not chaos.exists():
+        print(f"creating {path} with {' '.join(PEER_PACKAGES)}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        subprocess.run([str(path / "bin" / "pip"), "install", "-q", *PEER_PACKAGES], check=True)
+    return chaos
+
+
+def child_env() -> dict[str, str]:
+    """The environment every contender runs in: byte code written, as for installed packages."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 async def settle(prom: str, bound_s: float = 60.0) -> None:
@@ -227,34 +297,84 @@ async def settle(prom: str, bound_s: float = 60.0) -> None:
     raise SystemExit("the SLO did not hold again between runs")
 
 
-async def one(c: Contender, stack: DemoStack, prom: PrometheusServer, counting: Counting) -> str:
+async def launch(c: Contender, stack: DemoStack, counting: Counting, latency: str, seconds: float
+                 ) -> tuple[FaultWatch, float, float, subprocess.CompletedProcess[str]]:
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         work = Path(tmp)
-        argv, extra = c.command(work, counting.url)
-        env = {**os.environ, "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
+        argv, extra = c.command(work, counting.url, latency, seconds)
+        env = {**child_env(), "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
                "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
                "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, **extra}
         watch = FaultWatch(stack.proxy_admin_url, stack.proxy_token)
+
+        def run() -> subprocess.CompletedProcess[str]:
+            with subprocess.Popen(argv, env=env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) as child:
+                watch.pid = child.pid
+                out, err = child.communicate(timeout=seconds + 120)
+            return subprocess.CompletedProcess(argv, child.returncode, out, err)
+
         launched = time.time()
-        proc = await asyncio.to_thread(subprocess.run, argv, env=env, cwd=work, capture_output=True, text=True,
-                                       timeout=120)
+        proc = await asyncio.to_thread(run)
         ended = time.time()
         watch.stop()
-        if watch.present is None or watch.gone is None:
-            c.result.misses += 1
-            last = (proc.stdout.strip().splitlines() or [""])[-1]
-            return f"{c.name}: no fault seen (exit {proc.returncode}) {proc.stderr[-300:]} {last[-300:]}"
-        c.result.run_rate.append(counting.between(launched, ended) / (ended - launched))
-        breach = first_breach(prom.url, watch.present, watch.gone)
-        c.result.startup.append(watch.present - launched)
-        live = watch.gone - watch.present
-        c.result.rate.append(counting.between(watch.present, watch.gone) / live)
-        if breach is None:
-            c.result.misses += 1
-            return f"{c.name}: fault removed after {live:.2f}s without a breaching scrape (exit {proc.returncode})"
-        c.result.removal.append(watch.gone - breach)
-        return (f"{c.name}: start-up {watch.present - launched:.2f}s, breach → removed {watch.gone - breach:.3f}s, "
-                f"{c.result.rate[-1]:.1f} req/s (exit {proc.returncode})")
+    return watch, launched, ended, proc
+
+
+def why(proc: subprocess.CompletedProcess[str]) -> str:
+    last = (proc.stdout.strip().splitlines() or [""])[-1]
+    return f"(exit {proc.returncode}) {proc.stderr[-300:]} {last[-300:]}"
+
+
+async def breach(c: Contender, stack: DemoStack, prom: PrometheusServer, counting: Counting) -> str:
+    watch, launched, _, proc = await launch(c, stack, counting, "500ms", 20)
+    if watch.present is None or watch.gone is None:
+        c.result.misses += 1
+        return f"{c.name}: no fault seen {why(proc)}"
+    found = first_breach(prom.url, watch.present, watch.gone)
+    c.result.startup.append(watch.present - launched)
+    if watch.cpu is not None:
+        c.result.startup_cpu.append(watch.cpu)
+    live = watch.gone - watch.present
+    c.result.breach_rate.append(counting.between(watch.present, watch.gone)[0] / live)
+    if found is None:
+        c.result.misses += 1
+        return f"{c.name}: fault removed after {live:.2f}s without a breaching scrape (exit {proc.returncode})"
+    c.result.removal.append(watch.gone - found)
+    return (f"{c.name}: start-up {watch.present - launched:.2f}s ({watch.cpu} CPU s), breach → removed {watch.gone - found:.3f}s "
+            f"(exit {proc.returncode})")
+
+
+async def window(c: Contender, stack: DemoStack, counting: Counting, seconds: float) -> str:
+    watch, _, _, proc = await launch(c, stack, counting, "50ms", seconds)
+    if watch.present is None or watch.gone is None:
+        c.result.misses += 1
+        return f"{c.name}: no fault seen in the window run {why(proc)}"
+    live = watch.gone - watch.present
+    requests, expressions = counting.between(watch.present, watch.gone)
+    if live < 0.8 * seconds:  # the SLO breached (an overloaded box slows the demo too): not a window
+        c.result.misses += 1
+        return f"{c.name}: the window run's fault was removed after {live:.1f}s (exit {proc.returncode})"
+    c.result.window_rate.append(requests / live)
+    c.result.per_slo.append(expressions / (c.slos * live / SCRAPE_S))
+    return (f"{c.name}: {live:.1f}s window, {requests} requests, {expressions} SLO queries: "
+            f"{c.result.per_slo[-1]:.2f} per SLO per scrape (exit {proc.returncode})")
+
+
+def startup_commands(chaos: Path, reps: int, times: dict[str, list[float]], cpu: dict[str, list[float]]) -> None:
+    """``aftershock --help``, ``aftershock validate`` and ``chaos --help``, alternating: wall and CPU time each."""
+    commands = {"aftershock --help": [str(BIN / "aftershock"), "--help"],
+                "aftershock validate": [str(BIN / "aftershock"), "validate", str(DEMO)],
+                "chaos --help": [str(chaos), "--help"]}
+    env = child_env()
+    for _ in range(reps):
+        for name, argv in commands.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            times.setdefault(name, []).append(time.perf_counter() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.setdefault(name, []).append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
 
 
 def q(values: list[float], p: float) -> float:
@@ -262,45 +382,77 @@ def q(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p * len(ordered)) - 1))]
 
 
+def spread(values: list[float], digits: int = 2) -> str:
+    if not values:
+        return "–"
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--window", type=float, default=20.0, help="seconds of the non-breaching fault window")
+    parser.add_argument("--peer-venv", type=Path, default=Path(tempfile.gettempdir()) / "aftershock-bench-ctk",
+                        help="Chaos Toolkit's own virtualenv (created with pip when missing)")
     args = parser.parse_args()
+    chaos = peer_venv(args.peer_venv)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "chaos")], env=child_env(), check=True,
+                   stdout=subprocess.DEVNULL)
+    loads: list[float] = []
+    commands: dict[str, list[float]] = {}
+    commands_cpu: dict[str, list[float]] = {}
     async with DemoStack(load_rate=25.0) as stack, \
             PrometheusServer(stack.scrape_targets(), scrape_interval="1s") as prom:
         counting = Counting(prom.url)
         admin, token = stack.proxy_admin_url, stack.proxy_token
         contenders = [
-            Contender("aftershock (for: 0s, interval: 1s, as shipped)", aftershock("0s", "1s")),
-            Contender("chaos toolkit + safeguards every 0.5 s", chaos_toolkit(0.5, admin, token)),
-            Contender("aftershock (for: 1s, interval: 500ms, previous demo)", aftershock("1s", "500ms")),
-            Contender("chaos toolkit + safeguards every 0.1 s", chaos_toolkit(0.1, admin, token)),
+            Contender("aftershock (for: 0s, interval: 1s, as shipped)", aftershock("0s", "1s"), slos=2),
+            Contender("chaos toolkit + safeguards every 0.5 s", chaos_toolkit(chaos, 0.5, admin, token), slos=1),
+            Contender("aftershock (for: 1s, interval: 500ms, previous demo)", aftershock("1s", "500ms"), slos=2,
+                      window=False),
+            Contender("chaos toolkit + safeguards every 0.1 s", chaos_toolkit(chaos, 0.1, admin, token), slos=1),
         ]
         await settle(prom.url, 90.0)
         for r in range(args.rounds):
+            loads.append(os.getloadavg()[0])
+            print(f"round {r + 1}: load average {loads[-1]:.2f}", flush=True)
+            startup_commands(chaos, 3, commands, commands_cpu)
             for c in contenders:
-                print(f"round {r + 1}: " + await one(c, stack, prom, counting), flush=True)
+                print(f"round {r + 1}: " + await breach(c, stack, prom, counting), flush=True)
                 await settle(prom.url)
+            for c in contenders:
+                if c.window:
+                    print(f"round {r + 1}: " + await window(c, stack, counting, args.window), flush=True)
+                    await settle(prom.url)
         counting.close()
+    loads.append(os.getloadavg()[0])
     print(f"\n{platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {args.rounds} alternating rounds\n")
-    print("| contender | breach → fault removed, median | p90 | launch → fault injected, median | "
-          "Prometheus requests/s while the fault is live | over the whole run | misses |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {args.rounds} alternating rounds · "
+          f"load average (1 min) {min(loads):.1f}–{max(loads):.1f}\n")
+    print("median (range) over the rounds\n")
+    print("| contender | breach → fault removed, median | p90 | launch → fault injected | CPU seconds to it | "
+          f"SLO queries per SLO per scrape interval ({args.window:g} s fault) | requests/s then | "
+          "requests/s while the breaching fault is live | misses |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in contenders:
-        r = c.result
-        if not r.removal:
-            print(f"| {c.name} | – | – | – | – | – | {r.misses} |")
-            continue
-        print(f"| {c.name} | {statistics.median(r.removal):.3f} s | {q(r.removal, 0.9):.3f} s | "
-              f"{statistics.median(r.startup):.2f} s | {statistics.median(r.rate):.1f} | "
-              f"{statistics.median(r.run_rate):.1f} | {r.misses} |")
+        res = c.result
+        removal = (f"{statistics.median(res.removal):.3f} s | {q(res.removal, 0.9):.3f} s" if res.removal
+                   else "– | –")
+        print(f"| {c.name} | {removal} | {spread(res.startup)} s | {spread(res.startup_cpu)} | {spread(res.per_slo)} | "
+              f"{spread(res.window_rate, 1)} | {spread(res.breach_rate, 1)} | {res.misses} |")
     base = contenders[0].result
     for c in contenders[1:]:
         if c.result.removal and base.removal:
             print(f"ratio {c.name} / {contenders[0].name}: breach → removed "
                   f"{statistics.median(c.result.removal) / statistics.median(base.removal):.1f}x, "
                   f"start-up {statistics.median(c.result.startup) / statistics.median(base.startup):.2f}x")
+    print("\n| command | wall time, median (range) | ÷ chaos --help | CPU time, median (range) | ÷ chaos --help |")
+    print("|---|---:|---:|---:|---:|")
+    peer = statistics.median(commands["chaos --help"])
+    peer_cpu = statistics.median(commands_cpu["chaos --help"])
+    for name, values in commands.items():
+        print(f"| `{name}` | {spread(values, 3)} s | {statistics.median(values) / peer:.2f} | "
+              f"{spread(commands_cpu[name], 3)} s | {statistics.median(commands_cpu[name]) / peer_cpu:.2f} |")
 
 
 if __name__ == "__main__":

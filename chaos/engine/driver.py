@@ -14,6 +14,7 @@ in one process; no global state. Implements :class:`chaos.engine.api.EngineAPI`;
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
@@ -398,6 +399,25 @@ class Engine:
     # ------------------------------------------------------------------ steps
 
     async def _preflight(self, run: _Run) -> rm.PreflightOutcome:
+        # while the target's checks wait on their round trips, ask Prometheus the steady-state SLOs
+        # once (discarded): it connects, and it teaches the monitor each selector's newest sample, so
+        # the steady-state check proper confirms the scrape interval (two consecutive samples) and
+        # the first tick after injection lands right after the first scrape that can show the fault
+        warm = asyncio.create_task(self._warm_monitor(run)) if run.experiment.spec.steady_state else None
+        try:
+            return await self._preflight_checks(run)
+        finally:
+            if warm is not None:
+                await warm
+
+    async def _warm_monitor(self, run: _Run) -> None:
+        if run.monitor is None or run.dry_run:
+            return
+        slos = [run.experiment.spec.slo(n) for n in run.experiment.spec.steady_state]
+        with contextlib.suppress(ChaosError):
+            await run.monitor.evaluate_now(slos, eval_time=self.clock.wall())
+
+    async def _preflight_checks(self, run: _Run) -> rm.PreflightOutcome:
         try:
             target = run.target = self.targets(TargetContext(run_id=run.run_id, loaded=run.loaded, store=self.store,
                                                              settings=self.settings, environ=self.environ))
