@@ -73,6 +73,11 @@ async def read_head(reader: asyncio.StreamReader) -> Head | None:
         raise MalformedMessage("connection closed inside a message head") from exc
     except asyncio.LimitOverrunError as exc:
         raise MalformedMessage("message head too large") from exc
+    return parse_head(raw)
+
+
+def parse_head(raw: bytes) -> Head:
+    """A message head (start line up to the blank line) split into start line and headers."""
     lines = raw.decode("latin-1").split("\r\n")
     first = lines[0].split(" ", 2)
     if len(first) < 2:
@@ -147,3 +152,76 @@ def simple_response(code: int, body: bytes, close: bool = False) -> bytes:
     connection = "close" if close else "keep-alive"
     return (f"HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
             f"Connection: {connection}\r\nX-Aftershock: injected\r\n\r\n").encode("latin-1") + body
+
+
+# -- the fast path's framing (bytes in, no decoding; see chaos.clients.host.fastpath) ------------------
+
+_ODD = (b" :", b"\t:", b"\r\n ", b"\r\n\t")
+"""Header spellings the byte scan below does not read (space before the colon, folded lines)."""
+
+
+class _Unusual(Exception):
+    """A head the byte scan leaves to the full parser."""
+
+
+def _value(lower: bytes, name: bytes) -> bytes | None:
+    """The value of header ``name`` (``b"\r\nname:"``) in a lower-cased head, or None."""
+    start = lower.find(name)
+    if start < 0:
+        return None
+    start += len(name)
+    end = lower.find(b"\r\n", start)
+    if lower.find(name, end) >= 0:
+        raise _Unusual("repeated header")
+    return lower[start:end].strip()
+
+
+def fast_request(raw: bytes) -> tuple[bytes, int, bool] | None:
+    """``(method, content_length, wants_close)`` of a plain request head, or None when the request needs
+    the full path (chunked or other transfer coding, upgrade, repeated or odd headers, bad start line)."""
+    lower = raw.lower()
+    first = raw[:lower.find(b"\r\n")].split(b" ")
+    if len(first) != 3 or any(odd in lower for odd in _ODD):
+        return None
+    if b"\r\ntransfer-encoding:" in lower or b"\r\nupgrade:" in lower:
+        return None
+    try:
+        value = _value(lower, b"\r\ncontent-length:")
+        connection = _value(lower, b"\r\nconnection:") or b""
+    except _Unusual:
+        return None
+    length = 0
+    if value is not None:
+        if not value.isdigit():
+            return None
+        length = int(value)
+    close = b"close" in connection or (first[2] == b"HTTP/1.0" and b"keep-alive" not in connection)
+    return first[0], length, close
+
+
+def fast_response(raw: bytes, method: bytes) -> tuple[str, tuple[str, int], bool]:
+    """``(status, framing, wants_close)`` of a response head; framing as :func:`response_framing`.
+    Raises :class:`MalformedMessage` like :func:`parse_head`."""
+    lower = raw.lower()
+    first = raw[:lower.find(b"\r\n")].split(b" ", 2)
+    try:
+        if len(first) < 2 or any(odd in lower for odd in _ODD):
+            raise _Unusual("odd head")
+        connection = _value(lower, b"\r\nconnection:") or b""
+        coding = _value(lower, b"\r\ntransfer-encoding:")
+        length = _value(lower, b"\r\ncontent-length:")
+        if length is not None and not length.isdigit():
+            raise _Unusual("odd length")
+    except _Unusual:
+        head = parse_head(raw)
+        return head.first[1], response_framing(head, method.decode("latin-1")), head.wants_close
+    status = first[1].decode("latin-1")
+    close = b"close" in connection or first[0] == b"HTTP/1.0"
+    code = int(status) if status.isdigit() else 0
+    if method == b"HEAD" or code < 200 or code in (204, 304):
+        return status, ("none", 0), close
+    if coding is not None and coding.endswith(b"chunked"):
+        return status, ("chunked", 0), close
+    if length is None:
+        return status, ("close", 0), close
+    return status, ("length", int(length)), close

@@ -14,6 +14,7 @@ import random
 import socket
 import struct
 from collections import deque
+from typing import cast
 
 from prometheus_client import Counter
 
@@ -137,8 +138,13 @@ class Lane:
 
 def send_rst(writer: asyncio.StreamWriter) -> None:
     """Abort the connection so that the peer sees a RST, not a FIN."""
-    sock = writer.get_extra_info("socket")
+    reset_transport(writer.transport)
+
+
+def reset_transport(transport: asyncio.BaseTransport) -> None:
+    """Abort ``transport`` with a RST (SO_LINGER 0)."""
+    sock = transport.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
+    cast(asyncio.WriteTransport, transport).abort()

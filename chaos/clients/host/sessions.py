@@ -170,10 +170,13 @@ async def _pump(ctx: ProxyContext, reader: asyncio.StreamReader, lane: Lane, gat
     lane.write_eof()
 
 
-async def run_http(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
-    """Serve one keep-alive client connection request by request, routing each by weight."""
+async def run_http(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter,
+                   kept: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter, Lane]] | None = None) -> None:
+    """Serve one keep-alive client connection request by request, routing each by weight.
+
+    ``kept``: open upstream connections by upstream name (from :mod:`.fastpath`), reused like ours."""
     from_lane = Lane(cwriter, "from", ctx.table, "", ctx.rng, ctx.metrics.bytes_from)
-    upstreams: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter, Lane]] = {}
+    upstreams: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter, Lane]] = kept if kept is not None else {}
     try:
         while True:
             try:
