@@ -323,6 +323,10 @@ class ClientSide(_Side):
             self.ctx.metrics.bytes_to.inc(len(data))
             up.transport.write(data)
             return
+        if not self.http:  # still connecting (uvloop starts reading right after connection_made)
+            self.buffer += data
+            self.transport.pause_reading()
+            return
         if self.body_left:
             left = self.body_left
             self._forward_body(data[:left] if len(data) > left else data)
@@ -346,6 +350,8 @@ class ClientSide(_Side):
             if up.eof:
                 self.close()
             return True
+        if not self.http:
+            return True  # still connecting: the upstream gets the FIN once connected
         if not self.busy:
             self._next_request()
         return True
@@ -357,7 +363,8 @@ class ClientSide(_Side):
         if len(ctx.table):
             self.fast = False
             self.live.discard(self)
-            reader, writer = self.leave(b"")
+            buffered, self.buffer = self.buffer, b""
+            reader, writer = self.leave(buffered)
             await _guarded(run_tcp(ctx, reader, writer), writer)
             return
         upstream = ctx.router.choose(ctx.rng)
@@ -382,7 +389,19 @@ class ClientSide(_Side):
         self.piping = True
         if self.write_paused:
             side.pause("client-full")
-        self.resume("connect")
+        buffered, self.buffer = self.buffer, b""
+        if buffered:
+            if ctx.table.applicable(upstream.name) is not NOTHING:
+                self.tcp_leave(client_data=buffered)
+                return
+            ctx.metrics.bytes_to.inc(len(buffered))
+            side.transport.write(buffered)
+        if self.eof:
+            if side.transport.can_write_eof():
+                side.transport.write_eof()
+        else:
+            self.pauses.discard("connect")
+            self.transport.resume_reading()
 
     def tcp_leave(self, client_data: bytes = b"", upstream_data: bytes = b"") -> None:
         """A fault applies now: the rest of this pipe runs in :func:`sessions.pipe_both`."""
