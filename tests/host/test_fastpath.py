@@ -1,14 +1,17 @@
 """The proxy's no-fault fast path (chaos.clients.host.fastpath) on real loopback sockets: HTTP framing is
 transparent (the client gets the very bytes a direct connection gets, for chunked, interim, HEAD, 204 and
-close-delimited responses, pipelined), a fault reaches the next request of a keep-alive connection and
+close-delimited responses, pipelined; also with TLS on both sides), a fault reaches the next request of a keep-alive connection and
 either direction of a TCP pipe, an unreachable upstream is a 502, and close() ends fast connections.
 Run on asyncio's loop and on uvloop (tests/host/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +169,41 @@ async def test_close_ends_connections_on_the_fast_path(echo_server: Server, scri
         await proxy.close()
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA and a certificate for 127.0.0.1, made with openssl."""
+    where = tmp_path_factory.mktemp("pki")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=where, check=True, capture_output=True)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca")
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (where / "ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.crt", "-days", "2", "-extfile", "ext")
+    return where
+
+
+async def test_http_framing_is_transparent_over_tls(pki: Path) -> None:
+    serving = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    serving.load_cert_chain(pki / "server.crt", pki / "server.key")
+    trusting = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    server = await asyncio.start_server(_scripted, "127.0.0.1", 0, ssl=serving)
+    upstream = Upstream("s", "127.0.0.1", server.sockets[0].getsockname()[1], ssl=trusting)
+    async with server, FaultProxy(("127.0.0.1", 0), [upstream], http=True, server_ssl=serving) as proxy:
+        reader, writer = await asyncio.open_connection(*proxy.address, ssl=trusting)
+        writer.write(PIPELINED)
+        got = await asyncio.wait_for(reader.read(-1), 10)
+        writer.close()
+        proxy.add_fault(fault("http-abort", code=503, percent=100))
+        reader, writer = await asyncio.open_connection(*proxy.address, ssl=trusting)
+        writer.write(b"GET /length HTTP/1.1\r\nHost: a\r\n\r\n")
+        aborted = await reader.readuntil(b"injected abort\n")
+        writer.close()
+    assert got.startswith(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+    assert got.endswith(b"streamed until the end")
+    assert aborted.startswith(b"HTTP/1.1 503 ")

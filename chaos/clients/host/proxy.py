@@ -14,6 +14,7 @@ import json
 import random
 import signal
 import socket
+import ssl
 import sys
 from collections import Counter as Tally
 from collections.abc import Callable, Coroutine
@@ -35,11 +36,15 @@ class FaultProxy:
 
     ``listen`` is ``(host, port)`` (port 0 picks a free one; see :attr:`address`) or an already bound
     listening socket. Use as ``async with FaultProxy(...) as proxy:`` or ``start()`` / ``close()``.
+    ``server_ssl`` (optional) terminates TLS on the listening side with that server context, so that
+    HTTP faults apply to HTTPS clients (pair it with :attr:`Upstream.ssl` to re-originate TLS).
     """
 
     def __init__(self, listen: tuple[str, int] | socket.socket, upstreams: list[Upstream], *,
-                 http: bool = False, seed: int | None = None, connect_timeout: float = 5.0) -> None:
+                 http: bool = False, seed: int | None = None, connect_timeout: float = 5.0,
+                 server_ssl: ssl.SSLContext | None = None) -> None:
         self._listen = listen
+        self._server_ssl = server_ssl
         self.http = http
         self.router = Router(upstreams)
         self.metrics = ProxyMetrics()
@@ -61,10 +66,11 @@ class FaultProxy:
         self._ctx = ProxyContext(self._table, self.router, self.metrics, self._rng, self._connect_timeout)
         try:
             if isinstance(self._listen, socket.socket):
-                self._server = await loop.create_server(self._accept, sock=self._listen)
+                self._server = await loop.create_server(self._accept, sock=self._listen, ssl=self._server_ssl)
             else:
                 host, port = self._listen
-                self._server = await loop.create_server(self._accept, host, port, reuse_address=True)
+                self._server = await loop.create_server(self._accept, host, port, reuse_address=True,
+                                                        ssl=self._server_ssl)
         except OSError as exc:
             raise TargetError(f"fault proxy cannot listen on {self._listen}: {exc}") from exc
 
@@ -161,7 +167,11 @@ class FaultProxy:
     async def _open_upstream(self, factory: Callable[[], UpstreamSide], upstream: Upstream
                              ) -> tuple[asyncio.BaseTransport, UpstreamSide]:
         """The fast path's upstream connection (the stream path opens its own in :mod:`.sessions`)."""
-        return await asyncio.get_running_loop().create_connection(factory, upstream.host, upstream.port)
+        loop = asyncio.get_running_loop()
+        if upstream.ssl is None:
+            return await loop.create_connection(factory, upstream.host, upstream.port)
+        return await loop.create_connection(factory, upstream.host, upstream.port, ssl=upstream.ssl,
+                                            server_hostname=upstream.server_hostname or upstream.host)
 
 
 # -- process entry point ---------------------------------------------------------------------------

@@ -109,8 +109,13 @@ async def _discard_until_eof(reader: asyncio.StreamReader) -> None:
 
 
 async def _connect(ctx: ProxyContext, upstream: Upstream) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if upstream.ssl is None:
+        return await asyncio.wait_for(
+            asyncio.open_connection(upstream.host, upstream.port, limit=STREAM_LIMIT), ctx.connect_timeout)
     return await asyncio.wait_for(
-        asyncio.open_connection(upstream.host, upstream.port, limit=STREAM_LIMIT), ctx.connect_timeout)
+        asyncio.open_connection(upstream.host, upstream.port, limit=STREAM_LIMIT, ssl=upstream.ssl,
+                                server_hostname=upstream.server_hostname or upstream.host),
+        ctx.connect_timeout)
 
 
 async def run_tcp(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from ssl import SSLContext
 from typing import Any, Literal, get_args
 
 from chaos.errors import InvalidInput, Problem
@@ -131,13 +132,19 @@ class ProxyFault:
 @dataclass(frozen=True)
 class Upstream:
     """A proxied backend. Non-backup upstreams share traffic by ``weight`` (percent); backups share
-    the remainder ``100 - sum(non-backup weights)``."""
+    the remainder ``100 - sum(non-backup weights)``.
+
+    ``ssl`` (optional) makes the proxy re-originate TLS to this upstream with that client context
+    (trusted CA, optional client certificate); ``server_hostname`` is the name checked against the
+    upstream's certificate (default: ``host``)."""
 
     name: str
     host: str
     port: int
     weight: int = 100
     backup: bool = False
+    ssl: SSLContext | None = field(default=None, compare=False, repr=False)
+    server_hostname: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
