@@ -134,8 +134,9 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-BASELINE = "1aa51b8"
-"""The commit whose proxy is "the previous proxy" (before splicing and the HTTP fast path)."""
+BASELINE = "cba2b88"
+"""The commit whose proxy is "the previous proxy" (streams on asyncio's loop, before the Protocol fast
+path and uvloop)."""
 
 
 async def against_previous(http_port: int, bulk_port: int, token_file: Path, workdir: Path, requests: int,
@@ -177,6 +178,10 @@ async def against_previous(http_port: int, bulk_port: int, token_file: Path, wor
             for p in (proc, bproc):
                 p.terminate()
                 await p.wait()
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _spread(ratios: list[float]) -> str:
@@ -261,8 +266,9 @@ def main() -> int:
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.requests} requests, "
           f"{args.bulk_mb} MiB bulk, {args.rounds} alternating rounds, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {_load()}")
     asyncio.run(run(args.requests, args.bulk_mb, args.rounds))
+    print(f"load average at the end {_load()}")
     return 0
 
 

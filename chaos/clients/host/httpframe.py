@@ -156,12 +156,13 @@ def simple_response(code: int, body: bytes, close: bool = False) -> bytes:
 
 # -- the fast path's framing (bytes in, no decoding; see chaos.clients.host.fastpath) ------------------
 
-_ODD = (b" :", b"\t:", b"\r\n ", b"\r\n\t")
-"""Header spellings the byte scan below does not read (space before the colon, folded lines)."""
-
-
 class _Unusual(Exception):
     """A head the byte scan leaves to the full parser."""
+
+
+def _odd(lower: bytes) -> bool:
+    """Header spellings the byte scan does not read: space before a colon, folded lines."""
+    return b" :" in lower or b"\t:" in lower or b"\n " in lower or b"\n\t" in lower
 
 
 def _value(lower: bytes, name: bytes) -> bytes | None:
@@ -181,13 +182,12 @@ def fast_request(raw: bytes) -> tuple[bytes, int, bool] | None:
     the full path (chunked or other transfer coding, upgrade, repeated or odd headers, bad start line)."""
     lower = raw.lower()
     first = raw[:lower.find(b"\r\n")].split(b" ")
-    if len(first) != 3 or any(odd in lower for odd in _ODD):
-        return None
-    if b"\r\ntransfer-encoding:" in lower or b"\r\nupgrade:" in lower:
+    if (len(first) != 3 or b"\r\ntransfer-encoding:" in lower or b"\r\nupgrade:" in lower
+            or _odd(lower)):
         return None
     try:
         value = _value(lower, b"\r\ncontent-length:")
-        connection = _value(lower, b"\r\nconnection:") or b""
+        connection = _value(lower, b"\r\nconnection:")
     except _Unusual:
         return None
     length = 0
@@ -195,6 +195,8 @@ def fast_request(raw: bytes) -> tuple[bytes, int, bool] | None:
         if not value.isdigit():
             return None
         length = int(value)
+    if connection is None:
+        return first[0], length, first[2] == b"HTTP/1.0"
     close = b"close" in connection or (first[2] == b"HTTP/1.0" and b"keep-alive" not in connection)
     return first[0], length, close
 
@@ -205,9 +207,9 @@ def fast_response(raw: bytes, method: bytes) -> tuple[str, tuple[str, int], bool
     lower = raw.lower()
     first = raw[:lower.find(b"\r\n")].split(b" ", 2)
     try:
-        if len(first) < 2 or any(odd in lower for odd in _ODD):
+        if len(first) < 2 or _odd(lower):
             raise _Unusual("odd head")
-        connection = _value(lower, b"\r\nconnection:") or b""
+        connection = _value(lower, b"\r\nconnection:")
         coding = _value(lower, b"\r\ntransfer-encoding:")
         length = _value(lower, b"\r\ncontent-length:")
         if length is not None and not length.isdigit():
@@ -216,9 +218,8 @@ def fast_response(raw: bytes, method: bytes) -> tuple[str, tuple[str, int], bool
         head = parse_head(raw)
         return head.first[1], response_framing(head, method.decode("latin-1")), head.wants_close
     status = first[1].decode("latin-1")
-    close = b"close" in connection or first[0] == b"HTTP/1.0"
-    code = int(status) if status.isdigit() else 0
-    if method == b"HEAD" or code < 200 or code in (204, 304):
+    close = first[0] == b"HTTP/1.0" or (connection is not None and b"close" in connection)
+    if method == b"HEAD" or not status.isdigit() or status[0] in "01" or status in ("204", "304"):
         return status, ("none", 0), close
     if coding is not None and coding.endswith(b"chunked"):
         return status, ("chunked", 0), close

@@ -16,9 +16,8 @@ import struct
 from collections import deque
 from typing import cast
 
-from prometheus_client import Counter
-
 from chaos.clients.host.faulttable import FaultTable
+from chaos.clients.host.metrics import LoopCount
 
 CHUNK = 256 * 1024
 """Read size of the data path."""
@@ -30,7 +29,7 @@ class Lane:
     """Writes to ``writer``; ``direction`` is ``to`` (towards upstream) or ``from`` (towards client)."""
 
     def __init__(self, writer: asyncio.StreamWriter, direction: str, table: FaultTable, upstream: str,
-                 rng: random.Random, counter: Counter) -> None:
+                 rng: random.Random, counter: LoopCount) -> None:
         self.writer = writer
         self.upstream = upstream
         self._to = direction == "to"
