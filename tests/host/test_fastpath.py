@@ -1,7 +1,8 @@
 """The proxy's no-fault fast path (chaos.clients.host.fastpath) on real loopback sockets: HTTP framing is
 transparent (the client gets the very bytes a direct connection gets, for chunked, interim, HEAD, 204 and
 close-delimited responses, pipelined; also with TLS on both sides), a fault reaches the next request of a keep-alive connection and
-either direction of a TCP pipe, an unreachable upstream is a 502, and close() ends fast connections.
+either direction of a TCP pipe, a slow reader holds the sender back (pause/resume) and gets every byte,
+an unreachable upstream is a 502, and close() ends fast connections.
 Run on asyncio's loop and on uvloop (tests/host/conftest.py)."""
 
 from __future__ import annotations
@@ -207,3 +208,35 @@ async def test_http_framing_is_transparent_over_tls(pki: Path) -> None:
     assert got.startswith(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
     assert got.endswith(b"streamed until the end")
     assert aborted.startswith(b"HTTP/1.1 503 ")
+
+
+async def test_a_slow_reader_gets_every_byte_through_flow_control() -> None:
+    size = 32 * 1024 * 1024
+    sent = asyncio.Event()
+
+    async def sender(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(1)
+        block = bytes(range(256)) * 4096
+        for _ in range(size // len(block)):
+            writer.write(block)
+            await writer.drain()  # blocks while the proxy does not read: its client is slow
+        sent.set()
+        writer.close()
+
+    server = await asyncio.start_server(sender, "127.0.0.1", 0)
+    async with server, FaultProxy(("127.0.0.1", 0),
+                                  [Upstream("b", "127.0.0.1", server.sockets[0].getsockname()[1])]) as proxy:
+        reader, writer = await asyncio.open_connection(*proxy.address, limit=4096)
+        writer.write(b"g")
+        got = 0
+        mismatch = False
+        while data := await reader.read(4096):
+            mismatch = mismatch or data != (bytes(range(256)) * 17)[got % 256:got % 256 + len(data)]
+            got += len(data)
+            if got < 2 * 1024 * 1024:
+                assert not sent.is_set()  # the sender is held back, not buffered in the proxy
+        writer.close()
+        assert sent.is_set()
+    assert got == size
+    assert not mismatch
+    assert proxy.metrics.bytes_from.value == size
