@@ -25,7 +25,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from chaos.clients.host.faulttable import NOTHING
-from chaos.clients.host.httpframe import MalformedMessage, fast_request, fast_response, simple_response
+from chaos.clients.host.httpframe import MalformedMessage, RequestHeads, fast_response, simple_response
 from chaos.clients.host.lanes import Lane, reset_transport
 from chaos.clients.host.sessions import STREAM_LIMIT, ProxyContext, pipe_both, run_http, run_tcp
 from chaos.clients.host.specs import Upstream
@@ -270,6 +270,7 @@ class ClientSide(_Side):
         self.body_left = 0
         self.close_after = False
         self.upstreams: dict[str, UpstreamSide] = {}
+        self.heads = RequestHeads() if http else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
@@ -444,7 +445,8 @@ class ClientSide(_Side):
             self._http_leave()
             return
         head = buffered[:end + 4]
-        plain = fast_request(head)
+        assert self.heads is not None
+        plain = self.heads.read(head)
         if plain is None:
             self._http_leave()
             return

@@ -11,6 +11,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
+import httptools
+
 from chaos.clients.host.lanes import CHUNK
 
 REASONS = {400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
@@ -226,3 +228,36 @@ def fast_response(raw: bytes, method: bytes) -> tuple[str, tuple[str, int], bool
     if length is None:
         return status, ("close", 0), close
     return status, ("length", int(length)), close
+
+
+class RequestHeads:
+    """Reads the request heads of one client connection with httptools (llhttp, the C parser uvicorn
+    uses): about a sixth of the CPU of the byte scan of :func:`fast_request` for a body-less request.
+    A request with a body falls back to that scan (llhttp does not tell where a body ends in a
+    pipelined stream, and the proxy must stop there), and so does anything llhttp refuses."""
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpRequestParser(self)
+        self._complete = False
+        self._keep_alive = True
+
+    def on_headers_complete(self) -> None:
+        self._keep_alive = self._parser.should_keep_alive()
+
+    def on_message_complete(self) -> None:
+        self._complete = True
+
+    def read(self, raw: bytes) -> tuple[bytes, int, bool] | None:
+        """As :func:`fast_request`, for one whole head (start line to the blank line)."""
+        if b"pgrade" in raw or b"PGRADE" in raw:  # Upgrade: / Connection: upgrade -> the stream path
+            return None
+        self._complete = False
+        try:
+            self._parser.feed_data(raw)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            self._parser = httptools.HttpRequestParser(self)
+            return fast_request(raw)
+        if self._complete:
+            return self._parser.get_method(), 0, not self._keep_alive
+        self._parser = httptools.HttpRequestParser(self)  # it waits for a body: start afresh
+        return fast_request(raw)
