@@ -10,7 +10,8 @@ no fault and with a 0 ms latency fault active (the delay queue engaged), in TCP 
 ratios are per round — direct, then through the proxy, back to back — and the median of ``--rounds``
 rounds is reported with its range, so a noisy neighbour on a shared machine hits both sides of a ratio.
 It also reports the proxy process' own CPU per request and per GiB (``/proc``), which other load on
-the machine distorts less, and compares this proxy with the one of commit :data:`BASELINE` (its
+the machine distorts less, and the CPU all processes of each path (client, upstream, proxy) spend per
+request and per GiB: their ratio is the req/s ratio a CPU-saturated machine would show, and compares this proxy with the one of commit :data:`BASELINE` (its
 ``chaos`` tree from ``git archive``), alternating, in the same run.
 """
 
@@ -134,8 +135,9 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-BASELINE = "1aa51b8"
-"""The commit whose proxy is "the previous proxy" (before splicing and the HTTP fast path)."""
+BASELINE = "cba2b88"
+"""The commit whose proxy is "the previous proxy" (streams on asyncio's loop, before the Protocol fast
+path and uvloop)."""
 
 
 async def against_previous(http_port: int, bulk_port: int, token_file: Path, workdir: Path, requests: int,
@@ -179,12 +181,20 @@ async def against_previous(http_port: int, bulk_port: int, token_file: Path, wor
                 await p.wait()
 
 
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _cpu_of(pids: tuple[int, ...]) -> float:
+    return sum(_cpu_s(pid) for pid in pids)
+
+
 def _spread(ratios: list[float]) -> str:
     """Median ratio with its range over the rounds."""
     return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
-def _pct(samples: list[float], q: float) -> float:
+def _pct(samples: list[float], q: int) -> float:
     return statistics.quantiles(samples, n=100)[q - 1] if q < 100 else max(samples)
 
 
@@ -193,6 +203,8 @@ async def run(requests: int, bulk_mb: int, rounds: int) -> None:
     upstream = multiprocessing.Process(target=_upstreams, args=(child, bulk_mb * (1 << 20)), daemon=True)
     upstream.start()
     http_port, bulk_port = parent.recv()
+    upstream_pid = upstream.pid
+    assert upstream_pid is not None
     workdir = Path(tempfile.mkdtemp(prefix="aftershock-bench-"))
     token = secrets.token_urlsafe(24)
     token_file = workdir / "token"
@@ -220,16 +232,24 @@ async def run(requests: int, bulk_mb: int, rounds: int) -> None:
                 lat = await latencies(port, requests)
                 rps_ratios, bulk_ratios = [], []
                 req_cpu = bulk_cpu = 0.0
+                everyone = [0.0, 0.0, 0.0, 0.0]  # CPU of all processes: proxied, direct requests; proxied, direct bulk
+                pids = (os.getpid(), upstream_pid)
                 for _ in range(rounds):
-                    c0 = _cpu_s(proc.pid)
+                    c0, a0 = _cpu_s(proc.pid), _cpu_of(pids)
                     proxied = await throughput(port, requests * 2)
                     req_cpu += _cpu_s(proc.pid) - c0
+                    everyone[0] += _cpu_of(pids) - a0 + _cpu_s(proc.pid) - c0
+                    a0 = _cpu_of(pids)
                     rps_ratios.append(proxied / await throughput(http_port, requests * 2))
+                    everyone[1] += _cpu_of(pids) - a0
                     if not http:
-                        c0 = _cpu_s(bulk_proc.pid)
+                        c0, a0 = _cpu_s(bulk_proc.pid), _cpu_of(pids)
                         proxied = await bulk_rate(bport)
                         bulk_cpu += _cpu_s(bulk_proc.pid) - c0
+                        everyone[2] += _cpu_of(pids) - a0 + _cpu_s(bulk_proc.pid) - c0
+                        a0 = _cpu_of(pids)
                         bulk_ratios.append(proxied / await bulk_rate(bulk_port))
+                        everyone[3] += _cpu_of(pids) - a0
                 served = rounds * (requests * 2 // 16 * 16)
                 label = f"proxy {'http' if http else 'tcp '} {'0ms-latency fault' if faulted else 'no fault        '}"
                 added50 = (_pct(lat, 50) - _pct(direct_lat, 50)) * 1e6
@@ -239,6 +259,12 @@ async def run(requests: int, bulk_mb: int, rounds: int) -> None:
                 print(f"{label}: added p50 {added50:+.0f} us, p99 {added99:+.0f} us, "
                       f"req/s x{_spread(rps_ratios)}, proxy CPU {req_cpu / served * 1e6:.0f} us/request{bulk_text}",
                       flush=True)
+                gib = rounds * bulk_mb / 1024
+                bulk_all = (f"; bulk {everyone[3] / gib:.2f} vs {everyone[2] / gib:.2f} s/GiB"
+                            f" (x{everyone[3] / everyone[2]:.2f})" if not http else "")
+                print(f"    CPU of client + upstream (+ proxy), direct vs proxied: "
+                      f"{everyone[1] / served * 1e6:.0f} vs {everyone[0] / served * 1e6:.0f} us/request"
+                      f" (x{everyone[1] / everyone[0]:.2f}){bulk_all}", flush=True)
             for p in (proc, bulk_proc):
                 p.terminate()
                 await p.wait()
@@ -261,8 +287,9 @@ def main() -> int:
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.requests} requests, "
           f"{args.bulk_mb} MiB bulk, {args.rounds} alternating rounds, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {_load()}")
     asyncio.run(run(args.requests, args.bulk_mb, args.rounds))
+    print(f"load average at the end {_load()}")
     return 0
 
 

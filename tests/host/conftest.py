@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+import uvloop
 from aiohttp import web
 
 
@@ -95,3 +97,13 @@ async def http_upstreams() -> AsyncIterator[dict[str, Server]]:
     finally:
         for runner in runners:
             await runner.cleanup()
+
+
+_BOTH_LOOPS = {"test_proxy.py", "test_passthrough.py", "test_fastpath.py"}
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], Any]]:
+    """The proxy's tests run on asyncio's loop and on uvloop (the proxy process uses uvloop when installed)."""
+    if item.path.name in _BOTH_LOOPS:
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}

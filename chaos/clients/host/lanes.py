@@ -14,10 +14,10 @@ import random
 import socket
 import struct
 from collections import deque
-
-from prometheus_client import Counter
+from typing import cast
 
 from chaos.clients.host.faulttable import FaultTable
+from chaos.clients.host.metrics import LoopCount
 
 CHUNK = 256 * 1024
 """Read size of the data path."""
@@ -29,7 +29,7 @@ class Lane:
     """Writes to ``writer``; ``direction`` is ``to`` (towards upstream) or ``from`` (towards client)."""
 
     def __init__(self, writer: asyncio.StreamWriter, direction: str, table: FaultTable, upstream: str,
-                 rng: random.Random, counter: Counter) -> None:
+                 rng: random.Random, counter: LoopCount) -> None:
         self.writer = writer
         self.upstream = upstream
         self._to = direction == "to"
@@ -137,8 +137,13 @@ class Lane:
 
 def send_rst(writer: asyncio.StreamWriter) -> None:
     """Abort the connection so that the peer sees a RST, not a FIN."""
-    sock = writer.get_extra_info("socket")
+    reset_transport(writer.transport)
+
+
+def reset_transport(transport: asyncio.BaseTransport) -> None:
+    """Abort ``transport`` with a RST (SO_LINGER 0)."""
+    sock = transport.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
+    cast(asyncio.WriteTransport, transport).abort()

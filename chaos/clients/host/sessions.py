@@ -5,8 +5,9 @@ faults (partition, timeout, reset, loss) are decided when the connection (TCP) o
 and again on each client chunk, so faults added later reach long-lived connections too; latency and
 bandwidth live in :class:`~chaos.clients.host.lanes.Lane`.
 
-HTTP mode without a fault: one label lookup per (upstream, status) for the request counter, and a small
-response (by ``Content-Length``) goes to the client in one write with its head.
+Connections start on the Protocol fast path of :mod:`chaos.clients.host.fastpath` and are handed to
+this module (by its ``adopt``) when a fault applies. Here, a small response (by ``Content-Length``)
+goes to the client in one write with its head.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from chaos.clients.host.faulttable import ActiveFault, Applicable, FaultTable
 from chaos.clients.host.httpframe import (
@@ -46,14 +46,9 @@ class ProxyContext:
     metrics: ProxyMetrics
     rng: random.Random
     connect_timeout: float
-    request_counters: dict[tuple[str, str], Any] = field(default_factory=dict)
-    """``requests_total`` children by (upstream, status): one label lookup per pair, not per request."""
 
     def count_request(self, upstream: str, status: str) -> None:
-        child = self.request_counters.get((upstream, status))
-        if child is None:
-            child = self.request_counters[(upstream, status)] = self.metrics.requests.labels(upstream, status)
-        child.inc()
+        self.metrics.request_count(upstream, status).inc()
 
 
 class Interrupted(Exception):
@@ -175,10 +170,13 @@ async def _pump(ctx: ProxyContext, reader: asyncio.StreamReader, lane: Lane, gat
     lane.write_eof()
 
 
-async def run_http(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
-    """Serve one keep-alive client connection request by request, routing each by weight."""
+async def run_http(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter,
+                   kept: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter, Lane]] | None = None) -> None:
+    """Serve one keep-alive client connection request by request, routing each by weight.
+
+    ``kept``: open upstream connections by upstream name (from :mod:`.fastpath`), reused like ours."""
     from_lane = Lane(cwriter, "from", ctx.table, "", ctx.rng, ctx.metrics.bytes_from)
-    upstreams: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter, Lane]] = {}
+    upstreams: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter, Lane]] = kept if kept is not None else {}
     try:
         while True:
             try:
