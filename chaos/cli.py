@@ -2,8 +2,8 @@
 where :class:`~chaos.errors.ChaosError` becomes a message on stderr and an exit code.
 
 Start-up: a command's module is imported only when that command runs, and ``aftershock --help``
-imports none of them (the listing reads :data:`SUMMARIES`); pydantic's plugin discovery (an entry
-point scan of every installed distribution) is off unless ``PYDANTIC_DISABLE_PLUGINS`` is set. Heavy libraries (the Kubernetes client,
+imports none of them (the listing reads :data:`SUMMARIES`); a command's module is imported with the
+cyclic GC paused. Heavy libraries (the Kubernetes client,
 Textual, chaoslib, aiohttp) are imported inside the commands and targets that use them;
 ``tests/cli/test_startup.py`` asserts which modules each command imports.
 
@@ -16,17 +16,11 @@ from __future__ import annotations
 import gc
 import importlib
 import importlib.util
-import os
 from typing import Any
 
 import click
 
 from chaos.version import __version__
-
-# pydantic scans every installed distribution's entry points for its plugins when the first model is
-# built (~30 ms in a full environment, on every command that validates a file); the CLI uses none.
-# A user who wants pydantic plugins sets PYDANTIC_DISABLE_PLUGINS themselves (e.g. to "").
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 # name -> "module:attribute"; modules are imported only when their command runs.
 COMMANDS: dict[str, str] = {
