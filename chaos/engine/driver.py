@@ -405,10 +405,16 @@ class Engine:
         # the first tick after injection lands right after the first scrape that can show the fault
         warm = asyncio.create_task(self._warm_monitor(run)) if run.experiment.spec.steady_state else None
         try:
-            return await self._preflight_checks(run)
-        finally:
+            outcome = await self._preflight_checks(run)
+        except BaseException:  # cancelled (Ctrl-C) or a bug: the query is not worth waiting for
             if warm is not None:
-                await warm
+                warm.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await warm
+            raise
+        if warm is not None:
+            await warm  # before the steady-state check: one evaluation at a time per monitor
+        return outcome
 
     async def _warm_monitor(self, run: _Run) -> None:
         if run.monitor is None or run.dry_run:

@@ -72,3 +72,14 @@ def test_check_and_a_host_run_import_no_cluster_ui_or_peer(tmp_path: Path, args:
     assert not top(names) & NEVER_ON_THE_HOST_PATH
     if args[0] == "run":  # requests and prometheus-api-client serve range queries (check) only
         assert not top(names) & {"requests", "prometheus_api_client"}
+
+
+def test_validate_pauses_the_gc_only_while_it_runs() -> None:
+    from click.testing import CliRunner
+
+    from chaos import cli
+
+    assert gc.isenabled()
+    result = CliRunner().invoke(cli.main, ["validate", DEMO], env={"AFTERSHOCK_DEMO_PROXY_TOKEN": "t"})
+    assert result.exit_code == 0, result.output
+    assert gc.isenabled()

@@ -72,8 +72,10 @@ async def test_launch_and_abort_from_the_tui_against_the_real_demo(state: Path, 
                 f"--state-dir {state}; echo $? > {done}; sleep 60")
     ours: list[Proc] = []
     try:
-        # the demo launches its scenario by itself once Prometheus has data, and narrates it
-        screen = await term.until("Run ", timeout=120)
+        # the demo launches its scenario by itself once Prometheus has data, and narrates it ("Run …
+        # started" shows only for the pre-flight and steady-state check, ~0.1 s: wait for the fault's
+        # countdown, which shows as long as the fault is live)
+        screen = await term.until(" left", timeout=120)
         ours = [p for p in descendants(term.pane_pid()) if p.name == "prometheus"
                 or any(m in p.cmdline for m in ("chaos.demo.services", "chaos.clients.host.proxy"))]
         assert {p.name for p in ours} >= {"prometheus"}, ours
