@@ -83,7 +83,8 @@ async def test_recover_elsewhere_spares_a_live_run_and_cleans_after_it_dies(
     rc, out, err = await aftershock("status", "--state-dir", str(s2), "--output", "json")
     assert rc == 0, err
     report = json.loads(out)
-    assert [r["run"] for r in report["live_runs"]] == ["live0001"]
+    # The registry is host-wide: other live runs on this host may be listed too, never as s2's.
+    assert "live0001" in [r["run"] for r in report["live_runs"]]
     [fault] = [f for f in report["faults"] if f["run"] == "live0001"]
     assert (fault["state"], fault["run_alive"], fault["target"]) == ("live", True, "iptables")
     assert fault["state_dir"] == str(s1.resolve())  # found through the registry, not s2's store
