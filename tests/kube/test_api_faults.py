@@ -123,6 +123,25 @@ async def test_create_and_shrink_through_storms(kube_testbed: Testbed, api_proxy
     assert api_proxy.answered(429) + api_proxy.answered(503) >= 1  # the storm did happen, and was retried
 
 
+async def test_a_throttling_answer_with_retry_after_is_honoured(kube_testbed: Testbed, api_proxy: ApiProxy,
+                                                              tmp_path: Path) -> None:
+    """429 with ``Retry-After: 1`` on every create for ~2.5 s: the client waits the second the server
+    asks for instead of its own 10 ms backoff (which would send ~9 creates in that time), and the
+    create lands once the throttling ends."""
+    ns = kube_testbed.namespace("throttle")
+    config = api_proxy.kubeconfig(tmp_path / "cfg")
+    obj = chaos(ns)
+    async with KubernetesTarget.from_settings(settings(config, ns, retry_max_wait=5)) as target:
+        await target.check_chaos_mesh(["PodChaos"])
+        api_proxy.add("http-abort", "throttle", ttl=2.5, code=429, retry_after_s=1, method="POST",
+                      path_prefix=f"/apis/{CM}/")
+        await target.create(obj)
+    throttled = api_proxy.injected("http-abort")
+    assert 1 <= throttled <= 4, f"{throttled} creates were throttled: Retry-After was not honoured"
+    assert api_proxy.answered(429) == throttled
+    assert [o["metadata"]["name"] for o in chaos_items(kube_testbed, ns, "podchaos")] == ["kill-web-ab12cd"]
+
+
 async def test_degrade_through_conflicts_real_and_injected(kube_testbed: Testbed, api_proxy: ApiProxy,
                                                            tmp_path: Path) -> None:
     ns = kube_testbed.namespace("conflict")

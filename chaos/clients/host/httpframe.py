@@ -149,11 +149,12 @@ async def _copy_exactly(reader: asyncio.StreamReader, length: int, sink: Sink) -
         await sink.send(data)
 
 
-def simple_response(code: int, body: bytes, close: bool = False) -> bytes:
+def simple_response(code: int, body: bytes, close: bool = False, retry_after_s: int = 0) -> bytes:
     reason = REASONS.get(code, "Injected")
     connection = "close" if close else "keep-alive"
+    retry = f"Retry-After: {retry_after_s}\r\n" if retry_after_s > 0 else ""
     return (f"HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-            f"Connection: {connection}\r\nX-Aftershock: injected\r\n\r\n").encode("latin-1") + body
+            f"Connection: {connection}\r\n{retry}X-Aftershock: injected\r\n\r\n").encode("latin-1") + body
 
 
 # -- the fast path's framing (bytes in, no decoding; see chaos.clients.host.fastpath) ------------------

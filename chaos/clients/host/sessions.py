@@ -198,9 +198,9 @@ async def run_http(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter: as
         from_lane.close()
 
 
-async def _answer(cwriter: asyncio.StreamWriter, code: int, text: str, close: bool) -> None:
+async def _answer(cwriter: asyncio.StreamWriter, code: int, text: str, close: bool, retry_after_s: int = 0) -> None:
     with contextlib.suppress(OSError):
-        cwriter.write(simple_response(code, text.encode(), close=close))
+        cwriter.write(simple_response(code, text.encode(), close=close, retry_after_s=retry_after_s))
         await cwriter.drain()
 
 
@@ -226,7 +226,8 @@ async def _one_request(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter
             ctx.count_request(upstream.name, str(fault.spec.code))
             await copy_body(creader, framing, Discard())
             await from_lane.flush()
-            await _answer(cwriter, fault.spec.code, "aftershock: injected abort\n", close=head.wants_close)
+            await _answer(cwriter, fault.spec.code, "aftershock: injected abort\n", close=head.wants_close,
+                          retry_after_s=fault.spec.retry_after_s)
             return not head.wants_close
     delay = 0.0
     for fault in app.http_delay:

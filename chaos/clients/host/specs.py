@@ -41,7 +41,8 @@ class ProxyFault:
     - ``reset``: ``percent`` of connections (and of later chunks) get a TCP RST
     - ``loss``: ``percent`` of connections (and of later chunks) are dropped (closed)
     - ``partition``: connections are refused (closed at once)
-    - ``http-abort``: ``code``, ``percent``, ``method``, ``path_prefix`` (HTTP mode only)
+    - ``http-abort``: ``code``, ``percent``, ``method``, ``path_prefix``, ``retry_after_s`` (HTTP mode only;
+      a ``Retry-After`` header with the answer when > 0, as a throttling API server sends with 429/503)
     - ``http-delay``: ``delay_ms``, ``percent``, ``method``, ``path_prefix`` (HTTP mode only)
 
     ``upstream`` restricts any kind to one upstream name ("" = all).
@@ -63,6 +64,7 @@ class ProxyFault:
     upstream: str = ""
     method: str = ""
     path_prefix: str = ""
+    retry_after_s: int = 0
 
     def __post_init__(self) -> None:
         checks: list[tuple[bool, str, str]] = [
@@ -80,6 +82,7 @@ class ProxyFault:
             (0 <= self.percent <= 100, "percent", "must be within 0-100"),
             (100 <= self.code <= 599, "code", "must be an HTTP status code (100-599)"),
             (self.delay_ms >= 0, "delay_ms", "must be >= 0"),
+            (0 <= self.retry_after_s <= 3600, "retry_after_s", "must be whole seconds within 0-3600"),
             (not self.path_prefix or self.path_prefix.startswith("/"), "path_prefix", "must start with '/'"),
         ]
         problems = [Problem(message=f"{msg} (got {getattr(self, field)!r})", path=field)
