@@ -56,7 +56,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +64,9 @@ sys.path.insert(0, str(REPO))
 
 from chaos.demo.prometheus import PrometheusServer  # noqa: E402
 from chaos.demo.stack import DemoStack  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests"))
+from harness.forwarder import Forwarder  # noqa: E402  (the tests' counting forwarder)
 
 BIN = Path(sys.executable).parent
 DEMO = REPO / "experiments" / "demo-payment-latency.yaml"
@@ -81,57 +83,16 @@ Build = Callable[[Path, str, str, float], tuple[list[str], dict[str, str]]]
 """``(workdir, prometheus url, latency, seconds)`` → argv and extra environment."""
 
 
-class Counting:
-    """An HTTP forwarder in front of Prometheus that records every query request: when, and which
-    SLO expressions it carries."""
-
-    def __init__(self, target: str) -> None:
-        self.requests: list[tuple[float, int]] = []
-        """(time, SLO expressions in it) per instant/range query request."""
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self._forward(None)
-
-            def do_POST(self) -> None:
-                self._forward(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-
-            def _forward(self, data: bytes | None) -> None:
-                if self.path.startswith("/api/v1/query"):
-                    form = urllib.parse.urlsplit(self.path).query + "&" + (data or b"").decode()
-                    expr = " ".join(urllib.parse.parse_qs(form).get("query", []))
-                    owner.requests.append((time.time(), sum(expr.count(q) for q in SLO_QUERIES)))
-                request = urllib.request.Request(target + self.path, data=data)
-                if data is not None:
-                    request.add_header("Content-Type", "application/x-www-form-urlencoded")
-                try:
-                    with urllib.request.urlopen(request, timeout=10) as answer:
-                        status, body = answer.status, answer.read()
-                except urllib.error.HTTPError as exc:
-                    status, body = exc.code, exc.read()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+class Counting(Forwarder):
+    """The tests' counting forwarder in front of Prometheus (``harness.forwarder``), read per window:
+    how many query requests, and how many SLO expressions they carry."""
 
     def between(self, start: float, end: float) -> tuple[int, int]:
         """(requests, SLO expressions) sent in ``[start, end]``."""
-        inside = [n for t, n in self.requests if start <= t <= end]
+        with self.lock:
+            inside = [sum(expr.count(q) for q in SLO_QUERIES) for t, path, expr in self.seen
+                      if path.startswith("/api/v1/query") and start <= t <= end]
         return len(inside), sum(inside)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def cpu_seconds(pid: int) -> float | None:

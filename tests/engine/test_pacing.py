@@ -1,8 +1,8 @@
 """When the real engine asks Prometheus, around injection: no tick before a scrape that can show the fault.
 
 A real Prometheus scrapes a tiny exporter every second; the run goes through the real engine with a
-run-owned fault proxy on loopback; a counting forwarder in front of Prometheus records every query
-the run sends. ``monitor.interval`` is 5 s, so a tick that comes before it is the scrape-aligned
+run-owned fault proxy on loopback; a counting forwarder in front of Prometheus (``harness.forwarder``) records every
+request the run sends. ``monitor.interval`` is 5 s, so a tick that comes before it is the scrape-aligned
 pacing, not the timer; Prometheus is young (a few samples), so the scrape interval is known only
 because the pre-flight's query and the steady-state check saw two consecutive samples. The figures (queries per SLO per scrape interval against Chaos Toolkit) are
 in ``docs/benchmarks.md``, measured by ``bench/bench_peers.py``.
@@ -11,16 +11,14 @@ in ``docs/benchmarks.md``, measured by ``bench/bench_peers.py``.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+from harness.forwarder import Forwarder
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from chaos.demo.prometheus import PrometheusServer, free_port
@@ -49,41 +47,6 @@ spec:
 """
 
 
-class Recorder:
-    """Forwards to Prometheus and records (time, query) of every instant query."""
-
-    def __init__(self, target: str) -> None:
-        self.seen: list[tuple[float, str]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                query = " ".join(urllib.parse.parse_qs(data.decode()).get("query", []))
-                owner.seen.append((time.time(), query))
-                request = urllib.request.Request(target + self.path, data=data)
-                request.add_header("Content-Type", "application/x-www-form-urlencoded")
-                with urllib.request.urlopen(request, timeout=10) as answer:
-                    body = answer.read()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def prom() -> Iterator[PrometheusServer]:
     registry = CollectorRegistry()
@@ -110,7 +73,7 @@ def scrape_times(url: str, at: float, window_s: int) -> list[float]:
 
 async def test_the_first_tick_after_injection_waits_for_a_scrape_after_it(prom: PrometheusServer,
                                                                           tmp_path: Path) -> None:
-    recorder = Recorder(prom.url)
+    recorder = Forwarder(prom.url)
     try:
         loaded = load_text(EXPERIMENT % {"port": free_port(), "url": recorder.url}, "paced.yaml")
         engine = Engine(EngineSettings(state_dir=tmp_path))
@@ -131,4 +94,4 @@ async def test_the_first_tick_after_injection_waits_for_a_scrape_after_it(prom: 
     assert first >= first_after, (first - injected.at, first_after - injected.at)
     assert first < injected.at + 5  # and not on the 5 s timer: on that scrape
     # nothing was asked between the steady-state check and that tick
-    assert not [t for t, _ in recorder.seen if checked.at + 0.001 < t < first]
+    assert not [t for t, _, _ in recorder.seen if checked.at + 0.001 < t < first]
