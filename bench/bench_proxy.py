@@ -1,6 +1,6 @@
 """Fault proxy overhead against a direct connection, measured in the same run (a script, not a test).
 
-    .venv/bin/python bench/bench_proxy.py [--requests 3000] [--bulk-mb 256] [--rounds 5]
+    .venv/bin/python bench/bench_proxy.py [--requests 3000] [--bulk-mb 256] [--rounds 5] [--work-us 0]
 
 Upstreams (a minimal keep-alive HTTP server and a bulk sender) run in a child process; the proxy runs
 as its own process (``python -m chaos.clients.host.proxy``), as it does in production; the client is
@@ -9,6 +9,8 @@ connection) and the requests/s ratio (16 concurrent connections); for bulk, MB/s
 no fault and with a 0 ms latency fault active (the delay queue engaged), in TCP and HTTP modes. The
 ratios are per round — direct, then through the proxy, back to back — and the median of ``--rounds``
 rounds is reported with its range, so a noisy neighbour on a shared machine hits both sides of a ratio.
+``--work-us N`` makes the HTTP upstream spend N µs of CPU on each request before it answers (a service
+that does some work, instead of an echo whose whole cost is its syscalls).
 It also reports the proxy process' own CPU per request and per GiB (``/proc``), which other load on
 the machine distorts less, and the CPU all processes of each path (client, upstream, proxy) spend per
 request and per GiB: their ratio is the req/s ratio a CPU-saturated machine would show, and compares this proxy with the one of commit :data:`BASELINE` (its
@@ -39,6 +41,16 @@ REQUEST = b"GET /pay HTTP/1.1\r\nHost: bench\r\n\r\n"
 BLOCK = b"x" * (1 << 20)
 
 
+WORK_S = 0.0
+"""CPU seconds the HTTP upstream spends per request (``--work-us``), set in the upstream process."""
+
+
+def _work(count: int) -> None:
+    until = time.process_time() + WORK_S * count
+    while time.process_time() < until:
+        pass
+
+
 class _Http(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -50,10 +62,15 @@ class _Http(asyncio.Protocol):
         count = self.buffer.count(b"\r\n\r\n")
         if count:
             self.buffer = self.buffer[self.buffer.rfind(b"\r\n\r\n") + 4:]
+            if WORK_S:
+                _work(count)
             self.transport.write(RESPONSE * count)
 
 
-def _upstreams(ports: multiprocessing.connection.Connection, bulk_bytes: int) -> None:
+def _upstreams(ports: multiprocessing.connection.Connection, bulk_bytes: int, work_s: float = 0.0) -> None:
+    global WORK_S
+    WORK_S = work_s
+
     async def bulk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         left = bulk_bytes
         while left > 0:
@@ -198,9 +215,10 @@ def _pct(samples: list[float], q: int) -> float:
     return statistics.quantiles(samples, n=100)[q - 1] if q < 100 else max(samples)
 
 
-async def run(requests: int, bulk_mb: int, rounds: int) -> None:
+async def run(requests: int, bulk_mb: int, rounds: int, work_us: float = 0.0) -> None:
     parent, child = multiprocessing.Pipe()
-    upstream = multiprocessing.Process(target=_upstreams, args=(child, bulk_mb * (1 << 20)), daemon=True)
+    upstream = multiprocessing.Process(target=_upstreams, args=(child, bulk_mb * (1 << 20), work_us / 1e6),
+                                       daemon=True)
     upstream.start()
     http_port, bulk_port = parent.recv()
     upstream_pid = upstream.pid
@@ -284,11 +302,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--bulk-mb", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--work-us", type=float, default=0.0,
+                        help="CPU microseconds the HTTP upstream spends per request (default 0: an echo)")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.requests} requests, "
-          f"{args.bulk_mb} MiB bulk, {args.rounds} alternating rounds, "
+          f"{args.bulk_mb} MiB bulk, {args.rounds} alternating rounds, upstream work {args.work_us:g} us/request, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {_load()}")
-    asyncio.run(run(args.requests, args.bulk_mb, args.rounds))
+    asyncio.run(run(args.requests, args.bulk_mb, args.rounds, args.work_us))
     print(f"load average at the end {_load()}")
     return 0
 
