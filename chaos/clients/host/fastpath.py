@@ -108,13 +108,8 @@ class UpstreamSide(_Side):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
 
     def data_received(self, data: bytes) -> None:
-        client = self.client
-        if client.piping:
-            if client.ctx.table.applicable(self.upstream.name) is not NOTHING:
-                client.tcp_leave(upstream_data=data)
-                return
-            client.ctx.metrics.bytes_from.inc(len(data))
-            client.transport.write(data)
+        if self.client.piping:
+            self.client.pipe(data, to_upstream=False)
             return
         if self.phase == "idle":
             self.buffer += data
@@ -316,13 +311,7 @@ class ClientSide(_Side):
 
     def data_received(self, data: bytes) -> None:
         if self.piping:
-            up = self.pipe_to
-            assert up is not None
-            if self.ctx.table.applicable(up.upstream.name) is not NOTHING:
-                self.tcp_leave(client_data=data)
-                return
-            self.ctx.metrics.bytes_to.inc(len(data))
-            up.transport.write(data)
+            self.pipe(data, to_upstream=True)
             return
         if not self.http:  # still connecting (uvloop starts reading right after connection_made)
             self.buffer += data
@@ -403,6 +392,24 @@ class ClientSide(_Side):
         else:
             self.pauses.discard("connect")
             self.transport.resume_reading()
+
+    def pipe(self, data: bytes, to_upstream: bool) -> None:
+        """TCP mode: forward one chunk of either direction, or — when a fault applies now — hand the
+        connection to the fault path with that chunk."""
+        up = self.pipe_to
+        assert up is not None
+        if self.ctx.table.applicable(up.upstream.name) is not NOTHING:
+            if to_upstream:
+                self.tcp_leave(client_data=data)
+            else:
+                self.tcp_leave(upstream_data=data)
+            return
+        if to_upstream:
+            self.ctx.metrics.bytes_to.inc(len(data))
+            up.transport.write(data)
+        else:
+            self.ctx.metrics.bytes_from.inc(len(data))
+            self.transport.write(data)
 
     def tcp_leave(self, client_data: bytes = b"", upstream_data: bytes = b"") -> None:
         """A fault applies now: the rest of this pipe runs in :func:`sessions.pipe_both`."""
