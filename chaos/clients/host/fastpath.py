@@ -27,6 +27,7 @@ from typing import Any, cast
 from chaos.clients.host.faulttable import NOTHING
 from chaos.clients.host.httpframe import MalformedMessage, RequestHeads, fast_response, simple_response
 from chaos.clients.host.lanes import Lane, reset_transport
+from chaos.clients.host.metrics import LoopCount
 from chaos.clients.host.sessions import STREAM_LIMIT, ProxyContext, pipe_both, run_http, run_tcp
 from chaos.clients.host.specs import Upstream
 
@@ -103,6 +104,9 @@ class UpstreamSide(_Side):
         self.phase = "idle"  # HTTP: idle, head, length, chunk-size, chunk-data, trailers, close
         self.left = 0
         self.closes = False
+        self.counts: dict[bytes, LoopCount] = {}
+        """This upstream's ``aftershock_proxy_http_requests_total`` counts by status (their shared
+        :class:`LoopCount`, looked up once per status instead of once per request)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
@@ -114,7 +118,10 @@ class UpstreamSide(_Side):
         if self.phase == "idle":
             self.buffer += data
             return
-        self._feed(data)
+        try:
+            self._response(data)
+        except MalformedMessage as exc:
+            self.client.upstream_failed(self, f"aftershock proxy: upstream {self.upstream.name}: {exc}\n")
 
     def eof_received(self) -> bool | None:
         self.eof = True
@@ -168,76 +175,100 @@ class UpstreamSide(_Side):
             self.client.upstream_failed(self, f"aftershock proxy: upstream {self.upstream.name}: {exc}\n")
 
     def _response(self, data: bytes) -> None:
-        """Forward what ``data`` holds of the current response; ends it at its last byte."""
-        out: list[bytes] = []
-        client = self.client
-        while data and self.phase != "idle":
-            phase = self.phase
-            if phase == "length" or phase == "chunk-data":
-                if len(data) <= self.left:
-                    out.append(data)
-                    self.left -= len(data)
-                    data = b""
-                else:
-                    out.append(data[:self.left])
-                    data = data[self.left:]
-                    self.left = 0
-                if not self.left:
-                    if phase == "length":
-                        self.phase = "idle"
-                    else:
-                        self.phase = "chunk-size"
-                continue
-            if phase == "close":
-                out.append(data)
-                break
-            mark = b"\r\n\r\n" if phase == "head" else b"\r\n"
-            if self.buffer:
-                data, self.buffer = self.buffer + data, b""
-            end = data.find(mark)
-            if end < 0:
-                if len(data) > STREAM_LIMIT:
-                    raise MalformedMessage("message head or chunk line too large")
-                self.buffer = data
-                break
-            end += len(mark)
-            piece, data = data[:end], data[end:]
-            out.append(piece)
+        """Forward what ``data`` holds of the current response; ends it at its last byte.
+
+        What is forwarded is always a prefix of ``data`` (after what an unfinished head or chunk line
+        left in :attr:`buffer`): it is written in one piece, up to ``pos``."""
+        if self.buffer:
+            data, self.buffer = self.buffer + data, b""
+        size = len(data)
+        pos = 0
+        phase = self.phase
+        while pos < size:
             if phase == "head":
-                self._head(piece)
-            elif phase == "chunk-size":
-                try:
-                    size = int(piece.split(b";", 1)[0].strip(), 16)
-                except ValueError as exc:
-                    raise MalformedMessage(f"bad chunk size line {piece[:40]!r}") from exc
-                self.phase, self.left = ("trailers", 0) if size == 0 else ("chunk-data", size + 2)
-            elif piece == b"\r\n":  # the blank line after the trailers
-                self.phase = "idle"
-        if out:
-            payload = out[0] if len(out) == 1 else b"".join(out)
-            client.ctx.metrics.bytes_from.inc(len(payload))
+                end = data.find(b"\r\n\r\n", pos)
+                if end < 0:
+                    self._hold(data, pos)
+                    break
+                end += 4
+                phase = self._head(data[pos:end] if pos or end < size else data)
+                pos = end
+                if phase == "idle":
+                    break
+            elif phase == "length" or phase == "chunk-data":
+                left = self.left
+                if size - pos < left:
+                    self.left = left - (size - pos)
+                    pos = size
+                    break
+                pos += left
+                self.left = 0
+                if phase == "length":
+                    phase = self.phase = "idle"
+                    break
+                phase = self.phase = "chunk-size"
+            elif phase == "close":
+                pos = size
+                break
+            else:  # chunk-size or trailers: one line
+                end = data.find(b"\r\n", pos)
+                if end < 0:
+                    self._hold(data, pos)
+                    break
+                end += 2
+                if phase == "chunk-size":
+                    line = data[pos:end]
+                    try:
+                        chunk = int(line.split(b";", 1)[0].strip(), 16)
+                    except ValueError as exc:
+                        raise MalformedMessage(f"bad chunk size line {line[:40]!r}") from exc
+                    if chunk == 0:
+                        phase = self.phase = "trailers"
+                    else:
+                        phase, self.phase, self.left = "chunk-data", "chunk-data", chunk + 2
+                elif end - pos == 2:  # the blank line after the trailers
+                    phase = self.phase = "idle"
+                    pos = end
+                    break
+                pos = end
+        client = self.client
+        if pos:
+            payload = data if pos == size else data[:pos]
+            client.bytes_from.value += len(payload)
             client.transport.write(payload)
-        if self.phase == "idle":
-            if data:
-                self.buffer = data
+        if phase == "idle":
+            if pos < size:
+                self.buffer = data[pos:]
             client.response_done(self, self.closes)
 
-    def _head(self, raw: bytes) -> None:
-        status, (kind, length), closes = fast_response(raw, self.method)
-        if status.startswith("1"):
-            if status == "101":
+    def _hold(self, data: bytes, pos: int) -> None:
+        """Keep an unfinished head or chunk line for the next read."""
+        if len(data) - pos > STREAM_LIMIT:
+            raise MalformedMessage("message head or chunk line too large")
+        self.buffer = data[pos:] if pos else data
+
+    def _head(self, raw: bytes) -> str:
+        """Read a response head; sets and returns the phase that follows it."""
+        status, kind, length, closes = fast_response(raw, self.method)
+        if status[:1] == b"1":
+            if status == b"101":
                 raise MalformedMessage("101 Switching Protocols to a request without Upgrade")
-            return  # an interim response: forwarded; the final head follows
-        self.client.ctx.count_request(self.upstream.name, status)
+            return "head"  # an interim response: forwarded; the final head follows
+        count = self.counts.get(status)
+        if count is None:
+            count = self.counts[status] = self.client.ctx.metrics.request_count(self.upstream.name,
+                                                                                status.decode("latin-1"))
+        count.value += 1
         self.closes = closes or kind == "close"
-        if kind == "none" or (kind == "length" and length == 0):
-            self.phase = "idle"
-        elif kind == "length":
+        if kind == "length" and length:
             self.phase, self.left = "length", length
         elif kind == "chunked":
             self.phase = "chunk-size"
-        else:
+        elif kind == "close":
             self.phase = "close"
+        else:
+            self.phase = "idle"
+        return self.phase
 
     def finish_on_close(self) -> bool:
         """At the upstream's end: whether that completes the current response (close-delimited)."""
@@ -266,6 +297,8 @@ class ClientSide(_Side):
         self.close_after = False
         self.upstreams: dict[str, UpstreamSide] = {}
         self.heads = RequestHeads() if http else None
+        self.bytes_to = ctx.metrics.bytes_to
+        self.bytes_from = ctx.metrics.bytes_from
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
@@ -398,17 +431,18 @@ class ClientSide(_Side):
         connection to the fault path with that chunk."""
         up = self.pipe_to
         assert up is not None
-        if self.ctx.table.applicable(up.upstream.name) is not NOTHING:
+        table = self.ctx.table
+        if table.size and table.applicable(up.upstream.name) is not NOTHING:
             if to_upstream:
                 self.tcp_leave(client_data=data)
             else:
                 self.tcp_leave(upstream_data=data)
             return
         if to_upstream:
-            self.ctx.metrics.bytes_to.inc(len(data))
+            self.bytes_to.value += len(data)
             up.transport.write(data)
         else:
-            self.ctx.metrics.bytes_from.inc(len(data))
+            self.bytes_from.value += len(data)
             self.transport.write(data)
 
     def tcp_leave(self, client_data: bytes = b"", upstream_data: bytes = b"") -> None:
@@ -430,7 +464,7 @@ class ClientSide(_Side):
         self.body_left -= len(data)
         target = self.body_to
         if target is not None and target.fast:
-            self.ctx.metrics.bytes_to.inc(len(data))
+            self.bytes_to.value += len(data)
             target.transport.write(data)
 
     def _next_request(self) -> None:
@@ -448,21 +482,23 @@ class ClientSide(_Side):
                 self._http_leave()  # the stream path answers 400 or reads the rest
             return
         ctx = self.ctx
-        if len(ctx.table):
+        if ctx.table.size:
             self._http_leave()
             return
-        head = buffered[:end + 4]
+        end += 4
+        head = buffered[:end]  # the same object when the buffer holds just this head
         assert self.heads is not None
         plain = self.heads.read(head)
         if plain is None:
             self._http_leave()
             return
-        upstream = ctx.router.choose(ctx.rng)
+        router = ctx.router
+        upstream = router.single or router.choose(ctx.rng)
         if upstream is None:
             self._http_leave()
             return
         method, length, close = plain
-        self.buffer = buffered[end + 4:]
+        self.buffer = buffered[end:]
         self.busy = True
         self.close_after = close
         side = self.upstreams.get(upstream.name)
@@ -470,7 +506,14 @@ class ClientSide(_Side):
             self.pause("connect")
             self.spawn(self._connect_then_send(upstream, head, method, length))
             return
-        self._send(side, head, method, length)
+        if length:
+            self._send(side, head, method, length)
+            return
+        self.body_to = side  # a body-less request: what _send does, without the body
+        self.body_left = 0
+        self.bytes_to.value += len(head)
+        side.transport.write(head)
+        side.expect(method)
 
     def _send(self, side: UpstreamSide, head: bytes, method: bytes, length: int) -> None:
         body = self.buffer[:length]
@@ -478,7 +521,7 @@ class ClientSide(_Side):
         self.body_to = side
         self.body_left = length - len(body)
         payload = head + body if body else head
-        self.ctx.metrics.bytes_to.inc(len(payload))
+        self.bytes_to.value += len(payload)
         side.transport.write(payload)
         side.expect(method)
 
@@ -521,7 +564,14 @@ class ClientSide(_Side):
             side.transport.close()
             self.close()
             return
-        self._done(close=self.close_after)
+        self.busy = False  # _done(close=self.close_after), with no call where there is nothing to do
+        if self.close_after:
+            self.close()
+            return
+        if self.pauses:
+            self.resume("pipelined")
+        if self.buffer or self.eof:
+            self._next_request()
 
     def _done(self, close: bool) -> None:
         self.busy = False

@@ -52,6 +52,8 @@ class FaultTable:
         self._loop = loop
         self._faults: dict[str, ActiveFault] = {}
         self.version = 0
+        self.size = 0
+        """How many faults the table holds (``len(table)`` without a call, for the data path)."""
         self._listeners: list[RemovalListener] = []
         self._change_listeners: list[Callable[[], None]] = []
         self._cache: dict[str, Applicable] = {}
@@ -143,6 +145,7 @@ class FaultTable:
 
     def _bump(self) -> None:
         self.version += 1
+        self.size = len(self._faults)
         self._cache.clear()
         for listener in self._change_listeners:
             listener()

@@ -8,6 +8,7 @@ Content-Length, chunked encoding, or until close) and copies the raw bytes uncha
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -204,31 +205,49 @@ def fast_request(raw: bytes) -> tuple[bytes, int, bool] | None:
     return first[0], length, close
 
 
-def fast_response(raw: bytes, method: bytes) -> tuple[str, tuple[str, int], bool]:
-    """``(status, framing, wants_close)`` of a response head; framing as :func:`response_framing`.
-    Raises :class:`MalformedMessage` like :func:`parse_head`."""
-    lower = raw.lower()
-    first = raw[:lower.find(b"\r\n")].split(b" ", 2)
-    try:
-        if len(first) < 2 or _odd(lower):
-            raise _Unusual("odd head")
-        connection = _value(lower, b"\r\nconnection:")
-        coding = _value(lower, b"\r\ntransfer-encoding:")
-        length = _value(lower, b"\r\ncontent-length:")
-        if length is not None and not length.isdigit():
-            raise _Unusual("odd length")
-    except _Unusual:
-        head = parse_head(raw)
-        return head.first[1], response_framing(head, method.decode("latin-1")), head.wants_close
-    status = first[1].decode("latin-1")
+_FRAMING = re.compile(rb"\r\n(content-length|connection|transfer-encoding):(.*?)(?=\r\n)", re.S)
+"""The headers that frame a response, in a lower-cased head: ``(name, value)`` of each occurrence."""
+
+
+def fast_response(raw: bytes, method: bytes) -> tuple[bytes, str, int, bool]:
+    """``(status, kind, length, wants_close)`` of a response head; ``(kind, length)`` is the framing of
+    :func:`response_framing`. Heads the byte scan does not read (odd spellings, a repeated framing
+    header, a bad length or start line) go to :func:`parse_head`, which raises
+    :class:`MalformedMessage` for what it cannot read."""
+    # _odd without lower-casing (it looks for no letters); both tab spellings contain a tab
+    if (raw.find(b" :") >= 0 or raw.find(b"\n ") >= 0
+            or (raw.find(b"\t") >= 0 and (raw.find(b"\t:") >= 0 or raw.find(b"\n\t") >= 0))):
+        return _parsed_response(raw, method)
+    first = raw[:raw.find(b"\r\n")].split(b" ", 2)
+    if len(first) < 2:
+        return _parsed_response(raw, method)
+    found = _FRAMING.findall(raw.lower())
+    values = dict(found)
+    if len(values) < len(found):  # a repeated framing header
+        return _parsed_response(raw, method)
+    length = values.get(b"content-length")
+    if length is not None:
+        length = length.strip()
+        if not length.isdigit():
+            return _parsed_response(raw, method)
+    connection = values.get(b"connection")
     close = first[0] == b"HTTP/1.0" or (connection is not None and b"close" in connection)
-    if method == b"HEAD" or not status.isdigit() or status[0] in "01" or status in ("204", "304"):
-        return status, ("none", 0), close
-    if coding is not None and coding.endswith(b"chunked"):
-        return status, ("chunked", 0), close
+    status = first[1]
+    if method == b"HEAD" or not status.isdigit() or status[0] in b"01" or status in (b"204", b"304"):
+        return status, "none", 0, close
+    coding = values.get(b"transfer-encoding")
+    if coding is not None and coding.strip().endswith(b"chunked"):
+        return status, "chunked", 0, close
     if length is None:
-        return status, ("close", 0), close
-    return status, ("length", int(length)), close
+        return status, "close", 0, close
+    return status, "length", int(length), close
+
+
+def _parsed_response(raw: bytes, method: bytes) -> tuple[bytes, str, int, bool]:
+    """:func:`fast_response` by the full parser, for the heads the byte scan leaves to it."""
+    head = parse_head(raw)
+    kind, length = response_framing(head, method.decode("latin-1"))
+    return head.first[1].encode("latin-1"), kind, length, head.wants_close
 
 
 class RequestHeads:
@@ -250,7 +269,7 @@ class RequestHeads:
 
     def read(self, raw: bytes) -> tuple[bytes, int, bool] | None:
         """As :func:`fast_request`, for one whole head (start line to the blank line)."""
-        if b"pgrade" in raw or b"PGRADE" in raw:  # Upgrade: / Connection: upgrade -> the stream path
+        if raw.find(b"pgrade") >= 0 or raw.find(b"PGRADE") >= 0:  # Upgrade: / Connection: upgrade -> the stream path
             return None
         self._complete = False
         try:

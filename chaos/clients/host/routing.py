@@ -24,6 +24,8 @@ class Router:
             raise TargetError(f"upstream names must be unique, got {names}")
         self._upstreams = {u.name: u for u in upstreams}
         self._table: list[tuple[float, Upstream]] = []
+        self.single: Upstream | None = None
+        """The upstream that gets all traffic when only one has a share (no random draw needed)."""
         self._rebuild()
 
     @property
@@ -69,3 +71,4 @@ class Router:
                 total += weight
                 table.append((total, upstream))
         self._table = table
+        self.single = table[0][1] if len(table) == 1 else None
