@@ -144,6 +144,6 @@ def reset_transport(transport: asyncio.BaseTransport) -> None:
     """Abort ``transport`` with a RST (SO_LINGER 0)."""
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):  # ValueError: uvloop's socket of a closed transport
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     cast(asyncio.WriteTransport, transport).abort()
