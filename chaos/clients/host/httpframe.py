@@ -218,13 +218,19 @@ def fast_response(raw: bytes, method: bytes) -> tuple[bytes, str, int, bool]:
     if (raw.find(b" :") >= 0 or raw.find(b"\n ") >= 0
             or (raw.find(b"\t") >= 0 and (raw.find(b"\t:") >= 0 or raw.find(b"\n\t") >= 0))):
         return _parsed_response(raw, method)
-    first = raw[:raw.find(b"\r\n")].split(b" ", 2)
-    if len(first) < 2:
-        return _parsed_response(raw, method)
+    first = raw.split(b" ", 2)  # version and status, when both end inside the start line
+    line_end = raw.find(b"\r\n")
+    if len(first) < 3 or len(first[0]) + len(first[1]) + 1 >= line_end:
+        first = raw[:line_end].split(b" ", 2)
+        if len(first) < 2:
+            return _parsed_response(raw, method)
     found = _FRAMING.findall(raw.lower())
-    values = dict(found)
-    if len(values) < len(found):  # a repeated framing header
-        return _parsed_response(raw, method)
+    if len(found) == 1:
+        values = {found[0][0]: found[0][1]}
+    else:
+        values = dict(found)
+        if len(values) < len(found):  # a repeated framing header
+            return _parsed_response(raw, method)
     length = values.get(b"content-length")
     if length is not None:
         length = length.strip()
