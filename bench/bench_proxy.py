@@ -352,7 +352,7 @@ async def start_haproxy(http_port: int, bulk_port: int, workdir: Path
         f"listen px-tcp\n  mode tcp\n  bind 127.0.0.1:{ports['tcp']}\n  server up 127.0.0.1:{http_port}\n"
         f"listen px-bulk\n  mode tcp\n  bind 127.0.0.1:{ports['bulk']}\n  server up 127.0.0.1:{bulk_port}\n")
     proc = subprocess.Popen([str(haproxy_binary()), "-db", "-f", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for port in ports.values():
         await _wait_port(port, proc)
     version = subprocess.run([str(haproxy_binary()), "-v"], capture_output=True, text=True).stdout.split()
@@ -466,7 +466,7 @@ async def run(seconds: float, rounds: int, peers: list[str], work_us: float, fau
         proxied = [c for c in proxied if c.http_port is not None or c.bulk_port is not None]
         print(f"contenders: {', '.join(sorted({c.name for c in proxied}))}", flush=True)
         for kind in kinds:
-            for c in [direct, *proxied]:  # warm-up of every path (connections, caches, the JIT of nothing)
+            for c in [direct, *proxied]:  # warm-up of every path (connections opened, caches filled)
                 port = c.http_port if kind == "requests" else c.bulk_port
                 if port is not None:
                     await (request_rate(port, 0.2) if kind == "requests" else bulk_rate(port, 0.2))

@@ -166,9 +166,10 @@ class UpstreamSide(_Side):
         self.phase = "head"
         if self.buffer:
             data, self.buffer = self.buffer, b""
-            self._feed(data)
+            self.feed(data)
 
-    def _feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
+        """Read (and forward) response bytes; a malformed response is answered by the client side."""
         try:
             self._response(data)
         except MalformedMessage as exc:
@@ -509,11 +510,15 @@ class ClientSide(_Side):
         if length:
             self._send(side, head, method, length)
             return
-        self.body_to = side  # a body-less request: what _send does, without the body
+        self.body_to = side  # a body-less request: what _send and side.expect do, without the body
         self.body_left = 0
         self.bytes_to.value += len(head)
         side.transport.write(head)
-        side.expect(method)
+        side.method = method
+        side.phase = "head"
+        if side.buffer:  # the upstream spoke first: its bytes are the start of this response
+            data, side.buffer = side.buffer, b""
+            side.feed(data)
 
     def _send(self, side: UpstreamSide, head: bytes, method: bytes, length: int) -> None:
         body = self.buffer[:length]
