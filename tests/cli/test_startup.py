@@ -83,3 +83,18 @@ def test_validate_pauses_the_gc_only_while_it_runs() -> None:
     result = CliRunner().invoke(cli.main, ["validate", DEMO], env={"AFTERSHOCK_DEMO_PROXY_TOKEN": "t"})
     assert result.exit_code == 0, result.output
     assert gc.isenabled()
+
+
+def test_validate_freezes_its_objects_at_exit_instead_of_collecting_them(tmp_path: Path) -> None:
+    # atexit runs callbacks last-registered first: the probe, registered before the command runs, sees
+    # what the command's exit hook did (the interpreter's last cyclic collection then skips them)
+    probe = ("import atexit, gc, sys\n"
+             "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n"
+             "from chaos.cli import main\n"
+             "main(['validate', sys.argv[1]])\n")
+    env = {**os.environ, "AFTERSHOCK_DEMO_PROXY_TOKEN": "t"}
+    proc = subprocess.run([sys.executable, "-c", probe, DEMO], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    frozen = int(re.findall(r"^frozen (\d+)$", proc.stderr, re.MULTILINE)[0])
+    assert frozen > 10_000
