@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -24,7 +24,9 @@ from chaos.loading.paths import PathT, format_path, line_for
 from chaos.loading.validation_problems import problems_from_validation
 from chaos.model.checks import did_you_mean
 from chaos.model.experiment import Experiment, Metadata
-from chaos.model.gameday import ExperimentRef, GameDay, GameDaySchedule, GameDaySpec
+
+if TYPE_CHECKING:  # the game-day model is imported when a game day is loaded, not for every experiment file
+    from chaos.model.gameday import GameDay
 
 
 @dataclass
@@ -88,6 +90,8 @@ def load_gameday(path: str | os.PathLike[str], environ: Mapping[str, str] | None
 
 def _load_gameday(doc: Any, lines: dict[PathT, int], path: str | os.PathLike[str],
                   environ: Mapping[str, str] | None) -> LoadedGameDay:
+    from chaos.model.gameday import GameDay
+
     source = str(path)
     if not isinstance(doc, dict):
         kind = "empty" if doc is None else f"a {type(doc).__name__}"
@@ -144,6 +148,8 @@ def _load_gameday(doc: Any, lines: dict[PathT, int], path: str | os.PathLike[str
 
 def as_gameday(loaded: Loaded) -> LoadedGameDay:
     """The one-experiment game day of an experiment with ``spec.schedule`` (defaults otherwise)."""
+    from chaos.model.gameday import ExperimentRef, GameDay, GameDaySchedule, GameDaySpec
+
     exp: Experiment = loaded.experiment
     schedule = None
     if exp.spec.schedule is not None:

@@ -41,7 +41,7 @@ class GameDaySchedule(Schedule):
 class ExperimentRef(Model):
     file: str = Field(min_length=1)
     """Path of the experiment, relative to the GameDay file."""
-    set: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    set: dict[str, str | int | float | bool] = Field(default={})
     """``--set`` overrides of the experiment's parameters."""
 
     def overrides(self) -> dict[str, str]:
@@ -162,9 +162,9 @@ class GameDaySpec(Model):
     pause: Duration = "0s"
     stop_on: list[Verdict] = Field(default_factory=lambda: ["failed", "aborted"])  # type: ignore[arg-type]
     gate: GameDayGate | None = None
-    blackouts: list[Blackout] = Field(default_factory=list, max_length=1000)
+    blackouts: list[Blackout] = Field(default=[], max_length=1000)
     suspend_after: int | None = Field(default=None, ge=1, le=1000)
-    notify: list[Notify] = Field(default_factory=list, max_length=20)
+    notify: list[Notify] = Field(default=[], max_length=20)
 
     @property
     def pause_s(self) -> float:

@@ -40,7 +40,7 @@ class HttpCall(Model):
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     url: PublicUrl = Field(pattern=r"^https?://")
-    headers: SecretHeaders = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default={})
     json_: Any = Field(default=None, alias="json")
     expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
     timeout: Duration = "5s"
@@ -53,11 +53,11 @@ class KubePatch(Model):
     kind: Literal["ConfigMap", "Deployment"]
     name: str
     namespace: str | None = None
-    data: dict[str, str] = Field(default_factory=dict)
-    env: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, str] = Field(default={})
+    env: dict[str, str] = Field(default={})
     """Deployment container env vars to set."""
     container: str | None = None
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default={})
 
     @model_validator(mode="after")
     def _something(self) -> KubePatch:
@@ -123,7 +123,7 @@ class ShrinkWith(Model):
 
 class NotifyWith(Model):
     url: PublicUrl = Field(pattern=r"^https?://")
-    headers: SecretHeaders = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default={})
     timeout: Duration = "5s"
 
 

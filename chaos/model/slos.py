@@ -96,7 +96,7 @@ class MonitorSpec(Model):
     bearer_token_env: str | None = None
     bearer_token_file: str | None = None
     basic_auth: BasicAuth | None = None
-    headers: SecretHeaders = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default={})
     ca_bundle: str | None = None
     insecure: bool = False
     max_concurrency: int = Field(default=16, ge=1, le=256)

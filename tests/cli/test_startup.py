@@ -48,6 +48,7 @@ def test_validate_imports_the_model_and_nothing_that_talks(tmp_path: Path) -> No
                                                       "rich", "promql_parser"})
     # the policy checks of a file are model checks: validating does not load the policy engine
     assert not {n for n in names if n.startswith(("chaos.policy", "chaos.engine", "chaos.slo"))}
+    assert "chaos.model.gameday" not in names  # an experiment file: the game-day model is not needed
 
 
 def test_command_modules_are_imported_with_the_cyclic_gc_paused(monkeypatch: pytest.MonkeyPatch) -> None:
