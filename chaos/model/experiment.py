@@ -5,8 +5,6 @@ Field names are the contract of ``shared/design/experiment-format.md``. Cross-re
 ``chaos.model.checks`` so every problem gets its own field path. Pure values.
 """
 
-from __future__ import annotations
-
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

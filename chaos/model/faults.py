@@ -8,11 +8,9 @@ against Chaos Mesh's own code and the real API server. Pure values; used by load
 compiling (Kubernetes and host) and the run engine.
 """
 
-from __future__ import annotations
-
 import json
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
@@ -91,7 +89,7 @@ class LabelRequirement(Model):
     values: list[str] = Field(default=[])
 
     @model_validator(mode="after")
-    def _values_fit_operator(self) -> LabelRequirement:
+    def _values_fit_operator(self) -> Self:
         if self.operator in ("In", "NotIn") and not self.values:
             raise ValueError(f"operator {self.operator} needs values")
         if self.operator in ("Exists", "DoesNotExist") and self.values:
@@ -171,7 +169,7 @@ class FaultBase(Model):
         return value
 
     @model_validator(mode="after")
-    def _mode_value(self) -> FaultBase:
+    def _mode_value(self) -> Self:
         _check_mode_value(self.mode, self.value)
         return self
 
@@ -202,7 +200,7 @@ class NetworkFault(FaultBase):
     """Network device inside the pod (NetworkChaos ``device``)."""
 
     @model_validator(mode="after")
-    def _peer_mode(self) -> NetworkFault:
+    def _peer_mode(self) -> Self:
         if self.peer is not None:
             _check_mode_value(self.peer.mode, self.peer.value)
         if self.direction in ("from", "both"):
@@ -337,7 +335,7 @@ class HttpPatch(HttpFault):
     """A JSON document merged into the body (JSON merge patch)."""
 
     @model_validator(mode="after")
-    def _something_to_patch(self) -> HttpPatch:
+    def _something_to_patch(self) -> Self:
         if not (self.headers or self.queries or self.body):
             raise ValueError("http-patch needs headers, queries or body")
         if self.queries and self.target == "Response":

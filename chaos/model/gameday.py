@@ -7,10 +7,8 @@ Cross-references (the gate's SLO, the experiment files) are checked by
 :mod:`chaos.gameday.loading`, which validates every referenced experiment too. Pure values.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -85,7 +83,7 @@ class Blackout(Model):
         return value
 
     @model_validator(mode="after")
-    def _shape(self) -> Blackout:
+    def _shape(self) -> Self:
         if (self.from_ is None) != (self.to is None):
             raise ValueError("a date range needs both 'from' and 'to'")
         if (self.cron is None) != (self.duration is None):
@@ -137,7 +135,7 @@ class GameDayGate(Model):
     """Multi-window burn rate: every window must burn faster than maxBurnRate to refuse."""
 
     @model_validator(mode="after")
-    def _something(self) -> GameDayGate:
+    def _something(self) -> Self:
         if self.min_budget is None and self.max_burn_rate is None:
             raise ValueError("a gate needs minBudget and/or maxBurnRate")
         return self

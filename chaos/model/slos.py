@@ -6,8 +6,6 @@ see it (like a Prometheus alert's pending → firing). Pure values; evaluated by
 ``chaos.slo.evaluation`` and polled by ``chaos.slo.monitoring``.
 """
 
-from __future__ import annotations
-
 import math
 from typing import Any, Literal
 
