@@ -132,3 +132,14 @@ def test_the_collector_stays_paused_until_the_fault_is_injected_then_start_up_is
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "__all__"), ("0", "0")])
+def test_pydantic_plugin_lookup_is_off_in_the_aftershock_process_unless_the_environment_says(
+        given: str | None, seen: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if given is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = given
+    probe = "import os, chaos.cli; print(os.environ['PYDANTIC_DISABLE_PLUGINS'])"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.stdout.strip() == seen, proc.stderr
