@@ -14,9 +14,12 @@ after the other, alternating, ``--rounds`` times:
 Chaos Toolkit runs from its own virtualenv (``--peer-venv``, created with pip on first use) holding
 only chaostoolkit, chaostoolkit-lib and chaostoolkit-addons at the project's versions: Aftershock's
 dev environment also holds chaostoolkit-reporting, a ``chaos`` CLI plugin that imports matplotlib on
-every ``chaos`` command (~0.7 s), which would flatter Aftershock. Both tools run with byte code
-written (``PYTHONDONTWRITEBYTECODE`` dropped, Aftershock's package compiled first), as installed
-packages are.
+every ``chaos`` command (~0.7 s), which would flatter Aftershock. Aftershock runs the same way, as
+its users install it: the wheel of this tree, built and installed into its own virtualenv
+(``--aftershock-venv``, dependencies pinned to the dev venv's versions as ``scripts/wheel-test.sh``
+does; the wheel is reinstalled on every start, so the figures are this tree's), not the dev venv's
+editable install, whose import hook costs every start ~10 ms (``--editable`` measures that one).
+Both tools run with byte code written (``PYTHONDONTWRITEBYTECODE`` dropped), as installed packages are.
 
 Each round has three parts, measured the same way for every contender, from outside:
 
@@ -33,7 +36,10 @@ Each round has three parts, measured the same way for every contender, from outs
 3. **start-up commands**: ``aftershock --help``, ``aftershock validate`` (the demo file) and
    ``chaos --help``, wall time per command, alternating.
 
-    .venv/bin/python bench/bench_peers.py [--rounds 8] [--window 20]
+    .venv/bin/python bench/bench_peers.py [--rounds 8] [--window 20] [--startup-only]
+
+``--startup-only`` runs parts 1 (launch → fault injected, Aftershock as shipped and Chaos Toolkit at
+0.5 s; the breach figures come with it) and 3 only.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import math
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -68,7 +75,9 @@ from chaos.demo.stack import DemoStack  # noqa: E402
 sys.path.insert(0, str(REPO / "tests"))
 from harness.forwarder import Forwarder  # noqa: E402  (the tests' counting forwarder)
 
-BIN = Path(sys.executable).parent
+DEV_BIN = Path(sys.executable).parent
+BIN = DEV_BIN
+"""Where the ``aftershock`` under test is: the bench virtualenv's (``aftershock_venv``) unless ``--editable``."""
 DEMO = REPO / "experiments" / "demo-payment-latency.yaml"
 SLO_QUERY = 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{service="order"}[5s])))'
 ERROR_QUERY = ('(sum(rate(http_requests_total{service="order",code=~"5.."}[5s])) or vector(0)) / '
@@ -240,6 +249,29 @@ def peer_venv(path: Path) -> Path:
     return chaos
 
 
+def aftershock_venv(path: Path) -> Path:
+    """This tree's wheel installed into its own virtualenv (created on first use, the wheel reinstalled
+    every time), dependencies pinned to the dev venv's versions (pip's cache serves them)."""
+    pip = [str(DEV_BIN / "pip"), "--disable-pip-version-check"]
+    with tempfile.TemporaryDirectory(prefix="bench-wheel-") as tmp:
+        shutil.rmtree(REPO / "build", ignore_errors=True)  # setuptools' build/lib keeps deleted modules
+        subprocess.run([*pip, "wheel", "-q", "--no-deps", "-w", tmp, str(REPO)], check=True)
+        wheel = next(Path(tmp).glob("aftershock-*.whl"))
+        if not (path / "bin" / "python").exists():
+            print(f"creating {path} with the wheel of this tree", flush=True)
+            pins = subprocess.run([*pip, "freeze", "--exclude-editable"], check=True, capture_output=True,
+                                  text=True).stdout
+            (Path(tmp) / "pins.txt").write_text("".join(line + "\n" for line in pins.splitlines()
+                                                        if not line.startswith("aftershock")))
+            subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+            subprocess.run([str(path / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-c",
+                            str(Path(tmp) / "pins.txt"), str(wheel)], check=True)
+        else:
+            subprocess.run([str(path / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+                            "--force-reinstall", "--no-deps", str(wheel)], check=True)
+    return path / "bin"
+
+
 def child_env() -> dict[str, str]:
     """The environment every contender runs in: byte code written, as for installed packages."""
     env = dict(os.environ)
@@ -355,10 +387,21 @@ async def main() -> None:
     parser.add_argument("--window", type=float, default=20.0, help="seconds of the non-breaching fault window")
     parser.add_argument("--peer-venv", type=Path, default=Path(tempfile.gettempdir()) / "aftershock-bench-ctk",
                         help="Chaos Toolkit's own virtualenv (created with pip when missing)")
+    parser.add_argument("--aftershock-venv", type=Path,
+                        default=Path(tempfile.gettempdir()) / "aftershock-bench-wheel",
+                        help="Aftershock's own virtualenv: this tree's wheel, reinstalled on every start")
+    parser.add_argument("--editable", action="store_true",
+                        help="measure the dev venv's editable install instead of the installed wheel")
+    parser.add_argument("--startup-only", action="store_true",
+                        help="only launch → injected (with the breach runs) and the start-up commands")
     args = parser.parse_args()
+    global BIN
     chaos = peer_venv(args.peer_venv)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "chaos")], env=child_env(), check=True,
-                   stdout=subprocess.DEVNULL)
+    if args.editable:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "chaos")], env=child_env(),
+                       check=True, stdout=subprocess.DEVNULL)
+    else:
+        BIN = aftershock_venv(args.aftershock_venv)
     loads: list[float] = []
     commands: dict[str, list[float]] = {}
     commands_cpu: dict[str, list[float]] = {}
@@ -373,6 +416,8 @@ async def main() -> None:
                       window=False),
             Contender("chaos toolkit + safeguards every 0.1 s", chaos_toolkit(chaos, 0.1, admin, token), slos=1),
         ]
+        if args.startup_only:
+            contenders = contenders[:2]
         await settle(prom.url, 90.0)
         for r in range(args.rounds):
             loads.append(os.getloadavg()[0])
@@ -382,14 +427,15 @@ async def main() -> None:
                 print(f"round {r + 1}: " + await breach(c, stack, prom, counting), flush=True)
                 await settle(prom.url)
             for c in contenders:
-                if c.window:
+                if c.window and not args.startup_only:
                     print(f"round {r + 1}: " + await window(c, stack, counting, args.window), flush=True)
                     await settle(prom.url)
         counting.close()
     loads.append(os.getloadavg()[0])
     print(f"\n{platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {args.rounds} alternating rounds · "
-          f"load average (1 min) {min(loads):.1f}–{max(loads):.1f}\n")
+          f"load average (1 min) {min(loads):.1f}–{max(loads):.1f} · aftershock from "
+          f"{'the editable dev install' if args.editable else BIN.parent}\n")
     print("median (range) over the rounds\n")
     print("| contender | breach → fault removed, median | p90 | launch → fault injected | CPU seconds to it | "
           f"SLO queries per SLO per scrape interval ({args.window:g} s fault) | requests/s then | "

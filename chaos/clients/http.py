@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from chaos.errors import ActuatorError
 from chaos.model.durations import parse_duration
@@ -107,7 +106,9 @@ class HttpActuator:
 
     async def _send(self, method: str, url: str, headers: Mapping[str, str | Secret], body: Any, *, timeout_s: float,
                     retries: int, expect: Collection[int], what: str) -> httpx.Response:
-        attempts = retries + 1
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+        attempts = retries + 1  # (tenacity is imported on the first call: not on a run's way to injection)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(attempts),
             wait=wait_exponential(multiplier=self._backoff_s, max=self._max_backoff_s),

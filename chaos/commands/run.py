@@ -2,11 +2,16 @@
 
 Ctrl-C / SIGTERM abort the run: faults are removed first, then everything else; a second
 Ctrl-C does not skip cleanup. Exit code from the verdict.
+
+Start-up: the cyclic GC stays paused from the command's start until the first fault is injected (or
+the run ends): loading the file and the pre-flight build ~10^5 long-lived objects, and collections
+passing over them are CPU spent before the fault (:class:`CollectorPause`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from pathlib import Path
@@ -16,8 +21,32 @@ import click
 from chaos.commands.options import output_option, parse_sets, set_option, state_dir_option, target_options
 from chaos.commands.progress import NdjsonPrinter, TextPrinter
 from chaos.engine.driver import Engine, EngineSettings
-from chaos.engine.events import RunFinished
+from chaos.engine.events import Event, FaultInjected, RunFinished
 from chaos.loading import Loaded
+
+
+class CollectorPause:
+    """The cyclic GC paused from construction until the first fault is injected (an engine listener)
+    or :meth:`resume`; then what start-up built is frozen (later collections never pass over it again,
+    so none pauses the watch of a live fault for long) and collecting resumes.
+    Pausing changes no order: the fault is recorded before it is injected, after the pre-flight and
+    the steady-state check, as without it."""
+
+    def __init__(self) -> None:
+        self._collecting = gc.isenabled()
+        self._paused = True
+        gc.disable()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, FaultInjected | RunFinished):
+            self.resume()
+
+    def resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            gc.freeze()
+            if self._collecting:
+                gc.enable()
 
 
 def engine_settings(state_dir: str | None, prometheus: str | None = None, kubeconfig: str | None = None,
@@ -69,6 +98,17 @@ def run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: b
         output: str, state_dir: str | None, kubeconfig: str | None, context: str | None, namespace: str | None,
         prometheus: str | None) -> None:
     """Run experiment FILE: pre-flight, steady state, inject, watch SLOs, recover, verdict."""
+    pause = CollectorPause()
+    try:
+        _run(file, sets, dry_run, yes, no_reaper, force, run_id, output, state_dir, kubeconfig, context, namespace,
+             prometheus, pause)
+    finally:
+        pause.resume()
+
+
+def _run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: bool, force: bool,
+         run_id: str | None, output: str, state_dir: str | None, kubeconfig: str | None, context: str | None,
+         namespace: str | None, prometheus: str | None, pause: CollectorPause) -> None:
     from chaos.compiling import naming
     from chaos.errors import InvalidInput, Problem
     from chaos.loading import load_file
@@ -79,6 +119,7 @@ def run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: b
     exp = loaded.experiment
     settings = engine_settings(state_dir, prometheus, kubeconfig, context, namespace, not no_reaper, force)
     engine = Engine(settings)
+    engine.subscribe(pause)
     if dry_run:
         plan = asyncio.run(engine.plan(loaded))
         click.echo(f"dry run of {exp.name} ({exp.spec.target.type}), run id {plan.run_id}: nothing is changed")

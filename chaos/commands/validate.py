@@ -7,6 +7,7 @@ command's module with the cyclic GC paused, which is most of ``validate``'s star
 
 from __future__ import annotations
 
+import atexit
 import gc
 import json
 import sys
@@ -25,6 +26,12 @@ from chaos.gameday.loading import LoadedGameDay, load_document
 @format_option("text: one line per file; json: every file with its problems.")
 def validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> None:
     """Validate experiment and GameDay FILES; exit 2 when any is invalid."""
+    # the process ends when it has answered and holds nothing that needs finalising (no files, sockets
+    # or loops): the interpreter's last cyclic collection over the model's ~10^5 objects (~20 ms, ~10 %
+    # of the command) is skipped by freezing them at exit, before that collection runs (Python does not
+    # promise finalisers at exit anyway); registered once however often the command runs in a process
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     # a short command that builds the model's validators on first use: the cyclic GC stays paused
     # while it runs (~5 % of it), and collects again after (callers in-process: tests)
     collecting = gc.isenabled()

@@ -40,6 +40,8 @@ LogLevel = Literal["info", "warning", "error"]
 
 @dataclass(frozen=True, kw_only=True)
 class RunEvent:
+    """Base of every event a run publishes: which run, and when (wall-clock seconds)."""
+
     kind: ClassVar[str] = "event"
     run_id: str
     at: float
@@ -52,6 +54,8 @@ class RunEvent:
 
 @dataclass(frozen=True, kw_only=True)
 class RunStarted(RunEvent):
+    """A run began: the experiment, where it came from, its target, faults and SLOs."""
+
     kind: ClassVar[str] = "RunStarted"
     experiment: str
     source: str = ""
@@ -63,6 +67,8 @@ class RunStarted(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class PreflightPassed(RunEvent):
+    """The pre-flight checks passed and resolved the concrete targets."""
+
     kind: ClassVar[str] = "PreflightPassed"
     checks: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
@@ -71,6 +77,8 @@ class PreflightPassed(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class PreflightRefused(RunEvent):
+    """The pre-flight refused the run (nothing was injected); ``details`` say why."""
+
     kind: ClassVar[str] = "PreflightRefused"
     reason: str
     details: tuple[str, ...] = ()
@@ -78,6 +86,8 @@ class PreflightRefused(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class SteadyStateChecked(RunEvent):
+    """The steady-state SLOs were judged, before injection or after recovery."""
+
     kind: ClassVar[str] = "SteadyStateChecked"
     phase: SteadyPhase
     """``before`` injection, or ``after`` recovery."""
@@ -98,6 +108,8 @@ class FaultRecorded(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class FaultInjected(RunEvent):
+    """A fault is live at its target (recorded before, see :class:`FaultRecorded`)."""
+
     kind: ClassVar[str] = "FaultInjected"
     fault: str
     fault_type: str = ""
@@ -108,12 +120,16 @@ class FaultInjected(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class SloSampled(RunEvent):
+    """One monitor tick: every watched SLO's value and verdict."""
+
     kind: ClassVar[str] = "SloSampled"
     tick: Tick
 
 
 @dataclass(frozen=True, kw_only=True)
 class PolicyFired(RunEvent):
+    """A policy decided on an action, with the evidence (SLO values) it decided on."""
+
     kind: ClassVar[str] = "PolicyFired"
     decision_id: str
     policy: str
@@ -124,6 +140,8 @@ class PolicyFired(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class ActionApplied(RunEvent):
+    """A policy's action took effect."""
+
     kind: ClassVar[str] = "ActionApplied"
     decision_id: str
     action: str
@@ -132,6 +150,8 @@ class ActionApplied(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class ActionFailed(RunEvent):
+    """A policy's action failed; the decider escalates on the next tick."""
+
     kind: ClassVar[str] = "ActionFailed"
     decision_id: str
     action: str
@@ -140,6 +160,8 @@ class ActionFailed(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class BreakerChanged(RunEvent):
+    """A circuit-break moved a service's breaker (and its backend weight)."""
+
     kind: ClassVar[str] = "BreakerChanged"
     policy: str = ""
     service: str
@@ -149,6 +171,8 @@ class BreakerChanged(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class FaultShrunk(RunEvent):
+    """A shrink policy made a live fault milder (its new parameters)."""
+
     kind: ClassVar[str] = "FaultShrunk"
     fault: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -156,6 +180,8 @@ class FaultShrunk(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class FaultRemoved(RunEvent):
+    """A fault is gone from its target, and why it was removed."""
+
     kind: ClassVar[str] = "FaultRemoved"
     fault: str
     reason: RemovalReason
@@ -163,6 +189,8 @@ class FaultRemoved(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class Reverted(RunEvent):
+    """A policy's action was undone at the end of the run (or deliberately kept)."""
+
     kind: ClassVar[str] = "Reverted"
     decision_id: str
     action: str
@@ -173,12 +201,16 @@ class Reverted(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class SteadyStateRestored(RunEvent):
+    """The steady state held again after recovery (``seconds``: how long the wait for it took)."""
+
     kind: ClassVar[str] = "SteadyStateRestored"
     seconds: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunLog(RunEvent):
+    """A free-text line of the run's log."""
+
     kind: ClassVar[str] = "RunLog"
     level: LogLevel = "info"
     message: str
@@ -186,6 +218,8 @@ class RunLog(RunEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class RunFinished(RunEvent):
+    """The run ended: verdict, exit code, journal and timings."""
+
     kind: ClassVar[str] = "RunFinished"
     verdict: RunVerdict
     exit_code: int

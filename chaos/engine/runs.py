@@ -52,12 +52,14 @@ class DeciderLike(Protocol):
 
 @dataclass(frozen=True)
 class Publish:
+    """Step: publish an event (the driver records and fans it out)."""
+
     event: ev.Event
 
 
 @dataclass(frozen=True)
 class Preflight:
-    pass
+    """Step: run the target's pre-flight checks."""
 
 
 @dataclass(frozen=True)
@@ -69,44 +71,60 @@ class MeasureGate:
 
 @dataclass(frozen=True)
 class CheckSteady:
+    """Step: judge the steady-state SLOs once."""
+
     phase: ev.SteadyPhase
     slos: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Record:
+    """Step: write the fault to the state dir before it is injected (write-ahead)."""
+
     fault: str
 
 
 @dataclass(frozen=True)
 class Inject:
+    """Step: inject a recorded fault."""
+
     fault: str
 
 
 @dataclass(frozen=True)
 class NextTick:
+    """Step: wait for the next monitor tick (or a user command) and evaluate the SLOs."""
+
     window_end: float
     """The driver returns at the next monitor interval, or at once on a user command."""
 
 
 @dataclass(frozen=True)
 class Apply:
+    """Step: apply a policy's decision."""
+
     decision: Decision
 
 
 @dataclass(frozen=True)
 class Remove:
+    """Step: remove faults from their targets."""
+
     faults: tuple[str, ...]
     reason: ev.RemovalReason
 
 
 @dataclass(frozen=True)
 class Revert:
+    """Step: undo one policy action at the end of the run."""
+
     item: pa.Revert
 
 
 @dataclass(frozen=True)
 class AwaitSteady:
+    """Step: wait (bounded) until the steady-state SLOs hold again."""
+
     slos: tuple[str, ...]
     timeout_s: float
 
@@ -119,6 +137,8 @@ Step = Publish | Preflight | MeasureGate | CheckSteady | Record | Inject | NextT
 
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
+    """Base of the driver's answers to steps: when the step ended, whether it worked."""
+
     at: float
     ok: bool = True
     detail: str = ""
@@ -127,6 +147,8 @@ class Outcome:
 
 @dataclass(frozen=True, kw_only=True)
 class PreflightOutcome(Outcome):
+    """Answer to :class:`Preflight`."""
+
     refused: bool = False
     """True: the blast radius/gate refused the run (verdict invalid); False with ok=False: platform error."""
     checks: tuple[str, ...] = ()
@@ -136,6 +158,8 @@ class PreflightOutcome(Outcome):
 
 @dataclass(frozen=True, kw_only=True)
 class GateOutcome(Outcome):
+    """Answer to :class:`MeasureGate`."""
+
     verdict: Verdict | None = None
     """The gate SLO's instant verdict (None: Prometheus could not be asked; ``error`` says why)."""
 
@@ -147,6 +171,8 @@ class RecordOutcome(Outcome):
 
 @dataclass(frozen=True, kw_only=True)
 class InjectOutcome(Outcome):
+    """Answer to :class:`Inject`."""
+
     deadline: float = 0.0
     fault_type: str = ""
     description: str = ""
@@ -156,6 +182,8 @@ class InjectOutcome(Outcome):
 
 @dataclass(frozen=True, kw_only=True)
 class TickOutcome(Outcome):
+    """Answer to :class:`NextTick`."""
+
     tick: Tick | None = None
     command: Literal["abort", "rollback"] | None = None
     """A user command that arrived while waiting (TUI key, Ctrl-C, SIGTERM)."""
@@ -163,6 +191,8 @@ class TickOutcome(Outcome):
 
 @dataclass(frozen=True, kw_only=True)
 class ApplyOutcome(Outcome):
+    """Answer to :class:`Apply`."""
+
     breaker: ev.BreakerState | None = None
     """A circuit-break moved the breaker to this state (``weight`` is the backend's new weight)."""
     weight: int = 100
@@ -172,12 +202,16 @@ class ApplyOutcome(Outcome):
 
 @dataclass(frozen=True, kw_only=True)
 class RemoveOutcome(Outcome):
+    """Answer to :class:`Remove`."""
+
     failed: tuple[str, ...] = ()
     """Faults still live (every one is tried)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class RestoredWeight:
+    """A backend weight put back by a revert."""
+
     policy: str
     service: str
     weight: int
@@ -185,12 +219,16 @@ class RestoredWeight:
 
 @dataclass(frozen=True, kw_only=True)
 class RevertOutcome(Outcome):
+    """Answer to :class:`Revert`."""
+
     restored: RestoredWeight | None = None
     """A restored backend weight (the breaker is closed)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class SteadyOutcome(Outcome):
+    """Answer to :class:`CheckSteady` and :class:`AwaitSteady`."""
+
     holds: bool = False
     verdicts: tuple[Verdict, ...] = ()
     seconds: float = 0.0
@@ -263,6 +301,8 @@ def verdict_of(facts: RunFacts, steady_after: bool) -> tuple[ev.RunVerdict, str]
 
 @dataclass(frozen=True)
 class GateJudgement:
+    """The lifecycle's judgement of the gate's SLO: may the run go on."""
+
     ok: bool
     message: str
     details: tuple[str, ...] = ()

@@ -14,17 +14,19 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from chaos.errors import InvalidExperiment, Problem
-from chaos.loading import Loaded, load_file, parse_yaml, read_text_file
+from chaos.loading import Loaded, load_parsed, parse_yaml, read_text_file
 from chaos.loading.paths import PathT, format_path, line_for
 from chaos.loading.validation_problems import problems_from_validation
 from chaos.model.checks import did_you_mean
 from chaos.model.experiment import Experiment, Metadata
-from chaos.model.gameday import ExperimentRef, GameDay, GameDaySchedule, GameDaySpec
+
+if TYPE_CHECKING:  # the game-day model is imported when a game day is loaded, not for every experiment file
+    from chaos.model.gameday import GameDay
 
 
 @dataclass
@@ -61,32 +63,36 @@ def _read(path: Path) -> str:
     return read_text_file(path, "an experiment or GameDay file")
 
 
-def document_kind(path: str | os.PathLike[str]) -> str:
-    """``kind`` of the document in ``path`` ("" when it cannot be told; loading then says why)."""
-    try:
-        doc, _ = parse_yaml(_read(Path(path)), str(path))
-    except InvalidExperiment:
-        return ""
+def _kind(doc: Any) -> str:
     kind = doc.get("kind") if isinstance(doc, dict) else None
     return kind if isinstance(kind, str) else ""
 
 
 def load_document(path: str | os.PathLike[str], overrides: Mapping[str, str] | None = None,
                   environ: Mapping[str, str] | None = None) -> Loaded | LoadedGameDay:
-    """An experiment or a game day, by its ``kind``."""
-    if document_kind(path) == "GameDay":
+    """An experiment or a game day, by its ``kind`` (the file is read and parsed once)."""
+    source = str(path)
+    doc, lines = parse_yaml(read_text_file(path), source)
+    if _kind(doc) == "GameDay":
         if overrides:
             raise InvalidExperiment(Problem("--set applies to experiments; a GameDay sets parameters per "
-                                            "experiment under spec.experiments[].set", file=str(path)))
-        return load_gameday(path, environ=environ)
-    return load_file(path, overrides=overrides, environ=environ)
+                                            "experiment under spec.experiments[].set", file=source))
+        return _load_gameday(doc, lines, path, environ)
+    return load_parsed(doc, lines, source, overrides=overrides, environ=environ)
 
 
 def load_gameday(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> LoadedGameDay:
     """Load and validate a GameDay file and every experiment it references; raise
     :class:`InvalidExperiment` listing every problem (the game day's and its experiments')."""
+    doc, lines = parse_yaml(_read(Path(path)), str(path))
+    return _load_gameday(doc, lines, path, environ)
+
+
+def _load_gameday(doc: Any, lines: dict[PathT, int], path: str | os.PathLike[str],
+                  environ: Mapping[str, str] | None) -> LoadedGameDay:
+    from chaos.model.gameday import GameDay
+
     source = str(path)
-    doc, lines = parse_yaml(_read(Path(path)), source)
     if not isinstance(doc, dict):
         kind = "empty" if doc is None else f"a {type(doc).__name__}"
         raise InvalidExperiment(Problem(f"the document is {kind}, expected a mapping with apiVersion, kind, "
@@ -110,12 +116,14 @@ def load_gameday(path: str | os.PathLike[str], environ: Mapping[str, str] | None
             problems.append(here(f"no such experiment file {ref.file!r} (looked in {base})", where,
                                  did_you_mean(ref.file, near)))
             continue
-        if document_kind(target) == "GameDay":
-            problems.append(here(f"{ref.file} is a GameDay; a game day runs experiments, not other game days",
-                                 where))
-            continue
         try:
-            loaded.append(load_file(target, overrides=ref.overrides(), environ=environ))
+            target_doc, target_lines = parse_yaml(read_text_file(target), str(target))
+            if _kind(target_doc) == "GameDay":
+                problems.append(here(f"{ref.file} is a GameDay; a game day runs experiments, not other game "
+                                     "days", where))
+                continue
+            loaded.append(load_parsed(target_doc, target_lines, str(target), overrides=ref.overrides(),
+                                      environ=environ))
         except InvalidExperiment as exc:
             problems.append(here(f"experiment {ref.file} is invalid ({len(exc.problems)} problem(s) listed "
                                  "with its file)", where))
@@ -140,6 +148,8 @@ def load_gameday(path: str | os.PathLike[str], environ: Mapping[str, str] | None
 
 def as_gameday(loaded: Loaded) -> LoadedGameDay:
     """The one-experiment game day of an experiment with ``spec.schedule`` (defaults otherwise)."""
+    from chaos.model.gameday import ExperimentRef, GameDay, GameDaySchedule, GameDaySpec
+
     exp: Experiment = loaded.experiment
     schedule = None
     if exp.spec.schedule is not None:

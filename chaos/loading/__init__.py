@@ -14,12 +14,12 @@ field path, line and a hint; nothing here raises anything but
 
 from __future__ import annotations
 
-from chaos.loading.experiment import Loaded, load_bytes, load_file, load_text
+from chaos.loading.experiment import Loaded, load_bytes, load_file, load_parsed, load_text
 from chaos.loading.paths import PathT
 from chaos.loading.reading import MAX_FILE_BYTES, decode_text, read_text_file
 from chaos.loading.recipes import from_record, render_recipe
 from chaos.loading.yaml_tree import MAX_DEPTH, MAX_NODES, parse_yaml, syntax_problem
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "Loaded", "PathT", "decode_text", "from_record",
-           "load_bytes", "load_file", "load_text", "parse_yaml", "read_text_file", "render_recipe",
+           "load_bytes", "load_file", "load_parsed", "load_text", "parse_yaml", "read_text_file", "render_recipe",
            "syntax_problem"]

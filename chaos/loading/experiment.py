@@ -52,6 +52,13 @@ def load_bytes(data: bytes, source: str = "", overrides: Mapping[str, str] | Non
 def load_text(text: str, source: str = "", overrides: Mapping[str, str] | None = None,
               environ: Mapping[str, str] | None = None) -> Loaded:
     doc, lines = parse_yaml(text, source)
+    return load_parsed(doc, lines, source, overrides=overrides, environ=environ)
+
+
+def load_parsed(doc: Any, lines: dict[PathT, int], source: str = "", overrides: Mapping[str, str] | None = None,
+                environ: Mapping[str, str] | None = None) -> Loaded:
+    """:func:`load_text` of a document :func:`~chaos.loading.yaml_tree.parse_yaml` already parsed
+    (a caller that reads ``kind`` first parses the file once)."""
     if not isinstance(doc, dict):
         kind = "empty" if doc is None else f"a {type(doc).__name__}"
         raise InvalidExperiment(Problem(f"the document is {kind}, expected a mapping with apiVersion, kind, "

@@ -1,6 +1,8 @@
 """Pure values of the experiment format (no I/O): experiment, faults, SLOs, policies.
 
-Imported by every layer; imports nothing of Aftershock's but other model modules.
+Imported by every layer; imports nothing of Aftershock's but other model modules. The model modules
+do without ``from __future__ import annotations``: their annotations are evaluated as each class is
+created, so pydantic does not evaluate them again from strings (~5 ms of every command that loads a file).
 """
 
 from chaos.model.experiment import BlastRadius, Experiment, Metadata, Schedule, Spec, Target

@@ -5,8 +5,6 @@ frozen (values, not objects with identity) and accepts both the camelCase names 
 format and the snake_case attribute names. Pure: no I/O.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated
 

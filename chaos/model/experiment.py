@@ -5,8 +5,6 @@ Field names are the contract of ``shared/design/experiment-format.md``. Cross-re
 ``chaos.model.checks`` so every problem gets its own field path. Pure values.
 """
 
-from __future__ import annotations
-
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,7 +19,7 @@ from chaos.model.slos import Gate, MonitorSpec, Recovery, Slo
 class Metadata(Model):
     name: DnsLabel
     description: str = ""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default={})
 
 
 class Target(Model):
@@ -37,7 +35,7 @@ class Target(Model):
 class BlastRadius(Model):
     max_targets: int | None = Field(default=None, ge=1)
     max_percent: float | None = Field(default=None, gt=0, le=100)
-    namespaces: list[str] = Field(default_factory=list)
+    namespaces: list[str] = Field(default=[])
     """Selectors may only reach these (default: the target namespace)."""
     allow_system_namespaces: bool = False
 
@@ -66,13 +64,13 @@ class Schedule(Model):
 
 
 class Spec(Model):
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default={})
     target: Target = Field(default_factory=Target)
     blast_radius: BlastRadius = Field(default_factory=BlastRadius)
     faults: list[Fault] = Field(min_length=1, max_length=64)
-    slos: list[Slo] = Field(default_factory=list, max_length=1000)
-    steady_state: list[str] = Field(default_factory=list)
-    policies: list[Policy] = Field(default_factory=list, max_length=100)
+    slos: list[Slo] = Field(default=[], max_length=1000)
+    steady_state: list[str] = Field(default=[])
+    policies: list[Policy] = Field(default=[], max_length=100)
     monitor: MonitorSpec = Field(default_factory=MonitorSpec)
     schedule: Schedule | None = None
     gate: Gate | None = None

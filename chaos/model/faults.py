@@ -8,11 +8,9 @@ against Chaos Mesh's own code and the real API server. Pure values; used by load
 compiling (Kubernetes and host) and the run engine.
 """
 
-from __future__ import annotations
-
 import json
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
@@ -88,10 +86,10 @@ class LabelRequirement(Model):
 
     key: str = Field(min_length=1)
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: list[str] = Field(default_factory=list)
+    values: list[str] = Field(default=[])
 
     @model_validator(mode="after")
-    def _values_fit_operator(self) -> LabelRequirement:
+    def _values_fit_operator(self) -> Self:
         if self.operator in ("In", "NotIn") and not self.values:
             raise ValueError(f"operator {self.operator} needs values")
         if self.operator in ("Exists", "DoesNotExist") and self.values:
@@ -108,14 +106,14 @@ class Selector(Model):
     """
 
     namespaces: list[str] | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    expressions: list[LabelRequirement] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default={})
+    expressions: list[LabelRequirement] = Field(default=[])
     """Label requirements (Chaos Mesh ``expressionSelectors``)."""
-    fields: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    node_selectors: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, str] = Field(default={})
+    annotations: dict[str, str] = Field(default={})
+    node_selectors: dict[str, str] = Field(default={})
     """Labels of the nodes the pods run on (Chaos Mesh ``nodeSelectors``)."""
-    pods: dict[str, list[str]] = Field(default_factory=dict)
+    pods: dict[str, list[str]] = Field(default={})
     """Explicit pods: ``{namespace: [pod names]}``."""
     proxy: ProxySelector | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -135,11 +133,11 @@ class PeerSelector(Model):
     """The other side of a network fault (NetworkChaos ``target``)."""
 
     namespaces: list[str] | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    fields: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default={})
+    fields: dict[str, str] = Field(default={})
     mode: Mode = "all"
     value: str = ""
-    external_targets: list[str] = Field(default_factory=list)
+    external_targets: list[str] = Field(default=[])
     """IPs or hostnames outside the cluster (NetworkChaos ``externalTargets``)."""
 
 
@@ -171,7 +169,7 @@ class FaultBase(Model):
         return value
 
     @model_validator(mode="after")
-    def _mode_value(self) -> FaultBase:
+    def _mode_value(self) -> Self:
         _check_mode_value(self.mode, self.value)
         return self
 
@@ -202,7 +200,7 @@ class NetworkFault(FaultBase):
     """Network device inside the pod (NetworkChaos ``device``)."""
 
     @model_validator(mode="after")
-    def _peer_mode(self) -> NetworkFault:
+    def _peer_mode(self) -> Self:
         if self.peer is not None:
             _check_mode_value(self.peer.mode, self.peer.value)
         if self.direction in ("from", "both"):
@@ -292,7 +290,7 @@ class HttpFault(FaultBase):
     method: HttpMethod | None = None
     path: str | None = None
     """Path match (prefix on the host proxy; HTTPChaos path on Kubernetes)."""
-    request_headers: dict[str, str] = Field(default_factory=dict)
+    request_headers: dict[str, str] = Field(default={})
     """Kubernetes: only requests carrying these headers (HTTPChaos ``request_headers``)."""
     tls: HttpTls | None = None
     percent: Percent = 100
@@ -319,7 +317,7 @@ class HttpStatus(HttpFault):
 
     type: Literal["http-status"]
     code: int = Field(ge=100, le=599)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default={})
     """Response headers replaced as well (HTTPChaos ``replace.headers``)."""
 
 
@@ -329,15 +327,15 @@ class HttpPatch(HttpFault):
 
     type: Literal["http-patch"]
     target: Literal["Request", "Response"] = "Request"
-    headers: list[tuple[str, str]] = Field(default_factory=list)
+    headers: list[tuple[str, str]] = Field(default=[])
     """Headers appended, as ``[name, value]`` pairs."""
-    queries: list[tuple[str, str]] = Field(default_factory=list)
+    queries: list[tuple[str, str]] = Field(default=[])
     """Query parameters appended (requests only)."""
     body: str | None = None
     """A JSON document merged into the body (JSON merge patch)."""
 
     @model_validator(mode="after")
-    def _something_to_patch(self) -> HttpPatch:
+    def _something_to_patch(self) -> Self:
         if not (self.headers or self.queries or self.body):
             raise ValueError("http-patch needs headers, queries or body")
         if self.queries and self.target == "Response":
@@ -373,7 +371,7 @@ class CpuStress(FaultBase):
     type: Literal["cpu-stress"]
     workers: int = Field(default=1, ge=1, le=8192)
     load: int = Field(default=100, ge=0, le=100)
-    options: list[str] = Field(default_factory=list)
+    options: list[str] = Field(default=[])
     """Extra stress-ng options (StressChaos ``stressors.cpu.options``)."""
 
 
@@ -389,7 +387,7 @@ class MemoryStress(FaultBase):
     type: Literal["memory-stress"]
     workers: int = Field(default=1, ge=1, le=8192)
     size: Annotated[str, AfterValidator(_check_memory_size)] = "256MB"
-    options: list[str] = Field(default_factory=list)
+    options: list[str] = Field(default=[])
     """Extra stress-ng options (StressChaos ``stressors.memory.options``)."""
 
 

@@ -7,10 +7,8 @@ Cross-references (the gate's SLO, the experiment files) are checked by
 :mod:`chaos.gameday.loading`, which validates every referenced experiment too. Pure values.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -41,7 +39,7 @@ class GameDaySchedule(Schedule):
 class ExperimentRef(Model):
     file: str = Field(min_length=1)
     """Path of the experiment, relative to the GameDay file."""
-    set: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    set: dict[str, str | int | float | bool] = Field(default={})
     """``--set`` overrides of the experiment's parameters."""
 
     def overrides(self) -> dict[str, str]:
@@ -85,7 +83,7 @@ class Blackout(Model):
         return value
 
     @model_validator(mode="after")
-    def _shape(self) -> Blackout:
+    def _shape(self) -> Self:
         if (self.from_ is None) != (self.to is None):
             raise ValueError("a date range needs both 'from' and 'to'")
         if (self.cron is None) != (self.duration is None):
@@ -137,7 +135,7 @@ class GameDayGate(Model):
     """Multi-window burn rate: every window must burn faster than maxBurnRate to refuse."""
 
     @model_validator(mode="after")
-    def _something(self) -> GameDayGate:
+    def _something(self) -> Self:
         if self.min_budget is None and self.max_burn_rate is None:
             raise ValueError("a gate needs minBudget and/or maxBurnRate")
         return self
@@ -162,9 +160,9 @@ class GameDaySpec(Model):
     pause: Duration = "0s"
     stop_on: list[Verdict] = Field(default_factory=lambda: ["failed", "aborted"])  # type: ignore[arg-type]
     gate: GameDayGate | None = None
-    blackouts: list[Blackout] = Field(default_factory=list, max_length=1000)
+    blackouts: list[Blackout] = Field(default=[], max_length=1000)
     suspend_after: int | None = Field(default=None, ge=1, le=1000)
-    notify: list[Notify] = Field(default_factory=list, max_length=20)
+    notify: list[Notify] = Field(default=[], max_length=20)
 
     @property
     def pause_s(self) -> float:

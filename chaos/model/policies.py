@@ -5,9 +5,7 @@ Evaluated in file order on every monitor tick by ``chaos.policy.decisions`` (pur
 injected. Pure values.
 """
 
-from __future__ import annotations
-
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -40,7 +38,7 @@ class HttpCall(Model):
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     url: PublicUrl = Field(pattern=r"^https?://")
-    headers: SecretHeaders = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default={})
     json_: Any = Field(default=None, alias="json")
     expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
     timeout: Duration = "5s"
@@ -53,14 +51,14 @@ class KubePatch(Model):
     kind: Literal["ConfigMap", "Deployment"]
     name: str
     namespace: str | None = None
-    data: dict[str, str] = Field(default_factory=dict)
-    env: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, str] = Field(default={})
+    env: dict[str, str] = Field(default={})
     """Deployment container env vars to set."""
     container: str | None = None
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default={})
 
     @model_validator(mode="after")
-    def _something(self) -> KubePatch:
+    def _something(self) -> Self:
         if not (self.data or self.env or self.annotations):
             raise ValueError("a patch needs data, env or annotations")
         if self.kind == "ConfigMap" and self.env:
@@ -86,7 +84,7 @@ class DegradeWith(Model):
     """How to undo an HTTP degrade (Kubernetes patches compute their own inverse)."""
 
     @model_validator(mode="after")
-    def _one(self) -> DegradeWith:
+    def _one(self) -> Self:
         if (self.http is None) == (self.kubernetes is None):
             raise ValueError("degrade needs exactly one of 'http' or 'kubernetes'")
         return self
@@ -115,7 +113,7 @@ class ShrinkWith(Model):
     value: str | None = None
 
     @model_validator(mode="after")
-    def _something(self) -> ShrinkWith:
+    def _something(self) -> Self:
         if all(v is None for v in (self.percent, self.latency, self.jitter, self.mode, self.value)):
             raise ValueError("shrink needs at least one of percent, latency, jitter, mode, value")
         return self
@@ -123,7 +121,7 @@ class ShrinkWith(Model):
 
 class NotifyWith(Model):
     url: PublicUrl = Field(pattern=r"^https?://")
-    headers: SecretHeaders = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default={})
     timeout: Duration = "5s"
 
 

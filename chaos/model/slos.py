@@ -6,8 +6,6 @@ see it (like a Prometheus alert's pending → firing). Pure values; evaluated by
 ``chaos.slo.evaluation`` and polled by ``chaos.slo.monitoring``.
 """
 
-from __future__ import annotations
-
 import math
 from typing import Any, Literal
 
@@ -96,7 +94,7 @@ class MonitorSpec(Model):
     bearer_token_env: str | None = None
     bearer_token_file: str | None = None
     basic_auth: BasicAuth | None = None
-    headers: SecretHeaders = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default={})
     ca_bundle: str | None = None
     insecure: bool = False
     max_concurrency: int = Field(default=16, ge=1, le=256)

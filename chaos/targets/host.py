@@ -25,9 +25,7 @@ from typing import Any, assert_never
 from chaos.clients.host import capabilities
 from chaos.clients.host.admin_client import ProxyAdminClient
 from chaos.clients.host.commands import Runner
-from chaos.clients.host.iptables import IptablesFaults
 from chaos.clients.host.specs import ProxyFault
-from chaos.clients.host.tc import TcFaults
 from chaos.compiling.host import HostFaultPlan, plan_host, shrink_proxy_fault
 from chaos.errors import ChaosError, PreflightRefused, TargetError
 from chaos.policy.actions import WeightTarget
@@ -131,6 +129,10 @@ class HostTarget:
             async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
                 await admin.add_fault(fault)
             return realisation
+        # kernel faults only: their modules are not on a proxy run's way to injection
+        from chaos.clients.host.iptables import IptablesFaults
+        from chaos.clients.host.tc import TcFaults
+
         k = plan.kernel
         run_id, fault_name = plan.comment.split(":")[1:3]
         runner = Runner(netns=k.get("netns"))
@@ -160,6 +162,8 @@ class HostTarget:
         kind = realisation.get("kind")
         try:
             if kind == "iptables":
+                from chaos.clients.host.iptables import IptablesFaults
+
                 runner = Runner(netns=realisation.get("kernel", {}).get("netns"))
                 rules = await asyncio.to_thread(IptablesFaults(self.pid_dir, runner).list_rules)
                 return any(r.comment == realisation.get("comment") for r in rules)
@@ -293,6 +297,9 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
                 _stop_spawned_proxy(int(proxy["pid"]), str(proxy.get("token_file") or ""))
             return detail
         case KernelRealisation(kind=kind, comment=comment, kernel=kernel):
+            from chaos.clients.host.iptables import IptablesFaults
+            from chaos.clients.host.tc import TcFaults
+
             runner = Runner(netns=kernel.get("netns"))
             parts = comment.split(":")
             if kind == "iptables":

@@ -48,6 +48,7 @@ def test_validate_imports_the_model_and_nothing_that_talks(tmp_path: Path) -> No
                                                       "rich", "promql_parser"})
     # the policy checks of a file are model checks: validating does not load the policy engine
     assert not {n for n in names if n.startswith(("chaos.policy", "chaos.engine", "chaos.slo"))}
+    assert "chaos.model.gameday" not in names  # an experiment file: the game-day model is not needed
 
 
 def test_command_modules_are_imported_with_the_cyclic_gc_paused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,6 +71,8 @@ def test_check_and_a_host_run_import_no_cluster_ui_or_peer(tmp_path: Path, args:
     names = imported(*args, tmp_path=tmp_path)
     assert "chaos.slo.monitoring" in names
     assert not top(names) & NEVER_ON_THE_HOST_PATH
+    # httpx's own command-line client (rich, pygments) is not imported with httpx in the aftershock process
+    assert "httpx" in names and not top(names) & {"rich", "pygments"}
     if args[0] == "run":  # requests and prometheus-api-client serve range queries (check) only
         assert not top(names) & {"requests", "prometheus_api_client"}
 
@@ -83,3 +86,60 @@ def test_validate_pauses_the_gc_only_while_it_runs() -> None:
     result = CliRunner().invoke(cli.main, ["validate", DEMO], env={"AFTERSHOCK_DEMO_PROXY_TOKEN": "t"})
     assert result.exit_code == 0, result.output
     assert gc.isenabled()
+
+
+def test_validate_freezes_its_objects_at_exit_instead_of_collecting_them(tmp_path: Path) -> None:
+    # atexit runs callbacks last-registered first: the probe, registered before the command runs, sees
+    # what the command's exit hook did (the interpreter's last cyclic collection then skips them)
+    probe = ("import atexit, gc, sys\n"
+             "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n"
+             "from chaos.cli import main\n"
+             "main(['validate', sys.argv[1]])\n")
+    env = {**os.environ, "AFTERSHOCK_DEMO_PROXY_TOKEN": "t"}
+    proc = subprocess.run([sys.executable, "-c", probe, DEMO], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    frozen = int(re.findall(r"^frozen (\d+)$", proc.stderr, re.MULTILINE)[0])
+    assert frozen > 10_000
+
+
+def test_a_proxy_run_imports_neither_kernel_fault_modules_nor_the_retrying_library_before_injecting(
+        tmp_path: Path) -> None:
+    # the dry run pre-flights and plans the demo's proxy fault: what a real run imports before injecting
+    names = imported("run", "--dry-run", DEMO, "--state-dir", "state", tmp_path=tmp_path)
+    assert {"chaos.targets.host", "chaos.clients.host.admin_client"} <= names
+    assert not names & {"chaos.clients.host.iptables", "chaos.clients.host.tc"}
+    # the HTTP actuator's client is built at pre-flight; its retrying library comes with its first call
+    probe = "import sys, chaos.clients.http; print(sorted(m for m in sys.modules if m.startswith('tenacity')))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_the_collector_stays_paused_until_the_fault_is_injected_then_start_up_is_frozen() -> None:
+    from chaos.commands.run import CollectorPause
+    from chaos.engine.events import FaultInjected, FaultRecorded
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    pause = CollectorPause()
+    try:
+        pause(FaultRecorded(run_id="r1", at=0.0, fault="f", fault_type="latency"))
+        assert not gc.isenabled()  # recorded, not yet injected
+        pause(FaultInjected(run_id="r1", at=0.0, fault="f", fault_type="latency"))
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+        pause.resume()  # idempotent: the command's ``finally`` calls it again
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "__all__"), ("0", "0")])
+def test_pydantic_plugin_lookup_is_off_in_the_aftershock_process_unless_the_environment_says(
+        given: str | None, seen: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if given is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = given
+    probe = "import os, chaos.cli; print(os.environ['PYDANTIC_DISABLE_PLUGINS'])"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.stdout.strip() == seen, proc.stderr
