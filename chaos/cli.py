@@ -17,20 +17,12 @@ import gc
 import importlib
 import importlib.util
 import os
-import sys
 from typing import Any
 
 import click
 
 from chaos.version import __version__
 
-# ``import httpx`` also imports httpx's own command-line client (rich, pygments: ~25 ms of every run's
-# and check's start-up, before anything is injected); httpx falls back to a stub ``httpx.main`` when
-# that import fails, as it does without the ``httpx[cli]`` extra. The aftershock process never runs
-# httpx's CLI, so it blocks that one import (``None`` in ``sys.modules``: the import system's own way
-# to refuse a module); the ``httpx`` command itself is unaffected (its own process). Upstream asks
-# to move the import (encode/httpx pull request 3547); tests/cli/test_startup.py checks the effect.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None: typeshed does not spell it
 # Before it builds its first validator, pydantic looks for plugins in the entry points of every
 # installed distribution (~5 ms of every command that loads a file); Aftershock uses none, so the
 # aftershock process turns the lookup off with pydantic's own switch, unless the environment sets it.
