@@ -26,6 +26,9 @@ wheel-test: setup
 test: lint wheel-test unit
 
 bench: setup
+	@command -v haproxy >/dev/null 2>&1 || { echo "bench: installing haproxy (a peer of the fault proxy in bench_proxy.py)"; \
+	  if [ "$$(id -u)" -ne 0 ]; then S=sudo; else S=; fi; $$S apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq --no-install-recommends haproxy >/dev/null; }
 	$(BIN)/python bench/bench_monitor.py
 	$(BIN)/python bench/bench_proxy.py
 	$(BIN)/python bench/bench_tui.py
