@@ -120,12 +120,19 @@ class AftershockApp(App[None]):
             if demo_run:
                 self.narration += " Writing the report…"
                 self.finish_demo(run.run_id)
-            elif not (isinstance(self.screen, LiveScreen) and self.screen.run_id in (None, run.run_id)):
+            elif (screen := self._top_screen()) is not None and not (
+                    isinstance(screen, LiveScreen) and screen.run_id in (None, run.run_id)):
                 # the live screen showing (or about to show) this run says it in its status line;
                 # a toast would cover that line
                 self.notify(f"{run.experiment} {run.run_id}: {event.verdict} (exit {event.exit_code})",
                             severity="information" if event.exit_code == 0 else "warning")
             self.run_finished.publish(run.run_id)
+
+    def _top_screen(self) -> object:
+        """The screen on top, or None while the app closes (its screens are gone before the engine's
+        last events, e.g. the end of runs the closing app stopped, have been handled)."""
+        stack = self.screen_stack
+        return stack[-1] if stack else None
 
     @work(group="demo")
     async def finish_demo(self, run_id: str) -> None:

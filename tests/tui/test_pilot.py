@@ -259,3 +259,19 @@ async def test_help_theme_and_quit_with_live_runs(new_engine, make_app) -> None:
         await pilot.press("y")
         await wait_for(pilot, lambda: not engine.alive(live.run_id), "abort on quit")
         assert ("abort", live.run_id) in engine.calls
+
+
+async def test_the_end_of_a_run_reaching_a_closing_app_is_no_error(engine, make_app) -> None:  # type: ignore[no-untyped-def]
+    """A run the closing app stopped ends after the app's screens are gone: its last events are
+    recorded, and no toast is attempted (there is no screen to show it on)."""
+    from demo_runs import RUN, latency_run
+
+    from tui.messages import EngineEvent
+
+    app = make_app(engine)
+    async with app.run_test(size=(80, 24)):
+        pass
+    assert not app.screen_stack
+    for event in latency_run():
+        app.on_engine_event(EngineEvent(event))
+    assert app.store.get(RUN).finished
