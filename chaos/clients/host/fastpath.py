@@ -118,10 +118,7 @@ class UpstreamSide(_Side):
         if self.phase == "idle":
             self.buffer += data
             return
-        try:
-            self._response(data)
-        except MalformedMessage as exc:
-            self.client.upstream_failed(self, f"aftershock proxy: upstream {self.upstream.name}: {exc}\n")
+        self._feed(data)
 
     def eof_received(self) -> bool | None:
         self.eof = True
@@ -166,9 +163,9 @@ class UpstreamSide(_Side):
         self.phase = "head"
         if self.buffer:
             data, self.buffer = self.buffer, b""
-            self.feed(data)
+            self._feed(data)
 
-    def feed(self, data: bytes) -> None:
+    def _feed(self, data: bytes) -> None:
         """Read (and forward) response bytes; a malformed response is answered by the client side."""
         try:
             self._response(data)
@@ -329,18 +326,17 @@ class ClientSide(_Side):
         if self.fast:
             self.close()
 
+    def _upstream_sides(self) -> list[UpstreamSide]:
+        return [self.pipe_to, *self.upstreams.values()] if self.pipe_to is not None else list(self.upstreams.values())
+
     def pause_writing(self) -> None:
         self.write_paused = True
-        if self.pipe_to is not None:
-            self.pipe_to.pause("client-full")
-        for side in self.upstreams.values():
+        for side in self._upstream_sides():
             side.pause("client-full")
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if self.pipe_to is not None:
-            self.pipe_to.resume("client-full")
-        for side in self.upstreams.values():
+        for side in self._upstream_sides():
             side.resume("client-full")
 
     def data_received(self, data: bytes) -> None:
@@ -507,25 +503,19 @@ class ClientSide(_Side):
             self.pause("connect")
             self.spawn(self._connect_then_send(upstream, head, method, length))
             return
-        if length:
-            self._send(side, head, method, length)
-            return
-        self.body_to = side  # a body-less request: what _send and side.expect do, without the body
-        self.body_left = 0
-        self.bytes_to.value += len(head)
-        side.transport.write(head)
-        side.method = method
-        side.phase = "head"
-        if side.buffer:  # the upstream spoke first: its bytes are the start of this response
-            data, side.buffer = side.buffer, b""
-            side.feed(data)
+        self._send(side, head, method, length)
 
     def _send(self, side: UpstreamSide, head: bytes, method: bytes, length: int) -> None:
-        body = self.buffer[:length]
-        self.buffer = self.buffer[len(body):]
         self.body_to = side
-        self.body_left = length - len(body)
-        payload = head + body if body else head
+        payload = head
+        if length:
+            body = self.buffer[:length]
+            self.buffer = self.buffer[len(body):]
+            self.body_left = length - len(body)
+            if body:
+                payload = head + body
+        else:
+            self.body_left = 0
         self.bytes_to.value += len(payload)
         side.transport.write(payload)
         side.expect(method)
