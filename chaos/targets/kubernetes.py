@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from chaos.actions.circuit_break import CircuitBreakPolicy
 from chaos.clients.kube import (
     KubernetesTarget,
     KubeSettings,
@@ -29,7 +30,6 @@ from chaos.compiling.kubernetes import CompiledFault, compile_experiment
 from chaos.compiling.naming import RUN_LABEL
 from chaos.errors import ActuatorError, ChaosError
 from chaos.model.experiment import Experiment
-from chaos.model.policies import CircuitBreakPolicy
 from chaos.policy.actions import Decision, Degrade, RevertHandle, WeightTarget
 from chaos.policy.actuators import Actuators, Degrader, RoutingDegrader
 from chaos.targets.base import Realisation, TargetContext, UndoContext
