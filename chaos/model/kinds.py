@@ -143,8 +143,6 @@ class FaultKind:
     """None: refused on the host target."""
     shrinkable: frozenset[str] = frozenset()
     """The ``shrink`` parameters that apply to this kind (percent, latency, jitter, mode, value)."""
-    ctk_import: tuple[str, ...] = ()
-    """Chaos Toolkit action functions this kind imports from (``chaosk8s...``), if any."""
 
     @property
     def targets(self) -> tuple[TargetType, ...]:

@@ -212,7 +212,10 @@ class PluginAction:
         return (f"action:{self.action}",)
 
     def summary(self) -> str:
-        return f"{self.action}"
+        from chaos import registry
+
+        kind = registry.actions.get(self.action)
+        return kind.words if kind is not None else self.action
 
 
 Action = RemoveFaults | Abort | Degrade | SetWeight | ShrinkFault | Notify | PluginAction

@@ -18,21 +18,24 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, assert_never
+from typing import Any, TypeVar, assert_never
 
+from chaos import registry
 from chaos.clients.host import capabilities
 from chaos.clients.host.admin_client import ProxyAdminClient
 from chaos.clients.host.commands import Runner
 from chaos.clients.host.specs import ProxyFault
 from chaos.compiling.host import HostFaultPlan, plan_host, shrink_proxy_fault
-from chaos.errors import ChaosError, PreflightRefused, TargetError
+from chaos.errors import ChaosError, PreflightRefused, StateError, TargetError
+from chaos.model.kinds import CustomRealiser, HostIO
 from chaos.policy.actions import WeightTarget
 from chaos.policy.actuators import Actuators
 from chaos.secrets import remember
 from chaos.targets.base import Realisation, TargetContext, UndoContext
 from chaos.targets.realisations import (
+    CustomRealisation,
     KernelRealisation,
     KubeRealisation,
     ProxyRealisation,
@@ -40,6 +43,7 @@ from chaos.targets.realisations import (
 )
 
 ADMIN_TIMEOUT = 5.0
+T = TypeVar("T")
 
 
 def proxy_token(proxy: Mapping[str, Any], environ: Mapping[str, str]) -> str:
@@ -102,6 +106,11 @@ class HostTarget:
                     checks.append(f"fault proxy at {proxy['admin']} reachable (upstreams: {', '.join(weights)})")
                 else:
                     checks.append(f"a run-owned fault proxy will listen on {proxy['listen']}")
+            elif plan.via == "custom":
+                origin = registry.faults.origin(plan.fault_type)
+                targets.append(plan.description)
+                checks.append(f"{plan.fault_type} realises {plan.fault} itself"
+                              + (f" ({origin.distribution})" if origin is not None else ""))
             else:
                 report = report or await asyncio.to_thread(capabilities.probe)
                 await asyncio.to_thread(capabilities.require, plan.fault_type, report)
@@ -128,6 +137,11 @@ class HostTarget:
             token = proxy.get("token") or proxy_token(proxy, self.environ)
             async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
                 await admin.add_fault(fault)
+            return realisation
+        if plan.via == "custom":
+            realiser, io = self._custom(plan.fault_type, plan.comment, deadline)
+            extra = await _plugin_call(plan.fault_type, "inject", realiser.inject(plan.custom, io))
+            realisation["params"] = {**plan.custom, **extra}
             return realisation
         # kernel faults only: their modules are not on a proxy run's way to injection
         from chaos.clients.host.iptables import IptablesFaults
@@ -161,6 +175,13 @@ class HostTarget:
         """Whether the injector still has this fault (None: cannot tell), to notice one removed under us."""
         kind = realisation.get("kind")
         try:
+            if kind == "custom":
+                record = realisation_from_record(realisation)
+                assert isinstance(record, CustomRealisation)
+                realiser, io = self._custom(record.fault_type, record.comment, 0.0)
+                present: bool | None = await _plugin_call(record.fault_type, "present",
+                                                          realiser.present(record.params, io))
+                return present
             if kind == "iptables":
                 from chaos.clients.host.iptables import IptablesFaults
 
@@ -176,6 +197,9 @@ class HostTarget:
         except ChaosError:
             return None
         return None
+
+    def _custom(self, fault_type: str, comment: str, deadline: float) -> tuple[CustomRealiser, HostIO]:
+        return _custom_realiser(fault_type, comment, deadline, self.state_dir, self.environ)
 
     async def shrink(self, realisation: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         if realisation.get("kind") != "proxy":
@@ -234,6 +258,28 @@ class HostTarget:
             raise TargetError(f"the fault proxy for {proxy['listen']} did not start: {ready.get('error')}")
         return {"admin": f"http://{ready['admin']}", "token_file": str(token_file), "token_env": None,
                 "pid": proc.pid}
+
+
+def _custom_realiser(fault_type: str, comment: str, deadline: float, state_dir: Path,
+                     environ: Mapping[str, str]) -> tuple[CustomRealiser, HostIO]:
+    """The realiser of a kind that does its own I/O, and what it is given (run and fault from the comment)."""
+    kind = registry.faults.get(fault_type)
+    if kind is None or kind.host is None or kind.host.custom is None:
+        raise StateError(f"a {fault_type} fault was recorded but no installed fault kind {fault_type!r} realises "
+                         "it on the host: reinstall the package that provides it, then `aftershock recover`")
+    _, run_id, fault = [*comment.split(":"), "", ""][:3]
+    return kind.host.custom, HostIO(run_id=run_id, fault=fault, deadline=deadline, state_dir=Path(state_dir),
+                                    environ=environ)
+
+
+async def _plugin_call(fault_type: str, what: str, call: Awaitable[T]) -> T:
+    """Await a custom realiser's ``what``; its own failure becomes a TargetError naming the kind."""
+    try:
+        return await call
+    except ChaosError:
+        raise
+    except Exception as exc:  # a plugin's bug: reported, and the engine's removal path still runs
+        raise TargetError(f"{fault_type} {what} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _opt_float(value: Any) -> float | None:
@@ -307,6 +353,10 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
                 return f"iptables rule {comment} removed" if gone else f"iptables rule {comment} already gone"
             qdisc_gone = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")))
             return f"tc qdisc on {kernel.get('interface')} removed" if qdisc_gone else "tc qdisc already gone"
+        case CustomRealisation(fault_type=fault_type, comment=comment, params=params):
+            realiser, io = _custom_realiser(fault_type, comment, 0.0, Path(state_dir), environ)
+            was_there = await _plugin_call(fault_type, "remove", realiser.remove(params, io))
+            return f"{fault_type} {io.fault} removed" if was_there else f"{fault_type} {io.fault} already gone"
         case KubeRealisation():
             raise TargetError("a Kubernetes fault is not removed by the host target")
         case other:
@@ -317,7 +367,7 @@ class HostRunTarget:
     """The host target of one run: its fault plans, the realiser, and the shrink and weight
     actuators (through the fault proxy's admin endpoint)."""
 
-    recover_kinds = ("proxy", "iptables", "tc")
+    recover_kinds = ("proxy", "iptables", "tc", "custom")
 
     def __init__(self, ctx: TargetContext) -> None:
         self.ctx = ctx

@@ -52,7 +52,19 @@ class KubeRealisation:
     """``kubeconfig``, ``context``, ``namespace`` the run used."""
 
 
-TypedRealisation = ProxyRealisation | KernelRealisation | KubeRealisation
+@dataclass(frozen=True, kw_only=True)
+class CustomRealisation:
+    """A fault of a kind that realises it itself (``HostRealisation.custom``, e.g. a plugin's): removed
+    by that kind's ``remove``, found by ``fault_type`` in the kinds registry."""
+
+    description: str = ""
+    comment: str
+    fault_type: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """The kind's ``plan`` (recorded write-ahead), plus what its ``inject`` returned."""
+
+
+TypedRealisation = ProxyRealisation | KernelRealisation | KubeRealisation | CustomRealisation
 
 
 def realisation_from_record(record: Mapping[str, Any]) -> TypedRealisation:
@@ -70,6 +82,9 @@ def realisation_from_record(record: Mapping[str, Any]) -> TypedRealisation:
                 raise StateError(f"recorded kernel fault has no aftershock comment: {comment!r}")
             return KernelRealisation(kind=kind, description=str(data.get("description", "")), comment=comment,
                                      kernel=dict(data.get("kernel") or {}))
+        if kind == "custom":
+            return CustomRealisation(description=str(data.get("description", "")), comment=str(data["comment"]),
+                                     fault_type=str(data["fault_type"]), params=dict(data.get("params") or {}))
         if kind == "kubernetes":
             obj = data["object"]
             if not obj["metadata"]["name"]:
