@@ -84,3 +84,58 @@ def test_removing_one_kind_leaves_the_others_and_refuses_it_as_unknown(removed: 
     assert set(out["loaded"]) == set(experiments) - users
     for name in users:
         assert any(f"unknown type '{removed}'" in line for line in out["refused"][name]), out["refused"][name]
+
+
+PLUGIN = '''
+from typing import Literal
+from chaos.model.faults import FaultBase
+from chaos.model.kinds import FaultKind, HostRealisation
+
+class Hiccup(FaultBase):
+    type: Literal["hiccup"]
+
+KIND = FaultKind(name="hiccup", model=Hiccup, words="hiccup", describe=lambda f: "hiccup",
+                 host=HostRealisation(proxy=lambda f: {"kind": "partition"}))
+'''
+
+LIST = "from chaos import registry; print(','.join(registry.faults.names()))"
+
+
+def test_a_distribution_installed_later_is_found_despite_the_cache(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    env = {"PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+
+    def kinds() -> set[str]:
+        proc = subprocess.run([sys.executable, "-c", LIST], capture_output=True, text=True, env=env, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return set(proc.stdout.strip().split(","))
+
+    before = kinds()
+    assert "hiccup" not in before and "network-delay" in before
+    assert list((tmp_path / "cache" / "aftershock").glob("entry-points-*.json"))  # the scan was cached
+    (site / "hiccup_kind.py").write_text(PLUGIN)
+    info = site / "hiccup-0.1.dist-info"  # what pip writes when it installs a distribution
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hiccup\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text('[aftershock.faults]\nhiccup = hiccup_kind:KIND\n')
+    assert kinds() == before | {"hiccup"}
+    (info / "entry_points.txt").unlink()
+    (info / "METADATA").unlink()
+    info.rmdir()  # uninstalled
+    assert kinds() == before
+
+
+def test_a_kind_that_cannot_load_is_named_with_its_distribution(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    info = site / "broken-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text('[aftershock.faults]\nbroken = no_such_module:KIND\n')
+    env = {"PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([str(Path(sys.executable).parent / "aftershock"), "validate",
+                           str(REPO / "experiments" / "pod-kill.yaml")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "the kind 'broken' of broken (no_such_module:KIND) cannot be loaded" in proc.stderr
+    assert "Traceback" not in proc.stderr
