@@ -1,7 +1,7 @@
 """``network-partition``: no traffic at all (Kubernetes: NetworkChaos ``partition``; host: the fault
 proxy refuses, or iptables DROP for a port selector)."""
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from chaos.faults.common import network_rendering, where
 from chaos.model.faults import NetworkFault
@@ -10,6 +10,7 @@ from chaos.model.kinds import FaultKind, HostRealisation, KernelEffect
 
 class NetworkPartition(NetworkFault):
     type: Literal["network-partition"]
+    peer_may_be_external: ClassVar[bool] = True
 
 
 def _proxy(fault: NetworkPartition) -> dict[str, Any]:

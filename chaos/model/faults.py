@@ -11,7 +11,7 @@ compiling (Kubernetes and host) and the run engine.
 """
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
@@ -198,6 +198,10 @@ def _check_mode_value(mode: str, value: str) -> None:
 
 
 class NetworkFault(FaultBase):
+    peer_may_be_external: ClassVar[bool] = False
+    """Whether ``direction: from/both`` may name only external targets as its peer (Chaos Mesh allows
+    it for partition, not for the netem actions)."""
+
     direction: Direction = "to"
     peer: PeerSelector | None = None
     device: str | None = None
@@ -210,7 +214,7 @@ class NetworkFault(FaultBase):
         if self.direction in ("from", "both"):
             pods = self.peer is not None and bool(self.peer.labels or self.peer.fields or self.peer.namespaces)
             external = self.peer is not None and bool(self.peer.external_targets)
-            partition = getattr(self, "type", None) == "network-partition"
+            partition = self.peer_may_be_external
             if partition and not (pods or external):
                 raise ValueError(f"direction {self.direction!r} needs a 'peer' (pods or externalTargets)")
             if not partition:
