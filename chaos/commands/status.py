@@ -28,19 +28,17 @@ from chaos.commands.options import state_dir_option
 from chaos.errors import ChaosError
 
 
-async def _proxy_state(row: FaultRow) -> tuple[str, str]:
-    from chaos.clients.host.admin_client import ProxyAdminClient
-    from chaos.targets.host import proxy_token
+async def _proxy_state(row: FaultRow, state_dir: Path) -> tuple[str, str]:
+    """Whether the proxy still has the fault: the fault lifecycle's ``present`` (the record's admin
+    endpoint is checked before any token goes to it)."""
+    from chaos.targets.lifecycle import present_recorded
 
-    proxy = row.realisation.get("proxy", {})
-    fault_id = str(row.realisation.get("proxy_fault", {}).get("id", ""))
+    proxy = row.realisation.get("proxy") or {}
     try:
-        token = proxy.get("token") or proxy_token(proxy, os.environ)
-        async with ProxyAdminClient(str(proxy.get("admin")), str(token), timeout=3.0) as admin:
-            ids = {f.id for f in await admin.list_faults()}
+        present = await present_recorded(row.realisation, state_dir, os.environ)
     except ChaosError as exc:
         return "unknown", f"proxy at {proxy.get('admin')}: {exc}"
-    return ("live", f"in the proxy at {proxy.get('admin')}") if fault_id in ids else \
+    return ("live", f"in the proxy at {proxy.get('admin')}") if present else \
         ("gone", f"the proxy at {proxy.get('admin')} no longer has it")
 
 
@@ -104,12 +102,14 @@ def _tc_state(row: FaultRow, qdiscs: list[Any], problem: str) -> tuple[str, str]
 
 async def _kube_state(row: FaultRow) -> tuple[str, str]:
     from chaos.clients.kube.target import KubernetesTarget
+    from chaos.clients.record_trust import check_kubeconfig
     from chaos.targets.kubernetes import kube_settings
 
     kube = row.realisation.get("kube", {})
     obj = row.realisation.get("object", {})
     meta = obj.get("metadata", {}) if isinstance(obj, dict) else {}
     try:
+        check_kubeconfig(kube.get("kubeconfig"))  # a record never chooses which exec plugin runs
         target = KubernetesTarget.from_settings(kube_settings(kube.get("kubeconfig"), kube.get("context"),
                                                               kube.get("namespace")))
         try:
@@ -153,11 +153,21 @@ async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | N
         if directory in seen or (not (directory / "state.db").exists() and directory != own.dir.resolve()):
             continue
         seen.add(directory)
-        store = own if directory == own.dir.resolve() else StateStore(directory)
+        try:
+            store = own if directory == own.dir.resolve() else StateStore(directory)
+        except ChaosError as exc:  # a run's state dir we may not trust (or read): said, the others still listed
+            faults.append({"run": "", "fault": "", "type": "state dir", "target": "", "state": "unknown",
+                           "detail": str(exc), "run_alive": False, "deadline_in_s": None,
+                           "state_dir": str(directory)})
+            continue
+        for bad in store.damaged_faults():
+            faults.append({"run": bad.run_id, "fault": bad.name, "type": "?", "target": "", "state": "unknown",
+                           "detail": bad.describe(), "run_alive": is_alive(bad.run_id), "deadline_in_s": None,
+                           "state_dir": str(directory)})
         for row in store.faults(live_only=True):
             kind = str(row.realisation.get("kind", ""))
             if kind == "proxy":
-                state, detail = await _proxy_state(row)
+                state, detail = await _proxy_state(row, directory)
             elif kind == "tc":
                 kernel = row.realisation.get("kernel", {})
                 key = (kernel.get("netns"), directory / "watchdogs")
