@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from chaos.clients.registry import checked_run_dir
 from chaos.clients.state import FaultRow, StateStore
 from chaos.commands.options import state_dir_option
 from chaos.errors import ChaosError
@@ -43,6 +44,7 @@ def _echo_result(row: FaultRow, detail: str, ok: bool) -> None:
 
 
 async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dry_run: bool) -> int:
+    checked_run_dir()  # a registry someone else could write is refused before anything is done
     store = StateStore(Path(state_dir) if state_dir else None)
     result = await recover_faults(store, select=lambda owner: _selected(store, owner, run_id, all_runs),
                            dry_run=dry_run, on_result=_echo_result)
