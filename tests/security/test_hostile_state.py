@@ -100,7 +100,7 @@ def test_a_state_db_of_another_user_is_refused(tmp_path: Path, root: None) -> No
     state = tmp_path / "state"
     StateStore(state).close()
     os.chown(state / "state.db", STRANGER, STRANGER)
-    with pytest.raises(StateError, match="state database .* owned by uid"):
+    with pytest.raises(StateError, match=r"state database .* owned by uid"):
         StateStore(state)
 
 
