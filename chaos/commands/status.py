@@ -26,6 +26,7 @@ from chaos.clients.registry import is_alive, live_runs
 from chaos.clients.state import FaultRow, StateStore
 from chaos.commands.options import state_dir_option
 from chaos.errors import ChaosError
+from chaos.targets.realisations import realisation_from_record
 
 
 async def _proxy_state(row: FaultRow, state_dir: Path) -> tuple[str, str]:
@@ -166,6 +167,13 @@ async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | N
                            "state_dir": str(directory)})
         for row in store.faults(live_only=True):
             kind = str(row.realisation.get("kind", ""))
+            try:  # a record is data: validated (netns, interface, proxy fields) before anything uses it
+                realisation_from_record(row.realisation)
+            except ChaosError as exc:
+                faults.append({"run": row.run_id, "fault": row.fault, "type": row.fault_type, "target": kind,
+                               "state": "unknown", "detail": str(exc), "run_alive": is_alive(row.run_id),
+                               "deadline_in_s": round(row.deadline - time.time(), 1), "state_dir": str(directory)})
+                continue
             if kind == "proxy":
                 state, detail = await _proxy_state(row, directory)
             elif kind == "tc":

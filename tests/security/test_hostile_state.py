@@ -364,3 +364,18 @@ def test_socket_helper_sanity() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         check_admin(f"http://127.0.0.1:{sock.getsockname()[1]}")  # ours: allowed
+
+
+def test_a_forged_kernel_record_names_no_path_as_a_netns(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    dead_store(state).close()
+    forge(state, "escape", json.dumps({"v": 1, "kind": "tc", "comment": f"aftershock:{DEAD}:escape",
+                                       "kernel": {"netns": "../../../proc/1/ns/net", "interface": "lo"}}),
+          fault_type="network-bandwidth")
+    forge(state, "option", json.dumps({"v": 1, "kind": "tc", "comment": f"aftershock:{DEAD}:option",
+                                       "kernel": {"interface": "--help"}}), fault_type="network-bandwidth")
+    for done in (cli("status", "--state-dir", str(state)), cli("recover", "--state-dir", str(state))):
+        no_traceback(done)
+        out = done.stdout + done.stderr
+        assert "invalid network namespace '../../../proc/1/ns/net'" in out, out
+        assert "invalid network interface '--help'" in out, out
