@@ -379,3 +379,20 @@ def test_a_forged_kernel_record_names_no_path_as_a_netns(tmp_path: Path) -> None
         out = done.stdout + done.stderr
         assert "invalid network namespace '../../../proc/1/ns/net'" in out, out
         assert "invalid network interface '--help'" in out, out
+
+
+def test_a_report_in_the_state_dir_is_private(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from chaos.cli import main
+    from chaos.report import report_path
+
+    state = tmp_path / "state"
+    store = StateStore(state)
+    store.start_run("r1", "x", "x.yaml", "host")
+    store.write_journal("r1", {"aftershock": {"run_id": "r1", "experiment": "x", "verdict": "passed", "events": []}})
+    store.finish_run("r1", "passed", 0, str(store.journal_path("r1")))
+    result = CliRunner().invoke(main, ["report", "r1", "--state-dir", str(state)])
+    assert result.exit_code == 0, result.output
+    path = report_path(state, "r1")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
