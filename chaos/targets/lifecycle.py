@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
-
 from chaos.errors import ChaosError
 
 if TYPE_CHECKING:
+    from tenacity import AsyncRetrying
+
     from chaos.clients.state import StateStore
     from chaos.targets.base import Realisation, RunTarget
 
@@ -59,6 +59,13 @@ def _transient(exc: BaseException) -> bool:
 
 def retrying(attempts: int = REMOVE_ATTEMPTS, *, multiplier: float = 0.2, max_wait: float = 2.0) -> AsyncRetrying:
     """The one retry policy: transient ChaosErrors only, exponential backoff, the last error re-raised."""
+    from tenacity import (  # only on removal
+        AsyncRetrying,
+        retry_if_exception,
+        stop_after_attempt,
+        wait_exponential,
+    )
+
     return AsyncRetrying(stop=stop_after_attempt(attempts), wait=wait_exponential(multiplier=multiplier, max=max_wait),
                          retry=retry_if_exception(_transient), reraise=True)
 
