@@ -17,8 +17,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import click
 
@@ -26,15 +27,20 @@ from chaos.clients.registry import is_alive, live_runs
 from chaos.clients.state import FaultRow, StateStore
 from chaos.commands.options import state_dir_option
 from chaos.errors import ChaosError
-from chaos.targets.realisations import realisation_from_record
+from chaos.targets.realisations import (
+    KernelRealisation,
+    KubeRealisation,
+    ProxyRealisation,
+    realisation_from_record,
+)
 
 
-async def _proxy_state(row: FaultRow, state_dir: Path) -> tuple[str, str]:
+async def _proxy_state(row: FaultRow, typed: ProxyRealisation, state_dir: Path) -> tuple[str, str]:
     """Whether the proxy still has the fault: the fault lifecycle's ``present`` (the record's admin
     endpoint is checked before any token goes to it)."""
     from chaos.targets.lifecycle import present_recorded
 
-    proxy = row.realisation.get("proxy") or {}
+    proxy = typed.proxy
     try:
         present = await present_recorded(row.realisation, state_dir, os.environ)
     except ChaosError as exc:
@@ -86,10 +92,9 @@ def _where(interface: str, netns: str | None) -> str:
     return f"{interface} in netns {netns}" if netns else interface
 
 
-def _tc_state(row: FaultRow, qdiscs: list[Any], problem: str) -> tuple[str, str]:
+def _tc_state(row: FaultRow, kernel: Mapping[str, Any], qdiscs: list[Any], problem: str) -> tuple[str, str]:
     from chaos.clients.host.tc import HANDLE
 
-    kernel = row.realisation.get("kernel", {})
     where = _where(str(kernel.get("interface", "")), kernel.get("netns"))
     if problem:
         return "unknown", problem
@@ -101,14 +106,13 @@ def _tc_state(row: FaultRow, qdiscs: list[Any], problem: str) -> tuple[str, str]
     return "live", f"tc {found.kind} (handle {HANDLE}) on {where}"
 
 
-async def _kube_state(row: FaultRow) -> tuple[str, str]:
+async def _kube_state(row: FaultRow, typed: KubeRealisation) -> tuple[str, str]:
     from chaos.clients.kube.target import KubernetesTarget
     from chaos.clients.record_trust import check_kubeconfig
     from chaos.targets.kubernetes import kube_settings
 
-    kube = row.realisation.get("kube", {})
-    obj = row.realisation.get("object", {})
-    meta = obj.get("metadata", {}) if isinstance(obj, dict) else {}
+    kube, obj = typed.kube, typed.object
+    meta = obj.get("metadata") or {}
     try:
         check_kubeconfig(kube.get("kubeconfig"))  # a record never chooses which exec plugin runs
         target = KubernetesTarget.from_settings(kube_settings(kube.get("kubeconfig"), kube.get("context"),
@@ -166,39 +170,38 @@ async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | N
                            "detail": bad.describe(), "run_alive": is_alive(bad.run_id), "deadline_in_s": None,
                            "state_dir": str(directory)})
         for row in store.faults(live_only=True):
-            kind = str(row.realisation.get("kind", ""))
+            kind = row.kind
             try:  # a record is data: validated (netns, interface, proxy fields) before anything uses it
-                realisation_from_record(row.realisation)
+                typed = realisation_from_record(row.realisation)
             except ChaosError as exc:
                 faults.append({"run": row.run_id, "fault": row.fault, "type": row.fault_type, "target": kind,
                                "state": "unknown", "detail": str(exc), "run_alive": is_alive(row.run_id),
                                "deadline_in_s": round(row.deadline - time.time(), 1), "state_dir": str(directory)})
                 continue
-            if kind == "proxy":
-                state, detail = await _proxy_state(row, directory)
-            elif kind == "tc":
-                kernel = row.realisation.get("kernel", {})
-                key = (kernel.get("netns"), directory / "watchdogs")
-                if key not in tc_cache:
-                    tc_cache[key] = await asyncio.to_thread(_qdiscs, *key)
-                recorded_qdiscs.add((kernel.get("netns"), str(kernel.get("interface", ""))))
-                state, detail = _tc_state(row, *tc_cache[key])
-            elif kind == "iptables":
-                netns = row.realisation.get("kernel", {}).get("netns")
-                if netns not in kernel_cache:
-                    kernel_cache[netns] = await asyncio.to_thread(_kernel_rules, netns)
-                comments, problem = kernel_cache[netns]
-                comment = str(row.realisation.get("comment", ""))
-                recorded_comments.add(comment)
-                if problem:
-                    state, detail = "unknown", problem
-                else:
-                    state, detail = ("live", f"iptables rule {comment}") if comment in comments else \
-                        ("gone", f"iptables rule {comment} is not in the kernel")
-            elif kind == "kubernetes":
-                state, detail = await _kube_state(row)
-            else:
-                state, detail = "unknown", f"fault of kind {kind!r}"
+            match typed:
+                case ProxyRealisation():
+                    state, detail = await _proxy_state(row, typed, directory)
+                case KernelRealisation(kind="tc", kernel=kernel):
+                    key = (kernel.get("netns"), directory / "watchdogs")
+                    if key not in tc_cache:
+                        tc_cache[key] = await asyncio.to_thread(_qdiscs, *key)
+                    recorded_qdiscs.add((kernel.get("netns"), str(kernel.get("interface", ""))))
+                    state, detail = _tc_state(row, kernel, *tc_cache[key])
+                case KernelRealisation(comment=comment, kernel=kernel):  # iptables
+                    netns = kernel.get("netns")
+                    if netns not in kernel_cache:
+                        kernel_cache[netns] = await asyncio.to_thread(_kernel_rules, netns)
+                    comments, problem = kernel_cache[netns]
+                    recorded_comments.add(comment)
+                    if problem:
+                        state, detail = "unknown", problem
+                    else:
+                        state, detail = ("live", f"iptables rule {comment}") if comment in comments else \
+                            ("gone", f"iptables rule {comment} is not in the kernel")
+                case KubeRealisation():
+                    state, detail = await _kube_state(row, typed)
+                case other:
+                    assert_never(other)
             faults.append({"run": row.run_id, "fault": row.fault, "type": row.fault_type, "target": kind,
                            "state": state, "detail": detail, "run_alive": is_alive(row.run_id),
                            "deadline_in_s": round(row.deadline - time.time(), 1), "state_dir": str(directory)})

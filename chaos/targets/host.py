@@ -296,20 +296,20 @@ async def present_realisation(realisation: Mapping[str, Any], state_dir: Path, e
                               trusted: Mapping[str, Mapping[str, Any]] | None = None) -> bool | None:
     """Whether the injector still has a recorded host fault (None: cannot tell for its kind);
     raises the ChaosError that kept it from asking."""
-    kind = realisation.get("kind")
-    if kind == "iptables":
-        from chaos.clients.host.iptables import IptablesFaults
+    match realisation_from_record(realisation):
+        case KernelRealisation(kind="iptables", comment=comment, kernel=kernel):
+            from chaos.clients.host.iptables import IptablesFaults
 
-        runner = Runner(netns=(realisation.get("kernel") or {}).get("netns"))
-        rules = await asyncio.to_thread(IptablesFaults(Path(state_dir) / "watchdogs", runner).list_rules)
-        return any(r.comment == realisation.get("comment") for r in rules)
-    if kind == "proxy":
-        proxy = realisation.get("proxy") or {}
-        token = record_token(proxy, environ, trusted)
-        async with ProxyAdminClient(str(proxy["admin"]), token, timeout=ADMIN_TIMEOUT) as admin:
-            ids = {f.id for f in await admin.list_faults()}
-        return str((realisation.get("proxy_fault") or {}).get("id", "")) in ids
-    return None
+            runner = Runner(netns=kernel.get("netns"))
+            rules = await asyncio.to_thread(IptablesFaults(Path(state_dir) / "watchdogs", runner).list_rules)
+            return any(r.comment == comment for r in rules)
+        case ProxyRealisation(proxy=proxy, fault_id=fault_id):
+            token = record_token(proxy, environ, trusted)
+            async with ProxyAdminClient(str(proxy["admin"]), token, timeout=ADMIN_TIMEOUT) as admin:
+                ids = {f.id for f in await admin.list_faults()}
+            return fault_id in ids
+        case _:
+            return None
 
 
 async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
