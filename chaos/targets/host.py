@@ -172,10 +172,11 @@ class HostTarget:
             return None
 
     async def shrink(self, realisation: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        if realisation.get("kind") != "proxy":
+        typed = realisation_from_record(realisation)
+        if not isinstance(typed, ProxyRealisation):
             raise TargetError("only proxy faults can be shrunk on the host (kernel rules are removed instead)")
-        proxy = realisation["proxy"]
-        fault = ProxyFault.from_dict(realisation["proxy_fault"])
+        proxy = typed.proxy
+        fault = ProxyFault.from_dict(dict(typed.proxy_fault))
         smaller = shrink_proxy_fault(fault, percent=_opt_float(params.get("percent")),
                                      latency=_opt_str(params.get("latency")), jitter=_opt_str(params.get("jitter")))
         token = record_token(proxy, self.environ, self.trusted)

@@ -30,6 +30,8 @@ class ProxyRealisation:
     """``admin``, ``token_env``/``token_file`` (never the token), ``pid`` of a run-owned proxy, ...
     (a run-owned proxy's write-ahead record has no admin yet: nothing reached it)."""
     fault_id: str
+    proxy_fault: Mapping[str, Any] = field(default_factory=dict)
+    """The fault as the proxy has it (``ProxyFault`` as JSON: what a shrink starts from)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +95,8 @@ def realisation_from_record(record: Mapping[str, Any]) -> TypedRealisation:
         if kind == "proxy":
             proxy = data["proxy"]
             return ProxyRealisation(description=str(data.get("description", "")), comment=str(data.get("comment", "")),
-                                    proxy=_checked_proxy(proxy), fault_id=str(data["proxy_fault"]["id"]))
+                                    proxy=_checked_proxy(proxy), fault_id=str(data["proxy_fault"]["id"]),
+                                    proxy_fault=dict(data["proxy_fault"]))
         if kind in ("iptables", "tc"):
             comment = str(data["comment"])
             if len(comment.split(":")) < 3:
