@@ -11,5 +11,5 @@ setup(
     packages=[*find_packages(include=["chaos", "chaos.*", "tui", "tui.*"]), *BUNDLED],
     package_dir=BUNDLED,
     package_data={"chaos.manifests": ["*.j2"], "chaos.experiments": ["*.yaml"], "chaos.gamedays": ["*.yaml"], "tui": ["*.tcss"],
-                  "chaos": ["*.html"]},
+                  "chaos": ["*.html", "templates/*.j2"]},
 )

@@ -4,6 +4,12 @@ Every failure that reaches a user is a :class:`ChaosError` subclass. I/O adapter
 ``chaos.clients`` translate library exceptions (kubernetes ``ApiException``, httpx,
 subprocess, sqlite) into these at the boundary with ``raise ... from exc``; the CLI
 (``chaos.cli``) maps them to a message and an exit code. Nothing else prints tracebacks.
+
+Each class says whether trying again can help (:attr:`ChaosError.transient`): the one retry policy
+(:func:`chaos.targets.lifecycle.retrying`) retries transient errors only — a target that did not
+answer (:class:`TargetUnreachable`) or failed an operation (:class:`TargetError`) — never a
+permanent one (bad input, a refused pre-flight, a missing capability or permission, a target
+that refused the request, a state or record problem).
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ class ChaosError(Exception):
 
     exit_code: int = 3
     verdict: str = "error"
+    transient: bool = False
+    """Whether the same operation may succeed if tried again (see the module docstring)."""
 
     def __str__(self) -> str:
         return scrub(super().__str__())
@@ -84,15 +92,32 @@ class PreflightRefused(ChaosError):
 
 
 class TargetError(ChaosError):
-    """The target (cluster, host) could not be reached or refused an operation."""
+    """The target (cluster, host) could not be reached or failed an operation."""
+
+    transient = True
+
+
+class TargetUnreachable(TargetError):
+    """Nothing answered at the target's endpoint (connection refused, timeout): for a fault proxy's
+    admin endpoint, the proxy — and every fault it held — is gone."""
+
+
+class TargetRefused(TargetError):
+    """The target answered and refused the request (HTTP 4xx): the same request fails again."""
+
+    transient = False
 
 
 class CapabilityMissing(TargetError):
     """The host or cluster cannot realise a fault (no netem, no root, no Chaos Mesh CRDs...)."""
 
+    transient = False
+
 
 class PermissionMissing(TargetError):
     """RBAC or OS permissions are missing; ``details`` lists exactly what."""
+
+    transient = False
 
     def __init__(self, message: str, details: list[str] | None = None) -> None:
         self.details = details or []
@@ -106,6 +131,14 @@ class MonitorUnavailable(ChaosError):
 class ActuatorError(ChaosError):
     """A recovery action (degrade, circuit-break, notify, remove) failed."""
 
+    transient = True
+
 
 class StateError(ChaosError):
-    """The state directory (SQLite) could not be read or written."""
+    """The state directory (SQLite) could not be read or written, or was refused (owner, mode)."""
+
+
+class RecordRefused(StateError):
+    """A record read back from the state store asked for something it may not choose (a token sent
+    off the host or to another user's socket, a file outside the state dir, someone else's
+    kubeconfig): refused, the record is left as it is."""

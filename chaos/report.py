@@ -7,17 +7,23 @@ Prometheus samples around the run, ``context``), the objective line, the fault w
 every policy action marked and labelled (labels are staggered, never clipped), a time axis in
 seconds since the run started and a y axis from the data (never below zero for non-negative
 series). Inline SVG, no scripts, no external assets: the file can be mailed or attached to a
-ticket. Pure (journal dict → HTML string); ``write_report`` is the one function that writes a
-file. Called by ``aftershock report``, the demo and the TUI's journal screen.
+ticket. The page is a Jinja2 template with autoescape (``chaos/templates/run-report.html.j2``);
+the SVG plots are built here (every text in them escaped) and passed in as markup. Pure (journal
+dict → HTML string); ``write_report`` is the one function that writes a file (0600). Called by ``aftershock report``, the demo and the TUI's journal screen.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import jinja2
+from markupsafe import Markup
 
 from chaos.timeline import entries, evidence_text, number, seconds, timing_label
 
@@ -240,67 +246,60 @@ LEGEND = ('<p class="legend muted"><span><i class="sw series"></i>SLO value</spa
           '<span><i class="sw action"></i>policy action</span></p>')
 
 
-def _fault_sentence(fault: dict[str, Any], start: float) -> str:
-    esc = html.escape
-    text = f"<b>{esc(str(fault.get('fault')))}</b> ({esc(str(fault.get('type', '')))}): " \
-           f"{esc(str(fault.get('description', '')))}"
+_REMOVED_REASON = {"rollback": "by the rollback", "end": "at the end of its duration", "abort": "by the abort",
+                   "error": "after an error"}
+
+
+@functools.cache
+def templates() -> jinja2.Environment:
+    """The report templates (``chaos/templates``), autoescaped: a value is text unless the code marks
+    it :class:`markupsafe.Markup` (the SVG plots, built and escaped here, the CSS and the legend)."""
+    return jinja2.Environment(loader=jinja2.PackageLoader("chaos", "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def _fault_view(fault: dict[str, Any], start: float) -> dict[str, Any]:
     injected = _num(fault.get("injected"))
     removed = _num(fault.get("removed"))
-    if injected is not None:
-        text += f", injected at {injected - start:+.1f} s"
-    if removed is not None and injected is not None:
-        reason = {"rollback": "by the rollback", "end": "at the end of its duration", "abort": "by the abort",
-                  "error": "after an error"}.get(str(fault.get("removed_reason")), "")
-        text += f", removed at {removed - start:+.1f} s {reason} (live {seconds(removed - injected)})"
-    elif removed is None:
-        text += ", removal not recorded"
-    return text + "."
+    return {"name": str(fault.get("fault")), "type": str(fault.get("type", "")),
+            "description": str(fault.get("description", "")),
+            "injected": None if injected is None else injected - start,
+            "removed": None if removed is None else removed - start,
+            "reason": _REMOVED_REASON.get(str(fault.get("removed_reason")), ""),
+            "live": seconds(removed - injected) if removed is not None and injected is not None else ""}
 
 
 def render_report(journal: dict[str, Any], context: Context | None = None) -> str:
     ours = journal.get("aftershock", {})
-    esc = html.escape
-    verdict = str(ours.get("verdict", "?"))
     events = ours.get("events", [])
     start = next((float(e["at"]) for e in events if isinstance(e.get("at"), int | float)), 0.0)
-    timings = "".join(f"<tr><td>{esc(timing_label(k))}</td><td class=num>{seconds(float(v))}</td></tr>"
-                      for k, v in (ours.get("timings") or {}).items() if _num(v) is not None)
-    decisions = "".join(
-        f"<tr><td class=num>{k}</td><td class=num>{float(d['at']) - start:+.1f} s</td>"
-        f"<td>{esc(str(d.get('policy')))}</td>"
-        f"<td>{esc(action_label(d))}</td><td>{esc(str(d.get('target') or ''))}</td>"
-        f"<td>{esc(str((d.get('outcome') or {}).get('status', 'not recorded')))}</td>"
-        f"<td>{esc(evidence_text(d.get('evidence') or {}))}</td></tr>"
-        for k, d in enumerate(ours.get("decisions", []), start=1) if _num(d.get("at")) is not None)
-    plots = "".join(f"<h3>{esc(s['name'])} <span class=muted>objective {esc(s['objective'])}</span></h3>"
-                    f"{plot_slo(s, journal, context)}<p class=muted>query: <code>{esc(s['query'])}</code></p>"
-                    for s in ours.get("slos", []))
-    if context:
-        plots += ("<p class=muted>Before and after the monitored window the plots show Prometheus' own "
-                  "samples of the same queries (a range query at the end of the demo).</p>")
-    kept = "".join(f"<li><b>KEPT, not reverted:</b> {esc(str(k))}</li>" for k in ours.get("kept", []))
-    faults = "".join(f"<li>{_fault_sentence(f, start)}</li>" for f in ours.get("faults", []))
-    timeline = "".join(f'<tr class="sev-{e.severity}"><td class=num>{e.offset:+.1f} s</td><td>{esc(e.title)}</td>'
-                       f"<td>{esc(e.detail)}</td></tr>" for e in entries(journal))
-    return f"""<!doctype html><html lang=en><head><meta charset=utf-8>
-<title>Aftershock run {esc(str(ours.get('run_id', '')))}</title><style>{CSS}</style></head><body>
-<h1>{esc(str(ours.get('experiment', '')))} — run {esc(str(ours.get('run_id', '')))}
- <span class="verdict {esc(verdict)}">{esc(verdict)}</span></h1>
-<p>{esc(str(ours.get('reason', '')))}.</p>
-<p class=muted>{esc(str(journal.get('start', '')))} → {esc(str(journal.get('end', '')))}
-({seconds(float(journal.get('duration') or 0))}), target {esc(str(ours.get('target', '')))},
-experiment file {esc(str(ours.get('source', '')))}</p>
-<h2>Faults</h2><ul>{faults or '<li class=muted>none injected</li>'}{kept}</ul>
-<h2>Timings</h2><table>{timings or '<tr><td class=muted>no breach, nothing to time</td></tr>'}</table>
-<h2>SLOs</h2>{LEGEND}{plots}
-<h2>Decisions</h2><table><tr><th>#</th><th>time</th><th>policy</th><th>action</th><th>target</th><th>outcome</th>
-<th>why</th></tr>{decisions or '<tr><td colspan=7 class=muted>no policy fired</td></tr>'}</table>
-<h2>Timeline</h2><table>{timeline}</table>
-</body></html>
-"""
+    decisions = [{"number": k, "offset": float(d["at"]) - start, "policy": str(d.get("policy")),
+                  "action": action_label(d), "target": str(d.get("target") or ""),
+                  "outcome": str((d.get("outcome") or {}).get("status", "not recorded")),
+                  "why": evidence_text(d.get("evidence") or {})}
+                 for k, d in enumerate(ours.get("decisions", []), start=1) if _num(d.get("at")) is not None]
+    slos = [{"name": s["name"], "objective": s["objective"], "query": s["query"],
+             "plot": Markup(plot_slo(s, journal, context))} for s in ours.get("slos", [])]
+    return templates().get_template("run-report.html.j2").render(
+        css=Markup(CSS), legend=Markup(LEGEND), run_id=str(ours.get("run_id", "")),
+        experiment=str(ours.get("experiment", "")), verdict=str(ours.get("verdict", "?")),
+        reason=str(ours.get("reason", "")), started=str(journal.get("start", "")), ended=str(journal.get("end", "")),
+        duration=seconds(float(journal.get("duration") or 0)), target=str(ours.get("target", "")),
+        source=str(ours.get("source", "")), faults=[_fault_view(f, start) for f in ours.get("faults", [])],
+        kept=[str(k) for k in ours.get("kept", [])],
+        timings=[(timing_label(k), seconds(float(v))) for k, v in (ours.get("timings") or {}).items()
+                 if _num(v) is not None],
+        slos=slos, context=bool(context), decisions=decisions, timeline=entries(journal))
 
 
 def write_report(journal: dict[str, Any], path: str | Path, context: Context | None = None) -> Path:
     out = Path(path)
-    out.write_text(render_report(journal, context), encoding="utf-8")
+    text = render_report(journal, context)
+    try:  # a report is 0600 like everything in the state dir (its own path if the user chose one)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except OSError:
+        out.write_text(text, encoding="utf-8")  # the caller's error handling, unchanged
+        return out
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
     return out

@@ -8,8 +8,13 @@ inherited by children (Python opens files close-on-exec), so a watchdog or a fau
 outlives a killed run never makes it look alive.
 
 The run dir is ``$AFTERSHOCK_RUN_DIR``, else ``/run/aftershock`` for root, else
-``$XDG_RUNTIME_DIR/aftershock``, else ``/tmp/aftershock-<uid>``. Callers: the engine (holds a lock
-per run), ``aftershock recover`` (skips faults of runs that are alive) and ``aftershock status``.
+``$XDG_RUNTIME_DIR/aftershock``, else ``/tmp/aftershock-<uid>``. Whoever could write in it could
+make a dead run look alive (its faults never recovered) or name a state dir for ``status`` to read,
+so it is checked like ssh's StrictModes before it is used (:func:`checked_run_dir`): a real
+directory (never a symlink — ``/tmp`` is anyone's to create names in), owned by the invoking user,
+not writable by group or others; otherwise refused (exit 3) and nothing is done. Callers: the
+engine and Chaos Toolkit runs (hold a lock per run), ``aftershock recover`` (skips faults of runs
+that are alive) and ``aftershock status``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +45,37 @@ def run_dir() -> Path:
     return Path(f"/tmp/aftershock-{os.getuid()}")
 
 
+def checked_run_dir(directory: Path | None = None, *, create: bool = False) -> Path | None:
+    """The run dir, checked (see the module docstring); None when it does not exist and ``create`` is
+    False (no run has ever held a lock: none is alive)."""
+    base = directory or run_dir()
+    if create:
+        try:
+            base.parent.mkdir(parents=True, exist_ok=True)
+            base.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StateError(f"cannot create the run registry {base}: {exc.strerror or exc}") from exc
+    try:
+        info = os.lstat(base)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"cannot read the run registry {base}: {exc.strerror or exc}") from exc
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise StateError(f"refusing the run registry {base}: it is not a directory (a symlink or a file someone "
+                         "put there); remove it, or set AFTERSHOCK_RUN_DIR to a directory of your own")
+    euid = os.geteuid()
+    if info.st_uid != euid:
+        raise StateError(f"refusing the run registry {base}: it is owned by uid {info.st_uid}, not by you "
+                         f"(uid {euid}); remove it, or set AFTERSHOCK_RUN_DIR to a directory of your own")
+    if info.st_mode & 0o022:
+        raise StateError(f"refusing the run registry {base}: it is writable by group or others "
+                         f"(mode {stat.S_IMODE(info.st_mode):o}); run `chmod 700 {base}`")
+    return base
+
+
 @dataclass(frozen=True)
 class LiveRun:
     run_id: str
@@ -52,7 +89,9 @@ class RunLock:
 
     def __init__(self, run_id: str, state_dir: Path | str, directory: Path | None = None) -> None:
         self.run_id = run_id
-        self.path = (directory or run_dir()) / f"{run_id}.lock"
+        base = checked_run_dir(directory, create=True)
+        assert base is not None
+        self.path = base / f"{run_id}.lock"
         self._fd: int | None = None
         while self._fd is None:
             fd = self._lock()
@@ -69,8 +108,7 @@ class RunLock:
 
     def _lock(self) -> int:
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise StateError(f"cannot create the run lock {self.path}: {exc.strerror}") from exc
         try:
@@ -94,7 +132,7 @@ class RunLock:
 def _probe(path: Path) -> dict[str, Any] | None:
     """The record of a lock file if a live process holds it, else None (a stale file is removed)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
@@ -120,18 +158,24 @@ def is_alive(run_id: str, directory: Path | None = None) -> bool:
     """Whether a process on this host holds run ``run_id``'s lock right now."""
     if not run_id or "/" in run_id or run_id.startswith("."):
         return False
-    return _probe((directory or run_dir()) / f"{run_id}.lock") is not None
+    base = checked_run_dir(directory)
+    return base is not None and _probe(base / f"{run_id}.lock") is not None
 
 
 def live_runs(directory: Path | None = None) -> list[LiveRun]:
     """Every run alive on this host (whatever its state directory)."""
-    base = directory or run_dir()
+    base = checked_run_dir(directory)
     out: list[LiveRun] = []
+    if base is None:
+        return out
     with contextlib.suppress(OSError):
         for path in sorted(base.glob("*.lock")):
             record = _probe(path)
             if record is None:
                 continue
-            out.append(LiveRun(path.stem, int(record.get("pid") or 0), str(record.get("state_dir") or ""),
-                               float(record.get("started") or 0.0)))
+            try:  # what a lock file says is data: a forged value is no crash
+                pid, started = int(record.get("pid") or 0), float(record.get("started") or 0.0)
+            except (TypeError, ValueError):
+                pid, started = 0, 0.0
+            out.append(LiveRun(path.stem, pid, str(record.get("state_dir") or ""), started))
     return out

@@ -4,8 +4,10 @@
 inserting its row (committed) *before* it starts; the primary key makes a second claim of the same
 due time fail, so a restarted scheduler or a second scheduler on the same database never starts
 it twice. Skipped due times are rows too, with their reason. ``schedules`` holds what survives
-restarts: when a schedule was first seen, paused, suspended (and why). Kept apart from
-:mod:`chaos.clients.state` (runs, faults, actions), which it only reads through ``run_alive``.
+restarts: when a schedule was first seen, paused, suspended (and why). The tables are created and
+versioned by the state store's migrations (:func:`chaos.clients.state.open_database`, the one owner of
+the schema: a database of a newer Aftershock is refused, never written); this module only reads and
+writes their rows.
 Callers: the scheduler service, ``aftershock gameday``, the TUI's Schedules screen (via commands).
 """
 
@@ -23,40 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chaos.clients.state import default_state_dir, process_start, run_alive
+from chaos.clients.state import default_state_dir, open_database, process_start, run_alive
 from chaos.errors import StateError
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS schedules (
-    name TEXT PRIMARY KEY,
-    source TEXT NOT NULL DEFAULT '',
-    since REAL NOT NULL,
-    paused INTEGER NOT NULL DEFAULT 0,
-    suspended TEXT NOT NULL DEFAULT '',
-    resumed REAL NOT NULL DEFAULT 0,
-    next_fire REAL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS schedule_fires (
-    schedule TEXT NOT NULL,
-    due REAL NOT NULL,
-    trigger TEXT NOT NULL DEFAULT 'schedule',
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    count INTEGER NOT NULL DEFAULT 1,
-    gameday_id TEXT NOT NULL DEFAULT '',
-    decided REAL NOT NULL,
-    ended REAL,
-    verdict TEXT,
-    score INTEGER,
-    report TEXT NOT NULL DEFAULT '',
-    runs TEXT NOT NULL DEFAULT '[]',
-    pid INTEGER NOT NULL DEFAULT 0,
-    pid_start TEXT NOT NULL DEFAULT '',
-    host TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (schedule, due)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -111,15 +81,7 @@ class ScheduleStore:
 
     def __init__(self, state_dir: Path | str | None = None) -> None:
         self.dir = Path(state_dir) if state_dir is not None else default_state_dir()
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.path = self.dir / "state.db"
-            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"cannot open the state directory {self.dir}: {exc}") from exc
+        self._db, self.path = open_database(self.dir)  # the tables are the state store's migrations' (v2)
         self._lock = threading.RLock()
 
     def close(self) -> None:

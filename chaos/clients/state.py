@@ -7,18 +7,31 @@ older release: the schema is versioned (``PRAGMA user_version``, :data:`SCHEMA_V
 migrated forward when a store is opened (:data:`MIGRATIONS`; a newer database is refused, never
 rewritten), and every JSON record carries its record version (``"v"``), read by one
 deserialiser per record type (:func:`realisation_of`, ``chaos.targets.undo.undo_from_record``).
-``tests/engine/fixtures/state-v0.db`` is a database written by the previous release; the
-migration test reads it with today's ``recover``. Uses the standard library's ``sqlite3`` (no
-ORM: four small tables, plain SQL, one connection per store). Callers: the run driver,
-``recover``, ``runs``/``show``/``report``, the TUI's history (through the engine).
+This module is the one owner of the database schema: the schedule tables
+(:mod:`chaos.clients.schedule_store`) are created by the same migrations and opened through the
+same :func:`open_database`. ``tests/engine/fixtures/state-v0.db`` and ``state-v1.db`` are
+databases written by previous releases; the migration tests read them with today's ``recover``.
+
+The state directory is trusted like code (its records say what ``recover`` removes), so it is
+checked like ssh's ``StrictModes`` before anything is read or written (:func:`secure_dir`): owned by
+the invoking user, not writable by group or others; ``state.db`` (and SQLite's WAL/SHM, created
+with its mode), journals and reports are 0600, directories 0700. A row that cannot be read (corrupt
+JSON, a record of a newer version) is reported and skipped — quarantined, never rewritten — so one
+bad row never stops the recovery of the others (:meth:`StateStore.damaged_faults`).
+Uses the standard library's ``sqlite3`` (no ORM: small tables, plain SQL, one connection per
+store). Callers: the run driver, ``recover``, ``status``, ``runs``/``show``/``report``, the
+schedule store, the TUI's history (through the engine).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import socket
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +43,9 @@ from typing import Any, Literal
 from chaos.errors import StateError
 from chaos.secrets import scrub_data
 
-SCHEMA_VERSION = 1
+log = logging.getLogger("aftershock.state")
+
+SCHEMA_VERSION = 2
 """``PRAGMA user_version`` of a current database (0: the first release, before versioning)."""
 RECORD_VERSION = 1
 """``"v"`` of the JSON records written now (realisations, undo items); absent means 0."""
@@ -86,9 +101,42 @@ INSERT OR REPLACE INTO undo (run_id, items, state, at)
     WHERE decision_id = 'undo-plan';
 DELETE FROM actions WHERE decision_id = 'undo-plan';
 """,
+    2: """
+CREATE TABLE IF NOT EXISTS schedules (
+    name TEXT PRIMARY KEY,
+    source TEXT NOT NULL DEFAULT '',
+    since REAL NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0,
+    suspended TEXT NOT NULL DEFAULT '',
+    resumed REAL NOT NULL DEFAULT 0,
+    next_fire REAL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schedule_fires (
+    schedule TEXT NOT NULL,
+    due REAL NOT NULL,
+    trigger TEXT NOT NULL DEFAULT 'schedule',
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    count INTEGER NOT NULL DEFAULT 1,
+    gameday_id TEXT NOT NULL DEFAULT '',
+    decided REAL NOT NULL,
+    ended REAL,
+    verdict TEXT,
+    score INTEGER,
+    report TEXT NOT NULL DEFAULT '',
+    runs TEXT NOT NULL DEFAULT '[]',
+    pid INTEGER NOT NULL DEFAULT 0,
+    pid_start TEXT NOT NULL DEFAULT '',
+    host TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (schedule, due)
+);
+""",
 }
 """Version → the SQL that brings a database of the version before to it (run in one transaction).
-Version 1: the undo plan of open mitigations moves from a magic row of ``actions`` to its own table."""
+Version 1: the undo plan of open mitigations moves from a magic row of ``actions`` to its own table.
+Version 2: the schedule tables (until then created by the schedule store itself, outside the
+versioning; ``IF NOT EXISTS`` keeps the rows of a database that has them)."""
 
 FaultState = Literal["recorded", "injected", "removed", "failed"]
 UndoState = Literal["pending", "done"]
@@ -102,6 +150,95 @@ def realisation_of(record: dict[str, Any]) -> dict[str, Any]:
         raise StateError(f"a fault record of version {version} was written by a newer Aftershock "
                          f"(this one reads up to {RECORD_VERSION})")
     return {**record, "v": RECORD_VERSION}
+
+
+def secure_dir(path: Path, what: str = "state directory") -> Path:
+    """Create ``path`` (0700) or check an existing one like ssh's StrictModes: a directory (not a
+    symlink to one owned by someone else), owned by the invoking user, not writable by group or others.
+    Raises :class:`StateError` (exit 3) naming the fix; nothing is read or written before."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = path.stat()
+    except OSError as exc:
+        raise StateError(f"cannot create the {what} {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISDIR(info.st_mode):
+        raise StateError(f"refusing the {what} {path}: it is not a directory")
+    _check_owner_mode(path, info, what)
+    return path
+
+
+def _check_owner_mode(path: Path, info: os.stat_result, what: str) -> None:
+    euid = os.geteuid()
+    if info.st_uid != euid:
+        raise StateError(f"refusing the {what} {path}: it is owned by uid {info.st_uid}, not by you (uid {euid}); "
+                         "what is in it could be anyone's — use one of your own (--state-dir) or chown it")
+    if info.st_mode & 0o022:
+        raise StateError(f"refusing the {what} {path}: it is writable by group or others "
+                         f"(mode {stat.S_IMODE(info.st_mode):o}); run `chmod go-w {path}`")
+
+
+def private_file(path: Path, what: str = "state file") -> None:
+    """Create ``path`` 0600, or check an existing one (owned by the user, not writable by others) and
+    take group/other access away (files of older releases were 0644). Also for SQLite's WAL/SHM."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StateError(f"cannot open the {what} {path}: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise StateError(f"refusing the {what} {path}: it is not a regular file")
+        _check_owner_mode(path, info, what)
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically as a 0600 file (journals, reports)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def open_database(state_dir: Path) -> tuple[sqlite3.Connection, Path]:
+    """The state database of ``state_dir`` (checked, 0600, WAL, synchronous=FULL), migrated to
+    :data:`SCHEMA_VERSION`; a newer database is refused, never written. The one way to open it."""
+    try:
+        secure_dir(state_dir)
+        path = state_dir / "state.db"
+        for name in ("state.db", "state.db-wal", "state.db-shm"):
+            if name == "state.db" or (state_dir / name).exists():
+                private_file(state_dir / name, "state database")
+        # the TUI creates the engine on its UI thread and drives it from the engine thread
+        db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            _migrate(db, path)
+        except BaseException:
+            db.close()
+            raise
+    except (OSError, sqlite3.Error) as exc:
+        raise StateError(f"cannot open the state directory {state_dir}: {exc}") from exc
+    return db, path
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Create a fresh database, or bring an older one forward; refuse a newer one."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StateError(f"the state database {path} has schema version {version}, written by a newer "
+                         f"Aftershock (this one reads up to {SCHEMA_VERSION}); upgrade Aftershock")
+    if version == 0:
+        db.executescript(SCHEMA)
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        db.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[target]}\nPRAGMA user_version = {target};\nCOMMIT;")
 
 
 def default_state_dir() -> Path:
@@ -175,6 +312,21 @@ LIVE_STATES = ("recorded", "injected", "failed")
 
 
 @dataclass(frozen=True)
+class Damaged:
+    """A row that cannot be read back: reported and skipped, every other row still handled."""
+
+    table: str
+    """``fault`` or ``undo plan``."""
+    run_id: str
+    name: str
+    problem: str
+
+    def describe(self) -> str:
+        what = f"{self.run_id}/{self.name}" if self.name else self.run_id
+        return f"{what}: the {self.table} record cannot be read ({self.problem}); skipped — remove it by hand"
+
+
+@dataclass(frozen=True)
 class ActionRow:
     """One applied (or failed) policy action of a run."""
 
@@ -201,34 +353,17 @@ class StateStore:
 
     def __init__(self, state_dir: Path | str | None = None) -> None:
         self.dir = Path(state_dir) if state_dir is not None else default_state_dir()
+        self._db, self.path = open_database(self.dir)
+        self._lock = threading.RLock()
         try:
-            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            (self.dir / "journals").mkdir(exist_ok=True)
-            self.path = self.dir / "state.db"
-            # the TUI creates the engine on its UI thread and drives it from the engine thread
-            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._lock = threading.RLock()
-            self._migrate()
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"cannot open the state directory {self.dir}: {exc}") from exc
+            secure_dir(self.dir / "journals", "journal directory")
+        except StateError:
+            self._db.close()
+            raise
 
     @property
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    def _migrate(self) -> None:
-        """Create a fresh database, or bring an older one forward; refuse a newer one."""
-        version = self.schema_version
-        if version > SCHEMA_VERSION:
-            raise StateError(f"the state database {self.path} has schema version {version}, written by a newer "
-                             f"Aftershock (this one reads up to {SCHEMA_VERSION}); upgrade Aftershock")
-        if version == 0:
-            self._db.executescript(SCHEMA)
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            self._db.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[target]}\nPRAGMA user_version = {target};\n"
-                                   "COMMIT;")
 
     def close(self) -> None:
         self._db.close()
@@ -309,6 +444,18 @@ class StateStore:
         return next((r for r in self.faults(run_id) if r.fault == fault), None)
 
     def faults(self, run_id: str | None = None, live_only: bool = False) -> list[FaultRow]:
+        """The readable fault rows (a damaged one is logged and skipped: :meth:`damaged_faults`)."""
+        rows, damaged = self._faults(run_id, live_only)
+        for bad in damaged:
+            log.warning("skipping the fault record %s/%s: %s", bad.run_id, bad.name, bad.problem)
+        return rows
+
+    def damaged_faults(self, run_id: str | None = None, live_only: bool = True) -> list[Damaged]:
+        """Fault rows that cannot be read (corrupt JSON, a newer record version): quarantined —
+        reported, never acted on and never rewritten (a newer Aftershock may still read them)."""
+        return self._faults(run_id, live_only)[1]
+
+    def _faults(self, run_id: str | None, live_only: bool) -> tuple[list[FaultRow], list[Damaged]]:
         where, args = [], []
         if run_id is not None:
             where.append("run_id = ?")
@@ -321,7 +468,16 @@ class StateStore:
             rows = self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.path}: {exc}") from exc
-        return [FaultRow(r[0], r[1], r[2], realisation_of(json.loads(r[3])), r[4], r[5], r[6], r[7]) for r in rows]
+        out: list[FaultRow] = []
+        damaged: list[Damaged] = []
+        for r in rows:
+            try:
+                record = _json_object(r[3])
+                out.append(FaultRow(str(r[0]), str(r[1]), str(r[2]), realisation_of(record), float(r[4]), r[5],
+                                    float(r[6]), r[7]))
+            except (StateError, ValueError, TypeError) as exc:
+                damaged.append(Damaged("fault", str(r[0]), str(r[1]), str(exc)))
+        return out, damaged
 
     # ------------------------------------------------------------ actions
 
@@ -347,12 +503,33 @@ class StateStore:
                         "pending" if items else "done", time.time()))
 
     def undo_plans(self, pending_only: bool = True) -> list[UndoRow]:
+        """The readable undo plans (a damaged one is logged and skipped: :meth:`damaged_undo_plans`)."""
+        plans, damaged = self._undo_plans(pending_only)
+        for bad in damaged:
+            log.warning("skipping the undo plan of run %s: %s", bad.run_id, bad.problem)
+        return plans
+
+    def damaged_undo_plans(self, pending_only: bool = True) -> list[Damaged]:
+        return self._undo_plans(pending_only)[1]
+
+    def _undo_plans(self, pending_only: bool) -> tuple[list[UndoRow], list[Damaged]]:
         sql = "SELECT run_id, items, state, at FROM undo" + (" WHERE state = 'pending'" if pending_only else "")
         try:
             rows = self._db.execute(sql + " ORDER BY at").fetchall()
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.path}: {exc}") from exc
-        return [UndoRow(r[0], list(json.loads(r[1])), r[2], r[3]) for r in rows]
+        plans: list[UndoRow] = []
+        damaged: list[Damaged] = []
+        for r in rows:
+            try:
+                items = json.loads(r[1])
+                if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                    raise ValueError("not a JSON list of records")
+            except ValueError as exc:
+                damaged.append(Damaged("undo plan", str(r[0]), "", f"unreadable record: {exc}"))
+                continue
+            plans.append(UndoRow(r[0], items, r[2], r[3]))
+        return plans, damaged
 
     # ------------------------------------------------------------ journals
 
@@ -361,10 +538,8 @@ class StateStore:
 
     def write_journal(self, run_id: str, journal: dict[str, Any]) -> Path:
         path = self.journal_path(run_id)
-        tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(scrub_data(journal), indent=2, default=str))
-            os.replace(tmp, path)
+            write_private(path, json.dumps(scrub_data(journal), indent=2, default=str))
         except OSError as exc:
             raise StateError(f"cannot write journal {path}: {exc}") from exc
         return path
@@ -380,6 +555,16 @@ class StateStore:
         if not isinstance(data, dict):
             raise StateError(f"journal {path} is not a JSON object")
         return data
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise StateError(f"unreadable record (corrupt JSON: {exc})") from exc
+    if not isinstance(data, dict):
+        raise StateError("unreadable record (not a JSON object)")
+    return data
 
 
 def _record(realisation: dict[str, Any]) -> str:

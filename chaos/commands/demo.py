@@ -116,7 +116,7 @@ class DemoSession:
         started = self.events[0].at if self.events else time.time()
         await asyncio.sleep(TAIL_S)  # the recovered service, for the report's "after"
         context = await _context(self.loaded, self.environ, started - CONTEXT_BEFORE_S, time.time())
-        self.report.parent.mkdir(parents=True, exist_ok=True)
+        self.report.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.report_written = write_report(journal, self.report, context)
         return self.closing()
 

@@ -135,5 +135,5 @@ def report(run_id: str, out: str | None, state_dir: str | None) -> None:
     journal = _journal(state_dir, run_id)
     target = Path(out) if out else report_path(_store(state_dir).dir,
                                                str(journal.get("aftershock", {}).get("run_id", run_id)))
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     click.echo(str(write_report(journal, target)))

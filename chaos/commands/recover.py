@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from chaos.clients.registry import checked_run_dir
 from chaos.clients.state import FaultRow, StateStore
 from chaos.commands.options import state_dir_option
 from chaos.errors import ChaosError
@@ -43,14 +44,17 @@ def _echo_result(row: FaultRow, detail: str, ok: bool) -> None:
 
 
 async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dry_run: bool) -> int:
+    checked_run_dir()  # a registry someone else could write is refused before anything is done
     store = StateStore(Path(state_dir) if state_dir else None)
     result = await recover_faults(store, select=lambda owner: _selected(store, owner, run_id, all_runs),
                            dry_run=dry_run, on_result=_echo_result)
     if dry_run:
         for row in result.found:
             click.echo(f"would remove {_what(row)}: {row.realisation.get('description', '')}")
-    failures = len(result.failed)
-    found = len(result.found)
+    for bad in result.damaged:
+        click.echo(f"✗ {bad.describe()}", err=True)
+    failures = len(result.failed) + len(result.damaged)
+    found = len(result.found) + len(result.damaged)
     found += await _orphan_rules(store, run_id, all_runs, dry_run)
     undone, undo_failures = await _undo_mitigations(store, run_id, all_runs, dry_run)
     found += undone
@@ -68,6 +72,11 @@ async def _undo_mitigations(store: StateStore, run_id: str | None, all_runs: boo
     from chaos.targets.undo import describe, execute, undo_from_record
 
     count = failures = 0
+    for bad in store.damaged_undo_plans():
+        if _selected(store, bad.run_id, run_id, all_runs):
+            count += 1
+            failures += 1
+            click.echo(f"✗ {bad.describe()}", err=True)
     for plan in store.undo_plans():
         if not _selected(store, plan.run_id, run_id, all_runs):
             continue

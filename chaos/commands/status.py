@@ -17,8 +17,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import click
 
@@ -26,21 +27,25 @@ from chaos.clients.registry import is_alive, live_runs
 from chaos.clients.state import FaultRow, StateStore
 from chaos.commands.options import state_dir_option
 from chaos.errors import ChaosError
+from chaos.targets.realisations import (
+    KernelRealisation,
+    KubeRealisation,
+    ProxyRealisation,
+    realisation_from_record,
+)
 
 
-async def _proxy_state(row: FaultRow) -> tuple[str, str]:
-    from chaos.clients.host.admin_client import ProxyAdminClient
-    from chaos.targets.host import proxy_token
+async def _proxy_state(row: FaultRow, typed: ProxyRealisation, state_dir: Path) -> tuple[str, str]:
+    """Whether the proxy still has the fault: the fault lifecycle's ``present`` (the record's admin
+    endpoint is checked before any token goes to it)."""
+    from chaos.targets.lifecycle import present_recorded
 
-    proxy = row.realisation.get("proxy", {})
-    fault_id = str(row.realisation.get("proxy_fault", {}).get("id", ""))
+    proxy = typed.proxy
     try:
-        token = proxy.get("token") or proxy_token(proxy, os.environ)
-        async with ProxyAdminClient(str(proxy.get("admin")), str(token), timeout=3.0) as admin:
-            ids = {f.id for f in await admin.list_faults()}
+        present = await present_recorded(row.realisation, state_dir, os.environ)
     except ChaosError as exc:
         return "unknown", f"proxy at {proxy.get('admin')}: {exc}"
-    return ("live", f"in the proxy at {proxy.get('admin')}") if fault_id in ids else \
+    return ("live", f"in the proxy at {proxy.get('admin')}") if present else \
         ("gone", f"the proxy at {proxy.get('admin')} no longer has it")
 
 
@@ -87,10 +92,9 @@ def _where(interface: str, netns: str | None) -> str:
     return f"{interface} in netns {netns}" if netns else interface
 
 
-def _tc_state(row: FaultRow, qdiscs: list[Any], problem: str) -> tuple[str, str]:
+def _tc_state(row: FaultRow, kernel: Mapping[str, Any], qdiscs: list[Any], problem: str) -> tuple[str, str]:
     from chaos.clients.host.tc import HANDLE
 
-    kernel = row.realisation.get("kernel", {})
     where = _where(str(kernel.get("interface", "")), kernel.get("netns"))
     if problem:
         return "unknown", problem
@@ -102,14 +106,15 @@ def _tc_state(row: FaultRow, qdiscs: list[Any], problem: str) -> tuple[str, str]
     return "live", f"tc {found.kind} (handle {HANDLE}) on {where}"
 
 
-async def _kube_state(row: FaultRow) -> tuple[str, str]:
+async def _kube_state(row: FaultRow, typed: KubeRealisation) -> tuple[str, str]:
     from chaos.clients.kube.target import KubernetesTarget
+    from chaos.clients.record_trust import check_kubeconfig
     from chaos.targets.kubernetes import kube_settings
 
-    kube = row.realisation.get("kube", {})
-    obj = row.realisation.get("object", {})
-    meta = obj.get("metadata", {}) if isinstance(obj, dict) else {}
+    kube, obj = typed.kube, typed.object
+    meta = obj.get("metadata") or {}
     try:
+        check_kubeconfig(kube.get("kubeconfig"))  # a record never chooses which exec plugin runs
         target = KubernetesTarget.from_settings(kube_settings(kube.get("kubeconfig"), kube.get("context"),
                                                               kube.get("namespace")))
         try:
@@ -153,34 +158,50 @@ async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | N
         if directory in seen or (not (directory / "state.db").exists() and directory != own.dir.resolve()):
             continue
         seen.add(directory)
-        store = own if directory == own.dir.resolve() else StateStore(directory)
+        try:
+            store = own if directory == own.dir.resolve() else StateStore(directory)
+        except ChaosError as exc:  # a run's state dir we may not trust (or read): said, the others still listed
+            faults.append({"run": "", "fault": "", "type": "state dir", "target": "", "state": "unknown",
+                           "detail": str(exc), "run_alive": False, "deadline_in_s": None,
+                           "state_dir": str(directory)})
+            continue
+        for bad in store.damaged_faults():
+            faults.append({"run": bad.run_id, "fault": bad.name, "type": "?", "target": "", "state": "unknown",
+                           "detail": bad.describe(), "run_alive": is_alive(bad.run_id), "deadline_in_s": None,
+                           "state_dir": str(directory)})
         for row in store.faults(live_only=True):
-            kind = str(row.realisation.get("kind", ""))
-            if kind == "proxy":
-                state, detail = await _proxy_state(row)
-            elif kind == "tc":
-                kernel = row.realisation.get("kernel", {})
-                key = (kernel.get("netns"), directory / "watchdogs")
-                if key not in tc_cache:
-                    tc_cache[key] = await asyncio.to_thread(_qdiscs, *key)
-                recorded_qdiscs.add((kernel.get("netns"), str(kernel.get("interface", ""))))
-                state, detail = _tc_state(row, *tc_cache[key])
-            elif kind == "iptables":
-                netns = row.realisation.get("kernel", {}).get("netns")
-                if netns not in kernel_cache:
-                    kernel_cache[netns] = await asyncio.to_thread(_kernel_rules, netns)
-                comments, problem = kernel_cache[netns]
-                comment = str(row.realisation.get("comment", ""))
-                recorded_comments.add(comment)
-                if problem:
-                    state, detail = "unknown", problem
-                else:
-                    state, detail = ("live", f"iptables rule {comment}") if comment in comments else \
-                        ("gone", f"iptables rule {comment} is not in the kernel")
-            elif kind == "kubernetes":
-                state, detail = await _kube_state(row)
-            else:
-                state, detail = "unknown", f"fault of kind {kind!r}"
+            kind = row.kind
+            try:  # a record is data: validated (netns, interface, proxy fields) before anything uses it
+                typed = realisation_from_record(row.realisation)
+            except ChaosError as exc:
+                faults.append({"run": row.run_id, "fault": row.fault, "type": row.fault_type, "target": kind,
+                               "state": "unknown", "detail": str(exc), "run_alive": is_alive(row.run_id),
+                               "deadline_in_s": round(row.deadline - time.time(), 1), "state_dir": str(directory)})
+                continue
+            match typed:
+                case ProxyRealisation():
+                    state, detail = await _proxy_state(row, typed, directory)
+                case KernelRealisation(kind="tc", kernel=kernel):
+                    key = (kernel.get("netns"), directory / "watchdogs")
+                    if key not in tc_cache:
+                        tc_cache[key] = await asyncio.to_thread(_qdiscs, *key)
+                    recorded_qdiscs.add((kernel.get("netns"), str(kernel.get("interface", ""))))
+                    state, detail = _tc_state(row, kernel, *tc_cache[key])
+                case KernelRealisation(comment=comment, kernel=kernel):  # iptables
+                    netns = kernel.get("netns")
+                    if netns not in kernel_cache:
+                        kernel_cache[netns] = await asyncio.to_thread(_kernel_rules, netns)
+                    comments, problem = kernel_cache[netns]
+                    recorded_comments.add(comment)
+                    if problem:
+                        state, detail = "unknown", problem
+                    else:
+                        state, detail = ("live", f"iptables rule {comment}") if comment in comments else \
+                            ("gone", f"iptables rule {comment} is not in the kernel")
+                case KubeRealisation():
+                    state, detail = await _kube_state(row, typed)
+                case other:
+                    assert_never(other)
             faults.append({"run": row.run_id, "fault": row.fault, "type": row.fault_type, "target": kind,
                            "state": state, "detail": detail, "run_alive": is_alive(row.run_id),
                            "deadline_in_s": round(row.deadline - time.time(), 1), "state_dir": str(directory)})

@@ -42,16 +42,16 @@ from chaos.policy.actions import Revert as UndoStep
 from chaos.policy.actuators import Actuators
 from chaos.slo.monitoring import Monitor
 from chaos.slo.verdicts import Tick
+from chaos.targets import lifecycle
 from chaos.targets.base import RunTarget, TargetContext
 from chaos.targets.plugin_actions import PluginActions
-from chaos.targets.recovery import recover_faults, remove_recorded
+from chaos.targets.recovery import recover_faults
 from chaos.targets.undo import UndoItem
 
 log = logging.getLogger("aftershock.engine")
 PRESENCE_EVERY_S = 2.0
 """How often a run checks that its faults are still where it put them."""
 Listener = Callable[[ev.Event], None]
-REMOVE_ATTEMPTS = 4
 
 TargetFactory = Callable[[TargetContext], RunTarget]
 """Builds the target of one run (default: host or Kubernetes by ``spec.target.type``)."""
@@ -432,6 +432,8 @@ class Engine:
             checks, targets = await target.preflight()
             if recovered.removed:
                 checks.insert(0, f"recovered {len(recovered.removed)} fault(s) left by dead runs")
+            for bad in recovered.damaged:  # skipped, said; the run and every other recovery go on
+                log.warning("pre-flight recovery: %s", bad.describe())
             run.http = self.http()
             plugins = PluginActions(run.run_id, run.experiment.name, self.environ, self.store.dir)
             run.actuators = target.actuators([*run.http, plugins])
@@ -470,8 +472,7 @@ class Engine:
         now = self.clock.wall()
         deadline = now + fault.duration_s
         run.deadlines[name] = deadline
-        realisation = run.target.planned_realisation(name, deadline)
-        self.store.record_fault(run.run_id, name, fault.type, realisation, deadline)
+        realisation = lifecycle.record_fault(self.store, run.target, run.run_id, name, fault.type, deadline)
         return rm.RecordOutcome(at=now, detail=str(realisation.get("description", "")))
 
     async def _inject(self, run: _Run, name: str) -> rm.InjectOutcome:
@@ -479,12 +480,10 @@ class Engine:
         fault = next(f for f in run.experiment.spec.faults if f.name == name)
         deadline = run.deadlines[name]
         try:
-            realisation = await run.target.inject(name, deadline)
+            realisation = await lifecycle.inject_recorded(self.store, run.target, run.run_id, name, deadline)
         except ChaosError as exc:
-            self.store.update_fault(run.run_id, name, "failed")
             return rm.InjectOutcome(at=self.clock.wall(), ok=False, error=str(exc))
         run.injected = (self.clock.monotonic(), self.clock.wall())
-        self.store.update_fault(run.run_id, name, "injected", realisation)
         details = {k: v for k, v in realisation.items() if k in ("kind", "comment", "status")}
         return rm.InjectOutcome(at=self.clock.wall(), deadline=deadline, fault_type=fault.type,
                                 description=str(realisation.get("description", "")), details=details)
@@ -547,15 +546,15 @@ class Engine:
 
     async def _notice_missing(self, run: _Run) -> None:
         """Every few seconds, ask the injector whether each live fault is still there; say so when not."""
-        present = getattr(run.target, "present", None)
-        if present is None or self.clock.monotonic() - run.last_presence < PRESENCE_EVERY_S:
+        target = run.target
+        if target is None or self.clock.monotonic() - run.last_presence < PRESENCE_EVERY_S:
             return
         run.last_presence = self.clock.monotonic()
         for row in self.store.faults(run.run_id, live_only=True):
             left = run.deadlines.get(row.fault, row.deadline) - self.clock.wall()
             if row.state != "injected" or row.fault in run.missing or left < PRESENCE_EVERY_S:
                 continue
-            if await present(row.realisation) is False:
+            if await target.present(row.realisation) is False:
                 run.missing.add(row.fault)
                 self._publish(run, ev.RunLog(
                     run_id=run.run_id, at=self.clock.wall(), level="warning",
@@ -608,30 +607,25 @@ class Engine:
                                  service=item.weight_target.service,
                                  weight=item.weight if item.weight is not None else 100)
 
-    async def _remove_one(self, run: _Run, name: str, realisation: Mapping[str, Any]) -> str:
-        """Remove one fault (through the run's target, else from its record alone), retrying with
-        backoff; mark it removed in the store."""
-        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
-        detail = ""
+    async def _remove_one(self, run: _Run, name: str, realisation: Mapping[str, Any]) -> lifecycle.Removal:
+        """Remove one fault (through the run's target, else from its record alone) with the one retry
+        policy; mark it removed in the store."""
         target = run.target
-        async for attempt in AsyncRetrying(stop=stop_after_attempt(REMOVE_ATTEMPTS),
-                                           wait=wait_exponential(multiplier=0.2, max=2),
-                                           retry=retry_if_exception_type(ChaosError), reraise=True):
-            with attempt:
-                if target is not None:
-                    detail = await target.remove(realisation)
-                else:
-                    detail = await remove_recorded(realisation, self.store.dir, self.environ)
-        self.store.update_fault(run.run_id, name, "removed")
+
+        async def remove() -> lifecycle.Removal:
+            if target is not None:
+                return await target.remove(realisation)
+            return await lifecycle.remove_recorded(realisation, self.store.dir, self.environ)
+
+        result = await lifecycle.remove_fault(self.store, run.run_id, name, remove)
         left = run.deadlines[name] - self.clock.wall() if name in run.deadlines else None
-        if "already gone" in detail and name not in run.missing and left is not None and left > 1.0:
+        if isinstance(result, lifecycle.AlreadyGone) and name not in run.missing and left is not None and left > 1.0:
             # the fault disappeared under the run (an operator, `recover --all`, a restarted proxy): say so
             self._publish(run, ev.RunLog(
                 run_id=run.run_id, at=self.clock.wall(), level="warning",
                 message=f"fault {name} was already gone {left:.0f}s before its deadline "
-                        f"({detail}): something else removed it; SLO samples since then were taken without it"))
-        return detail
+                        f"({result}): something else removed it; SLO samples since then were taken without it"))
+        return result
 
     async def _await_steady(self, run: _Run, slos: Sequence[str], timeout_s: float) -> rm.SteadyOutcome:
         start = self.clock.monotonic()

@@ -9,13 +9,14 @@ times with their reasons. Written by :mod:`chaos.gameday.runner`.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from markupsafe import Markup
+
 from chaos.gameday.outcome import GameDayResult, Score
-from chaos.report import CSS, plot_slo
+from chaos.report import CSS, plot_slo, templates
 
 FORMULA = ("score = int(100 · (T − L) / T): T = total weight of the SLOs scored, L = weight of those lost "
            "(breached at least once while the game day ran); steady-state SLOs weigh 2, others 1 "
@@ -87,50 +88,26 @@ def render_markdown(result: GameDayResult, sc: Score, trend: Sequence[TrendPoint
 
 
 def render_html(result: GameDayResult, sc: Score, trend: Sequence[TrendPoint], skips: Sequence[SkipLine]) -> str:
-    esc = html.escape
-    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Game day {esc(result.name)}</title>"
-             f"<style>{CSS}</style></head><body>",
-             f"<h1>Game day {esc(result.name)} <span class=\"verdict {esc(result.verdict)}\">"
-             f"{esc(result.verdict)}</span></h1>",
-             f"<p class=muted>id {esc(result.gameday_id)} ({esc(result.trigger)}), due {_t(result.due)}; ran "
-             f"{_t(result.started)} → {_t(result.ended)} ({result.ended - result.started:.0f} s); "
-             f"source {esc(result.source)}</p>"]
-    if result.stopped:
-        parts.append(f"<p><b>Stopped early:</b> {esc(result.stopped)}</p>")
-    parts.append(f"<h2>Resilience score: {sc.score if sc.score is not None else 'n/a'} / 100</h2>"
-                 f"<p>Litmus-style: {sc.litmus if sc.litmus is not None else 'n/a'}</p>"
-                 f"<p class=muted>{esc(FORMULA)}</p>")
-    if sc.excluded:
-        parts.append("<p>Excluded SLOs:</p><ul>" + "".join(
-            f"<li>{esc(s.experiment)}/{esc(s.slo)}: {esc(s.why_excluded)}</li>" for s in sc.excluded) + "</ul>")
+    """The game day as a page: ``chaos/templates/gameday-report.html.j2`` (Jinja2, autoescaped)."""
+    experiments = []
     for e in result.experiments:
-        parts.append(f"<h2>{esc(e.name)} <span class=\"verdict {esc(e.verdict)}\">{esc(e.verdict)}</span></h2>"
-                     f"<p><b>Hypothesis:</b> {esc(e.hypothesis)}</p>")
-        if e.run_id:
-            parts.append(f"<p class=muted>run {esc(e.run_id)} ({esc(e.file)}) {esc(e.reason)}</p>")
         journal = e.journal or {}
         ours = journal.get("aftershock", {}) or {}
-        timings = ours.get("timings", {})
-        if timings:
-            parts.append("<table>" + "".join(f"<tr><td>{esc(k.replace('_', ' '))}</td><td>{v} s</td></tr>"
-                                             for k, v in timings.items()) + "</table>")
         mine = {s.slo: s for s in sc.slos if s.experiment == e.name}
+        slos = []
         for slo in ours.get("slos", []):
             s = mine.get(slo["name"])
             held = "excluded" if s is None or s.held is None else ("held" if s.held else "lost")
             spent = (f", {s.breached_s:g} s out of objective, {result.budget_spent(s.breached_s):.2g} % of the "
                      "error budget" if s is not None else "")
-            parts.append(f"<h3>{esc(slo['name'])} <span class=muted>{esc(slo['objective'])} — {held}{spent}"
-                         f"</span></h3>{plot_slo(slo, journal)}")
-    parts.append("<h2>Trend</h2>")
-    if trend:
-        parts.append("<table><tr><th>due</th><th>verdict</th><th>score</th></tr>" + "".join(
-            f"<tr><td>{_t(p.due)}</td><td>{esc(p.verdict)}</td><td>{p.score if p.score is not None else 'n/a'}"
-            "</td></tr>" for p in trend) + "</table>")
-    else:
-        parts.append("<p class=muted>No earlier game day of this schedule.</p>")
-    parts.append("<h2>Skipped due times</h2>")
-    parts.append("<ul>" + "".join(f"<li>{_t(s.due)}: {esc(s.reason)}" + (f" (×{s.count})" if s.count > 1 else "")
-                                  + "</li>" for s in skips) + "</ul>" if skips else "<p class=muted>None.</p>")
-    parts.append("</body></html>\n")
-    return "".join(parts)
+            slos.append({"name": slo["name"], "objective": slo["objective"], "held": held, "spent": spent,
+                         "plot": Markup(plot_slo(slo, journal))})
+        experiments.append({"name": e.name, "verdict": e.verdict, "hypothesis": e.hypothesis, "run_id": e.run_id,
+                            "file": e.file, "reason": e.reason, "slos": slos,
+                            "timings": [(k.replace("_", " "), v) for k, v in (ours.get("timings") or {}).items()]})
+    return templates().get_template("gameday-report.html.j2").render(
+        css=Markup(CSS), r=result, due=_t(result.due), started=_t(result.started), ended=_t(result.ended), sc=sc,
+        formula=FORMULA, experiments=experiments,
+        trend=[{"due": _t(p.due), "verdict": p.verdict, "score": p.score if p.score is not None else "n/a"}
+               for p in trend],
+        skips=[{"due": _t(s.due), "reason": s.reason, "count": s.count} for s in skips])

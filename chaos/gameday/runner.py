@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.clients.schedule_store import ScheduleStore
+from chaos.clients.state import write_private
 from chaos.compiling import naming
 from chaos.engine.api import Listener
 from chaos.engine.driver import Engine, EngineSettings
@@ -165,11 +166,12 @@ def write_report(result: GameDayResult, state_dir: Path, schedules: ScheduleStor
                 skips.append(SkipLine(row.due, row.reason, row.count))
     sc = score(result)
     directory = state_dir / "gamedays" / result.name
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (state_dir / "gamedays").chmod(0o700)
     md = directory / f"{result.gameday_id}.md"
     page = directory / f"{result.gameday_id}.html"
-    md.write_text(render_markdown(result, sc, trend, skips), encoding="utf-8")
-    page.write_text(render_html(result, sc, trend, skips), encoding="utf-8")
+    write_private(md, render_markdown(result, sc, trend, skips))  # 0600, like everything in the state dir
+    write_private(page, render_html(result, sc, trend, skips))
     return Written(md, page, sc)
 
 

@@ -10,10 +10,13 @@ it. At interpreter exit every fault this process injected and still holds is rem
 ``chaos run`` that ends, however it ends short of SIGKILL, leaves no fault behind; after SIGKILL the
 faults end at their own deadline and ``aftershock recover`` removes their records).
 
-Per fault, in this order (as the engine does): plan (host: :func:`chaos.compiling.host.plan_host`,
-Kubernetes: :class:`chaos.targets.kubernetes.KubernetesRunTarget` pre-flight) → the run is
-registered in the state store with this process's pid → the fault is **recorded with its
-deadline** → injected with that deadline → marked injected with its realisation.
+Per fault, in this order (as the engine does, through the same run targets —
+:class:`chaos.targets.host.HostRunTarget`, :class:`chaos.targets.kubernetes.KubernetesRunTarget` —
+and the same fault lifecycle, :mod:`chaos.targets.lifecycle`): pre-flight → the run is registered
+in the state store with this process's pid and takes its host-wide run lock
+(:class:`chaos.clients.registry.RunLock`: ``aftershock recover`` from any state dir sees it alive
+and leaves its faults alone) → the fault is **recorded with its deadline** → injected with that
+deadline → marked injected with its realisation. Removal uses the lifecycle's retry policy.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -34,8 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from chaos.clients.registry import RunLock
 from chaos.clients.state import StateStore
-from chaos.compiling.host import HostFaultPlan, plan_host
 from chaos.errors import ChaosError, InvalidInput, PreflightRefused, Problem
 from chaos.interop.ctk import REDACTED, header_env, header_secret
 from chaos.loading import Loaded, load_text
@@ -43,11 +45,11 @@ from chaos.model.slos import MonitorSpec
 
 if TYPE_CHECKING:
     from chaos.slo.monitoring import Monitor
+    from chaos.targets.base import RunTarget
 
 log = logging.getLogger("chaostoolkit.aftershock")
 T = TypeVar("T")
 SOURCE = "<chaostoolkit>"
-REMOVE_ATTEMPTS = 3
 
 
 def load_experiment(document: Mapping[str, Any] | str) -> Loaded:
@@ -124,8 +126,9 @@ class RunState:
     run_id: str
     loaded: Loaded
     store: StateStore
-    target: Any = None
-    plans: dict[str, HostFaultPlan] = field(default_factory=dict)
+    target: RunTarget | None = None
+    lock: RunLock | None = None
+    """The host-wide run lock, held while this process holds the run (released at exit)."""
     removed: threading.Event = field(default_factory=threading.Event)
     """Set whenever every live fault of the run has been removed (ends ``hold_faults`` early)."""
 
@@ -188,50 +191,55 @@ class Runtime:
                 if row is not None and row.id == run_id and row.pid != os.getpid():
                     raise InvalidInput(Problem(f"run id {run_id} belongs to another run (pid {row.pid})",
                                                hint="each chaos run needs a fresh run id"))
-                if row is None:
-                    exp = loaded.experiment
-                    store.start_run(run_id, exp.name, "chaostoolkit", exp.spec.target.type, time.time())
-                state = RunState(run_id=run_id, loaded=loaded, store=store)
+                lock = RunLock(run_id, store.dir)  # alive for every state dir's `recover` while we hold it
+                try:
+                    if row is None:
+                        exp = loaded.experiment
+                        store.start_run(run_id, exp.name, "chaostoolkit", exp.spec.target.type, time.time())
+                except BaseException:
+                    lock.release()
+                    raise
+                state = RunState(run_id=run_id, loaded=loaded, store=store, lock=lock)
                 self.runs[run_id] = state
             elif state.loaded.experiment.name != loaded.experiment.name:
                 raise InvalidInput(Problem(f"run id {run_id} is already used by experiment "
                                            f"{state.loaded.experiment.name}"))
             return state
 
-    async def _target(self, state: RunState, settings: Mapping[str, Any]) -> Any:
+    async def _target(self, state: RunState, settings: Mapping[str, Any]) -> RunTarget:
         """The run's target, pre-flighted once with every fault of the experiment (as the engine does)."""
         if state.target is not None:
             return state.target
-        exp = state.loaded.experiment
-        target: Any
-        if exp.spec.target.type == "host":
-            from chaos.targets.host import HostTarget
+        from chaos.engine.settings import EngineSettings
+        from chaos.targets.base import TargetContext
 
-            plans = plan_host(exp, state.run_id, source=state.loaded.source)
-            host = HostTarget(state.store.dir)
-            await host.preflight(plans)
-            state.plans = {p.fault: p for p in plans}
-            target = host
+        exp = state.loaded.experiment
+        engine_settings = EngineSettings(state_dir=state.store.dir, kubeconfig=settings.get("kubeconfig") or None,
+                                         context=settings.get("context") or None,
+                                         namespace=settings.get("namespace") or None)
+        ctx = TargetContext(run_id=state.run_id, loaded=state.loaded, store=state.store, settings=engine_settings,
+                            environ=os.environ)
+        target: RunTarget
+        if exp.spec.target.type == "host":
+            from chaos.targets.host import HostRunTarget
+
+            target = HostRunTarget(ctx)
         else:
-            from chaos.engine.settings import EngineSettings
-            from chaos.targets.base import TargetContext
             from chaos.targets.kubernetes import KubernetesRunTarget
 
-            engine_settings = EngineSettings(state_dir=state.store.dir, kubeconfig=settings.get("kubeconfig") or None,
-                                             context=settings.get("context") or None,
-                                             namespace=settings.get("namespace") or None)
-            target = KubernetesRunTarget(TargetContext(run_id=state.run_id, loaded=state.loaded, store=state.store,
-                                                       settings=engine_settings))
-            try:
-                await target.preflight()
-            except BaseException:
-                await target.close()
-                raise
+            target = KubernetesRunTarget(ctx)
+        try:
+            await target.preflight()
+        except BaseException:
+            await target.close()
+            raise
         state.target = target
         return target
 
     async def inject(self, loaded: Loaded, fault_name: str, run_id: str, state_dir: str | None,
                      settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        from chaos.targets.lifecycle import inject_fault
+
         state = self._run(loaded, run_id, state_dir)
         exp = state.loaded.experiment
         fault = next((f for f in exp.spec.faults if f.name == fault_name), None)
@@ -242,36 +250,24 @@ class Runtime:
             raise InvalidInput(Problem(f"fault {fault_name} of run {run_id} is already live"))
         target = await self._target(state, settings or {})
         deadline = time.time() + fault.duration_s
-        if fault_name in state.plans:
-            plan = state.plans[fault_name]
-            pf = plan.proxy_fault.replace(deadline=deadline) if plan.proxy_fault else None
-            planned = dataclasses.replace(plan, proxy_fault=pf).realisation()
-        else:
-            planned = dict(target.planned_realisation(fault_name))
-        state.store.record_fault(run_id, fault_name, fault.type, planned, deadline)  # before it exists
-        state.removed.clear()
-        try:
-            if fault_name in state.plans:
-                realisation = await target.inject(state.plans[fault_name], deadline)
-            else:
-                realisation = await target.inject(fault_name, deadline)
-        except BaseException:
-            state.store.update_fault(run_id, fault_name, "failed")
-            raise
-        state.store.update_fault(run_id, fault_name, "injected", realisation)
+        realisation = await inject_fault(state.store, target, run_id, fault_name, fault.type, deadline,
+                                         before_inject=state.removed.clear)
         return {"run_id": run_id, "fault": fault_name, "type": fault.type,
                 "description": str(realisation.get("description", "")), "deadline": deadline}
 
-    async def _remove_record(self, state: RunState | None, store: StateStore, realisation: Mapping[str, Any]) -> str:
-        if state is not None and state.target is not None:
-            return str(await state.target.remove(realisation))
-        if realisation.get("kind") == "kubernetes":
-            from chaos.targets.kubernetes import remove_kube_realisation
+    async def _remove_record(self, state: RunState | None, store: StateStore, run_id: str, fault: str,
+                             realisation: Mapping[str, Any]) -> str:
+        """Remove one recorded fault through the lifecycle (the run's target, else the record alone)."""
+        from chaos.targets.lifecycle import Removal, remove_fault, remove_recorded
 
-            return await remove_kube_realisation(realisation)
-        from chaos.targets.host import remove_realisation
+        target = state.target if state is not None else None
 
-        return await remove_realisation(realisation, store.dir)
+        async def remove() -> Removal:
+            if target is not None:
+                return await target.remove(realisation)
+            return await remove_recorded(realisation, store.dir)
+
+        return str(await remove_fault(store, run_id, fault, remove))
 
     async def remove(self, run_id: str, state_dir: str | None, faults: list[str] | None = None) -> dict[str, Any]:
         """Remove the run's live faults (all, or those named); every one is tried. Idempotent."""
@@ -282,18 +278,12 @@ class Runtime:
         for row in store.faults(run_id, live_only=True):
             if faults is not None and row.fault not in faults:
                 continue
-            for attempt in range(REMOVE_ATTEMPTS):
-                try:
-                    await self._remove_record(state, store, row.realisation)
-                except ChaosError as exc:
-                    if attempt == REMOVE_ATTEMPTS - 1:
-                        failed[row.fault] = str(exc)
-                    else:
-                        await asyncio.sleep(0.2 * 2 ** attempt)
-                    continue
-                store.update_fault(run_id, row.fault, "removed")
-                removed.append(row.fault)
-                break
+            try:
+                await self._remove_record(state, store, run_id, row.fault, row.realisation)
+            except ChaosError as exc:
+                failed[row.fault] = str(exc)
+                continue
+            removed.append(row.fault)
         live = store.faults(run_id, live_only=True)
         if state is not None and not live:
             state.removed.set()
@@ -304,22 +294,13 @@ class Runtime:
 
     async def recover_orphans(self, state_dir: str | None) -> dict[str, Any]:
         """Remove the live faults of runs that are no longer alive (what ``aftershock recover`` does by default)."""
+        from chaos.targets.recovery import recover_faults
+
         store = self.store(state_dir)
-        removed: list[str] = []
-        failed: dict[str, str] = {}
-        for row in store.faults(live_only=True):
-            owner = store.run(row.run_id)
-            if owner is not None and owner.alive:
-                continue
-            name = f"{row.run_id}/{row.fault}"
-            try:
-                await self._remove_record(None, store, row.realisation)
-            except ChaosError as exc:
-                failed[name] = str(exc)
-                continue
-            store.update_fault(row.run_id, row.fault, "removed")
-            removed.append(name)
-        return {"removed": removed, "failed": failed}
+        result = await recover_faults(store)
+        return {"removed": [f"{row.run_id}/{row.fault}" for row, _ in result.removed],
+                "failed": {f"{row.run_id}/{row.fault}": error for row, error in result.failed}
+                | {f"{d.run_id}/{d.name}": d.problem for d in result.damaged}}
 
     def hold(self, run_id: str, seconds: float, state_dir: str | None, poll_s: float = 1.0) -> dict[str, Any]:
         """Wait while the run's faults are live: until ``seconds`` pass, or until they are removed
@@ -375,6 +356,8 @@ class Runtime:
                                   result["failed"])
             except (ChaosError, concurrent.futures.TimeoutError) as exc:
                 log.error("run %s: cleanup failed (run `aftershock recover`): %s", run_id, exc)
+            if state.lock is not None:
+                state.lock.release()
         self.runs.clear()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)

@@ -2,7 +2,7 @@
 
 A target is built per run from a :class:`TargetContext` (by the driver's target factory) and
 answers everything the driver needs of it — pre-flight, the write-ahead record of a fault,
-inject, remove, the recovery actuators (shrink, degrade, weights), the context ``recover``
+inject, present, remove (the steps :mod:`chaos.targets.lifecycle` runs), the recovery actuators (shrink, degrade, weights), the context ``recover``
 needs to undo its mitigations, close. The driver never branches on the target type.
 Implemented by :class:`chaos.targets.host.HostRunTarget`,
 :class:`chaos.targets.kubernetes.KubernetesRunTarget` and the tests' in-memory target; used by
@@ -22,6 +22,7 @@ from chaos.policy.actuators import Actuators
 
 if TYPE_CHECKING:
     from chaos.clients.state import StateStore
+    from chaos.targets.lifecycle import Removal
 
 Realisation = dict[str, Any]
 """How one injected fault exists (what the state store records, so ``recover`` can remove it)."""
@@ -71,8 +72,13 @@ class RunTarget(Protocol):
         """Inject ``fault`` bounded by ``deadline`` (epoch seconds); returns its realisation."""
         ...
 
-    async def remove(self, realisation: Mapping[str, Any]) -> str:
-        """Remove one recorded fault (idempotent); returns what was done."""
+    async def remove(self, realisation: Mapping[str, Any]) -> Removal:
+        """Remove one recorded fault (idempotent): :class:`~chaos.targets.lifecycle.Removed` or
+        :class:`~chaos.targets.lifecycle.AlreadyGone`, with what was done in words."""
+        ...
+
+    async def present(self, realisation: Mapping[str, Any]) -> bool | None:
+        """Whether the injector still has this fault (None: cannot tell), to notice one removed under us."""
         ...
 
     def actuators(self, http: Sequence[object]) -> Actuators:

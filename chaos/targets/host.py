@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import secrets
 import signal
 import sys
@@ -28,12 +29,13 @@ from chaos.clients.host.admin_client import ProxyAdminClient
 from chaos.clients.host.commands import Runner
 from chaos.clients.host.specs import ProxyFault
 from chaos.compiling.host import HostFaultPlan, plan_host, shrink_proxy_fault
-from chaos.errors import ChaosError, PreflightRefused, StateError, TargetError
+from chaos.errors import ChaosError, PreflightRefused, RecordRefused, StateError, TargetError, TargetUnreachable
 from chaos.model.kinds import CustomRealiser, HostIO
 from chaos.policy.actions import WeightTarget
 from chaos.policy.actuators import Actuators
 from chaos.secrets import remember
 from chaos.targets.base import Realisation, TargetContext, UndoContext
+from chaos.targets.lifecycle import AlreadyGone, Removal, Removed
 from chaos.targets.realisations import (
     CustomRealisation,
     KernelRealisation,
@@ -82,6 +84,9 @@ class HostTarget:
         self.environ = os.environ if environ is None else environ
         self._spawned: list[asyncio.subprocess.Process] = []
         self._token_files: list[Path] = []
+        self.trusted: dict[str, dict[str, Any]] = {}
+        """Admin URL → the proxy selector this run took from its experiment or spawned itself: a record
+        naming one of these (with the same token source) is ours; any other is checked (record_token)."""
 
     # ---------------------------------------------------------------- pre-flight
 
@@ -95,6 +100,7 @@ class HostTarget:
                 proxy = plan.proxy
                 targets.append(f"proxy {proxy['listen']} → {proxy['upstream']}")
                 if proxy.get("admin"):
+                    self.trusted[str(proxy["admin"])] = dict(proxy)
                     token = proxy_token(proxy, self.environ)
                     async with ProxyAdminClient(str(proxy["admin"]), token, timeout=ADMIN_TIMEOUT) as admin:
                         weights = await admin.weights()
@@ -134,6 +140,7 @@ class HostTarget:
                 fault = fault.replace(upstream="")
             realisation["proxy"] = proxy
             realisation["proxy_fault"] = fault.to_dict()
+            self.trusted[str(proxy["admin"])] = proxy
             token = proxy.get("token") or proxy_token(proxy, self.environ)
             async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
                 await admin.add_fault(fault)
@@ -168,47 +175,28 @@ class HostTarget:
             return realisation
         raise TargetError(f"unknown host realisation {plan.via!r}")
 
-    async def remove(self, realisation: Mapping[str, Any]) -> str:
-        return await remove_realisation(realisation, self.state_dir, self.environ)
+    async def remove(self, realisation: Mapping[str, Any]) -> Removal:
+        return await remove_realisation(realisation, self.state_dir, self.environ, trusted=self.trusted)
 
     async def present(self, realisation: Mapping[str, Any]) -> bool | None:
         """Whether the injector still has this fault (None: cannot tell), to notice one removed under us."""
-        kind = realisation.get("kind")
         try:
-            if kind == "custom":
-                record = realisation_from_record(realisation)
-                assert isinstance(record, CustomRealisation)
-                realiser, io = self._custom(record.fault_type, record.comment, 0.0)
-                present: bool | None = await _plugin_call(record.fault_type, "present",
-                                                          realiser.present(record.params, io))
-                return present
-            if kind == "iptables":
-                from chaos.clients.host.iptables import IptablesFaults
-
-                runner = Runner(netns=realisation.get("kernel", {}).get("netns"))
-                rules = await asyncio.to_thread(IptablesFaults(self.pid_dir, runner).list_rules)
-                return any(r.comment == realisation.get("comment") for r in rules)
-            if kind == "proxy":
-                proxy = realisation.get("proxy", {})
-                token = proxy.get("token") or proxy_token(proxy, self.environ)
-                async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
-                    ids = {f.id for f in await admin.list_faults()}
-                return str(realisation.get("proxy_fault", {}).get("id", "")) in ids
+            return await present_realisation(realisation, self.state_dir, self.environ, trusted=self.trusted)
         except ChaosError:
             return None
-        return None
 
     def _custom(self, fault_type: str, comment: str, deadline: float) -> tuple[CustomRealiser, HostIO]:
         return _custom_realiser(fault_type, comment, deadline, self.state_dir, self.environ)
 
     async def shrink(self, realisation: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-        if realisation.get("kind") != "proxy":
+        typed = realisation_from_record(realisation)
+        if not isinstance(typed, ProxyRealisation):
             raise TargetError("only proxy faults can be shrunk on the host (kernel rules are removed instead)")
-        proxy = realisation["proxy"]
-        fault = ProxyFault.from_dict(realisation["proxy_fault"])
+        proxy = typed.proxy
+        fault = ProxyFault.from_dict(dict(typed.proxy_fault))
         smaller = shrink_proxy_fault(fault, percent=_opt_float(params.get("percent")),
                                      latency=_opt_str(params.get("latency")), jitter=_opt_str(params.get("jitter")))
-        token = proxy.get("token") or proxy_token(proxy, self.environ)
+        token = record_token(proxy, self.environ, self.trusted)
         async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
             await admin.update_fault(smaller)
         return {**realisation, "proxy_fault": smaller.to_dict()}
@@ -290,58 +278,108 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _stop_spawned_proxy(pid: int, token_file: str) -> None:
+_TOKEN_FILE = re.compile(r"proxy-[0-9a-f]{8}\.token")
+
+
+def _own_token_file(token_file: str, state_dir: Path) -> Path | None:
+    """``token_file`` if it is one a run of ``state_dir`` wrote for a proxy it spawned (``proxy-<hex>.token``
+    directly in the state dir, not a symlink), else None: a record never chooses which file is unlinked."""
+    if not token_file:
+        return None
+    path = Path(token_file)
+    try:
+        if (_TOKEN_FILE.fullmatch(path.name) is None or path.is_symlink()
+                or path.parent.resolve() != Path(state_dir).resolve()):
+            return None
+    except OSError:
+        return None
+    return path
+
+
+def _stop_spawned_proxy(pid: int, token_file: str, state_dir: Path) -> None:
     """SIGTERM a run-owned proxy — only if ``pid`` still is that proxy (its command line names the
-    proxy module and its own token file; a recycled pid is left alone) — and delete its token file."""
+    proxy module and its own token file, one of this state dir's; a recycled pid is left alone) — and
+    delete its token file."""
+    own = _own_token_file(token_file, state_dir)
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         cmdline = []
     args = [a.decode(errors="replace") for a in cmdline]
-    if "chaos.clients.host.proxy" in args and (not token_file or token_file in args):
+    if "chaos.clients.host.proxy" in args and (not token_file or (own is not None and token_file in args)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    if token_file:
+    if own is not None:
         with contextlib.suppress(OSError):
-            Path(token_file).unlink()
+            own.unlink()
 
 
-async def _admin_reachable(url: str) -> bool:
-    """Whether anything answers at a proxy's admin URL (``/healthz`` needs no token)."""
-    import httpx
+def record_token(proxy: Mapping[str, Any], environ: Mapping[str, str],
+                 trusted: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The admin token for a proxy selector read back from a record. The record does not choose where
+    the token goes: a selector this run took from its experiment (``trusted``, same admin and token
+    source) is used as it is; any other only if its admin endpoint is a listener of ours on this host
+    (:func:`chaos.clients.record_trust.check_admin`; nothing listening is :class:`TargetUnreachable`)."""
+    admin = proxy.get("admin")
+    if not admin:
+        raise TargetUnreachable(f"fault proxy admin at {admin} unreachable (the proxy never started)")
+    known = (trusted or {}).get(str(admin))
+    same = known is not None and all(known.get(k) == proxy.get(k) for k in ("token_env", "token_file"))
+    if not same:
+        from chaos.clients.record_trust import check_admin
 
-    try:
-        async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT) as client:
-            await client.get(url.rstrip("/") + "/healthz")
-    except httpx.HTTPError:
-        return False
-    return True
+        check_admin(str(admin))
+    return str(proxy.get("token") or proxy_token(proxy, environ))
+
+
+async def present_realisation(realisation: Mapping[str, Any], state_dir: Path, environ: Mapping[str, str],
+                              trusted: Mapping[str, Mapping[str, Any]] | None = None) -> bool | None:
+    """Whether the injector still has a recorded host fault (None: cannot tell for its kind);
+    raises the ChaosError that kept it from asking."""
+    match realisation_from_record(realisation):
+        case KernelRealisation(kind="iptables", comment=comment, kernel=kernel):
+            from chaos.clients.host.iptables import IptablesFaults
+
+            runner = Runner(netns=kernel.get("netns"))
+            rules = await asyncio.to_thread(IptablesFaults(Path(state_dir) / "watchdogs", runner).list_rules)
+            return any(r.comment == comment for r in rules)
+        case ProxyRealisation(proxy=proxy, fault_id=fault_id):
+            token = record_token(proxy, environ, trusted)
+            async with ProxyAdminClient(str(proxy["admin"]), token, timeout=ADMIN_TIMEOUT) as admin:
+                ids = {f.id for f in await admin.list_faults()}
+            return fault_id in ids
+        case CustomRealisation(fault_type=fault_type, comment=comment, params=params):
+            realiser, io = _custom_realiser(fault_type, comment, 0.0, Path(state_dir), environ)
+            present: bool | None = await _plugin_call(fault_type, "present", realiser.present(params, io))
+            return present
+        case _:
+            return None
 
 
 async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
-                             environ: Mapping[str, str] | None = None) -> str:
-    """Remove one recorded host fault. Idempotent: a fault already gone is success."""
+                             environ: Mapping[str, str] | None = None,
+                             trusted: Mapping[str, Mapping[str, Any]] | None = None) -> Removal:
+    """Remove one recorded host fault. Idempotent: a fault already gone is :class:`AlreadyGone`."""
     environ = os.environ if environ is None else environ
     pid_dir = Path(state_dir) / "watchdogs"
     match realisation_from_record(realisation):
         case ProxyRealisation(proxy=proxy, fault_id=fault_id):
+            result: Removal
             try:
-                try:
-                    token = proxy.get("token") or proxy_token(proxy, environ)
-                except PreflightRefused:
-                    if not await _admin_reachable(str(proxy.get("admin"))):
-                        raise TargetError(f"fault proxy admin at {proxy.get('admin')} unreachable") from None
-                    raise
-                async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
+                token = record_token(proxy, environ, trusted)
+                async with ProxyAdminClient(str(proxy["admin"]), token, timeout=ADMIN_TIMEOUT) as admin:
                     removed = await admin.remove_fault(fault_id)
-                detail = f"proxy fault {fault_id} removed" if removed else f"proxy fault {fault_id} already gone"
-            except TargetError as exc:
-                if "unreachable" not in str(exc):
-                    raise
-                detail = f"proxy at {proxy.get('admin')} is gone, and its faults with it"
+                result = (Removed(f"proxy fault {fault_id} removed") if removed
+                          else AlreadyGone(f"proxy fault {fault_id} already gone"))
+            except TargetUnreachable:
+                result = AlreadyGone(f"proxy at {proxy.get('admin')} is gone, and its faults with it")
             if proxy.get("pid"):
-                _stop_spawned_proxy(int(proxy["pid"]), str(proxy.get("token_file") or ""))
-            return detail
+                try:
+                    pid = int(proxy["pid"])
+                except (TypeError, ValueError) as exc:
+                    raise RecordRefused(f"the record names no valid proxy pid ({proxy['pid']!r})") from exc
+                _stop_spawned_proxy(pid, str(proxy.get("token_file") or ""), Path(state_dir))
+            return result
         case KernelRealisation(kind=kind, comment=comment, kernel=kernel):
             from chaos.clients.host.iptables import IptablesFaults
             from chaos.clients.host.tc import TcFaults
@@ -350,13 +388,16 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
             parts = comment.split(":")
             if kind == "iptables":
                 gone = await asyncio.to_thread(IptablesFaults(pid_dir, runner).remove_fault, parts[1], parts[2])
-                return f"iptables rule {comment} removed" if gone else f"iptables rule {comment} already gone"
+                return (Removed(f"iptables rule {comment} removed") if gone
+                        else AlreadyGone(f"iptables rule {comment} already gone"))
             qdisc_gone = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")))
-            return f"tc qdisc on {kernel.get('interface')} removed" if qdisc_gone else "tc qdisc already gone"
+            return (Removed(f"tc qdisc on {kernel.get('interface')} removed") if qdisc_gone
+                    else AlreadyGone("tc qdisc already gone"))
         case CustomRealisation(fault_type=fault_type, comment=comment, params=params):
             realiser, io = _custom_realiser(fault_type, comment, 0.0, Path(state_dir), environ)
             was_there = await _plugin_call(fault_type, "remove", realiser.remove(params, io))
-            return f"{fault_type} {io.fault} removed" if was_there else f"{fault_type} {io.fault} already gone"
+            return (Removed(f"{fault_type} {io.fault} removed") if was_there
+                    else AlreadyGone(f"{fault_type} {io.fault} already gone"))
         case KubeRealisation():
             raise TargetError("a Kubernetes fault is not removed by the host target")
         case other:
@@ -385,7 +426,7 @@ class HostRunTarget:
     async def inject(self, fault: str, deadline: float) -> Realisation:
         return await self.host.inject(self.plans[fault], deadline)
 
-    async def remove(self, realisation: Mapping[str, Any]) -> str:
+    async def remove(self, realisation: Mapping[str, Any]) -> Removal:
         return await self.host.remove(realisation)
 
     async def present(self, realisation: Mapping[str, Any]) -> bool | None:
@@ -425,4 +466,4 @@ class HostRunTarget:
         return next((p.proxy for p in self.plans.values() if p.proxy.get("admin")), None)
 
 
-__all__ = ["HostRunTarget", "HostTarget", "proxy_token", "remove_realisation"]
+__all__ = ["HostRunTarget", "HostTarget", "present_realisation", "proxy_token", "record_token", "remove_realisation"]

@@ -34,6 +34,7 @@ from chaos.model.experiment import Experiment
 from chaos.policy.actions import Decision, Degrade, RevertHandle, WeightTarget
 from chaos.policy.actuators import Actuators, Degrader, RoutingDegrader
 from chaos.targets.base import Realisation, TargetContext, UndoContext
+from chaos.targets.lifecycle import Removal, Removed
 from chaos.targets.realisations import KubeRealisation, realisation_from_record
 
 log = logging.getLogger("aftershock.kubernetes")
@@ -154,11 +155,14 @@ class KubernetesRunTarget:
         realisation["status"] = status
         return realisation
 
-    async def remove(self, realisation: Mapping[str, Any]) -> str:
+    async def remove(self, realisation: Mapping[str, Any]) -> Removal:
         body = realisation["object"]
         report = await self.client.delete(body)
         self._removed.update(n for n, o in self.objects.items() if o.name == body["metadata"]["name"])
-        return f"{report.object} deleted (attempts {report.attempts}, {report.waited:g}s)"
+        return Removed(f"{report.object} deleted (attempts {report.attempts}, {report.waited:g}s)")
+
+    async def present(self, realisation: Mapping[str, Any]) -> bool | None:
+        return None  # Chaos Mesh reports its own state; the driver does not poll the API server for it
 
     async def shrink(self, realisation: Mapping[str, Any], params: Mapping[str, Any],
                      fault_type: str = "chaos-mesh") -> dict[str, Any]:
@@ -286,12 +290,15 @@ class _KubeWeights:
         return previous
 
 
-async def remove_kube_realisation(realisation: Mapping[str, Any]) -> str:
+async def remove_kube_realisation(realisation: Mapping[str, Any]) -> Removal:
     """Delete a recorded Chaos Mesh object (and its run's reaper in that namespace) from the record alone."""
+    from chaos.clients.record_trust import check_kubeconfig
+
     record = realisation_from_record(realisation)
     if not isinstance(record, KubeRealisation):
         raise ActuatorError(f"a {type(record).__name__} is not removed by the Kubernetes target")
     kube = record.kube
+    check_kubeconfig(kube.get("kubeconfig"))  # a record never chooses which exec plugin runs
     settings = kube_settings(kube.get("kubeconfig"), kube.get("context"), kube.get("namespace"))
     target = KubernetesTarget.from_settings(settings)
     try:
@@ -304,6 +311,6 @@ async def remove_kube_realisation(realisation: Mapping[str, Any]) -> str:
             removed = await target.remove_reaper(run_id, [namespace])
             if removed:
                 detail += f"; reaper removed ({', '.join(removed)})"
-        return detail
+        return Removed(detail)
     finally:
         await target.close()

@@ -11,6 +11,7 @@ missing or renamed key is a clear :class:`~chaos.errors.StateError` naming the f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,6 +30,8 @@ class ProxyRealisation:
     """``admin``, ``token_env``/``token_file`` (never the token), ``pid`` of a run-owned proxy, ...
     (a run-owned proxy's write-ahead record has no admin yet: nothing reached it)."""
     fault_id: str
+    proxy_fault: Mapping[str, Any] = field(default_factory=dict)
+    """The fault as the proxy has it (``ProxyFault`` as JSON: what a shrink starts from)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +69,35 @@ class CustomRealisation:
 
 TypedRealisation = ProxyRealisation | KernelRealisation | KubeRealisation | CustomRealisation
 
+_NETNS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+"""A named network namespace (``ip netns``): a file name in /run/netns, never a path."""
+_INTERFACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}")
+"""A network interface name (IFNAMSIZ 16, no ``/``)."""
+
+
+def _checked_kernel(kernel: Mapping[str, Any]) -> dict[str, Any]:
+    """The kernel part of a record, validated like input: a record names no path as a netns and no
+    option as an interface (``ip netns exec ../../proc/1/ns/net``, ``tc ... dev --help``)."""
+    out = dict(kernel)
+    netns = out.get("netns")
+    if netns is not None and (not isinstance(netns, str) or not _NETNS.fullmatch(netns)):
+        raise StateError(f"the record names an invalid network namespace {netns!r}; remove it by hand")
+    interface = out.get("interface")
+    if interface is not None and (not isinstance(interface, str) or not _INTERFACE.fullmatch(interface)):
+        raise StateError(f"the record names an invalid network interface {interface!r}; remove it by hand")
+    return out
+
+
+def _checked_proxy(proxy: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(proxy)
+    for key in ("admin", "token_env", "token_file"):
+        if out.get(key) is not None and not isinstance(out[key], str):
+            raise StateError(f"the recorded proxy's {key} is not text ({out[key]!r}); remove it by hand")
+    if out.get("pid") is not None and (isinstance(out["pid"], bool) or not isinstance(out["pid"], int)
+                                       or out["pid"] <= 1):
+        raise StateError(f"the recorded proxy pid {out['pid']!r} is not a process id; remove it by hand")
+    return out
+
 
 def realisation_from_record(record: Mapping[str, Any]) -> TypedRealisation:
     """Read a stored realisation of any record version; raises StateError when it cannot be used."""
@@ -75,13 +107,14 @@ def realisation_from_record(record: Mapping[str, Any]) -> TypedRealisation:
         if kind == "proxy":
             proxy = data["proxy"]
             return ProxyRealisation(description=str(data.get("description", "")), comment=str(data.get("comment", "")),
-                                    proxy=dict(proxy), fault_id=str(data["proxy_fault"]["id"]))
+                                    proxy=_checked_proxy(proxy), fault_id=str(data["proxy_fault"]["id"]),
+                                    proxy_fault=dict(data["proxy_fault"]))
         if kind in ("iptables", "tc"):
             comment = str(data["comment"])
             if len(comment.split(":")) < 3:
                 raise StateError(f"recorded kernel fault has no aftershock comment: {comment!r}")
             return KernelRealisation(kind=kind, description=str(data.get("description", "")), comment=comment,
-                                     kernel=dict(data.get("kernel") or {}))
+                                     kernel=_checked_kernel(data.get("kernel") or {}))
         if kind == "custom":
             return CustomRealisation(description=str(data.get("description", "")), comment=str(data["comment"]),
                                      fault_type=str(data["fault_type"]), params=dict(data.get("params") or {}))

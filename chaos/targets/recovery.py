@@ -3,21 +3,22 @@
 :func:`recover_faults` walks the state store's write-ahead fault records, picks those of the selected
 runs (by default: dead or unknown runs), removes each from its record alone and marks it
 removed. The driver calls it before a run (on the kinds of its target); ``aftershock recover``
-calls it for every kind (and also sweeps unknown iptables rules and undo plans). Removal
-dispatches on the record's ``kind`` (host: proxy/iptables/tc; Kubernetes).
+calls it for every kind (and also sweeps unknown iptables rules and undo plans). Removal goes
+through the one fault lifecycle (:mod:`chaos.targets.lifecycle`: the retry policy, typed results)
+and dispatches on the record's ``kind`` (host: proxy/iptables/tc; Kubernetes).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from chaos.clients.registry import is_alive
-from chaos.clients.state import FaultRow, StateStore
+from chaos.clients.state import Damaged, FaultRow, StateStore
 from chaos.errors import ChaosError
+from chaos.targets.lifecycle import remove_fault, remove_recorded
 
 log = logging.getLogger("aftershock.recovery")
 Selector = Callable[[str], bool]
@@ -38,18 +39,6 @@ def dead_runs(store: StateStore) -> Selector:
     return selected
 
 
-async def remove_recorded(realisation: Mapping[str, Any], state_dir: Path,
-                          environ: Mapping[str, str] | None = None) -> str:
-    """Remove one recorded fault of any kind from its record alone (idempotent)."""
-    if realisation.get("kind") == "kubernetes":
-        from chaos.targets.kubernetes import remove_kube_realisation
-
-        return await remove_kube_realisation(realisation)
-    from chaos.targets.host import remove_realisation
-
-    return await remove_realisation(realisation, state_dir, environ)
-
-
 @dataclass
 class Recovered:
     """What one :func:`recover_faults` pass did: ``(row, detail)`` removed, ``(row, error)`` failed."""
@@ -57,6 +46,8 @@ class Recovered:
     removed: list[tuple[FaultRow, str]] = field(default_factory=list)
     failed: list[tuple[FaultRow, str]] = field(default_factory=list)
     found: list[FaultRow] = field(default_factory=list)
+    damaged: list[Damaged] = field(default_factory=list)
+    """Rows of the selected runs that cannot be read (corrupt, newer): skipped, the others still recovered."""
 
 
 async def recover_faults(store: StateStore, *, select: Selector | None = None, kinds: Collection[str] | None = None,
@@ -65,9 +56,10 @@ async def recover_faults(store: StateStore, *, select: Selector | None = None, k
     """Remove every live recorded fault of the selected runs (of ``kinds``, default all).
 
     ``on_result(row, detail_or_error, ok)`` is called after each removal; with ``dry_run`` nothing
-    is removed and only ``found`` is filled."""
+    is removed and only ``found`` is filled. A row that cannot be read is skipped and listed in
+    ``damaged``; one that cannot be removed in ``failed``: every other row is still recovered."""
     select = select or dead_runs(store)
-    out = Recovered()
+    out = Recovered(damaged=[d for d in store.damaged_faults() if select(d.run_id)])
     for row in store.faults(live_only=True):
         if kinds is not None and row.kind not in kinds:
             continue
@@ -77,14 +69,15 @@ async def recover_faults(store: StateStore, *, select: Selector | None = None, k
         if dry_run:
             continue
         try:
-            detail = await remove_recorded(row.realisation, store.dir, environ)
-        except ChaosError as exc:
-            log.warning("could not recover %s/%s: %s", row.run_id, row.fault, exc)
-            out.failed.append((row, str(exc)))
+            detail: str = await remove_fault(store, row.run_id, row.fault,
+                                             functools.partial(remove_recorded, row.realisation, store.dir, environ))
+        except Exception as exc:  # one bad record never stops the recovery of the others
+            error = str(exc) if isinstance(exc, ChaosError) else f"unusable record ({type(exc).__name__}: {exc})"
+            log.warning("could not recover %s/%s: %s", row.run_id, row.fault, error)
+            out.failed.append((row, error))
             if on_result is not None:
-                on_result(row, str(exc), False)
+                on_result(row, error, False)
             continue
-        store.update_fault(row.run_id, row.fault, "removed")
         out.removed.append((row, detail))
         if on_result is not None:
             on_result(row, detail, True)

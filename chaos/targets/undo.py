@@ -17,12 +17,11 @@ from typing import Any, assert_never
 
 from pydantic import ValidationError
 
+from chaos.clients.state import RECORD_VERSION
 from chaos.errors import ActuatorError, StateError
 from chaos.policy.actions import Decision
 from chaos.policy.ledger import Ledger
 from chaos.secrets import to_record
-
-RECORD_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -156,11 +155,11 @@ async def execute(item: UndoItem, environ: Mapping[str, str]) -> str:
     match item:
         case ProxyWeightUndo():
             from chaos.clients.host.admin_client import ProxyAdminClient
-            from chaos.targets.host import proxy_token
+            from chaos.targets.host import record_token
 
             if not item.proxy.get("admin"):
                 raise ActuatorError(f"no admin endpoint recorded for the weight of {item.service}")
-            token = proxy_token(item.proxy, environ)
+            token = record_token(item.proxy, environ)  # only to a listener of ours on this host
             async with ProxyAdminClient(str(item.proxy["admin"]), token) as admin:
                 await admin.set_weight(item.service, item.weight)
             return f"weight of {item.service} restored to {item.weight}"
@@ -179,9 +178,11 @@ async def execute(item: UndoItem, environ: Mapping[str, str]) -> str:
             return f"degrade {item.decision_id} reverted ({item.call.get('method')} {item.call.get('url')})"
         case KubeDegradeUndo() | KubeWeightUndo():
             from chaos.clients.kube import KubernetesTarget, RevertToken, WeightSnapshot
+            from chaos.clients.record_trust import check_kubeconfig
             from chaos.targets.kubernetes import kube_settings
 
             kube = item.kube
+            check_kubeconfig(kube.get("kubeconfig"))  # a record never chooses which exec plugin runs
             target = KubernetesTarget.from_settings(kube_settings(kube.get("kubeconfig"), kube.get("context"),
                                                                   kube.get("namespace")))
             try:

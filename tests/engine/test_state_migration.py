@@ -110,3 +110,52 @@ def test_a_record_missing_what_removal_needs_is_a_clear_error() -> None:
     assert old == KernelRealisation(kind="tc", comment="aftershock:r:f", kernel={"interface": "lo"})
     proxy = realisation_from_record({"kind": "proxy", "proxy": {"admin": None}, "proxy_fault": {"id": "x"}})
     assert isinstance(proxy, ProxyRealisation) and proxy.fault_id == "x"
+
+
+# ---------------------------------------------------------------- the release before: schema 1, schedules apart
+
+FIXTURE_V1 = Path(__file__).parent / "fixtures" / "state-v1.db"
+RUN_V1 = "r1prev01"
+
+
+@pytest.fixture
+def state_v1(tmp_path: Path) -> Path:
+    out = tmp_path / "state-v1"
+    out.mkdir()
+    shutil.copy(FIXTURE_V1, out / "state.db")
+    return out
+
+
+def test_the_schedule_tables_of_the_previous_release_come_under_the_migrations(state_v1: Path) -> None:
+    from chaos.clients.schedule_store import ScheduleStore
+
+    assert sqlite3.connect(state_v1 / "state.db").execute("PRAGMA user_version").fetchone() == (1,)
+    schedules = ScheduleStore(state_v1)  # the schedule store opens it through the same migrations
+    assert sqlite3.connect(state_v1 / "state.db").execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    (row,) = schedules.schedules()
+    assert (row.name, row.source, row.paused) == ("nightly", "gamedays/nightly.yaml", False)
+    fires = {f.due: f for f in schedules.fires("nightly")}
+    assert fires[1_780_000_100.0].state == "finished" and fires[1_780_000_100.0].score == 97
+    assert fires[1_780_000_100.0].runs == [RUN_V1]
+    assert fires[1_780_086_500.0].state == "skipped" and fires[1_780_086_500.0].reason == "paused"
+    schedules.close()
+    store = StateStore(state_v1)
+    (fault,) = store.faults(live_only=True)
+    assert (fault.run_id, fault.fault, fault.kind, fault.state) == (RUN_V1, "slow-checkout", "proxy", "injected")
+    store.close()
+
+
+def test_recover_handles_what_the_previous_release_left(state_v1: Path) -> None:
+    done = recover(state_v1)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert f"✓ {RUN_V1}/slow-checkout (network-delay, proxy): proxy at http://127.0.0.1:9 is gone" in out
+    assert StateStore(state_v1).faults(live_only=True) == []
+
+
+def test_a_fresh_database_has_every_table_under_one_version(tmp_path: Path) -> None:
+    StateStore(tmp_path / "s").close()
+    db = sqlite3.connect(tmp_path / "s" / "state.db")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"runs", "faults", "actions", "undo", "schedules", "schedule_fires"} <= tables
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)

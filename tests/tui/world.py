@@ -39,6 +39,7 @@ from chaos.policy.actuators import Actuators, RecordingActuators
 from chaos.slo.evaluation import Point
 from chaos.slo.monitoring import Monitor
 from chaos.targets.base import Realisation, TargetContext, UndoContext
+from chaos.targets.lifecycle import Removal, Removed
 
 DEFAULT_START = 1_767_261_600.0
 """2026-01-01T10:00:00Z: the virtual clock's origin (fixed, so screens are reproducible)."""
@@ -214,11 +215,14 @@ class WorldTarget:
         self.world.injections.setdefault(self.ctx.run_id, []).append(_Injection(fault, self.world.clock.t))
         return self.planned_realisation(fault, deadline)
 
-    async def remove(self, realisation: Mapping[str, Any]) -> str:
+    async def remove(self, realisation: Mapping[str, Any]) -> Removal:
         for injection in self.world.injections.get(self.ctx.run_id, []):
             if injection.fault == realisation["fault"] and injection.removed is None:
                 injection.removed = self.world.clock.t
-        return f"{realisation['fault']} removed"
+        return Removed(f"{realisation['fault']} removed")
+
+    async def present(self, realisation: Mapping[str, Any]) -> bool | None:
+        return None  # the world does not take faults away under a run
 
     def actuators(self, http: Sequence[object]) -> Actuators:
         return Actuators.of(self, *http)

@@ -174,7 +174,7 @@ class JournalScreen(AppScreen):
             return
         path = report_path(self.tui.state_dir, self.run_id)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             write_report(self.journal, path)
         except Exception as exc:
             self.app.call_from_thread(self.notify, f"report failed: {exc}", severity="error")

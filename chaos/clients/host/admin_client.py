@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from chaos.clients.host.specs import ProxyFault
-from chaos.errors import InvalidInput, Problem, TargetError
+from chaos.errors import InvalidInput, Problem, TargetError, TargetRefused, TargetUnreachable
 
 
 class ProxyAdminClient:
@@ -75,7 +75,7 @@ class ProxyAdminClient:
         try:
             response = await self._client.request(method, path, json=payload)
         except httpx.HTTPError as exc:
-            raise TargetError(f"fault proxy admin at {self.base_url} unreachable: {exc}") from exc
+            raise TargetUnreachable(f"fault proxy admin at {self.base_url} unreachable: {exc}") from exc
         try:
             body = response.json()
         except ValueError as exc:
@@ -84,7 +84,7 @@ class ProxyAdminClient:
         if response.status_code == 400 and body.get("problems"):
             raise InvalidInput([Problem(**p) for p in body["problems"]])
         if response.status_code >= 400:
-            raise TargetError(f"fault proxy admin {method} {path}: HTTP {response.status_code}: "
+            raise (TargetError if response.status_code >= 500 else TargetRefused)(f"fault proxy admin {method} {path}: HTTP {response.status_code}: "
                               f"{body.get('error', body)}")
         if not isinstance(body, dict):
             raise TargetError(f"fault proxy admin {method} {path}: unexpected answer {body!r}")

@@ -1,0 +1,95 @@
+"""Checks before acting on a record read back from the state store: a record is data, never an instruction.
+
+A fault record names the fault proxy's admin URL and where its token comes from; ``recover``,
+``status`` and removal send that token to that URL. A record is data, not an instruction (a
+forged one must not make Aftershock hand a token to a listener of someone else's), so a token read
+for a record goes only to a listening socket on this host owned by the invoking user — or by root —
+as the kernel reports it (``/proc/net/tcp``, ``/proc/net/tcp6``: the ``uid`` of each LISTEN
+socket). :func:`check_admin` is that check. Likewise a recorded kubeconfig (which may run an
+``exec`` credential plugin) is used only if it belongs to the invoking user (or root) and nobody
+else can write it (:func:`check_kubeconfig`). Used by :mod:`chaos.targets.host`,
+:mod:`chaos.targets.kubernetes`, :mod:`chaos.targets.undo` and ``aftershock status``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import stat
+from urllib.parse import urlsplit
+
+from chaos.errors import RecordRefused, TargetUnreachable
+
+_LISTEN = "0A"
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def _listeners(port: int) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]]:
+    """(address, uid) of every socket listening on ``port`` in this network namespace."""
+    out: list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]] = []
+    for table, size in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        try:
+            with open(table) as handle:
+                lines = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 8 or fields[3] != _LISTEN:
+                continue
+            address, _, hex_port = fields[1].partition(":")
+            if int(hex_port, 16) != port:
+                continue
+            raw = bytes.fromhex(address)
+            # the kernel prints each 32-bit word in host (little-endian) order
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            ip = ipaddress.IPv4Address(raw) if size == 4 else ipaddress.IPv6Address(raw)
+            out.append((ip, int(fields[7])))
+    return out
+
+
+def check_admin(url: str) -> None:
+    """Allow sending a recorded credential to ``url`` only if it is a listener of ours on this host.
+
+    Raises :class:`RecordRefused` (permanent) when the URL is not on this host or whoever listens
+    there is another user, :class:`TargetUnreachable` when nothing listens (the proxy is gone)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise RecordRefused(f"the recorded admin URL {url!r} has no valid port") from exc
+    if parts.scheme not in ("http", "https") or not host:
+        raise RecordRefused(f"the recorded admin URL {url!r} is not an http(s) URL")
+    try:
+        local = host in _LOCAL_NAMES or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    if not local:
+        raise RecordRefused(f"the record names the admin endpoint {url}, not on this host: a token read for a "
+                            "record is never sent off the host; remove that fault through its proxy by hand")
+    listening = [(ip, uid) for ip, uid in _listeners(port) if ip.is_loopback or ip.is_unspecified
+                 or (ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_loopback)]
+    if not listening:
+        raise TargetUnreachable(f"fault proxy admin at {url} unreachable (nothing listens on port {port})")
+    me = os.geteuid()
+    strangers = sorted({uid for _, uid in listening if uid not in (me, 0)})
+    if strangers:
+        raise RecordRefused(f"the admin endpoint {url} named by the record is a socket of uid "
+                            f"{', '.join(map(str, strangers))}, not yours (uid {me}): no token is sent to it")
+
+
+def check_kubeconfig(path: str | None) -> None:
+    """Allow a kubeconfig named by a record only if it is the user's (or root's) and nobody else can
+    write it (its ``exec`` plugins run as us). None (the default kubeconfig) is the user's choice."""
+    if not path:
+        return
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise RecordRefused(f"the kubeconfig {path} named by the record cannot be read: {exc.strerror}") from exc
+    me = os.geteuid()
+    if info.st_uid not in (me, 0) or info.st_mode & 0o022 or not stat.S_ISREG(info.st_mode):
+        raise RecordRefused(f"the kubeconfig {path} named by the record belongs to uid {info.st_uid} or is writable "
+                            f"by others (mode {stat.S_IMODE(info.st_mode):o}): it is not used (its exec plugins "
+                            "would run as you); remove the fault with a kubeconfig of your own")
