@@ -5,8 +5,10 @@ frozen (values, not objects with identity) and accepts both the camelCase names 
 format and the snake_case attribute names. Pure: no I/O.
 """
 
+import ipaddress
 import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -28,6 +30,40 @@ def _check_dns_label(text: str) -> str:
             "starting and ending with a letter or digit, at most 63 characters"
         )
     return text
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or an IP literal, IPv6 with or without brackets) is this machine's
+    loopback: ``localhost`` or an address in 127.0.0.0/8 or ::1 (an IPv4-mapped ``::ffff:127.x`` too).
+    A real address check: ``127.0.0.1.evil.example`` is a name, not loopback."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        address = ipaddress.ip_address(literal)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def check_admin_url(url: str | None, remote: bool, field: str) -> None:
+    """An admin endpoint gets the admin token: loopback, unless the file says ``remoteAdmin: true``
+    explicitly, and then only over https (its certificate is verified)."""
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{field}: {url!r} is not an http(s) URL with a host")
+    if remote:
+        if parts.scheme != "https":
+            raise ValueError(f"{field}: a remote admin endpoint (remoteAdmin: true) must use https: the admin "
+                             "token is sent to it")
+        return
+    if not is_loopback_host(parts.hostname):
+        raise ValueError(f"{field}: {parts.hostname!r} is not loopback (127.0.0.0/8, ::1, localhost); the admin "
+                         "token would be sent there. Set remoteAdmin: true (https only) if that host is meant")
 
 
 def _check_no_userinfo(text: str) -> str:

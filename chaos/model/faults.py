@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from chaos.model.base import DnsLabel, Duration, Model, PublicUrl
+from chaos.model.base import DnsLabel, Duration, Model, PublicUrl, check_admin_url, is_loopback_host
 from chaos.model.durations import parse_duration
 
 Mode = Literal["one", "all", "fixed", "fixed-percent", "random-max-percent"]
@@ -54,6 +54,8 @@ class ProxySelector(Model):
     """Environment variable holding the admin token."""
     token_file: str | None = None
     """File holding the admin token."""
+    remote_admin: bool = False
+    """``admin`` may be another host (https only): the admin token is sent there. Default: loopback only."""
     http: bool = False
     """Proxy speaks HTTP/1.1 (needed for http-abort / http-delay)."""
 
@@ -63,9 +65,14 @@ class ProxySelector(Model):
         host, _, port = value.rpartition(":")
         if not host or not _ASCII_DIGITS_RE.match(port):
             raise ValueError(f"{value!r} is not host:port")
-        if not (host.startswith("127.") or host in ("localhost", "[::1]")):
-            raise ValueError(f"{value!r}: the fault proxy only listens on loopback (127.0.0.0/8)")
+        if not is_loopback_host(host):
+            raise ValueError(f"{value!r}: the fault proxy only listens on loopback (127.0.0.0/8, ::1)")
         return value
+
+    @model_validator(mode="after")
+    def _admin_where_the_token_belongs(self) -> Self:
+        check_admin_url(self.admin, self.remote_admin, "admin")
+        return self
 
 
 def _check_netem_duration(text: str) -> str:

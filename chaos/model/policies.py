@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from chaos.model.base import DnsLabel, Duration, Model, PublicUrl, SecretHeaders
+from chaos.model.base import DnsLabel, Duration, Model, PublicUrl, SecretHeaders, check_admin_url
 from chaos.model.faults import Mode, Percent
 
 Action = Literal["rollback", "degrade", "circuit-break", "shrink", "notify", "abort"]
@@ -102,6 +102,13 @@ class CircuitBreakWith(Model):
     """Host target: admin URL of the proxy whose upstream weight is set (default: the fault's proxy)."""
     token_env: str | None = None
     token_file: str | None = None
+    remote_admin: bool = False
+    """``admin`` may be another host (https only): the admin token is sent there. Default: loopback only."""
+
+    @model_validator(mode="after")
+    def _admin_where_the_token_belongs(self) -> Self:
+        check_admin_url(self.admin, self.remote_admin, "admin")
+        return self
 
 
 class ShrinkWith(Model):
