@@ -7,6 +7,7 @@ format and the snake_case attribute names. Pure: no I/O.
 
 import ipaddress
 import re
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -30,6 +31,19 @@ def _check_dns_label(text: str) -> str:
             "starting and ending with a letter or digit, at most 63 characters"
         )
     return text
+
+
+def check_cron(value: str) -> str:
+    """A 5-field cron expression that fires at least once (``0 0 30 2 *`` never does: no 30 February)."""
+    from croniter import CroniterBadDateError, croniter
+
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a cron expression (5 fields: minute hour day month weekday)")
+    try:
+        croniter(value, datetime(2001, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(f"cron {value!r} never fires: no date matches it (e.g. 30 February or 31 April)") from None
+    return value
 
 
 def is_loopback_host(host: str) -> bool:

@@ -305,7 +305,8 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
             if kind == "iptables":
                 gone = await asyncio.to_thread(IptablesFaults(pid_dir, runner).remove_fault, parts[1], parts[2])
                 return f"iptables rule {comment} removed" if gone else f"iptables rule {comment} already gone"
-            qdisc_gone = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")))
+            qdisc_gone = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")),
+                                                 parts[1], parts[2])  # only the qdisc the record's run owns
             return f"tc qdisc on {kernel.get('interface')} removed" if qdisc_gone else "tc qdisc already gone"
         case KubeRealisation():
             raise TargetError("a Kubernetes fault is not removed by the host target")
