@@ -8,6 +8,7 @@ against Chaos Mesh's own code and the real API server. Pure values; used by load
 compiling (Kubernetes and host) and the run engine.
 """
 
+import ipaddress
 import json
 import re
 from typing import Annotated, Any, Literal, Self
@@ -34,6 +35,10 @@ MEMORY_SIZE_PATTERN = r"^([0-9]+%|[0-9]+(\.[0-9]+)? ?([kKmMgGtTpP][iI]?[bB]?|[bB
 _MEMORY_SIZE_RE = re.compile(MEMORY_SIZE_PATTERN)
 _NETEM_DURATION_RE = re.compile(NETEM_DURATION_PATTERN)
 _ASCII_DIGITS_RE = re.compile(r"^[0-9]+$")
+_NETNS_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,62}$")
+"""A network namespace name: a file name under /run/netns, so no ``/`` (``../../proc/1/ns/net``)."""
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$")
+"""A Linux interface name (IFNAMSIZ: 15 bytes), never an option (``--help``) or a path."""
 """``str.isdigit`` accepts ``²`` and ``٣``; Chaos Mesh wants ASCII digits."""
 
 
@@ -131,6 +136,33 @@ class Selector(Model):
     netns: str | None = None
     """Host: run kernel rules inside this network namespace."""
     protocol: Literal["tcp", "udp"] = "tcp"
+
+    @field_validator("netns")
+    @classmethod
+    def _netns_name(cls, value: str | None) -> str | None:
+        if value is not None and (not _NETNS_RE.match(value) or value in (".", "..")):
+            raise ValueError(f"{value!r} is not a network namespace name (as `ip netns list` shows it: letters, "
+                             "digits, '.', '_', '-'; no '/', at most 63)")
+        return value
+
+    @field_validator("interface")
+    @classmethod
+    def _interface_name(cls, value: str | None) -> str | None:
+        if value is not None and (not _IFNAME_RE.match(value) or value in (".", "..")):
+            raise ValueError(f"{value!r} is not a network interface name (letters, digits, '.', '_', '-'; at most "
+                             "15, not starting with '-')")
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _ip_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address or CIDR block (e.g. 10.0.0.5 or "
+                                 "10.0.0.0/24)") from None
+        return value
 
     def is_kubernetes(self) -> bool:
         return self.proxy is None and self.port is None and self.interface is None

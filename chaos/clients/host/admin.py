@@ -14,10 +14,11 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from chaos import strict_json
 from chaos.clients.host.metrics import ProxyMetrics
 from chaos.clients.host.specs import ProxyFault
 from chaos.errors import InvalidExperiment, TargetError
@@ -53,6 +54,11 @@ def _require_loopback(host: str) -> None:
 
 def _error(status: int, message: str, problems: list[dict[str, object]] | None = None) -> web.Response:
     return web.json_response({"error": message, "problems": problems or []}, status=status)
+
+
+async def _json(request: web.Request) -> Any:
+    """The request body as strict JSON (no NaN/Infinity, bounded nesting): a ValueError → 400."""
+    return await request.json(loads=strict_json.loads)
 
 
 class _Site:
@@ -142,12 +148,12 @@ class AdminServer(_Site):
         return web.json_response({"faults": [f.to_dict() for f in self._proxy.list_faults()]})
 
     async def _add(self, request: web.Request) -> web.Response:
-        fault = ProxyFault.from_dict(await request.json())
+        fault = ProxyFault.from_dict(await _json(request))
         self._proxy.add_fault(fault)
         return web.json_response({"fault": fault.to_dict()}, status=201)
 
     async def _update(self, request: web.Request) -> web.Response:
-        fault = ProxyFault.from_dict(await request.json())
+        fault = ProxyFault.from_dict(await _json(request))
         if fault.id != request.match_info["id"]:
             return _error(400, f"fault id {fault.id!r} does not match the URL")
         previous = self._proxy.update_fault(fault)
@@ -165,7 +171,7 @@ class AdminServer(_Site):
         return web.json_response({"weights": self._proxy.weights()})
 
     async def _set_weight(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await _json(request)
         weight = body.get("weight") if isinstance(body, dict) else None
         if not isinstance(weight, int) or isinstance(weight, bool):
             return _error(400, 'expected {"weight": <integer 0-100>}')
