@@ -189,9 +189,13 @@ class HostTarget:
             await admin.update_fault(smaller)
         return {**realisation, "proxy_fault": smaller.to_dict()}
 
-    async def set_weight(self, admin_url: str, token: str, service: str, weight: int) -> int:
+    async def set_weight(self, admin_url: str, token: str, service: str, weight: int, owner: str = "") -> int:
         async with ProxyAdminClient(admin_url, token, timeout=ADMIN_TIMEOUT) as admin:
-            return await admin.set_weight(service, weight)
+            return await admin.set_weight(service, weight, owner)
+
+    async def release_weight(self, admin_url: str, token: str, service: str, owner: str) -> int | None:
+        async with ProxyAdminClient(admin_url, token, timeout=ADMIN_TIMEOUT) as admin:
+            return await admin.release_weight(service, owner)
 
     async def close(self) -> None:
         for proc in self._spawned:
@@ -370,7 +374,18 @@ class HostRunTarget:
                                        "in this experiment; set with.admin")
             proxy_sel = dict(proxy)
         token = proxy_token(proxy_sel, self.ctx.environ)
-        return int(await self.host.set_weight(str(proxy_sel["admin"]), token, target.service, weight))
+        admin, owner = str(proxy_sel["admin"]), self.ctx.run_id
+        originals: dict[tuple[str, str], int] = self.__dict__.setdefault("_weight_originals", {})
+        key = (admin, target.service)
+        if key in originals and weight == originals[key]:
+            # the breaker closes or the run ends: end this run's hold; the weight comes back only when no
+            # newer hold (another run's overlapping circuit-break) sits above it (routing.Router.release)
+            now = await self.host.release_weight(admin, token, target.service, owner)
+            del originals[key]
+            return weight if now is None else now
+        previous = int(await self.host.set_weight(admin, token, target.service, weight, owner))
+        originals.setdefault(key, previous)
+        return previous
 
     def _admin_proxy(self) -> Mapping[str, Any] | None:
         return next((p.proxy for p in self.plans.values() if p.proxy.get("admin")), None)

@@ -39,7 +39,8 @@ class FaultProxy(Protocol):
     def remove_fault(self, fault_id: str) -> ProxyFault | None: ...
     def remove_run(self, run_id: str) -> list[ProxyFault]: ...
     def list_faults(self) -> list[ProxyFault]: ...
-    def set_weight(self, name: str, weight: int) -> int: ...
+    def set_weight(self, name: str, weight: int, owner: str = "") -> int: ...
+    def release_weight(self, name: str, owner: str) -> int | None: ...
     def weights(self) -> dict[str, int]: ...
 
 
@@ -124,6 +125,7 @@ class AdminServer(_Site):
         app.router.add_delete("/runs/{run_id}", self._remove_run)
         app.router.add_get("/weights", self._weights)
         app.router.add_put("/weights/{name}", self._set_weight)
+        app.router.add_delete("/weights/{name}/holds/{owner}", self._release_weight)
         super().__init__(app, address)
 
     @web.middleware
@@ -173,7 +175,12 @@ class AdminServer(_Site):
     async def _set_weight(self, request: web.Request) -> web.Response:
         body = await _json(request)
         weight = body.get("weight") if isinstance(body, dict) else None
-        if not isinstance(weight, int) or isinstance(weight, bool):
-            return _error(400, 'expected {"weight": <integer 0-100>}')
-        previous = self._proxy.set_weight(request.match_info["name"], weight)
+        owner = body.get("owner", "") if isinstance(body, dict) else ""
+        if not isinstance(weight, int) or isinstance(weight, bool) or not isinstance(owner, str):
+            return _error(400, 'expected {"weight": <integer 0-100>, "owner": <run id, optional>}')
+        previous = self._proxy.set_weight(request.match_info["name"], weight, owner)
         return web.json_response({"previous": previous, "weights": self._proxy.weights()})
+
+    async def _release_weight(self, request: web.Request) -> web.Response:
+        now = self._proxy.release_weight(request.match_info["name"], request.match_info["owner"])
+        return web.json_response({"released": now is not None, "weight": now, "weights": self._proxy.weights()})

@@ -67,9 +67,17 @@ class ProxyAdminClient:
         body = await self._call("GET", "/weights")
         return {str(k): int(v) for k, v in body["weights"].items()}
 
-    async def set_weight(self, name: str, weight: int) -> int:
-        body = await self._call("PUT", f"/weights/{name}", {"weight": weight})
+    async def set_weight(self, name: str, weight: int, owner: str = "") -> int:
+        """Set a weight (with ``owner``: that run's hold); returns the previous weight."""
+        body = await self._call("PUT", f"/weights/{name}", {"weight": weight, **({"owner": owner} if owner else {})})
         return int(body["previous"])
+
+    async def release_weight(self, name: str, owner: str) -> int | None:
+        """End ``owner``'s hold: the weight comes back only if no newer hold sits above it (see
+        :meth:`chaos.clients.host.routing.Router.release`). Returns the weight now, None when
+        ``owner`` held nothing."""
+        body = await self._call("DELETE", f"/weights/{name}/holds/{owner}")
+        return None if body["weight"] is None else int(body["weight"])
 
     async def metrics(self) -> str:
         try:
