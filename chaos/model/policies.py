@@ -98,6 +98,9 @@ class CircuitBreakWith(Model):
     open_for: Duration = "30s"
     half_open_weight: int = Field(default=10, ge=1, le=100)
     half_open_probes: int = Field(default=3, ge=1, le=100)
+    routes: list[str] = Field(default=[])
+    """Kubernetes: the HTTPRoute/VirtualService names that route to ``service`` (RBAC grants ``patch``
+    on exactly these; ``aftershock rbac`` needs them)."""
     admin: PublicUrl | None = None
     """Host target: admin URL of the proxy whose upstream weight is set (default: the fault's proxy)."""
     token_env: str | None = None
