@@ -19,11 +19,11 @@ messages, events, journals, state-store rows, JUnit. Pure: no I/O. Callers: ``ch
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
@@ -35,7 +35,14 @@ still never leave a :class:`Secret` unmasked."""
 
 _known: set[str] = set()
 _known_lock = threading.Lock()
-_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]*@")
+_URL_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(\S*)")
+"""A URL in free text: scheme and ``//``, then everything up to whitespace."""
+_HOSTPORT_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\[\]:@/?#]*)(:[0-9]*)?$")
+"""RFC 3986 ``host [ ":" port ]``: an IP literal in brackets or a name without ``:`` or ``@``, then
+digits only after the colon."""
+_QUERY_TOKEN_RE = re.compile(
+    r"(?i)([?&;][^=&#;\s]*(?:token|key|secret|passw|pwd|sig|auth|credential|session)[^=&#;\s]*=)[^&#;\s]*")
+"""A query parameter whose name says it carries a credential (``?access_token=…``, ``&sig=…``)."""
 _SECRET_KEY = "$secret"
 
 
@@ -50,10 +57,15 @@ def remember(value: str) -> None:
 
 
 def scrub(text: str) -> str:
-    """``text`` without any secret value this process has seen and without URL userinfo."""
+    """``text`` without any secret value this process has seen, without URL userinfo (per RFC 3986,
+    and up to the last ``@`` when a ``/``, ``?`` or ``#`` in a password made the authority invalid)
+    and without the values of query parameters named like credentials."""
     if not text:
         return text
-    text = _USERINFO_RE.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+    if "://" in text:
+        text = _URL_RE.sub(lambda m: m.group(1) + _scrub_url_rest(m.group(2)), text)
+    if "=" in text:  # request targets without a scheme too (an access log's "POST /hook?token=…")
+        text = _QUERY_TOKEN_RE.sub(lambda m: f"{m.group(1)}{MASK}", text)
     with _known_lock:
         values = sorted(_known, key=len, reverse=True)
     for value in values:
@@ -165,16 +177,58 @@ def reveal(value: str | Secret) -> str:
     return value.reveal() if isinstance(value, Secret) else value
 
 
-def split_userinfo(url: str) -> tuple[str, Secret | None]:
-    """``http://bob:pw@host/x`` → (``http://host/x``, Secret(``bob:pw``)); no userinfo → (url, None)."""
+class BadAuthority(ValueError):
+    """A URL whose authority (RFC 3986 §3.2) is not ``[userinfo@]host[:port]``. The message never holds
+    the URL: an unencoded ``/``, ``?`` or ``#`` in a password ends the authority early, so the rest of the
+    password would be shown as the path."""
+
+
+def _authority_end(rest: str) -> int:
+    """Where the authority of ``rest`` (a URL after ``scheme://``) ends: the first ``/``, ``?`` or ``#``."""
+    ends = [i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0]
+    return min(ends) if ends else len(rest)
+
+
+def split_authority(rest: str) -> tuple[str | None, str, str]:
+    """``(userinfo, host[:port], path-and-after)`` of ``rest``, a URL after ``scheme://``, per RFC 3986:
+    the authority ends at the first ``/``, ``?`` or ``#``; userinfo is everything before the authority's
+    last ``@``. Raises :class:`BadAuthority` when that cannot be what was meant: ``host[:port]`` is not
+    one (``bob:hun/ter2@host`` reads as host ``bob``, port ``hun``), or an ``@`` follows in the path, or
+    after userinfo anywhere (``bob:p@ss/w?r#d@host``: a password holding ``/``, ``?`` or ``#``)."""
+    end = _authority_end(rest)
+    authority, after = rest[:end], rest[end:]
+    userinfo, at, hostport = authority.rpartition("@")
+    path = after[:_authority_end(after[1:]) + 1] if after.startswith("/") else ""
+    if not _HOSTPORT_RE.match(hostport) or "@" in path or (at and "@" in after):
+        raise BadAuthority("the URL's authority is not [user:password@]host[:port]; a '/', '?', '#' or '@' "
+                           "in a user name or password must be percent-encoded (%2F, %3F, %23, %40), or "
+                           "better, the credential passed from the environment")
+    return (userinfo if at else None), hostport, after
+
+
+def _scrub_url_rest(rest: str) -> str:
+    """A URL after ``scheme://`` as it may be shown: userinfo masked, credential query values masked."""
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _USERINFO_RE.sub(lambda m: m.group(1), url), None
-    if "@" not in parts.netloc:
+        userinfo, hostport, after = split_authority(rest)
+    except BadAuthority:
+        at = rest.rfind("@")
+        userinfo, after = (MASK, rest[at + 1:]) if at >= 0 else (None, rest)
+        hostport = ""
+    return (f"{MASK}@{hostport}" if userinfo is not None else hostport) + after
+
+
+def split_userinfo(url: str) -> tuple[str, Secret | None]:
+    """``http://bob:pw@host/x`` → (``http://host/x``, Secret(``bob:pw``)); no userinfo → (url, None).
+
+    RFC 3986 exactly (:func:`split_authority`); a URL whose authority is not ``host[:port]`` raises
+    :class:`BadAuthority` (a ``ValueError``), whose message does not hold the URL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
         return url, None
-    userinfo, _, host = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=host)), Secret(userinfo)
+    userinfo, hostport, after = split_authority(rest)
+    if userinfo is None:
+        return url, None
+    return f"{scheme}://{hostport}{after}", Secret(userinfo)
 
 
 def to_record(data: Any) -> Any:
@@ -196,3 +250,26 @@ def is_recorded_secret(data: Any) -> bool:
 def recorded_recipe(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     recipe = data.get(_SECRET_KEY)
     return recipe if isinstance(recipe, Mapping) else None
+
+
+class ScrubbingFilter(logging.Filter):
+    """A log filter that passes every record through :func:`scrub` (its message rendered first): URL
+    userinfo, credential query values and every known secret become ``***``. Installed on the handlers
+    of long-running commands (``gameday serve``), whose libraries log URLs (httpx logs each request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = scrub(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def quiet_http_logs() -> None:
+    """Log handlers of the root logger scrub what they write; httpx and httpcore (a line per request,
+    with its full URL) log warnings only."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, ScrubbingFilter) for f in handler.filters):
+            handler.addFilter(ScrubbingFilter())

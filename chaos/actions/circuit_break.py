@@ -21,4 +21,9 @@ def _check(policy: CircuitBreakPolicy, path: str) -> list[Problem]:
     return []
 
 
-KIND = ActionKind(name="circuit-break", model=CircuitBreakPolicy, words="circuit break", check=_check)
+def _acts_in(policy: CircuitBreakPolicy) -> tuple[str, str | None]:
+    return "with.namespace", policy.with_.namespace
+
+
+KIND = ActionKind(name="circuit-break", model=CircuitBreakPolicy, words="circuit break", check=_check,
+                  acts_in=_acts_in)

@@ -24,4 +24,9 @@ def _decide(policy: DegradePolicy, config: Any) -> "Degrade":
     return Degrade(http=w.http, kubernetes=w.kubernetes.patch if w.kubernetes else None, revert=w.revert)
 
 
-KIND = ActionKind(name="degrade", model=DegradePolicy, words="degrade", decide=_decide)
+def _acts_in(policy: DegradePolicy) -> tuple[str, str | None] | None:
+    patch = policy.with_.kubernetes
+    return ("with.kubernetes.patch.namespace", patch.patch.namespace) if patch is not None else None
+
+
+KIND = ActionKind(name="degrade", model=DegradePolicy, words="degrade", decide=_decide, acts_in=_acts_in)

@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from chaos.errors import MonitorUnavailable
+from chaos.errors import InvalidInput, MonitorUnavailable, Problem
 from chaos.model.slos import MonitorSpec
-from chaos.secrets import remember, reveal, split_userinfo
+from chaos.secrets import BadAuthority, remember, reveal, split_userinfo
 from chaos.slo.evaluation import Point, RangeSeries
 
 if TYPE_CHECKING:
@@ -228,7 +228,10 @@ class PrometheusClient:
     def __init__(self, settings: MonitorSpec, *, url: str | None = None,
                  environ: Mapping[str, str] | None = None) -> None:
         # the URL is kept and shown without userinfo; userinfo becomes basic auth (secrets.py)
-        self.url, userinfo = split_userinfo((url or settings.prometheus).rstrip("/"))
+        try:
+            self.url, userinfo = split_userinfo((url or settings.prometheus).rstrip("/"))
+        except BadAuthority as exc:
+            raise InvalidInput(Problem(f"Prometheus URL (--prometheus or spec.monitor.prometheus): {exc}")) from None
         userinfo = userinfo or settings.prometheus_userinfo
         if not self.url.startswith(("http://", "https://")):
             raise PrometheusUnreachable(f"Prometheus URL {self.url!r} must start with http:// or https://")

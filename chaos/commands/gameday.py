@@ -25,6 +25,7 @@ import click
 from chaos.commands.options import state_dir_option, target_options
 from chaos.errors import InvalidExperiment, InvalidInput, PreflightRefused, Problem
 from chaos.gameday.loading import LoadedGameDay, as_gameday, load_document
+from chaos.secrets import quiet_http_logs
 
 log = logging.getLogger("aftershock.gameday")
 
@@ -371,6 +372,7 @@ def serve(dirs: tuple[str, ...], listen: str, poll_s: float, state_dir: str | No
     from chaos.commands.run import engine_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    quiet_http_logs()  # no URL with userinfo or a query token reaches the log (httpx logs each at INFO)
     settings = engine_settings(state_dir, prometheus, kubeconfig, context, namespace)
     folders = dirs or tuple(d for d in ("experiments", "gamedays") if Path(d).is_dir())
     if not folders:

@@ -28,6 +28,7 @@ from chaos.clients.state import FaultRow, StateStore
 from chaos.commands.options import state_dir_option
 from chaos.errors import ChaosError
 from chaos.targets.realisations import (
+    CustomRealisation,
     KernelRealisation,
     KubeRealisation,
     ProxyRealisation,
@@ -200,6 +201,8 @@ async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | N
                             ("gone", f"iptables rule {comment} is not in the kernel")
                 case KubeRealisation():
                     state, detail = await _kube_state(row, typed)
+                case CustomRealisation(fault_type=fault_type):
+                    state, detail = await _custom_state(row, directory, fault_type)
                 case other:
                     assert_never(other)
             faults.append({"run": row.run_id, "fault": row.fault, "type": row.fault_type, "target": kind,
@@ -282,3 +285,16 @@ def status(output: str, kubeconfig: str | None, context: str | None, state_dir: 
         left = "" if f["deadline_in_s"] is None else f", deadline in {f['deadline_in_s']:g}s"
         click.echo(f"{f['state']:<7} {f['run'] or '?'}/{f['fault'] or '?'} ({f['type']}, {f['target']}): {f['detail']}"
                    f" [{owner}{left}]")
+
+
+async def _custom_state(row: FaultRow, directory: Path, fault_type: str) -> tuple[str, str]:
+    """A fault its kind realises itself: asked through that kind's ``present`` (a registered kind only)."""
+    from chaos.targets.host import present_realisation
+
+    try:
+        present = await present_realisation(row.realisation, directory, os.environ)
+    except ChaosError as exc:
+        return "unknown", str(exc)
+    if present is None:
+        return "unknown", f"{fault_type} cannot tell whether it is still there"
+    return ("live", f"{fault_type} fault present") if present else ("gone", f"{fault_type} fault is gone")

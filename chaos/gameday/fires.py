@@ -24,7 +24,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
+
+from chaos.errors import InvalidExperiment, Problem
 
 LOOKBACK = timedelta(hours=4)
 """How far before ``after`` (wall time) the walk starts: more than any DST shift (at most 2 h)."""
@@ -63,7 +65,11 @@ def iter_fires(cron: str, timezone: str, after: float) -> Iterator[float]:
     walk = croniter(cron, start)
     last = after
     while True:
-        wall = walk.get_next(datetime)
+        try:
+            wall = walk.get_next(datetime)
+        except CroniterBadDateError:
+            raise InvalidExperiment(Problem(f"cron {cron!r} never fires after {utc_z(after)}: no date matches it",
+                                            path="spec.schedule.cron")) from None
         at = resolve(wall, zone)
         if at > last:
             last = at

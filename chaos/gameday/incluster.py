@@ -37,12 +37,17 @@ def rbac_rules(experiments: list[Experiment], sources: list[str] | None = None
     experiments of exactly what ``aftershock rbac`` prints for each
     (:func:`chaos.clients.kube.rbac.experiment_permissions`, both route kinds, with the reaper),
     grouped as ``aftershock rbac`` groups them (:func:`chaos.clients.kube.rbac.role_rules`)."""
-    from chaos.clients.kube.rbac import Permission, experiment_permissions, role_rules
+    from chaos.clients.kube.rbac import Permission, experiment_permissions, role_rules, unnamed_patches
 
     perms: set[Permission] = set()
     for i, exp in enumerate(experiments):
         if exp.spec.target.type == "kubernetes":
             perms |= set(experiment_permissions(exp, source=sources[i] if sources else ""))
+    unnamed = unnamed_patches(perms)
+    if unnamed:
+        raise InvalidExperiment(Problem(f"{unnamed[0].describe()} would name no object: a least-privilege Role "
+                                        "grants patch by name", path="spec.policies[].with.routes",
+                                        hint="name the routes a circuit-break may re-weight in with.routes"))
     return role_rules(perms)
 
 

@@ -140,6 +140,29 @@ def _target_checks(exp: Experiment) -> list[Problem]:
             out.append(Problem("Chaos Mesh HTTPChaos affects every matching request; percent < 100 "
                                "is only supported on the host target", path=f"{path}.percent",
                                hint="remove percent, or narrow the selector/mode instead"))
+    out += _mitigations_in_blast_radius(exp, allowed)
+    return out
+
+
+def _mitigations_in_blast_radius(exp: Experiment, allowed: set[str]) -> list[Problem]:
+    """Degrade patches and circuit-breaks act on Kubernetes objects too: only inside the blast radius'
+    namespaces (``degrade`` of ``kube-system/coredns`` is refused like a fault reaching it)."""
+    out: list[Problem] = []
+    spec = exp.spec
+    for i, policy in enumerate(spec.policies):
+        kind = registry.actions.get(policy.action)
+        where = kind.acts_in(policy) if kind is not None else None
+        if where is None:
+            continue
+        ns = where[1] or spec.target.namespace
+        path = f"spec.policies[{i}].{where[0]}"
+        if ns in SYSTEM_NAMESPACES and not spec.blast_radius.allow_system_namespaces:
+            out.append(Problem(f"{policy.action} acts in system namespace {ns!r}", path=path,
+                               hint="set spec.blastRadius.allowSystemNamespaces: true and list it in "
+                                    "blastRadius.namespaces"))
+        elif ns not in allowed:
+            out.append(Problem(f"{policy.action} acts in namespace {ns!r} outside the blast radius {sorted(allowed)}",
+                               path=path, hint="add it to spec.blastRadius.namespaces"))
     return out
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from chaos import registry
-from chaos.model.base import DnsLabel, Model
+from chaos.model.base import DnsLabel, Model, check_cron
 from chaos.model.faults import FaultBase
 from chaos.model.policies import PolicyBase
 from chaos.model.slos import Gate, MonitorSpec, Recovery, Slo
@@ -75,11 +75,7 @@ class Schedule(Model):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from croniter import croniter
-
-        if not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a cron expression (5 fields: minute hour day month weekday)")
-        return value
+        return check_cron(value)
 
     @field_validator("timezone")
     @classmethod

@@ -10,12 +10,13 @@ against Chaos Mesh's own code and the real API server. Pure values; used by load
 compiling (Kubernetes and host) and the run engine.
 """
 
+import ipaddress
 import re
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from chaos.model.base import DnsLabel, Duration, Model, PublicUrl
+from chaos.model.base import DnsLabel, Duration, Model, PublicUrl, check_admin_url, is_loopback_host
 from chaos.model.durations import parse_duration
 
 Mode = Literal["one", "all", "fixed", "fixed-percent", "random-max-percent"]
@@ -35,6 +36,10 @@ MEMORY_SIZE_PATTERN = r"^([0-9]+%|[0-9]+(\.[0-9]+)? ?([kKmMgGtTpP][iI]?[bB]?|[bB
 _NETEM_DURATION_RE = re.compile(NETEM_DURATION_PATTERN)
 _ASCII_DIGITS_RE = re.compile(r"^[0-9]+$")
 """``str.isdigit`` accepts ``²`` and ``٣``; Chaos Mesh wants ASCII digits."""
+_NETNS_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,62}$")
+"""A network namespace name: a file name under /run/netns, so no ``/`` (``../../proc/1/ns/net``)."""
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$")
+"""A Linux interface name (IFNAMSIZ: 15 bytes), never an option (``--help``) or a path."""
 
 
 class ProxySelector(Model):
@@ -54,6 +59,8 @@ class ProxySelector(Model):
     """Environment variable holding the admin token."""
     token_file: str | None = None
     """File holding the admin token."""
+    remote_admin: bool = False
+    """``admin`` may be another host (https only): the admin token is sent there. Default: loopback only."""
     http: bool = False
     """Proxy speaks HTTP/1.1 (needed for http-abort / http-delay)."""
 
@@ -63,9 +70,14 @@ class ProxySelector(Model):
         host, _, port = value.rpartition(":")
         if not host or not _ASCII_DIGITS_RE.match(port):
             raise ValueError(f"{value!r} is not host:port")
-        if not (host.startswith("127.") or host in ("localhost", "[::1]")):
-            raise ValueError(f"{value!r}: the fault proxy only listens on loopback (127.0.0.0/8)")
+        if not is_loopback_host(host):
+            raise ValueError(f"{value!r}: the fault proxy only listens on loopback (127.0.0.0/8, ::1)")
         return value
+
+    @model_validator(mode="after")
+    def _admin_where_the_token_belongs(self) -> Self:
+        check_admin_url(self.admin, self.remote_admin, "admin")
+        return self
 
 
 def _check_netem_duration(text: str) -> str:
@@ -124,6 +136,33 @@ class Selector(Model):
     netns: str | None = None
     """Host: run kernel rules inside this network namespace."""
     protocol: Literal["tcp", "udp"] = "tcp"
+
+    @field_validator("netns")
+    @classmethod
+    def _netns_name(cls, value: str | None) -> str | None:
+        if value is not None and (not _NETNS_RE.match(value) or value in (".", "..")):
+            raise ValueError(f"{value!r} is not a network namespace name (as `ip netns list` shows it: letters, "
+                             "digits, '.', '_', '-'; no '/', at most 63)")
+        return value
+
+    @field_validator("interface")
+    @classmethod
+    def _interface_name(cls, value: str | None) -> str | None:
+        if value is not None and (not _IFNAME_RE.match(value) or value in (".", "..")):
+            raise ValueError(f"{value!r} is not a network interface name (letters, digits, '.', '_', '-'; at most "
+                             "15, not starting with '-')")
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _ip_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address or CIDR block (e.g. 10.0.0.5 or "
+                                 "10.0.0.0/24)") from None
+        return value
 
     def is_kubernetes(self) -> bool:
         return self.proxy is None and self.port is None and self.interface is None

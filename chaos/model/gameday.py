@@ -12,7 +12,7 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from chaos.model.base import Duration, Model
+from chaos.model.base import Duration, Model, check_cron
 from chaos.model.durations import parse_duration
 from chaos.model.experiment import Metadata, Schedule
 
@@ -76,11 +76,7 @@ class Blackout(Model):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        from croniter import croniter
-
-        if value is not None and not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a cron expression (5 fields: minute hour day month weekday)")
-        return value
+        return None if value is None else check_cron(value)
 
     @model_validator(mode="after")
     def _shape(self) -> Self:

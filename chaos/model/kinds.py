@@ -176,6 +176,10 @@ def _no_problems(policy: Any, path: str) -> list[Any]:
     return []
 
 
+def _nowhere(policy: Any) -> tuple[str, str | None] | None:
+    return None
+
+
 @dataclass(frozen=True)
 class ActionKind:
     """One policy ``action``: its policy model, its checks and its words; how it acts.
@@ -203,6 +207,9 @@ class ActionKind:
     """``(policy, its path) → problems`` of the policy alone (``chaos.errors.Problem``)."""
     escalation_target: bool = True
     """Whether ``escalate.to`` may name this action."""
+    acts_in: Callable[[Any], tuple[str, str | None] | None] = _nowhere
+    """``policy → (field path under the policy, namespace or None for the target's)`` of the Kubernetes
+    objects it changes, or None: checked against the blast radius' namespaces like a fault's selector."""
 
 
 # --------------------------------------------------------------------------------------------- probes

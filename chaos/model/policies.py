@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from chaos.model.base import DnsLabel, Duration, Model, PublicUrl, SecretHeaders
+from chaos.model.base import DnsLabel, Duration, Model, PublicUrl, SecretHeaders, check_admin_url
 from chaos.model.faults import Mode, Percent
 
 
@@ -112,10 +112,20 @@ class CircuitBreakWith(Model):
     open_for: Duration = "30s"
     half_open_weight: int = Field(default=10, ge=1, le=100)
     half_open_probes: int = Field(default=3, ge=1, le=100)
+    routes: list[str] = Field(default=[])
+    """Kubernetes: the HTTPRoute/VirtualService names that route to ``service`` (RBAC grants ``patch``
+    on exactly these; ``aftershock rbac`` needs them)."""
     admin: PublicUrl | None = None
     """Host target: admin URL of the proxy whose upstream weight is set (default: the fault's proxy)."""
     token_env: str | None = None
     token_file: str | None = None
+    remote_admin: bool = False
+    """``admin`` may be another host (https only): the admin token is sent there. Default: loopback only."""
+
+    @model_validator(mode="after")
+    def _admin_where_the_token_belongs(self) -> Self:
+        check_admin_url(self.admin, self.remote_admin, "admin")
+        return self
 
 
 class ShrinkWith(Model):

@@ -29,7 +29,14 @@ from chaos.clients.host.admin_client import ProxyAdminClient
 from chaos.clients.host.commands import Runner
 from chaos.clients.host.specs import ProxyFault
 from chaos.compiling.host import HostFaultPlan, plan_host, shrink_proxy_fault
-from chaos.errors import ChaosError, PreflightRefused, RecordRefused, StateError, TargetError, TargetUnreachable
+from chaos.errors import (
+    ChaosError,
+    PreflightRefused,
+    RecordRefused,
+    StateError,
+    TargetError,
+    TargetUnreachable,
+)
 from chaos.model.kinds import CustomRealiser, HostIO
 from chaos.policy.actions import WeightTarget
 from chaos.policy.actuators import Actuators
@@ -201,9 +208,13 @@ class HostTarget:
             await admin.update_fault(smaller)
         return {**realisation, "proxy_fault": smaller.to_dict()}
 
-    async def set_weight(self, admin_url: str, token: str, service: str, weight: int) -> int:
+    async def set_weight(self, admin_url: str, token: str, service: str, weight: int, owner: str = "") -> int:
         async with ProxyAdminClient(admin_url, token, timeout=ADMIN_TIMEOUT) as admin:
-            return await admin.set_weight(service, weight)
+            return await admin.set_weight(service, weight, owner)
+
+    async def release_weight(self, admin_url: str, token: str, service: str, owner: str) -> int | None:
+        async with ProxyAdminClient(admin_url, token, timeout=ADMIN_TIMEOUT) as admin:
+            return await admin.release_weight(service, owner)
 
     async def close(self) -> None:
         for proc in self._spawned:
@@ -390,7 +401,8 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
                 gone = await asyncio.to_thread(IptablesFaults(pid_dir, runner).remove_fault, parts[1], parts[2])
                 return (Removed(f"iptables rule {comment} removed") if gone
                         else AlreadyGone(f"iptables rule {comment} already gone"))
-            qdisc_gone = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")))
+            qdisc_gone = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")),
+                                                 parts[1], parts[2])  # only the qdisc the record's run owns
             return (Removed(f"tc qdisc on {kernel.get('interface')} removed") if qdisc_gone
                     else AlreadyGone("tc qdisc already gone"))
         case CustomRealisation(fault_type=fault_type, comment=comment, params=params):
@@ -460,7 +472,18 @@ class HostRunTarget:
                                        "in this experiment; set with.admin")
             proxy_sel = dict(proxy)
         token = proxy_token(proxy_sel, self.ctx.environ)
-        return int(await self.host.set_weight(str(proxy_sel["admin"]), token, target.service, weight))
+        admin, owner = str(proxy_sel["admin"]), self.ctx.run_id
+        originals: dict[tuple[str, str], int] = self.__dict__.setdefault("_weight_originals", {})
+        key = (admin, target.service)
+        if key in originals and weight == originals[key]:
+            # the breaker closes or the run ends: end this run's hold; the weight comes back only when no
+            # newer hold (another run's overlapping circuit-break) sits above it (routing.Router.release)
+            now = await self.host.release_weight(admin, token, target.service, owner)
+            del originals[key]
+            return weight if now is None else now
+        previous = int(await self.host.set_weight(admin, token, target.service, weight, owner))
+        originals.setdefault(key, previous)
+        return previous
 
     def _admin_proxy(self) -> Mapping[str, Any] | None:
         return next((p.proxy for p in self.plans.values() if p.proxy.get("admin")), None)

@@ -150,8 +150,8 @@ def write_ahead(decision: Decision) -> list[UndoItem]:
     return []
 
 
-async def execute(item: UndoItem, environ: Mapping[str, str]) -> str:
-    """Revert one recorded mitigation. Raises a ChaosError when it cannot."""
+async def execute(item: UndoItem, environ: Mapping[str, str], run_id: str = "") -> str:
+    """Revert one recorded mitigation of run ``run_id``. Raises a ChaosError when it cannot."""
     match item:
         case ProxyWeightUndo():
             from chaos.clients.host.admin_client import ProxyAdminClient
@@ -161,7 +161,13 @@ async def execute(item: UndoItem, environ: Mapping[str, str]) -> str:
                 raise ActuatorError(f"no admin endpoint recorded for the weight of {item.service}")
             token = record_token(item.proxy, environ)  # only to a listener of ours on this host
             async with ProxyAdminClient(str(item.proxy["admin"]), token) as admin:
-                await admin.set_weight(item.service, item.weight)
+                # the run's hold ends: the weight comes back only if no newer hold (another run's
+                # overlapping circuit-break) sits above it; a proxy without the hold gets the old weight
+                now = await admin.release_weight(item.service, run_id) if run_id else None
+                if now is None:
+                    await admin.set_weight(item.service, item.weight)
+                elif now != item.weight:
+                    return f"weight of {item.service} left at {now}: a newer circuit-break still holds it"
             return f"weight of {item.service} restored to {item.weight}"
         case HttpDegradeUndo():
             from chaos.clients.http import HttpActuator

@@ -349,3 +349,26 @@ async def test_notifications_scheduled_skipped_started(tmp_path: Path,
     events = [e for e, _ in sent]
     assert events == ["scheduled", "skipped", "scheduled", "scheduled", "started"]
     assert sent[1][1]["count"] == 2 and sent[0][1]["next_fire"] == utc("2027-01-01T00:10:00Z")
+
+
+async def test_a_cron_that_never_fires_does_not_stop_the_other_schedules(
+        tmp_path: Path, stores: tuple[ScheduleStore, StateStore]) -> None:
+    """``0 0 30 2 *`` is refused at validate; one that reaches the scheduler anyway (an older file, a
+    croniter that disagrees) is reported for its schedule while the others keep running."""
+    import dataclasses
+
+    good = write_gameday(tmp_path, EVERY_10)
+    bad = write_gameday(tmp_path, EVERY_10, name="never")
+    spec = bad.gameday.spec
+    assert spec.schedule is not None
+    never = spec.schedule.model_copy(update={"cron": "0 0 30 2 *"})  # past validation, as if unchecked
+    bad = dataclasses.replace(bad, gameday=bad.gameday.model_copy(update={"spec": spec.model_copy(
+        update={"schedule": never})}))
+    launches = Launches(auto="passed")
+    s, clock = make(stores, utc("2027-01-01T00:00:30Z"), launches)
+    s.load({"never": bad, "drill": good})
+    await s.step()
+    clock.t = utc("2027-01-01T00:10:02Z")
+    await s.step()
+    await drain(s)
+    assert [h.due for h in launches.started] == [utc("2027-01-01T00:10:00Z")]

@@ -110,3 +110,20 @@ def test_a_game_day_cannot_nest_game_days(tmp_path: Path) -> None:
                      "spec:\n  experiments:\n    - file: inner.yaml\n")
     code, _, err = validate(str(outer))
     assert code == 2 and f"{outer}:6: spec.experiments[0].file: inner.yaml is a GameDay" in err
+
+
+def test_a_cron_that_never_fires_is_invalid(tmp_path: Path) -> None:
+    """No 30 February: ``0 0 30 2 *`` is refused at validate (exit 2, the cron named), not at serve."""
+    import subprocess
+    import sys
+
+
+    write_experiment(tmp_path)
+    path = tmp_path / "never.gameday.yaml"
+    path.write_text("apiVersion: aftershock/v1alpha1\nkind: GameDay\nmetadata: {name: never}\nspec:\n"
+                    "  schedule: {cron: '0 0 30 2 *', timezone: UTC}\n  experiments:\n    - file: delay.yaml\n")
+    done = subprocess.run([str(Path(sys.executable).parent / "aftershock"), "validate", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "'0 0 30 2 *' never fires" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr

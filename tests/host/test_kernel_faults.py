@@ -182,3 +182,14 @@ def test_remove_run_after_sigkill_disarms_watchdog(netns: Runner, tmp_path: Path
         for _ in range(50):  # SIGTERM was sent; bounded wait for the process to vanish
             os.kill(pending[1], 0)
             time.sleep(0.05)
+
+
+def test_tc_removal_for_a_record_takes_only_the_qdisc_its_run_owns(netns: Runner, tmp_path: Path) -> None:
+    """A record of run-a naming an interface where run-b's a5c0: qdisc now sits does not remove it."""
+    tc = TcFaults(tmp_path / "watchdogs", netns)
+    tc.add_bandwidth("run-b", "slow", "lo", 1_000_000, time.time() + 60)
+    assert tc.remove("lo", "run-a", "slow") is False
+    assert tc.remove("lo", "run-b", "other") is False
+    assert [q.run_id for q in tc.list_qdiscs()] == ["run-b"]
+    assert tc.remove("lo", "run-b", "slow") is True
+    assert tc.list_qdiscs() == [] and watchdog.pending(tmp_path / "watchdogs") == []

@@ -182,7 +182,7 @@ def test_aftershock_import_command_lists_what_it_left_out(tmp_path: Path) -> Non
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("missing.json", None, "cannot read"),
     ("broken.json", b'{"title": "x", "method": [', "not JSON"),
-    ("broken.yaml", b"title: [x\nmethod: :\n", "not YAML"),
+    ("broken.yaml", b"title: [x\nmethod: :\n", "not valid YAML"),
     ("binary.json", b"\xff\xfe\x00\x01", "not UTF-8"),
     ("aftershock.yaml", (REPO / "experiments" / "pod-kill.yaml").read_bytes(), "not a Chaos Toolkit experiment"),
     ("nothing.json", json.dumps({"title": "t", "method": [{"type": "action", "name": "a",

@@ -56,7 +56,7 @@ def engine(tmp_path: Path, kubeconfig: Path, metrics: Metrics, **extra: Any) -> 
 
 
 def nothing_left(bed: Testbed, ns: str) -> bool:
-    return chaos_items(bed, ns) == [] and names(bed, f"/apis/batch/v1/namespaces/{ns}/jobs") == []
+    return chaos_items(bed, ns) == [] and names(bed, f"/apis/batch/v1/namespaces/{ns}/jobs", "aftershock.io/run-id") == []
 
 
 async def test_degrade_patches_a_configmap_and_reverts_it_exactly_through_conflicts(

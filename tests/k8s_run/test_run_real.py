@@ -29,8 +29,8 @@ async def test_run_passes_and_leaves_nothing(kube_testbed: Testbed, cli: Cli, ns
     (injected,) = result.of("FaultInjected")
     assert injected["details"]["status"]["conditions"]["AllInjected"] == "True"
     assert names(kube_testbed, f"/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/networkchaos") == []
-    assert names(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/jobs") == []
-    assert names(kube_testbed, f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles") == []
+    assert names(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/jobs", "aftershock.io/run-id") == []
+    assert names(kube_testbed, f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles", "aftershock.io/run-id") == []
     assert not standin.errors
 
 
@@ -55,7 +55,7 @@ async def test_sigkill_mid_degrade_then_recover_restores_exactly(kube_testbed: T
     with kube_testbed.admin() as api:
         assert api.get(cm_path).json()["data"] == flags["data"]  # the added key is gone again
     assert names(kube_testbed, f"/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/networkchaos") == []
-    assert names(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/jobs") == []
+    assert names(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/jobs", "aftershock.io/run-id") == []
     again = await cli.recover()
     assert again.rc == 0 and "nothing to recover" in again.stdout
 

@@ -1,14 +1,13 @@
 """The Kubernetes target against the real API server: degrade patches and circuit-break weights
 applied and reverted exactly (real merge / strategic-merge patches, resourceVersion, CRD
 defaulting), pre-flight on real pods (percent rounding as Chaos Mesh, run-wide sums, the
-disruption controller's PDB status), server-side dry runs judged by the real CRD schemas, and the
-reaper's Job and RBAC accepted and garbage-collected by the real controller-manager."""
+disruption controller's PDB status) and server-side dry runs judged by the real CRD schemas.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,27 +192,6 @@ async def test_a_finalizer_that_stays_is_reported_not_stripped(kube_testbed: Tes
     stuck = read(kube_testbed, obj)
     assert stuck is not None and stuck["metadata"]["finalizers"] == ["chaos-mesh/records"]
     assert stuck["metadata"].get("deletionTimestamp")
-
-
-async def test_reaper_job_and_rbac_accepted_and_garbage_collected(kube_testbed: Testbed, target: KubernetesTarget,
-                                                                  ns: str, tmp_path: Path) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    reaper = await target.create_reaper("ab12cd", ns, datetime.now(UTC) + timedelta(minutes=5), ["NetworkChaos"])
-    assert reaper is not None
-    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": reaper["job"], "namespace": ns}}
-    created = read(kube_testbed, job)
-    assert created is not None and created["spec"]["suspend"] is False  # released after its RBAC exists
-    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": reaper["job"], "namespace": ns}}
-    assert read(kube_testbed, sa) is not None
-    with kube_testbed.admin() as api:  # delete the Job only: the garbage collector takes its RBAC
-        api.delete(f"/apis/batch/v1/namespaces/{ns}/jobs/{reaper['job']}",
-                   params={"propagationPolicy": "Background"}).raise_for_status()
-    for _ in range(600):
-        if read(kube_testbed, sa) is None:
-            break
-        await asyncio.sleep(0.1)
-    assert read(kube_testbed, sa) is None
 
 
 def two_containers(ns: str) -> dict[str, Any]:

@@ -31,6 +31,8 @@ from kube.testbed import Testbed
 
 CHAOS = "/apis/chaos-mesh.org/v1alpha1/namespaces/{ns}/networkchaos"
 JOBS = "/apis/batch/v1/namespaces/{ns}/jobs"
+RUN_OBJECTS = "aftershock.io/run-id"
+"""A run's own objects (the namespace's reaper and its sweep Jobs carry no run id)."""
 
 # A process standing in for ``chaos run``: it injects through chaoslib's run_activity, reports, then
 # waits on stdin (the test SIGKILLs it, so no exit handler runs).
@@ -111,13 +113,15 @@ async def test_inject_is_recorded_first_bounded_labelled_and_removed(kube_testbe
     store = StateStore(state)
     (row,) = store.faults(run_id)
     assert row.state == "injected" and row.realisation["kind"] == "kubernetes"
-    assert items(kube_testbed, JOBS.format(ns=ns)), "no reaper Job: the fault would outlive a killed chaos run"
+    # a killed chaos run's fault is the namespace reaper's to remove; the run itself created no Job
+    assert items(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/cronjobs"), "no reaper armed"
+    assert items(kube_testbed, JOBS.format(ns=ns), RUN_OBJECTS) == []
 
     result = await asyncio.to_thread(remove_faults, run_id, str(state))
     assert result == {"run_id": run_id, "removed": ["payment-delay"], "failed": {}}
     assert store.faults(run_id)[0].state == "removed"
     assert items(kube_testbed, CHAOS.format(ns=ns)) == []  # the finalizer was honoured: really gone
-    assert items(kube_testbed, JOBS.format(ns=ns)) == []
+    assert items(kube_testbed, JOBS.format(ns=ns), RUN_OBJECTS) == []
     again = await asyncio.to_thread(remove_faults, run_id, str(state))
     assert again["removed"] == [] and again["failed"] == {}
     store.close()
@@ -161,7 +165,7 @@ async def test_killed_chaos_process_then_aftershock_recover_removes_it(kube_test
     stdout, stderr = await asyncio.wait_for(recover.communicate(), 120)
     assert recover.returncode == 0, stdout.decode() + stderr.decode()
     assert items(kube_testbed, CHAOS.format(ns=ns)) == []
-    assert items(kube_testbed, JOBS.format(ns=ns)) == []
+    assert items(kube_testbed, JOBS.format(ns=ns), RUN_OBJECTS) == []
     store = StateStore(state)
     assert [r.state for r in store.faults(run_id)] == ["removed"]
     store.close()

@@ -1,6 +1,6 @@
-"""The reaper Job (dead-man's switch) and kubeconfig loading (per-target clients, KUBECONFIG, context)
-against the real API server (moved from the kmock emulator). The Job and its RBAC are read back from
-the real server; a second "cluster" without Chaos Mesh is the same server behind the fault proxy
+"""The reaper (dead-man's switch, installed once per namespace) and kubeconfig loading (per-target clients, KUBECONFIG, context)
+against the real API server (moved from the kmock emulator). The reaper's CronJob and RBAC are read back
+from the real server and its ServiceAccount's rights asked with SelfSubjectAccessReview; a second "cluster" without Chaos Mesh is the same server behind the fault proxy
 answering 404 for ``/apis/chaos-mesh.org/``."""
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ import pytest
 import yaml
 
 from chaos.clients.kube import KubernetesTarget, KubeSettings
-from chaos.clients.kube.reaper import build_job
+from chaos.clients.kube.rbac import Permission, allowed
+from chaos.clients.kube.reaper import reaper_manifests
 from chaos.errors import CapabilityMissing, TargetError
 from kube.apiproxy import ApiProxy
 from kube.realshop import names
 from kube.testbed import Testbed
 
 NOW = datetime(2026, 11, 21, 21, 30, tzinfo=UTC)
-LABELS = {"app.kubernetes.io/managed-by": "aftershock", "aftershock.io/run-id": "ab12cd",
-          "app.kubernetes.io/component": "reaper"}
-REAPER = "aftershock-reaper-ab12cd"
+LABELS = {"app.kubernetes.io/managed-by": "aftershock", "app.kubernetes.io/component": "reaper"}
+REAPER = "aftershock-reaper"
 
 
 @pytest.fixture
@@ -47,52 +47,79 @@ def get(bed: Testbed, path: str) -> dict[str, object]:
         return dict(api.get(path).raise_for_status().json())
 
 
-async def test_reaper_job_and_least_privilege_rbac(kube_testbed: Testbed, target: KubernetesTarget, ns: str) -> None:
-    deadline = NOW + timedelta(minutes=10)
-    created = await target.create_reaper("ab12cd", ns, deadline, kinds=["NetworkChaos", "PodChaos"])
+async def test_the_installed_reaper_and_its_least_privilege(kube_testbed: Testbed, target: KubernetesTarget,
+                                                             ns: str, tmp_path: Path) -> None:
+    """The reaper an administrator installs (the testbed's namespaces get it like `aftershock rbac
+    --reaper`): a CronJob sweeping every minute under its own ServiceAccount, whose Role lists and
+    deletes chaos kinds and nothing else. A run only reads the CronJob: create_reaper creates nothing."""
+    cron = get(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/cronjobs/{REAPER}")
+    assert cron["metadata"]["labels"] == LABELS  # type: ignore[index]
+    spec = cron["spec"]
+    assert spec["schedule"] == "* * * * *" and spec["concurrencyPolicy"] == "Forbid"  # type: ignore[index]
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]  # type: ignore[index]
+    assert pod["serviceAccountName"] == REAPER
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env["GRACE_SECONDS"] == "300" and "networkchaos.chaos-mesh.org" in env["CHAOS_RESOURCES"].split(",")
+    script = pod["containers"][0]["args"][0]
+    assert "app.kubernetes.io/managed-by=aftershock" in script and "aftershock\\.io/deadline" in script
+    role = get(kube_testbed, f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/{REAPER}")
+    assert [r["apiGroups"] for r in role["rules"]] == [["chaos-mesh.org"]]  # type: ignore[index]
+    assert role["rules"][0]["verbs"] == ["list", "delete"]  # type: ignore[index]
+
+    created = await target.create_reaper("ab12cd", ns, NOW + timedelta(minutes=10), kinds=["NetworkChaos"])
     assert created == {"job": REAPER, "namespace": ns, "deadline": "2026-11-21T21:40:00+00:00",
-                       "activeDeadlineSeconds": 600 + 300}
-    job = get(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/jobs/{REAPER}")
-    assert job["metadata"]["labels"] == LABELS  # type: ignore[index]
-    spec = job["spec"]
-    assert spec["activeDeadlineSeconds"] == 900 and spec["ttlSecondsAfterFinished"] == 600  # type: ignore[index]
-    assert spec["suspend"] is False  # type: ignore[index]  # released only after its RBAC exists
-    container = spec["template"]["spec"]["containers"][0]  # type: ignore[index]
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["DEADLINE_EPOCH"] == str(int(deadline.timestamp()))
-    assert env["CHAOS_RESOURCES"] == "networkchaos.chaos-mesh.org,podchaos.chaos-mesh.org"
-    assert 'kubectl delete "$CHAOS_RESOURCES"' in container["args"][0]
-    assert '-l "aftershock.io/run-id=$RUN_ID"' in container["args"][0]
-    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}"
-    role = get(kube_testbed, f"{rbac}/roles/{REAPER}")
-    assert role["rules"] == [{"apiGroups": ["chaos-mesh.org"], "resources": ["networkchaos", "podchaos"],
-                              "verbs": ["list", "delete"]}]
-    binding = get(kube_testbed, f"{rbac}/rolebindings/{REAPER}")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": REAPER, "namespace": ns}]
-    for obj in (role, binding, get(kube_testbed, f"/api/v1/namespaces/{ns}/serviceaccounts/{REAPER}")):
-        assert obj["metadata"]["labels"] == LABELS  # type: ignore[index]
-        assert obj["metadata"]["ownerReferences"][0]["uid"] == job["metadata"]["uid"]  # type: ignore[index]
+                       "reaper": f"CronJob {ns}/{REAPER}"}
+    assert names(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/jobs", "aftershock.io/run-id") == []
+    assert await target.remove_run("ab12cd", [ns]) == []  # the reaper is the namespace's: it stays
+    assert names(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/cronjobs") == [REAPER]
 
-    # `aftershock recover` removes the reaper with the run.
-    removed = await target.remove_run("ab12cd", [ns])
-    assert f"Job {ns}/{REAPER}" in removed
-    assert names(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/jobs") == []
-    assert names(kube_testbed, f"{rbac}/roles") == [] and names(kube_testbed, f"{rbac}/rolebindings") == []
-    assert REAPER not in names(kube_testbed, f"/api/v1/namespaces/{ns}/serviceaccounts")
+    # as its own ServiceAccount (a real token), the reaper may list/delete chaos objects, nothing else
+    config = kube_testbed.service_account_kubeconfig(ns, REAPER, tmp_path / "reaper.kubeconfig")
+    async with KubernetesTarget.from_settings(settings(config, ns)) as as_reaper:
+        for perm, expected in [(Permission(ns, "chaos-mesh.org", "networkchaos", "delete"), True),
+                               (Permission(ns, "chaos-mesh.org", "podchaos", "list"), True),
+                               (Permission(ns, "chaos-mesh.org", "networkchaos", "create"), False),
+                               (Permission(ns, "", "pods", "create"), False),
+                               (Permission(ns, "batch", "jobs", "create"), False),
+                               (Permission(ns, "", "secrets", "get"), False)]:
+            assert allowed(as_reaper._ctx, perm) is expected, perm.describe()
 
 
-async def test_reaper_can_be_disabled(kube_testbed: Testbed, ns: str) -> None:
-    async with KubernetesTarget.from_settings(settings(kube_testbed.kubeconfig, ns, reaper=False)) as t:
-        assert await t.create_reaper("ab12cd", ns, NOW) is None
-    assert names(kube_testbed, f"/apis/batch/v1/namespaces/{ns}/jobs") == []
+async def test_a_run_refuses_to_inject_where_no_reaper_is_armed(kube_testbed: Testbed) -> None:
+    bare = kube_testbed.namespace("noreaper", reaper=False)
+    async with KubernetesTarget.from_settings(settings(kube_testbed.kubeconfig, bare), clock=lambda: NOW) as t:
+        with pytest.raises(TargetError, match=f"no reaper in namespace {bare}.*aftershock rbac FILE --reaper"):
+            await t.create_reaper("ab12cd", bare, NOW + timedelta(minutes=1), kinds=["NetworkChaos"])
+        with kube_testbed.admin() as api:  # someone else's CronJob of that name is not our reaper
+            api.post(f"/apis/batch/v1/namespaces/{bare}/cronjobs", json={
+                "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": REAPER},
+                "spec": {"schedule": "0 0 1 1 *", "suspend": True, "jobTemplate": {"spec": {"template": {"spec": {
+                    "restartPolicy": "Never", "containers": [{"name": "x", "image": "x"}]}}}}}}).raise_for_status()
+        with pytest.raises(TargetError, match="is not Aftershock's reaper"):
+            await t.create_reaper("ab12cd", bare, NOW + timedelta(minutes=1), kinds=["NetworkChaos"])
 
 
-async def test_reaper_template_quotes_hostile_values(target: KubernetesTarget) -> None:
-    changed = dataclasses.replace(target.settings, reaper_image='evil"\n  hostNetwork: true')
-    job = build_job(dataclasses.replace(target._ctx, settings=changed), "ab12cd", "shop",
-                    NOW + timedelta(seconds=30), ["networkchaos"], NOW)
-    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == 'evil"\n  hostNetwork: true'
-    assert "hostNetwork" not in job["spec"]["template"]["spec"]
+async def test_a_suspended_reaper_is_not_armed(kube_testbed: Testbed, target: KubernetesTarget, ns: str) -> None:
+    with kube_testbed.admin() as api:
+        api.patch(f"/apis/batch/v1/namespaces/{ns}/cronjobs/{REAPER}", json={"spec": {"suspend": True}},
+                  headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+    with pytest.raises(TargetError, match="suspended"):
+        await target.create_reaper("ab12cd", ns, NOW + timedelta(minutes=1), kinds=["NetworkChaos"])
+
+
+async def test_reaper_can_be_disabled(kube_testbed: Testbed) -> None:
+    bare = kube_testbed.namespace("noreaper", reaper=False)
+    async with KubernetesTarget.from_settings(settings(kube_testbed.kubeconfig, bare, reaper=False)) as t:
+        assert await t.create_reaper("ab12cd", bare, NOW) is None
+    assert names(kube_testbed, f"/apis/batch/v1/namespaces/{bare}/jobs") == []
+
+
+def test_reaper_template_quotes_hostile_values() -> None:
+    changed = dataclasses.replace(KubeSettings(), reaper_image='evil"\n  hostNetwork: true')
+    cron = next(d for d in reaper_manifests(changed, "shop") if d["kind"] == "CronJob")
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == 'evil"\n  hostNetwork: true'
+    assert "hostNetwork" not in pod
 
 
 def named_context(source: Path, path: Path, context: str) -> Path:

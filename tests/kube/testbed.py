@@ -50,9 +50,11 @@ class Testbed:
         tls.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
         return httpx.Client(base_url=self.url, verify=tls, timeout=timeout)
 
-    def namespace(self, prefix: str = "t") -> str:
+    def namespace(self, prefix: str = "t", reaper: bool = True) -> str:
         """Create a fresh namespace (each test gets its own; the session shares one API server) and
-        wait until the controller-manager has made its ``default`` ServiceAccount (pods need it)."""
+        wait until the controller-manager has made its ``default`` ServiceAccount (pods need it).
+        With ``reaper``, install the reaper there as an administrator would, once
+        (``aftershock rbac FILE --reaper``: chaos.clients.kube.reaper.reaper_manifests)."""
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         with self.admin() as api:
             reply = api.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
@@ -63,6 +65,12 @@ class Testbed:
                 if time.monotonic() > deadline:
                     raise AssertionError(f"no default ServiceAccount in {name} after 60s")
                 time.sleep(0.1)  # the service account controller has no event we can await here
+        if reaper:
+            from chaos.clients.kube.reaper import reaper_manifests
+            from chaos.clients.kube.settings import KubeSettings
+
+            for doc in reaper_manifests(KubeSettings(), name):
+                self.apply(doc)
         return name
 
     def running_pod(self, namespace: str, name: str, labels: dict[str, str], ready: bool = True,

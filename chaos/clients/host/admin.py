@@ -14,10 +14,11 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from chaos import strict_json
 from chaos.clients.host.metrics import ProxyMetrics
 from chaos.clients.host.specs import ProxyFault
 from chaos.errors import InvalidExperiment, TargetError
@@ -38,7 +39,8 @@ class FaultProxy(Protocol):
     def remove_fault(self, fault_id: str) -> ProxyFault | None: ...
     def remove_run(self, run_id: str) -> list[ProxyFault]: ...
     def list_faults(self) -> list[ProxyFault]: ...
-    def set_weight(self, name: str, weight: int) -> int: ...
+    def set_weight(self, name: str, weight: int, owner: str = "") -> int: ...
+    def release_weight(self, name: str, owner: str) -> int | None: ...
     def weights(self) -> dict[str, int]: ...
 
 
@@ -53,6 +55,11 @@ def _require_loopback(host: str) -> None:
 
 def _error(status: int, message: str, problems: list[dict[str, object]] | None = None) -> web.Response:
     return web.json_response({"error": message, "problems": problems or []}, status=status)
+
+
+async def _json(request: web.Request) -> Any:
+    """The request body as strict JSON (no NaN/Infinity, bounded nesting): a ValueError → 400."""
+    return await request.json(loads=strict_json.loads)
 
 
 class _Site:
@@ -118,6 +125,7 @@ class AdminServer(_Site):
         app.router.add_delete("/runs/{run_id}", self._remove_run)
         app.router.add_get("/weights", self._weights)
         app.router.add_put("/weights/{name}", self._set_weight)
+        app.router.add_delete("/weights/{name}/holds/{owner}", self._release_weight)
         super().__init__(app, address)
 
     @web.middleware
@@ -142,12 +150,12 @@ class AdminServer(_Site):
         return web.json_response({"faults": [f.to_dict() for f in self._proxy.list_faults()]})
 
     async def _add(self, request: web.Request) -> web.Response:
-        fault = ProxyFault.from_dict(await request.json())
+        fault = ProxyFault.from_dict(await _json(request))
         self._proxy.add_fault(fault)
         return web.json_response({"fault": fault.to_dict()}, status=201)
 
     async def _update(self, request: web.Request) -> web.Response:
-        fault = ProxyFault.from_dict(await request.json())
+        fault = ProxyFault.from_dict(await _json(request))
         if fault.id != request.match_info["id"]:
             return _error(400, f"fault id {fault.id!r} does not match the URL")
         previous = self._proxy.update_fault(fault)
@@ -165,9 +173,14 @@ class AdminServer(_Site):
         return web.json_response({"weights": self._proxy.weights()})
 
     async def _set_weight(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await _json(request)
         weight = body.get("weight") if isinstance(body, dict) else None
-        if not isinstance(weight, int) or isinstance(weight, bool):
-            return _error(400, 'expected {"weight": <integer 0-100>}')
-        previous = self._proxy.set_weight(request.match_info["name"], weight)
+        owner = body.get("owner", "") if isinstance(body, dict) else ""
+        if not isinstance(weight, int) or isinstance(weight, bool) or not isinstance(owner, str):
+            return _error(400, 'expected {"weight": <integer 0-100>, "owner": <run id, optional>}')
+        previous = self._proxy.set_weight(request.match_info["name"], weight, owner)
         return web.json_response({"previous": previous, "weights": self._proxy.weights()})
+
+    async def _release_weight(self, request: web.Request) -> web.Response:
+        now = self._proxy.release_weight(request.match_info["name"], request.match_info["owner"])
+        return web.json_response({"released": now is not None, "weight": now, "weights": self._proxy.weights()})

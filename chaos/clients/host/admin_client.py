@@ -7,6 +7,8 @@ Callers: the run engine (inject / shrink / remove proxy faults, circuit-break by
 
 from __future__ import annotations
 
+import functools
+import ssl
 from types import TracebackType
 from typing import Any
 
@@ -16,14 +18,20 @@ from chaos.clients.host.specs import ProxyFault
 from chaos.errors import InvalidInput, Problem, TargetError, TargetRefused, TargetUnreachable
 
 
+@functools.cache
+def _verifying_context() -> ssl.SSLContext:
+    """The system CA store with hostname checks, as httpx's default ``verify=True`` builds it."""
+    return ssl.create_default_context()
+
+
 class ProxyAdminClient:
     """``async with ProxyAdminClient("http://127.0.0.1:9001", token) as admin: ...``"""
 
     def __init__(self, base_url: str, token: str, timeout: float = 5.0) -> None:
         self.base_url = base_url.rstrip("/")
-        # the admin endpoint is plain HTTP on loopback (no TLS to verify): verify=False only spares
-        # building a CA store per client (~0.1 s, on the breach → fault removed path)
-        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, verify=False,
+        # TLS is verified (an https admin endpoint elsewhere gets the token); the verifying context is
+        # built once per process, not per client (~0.1 s, on the breach → fault removed path)
+        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, verify=_verifying_context(),
                                          headers={"Authorization": f"Bearer {token}"})
 
     async def __aenter__(self) -> ProxyAdminClient:
@@ -59,9 +67,17 @@ class ProxyAdminClient:
         body = await self._call("GET", "/weights")
         return {str(k): int(v) for k, v in body["weights"].items()}
 
-    async def set_weight(self, name: str, weight: int) -> int:
-        body = await self._call("PUT", f"/weights/{name}", {"weight": weight})
+    async def set_weight(self, name: str, weight: int, owner: str = "") -> int:
+        """Set a weight (with ``owner``: that run's hold); returns the previous weight."""
+        body = await self._call("PUT", f"/weights/{name}", {"weight": weight, **({"owner": owner} if owner else {})})
         return int(body["previous"])
+
+    async def release_weight(self, name: str, owner: str) -> int | None:
+        """End ``owner``'s hold: the weight comes back only if no newer hold sits above it (see
+        :meth:`chaos.clients.host.routing.Router.release`). Returns the weight now, None when
+        ``owner`` held nothing."""
+        body = await self._call("DELETE", f"/weights/{name}/holds/{owner}")
+        return None if body["weight"] is None else int(body["weight"])
 
     async def metrics(self) -> str:
         try:

@@ -25,7 +25,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from chaos.clients.host.faulttable import NOTHING
-from chaos.clients.host.httpframe import MalformedMessage, RequestHeads, fast_response, simple_response
+from chaos.clients.host.httpframe import (
+    MalformedMessage,
+    RequestHeads,
+    chunk_size,
+    fast_response,
+    simple_response,
+)
 from chaos.clients.host.lanes import Lane, reset_transport
 from chaos.clients.host.metrics import LoopCount
 from chaos.clients.host.sessions import STREAM_LIMIT, ProxyContext, pipe_both, run_http, run_tcp
@@ -101,7 +107,7 @@ class UpstreamSide(_Side):
         self.upstream = upstream
         self.buffer = b""
         self.method = b""
-        self.phase = "idle"  # HTTP: idle, head, length, chunk-size, chunk-data, trailers, close
+        self.phase = "idle"  # HTTP: idle, head, length, chunk-size, chunk-data, chunk-end, trailers, close
         self.left = 0
         self.closes = False
         self.counts: dict[bytes, LoopCount] = {}
@@ -204,26 +210,26 @@ class UpstreamSide(_Side):
                 if phase == "length":
                     phase = self.phase = "idle"
                     break
-                phase = self.phase = "chunk-size"
+                phase = self.phase = "chunk-end"
             elif phase == "close":
                 pos = size
                 break
-            else:  # chunk-size or trailers: one line
+            else:  # chunk-size, chunk-end (the CRLF after chunk data) or trailers: one line
                 end = data.find(b"\r\n", pos)
                 if end < 0:
                     self._hold(data, pos)
                     break
                 end += 2
                 if phase == "chunk-size":
-                    line = data[pos:end]
-                    try:
-                        chunk = int(line.split(b";", 1)[0].strip(), 16)
-                    except ValueError as exc:
-                        raise MalformedMessage(f"bad chunk size line {line[:40]!r}") from exc
+                    chunk = chunk_size(data[pos:end])
                     if chunk == 0:
                         phase = self.phase = "trailers"
                     else:
-                        phase, self.phase, self.left = "chunk-data", "chunk-data", chunk + 2
+                        phase, self.phase, self.left = "chunk-data", "chunk-data", chunk
+                elif phase == "chunk-end":
+                    if end - pos != 2:
+                        raise MalformedMessage("chunk data not followed by CRLF")
+                    phase = self.phase = "chunk-size"
                 elif end - pos == 2:  # the blank line after the trailers
                     phase = self.phase = "idle"
                     pos = end
@@ -485,7 +491,12 @@ class ClientSide(_Side):
         end += 4
         head = buffered[:end]  # the same object when the buffer holds just this head
         assert self.heads is not None
-        plain = self.heads.read(head)
+        try:
+            plain = self.heads.read(head)
+        except MalformedMessage as exc:  # RFC 9112: 400 and the connection closed, nothing forwarded
+            self.transport.write(simple_response(400, f"aftershock proxy: {exc}\n".encode(), close=True))
+            self.close()
+            return
         if plain is None:
             self._http_leave()
             return

@@ -136,9 +136,14 @@ class FaultProxy:
     def list_faults(self) -> list[ProxyFault]:
         return self.table.specs()
 
-    def set_weight(self, name: str, weight: int) -> int:
-        """Set an upstream's weight (percent); returns the previous weight."""
-        return self.router.set_weight(name, weight)
+    def set_weight(self, name: str, weight: int, owner: str = "") -> int:
+        """Set an upstream's weight (percent); returns the previous weight (``owner``: see
+        :meth:`Router.set_weight`)."""
+        return self.router.set_weight(name, weight, owner)
+
+    def release_weight(self, name: str, owner: str) -> int | None:
+        """End ``owner``'s hold on an upstream's weight (:meth:`Router.release`)."""
+        return self.router.release(name, owner)
 
     def weights(self) -> dict[str, int]:
         return self.router.weights()

@@ -21,6 +21,7 @@ from chaos.clients.host.faulttable import ActiveFault, Applicable, FaultTable
 from chaos.clients.host.httpframe import (
     Discard,
     MalformedMessage,
+    RequestCheck,
     copy_body,
     read_head,
     request_framing,
@@ -211,11 +212,12 @@ async def _one_request(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter
     head = await read_head(creader)
     if head is None:
         return False
+    check = RequestCheck(head.raw)  # llhttp reads the head (and below, the body) before it is forwarded
     method, path = head.first[0], head.first[1]
     framing = request_framing(head)
     upstream = ctx.router.choose(ctx.rng)
     if upstream is None:
-        await copy_body(creader, framing, Discard())
+        await copy_body(creader, framing, Discard(), check)
         await _answer(cwriter, 503, "aftershock proxy: every upstream has weight 0\n", close=head.wants_close)
         return not head.wants_close
     app = ctx.table.applicable(upstream.name)
@@ -224,7 +226,7 @@ async def _one_request(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter
         if _matches(fault, method, path) and fault.hits(ctx.rng):
             ctx.metrics.injected.labels("http-abort").inc()
             ctx.count_request(upstream.name, str(fault.spec.code))
-            await copy_body(creader, framing, Discard())
+            await copy_body(creader, framing, Discard(), check)
             await from_lane.flush()
             await _answer(cwriter, fault.spec.code, "aftershock: injected abort\n", close=head.wants_close,
                           retry_after_s=fault.spec.retry_after_s)
@@ -241,7 +243,7 @@ async def _one_request(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter
         try:
             ureader, uwriter = await _connect(ctx, upstream)
         except (OSError, TimeoutError):
-            await copy_body(creader, framing, Discard())
+            await copy_body(creader, framing, Discard(), check)
             await _answer(cwriter, 502, f"aftershock proxy: upstream {upstream.name} unreachable\n",
                           close=head.wants_close)
             return not head.wants_close
@@ -250,7 +252,7 @@ async def _one_request(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter
         connection = upstreams[upstream.name] = (ureader, uwriter, lane)
     ureader, uwriter, to_lane = connection
     await to_lane.send(head.raw)
-    await copy_body(creader, framing, to_lane)
+    await copy_body(creader, framing, to_lane, check)
     from_lane.upstream = upstream.name
     while True:
         try:

@@ -9,6 +9,7 @@ Pure values, no I/O.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from ssl import SSLContext
@@ -114,6 +115,8 @@ class ProxyFault:
             if isinstance(default, float) or name == "deadline":
                 if not isinstance(value, int | float):
                     raise _problem(name, f"must be a number (got {value!r})")
+                if not math.isfinite(value):
+                    raise _problem(name, f"must be a finite number (got {value!r}): every fault is bounded")
                 values[name] = float(value)
             elif isinstance(default, int):
                 if not isinstance(value, int):

@@ -73,9 +73,13 @@ class TcFaults:
                                      self.runner.netns))
         return found
 
-    def remove(self, interface: str) -> bool:
-        """Remove our root qdisc on ``interface``; False when none was there."""
+    def remove(self, interface: str, run_id: str = "", fault: str = "") -> bool:
+        """Remove our root qdisc on ``interface``; False when none was there. With ``run_id`` and
+        ``fault`` (a record's), only the qdisc whose marker names that run and fault: an ``a5c0:`` qdisc
+        another run installed on the same interface (or one no marker claims) is left alone."""
         owner = self._read_marker(interface)
+        if run_id and (owner.get("run_id"), owner.get("fault")) != (run_id, fault):
+            return False
         ours = any(q.interface == interface for q in self.list_qdiscs())
         if ours:
             self.runner.run(["tc", "qdisc", "del", "dev", interface, "root", "handle", HANDLE], check=False)
@@ -85,7 +89,7 @@ class TcFaults:
         return ours
 
     def remove_run(self, run_id: str) -> list[TcQdisc]:
-        gone = [q for q in self.list_qdiscs() if q.run_id == run_id and self.remove(q.interface)]
+        gone = [q for q in self.list_qdiscs() if q.run_id == run_id and self.remove(q.interface, run_id, q.fault)]
         watchdog.disarm_run(self.pid_dir, run_id)
         return gone
 

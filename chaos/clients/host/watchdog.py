@@ -94,12 +94,23 @@ def disarm_run(pid_dir: Path, run_id: str, label: str | None = None) -> int:
     return stopped
 
 
-def _present(check: list[str], expect: str) -> bool:
+ABSENT_EXIT = 1
+"""The exit code of ``iptables -C`` when the rule does not exist. Any other failure (4: the xtables lock
+is held, 2: a usage error, a timeout) says nothing about the rule: it is not taken for "gone"."""
+REMOVE_ATTEMPTS = 30
+"""At the deadline: removals tried (a second apart) while the check cannot tell or the removal fails."""
+
+
+def _present(check: list[str], expect: str) -> bool | None:
+    """True while the rule exists, False when the check says it does not (exit 0 without ``expect`` in
+    its output, or :data:`ABSENT_EXIT`), None when the check could not tell."""
     try:
         done = subprocess.run(check, capture_output=True, text=True, timeout=15, check=False)
     except (OSError, subprocess.SubprocessError):
-        return True  # cannot tell: keep watching, try the removal at the deadline
-    return done.returncode == 0 and expect in done.stdout
+        return None
+    if done.returncode == 0:
+        return expect in done.stdout
+    return False if done.returncode == ABSENT_EXIT else None
 
 
 def _watch(args: argparse.Namespace, check: list[str], remove: list[str], me: Path) -> int:
@@ -109,11 +120,18 @@ def _watch(args: argparse.Namespace, check: list[str], remove: list[str], me: Pa
         while (left := args.deadline - time.time()) > 0:
             time.sleep(min(left, CHECK_EVERY))  # nothing to await: the deadline is the event
             present = _present(check, args.expect)
-            if seen and not present:
+            if seen and present is False:
                 return 0
-            seen = seen or present
-        if _present(check, args.expect):
-            subprocess.run(remove, capture_output=True, timeout=15, check=False)
+            seen = seen or present is True
+        for _ in range(REMOVE_ATTEMPTS):
+            if _present(check, args.expect) is False:
+                break
+            try:
+                if subprocess.run(remove, capture_output=True, timeout=15, check=False).returncode == 0:
+                    break
+            except (OSError, subprocess.SubprocessError):
+                pass
+            time.sleep(1.0)  # the lock holder (or whatever failed) gets a moment; nothing to await
         return 0
     finally:
         me.unlink(missing_ok=True)

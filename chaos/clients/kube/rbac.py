@@ -19,6 +19,7 @@ import yaml
 from chaos.actions.circuit_break import CircuitBreakPolicy
 from chaos.actions.degrade import DegradePolicy
 from chaos.clients.kube.context import CHAOS_GROUP, POD_CHAOS_KINDS, KubeContext
+from chaos.clients.kube.reaper import REAPER_NAME
 from chaos.compiling.kubernetes import compile_experiment
 from chaos.model.experiment import Experiment
 
@@ -28,37 +29,45 @@ CHAOS_VERBS = ("create", "delete", "get", "list", "patch")
 
 @dataclass(frozen=True, order=True)
 class Permission:
-    """One verb on one resource in one namespace (``group`` "" is the core API)."""
+    """One verb on one resource in one namespace (``group`` "" is the core API); ``name`` restricts it
+    to one object (a Role's ``resourceNames``): every patch outside chaos-mesh.org names its object."""
 
     namespace: str
     group: str
     resource: str
     verb: str
+    name: str = ""
 
     def describe(self) -> str:
         res = f"{self.resource}.{self.group}" if self.group else self.resource
+        if self.name:
+            res += f"/{self.name}"
         return f"{self.verb} {res} in {self.namespace}"
 
 
-def degrade_permissions(kind: str, namespace: str) -> list[Permission]:
-    """What ``apply_patch``/``revert`` need for ``kind`` (ConfigMap, Deployment, StatefulSet, ...)."""
+def degrade_permissions(kind: str, namespace: str, name: str) -> list[Permission]:
+    """What ``apply_patch``/``revert`` need for the ``kind`` object ``name`` (ConfigMap, Deployment, ...)."""
     group = "" if kind == "ConfigMap" else "apps"
     resource = kind.lower() + "s"
-    return [Permission(namespace, group, resource, v) for v in ("get", "patch")]
+    return [Permission(namespace, group, resource, v, name) for v in ("get", "patch")]
 
 
 ROUTE_RESOURCES = {"HTTPRoute": ("gateway.networking.k8s.io", "httproutes"),
                    "VirtualService": ("networking.istio.io", "virtualservices")}
 
 
-def circuit_break_permissions(namespace: str, route_kinds: Iterable[str] = tuple(ROUTE_RESOURCES)
-                              ) -> list[Permission]:
+def circuit_break_permissions(namespace: str, route_kinds: Iterable[str] = tuple(ROUTE_RESOURCES),
+                              routes: Iterable[str] = ()) -> list[Permission]:
     """What ``set_backend_weight``/``restore_weights`` need on the route kinds the cluster serves
-    (``route_kinds``, from :func:`chaos.clients.kube.weights.served_route_kinds`)."""
+    (``route_kinds``, from :func:`chaos.clients.kube.weights.served_route_kinds`): ``list`` to find the
+    routes, ``get``/``patch`` on exactly ``routes`` (``with.routes``). Without names the patch is
+    unrestricted; ``aftershock rbac`` refuses to print that (:func:`unnamed_patches`)."""
     out = []
+    names = sorted(set(routes)) or [""]
     for kind in route_kinds:
         group, resource = ROUTE_RESOURCES[kind]
-        out += [Permission(namespace, group, resource, v) for v in ("get", "list", "patch")]
+        out.append(Permission(namespace, group, resource, "list"))
+        out += [Permission(namespace, group, resource, v, name) for v in ("get", "patch") for name in names]
     return out
 
 
@@ -70,10 +79,17 @@ def policy_permissions(exp: Experiment, default_namespace: str,
     for policy in exp.spec.policies:
         if isinstance(policy, DegradePolicy) and policy.with_.kubernetes is not None:
             patch = policy.with_.kubernetes.patch
-            out += degrade_permissions(patch.kind, patch.namespace or default_namespace)
+            out += degrade_permissions(patch.kind, patch.namespace or default_namespace, patch.name)
         if isinstance(policy, CircuitBreakPolicy):
-            out += circuit_break_permissions(policy.with_.namespace or default_namespace, route_kinds)
+            out += circuit_break_permissions(policy.with_.namespace or default_namespace, route_kinds,
+                                             policy.with_.routes)
     return out
+
+
+def unnamed_patches(perms: Iterable[Permission]) -> list[Permission]:
+    """The patch/update permissions outside chaos-mesh.org that name no object (least privilege
+    names them all: a circuit-break needs ``with.routes``)."""
+    return [p for p in perms if p.verb in ("patch", "update") and p.group != CHAOS_GROUP and not p.name]
 
 
 def pod_fault_permissions(namespace: str) -> list[Permission]:
@@ -87,7 +103,8 @@ def required_permissions(namespaces: Iterable[str], chaos_plurals: Iterable[str]
                          reaper: bool = True) -> list[Permission]:
     """The base set of a Chaos Mesh run in every namespace involved: the verbs on the kinds it
     creates, ``list`` on every pod-selecting kind (the collision check reads them), pods, PDBs and
-    the reaper's Job and RBAC."""
+    ``get`` of the namespace's reaper CronJob (by name: the run checks the switch is armed; it creates
+    no Job, ServiceAccount, Role or RoleBinding — :mod:`chaos.clients.kube.reaper`)."""
     out: set[Permission] = set()
     for ns in namespaces:
         for plural in chaos_plurals:
@@ -96,10 +113,7 @@ def required_permissions(namespaces: Iterable[str], chaos_plurals: Iterable[str]
         out |= {Permission(ns, "", "pods", v) for v in ("get", "list")}
         out.add(Permission(ns, "policy", "poddisruptionbudgets", "list"))
         if reaper:
-            out |= {Permission(ns, "batch", "jobs", v) for v in ("create", "delete", "list", "patch")}
-            for group, resource in (("", "serviceaccounts"), ("rbac.authorization.k8s.io", "roles"),
-                                    ("rbac.authorization.k8s.io", "rolebindings")):
-                out |= {Permission(ns, group, resource, v) for v in ("create", "delete", "list")}
+            out.add(Permission(ns, "batch", "cronjobs", "get", REAPER_NAME))
     return sorted(out)
 
 
@@ -118,14 +132,20 @@ def experiment_permissions(exp: Experiment, *, reaper: bool = True,
     return sorted(needed)
 
 
+def experiment_namespaces(exp: Experiment, source: str = "") -> list[str]:
+    """The namespaces the compiled Chaos Mesh objects of ``exp`` land in (where its reaper must be)."""
+    return sorted({o.namespace for o in compile_experiment(exp, "rbac0000", source=source)})
+
+
 def role_rules(perms: Iterable[Permission]) -> dict[str, list[dict[str, list[str]]]]:
     """Namespace → the ``rules`` of a Role granting exactly ``perms`` (one rule per group/resource,
     sorted), the one grouping behind :func:`role_yaml`, :func:`rbac_manifests` and the in-cluster Roles."""
-    by_ns: dict[str, dict[tuple[str, str], set[str]]] = {}
+    by_ns: dict[str, dict[tuple[str, str, str], set[str]]] = {}
     for p in perms:
-        by_ns.setdefault(p.namespace, {}).setdefault((p.group, p.resource), set()).add(p.verb)
-    return {ns: [{"apiGroups": [group], "resources": [resource], "verbs": sorted(verbs)}
-                 for (group, resource), verbs in sorted(rules.items())]
+        by_ns.setdefault(p.namespace, {}).setdefault((p.group, p.resource, p.name), set()).add(p.verb)
+    return {ns: [{"apiGroups": [group], "resources": [resource], **({"resourceNames": [name]} if name else {}),
+                  "verbs": sorted(verbs)}
+                 for (group, resource, name), verbs in sorted(rules.items())]
             for ns, rules in sorted(by_ns.items())}
 
 
@@ -133,7 +153,8 @@ def allowed(ctx: KubeContext, perm: Permission) -> bool:
     """Ask the API server (SelfSubjectAccessReview) whether the current identity may do ``perm``."""
     body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
             "spec": {"resourceAttributes": {"namespace": perm.namespace, "verb": perm.verb,
-                                            "group": perm.group, "resource": perm.resource}}}
+                                            "group": perm.group, "resource": perm.resource,
+                                            **({"name": perm.name} if perm.name else {})}}}
     reply = ctx.caller.call(f"SelfSubjectAccessReview {perm.describe()}",
                             ctx.authz.create_self_subject_access_review, body)
     return bool((reply.body.get("status") or {}).get("allowed"))

@@ -1,140 +1,85 @@
-"""Dead-man's switch: a Kubernetes Job that deletes a run's chaos objects at its deadline if the
-engine died before removing them.
+"""Dead-man's switch: the reaper, a CronJob installed once per namespace that deletes our chaos objects
+whose deadline has passed, whoever created them and whether or not that process is still alive.
 
-Rendered from ``manifests/reaper-job.yaml.j2`` and ``manifests/reaper-rbac.yaml.j2`` with a jinja2
-``SandboxedEnvironment(undefined=StrictUndefined)``. Order of creation avoids leaks and races: the Job
-is created suspended, its ServiceAccount/Role/RoleBinding are created owned by it (garbage-collected
-with it after ``ttlSecondsAfterFinished``), then the Job is released. Everything carries our labels,
-so ``aftershock recover`` removes it too. Callers: ``target`` (``create_reaper``, ``remove_run``).
+Least privilege shapes it: a run's identity creates no Job, ServiceAccount, Role or RoleBinding (that
+would be "run any pod as any ServiceAccount" in the target namespace). An administrator installs the
+reaper once per namespace — ``aftershock rbac FILE --reaper | kubectl apply -f -`` renders
+:func:`reaper_manifests` from ``manifests/reaper.yaml.j2`` (jinja2 ``SandboxedEnvironment``,
+``StrictUndefined``): its own ServiceAccount, a Role of ``list``/``delete`` on the Chaos Mesh kinds, the
+RoleBinding, and a CronJob that every minute deletes the objects labelled
+``app.kubernetes.io/managed-by=aftershock`` whose ``aftershock.io/deadline`` annotation is older than
+``reaper_grace`` seconds. A run only reads that CronJob (``get``, by name) to know the switch is armed
+before it injects (:func:`create_reaper`, which refuses when it is missing or suspended). Callers:
+``target`` (``create_reaper``, ``remove_reaper``), ``aftershock rbac --reaper``.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from chaos.clients.kube.context import (
-    CHAOS_GROUP,
-    DEADLINE_ANNOTATION,
-    MANAGED_BY,
-    MANAGER,
-    RUN_LABEL,
-    KubeContext,
-    is_ours,
-    meta,
-)
-from chaos.errors import ChaosError, TargetError
+from chaos.clients.kube.context import CHAOS_GROUP, MANAGED_BY, MANAGER, POD_CHAOS_KINDS, KubeContext, meta
+from chaos.clients.kube.settings import KubeSettings
+from chaos.errors import TargetError
 
-MERGE_PATCH = "application/merge-patch+json"
 COMPONENT = "app.kubernetes.io/component"
+REAPER_NAME = "aftershock-reaper"
+"""The name of the reaper's ServiceAccount, Role, RoleBinding and CronJob in each namespace."""
+REAPER_LABELS = {MANAGED_BY: MANAGER, COMPONENT: "reaper"}
+REAPER_TEMPLATE = "reaper.yaml.j2"
+JOB_DEADLINE_S = 300
+"""How long one sweep may run before Kubernetes stops it."""
 
 
-def reaper_name(run_id: str) -> str:
-    slug = re.sub(r"[^a-z0-9-]+", "-", run_id.lower()).strip("-") or "run"
-    return f"aftershock-reaper-{slug}"[:63].rstrip("-")
-
-
-def render(ctx: KubeContext, template: str, values: dict[str, Any]) -> list[dict[str, Any]]:
-    """Render one of ``manifests/*.yaml.j2`` into its YAML documents."""
-    path = ctx.settings.manifests_dir / template
+def reaper_manifests(settings: KubeSettings, namespace: str,
+                     kinds: Iterable[str] = POD_CHAOS_KINDS) -> list[dict[str, Any]]:
+    """The reaper's ServiceAccount, Role, RoleBinding and CronJob for ``namespace`` (what an
+    administrator applies once; pure apart from reading the template)."""
+    plurals = sorted({k.lower() for k in kinds})
+    values = {
+        "name": REAPER_NAME, "namespace": namespace, "labels": REAPER_LABELS, "plurals": plurals,
+        "resources": ",".join(f"{p}.{CHAOS_GROUP}" for p in plurals), "image": settings.reaper_image,
+        "grace_seconds": settings.reaper_grace, "active_deadline_seconds": JOB_DEADLINE_S,
+        "ttl_seconds_after_finished": settings.reaper_ttl,
+    }
+    path = Path(settings.manifests_dir) / REAPER_TEMPLATE
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     try:
         text = env.from_string(path.read_text(encoding="utf-8")).render(**values)
-        docs = [d for d in yaml.safe_load_all(text) if d]
+        return [d for d in yaml.safe_load_all(text) if d]
     except (OSError, TemplateError, yaml.YAMLError) as exc:
         raise TargetError(f"cannot render the reaper manifest {path}: {exc}") from exc
-    return docs
-
-
-def build_job(ctx: KubeContext, run_id: str, namespace: str, deadline: datetime, plurals: list[str],
-              now: datetime) -> dict[str, Any]:
-    """The suspended reaper Job for ``run_id`` (pure apart from reading the template)."""
-    if deadline.tzinfo is None:
-        raise TargetError("the reaper deadline must be timezone-aware (UTC)")
-    remaining = max(0, math.ceil((deadline - now).total_seconds()))
-    labels = {MANAGED_BY: MANAGER, RUN_LABEL: run_id, COMPONENT: "reaper"}
-    values = {
-        "name": reaper_name(run_id), "namespace": namespace, "run_id": run_id, "labels": labels,
-        "annotations": {DEADLINE_ANNOTATION: deadline.isoformat()},
-        "active_deadline_seconds": remaining + ctx.settings.reaper_grace,
-        "ttl_seconds_after_finished": ctx.settings.reaper_ttl,
-        "image": ctx.settings.reaper_image, "deadline_epoch": int(deadline.timestamp()),
-        "resources": ",".join(f"{p}.{CHAOS_GROUP}" for p in plurals),
-    }
-    return render(ctx, "reaper-job.yaml.j2", values)[0]
 
 
 def create_reaper(ctx: KubeContext, run_id: str, namespace: str, deadline: datetime,
                   kinds: Iterable[str], now: datetime) -> dict[str, Any]:
-    """Create the reaper Job + least-privilege RBAC; returns what was created (for the journal)."""
-    plurals = sorted({ctx.plural(k) for k in kinds})
-    job = build_job(ctx, run_id, namespace, deadline, plurals, now)
-    name = job["metadata"]["name"]
-    batch, core, rbac = ctx.batch, ctx.core, ctx.rbac
-    reply = ctx.caller.call(f"create reaper Job {namespace}/{name}", batch.create_namespaced_job,
-                            namespace, job, accept=(409,))
-    if reply.status == 409:
-        existing = ctx.caller.call(f"read Job {namespace}/{name}", batch.read_namespaced_job, name,
-                                   namespace).body
-        if not is_ours(existing, run_id):
-            raise TargetError(f"Job {namespace}/{name} exists and is not this run's reaper")
-        created = existing
-    else:
-        created = reply.body
-    owner = [{"apiVersion": "batch/v1", "kind": "Job", "name": name,
-              "uid": meta(created).get("uid", ""), "controller": False, "blockOwnerDeletion": False}]
-    docs = render(ctx, "reaper-rbac.yaml.j2", {
-        "name": name, "namespace": namespace, "labels": job["metadata"]["labels"],
-        "owner_references": owner, "plurals": plurals})
-    creators: dict[str, Callable[..., Any]] = {"ServiceAccount": core.create_namespaced_service_account,
-                "Role": rbac.create_namespaced_role, "RoleBinding": rbac.create_namespaced_role_binding}
-    try:
-        for doc in docs:
-            r = ctx.caller.call(f"create reaper {doc['kind']} {namespace}/{name}", creators[doc["kind"]],
-                                namespace, doc, accept=(409,))
-            if r.status == 409:
-                continue  # a retried create of this very run (same name, owned by our Job)
-        ctx.caller.call(f"release reaper Job {namespace}/{name}", batch.patch_namespaced_job, name,
-                        namespace, {"spec": {"suspend": False}}, _content_type=MERGE_PATCH)
-    except ChaosError:
-        remove_reaper(ctx, run_id, [namespace])
-        raise
-    return {"job": name, "namespace": namespace, "deadline": deadline.isoformat(),
-            "activeDeadlineSeconds": job["spec"]["activeDeadlineSeconds"]}
+    """Make sure the namespace's reaper is armed before a run injects there: its CronJob exists, is ours
+    and is not suspended. Creates nothing. Returns what the journal records."""
+    if deadline.tzinfo is None:
+        raise TargetError("the reaper deadline must be timezone-aware (UTC)")
+    fix = (f"have an administrator install it once: aftershock rbac FILE --reaper -n {namespace} | kubectl "
+           "apply -f -  (or run with --no-reaper: then nothing removes the faults if aftershock is killed)")
+    reply = ctx.caller.call(f"read reaper CronJob {namespace}/{REAPER_NAME}", ctx.batch.read_namespaced_cron_job,
+                            REAPER_NAME, namespace, accept=(404,))
+    if reply.status == 404:
+        raise TargetError(f"no reaper in namespace {namespace}: {fix}")
+    cron = reply.body
+    labels = meta(cron).get("labels") or {}
+    if labels.get(MANAGED_BY) != MANAGER or labels.get(COMPONENT) != "reaper":
+        raise TargetError(f"CronJob {namespace}/{REAPER_NAME} is not Aftershock's reaper (labels {labels}): {fix}")
+    if (cron.get("spec") or {}).get("suspend"):
+        raise TargetError(f"the reaper CronJob {namespace}/{REAPER_NAME} is suspended: resume it "
+                          f"(kubectl -n {namespace} patch cronjob {REAPER_NAME} -p '{{\"spec\":{{\"suspend\":false}}}}')")
+    return {"job": REAPER_NAME, "namespace": namespace, "deadline": deadline.isoformat(),
+            "reaper": f"CronJob {namespace}/{REAPER_NAME}"}
 
 
 def remove_reaper(ctx: KubeContext, run_id: str, namespaces: Iterable[str] | None = None) -> list[str]:
-    """Delete this run's reaper Jobs, ServiceAccounts, Roles, RoleBindings; returns what was removed."""
-    selector = f"{MANAGED_BY}={MANAGER},{RUN_LABEL}={run_id}"
-    batch, core, rbac = ctx.batch, ctx.core, ctx.rbac
-    kinds: list[tuple[str, Callable[..., Any], Callable[..., Any], Callable[..., Any]]] = [
-        ("Job", batch.list_namespaced_job, batch.list_job_for_all_namespaces, batch.delete_namespaced_job),
-        ("ServiceAccount", core.list_namespaced_service_account,
-         core.list_service_account_for_all_namespaces, core.delete_namespaced_service_account),
-        ("Role", rbac.list_namespaced_role, rbac.list_role_for_all_namespaces, rbac.delete_namespaced_role),
-        ("RoleBinding", rbac.list_namespaced_role_binding, rbac.list_role_binding_for_all_namespaces,
-         rbac.delete_namespaced_role_binding),
-    ]
-    removed = []
-    for kind, list_ns, list_all, delete in kinds:
-        items: list[dict[str, Any]] = []
-        if namespaces is None:
-            items = ctx.caller.call(f"list {kind}", list_all, label_selector=selector).body.get("items") or []
-        else:
-            for ns in namespaces:
-                items += ctx.caller.call(f"list {kind} in {ns}", list_ns, ns,
-                                         label_selector=selector).body.get("items") or []
-        for item in items:
-            m = meta(item)
-            extra = {"propagation_policy": "Background"} if kind == "Job" else {}
-            ctx.caller.call(f"delete {kind} {m.get('namespace')}/{m.get('name')}", delete,
-                            m.get("name"), m.get("namespace"), accept=(404,), **extra)
-            removed.append(f"{kind} {m.get('namespace')}/{m.get('name')}")
-    return removed
+    """Nothing to remove: the reaper is the namespace's, not the run's (it outlives every run)."""
+    return []

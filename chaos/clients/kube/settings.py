@@ -48,15 +48,17 @@ class KubeSettings:
     delete_attempts: int = 3
     """How many delete-and-wait rounds before reporting a stuck finalizer."""
     reaper: bool = True
-    """Create the dead-man's-switch Job (:meth:`KubernetesTarget.create_reaper`); False disables it."""
+    """Require the namespace's reaper (dead-man's switch) before injecting there
+    (:meth:`KubernetesTarget.create_reaper`); False runs without one."""
     reaper_image: str = "bitnami/kubectl:1.31"
-    """Image of the reaper Job; needs ``/bin/sh``, ``date``, ``sleep`` and ``kubectl``."""
+    """Image of the reaper CronJob; needs ``/bin/sh``, ``date -d @EPOCH``, ``expr``, ``tr`` and ``kubectl``."""
     reaper_grace: int = 300
-    """Seconds the reaper Job may run past the deadline before Kubernetes stops it."""
+    """Seconds past an object's deadline before the reaper deletes it (Chaos Mesh ends the fault itself
+    at its duration; the reaper removes what a killed run left)."""
     reaper_ttl: int = 600
-    """``ttlSecondsAfterFinished`` of the reaper Job."""
+    """``ttlSecondsAfterFinished`` of each reaper sweep Job."""
     manifests_dir: Path = field(default=DEFAULT_MANIFESTS_DIR)
-    """Directory holding ``reaper-job.yaml.j2`` and ``reaper-rbac.yaml.j2``."""
+    """Directory holding ``reaper.yaml.j2`` (the reaper an administrator installs once per namespace)."""
 
     def resolved_kubeconfig(self) -> str | None:
         """The kubeconfig path(s) kubectl would use, or None for in-cluster config."""
