@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
+from chaos.model.alerting import Alerting
 from chaos.model.base import DnsLabel, Model
 from chaos.model.faults import Fault
 from chaos.model.policies import Policy
@@ -75,6 +76,7 @@ class Spec(Model):
     schedule: Schedule | None = None
     gate: Gate | None = None
     recovery: Recovery = Field(default_factory=Recovery)
+    alerting: Alerting | None = None
 
     def slo(self, name: str) -> Slo:
         for slo in self.slos:

@@ -12,13 +12,14 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from chaos.model.alerting import AlertReceiver
 from chaos.model.base import Duration, Model
 from chaos.model.durations import parse_duration
 from chaos.model.experiment import Metadata, Schedule
 
 Verdict = Literal["passed", "deviated", "failed", "aborted", "unsteady", "invalid", "error"]
-NotifyEvent = Literal["scheduled", "started", "finished", "aborted", "skipped"]
-NOTIFY_EVENTS: tuple[str, ...] = ("scheduled", "started", "finished", "aborted", "skipped")
+NotifyEvent = Literal["scheduled", "started", "finished", "aborted", "skipped", "suspended"]
+NOTIFY_EVENTS: tuple[str, ...] = ("scheduled", "started", "finished", "aborted", "skipped", "suspended")
 
 
 class GameDaySchedule(Schedule):
@@ -163,6 +164,8 @@ class GameDaySpec(Model):
     blackouts: list[Blackout] = Field(default=[], max_length=1000)
     suspend_after: int | None = Field(default=None, ge=1, le=1000)
     notify: list[Notify] = Field(default=[], max_length=20)
+    alerting: AlertReceiver | None = None
+    """Alertmanager told when the schedule is suspended (``AftershockScheduleSuspended``)."""
 
     @property
     def pause_s(self) -> float:
