@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+from chaos import registry
 from chaos.errors import Problem
 from chaos.model.experiment import Experiment
-from chaos.model.faults import HttpFault, NetworkFault, RawChaosMesh
+from chaos.model.faults import FaultBase, HttpFault, NetworkFault
 from chaos.model.policies import CircuitBreakPolicy, Policy, RollbackPolicy, ShrinkPolicy
 
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
-HOST_REFUSED_TYPES = frozenset(
-    {"pod-kill", "pod-failure", "container-kill", "cpu-stress", "memory-stress", "chaos-mesh",
-     "network-duplicate", "network-corrupt"}
-)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -84,11 +82,14 @@ def _target_checks(exp: Experiment) -> list[Problem]:
         for i, fault in enumerate(spec.faults):
             sel = fault.selector
             path = f"spec.faults[{i}]"
-            if fault.type in HOST_REFUSED_TYPES:
+            kind = registry.faults.get(fault.type)
+            if kind is not None and kind.host is None:
                 out.append(Problem(
                     f"fault type {fault.type!r} cannot run on the host target",
                     path=f"{path}.type",
                     hint="use target.type: kubernetes, or a network/http fault through the fault proxy"))
+            elif kind is not None and kind.host is not None and kind.host.custom is not None:
+                continue  # the kind realises it itself, from its own fields
             elif sel.proxy is None and sel.port is None and sel.interface is None:
                 out.append(Problem("a host fault needs selector.proxy, selector.port or selector.interface",
                                    path=f"{path}.selector",
@@ -109,9 +110,9 @@ def _target_checks(exp: Experiment) -> list[Problem]:
         namespaces = list(sel.namespaces or [spec.target.namespace]) + list(sel.pods)
         if isinstance(fault, NetworkFault) and fault.peer is not None:
             namespaces += list(fault.peer.namespaces or [])
-        if isinstance(fault, RawChaosMesh):
-            raw_sel = fault.manifest.get("spec", {}).get("selector", {}) if isinstance(
-                fault.manifest.get("spec"), dict) else {}
+        if _raw(fault):
+            manifest: dict[str, Any] = getattr(fault, "manifest", {})
+            raw_sel = manifest.get("spec", {}).get("selector", {}) if isinstance(manifest.get("spec"), dict) else {}
             namespaces += list(raw_sel.get("namespaces", []) or []) if isinstance(raw_sel, dict) else []
         for ns in dict.fromkeys(namespaces):
             if ns in SYSTEM_NAMESPACES and not br.allow_system_namespaces:
@@ -123,7 +124,7 @@ def _target_checks(exp: Experiment) -> list[Problem]:
                     f"selector reaches namespace {ns!r} outside the blast radius {sorted(allowed)}",
                     path=f"{path}.selector.namespaces", hint="add it to spec.blastRadius.namespaces"))
         if not sel.labels and not sel.fields and not sel.pods and not sel.annotations \
-                and not isinstance(fault, RawChaosMesh):
+                and not _raw(fault):
             out.append(Problem("selector selects every pod of the namespace: name labels, fields or pods",
                                path=f"{path}.selector", hint="e.g. selector: {labels: {app: my-service}}"))
         any_all = any_all or fault.mode == "all"
@@ -142,6 +143,11 @@ def _target_checks(exp: Experiment) -> list[Problem]:
                                "is only supported on the host target", path=f"{path}.percent",
                                hint="remove percent, or narrow the selector/mode instead"))
     return out
+
+
+def _raw(fault: FaultBase) -> bool:
+    """A raw object (``chaos-mesh``): it carries its own selector."""
+    return isinstance(getattr(fault, "manifest", None), dict)
 
 
 def check_policies(policies: Sequence[Policy], faults: Sequence[str] | None = None) -> list[Problem]:
