@@ -573,17 +573,22 @@ class Engine:
             due = run.monitor.next_due(run.run_id, last_wall, interval)
             wait = min(last_mono + interval - self.clock.monotonic(), due - now)
         wait = min(wait, window_end - now)
+        timer = self.clock.monotonic() + wait
         if run.command is None and wait > 0:
             await self.clock.wait(run.wake, wait)
         run.wake.clear()
+        # woken early by a probe result (not by the timer or a command): judge the probes only
+        probes_only = (run.command is None and run.monitor is not None and run.monitor.has_probes(run.run_id)
+                       and self.clock.monotonic() < timer - 1e-3 and run.last_tick is not None)
         if run.command is not None:
             command, run.command = run.command, (run.command if run.command == "abort" else None)
             return rm.TickOutcome(at=self.clock.wall(), command="abort" if command == "abort" else "rollback")
         now = self.clock.wall()
         if now >= window_end:
             return rm.TickOutcome(at=now, tick=None)
-        run.last_tick, run.last_eval = self.clock.monotonic(), now
-        tick = await self._tick(run, now)
+        if not probes_only:
+            run.last_tick, run.last_eval = self.clock.monotonic(), now
+        tick = await self._tick(run, now, probes_only=probes_only)
         return rm.TickOutcome(at=self.clock.wall(), tick=tick)
 
     def _last_evaluation(self, run: _Run) -> tuple[float, float] | None:
@@ -601,12 +606,13 @@ class Engine:
     @staticmethod
     def _subscribe(run: _Run, monitor: Monitor) -> None:
         if run.run_id not in monitor.subscribers:
-            monitor.add(run.run_id, run.experiment.spec.slos, error_tolerance=run.experiment.spec.monitor.error_tolerance)
+            monitor.add(run.run_id, run.experiment.spec.slos, error_tolerance=run.experiment.spec.monitor.error_tolerance,
+                        on_result=run.wake.set)
 
-    async def _tick(self, run: _Run, now: float) -> Tick:
+    async def _tick(self, run: _Run, now: float, *, probes_only: bool = False) -> Tick:
         assert run.monitor is not None
         self._subscribe(run, run.monitor)
-        ticks = await run.monitor.tick(eval_time=now)
+        ticks = await run.monitor.tick(eval_time=now, probes_only=probes_only)
         await self._notice_missing(run)
         return ticks.get(run.run_id, Tick(eval_time=now))
 

@@ -27,8 +27,9 @@ from chaos.model.durations import parse_duration
 from chaos.model.policies import CircuitBreakWith
 from chaos.policy.actions import BreakerPhase, SetWeight, WeightTarget
 
-Probe = Literal["ok", "breach", "unknown"]
-"""What one tick says about the breaker's SLO: holds, does not hold (raw), or cannot tell."""
+Probe = Literal["ok", "breach", "unknown", "same"]
+"""What one tick says about the breaker's SLO: holds, does not hold (raw), cannot tell, or nothing new
+(no evaluation since the last tick: a half-open trial is neither counted nor reset)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ def step(config: BreakerConfig, state: BreakerState, now: float, probe: Probe, t
                 )
             return Transition(state, None)
         case "half-open":
+            if probe == "same" and not trip:
+                return Transition(state, None)
             if probe == "breach" or trip:
                 return _open(config, now, "SLO breached while half-open: open again")
             if probe == "ok":

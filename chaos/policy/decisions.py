@@ -183,7 +183,9 @@ class _PolicyState:
     breaker: BreakerState = breakers.CLOSED
     breaker_seq: int = 0
     samples: int = 0
-    """The SLO's evaluation count at the last tick (verdicts that carry ``samples``, i.e. probes)."""
+    """The SLO's evaluation count at the last tick (verdicts that carry ``samples``)."""
+    fresh: bool = True
+    """This tick's verdict is a new evaluation (not one already seen at an earlier tick)."""
     force: tuple[str, str, Evidence] | None = None
     """An escalation that trips this breaker this tick: (decision id, escalating policy, evidence)."""
 
@@ -356,7 +358,8 @@ class Decider:
                       t: float, fired: bool, why: str) -> list[_Candidate]:
         config = self._breakers[index]
         force, st.force = st.force, None
-        tr = breakers.step(config, st.breaker, t, _probe(p.when.slo, v), fired or force is not None)
+        probe: Probe = _probe(p.when.slo, v) if st.fresh else "same"
+        tr = breakers.step(config, st.breaker, t, probe, fired or force is not None)
         if tr.action is None:
             if tr.state != st.breaker:
                 st.breaker = tr.state  # half-open probe counting: no action, nothing to conflict with
@@ -514,13 +517,16 @@ def _probe(slo: str, v: Verdict | None) -> Probe:
 
 
 def _observe(st: _PolicyState, slo: str, v: Verdict | None, t: float) -> None:
+    st.fresh = True
     if v is None:
         return
     new = 1
     if v.samples:
-        new, st.samples = v.samples - st.samples, v.samples
+        new = v.samples - st.samples if v.samples >= st.samples else v.samples  # a restarted state counts afresh
+        st.samples = v.samples
         if new <= 0:
-            return  # no new evaluation (probe result) since the last tick: nothing to count
+            st.fresh = False
+            return  # no new evaluation since the last tick (a tick for another SLO): nothing to count
     if v.status == "ok":
         st.armed, st.run, st.since, st.acted_at, st.escalated = True, 0, None, None, False
     elif _raw_breaching(slo, v):
