@@ -401,7 +401,7 @@ class Decider:
         if not _raw_breaching(when.slo, v) or st.since is None:
             return False, ""
         if st.run >= need and t - st.since >= for_s:
-            return True, (f"{when.slo} breaching for {st.run} ticks / {t - st.since:g}s "
+            return True, (f"{when.slo} breaching for {st.run} evaluations / {t - st.since:.3g}s "
                           f"(policy: consecutive {need}, for {for_s:g}s)")
         return False, ""
 
