@@ -28,18 +28,18 @@ MAX_QUEUED = 10_000
 """Results kept between two ticks (a stalled consumer never grows memory without bound)."""
 
 
-def observation(slo: Slo, result: ProbeResult, seconds: float) -> Observation:
+def observation(slo: Slo, result: ProbeResult, seconds: float, kind: str | None = None) -> Observation:
     assert slo.probe is not None
-    labels = {"probe": slo.probe.kind}
+    labels = {"probe": kind or slo.probe.kind}
     if result.value is not None:
         labels["measured"] = f"{result.value:.6g}"
     return Observation(points=(Point(labels, 1.0 if result.ok else 0.0),), query_seconds=seconds)
 
 
-def with_detail(verdict: Verdict, slo: Slo, result: ProbeResult | None) -> Verdict:
+def with_detail(verdict: Verdict, slo: Slo, result: ProbeResult | None, source: str | None = None) -> Verdict:
     """The verdict as a probe says it: its source in words, the failure reason as ``error``."""
     error = result.detail if result is not None and not result.ok else verdict.error
-    return replace(verdict, query=slo.source, error=error)
+    return replace(verdict, query=source or slo.source, error=error)
 
 
 def make_runner(slo: Slo, ctx: ProbeContext) -> ProbeRunner:
@@ -78,6 +78,9 @@ class ProbeLoop:
         self.task: asyncio.Task[None] | None = None
         self.last: ProbeResult | None = None
         self.count = 0
+        assert slo.probe is not None
+        self.kind = slo.probe.kind
+        self.source = slo.source
 
     def start(self) -> None:
         if self.task is None:
@@ -111,8 +114,8 @@ class ProbeLoop:
         queued, self.queue = self.queue, []
         verdict = state.last
         for item in queued:
-            verdict = with_detail(state.observe(item.at, observation(self.slo, item.result, item.seconds)),
-                                  self.slo, item.result)
+            verdict = with_detail(state.observe(item.at, observation(self.slo, item.result, item.seconds, self.kind)),
+                                  self.slo, item.result, self.source)
             self.last = item.result
         if verdict is None:
             waiting = judge_instant(self.slo, eval_time, Observation.failed("no-data", "waiting for the first probe"))
