@@ -282,7 +282,7 @@ def status(output: str, kubeconfig: str | None, context: str | None, state_dir: 
         click.echo("no live faults")
     for f in report["faults"]:
         owner = "run alive" if f["run_alive"] else "run dead: `aftershock recover` removes it"
-        left = "" if f["deadline_in_s"] is None else f", deadline in {f['deadline_in_s']:g}s"
+        left = "" if f["deadline_in_s"] is None else f", {deadline_words(f['deadline_in_s'])}"
         click.echo(f"{f['state']:<7} {f['run'] or '?'}/{f['fault'] or '?'} ({f['type']}, {f['target']}): {f['detail']}"
                    f" [{owner}{left}]")
 
@@ -298,3 +298,21 @@ async def _custom_state(row: FaultRow, directory: Path, fault_type: str) -> tupl
     if present is None:
         return "unknown", f"{fault_type} cannot tell whether it is still there"
     return ("live", f"{fault_type} fault present") if present else ("gone", f"{fault_type} fault is gone")
+
+
+def _span(seconds: float) -> str:
+    """``3d 4h``, ``2h 5m``, ``4m 10s``, ``12s``: the two largest units."""
+    total = round(abs(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        if total >= size or (unit == "s" and not parts):
+            parts.append(f"{total // size}{unit}")
+            total %= size
+    return " ".join(parts[:2])
+
+
+def deadline_words(seconds_left: float) -> str:
+    """``deadline in 4m 10s`` / ``deadline passed 347d 2h ago`` (never a negative count of seconds)."""
+    if seconds_left >= 0:
+        return f"deadline in {_span(seconds_left)}"
+    return f"deadline passed {_span(seconds_left)} ago"
