@@ -123,7 +123,8 @@ def leaks(document: Any) -> list[Leak]:
         found: list[str] = []
         for text in sent:
             found += [credential_keys[k] for k in REF_RE.findall(text) if k in credential_keys]
-            found += [f"the file {f.strip('/')}" for f in CREDENTIAL_FILES if f in text]
+            files = [f for f in CREDENTIAL_FILES if f in text]
+            found += [f"a credential file ({files[0]}…)"] if files else []
             if kind == "process":
                 found += [f"${v}" for v in SHELL_VAR_RE.findall(REF_RE.sub("", text)) if CREDENTIAL_NAME_RE.search(v)]
         for credential in dict.fromkeys(found):

@@ -622,6 +622,8 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
                      "probe": {"chaostoolkit": {"activity": activity, **forms.carried([activity])}}}]
 
     hypothesis = document.get("steady-state-hypothesis") or {}
+    watched: set[int] = set()
+    """Probes already converted to SLOs (a ``ref`` to one in the method adds nothing: SLOs are watched throughout)."""
     for i, probe in enumerate(hypothesis.get("probes") or [] if isinstance(hypothesis, dict) else []):
         path: tuple[str | int, ...] = ("steady-state-hypothesis", "probes", i)
         where = _where("steady-state-hypothesis.probes", i, probe)
@@ -633,6 +635,7 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
             for slo in probe_slos(probe, where, path):
                 slos.append(slo)
                 steady.append(slo["name"])
+            watched.add(id(probe))
         except _Unconvertible as exc:
             skipped.append(Skipped(exc.skip.where, exc.skip.reason, exc.skip.path or path))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -687,7 +690,10 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
                 provider["func"] = provider.pop("function")
             module, func = provider.get("module"), provider.get("func")
             if activity.get("type") == "probe":
-                if "tolerance" in activity and fallback:
+                if id(activity) in watched:
+                    notes.append(f"{where}: the steady-state probe again; Aftershock watches its SLO throughout")
+                    continue
+                if "tolerance" in activity:
                     for slo in probe_slos(activity, where, path):
                         slos.append(slo)
                     notes.append(f"{where}: a probe in the method becomes an SLO watched while the faults are live")
