@@ -175,6 +175,7 @@ def _line(lines: dict[tuple[str | int, ...], int], where: str) -> int | None:
 
 def _ctk_kinds_available() -> bool:
     """Whether the ``chaostoolkit`` fault kind is installed (import maps what has no native form to it)."""
-    from chaos.model.faults import FAULT_TYPES
+    import chaos.model  # noqa: F401  (the registry is read once the model's unions are built)
+    from chaos import registry
 
-    return "chaostoolkit" in FAULT_TYPES
+    return registry.faults.get("chaostoolkit") is not None

@@ -9,36 +9,17 @@ corrupt) are refused by the model already. Pure; called by the host target and `
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos import registry
 from chaos.clients.host.specs import ProxyFault
 from chaos.compiling import naming
 from chaos.errors import InvalidExperiment, Problem
 from chaos.model.durations import parse_duration
 from chaos.model.experiment import Experiment
-from chaos.model.faults import (
-    FaultBase,
-    HttpAbort,
-    HttpDelay,
-    NetworkBandwidth,
-    NetworkDelay,
-    NetworkFault,
-    NetworkLoss,
-    NetworkPartition,
-)
-
-_RATE_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(bps|kbps|mbps|gbps|tbps)$")
-_RATE_BITS = {"bps": 1, "kbps": 1_000, "mbps": 1_000_000, "gbps": 1_000_000_000, "tbps": 1_000_000_000_000}
-
-
-def rate_bytes_per_s(rate: str) -> int:
-    """``1mbps`` → 125000 bytes/s (Chaos Mesh/tc rates are bits per second)."""
-    match = _RATE_RE.match(rate)
-    if not match:
-        raise ValueError(f"bad rate {rate!r}")
-    return max(1, int(float(match.group(1)) * _RATE_BITS[match.group(2)] / 8))
+from chaos.model.faults import FaultBase, NetworkFault
+from chaos.model.kinds import FaultKind, KindRefused
 
 
 @dataclass(frozen=True)
@@ -46,7 +27,7 @@ class HostFaultPlan:
     fault: str
     fault_type: str
     via: str
-    """``proxy``, ``iptables`` or ``tc``."""
+    """``proxy``, ``iptables``, ``tc``, or ``custom`` (the fault kind does its own I/O)."""
     description: str
     proxy_fault: ProxyFault | None = None
     proxy: dict[str, Any] = field(default_factory=dict)
@@ -54,6 +35,8 @@ class HostFaultPlan:
     kernel: dict[str, Any] = field(default_factory=dict)
     """Kernel rule parameters (port, address, protocol, percent, interface, rate, netns)."""
     comment: str = ""
+    custom: dict[str, Any] = field(default_factory=dict)
+    """A custom realiser's parameters (its kind's ``plan``)."""
 
     def realisation(self) -> dict[str, Any]:
         """What the state store records so that ``recover`` can remove it without the experiment."""
@@ -63,6 +46,8 @@ class HostFaultPlan:
             out["proxy"] = dict(self.proxy)
         if self.kernel:
             out["kernel"] = dict(self.kernel)
+        if self.via == "custom":
+            out.update(fault_type=self.fault_type, params=dict(self.custom))
         return out
 
 
@@ -85,65 +70,58 @@ def plan_host(exp: Experiment, run_id: str, deadline_of: dict[str, float] | None
     return plans
 
 
+def _kind(fault: FaultBase) -> FaultKind:
+    kind = registry.faults.get(fault.type)
+    if kind is None or kind.host is None:
+        runs_on = f"; it runs on: {', '.join(kind.targets)}" if kind is not None and kind.targets else ""
+        raise ValueError(f"{fault.type} cannot run on the host target{runs_on}")
+    return kind
+
+
 def _plan(fault: FaultBase, run_id: str, deadline: float) -> HostFaultPlan:
     sel = fault.selector
     comment = naming.rule_comment(run_id, fault.name)
-    if sel.proxy is not None:
-        proxy = sel.proxy.model_dump(by_alias=False)
-        pf = _proxy_fault(fault, run_id, deadline, sel.proxy.upstream if sel.proxy.admin else "")
-        desc = f"proxy {sel.proxy.listen} → {sel.proxy.upstream}: {_describe(pf)}"
-        return HostFaultPlan(fault=fault.name, fault_type=_type(fault), via="proxy", description=desc,
-                             proxy_fault=pf, proxy=proxy, comment=comment)
+    kind = _kind(fault)
+    assert kind.host is not None
+    try:
+        if kind.host.custom is not None:
+            params = kind.host.custom.plan(fault)
+            return HostFaultPlan(fault=fault.name, fault_type=fault.type, via="custom",
+                                 description=kind.host.custom.describe(params), custom=params, comment=comment)
+        if sel.proxy is not None:
+            proxy = sel.proxy.model_dump(by_alias=False)
+            pf = _proxy_fault(kind, fault, run_id, deadline, sel.proxy.upstream if sel.proxy.admin else "")
+            desc = f"proxy {sel.proxy.listen} → {sel.proxy.upstream}: {_describe(pf)}"
+            return HostFaultPlan(fault=fault.name, fault_type=fault.type, via="proxy", description=desc,
+                                 proxy_fault=pf, proxy=proxy, comment=comment)
+        effect = kind.host.kernel(fault) if kind.host.kernel is not None else None
+    except KindRefused as exc:
+        raise ValueError(str(exc)) from None
+    if effect is None:
+        raise ValueError(f"{fault.type} with this selector cannot run on the host: use selector.proxy, "
+                         "selector.port (loss/partition) or selector.interface (bandwidth); delay needs the "
+                         "proxy because this kernel has no netem")
     kernel: dict[str, Any] = {"port": sel.port, "address": sel.address, "protocol": sel.protocol,
-                              "netns": sel.netns, "interface": sel.interface, "direction": "to"}
-    if isinstance(fault, NetworkLoss | NetworkPartition) and sel.port is not None:
-        percent = fault.percent if isinstance(fault, NetworkLoss) else 100.0
-        kernel["percent"] = percent
-        what = "partition (DROP)" if percent >= 100 else f"loss {percent:g}% (statistic DROP)"
+                              "netns": sel.netns, "interface": sel.interface, "direction": "to", **effect.params}
+    ns = f" in netns {sel.netns}" if sel.netns else ""
+    if effect.via == "iptables":
         where = f"{sel.protocol} port {sel.port}" + (f" to {sel.address}" if sel.address else "")
-        ns = f" in netns {sel.netns}" if sel.netns else ""
-        return HostFaultPlan(fault=fault.name, fault_type=_type(fault), via="iptables",
-                             description=f"iptables {where}{ns}: {what}", kernel=kernel, comment=comment)
-    if isinstance(fault, NetworkBandwidth) and sel.interface is not None:
-        kernel.update(rate=fault.rate, rate_bytes_per_s=rate_bytes_per_s(fault.rate), limit=fault.limit,
-                      buffer=fault.buffer)
-        ns = f" in netns {sel.netns}" if sel.netns else ""
-        return HostFaultPlan(fault=fault.name, fault_type=_type(fault), via="tc",
-                             description=f"tc tbf on {sel.interface}{ns}: {fault.rate}", kernel=kernel,
-                             comment=comment)
-    raise ValueError(f"{_type(fault)} with this selector cannot run on the host: use selector.proxy, "
-                     "selector.port (loss/partition) or selector.interface (bandwidth); delay needs the "
-                     "proxy because this kernel has no netem")
+        description = f"iptables {where}{ns}: {effect.description}"
+    else:
+        description = f"tc tbf on {sel.interface}{ns}: {effect.description}"
+    return HostFaultPlan(fault=fault.name, fault_type=fault.type, via=effect.via, description=description,
+                         kernel=kernel, comment=comment)
 
 
-def _type(fault: FaultBase) -> str:
-    return str(getattr(fault, "type", "?"))
-
-
-def _proxy_fault(fault: FaultBase, run_id: str, deadline: float, upstream: str) -> ProxyFault:
+def _proxy_fault(kind: FaultKind, fault: FaultBase, run_id: str, deadline: float, upstream: str) -> ProxyFault:
+    assert kind.host is not None
+    if kind.host.proxy is None:
+        raise ValueError(f"{fault.type} cannot run through the fault proxy")
     common: dict[str, Any] = {"id": f"{run_id}-{fault.name}"[:63], "run_id": run_id, "deadline": deadline,
                               "upstream": upstream}
     if isinstance(fault, NetworkFault):
         common["direction"] = fault.direction
-    if isinstance(fault, NetworkDelay):
-        return ProxyFault(kind="latency", latency_ms=parse_duration(fault.latency) * 1000,
-                          jitter_ms=parse_duration(fault.jitter) * 1000, correlation=fault.correlation, **common)
-    if isinstance(fault, NetworkLoss):
-        return ProxyFault(kind="loss", percent=fault.percent, **common)
-    if isinstance(fault, NetworkPartition):
-        return ProxyFault(kind="partition", **common)
-    if isinstance(fault, NetworkBandwidth):
-        return ProxyFault(kind="bandwidth", rate_bytes_per_s=rate_bytes_per_s(fault.rate), **common)
-    if isinstance(fault, HttpAbort):
-        if fault.code is None:
-            return ProxyFault(kind="reset", percent=fault.percent, **common)
-        return ProxyFault(kind="http-abort", code=fault.code, percent=fault.percent, method=fault.method or "",
-                          path_prefix=(fault.path or "").rstrip("*"), **common)
-    if isinstance(fault, HttpDelay):
-        return ProxyFault(kind="http-delay", delay_ms=parse_duration(fault.delay) * 1000,
-                          percent=fault.percent, method=fault.method or "",
-                          path_prefix=(fault.path or "").rstrip("*"), **common)
-    raise ValueError(f"{_type(fault)} cannot run through the fault proxy")
+    return ProxyFault(**{**common, **kind.host.proxy(fault)})
 
 
 def _describe(pf: ProxyFault) -> str:

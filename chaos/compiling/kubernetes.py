@@ -8,7 +8,6 @@ Pure; called by the CLI (``compile``), the engine (before injecting) and the TUI
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,37 +15,14 @@ from typing import Any
 
 import yaml
 
+from chaos import registry
 from chaos.compiling import naming
 from chaos.compiling.crd_rules import validate_object
 from chaos.errors import InvalidExperiment, Problem
 from chaos.model.experiment import Experiment
-from chaos.model.faults import (
-    ContainerKill,
-    CpuStress,
-    FaultBase,
-    HttpAbort,
-    HttpFault,
-    HttpPatch,
-    HttpStatus,
-    MemoryStress,
-    NetworkBandwidth,
-    NetworkCorrupt,
-    NetworkDelay,
-    NetworkDuplicate,
-    NetworkFault,
-    NetworkLoss,
-    NetworkPartition,
-    PodFailure,
-    PodKill,
-    RawChaosMesh,
-    Selector,
-)
+from chaos.model.faults import FaultBase, Selector
+from chaos.model.kinds import KindRefused
 from chaos.templating import MANIFESTS_DIR, TemplateProblem, make_environment
-
-_NETWORK_ACTIONS: dict[type[NetworkFault], str] = {
-    NetworkDelay: "delay", NetworkLoss: "loss", NetworkPartition: "partition",
-    NetworkBandwidth: "bandwidth", NetworkDuplicate: "duplicate", NetworkCorrupt: "corrupt",
-}
 
 
 @dataclass(frozen=True)
@@ -132,97 +108,29 @@ def selector_of(sel: Selector, default_namespace: str) -> dict[str, Any]:
     return out
 
 
-def _number_text(value: float) -> str:
-    return f"{value:g}"
-
-
 def _render(env: Any, exp: Experiment, fault: FaultBase, meta: dict[str, Any]) -> dict[str, Any]:
+    """The object of ``fault``, through its kind's rendering (a template, or the object it builds)."""
+    kind = registry.faults.get(fault.type)
+    if kind is None or kind.kube is None:
+        words = kind.words if kind is not None else fault.type
+        raise TemplateProblem(f"{fault.type} ({words}) cannot run on the Kubernetes target"
+                              + (f"; it runs on: {', '.join(kind.targets)}" if kind is not None and kind.targets else ""))
     ns = exp.spec.target.namespace
-    ctx: dict[str, Any] = {"obj": meta, "fault": fault, "mode": fault.mode, "value": fault.value,
-                           "selector": selector_of(fault.selector, ns)}
-    if isinstance(fault, RawChaosMesh):
-        return _raw(fault, meta)
-    if isinstance(fault, NetworkFault):
-        template = "networkchaos.yaml.j2"
-        ctx["action"] = _NETWORK_ACTIONS[type(fault)]
-        ctx["correlation"] = _number_text(getattr(fault, "correlation", 0))
-        ctx["percent"] = _number_text(getattr(fault, "percent", 0))
-        ctx["bandwidth"] = _bandwidth(fault) if isinstance(fault, NetworkBandwidth) else None
-        reorder = fault.reorder if isinstance(fault, NetworkDelay) else None
-        ctx["reorder"] = None if reorder is None else {
-            "reorder": _number_text(reorder.percent), "correlation": _number_text(reorder.correlation),
-            "gap": reorder.gap}
-        target: dict[str, Any] | None = None
-        external: list[str] = []
-        if fault.peer is not None:
-            external = list(fault.peer.external_targets)
-            if fault.peer.labels or fault.peer.fields or fault.peer.namespaces:
-                peer_sel = Selector(namespaces=fault.peer.namespaces, labels=fault.peer.labels,
-                                    fields=fault.peer.fields)
-                target = {"mode": fault.peer.mode, "selector": selector_of(peer_sel, ns)}
-                if fault.peer.value:
-                    target["value"] = fault.peer.value
-        ctx["target"] = target
-        ctx["external_targets"] = external
-    elif isinstance(fault, PodKill | PodFailure | ContainerKill):
-        template = "podchaos.yaml.j2"
-    elif isinstance(fault, CpuStress | MemoryStress):
-        template = "stresschaos.yaml.j2"
-    elif isinstance(fault, HttpFault):
-        template = "httpchaos.yaml.j2"
-        if isinstance(fault, HttpAbort) and fault.code is not None:
-            raise TemplateProblem(
-                "http-abort with a code answers without forwarding, which Chaos Mesh cannot do on "
-                "Kubernetes; use type: http-status (the application processes the request and the "
-                "client receives the code) or drop code (the connection is cut before the application)")
-        ctx["tls"] = None if fault.tls is None else {
-            "secretName": fault.tls.secret_name, "secretNamespace": fault.tls.secret_namespace,
-            "certName": fault.tls.cert_name, "keyName": fault.tls.key_name,
-            **({"caName": fault.tls.ca_name} if fault.tls.ca_name else {})}
-        if isinstance(fault, HttpStatus):
-            ctx["replace"] = {"code": fault.code, **({"headers": dict(fault.headers)} if fault.headers else {})}
-        if isinstance(fault, HttpPatch):
-            patch: dict[str, Any] = {}
-            if fault.headers:
-                patch["headers"] = [list(h) for h in fault.headers]
-            if fault.queries:
-                patch["queries"] = [list(q) for q in fault.queries]
-            if fault.body is not None:
-                patch["body"] = {"type": "JSON", "value": fault.body}
-            ctx["patch"] = patch
-    else:  # pragma: no cover - the model's union is closed
-        raise TemplateProblem(f"no template for fault type {getattr(fault, 'type', '?')}")
+    try:
+        if kind.kube.build is not None:
+            return kind.kube.build(fault, meta)
+        template = kind.kube.template
+        ctx: dict[str, Any] = {"obj": meta, "fault": fault, "mode": fault.mode, "value": fault.value,
+                               "selector": selector_of(fault.selector, ns), **kind.kube.context(fault, ns)}
+    except KindRefused as exc:
+        raise TemplateProblem(str(exc)) from None
     try:
         text = env.get_template(template).render(**ctx)
-    except Exception as exc:  # jinja errors of our own templates: a bug, reported cleanly
+    except Exception as exc:  # jinja errors of a kind's template: a bug, reported cleanly
         raise TemplateProblem(f"rendering {template} failed: {exc}") from exc
     body = yaml.safe_load(text)
     if not isinstance(body, dict):
         raise TemplateProblem(f"{template} did not render a mapping")
-    return body
-
-
-def _bandwidth(fault: NetworkBandwidth) -> dict[str, Any]:
-    out: dict[str, Any] = {"rate": fault.rate, "limit": fault.limit, "buffer": fault.buffer}
-    if fault.peakrate is not None:
-        out["peakrate"] = fault.peakrate
-    if fault.minburst is not None:
-        out["minburst"] = fault.minburst
-    return out
-
-
-def _raw(fault: RawChaosMesh, meta: dict[str, Any]) -> dict[str, Any]:
-    body = copy.deepcopy(fault.manifest)
-    metadata = body.setdefault("metadata", {})
-    if not isinstance(metadata, dict):
-        raise TemplateProblem("manifest.metadata must be a mapping")
-    metadata["name"] = meta["name"]
-    metadata.setdefault("namespace", meta["namespace"])
-    metadata["labels"] = {**(metadata.get("labels") or {}), **meta["labels"]}
-    metadata["annotations"] = {**(metadata.get("annotations") or {}), **meta["annotations"]}
-    spec = body.setdefault("spec", {})
-    if isinstance(spec, dict):
-        spec["duration"] = fault.duration
     return body
 
 

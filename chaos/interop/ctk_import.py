@@ -75,6 +75,8 @@ SELF_BOUNDED: dict[tuple[str, str], str] = {
     ("chaosazure.chaosstudio.actions", "start_experiment"): "",
 }
 """Actions that carry their own end (AWS FIS templates, Chaos Mesh objects): no rollback needed."""
+REMOVALS = {NETWORK: "delete_network_fault", STRESS: "delete_stressor"}
+"""chaosk8s' removal of the Chaos Mesh object its actions create (by name and namespace)."""
 
 
 def slug(text: str) -> str:
@@ -107,7 +109,7 @@ class Converted:
     fault_origins: list[str] = field(default_factory=list)
     """Per fault of the result, where it came from (``method[2] (name)``)."""
     fallbacks: dict[int, dict[str, Any]] = field(default_factory=dict)
-    """fault index → its ``chaostoolkit`` form, used by :func:`finish` when the native form does not validate."""
+    """fault index → its ``chaostoolkit`` form, used when another fault of the experiment runs in that form."""
 
     @property
     def outcome(self) -> Literal["full", "partial", "refused"]:
@@ -667,7 +669,19 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
         key = _provider_key(activity)
         clean = _clean_activity(activity)
         fault: dict[str, Any] = {"name": fault_name, "type": "chaostoolkit", "action": clean}
-        if key in INSTANTANEOUS:
+        removal = REMOVALS.get(key[0])
+        args = (activity.get("provider") or {}).get("arguments")
+        if removal is not None and isinstance(args, dict) and args.get("name"):
+            # what Aftershock does to its own Chaos Mesh faults: delete the object at the deadline
+            fault["ends"] = "rollback"
+            fault["rollback"] = {"type": "action", "name": f"delete-{slug(str(args['name'])) or 'fault'}",
+                                 "provider": {"type": "python", "module": key[0], "func": removal,
+                                              "arguments": {"name": args["name"], "ns": args.get("ns", "default")}}}
+            fault["duration"] = duration_of(activity, where, 60, "its Chaos Mesh object is deleted at the end of it",
+                                            sink=sink)
+            sink.append(f"{where}: in its Chaos Toolkit form, the Chaos Mesh object is deleted at the deadline "
+                        f"({key[0]}.{removal})")
+        elif key in INSTANTANEOUS:
             fault["ends"] = "instantaneous"
             fault["duration"] = duration_of(activity, where, 30, "the window the SLOs are watched after it",
                                             sink=sink)
@@ -829,7 +843,27 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
     if labels:
         metadata["labels"] = labels
     experiment = {"apiVersion": "aftershock/v1alpha1", "kind": "Experiment", "metadata": metadata, "spec": spec_out}
-    return Converted(experiment, skipped, notes, origins, fallbacks)
+    converted = Converted(experiment, skipped, notes, origins, fallbacks)
+    _one_target(converted)
+    return converted
+
+
+def _one_target(converted: Converted) -> None:
+    """An experiment has one target: once a fault runs in its Chaos Toolkit form (from this host, through
+    chaoslib), every fault does — as under ``chaos run``."""
+    spec = converted.experiment.get("spec") or {}
+    faults = spec.get("faults") or []
+    if not any(f.get("type") == "chaostoolkit" for f in faults):
+        return
+    native = [i for i, f in enumerate(faults) if f.get("type") != "chaostoolkit"]
+    for i in native:
+        faults[i] = converted.fallbacks.pop(i)
+    if native:
+        converted.notes.append("faults " + ", ".join(converted.fault_origins[i] for i in native) + " run in their "
+                               "Chaos Toolkit form too: an experiment has one target, and the Chaos Toolkit actions "
+                               "of this one run from this host")
+    spec["target"] = {"type": "host"}
+    spec.pop("blastRadius", None)
 
 
 def _describe(provider: Mapping[str, Any]) -> str:
@@ -938,9 +972,8 @@ def env_names(experiment: Mapping[str, Any]) -> set[str]:
 
 
 def finish(converted: Converted, validate: Callable[[dict[str, Any], dict[str, str]], list[Any]]) -> list[Any]:
-    """Validate the result; a fault or SLO that does not validate is replaced by its ``chaostoolkit``
-    form (faults that have one) or set aside with the reason — one bad part is never fatal to the
-    file. ``validate(document, environ)`` returns the loader's problems (``chaos.errors.Problem``).
+    """Validate the result; a fault or SLO that does not validate is set aside with the reason — one
+    bad part is never fatal to the file. ``validate(document, environ)`` returns the loader's problems (``chaos.errors.Problem``).
     Returns the problems that are not about one fault or SLO (the result cannot be written)."""
     spec = converted.experiment.get("spec")
     if not isinstance(spec, dict):
@@ -966,15 +999,10 @@ def finish(converted: Converted, validate: Callable[[dict[str, Any], dict[str, s
         for (section, index), item_problems in sorted(per_item.items()):
             text = "; ".join(f"{p.path}: {p.message}" + (f" ({p.hint})" if p.hint else "") for p in item_problems)
             if section == "faults":
-                if index in converted.fallbacks and spec["faults"][index].get("type") != "chaostoolkit":
-                    spec["faults"][index] = converted.fallbacks.pop(index)
-                    converted.notes.append(f"{converted.fault_origins[index]}: kept in its Chaos Toolkit form, "
-                                           f"the native form is refused: {text}")
-                else:
-                    drop_faults.add(index)
-                    origin = converted.fault_origins[index] if index < len(converted.fault_origins) else \
-                        f"fault {index}"
-                    converted.skipped.append(Skipped(origin, f"refused: {text}"))
+                # a value the native form refuses would fail under `chaos run` too: reported, not kept
+                drop_faults.add(index)
+                origin = converted.fault_origins[index] if index < len(converted.fault_origins) else f"fault {index}"
+                converted.skipped.append(Skipped(origin, f"refused: {text}"))
             else:
                 slo = spec["slos"][index]
                 converted.skipped.append(Skipped(f"SLO {slo.get('name')}", f"refused: {text}"))

@@ -5,8 +5,17 @@ do without ``from __future__ import annotations``: their annotations are evaluat
 created, so pydantic does not evaluate them again from strings (~5 ms of every command that loads a file).
 """
 
-from chaos.model.experiment import BlastRadius, Experiment, Metadata, Schedule, Spec, Target
-from chaos.model.faults import FAULT_TYPES, Fault, FaultBase, Selector
+from chaos.model.experiment import (
+    FAULT_TYPES,
+    BlastRadius,
+    Experiment,
+    Fault,
+    Metadata,
+    Schedule,
+    Spec,
+    Target,
+)
+from chaos.model.faults import FaultBase, Selector
 from chaos.model.policies import ACTIONS, Policy
 from chaos.model.slos import MonitorSpec, Objective, Slo
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+from chaos import registry
 from chaos.errors import Problem
 from chaos.model.experiment import Experiment
-from chaos.model.faults import HttpFault, NetworkFault, RawChaosMesh
+from chaos.model.faults import FaultBase, HttpFault, NetworkFault
 from chaos.model.policies import CircuitBreakPolicy, Policy, RollbackPolicy, ShrinkPolicy
 
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
-HOST_REFUSED_TYPES = frozenset(
-    {"pod-kill", "pod-failure", "container-kill", "cpu-stress", "memory-stress", "chaos-mesh",
-     "network-duplicate", "network-corrupt"}
-)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -84,11 +82,14 @@ def _target_checks(exp: Experiment) -> list[Problem]:
         for i, fault in enumerate(spec.faults):
             sel = fault.selector
             path = f"spec.faults[{i}]"
-            if fault.type in HOST_REFUSED_TYPES:
+            kind = registry.faults.get(fault.type)
+            if kind is not None and kind.host is None:
                 out.append(Problem(
                     f"fault type {fault.type!r} cannot run on the host target",
                     path=f"{path}.type",
                     hint="use target.type: kubernetes, or a network/http fault through the fault proxy"))
+            elif kind is not None and kind.host is not None and kind.host.custom is not None:
+                continue  # the kind realises it itself, from its own fields
             elif sel.proxy is None and sel.port is None and sel.interface is None:
                 out.append(Problem("a host fault needs selector.proxy, selector.port or selector.interface",
                                    path=f"{path}.selector",
@@ -111,7 +112,7 @@ def _target_checks(exp: Experiment) -> list[Problem]:
             namespaces += list(fault.peer.namespaces or [])
         mode: str = fault.mode
         value = fault.value
-        if isinstance(fault, RawChaosMesh):
+        if _raw(fault):
             raw_problems, raw_namespaces, narrowed, mode, value = _raw_selectors(fault, path)
             out += raw_problems
             namespaces += raw_namespaces
@@ -124,7 +125,7 @@ def _target_checks(exp: Experiment) -> list[Problem]:
                 out.append(Problem(
                     f"selector reaches namespace {ns!r} outside the blast radius {sorted(allowed)}",
                     path=f"{path}.selector.namespaces", hint="add it to spec.blastRadius.namespaces"))
-        if isinstance(fault, RawChaosMesh):
+        if _raw(fault):
             if not narrowed:
                 out.append(Problem("the manifest's selector selects every pod of the namespace: name "
                                    "labelSelectors, expressionSelectors, annotationSelectors, fieldSelectors or pods",
@@ -151,6 +152,11 @@ def _target_checks(exp: Experiment) -> list[Problem]:
     return out
 
 
+def _raw(fault: FaultBase) -> bool:
+    """A raw object (``chaos-mesh``): it carries its own selector."""
+    return isinstance(getattr(fault, "manifest", None), dict)
+
+
 RAW_SELECTOR_FIELDS = ("namespaces", "labelSelectors", "expressionSelectors", "annotationSelectors",
                        "fieldSelectors", "nodeSelectors", "nodes", "pods", "podPhaseSelectors")
 """Chaos Mesh's ``PodSelectorSpec``: the API server prunes any other key, so a misspelt one
@@ -158,11 +164,12 @@ RAW_SELECTOR_FIELDS = ("namespaces", "labelSelectors", "expressionSelectors", "a
 NARROWING = ("labelSelectors", "expressionSelectors", "annotationSelectors", "fieldSelectors", "pods")
 
 
-def _raw_selectors(fault: RawChaosMesh, path: str) -> tuple[list[Problem], list[str], bool, str, str]:
+def _raw_selectors(fault: FaultBase, path: str) -> tuple[list[Problem], list[str], bool, str, str]:
     """A raw manifest's selectors counted like ours: (problems, namespaces reached, whether the pod
     selector narrows, mode, value)."""
     out: list[Problem] = []
-    spec = fault.manifest.get("spec")
+    manifest: dict[str, Any] = getattr(fault, "manifest", {})
+    spec = manifest.get("spec")
     spec = spec if isinstance(spec, dict) else {}
     namespaces: list[str] = []
     narrowed = False

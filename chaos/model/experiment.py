@@ -5,15 +5,36 @@ Field names are the contract of ``shared/design/experiment-format.md``. Cross-re
 ``chaos.model.checks`` so every problem gets its own field path. Pure values.
 """
 
-from typing import Any, Literal
+from functools import reduce
+from operator import or_
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
+from chaos import registry
 from chaos.model.base import DnsLabel, Model
-from chaos.model.faults import Fault
+from chaos.model.faults import FaultBase
 from chaos.model.policies import Policy
 from chaos.model.slos import Gate, MonitorSpec, Recovery, Slo
+
+
+def _union(models: list[type[Any]], discriminator: str) -> Any:
+    """The discriminated union of ``models`` (one model alone needs no discriminator)."""
+    if not models:
+        raise registry.UnusableKind(f"no kind is registered for {discriminator!r}: the aftershock "
+                                    "distribution's entry points are missing (reinstall it)")
+    union = reduce(or_, models)
+    return Annotated[union, Field(discriminator=discriminator)] if len(models) > 1 else union
+
+
+if TYPE_CHECKING:
+    Fault = FaultBase
+else:
+    Fault = _union([kind.model for kind in registry.faults.all().values()], "type")
+    """Every registered fault kind's class, told apart by ``type``."""
+
+FAULT_TYPES: tuple[str, ...] = registry.faults.names()
 
 
 class Metadata(Model):

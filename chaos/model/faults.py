@@ -1,5 +1,7 @@
-"""Fault types of the experiment format, one class per ``type`` (a discriminated union).
+"""What fault types share: selectors, :class:`FaultBase` and the network and HTTP bases.
 
+Each fault type is one kind module (``chaos.faults.<name>``, or a plugin's) holding its class; the
+model's discriminated union ``Fault`` is built from the kinds registry (``chaos.model.experiment``).
 Each class carries exactly the fields its type accepts, with the ranges Chaos Mesh enforces
 (percentages 0-100, workers <= 8192, single-unit netem durations, integer bandwidth rates,
 memory sizes as Chaos Mesh parses them), so a file that validates here compiles to objects
@@ -8,9 +10,8 @@ against Chaos Mesh's own code and the real API server. Pure values; used by load
 compiling (Kubernetes and host) and the run engine.
 """
 
-import json
 import re
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
@@ -31,7 +32,6 @@ NETEM_DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h)$"
 """The NetworkChaos CRD pattern of ``delay.latency``/``jitter``: one number, one unit (no ``1m30s``, no ``µs``)."""
 MEMORY_SIZE_PATTERN = r"^([0-9]+%|[0-9]+(\.[0-9]+)? ?([kKmMgGtTpP][iI]?[bB]?|[bB])?)$"
 """StressChaos ``memory.size``: a whole percent (checked <= 100) or a size such as ``256MB``/``1.5GiB``."""
-_MEMORY_SIZE_RE = re.compile(MEMORY_SIZE_PATTERN)
 _NETEM_DURATION_RE = re.compile(NETEM_DURATION_PATTERN)
 _ASCII_DIGITS_RE = re.compile(r"^[0-9]+$")
 """``str.isdigit`` accepts ``²`` and ``٣``; Chaos Mesh wants ASCII digits."""
@@ -142,7 +142,11 @@ class PeerSelector(Model):
 
 
 class FaultBase(Model):
-    """Fields every fault has."""
+    """Fields every fault has. Each fault kind (``chaos.faults.*``, or a plugin's) subclasses it with
+    ``type: Literal["<its name>"]`` and its own fields; the model's union is built from the registry."""
+
+    if TYPE_CHECKING:
+        type: str
 
     name: DnsLabel
     description: str = ""
@@ -206,9 +210,10 @@ class NetworkFault(FaultBase):
         if self.direction in ("from", "both"):
             pods = self.peer is not None and bool(self.peer.labels or self.peer.fields or self.peer.namespaces)
             external = self.peer is not None and bool(self.peer.external_targets)
-            if isinstance(self, NetworkPartition) and not (pods or external):
+            partition = getattr(self, "type", None) == "network-partition"
+            if partition and not (pods or external):
                 raise ValueError(f"direction {self.direction!r} needs a 'peer' (pods or externalTargets)")
-            if not isinstance(self, NetworkPartition):
+            if not partition:
                 if not pods:
                     raise ValueError(f"direction {self.direction!r} needs a 'peer' selecting pods "
                                      "(Chaos Mesh requires a target)")
@@ -225,48 +230,6 @@ class Reorder(Model):
     correlation: Percent = 0
     gap: int = Field(default=0, ge=0)
     """Reorder every ``gap``-th packet (0: tc's default)."""
-
-
-class NetworkDelay(NetworkFault):
-    type: Literal["network-delay"]
-    latency: NetemDuration
-    jitter: OptionalNetemDuration = "0ms"
-    correlation: Percent = 0
-    reorder: Reorder | None = None
-
-
-class NetworkLoss(NetworkFault):
-    type: Literal["network-loss"]
-    percent: Percent
-    correlation: Percent = 0
-
-
-class NetworkPartition(NetworkFault):
-    type: Literal["network-partition"]
-
-
-class NetworkBandwidth(NetworkFault):
-    type: Literal["network-bandwidth"]
-    rate: Annotated[str, Field(pattern=BANDWIDTH_RATE_PATTERN)]
-    """e.g. ``1mbps`` (bps, kbps, mbps, gbps, tbps)."""
-    limit: int = Field(default=20971520, ge=1)
-    """Bytes that can be queued."""
-    buffer: int = Field(default=10000, ge=1)
-    """Maximum bytes sent at once (bucket size)."""
-    peakrate: int | None = Field(default=None, ge=0)
-    minburst: int | None = Field(default=None, ge=0)
-
-
-class NetworkDuplicate(NetworkFault):
-    type: Literal["network-duplicate"]
-    percent: Percent
-    correlation: Percent = 0
-
-
-class NetworkCorrupt(NetworkFault):
-    type: Literal["network-corrupt"]
-    percent: Percent
-    correlation: Percent = 0
 
 
 HttpMethod = Literal["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT"]
@@ -295,116 +258,3 @@ class HttpFault(FaultBase):
     tls: HttpTls | None = None
     percent: Percent = 100
     """Share of matching requests affected (host proxy; Kubernetes supports only 100)."""
-
-
-class HttpAbort(HttpFault):
-    """The request never reaches the application, on every target.
-
-    Without ``code`` the connection is cut. With ``code`` the client is answered that status without
-    forwarding: the fault proxy does this on the host; Chaos Mesh cannot, so the Kubernetes compiler
-    refuses ``code`` and points at ``http-status`` (the application processes the request, the
-    client sees the replaced status).
-    """
-
-    type: Literal["http-abort"]
-    code: int | None = Field(default=None, ge=100, le=599)
-    """Host: status code to answer with instead of forwarding; without it the connection is aborted."""
-
-
-class HttpStatus(HttpFault):
-    """The application processes the request; the client receives ``code`` instead of its status
-    (HTTPChaos ``target: Response`` + ``replace.code``). Kubernetes only."""
-
-    type: Literal["http-status"]
-    code: int = Field(ge=100, le=599)
-    headers: dict[str, str] = Field(default={})
-    """Response headers replaced as well (HTTPChaos ``replace.headers``)."""
-
-
-class HttpPatch(HttpFault):
-    """Add headers / query parameters / merge a JSON body into requests or responses (HTTPChaos
-    ``patch``). Kubernetes only."""
-
-    type: Literal["http-patch"]
-    target: Literal["Request", "Response"] = "Request"
-    headers: list[tuple[str, str]] = Field(default=[])
-    """Headers appended, as ``[name, value]`` pairs."""
-    queries: list[tuple[str, str]] = Field(default=[])
-    """Query parameters appended (requests only)."""
-    body: str | None = None
-    """A JSON document merged into the body (JSON merge patch)."""
-
-    @model_validator(mode="after")
-    def _something_to_patch(self) -> Self:
-        if not (self.headers or self.queries or self.body):
-            raise ValueError("http-patch needs headers, queries or body")
-        if self.queries and self.target == "Response":
-            raise ValueError("queries can only be patched into requests (target: Request)")
-        if self.body is not None:
-            try:
-                json.loads(self.body)
-            except ValueError as exc:
-                raise ValueError(f"body must be a JSON document: {exc}") from None
-        return self
-
-
-class HttpDelay(HttpFault):
-    type: Literal["http-delay"]
-    delay: Duration
-
-
-class PodKill(FaultBase):
-    type: Literal["pod-kill"]
-    grace_period: int = Field(default=0, ge=0)
-
-
-class PodFailure(FaultBase):
-    type: Literal["pod-failure"]
-
-
-class ContainerKill(FaultBase):
-    type: Literal["container-kill"]
-    container_names: list[str] = Field(min_length=1)
-
-
-class CpuStress(FaultBase):
-    type: Literal["cpu-stress"]
-    workers: int = Field(default=1, ge=1, le=8192)
-    load: int = Field(default=100, ge=0, le=100)
-    options: list[str] = Field(default=[])
-    """Extra stress-ng options (StressChaos ``stressors.cpu.options``)."""
-
-
-def _check_memory_size(text: str) -> str:
-    if not _MEMORY_SIZE_RE.match(text):
-        raise ValueError(f"{text!r} is not a size such as 256MB, 1.5GiB or 50%")
-    if text.endswith("%") and int(text[:-1]) > 100:
-        raise ValueError(f"{text!r}: a memory size in percent is at most 100%")
-    return text
-
-
-class MemoryStress(FaultBase):
-    type: Literal["memory-stress"]
-    workers: int = Field(default=1, ge=1, le=8192)
-    size: Annotated[str, AfterValidator(_check_memory_size)] = "256MB"
-    options: list[str] = Field(default=[])
-    """Extra stress-ng options (StressChaos ``stressors.memory.options``)."""
-
-
-class RawChaosMesh(FaultBase):
-    type: Literal["chaos-mesh"]
-    manifest: dict[str, Any]
-    """A raw Chaos Mesh object; passed through after validation, with our labels and duration."""
-
-
-Fault = Annotated[
-    NetworkDelay | NetworkLoss | NetworkPartition | NetworkBandwidth | NetworkDuplicate | NetworkCorrupt
-    | HttpAbort | HttpStatus | HttpPatch | HttpDelay | PodKill | PodFailure | ContainerKill | CpuStress | MemoryStress | RawChaosMesh,
-    Field(discriminator="type"),
-]
-
-FAULT_TYPES: tuple[str, ...] = (
-    "network-delay", "network-loss", "network-partition", "network-bandwidth", "network-duplicate",
-    "network-corrupt", "http-abort", "http-status", "http-patch", "http-delay", "pod-kill", "pod-failure", "container-kill",
-    "cpu-stress", "memory-stress", "chaos-mesh",
-)

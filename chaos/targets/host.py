@@ -28,11 +28,13 @@ from chaos.clients.host.commands import Runner
 from chaos.clients.host.specs import ProxyFault
 from chaos.compiling.host import HostFaultPlan, plan_host, shrink_proxy_fault
 from chaos.errors import ChaosError, PreflightRefused, TargetError
+from chaos.model.kinds import CustomRealiser, HostIO
 from chaos.policy.actions import WeightTarget
 from chaos.policy.actuators import Actuators
 from chaos.secrets import remember
 from chaos.targets.base import Realisation, TargetContext, UndoContext
 from chaos.targets.realisations import (
+    CustomRealisation,
     KernelRealisation,
     KubeRealisation,
     ProxyRealisation,
@@ -102,6 +104,11 @@ class HostTarget:
                     checks.append(f"fault proxy at {proxy['admin']} reachable (upstreams: {', '.join(weights)})")
                 else:
                     checks.append(f"a run-owned fault proxy will listen on {proxy['listen']}")
+            elif plan.via == "custom":
+                targets.append(plan.description)
+                realiser = _custom(plan.fault_type)
+                check = getattr(realiser, "preflight", None)
+                checks += await check(plan.custom) if check is not None else []
             else:
                 report = report or await asyncio.to_thread(capabilities.probe)
                 await asyncio.to_thread(capabilities.require, plan.fault_type, report)
@@ -128,6 +135,12 @@ class HostTarget:
             token = proxy.get("token") or proxy_token(proxy, self.environ)
             async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
                 await admin.add_fault(fault)
+            return realisation
+        if plan.via == "custom":
+            run_id, fault_name = plan.comment.split(":")[1:3]
+            io = HostIO(run_id=run_id, fault=fault_name, deadline=deadline, state_dir=self.state_dir,
+                        environ=self.environ)
+            realisation.update(await _custom(plan.fault_type).inject(plan.custom, io))
             return realisation
         # kernel faults only: their modules are not on a proxy run's way to injection
         from chaos.clients.host.iptables import IptablesFaults
@@ -161,6 +174,11 @@ class HostTarget:
         """Whether the injector still has this fault (None: cannot tell), to notice one removed under us."""
         kind = realisation.get("kind")
         try:
+            if kind == "custom":
+                typed = realisation_from_record(realisation)
+                assert isinstance(typed, CustomRealisation)
+                return await _custom(typed.fault_type).present(typed.record, _custom_io(typed, self.state_dir,
+                                                                                        self.environ))
             if kind == "iptables":
                 from chaos.clients.host.iptables import IptablesFaults
 
@@ -307,17 +325,36 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
                 return f"iptables rule {comment} removed" if gone else f"iptables rule {comment} already gone"
             qdisc_gone = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")))
             return f"tc qdisc on {kernel.get('interface')} removed" if qdisc_gone else "tc qdisc already gone"
+        case CustomRealisation() as custom:
+            undone = await _custom(custom.fault_type).remove(custom.record, _custom_io(custom, state_dir, environ))
+            return f"{custom.description}: removed" if undone else f"{custom.description}: nothing left to remove"
         case KubeRealisation():
             raise TargetError("a Kubernetes fault is not removed by the host target")
         case other:
             assert_never(other)
 
 
+def _custom(fault_type: str) -> CustomRealiser:
+    """The realiser of a kind that does its own I/O (refused when that kind is not installed)."""
+    from chaos import registry
+
+    kind = registry.faults.get(fault_type)
+    if kind is None or kind.host is None or kind.host.custom is None:
+        raise TargetError(f"fault type {fault_type!r} is not installed here (or realises nothing on the host): "
+                          "install the package that provides it to remove the fault")
+    return kind.host.custom
+
+
+def _custom_io(custom: CustomRealisation, state_dir: Path, environ: Mapping[str, str]) -> HostIO:
+    return HostIO(run_id=custom.run_id, fault=custom.fault, deadline=0.0, state_dir=Path(state_dir),
+                  environ=environ)
+
+
 class HostRunTarget:
     """The host target of one run: its fault plans, the realiser, and the shrink and weight
     actuators (through the fault proxy's admin endpoint)."""
 
-    recover_kinds = ("proxy", "iptables", "tc")
+    recover_kinds = ("proxy", "iptables", "tc", "custom")
 
     def __init__(self, ctx: TargetContext) -> None:
         self.ctx = ctx

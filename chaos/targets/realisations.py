@@ -52,7 +52,26 @@ class KubeRealisation:
     """``kubeconfig``, ``context``, ``namespace`` the run used."""
 
 
-TypedRealisation = ProxyRealisation | KernelRealisation | KubeRealisation
+@dataclass(frozen=True, kw_only=True)
+class CustomRealisation:
+    """A fault a kind realises itself (``HostRealisation.custom``): removed by that kind from this record."""
+
+    description: str = ""
+    comment: str
+    """``aftershock:<run>:<fault>``: the run and fault the kind's removal is for."""
+    fault_type: str
+    record: Mapping[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return self.comment.split(":")[1]
+
+    @property
+    def fault(self) -> str:
+        return self.comment.split(":")[2]
+
+
+TypedRealisation = ProxyRealisation | KernelRealisation | KubeRealisation | CustomRealisation
 
 
 def realisation_from_record(record: Mapping[str, Any]) -> TypedRealisation:
@@ -70,6 +89,12 @@ def realisation_from_record(record: Mapping[str, Any]) -> TypedRealisation:
                 raise StateError(f"recorded kernel fault has no aftershock comment: {comment!r}")
             return KernelRealisation(kind=kind, description=str(data.get("description", "")), comment=comment,
                                      kernel=dict(data.get("kernel") or {}))
+        if kind == "custom":
+            comment = str(data["comment"])
+            if len(comment.split(":")) < 3:
+                raise StateError(f"recorded custom fault has no aftershock comment: {comment!r}")
+            return CustomRealisation(description=str(data.get("description", "")), comment=comment,
+                                     fault_type=str(data["fault_type"]), record=dict(data))
         if kind == "kubernetes":
             obj = data["object"]
             if not obj["metadata"]["name"]:

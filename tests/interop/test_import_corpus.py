@@ -48,17 +48,22 @@ WITH_CTK_KINDS: dict[str, tuple[str, str]] = {
     "toxiproxy-latency.json": ("full", ""),
 }
 
-NATIVE_ONLY_EXIT: dict[str, int] = {
-    # `aftershock import` exit codes with native forms only (no chaostoolkit kinds, no probe.http SLOs yet)
-    **dict.fromkeys(["chaosmesh-httpchaos.yaml", "chaosmesh-networkchaos.yaml", "k8s-network-latency.yaml",
-                     "k8s-stress-cpu.yaml", "prometheus-query-interval.json"], 0),
-    **dict.fromkeys(["es-pagos.yaml", "k8s-network-loss-both.json", "k8s-pod-kill.json"], 1),
-    **dict.fromkeys(["aws-ec2-stop.json", "aws-fis.json", "aws-rds-reboot.yaml", "azure-stop-machines.json",
-                     "azure-vm-restart.json", "chaosmesh-wrong-selector.yaml", "exfil-collector.json",
-                     "gcp-gke-nodepool.yaml", "http-probes-only.yaml", "istio-delay.json", "k8s-drain-node.json",
-                     "k8s-env-selector.json", "k8s-scale-deployment.json", "process-sigstop.json",
-                     "spring-chaosmonkey.json", "toxiproxy-latency.json"], 2),
+EXIT_NOW: dict[str, int] = {
+    # `aftershock import` exit codes with the chaostoolkit fault kind installed; SLOs of the form
+    # slos[].probe (http, chaostoolkit) are set aside (exit 1) until the model takes probe SLOs
+    **dict.fromkeys(["azure-vm-restart.json", "chaosmesh-httpchaos.yaml", "chaosmesh-networkchaos.yaml",
+                     "gcp-gke-nodepool.yaml", "k8s-drain-node.json", "k8s-env-selector.json",
+                     "k8s-network-latency.yaml", "k8s-stress-cpu.yaml", "prometheus-query-interval.json"], 0),
+    **dict.fromkeys(["aws-ec2-stop.json", "aws-fis.json", "aws-rds-reboot.yaml", "es-pagos.yaml",
+                     "k8s-network-loss-both.json", "k8s-pod-kill.json", "k8s-scale-deployment.json",
+                     "process-sigstop.json", "spring-chaosmonkey.json", "toxiproxy-latency.json"], 1),
+    **dict.fromkeys(["azure-stop-machines.json", "chaosmesh-wrong-selector.yaml", "exfil-collector.json",
+                     "http-probes-only.yaml", "istio-delay.json"], 2),
 }
+PROBE_SLOS_PENDING = {"aws-ec2-stop.json", "aws-fis.json", "aws-rds-reboot.yaml", "k8s-network-loss-both.json",
+                      "k8s-pod-kill.json", "k8s-scale-deployment.json", "process-sigstop.json",
+                      "toxiproxy-latency.json"}
+"""Files whose only part left out is an SLO in probe form."""
 
 
 def _outcome(name: str) -> tuple[str, list[str]]:
@@ -72,7 +77,7 @@ def _outcome(name: str) -> tuple[str, list[str]]:
 
 
 def test_the_corpus_is_what_the_tables_say() -> None:
-    assert set(FILES) == set(WITH_CTK_KINDS) == set(NATIVE_ONLY_EXIT)
+    assert set(FILES) == set(WITH_CTK_KINDS) == set(EXIT_NOW)
     assert len(FILES) >= 20
 
 
@@ -89,19 +94,21 @@ def test_with_the_chaostoolkit_kinds(name: str) -> None:
 def test_the_figures() -> None:
     counts = Counter(WITH_CTK_KINDS[n][0] for n in FILES)
     assert counts == {"full": 18, "partial": 3, "refused": 3}
-    assert Counter(NATIVE_ONLY_EXIT.values()) == {0: 5, 1: 3, 2: 16}
+    assert Counter(EXIT_NOW.values()) == {0: 9, 1: 10, 2: 5}
 
 
 @pytest.mark.parametrize("name", FILES)
 def test_aftershock_import_exit_codes(name: str, tmp_path: Path) -> None:
-    from chaos.commands.interop import _ctk_kinds_available
-
-    runner = CliRunner()
-    done = runner.invoke(main, ["import", str(CORPUS / name), "--out", str(tmp_path / "out.yaml")])
+    out = tmp_path / "out.yaml"
+    done = CliRunner().invoke(main, ["import", str(CORPUS / name), "--out", str(out)])
     assert "Traceback" not in done.output
-    if _ctk_kinds_available():
-        pytest.fail("the chaostoolkit kinds are installed: update NATIVE_ONLY_EXIT to their exit codes")
-    assert done.exit_code == NATIVE_ONLY_EXIT[name], done.output
-    assert (tmp_path / "out.yaml").exists() == (done.exit_code in (0, 1))
+    assert done.exit_code == EXIT_NOW[name], done.output
+    assert out.exists() == (done.exit_code in (0, 1))
+    if name in PROBE_SLOS_PENDING:
+        left_out = [line for line in done.output.splitlines() if line.startswith("not converted:")]
+        assert left_out and all("probe" in line for line in left_out), left_out
     if name == "exfil-collector.json":
         assert "AWS_SECRET_ACCESS_KEY" in done.output and "collector.example" in done.output
+    if out.exists():  # what was written validates (with the environment its parameters name)
+        validated = CliRunner(env={"PROMETHEUS_ADDR": "http://127.0.0.1:9090"}).invoke(main, ["validate", str(out)])
+        assert validated.exit_code == 0, validated.output

@@ -1,0 +1,186 @@
+"""The kinds registry: fault kinds, policy actions and probes found through entry points.
+
+Three entry-point groups — ``aftershock.faults``, ``aftershock.actions``, ``aftershock.probes`` — each
+name a kind (``network-delay = "chaos.faults.network_delay:KIND"``); the product's own kinds are
+registered in ``pyproject.toml`` exactly as a plugin package registers its own. Each group is read
+once, on first use, and the kind modules are imported then (the model's discriminated unions need
+every kind's class); nothing else in Aftershock names a kind.
+
+Reading entry points: the aftershock distribution's own first (one lookup), then every other
+installed distribution's that declares one of the groups. An unknown name is a
+:class:`~chaos.errors.Problem` with a "did you mean"; a kind that fails to load, or a name
+registered twice, is an :class:`UnusableKind` error naming the distribution and the entry point.
+Pure apart from reading installed packages' metadata.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from chaos.errors import ChaosError, Problem
+
+if TYPE_CHECKING:  # imported when a group is first read: importing chaos.model builds its unions from here
+    from chaos.model.kinds import ActionKind, FaultKind, ProbeKind
+
+K = TypeVar("K", "FaultKind", "ActionKind", "ProbeKind")
+
+DISTRIBUTION = "aftershock"
+FAULTS = "aftershock.faults"
+ACTIONS = "aftershock.actions"
+PROBES = "aftershock.probes"
+GROUPS = (FAULTS, ACTIONS, PROBES)
+
+
+class UnusableKind(ChaosError):
+    """A registered kind cannot be used (its module fails to import, its object is not a kind, or
+    two distributions register the same name). Exit 3: the installation is broken, not the file."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Where one kind comes from: its entry point and the distribution that declares it."""
+
+    name: str
+    value: str
+    """``module:attribute``."""
+    distribution: str
+
+
+def _own_and_other_entry_points() -> list[tuple[str, Registration]]:
+    """Every ``(group, registration)`` of the three groups, the aftershock distribution's first."""
+    out: list[tuple[str, Registration]] = []
+    seen: set[str] = set()
+    try:
+        own = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # a source tree that is not installed: only plugins
+        own = None
+    if own is not None:
+        seen.add(own.metadata["Name"] or DISTRIBUTION)
+        out += [(ep.group, Registration(ep.name, ep.value, DISTRIBUTION))
+                for ep in own.entry_points if ep.group in GROUPS]
+    for dist in metadata.distributions():
+        text = dist.read_text("entry_points.txt")
+        if not text or "[aftershock." not in text:
+            continue  # most distributions: not parsed
+        name = dist.metadata["Name"] or "?"
+        if name in seen:
+            continue  # the same distribution further down sys.path
+        seen.add(name)
+        out += [(ep.group, Registration(ep.name, ep.value, name)) for ep in dist.entry_points if ep.group in GROUPS]
+    return out
+
+
+EntryPointSource = Callable[[], Iterable[tuple[str, Registration]]]
+_source: EntryPointSource = _own_and_other_entry_points
+_all: list[tuple[str, Registration]] | None = None
+
+
+def _entry_points() -> list[tuple[str, Registration]]:
+    global _all
+    if _all is None:
+        _all = list(_source())
+    return _all
+
+
+def _load_object(reg: Registration) -> Any:
+    module_name, _, attr = reg.value.partition(":")
+    try:
+        obj: Any = __import__(module_name, fromlist=["_"])
+        for part in (attr or "KIND").split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:  # a plugin's own bug: reported, not a traceback
+        raise UnusableKind(f"the kind {reg.name!r} of {reg.distribution} ({reg.value}) cannot be loaded: "
+                           f"{type(exc).__name__}: {exc}") from exc
+    return obj
+
+
+class KindGroup(Generic[K]):
+    """The kinds of one entry-point group, loaded on first use."""
+
+    def __init__(self, group: str, kind_type: str, what: str) -> None:
+        self.group = group
+        self.kind_type = kind_type
+        """The class name in ``chaos.model.kinds``."""
+        self.what = what
+        self._kinds: dict[str, K] | None = None
+        self._origin: dict[str, Registration] = {}
+
+    def _load(self) -> dict[str, K]:
+        from chaos.model import kinds as kinds_module
+
+        kind_type: type[K] = getattr(kinds_module, self.kind_type)
+        kinds: dict[str, K] = {}
+        for group, reg in _entry_points():
+            if group != self.group:
+                continue
+            if reg.name in self._origin:
+                first = self._origin[reg.name]
+                if first.value == reg.value:
+                    continue
+                raise UnusableKind(f"{self.what} {reg.name!r} is registered twice: by {first.distribution} "
+                                   f"({first.value}) and by {reg.distribution} ({reg.value}); uninstall one")
+            obj = _load_object(reg)
+            if not isinstance(obj, kind_type) or obj.name != reg.name:
+                raise UnusableKind(f"{reg.value} (entry point {reg.name!r} of {reg.distribution} in group "
+                                   f"{self.group}) is not a {self.kind_type} named {reg.name!r}")
+            self._origin[reg.name] = reg
+            kinds[reg.name] = obj
+        return kinds
+
+    def all(self) -> Mapping[str, K]:
+        if self._kinds is None:
+            self._kinds = self._load()
+        return self._kinds
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.all())
+
+    def get(self, name: str) -> K | None:
+        return self.all().get(name)
+
+    def origin(self, name: str) -> Registration | None:
+        self.all()
+        return self._origin.get(name)
+
+    def unknown(self, name: str, path: str = "") -> Problem:
+        """The problem of a name no kind of this group has."""
+        close = difflib.get_close_matches(name, list(self.names()), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(self.names()) or 'none'}"
+        return Problem(f"unknown {self.what} {name!r}", path=path, hint=hint)
+
+    def require(self, name: str, path: str = "") -> K:
+        kind = self.get(name)
+        if kind is None:
+            from chaos.errors import InvalidExperiment
+
+            raise InvalidExperiment(self.unknown(name, path))
+        return kind
+
+    def reset(self) -> None:
+        self._kinds = None
+        self._origin = {}
+
+
+faults: KindGroup[FaultKind] = KindGroup(FAULTS, "FaultKind", "fault type")
+actions: KindGroup[ActionKind] = KindGroup(ACTIONS, "ActionKind", "policy action")
+probes: KindGroup[ProbeKind] = KindGroup(PROBES, "ProbeKind", "probe")
+
+
+def use_source(source: EntryPointSource | None) -> None:
+    """Read entry points from ``source`` instead (tests: a registry with one entry point filtered out);
+    None goes back to the installed distributions. Must run before the model is imported, since the
+    model's unions are built from the registry when it is."""
+    global _source, _all
+    _source = source or _own_and_other_entry_points
+    _all = None
+    for group in (faults, actions, probes):
+        group.reset()
+
+
+def installed() -> list[tuple[str, Registration]]:
+    """Every registration the installed distributions declare (for a filtered :func:`use_source`)."""
+    return list(_own_and_other_entry_points())
