@@ -160,6 +160,13 @@ class _Realiser:
 
         return ctk_fault.present(record, io)
 
+    def problems(self, params: Mapping[str, Any]) -> list[str]:
+        """Why the action or its rollback cannot run on this machine (``aftershock validate``)."""
+        from chaos.interop import ctk_fault
+
+        return list(dict.fromkeys(p for key in ("action", "rollback") if isinstance(params.get(key), Mapping)
+                                  for p in ctk_fault.provider_problems(params[key])))
+
     async def preflight(self, params: Mapping[str, Any]) -> list[str]:
         from chaos.interop import ctk_fault
 

@@ -157,6 +157,9 @@ def test_the_dry_run_names_the_package_of_a_missing_driver_and_the_processes(tmp
     output = done.stdout + done.stderr
     assert done.returncode == 2, output
     assert "chaosaws.ec2.actions is not importable" in output and "pip install chaostoolkit-aws" in output
+    done = subprocess.run([str(BIN / "aftershock"), "validate", str(path)], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 2 and done.stderr.count("provided by chaostoolkit-aws") == 1, done.stderr
     path.write_text(host_experiment("ctk-process", [_flag_fault(tmp_path / "flag", "1m")]))
     done = subprocess.run([str(BIN / "aftershock"), "run", "--dry-run", str(path), "--state-dir",
                            str(tmp_path / "state")], capture_output=True, text=True, check=False)

@@ -111,4 +111,7 @@ def test_aftershock_import_exit_codes(name: str, tmp_path: Path) -> None:
         assert "AWS_SECRET_ACCESS_KEY" in done.output and "collector.example" in done.output
     if out.exists():  # what was written validates (with the environment its parameters name)
         validated = CliRunner(env={"PROMETHEUS_ADDR": "http://127.0.0.1:9090"}).invoke(main, ["validate", str(out)])
-        assert validated.exit_code == 0, validated.output
+        problems = [line for line in validated.output.splitlines() if line.startswith("✗")]
+        # a driver that is not installed here is named with its package; nothing else is wrong
+        assert validated.exit_code == (2 if problems else 0), validated.output
+        assert all("is not importable: it is provided by" in p for p in problems), problems
