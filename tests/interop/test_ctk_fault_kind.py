@@ -107,6 +107,22 @@ def test_after_sigkill_aftershock_recover_runs_the_rollback(tmp_path: Path) -> N
     assert _until(lambda: not _alive(watchdog), 10)
 
 
+def test_an_abort_rolls_the_ctk_action_back(tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    proc = _run_in_background(tmp_path, host_experiment("ctk-abort", [_flag_fault(flag, "5m")]))
+    try:
+        assert _until(flag.exists), "the CTK action never ran"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not flag.exists()  # Ctrl-C: the rollback ran before the run ended
+    (directory,) = (tmp_path / "state" / "chaostoolkit").iterdir()
+    assert (directory / "ended").exists()
+
+
 def test_after_sigkill_the_watchdog_rolls_back_at_the_deadline(tmp_path: Path) -> None:
     flag = tmp_path / "flag"
     proc = _run_in_background(tmp_path, host_experiment("ctk-deadline", [_flag_fault(flag, "3s")]))
