@@ -756,7 +756,8 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
                 if ctk_form is None:
                     raise _Unconvertible(where, f"{_describe(provider)} has no native Aftershock form (the "
                                                 "chaostoolkit fault kind is not available)", path) from None
-                actions.append((len(faults), {**activity, "provider": provider}))
+                if "rollback" not in ctk_form:
+                    actions.append((len(faults), {**activity, "provider": provider}))
                 notes.extend(ctk_notes)
                 faults.append(ctk_form)
                 namespaces.append(None)

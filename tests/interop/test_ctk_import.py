@@ -268,3 +268,15 @@ def test_a_field_chaos_mesh_does_not_know_is_never_dropped(tmp_path: Path) -> No
                                                                     "[Running]\n")
     result = convert_objects([yaml.safe_load(narrowed)], "x.yaml")
     assert result.outcome == "refused" and "podPhaseSelectors" in result.skipped[0].where
+
+
+def test_a_value_only_known_at_run_time_keeps_the_ctk_form_with_chaosk8s_removal() -> None:
+    doc = _ctk([_latency(label_selectors="app=${app}")], configuration={"app": {"type": "env", "key": "APP"}})
+    result = convert(doc)
+    (fault,) = result.experiment["spec"]["faults"]
+    assert (fault["type"], fault["ends"], fault["duration"]) == ("chaostoolkit", "rollback", "30s")
+    assert fault["action"]["provider"]["arguments"]["label_selectors"] == "app=${app}"  # chaoslib reads $APP
+    assert fault["configuration"] == {"app": {"type": "env", "key": "APP"}}
+    assert fault["rollback"]["provider"] == {"type": "python", "module": "chaosk8s.chaosmesh.network.actions",
+                                             "func": "delete_network_fault", "arguments": {"name": "d", "ns": "shop"}}
+    assert result.experiment["spec"]["target"] == {"type": "host"} and result.skipped == []
