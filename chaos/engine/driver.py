@@ -43,6 +43,7 @@ from chaos.policy.actuators import Actuators
 from chaos.slo.monitoring import Monitor
 from chaos.slo.verdicts import Tick
 from chaos.targets.base import RunTarget, TargetContext
+from chaos.targets.plugin_actions import PluginActions
 from chaos.targets.recovery import recover_faults, remove_recorded
 from chaos.targets.undo import UndoItem
 
@@ -432,7 +433,8 @@ class Engine:
             if recovered.removed:
                 checks.insert(0, f"recovered {len(recovered.removed)} fault(s) left by dead runs")
             run.http = self.http()
-            run.actuators = target.actuators(run.http)
+            plugins = PluginActions(run.run_id, run.experiment.name, self.environ, self.store.dir)
+            run.actuators = target.actuators([*run.http, plugins])
         except (PreflightRefused, InvalidExperiment) as exc:
             details = tuple(getattr(exc, "details", ()))
             return rm.PreflightOutcome(at=self.clock.wall(), ok=False, refused=True,

@@ -183,8 +183,8 @@ async def inject(params: Mapping[str, Any], io: Any) -> dict[str, Any]:
     return extra
 
 
-async def remove(record: Mapping[str, Any], io: Any) -> bool:
-    params = record.get("params") or {}
+async def remove(params: Mapping[str, Any], io: Any) -> bool:
+    """Run the rollback (True: this call ran it; False: nothing to undo, or it already ran)."""
     if params.get("ends") != "rollback":
         return False  # instantaneous / self-bounded: nothing of ours to undo
     directory = fault_dir(io.state_dir, io.run_id, io.fault)
@@ -195,8 +195,7 @@ async def remove(record: Mapping[str, Any], io: Any) -> bool:
     return await asyncio.to_thread(roll_back, directory, params)
 
 
-def present(record: Mapping[str, Any], io: Any) -> bool | None:
-    params = record.get("params") or {}
+def present(params: Mapping[str, Any], io: Any) -> bool | None:
     if params.get("ends") != "rollback":
         return None
     directory = fault_dir(io.state_dir, io.run_id, io.fault)

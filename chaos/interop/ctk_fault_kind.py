@@ -150,15 +150,15 @@ class _Realiser:
 
         return await ctk_fault.inject(params, io)
 
-    async def remove(self, record: Mapping[str, Any], io: Any) -> bool:
+    async def remove(self, params: Mapping[str, Any], io: Any) -> bool:
         from chaos.interop import ctk_fault
 
-        return await ctk_fault.remove(record, io)
+        return await ctk_fault.remove(params, io)
 
-    async def present(self, record: Mapping[str, Any], io: Any) -> bool | None:
+    async def present(self, params: Mapping[str, Any], io: Any) -> bool | None:
         from chaos.interop import ctk_fault
 
-        return ctk_fault.present(record, io)
+        return ctk_fault.present(params, io)
 
     def problems(self, params: Mapping[str, Any]) -> list[str]:
         """Why the action or its rollback cannot run on this machine (``aftershock validate``)."""

@@ -16,7 +16,7 @@ from chaos import registry
 from chaos.errors import Problem
 from chaos.model.experiment import Experiment
 from chaos.model.faults import FaultBase, HttpFault, NetworkFault
-from chaos.model.policies import CircuitBreakPolicy, Policy, RollbackPolicy, ShrinkPolicy
+from chaos.model.policies import PolicyBase
 
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 
@@ -47,14 +47,12 @@ def check_experiment(exp: Experiment) -> list[Problem]:
     for i, policy in enumerate(spec.policies):
         if policy.when.slo != "monitor":
             ref(policy.when.slo, f"spec.policies[{i}].when.slo", slo_names, "SLO")
-        if isinstance(policy, RollbackPolicy) and policy.with_.faults:
-            for j, fname in enumerate(policy.with_.faults):
-                ref(fname, f"spec.policies[{i}].with.faults[{j}]", fault_names, "fault")
-        if isinstance(policy, ShrinkPolicy):
-            ref(policy.with_.fault, f"spec.policies[{i}].with.fault", fault_names, "fault")
-        if isinstance(policy, CircuitBreakPolicy) and policy.keep and policy.escalate:
-            out.append(Problem("keep: true and escalate cannot be combined",
-                               path=f"spec.policies[{i}]"))
+        kind = registry.actions.get(policy.action)
+        if kind is None:
+            continue
+        for where, fname in kind.fault_refs(policy):
+            ref(fname, f"spec.policies[{i}].{where}", fault_names, "fault")
+        out += kind.check(policy, f"spec.policies[{i}]")
     if spec.gate is not None:
         ref(spec.gate.slo, "spec.gate.slo", slo_names, "SLO")
     if spec.steady_state and not spec.slos:
@@ -200,7 +198,7 @@ def _raw_selectors(fault: FaultBase, path: str) -> tuple[list[Problem], list[str
     return out, namespaces, narrowed, str(mode), value
 
 
-def check_policies(policies: Sequence[Policy], faults: Sequence[str] | None = None) -> list[Problem]:
+def check_policies(policies: Sequence[PolicyBase], faults: Sequence[str] | None = None) -> list[Problem]:
     """Problems the decider cannot work around (reported before anything is injected).
 
     An ``escalate.to`` of degrade/shrink/notify/circuit-break borrows the ``with`` block of the first
@@ -219,12 +217,9 @@ def check_policies(policies: Sequence[Policy], faults: Sequence[str] | None = No
         if faults is None:
             continue
         known = set(faults)
-        if isinstance(policy, ShrinkPolicy) and policy.with_.fault not in known:
-            problems.append(Problem(f"shrinks unknown fault {policy.with_.fault!r}",
-                                    path=f"{path}.with.fault", hint=f"faults: {', '.join(faults)}"))
-        if isinstance(policy, RollbackPolicy):
-            for j, name in enumerate(policy.with_.faults or ()):
-                if name not in known:
-                    problems.append(Problem(f"rolls back unknown fault {name!r}",
-                                            path=f"{path}.with.faults[{j}]", hint=f"faults: {', '.join(faults)}"))
+        kind = registry.actions.get(policy.action)
+        for where, name in kind.fault_refs(policy) if kind is not None else ():
+            if name not in known:
+                problems.append(Problem(f"{policy.action} names unknown fault {name!r}",
+                                        path=f"{path}.{where}", hint=f"faults: {', '.join(faults)}"))
     return problems

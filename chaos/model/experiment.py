@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 from chaos import registry
 from chaos.model.base import DnsLabel, Model
 from chaos.model.faults import FaultBase
-from chaos.model.policies import Policy
+from chaos.model.policies import PolicyBase
 from chaos.model.slos import Gate, MonitorSpec, Recovery, Slo
 
 
@@ -34,7 +34,14 @@ else:
     Fault = _union([kind.model for kind in registry.faults.all().values()], "type")
     """Every registered fault kind's class, told apart by ``type``."""
 
+if TYPE_CHECKING:
+    Policy = PolicyBase
+else:
+    Policy = _union([kind.model for kind in registry.actions.all().values()], "action")
+    """Every registered action's policy class, told apart by ``action``."""
+
 FAULT_TYPES: tuple[str, ...] = registry.faults.names()
+ACTIONS: tuple[str, ...] = registry.actions.names()
 
 
 class Metadata(Model):

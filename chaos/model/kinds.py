@@ -143,8 +143,6 @@ class FaultKind:
     """None: refused on the host target."""
     shrinkable: frozenset[str] = frozenset()
     """The ``shrink`` parameters that apply to this kind (percent, latency, jitter, mode, value)."""
-    ctk_import: tuple[str, ...] = ()
-    """Chaos Toolkit action functions this kind imports from (``chaosk8s...``), if any."""
 
     @property
     def targets(self) -> tuple[TargetType, ...]:
@@ -170,30 +168,40 @@ class ActionIO:
     state_dir: Path
 
 
+def _no_refs(policy: Any) -> list[tuple[str, str]]:
+    return []
+
+
+def _no_problems(policy: Any, path: str) -> list[Any]:
+    return []
+
+
 @dataclass(frozen=True)
 class ActionKind:
-    """One policy ``action``: its policy model and its words; how it acts.
+    """One policy ``action``: its policy model, its checks and its words; how it acts.
 
-    The product's own actions (rollback, degrade, circuit-break, shrink, notify, abort) are decided
-    and applied by ``chaos.policy`` (their ``decide`` builds the policy engine's action value). A
-    plugin action gives ``apply`` (and ``revert`` when it is reversible): the executor runs it through
-    the policy engine like the others — recorded in the ledger, reverted at the end of the run
-    unless ``keep: true``, escalated when it fails.
+    The product's own actions (rollback, degrade, circuit-break, shrink, notify, abort) give ``decide``:
+    the policy engine's action value for a policy (``chaos.policy.actions``), applied through the
+    target's actuators (circuit-break gives none: its breaker decides). A plugin action gives ``apply``
+    instead: the executor runs it when the policy fires, records it in the ledger and escalates it
+    when it fails, like a ``notify`` (it is not undone at the end of the run).
     """
 
     name: str
     """What users write as ``action:``."""
     model: type[BaseModel]
     """The pydantic class of the policy: a ``chaos.model.policies.PolicyBase`` subclass with
-    ``action: Literal[name]`` and its ``with_`` block."""
+    ``action: Literal[name]`` and its ``with_`` block (``alias="with"``)."""
     words: str
     decide: Callable[[Any, Any], Any] | None = None
     """Built-in actions: ``(policy, decider config) → the policy engine's action value``."""
     apply: Callable[[Any, ActionIO], Awaitable[str]] | None = None
-    """Plugin actions: ``(with block, io) → note`` (raises ``ChaosError`` when it fails)."""
-    revert: Callable[[Any, ActionIO], Awaitable[None]] | None = None
-    """Plugin actions: undo ``apply`` at the end of the run (None: nothing to undo)."""
-    escalates_to: bool = True
+    """Plugin actions: ``(with block, io) → note``; raises ``ChaosError`` when it fails."""
+    fault_refs: Callable[[Any], list[tuple[str, str]]] = _no_refs
+    """``policy → [(field path under the policy, fault name)]``: the faults it names (checked to exist)."""
+    check: Callable[[Any, str], list[Any]] = _no_problems
+    """``(policy, its path) → problems`` of the policy alone (``chaos.errors.Problem``)."""
+    escalation_target: bool = True
     """Whether ``escalate.to`` may name this action."""
 
 

@@ -1,19 +1,19 @@
-"""Recovery policies: what to do when an SLO breaches (one class per ``action``).
+"""Recovery policies: what every policy has (:class:`PolicyBase`: ``name``, ``when``, ``escalate``,
+``keep``) and the ``with`` blocks of the product's actions. Each ``action`` is one kind module
+(``chaos.actions.<name>``, or a plugin's) holding its policy class; the union ``Policy`` is built from
+the kinds registry.
 
 Evaluated in file order on every monitor tick by ``chaos.policy.decisions`` (pure); the
 ``with`` block of each action is typed here so a bad policy is refused before anything is
 injected. Pure values.
 """
 
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from chaos.model.base import DnsLabel, Duration, Model, PublicUrl, SecretHeaders
 from chaos.model.faults import Mode, Percent
-
-Action = Literal["rollback", "degrade", "circuit-break", "shrink", "notify", "abort"]
-ACTIONS: tuple[str, ...] = ("rollback", "degrade", "circuit-break", "shrink", "notify", "abort")
 
 
 class When(Model):
@@ -30,7 +30,21 @@ class Escalate(Model):
     """If the action did not bring its SLO back within ``after``, fire ``to``."""
 
     after: Duration
-    to: Literal["rollback", "abort", "circuit-break", "degrade", "shrink", "notify"] = "rollback"
+    to: str = "rollback"
+    """A registered action (``chaos.registry.actions``)."""
+
+    @field_validator("to")
+    @classmethod
+    def _known_action(cls, value: str) -> str:
+        from chaos import registry
+
+        kind = registry.actions.get(value)
+        if kind is None or not kind.escalation_target:
+            names = [k.name for k in registry.actions.all().values() if k.escalation_target]
+            problem = registry.actions.unknown(value)
+            hint = problem.hint if "did you mean" in problem.hint else f"one of {', '.join(names)}"
+            raise ValueError(f"{problem.message} ({hint})")
+        return value
 
 
 class HttpCall(Model):
@@ -130,6 +144,12 @@ class EmptyWith(Model):
 
 
 class PolicyBase(Model):
+    """Fields every policy has; each action's class adds ``action: Literal["<its name>"]`` and ``with_``."""
+
+    if TYPE_CHECKING:
+        action: str
+        with_: Any
+
     name: DnsLabel
     when: When
     escalate: Escalate | None = None
@@ -137,37 +157,15 @@ class PolicyBase(Model):
     """Leave this action in place at the end of the run (the journal says so loudly)."""
 
 
-class RollbackPolicy(PolicyBase):
-    action: Literal["rollback"]
-    with_: RollbackWith = Field(default_factory=RollbackWith, alias="with")
+def __getattr__(name: str) -> Any:
+    """``Policy``: the union of every registered action's policy class (built in ``chaos.model.experiment``,
+    since the action modules import this one)."""
+    if name == "Policy":
+        from chaos.model import experiment
+
+        return experiment.Policy
+    raise AttributeError(name)
 
 
-class DegradePolicy(PolicyBase):
-    action: Literal["degrade"]
-    with_: DegradeWith = Field(alias="with")
-
-
-class CircuitBreakPolicy(PolicyBase):
-    action: Literal["circuit-break"]
-    with_: CircuitBreakWith = Field(alias="with")
-
-
-class ShrinkPolicy(PolicyBase):
-    action: Literal["shrink"]
-    with_: ShrinkWith = Field(alias="with")
-
-
-class NotifyPolicy(PolicyBase):
-    action: Literal["notify"]
-    with_: NotifyWith = Field(alias="with")
-
-
-class AbortPolicy(PolicyBase):
-    action: Literal["abort"]
-    with_: EmptyWith = Field(default_factory=EmptyWith, alias="with")
-
-
-Policy = Annotated[
-    RollbackPolicy | DegradePolicy | CircuitBreakPolicy | ShrinkPolicy | NotifyPolicy | AbortPolicy,
-    Field(discriminator="action"),
-]
+if TYPE_CHECKING:
+    Policy = PolicyBase

@@ -193,7 +193,32 @@ class Notify:
         return f"notify {self.url}"
 
 
-Action = RemoveFaults | Abort | Degrade | SetWeight | ShrinkFault | Notify
+@dataclass(frozen=True)
+class PluginAction:
+    """The action of a plugin's action kind (its ``ActionKind.apply``): run once when its policy fires,
+    through the run's :class:`~chaos.policy.actuators.ActionRunner`; nothing of it is undone at the end."""
+
+    action: str
+    """The action's registered name."""
+    with_: Any = None
+    """The policy's ``with`` block (the plugin's own model)."""
+
+    @property
+    def kind(self) -> str:
+        return self.action
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (f"action:{self.action}",)
+
+    def summary(self) -> str:
+        from chaos import registry
+
+        kind = registry.actions.get(self.action)
+        return kind.words if kind is not None else self.action
+
+
+Action = RemoveFaults | Abort | Degrade | SetWeight | ShrinkFault | Notify | PluginAction
 REVERSIBLE_KINDS: frozenset[str] = frozenset({"degrade", "set-weight", "shrink"})
 """Kinds whose effect is undone at the end of a run (a shrink is undone by removing its fault)."""
 
@@ -333,6 +358,6 @@ def notification_payload(decision: Decision, extra: Mapping[str, Any] | None = N
 
 __all__ = [
     "REVERSIBLE_KINDS", "Abort", "Action", "BreakerPhase", "Cause", "Decision", "Degrade", "Evidence",
-    "Notify", "Outcome", "RemoveFaults", "Revert", "RevertHandle", "SetWeight", "ShrinkFault", "Suppressed",
+    "Notify", "Outcome", "PluginAction", "RemoveFaults", "Revert", "RevertHandle", "SetWeight", "ShrinkFault", "Suppressed",
     "WeightTarget", "notification_payload",
 ]

@@ -52,6 +52,13 @@ class Notifier(Protocol):
         """Deliver the evidence of ``decision`` (a notify) to its webhook."""
 
 
+@runtime_checkable
+class ActionRunner(Protocol):
+    async def run_action(self, decision: Decision) -> str:
+        """Run a plugin action (``decision.action`` is a :class:`~chaos.policy.actions.PluginAction`);
+        returns a note. Raises a ChaosError when it fails."""
+
+
 @dataclass
 class Actuators:
     """The capabilities a run has; a missing one makes its actions fail (and escalate)."""
@@ -61,6 +68,7 @@ class Actuators:
     degrader: Degrader | None = None
     weights: WeightSetter | None = None
     notifier: Notifier | None = None
+    runner: ActionRunner | None = None
 
     @classmethod
     def of(cls, *impls: object) -> Actuators:
@@ -68,7 +76,7 @@ class Actuators:
         def first(proto: type) -> Any:
             return next((i for i in impls if isinstance(i, proto)), None)
         return cls(first(FaultRemover), first(FaultShrinker), first(Degrader), first(WeightSetter),
-                   first(Notifier))
+                   first(Notifier), first(ActionRunner))
 
 
 class RoutingDegrader:

@@ -35,20 +35,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from chaos import registry
+from chaos.actions.abort import AbortPolicy
+from chaos.actions.circuit_break import CircuitBreakPolicy
+from chaos.actions.rollback import RollbackPolicy
 from chaos.errors import InvalidExperiment
 from chaos.model.checks import check_policies
 from chaos.model.durations import parse_duration
 from chaos.model.experiment import Experiment
-from chaos.model.policies import (
-    AbortPolicy,
-    CircuitBreakPolicy,
-    DegradePolicy,
-    NotifyPolicy,
-    Policy,
-    RollbackPolicy,
-    ShrinkPolicy,
-    When,
-)
+from chaos.model.policies import PolicyBase as Policy
+from chaos.model.policies import When
 from chaos.model.slos import Slo
 from chaos.policy import breaker as breakers
 from chaos.policy.actions import (
@@ -57,10 +53,10 @@ from chaos.policy.actions import (
     BreakerPhase,
     Cause,
     Decision,
-    Degrade,
     Evidence,
     Notify,
     Outcome,
+    PluginAction,
     RemoveFaults,
     ShrinkFault,
     Suppressed,
@@ -392,24 +388,16 @@ class Decider:
         return False, ""
 
     def _action_of(self, p: Policy) -> Action | None:
-        if isinstance(p, RollbackPolicy):
-            return RemoveFaults(tuple(p.with_.faults) if p.with_.faults else self.config.faults)
-        if isinstance(p, AbortPolicy):
-            return Abort(())
-        if isinstance(p, DegradePolicy):
-            w = p.with_
-            return Degrade(http=w.http, kubernetes=w.kubernetes.patch if w.kubernetes else None, revert=w.revert)
-        if isinstance(p, ShrinkPolicy):
-            s = p.with_
-            params: list[tuple[str, str | float]] = [
-                (k, val) for k, val in (("percent", s.percent), ("latency", s.latency), ("jitter", s.jitter),
-                                        ("mode", s.mode), ("value", s.value)) if val is not None]
-            return ShrinkFault(s.fault, tuple(params))
-        if isinstance(p, NotifyPolicy):
-            n = p.with_
-            return Notify(url=n.url, headers=tuple(sorted(n.headers.items())), timeout=n.timeout,
-                          experiment=self.config.experiment)
-        return None  # circuit-break: decided by its breaker
+        """The action value of a firing policy, from its kind (None: circuit-break, decided by its breaker)."""
+        kind = registry.actions.get(p.action)
+        if kind is None:
+            return None
+        if kind.decide is not None:
+            action: Action = kind.decide(p, self.config)
+            return action
+        if kind.apply is not None:
+            return PluginAction(p.action, p.with_)
+        return None
 
     def _resolve(self, candidates: list[_Candidate]) -> tuple[list[_Candidate], list[Suppressed]]:
         kept: list[_Candidate] = []

@@ -22,6 +22,7 @@ from chaos.policy.actions import (
     Degrade,
     Notify,
     Outcome,
+    PluginAction,
     RemoveFaults,
     Revert,
     SetWeight,
@@ -77,6 +78,10 @@ async def _apply(decision: Decision, actuators: Actuators, ledger: Ledger, at: f
         else:
             previous = await weights.set_weight(decision.id, action.target, action.weight)
             ledger.record_applied(decision, previous_weight=previous, at=at)
+    elif isinstance(action, PluginAction):
+        note = await _need(actuators.runner, f"runner of {action.action} actions").run_action(decision)
+        ledger.record_applied(decision, at=at)
+        return note
     else:
         assert isinstance(action, Notify)
         await _need(actuators.notifier, "notifier").notify(decision)

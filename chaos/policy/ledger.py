@@ -22,6 +22,7 @@ from chaos.policy.actions import (
     Decision,
     Degrade,
     Notify,
+    PluginAction,
     RemoveFaults,
     Revert,
     RevertHandle,
@@ -141,7 +142,7 @@ class Ledger:
             else:
                 entry.covers.append(decision.id)
         else:
-            assert isinstance(action, Notify)
+            assert isinstance(action, Notify | PluginAction)  # nothing to undo
 
     def record_failed(self, action_id: str, error: str) -> None:
         self._failed.setdefault(action_id, error)

@@ -18,16 +18,17 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, assert_never
+from typing import Any, TypeVar, assert_never
 
+from chaos import registry
 from chaos.clients.host import capabilities
 from chaos.clients.host.admin_client import ProxyAdminClient
 from chaos.clients.host.commands import Runner
 from chaos.clients.host.specs import ProxyFault
 from chaos.compiling.host import HostFaultPlan, plan_host, shrink_proxy_fault
-from chaos.errors import ChaosError, PreflightRefused, TargetError
+from chaos.errors import ChaosError, PreflightRefused, StateError, TargetError
 from chaos.model.kinds import CustomRealiser, HostIO
 from chaos.policy.actions import WeightTarget
 from chaos.policy.actuators import Actuators
@@ -42,6 +43,7 @@ from chaos.targets.realisations import (
 )
 
 ADMIN_TIMEOUT = 5.0
+T = TypeVar("T")
 
 
 def proxy_token(proxy: Mapping[str, Any], environ: Mapping[str, str]) -> str:
@@ -105,10 +107,14 @@ class HostTarget:
                 else:
                     checks.append(f"a run-owned fault proxy will listen on {proxy['listen']}")
             elif plan.via == "custom":
+                origin = registry.faults.origin(plan.fault_type)
                 targets.append(plan.description)
-                realiser = _custom(plan.fault_type)
-                check = getattr(realiser, "preflight", None)
-                checks += await check(plan.custom) if check is not None else []
+                checks.append(f"{plan.fault_type} realises {plan.fault} itself"
+                              + (f" ({origin.distribution})" if origin is not None else ""))
+                realiser, _ = self._custom(plan.fault_type, plan.comment, 0.0)
+                own = getattr(realiser, "preflight", None)  # optional: a kind's own checks (drivers, programs)
+                if own is not None:
+                    checks += await own(plan.custom)
             else:
                 report = report or await asyncio.to_thread(capabilities.probe)
                 await asyncio.to_thread(capabilities.require, plan.fault_type, report)
@@ -137,10 +143,9 @@ class HostTarget:
                 await admin.add_fault(fault)
             return realisation
         if plan.via == "custom":
-            run_id, fault_name = plan.comment.split(":")[1:3]
-            io = HostIO(run_id=run_id, fault=fault_name, deadline=deadline, state_dir=self.state_dir,
-                        environ=self.environ)
-            realisation.update(await _custom(plan.fault_type).inject(plan.custom, io))
+            realiser, io = self._custom(plan.fault_type, plan.comment, deadline)
+            extra = await _plugin_call(plan.fault_type, "inject", realiser.inject(plan.custom, io))
+            realisation["params"] = {**plan.custom, **extra}
             return realisation
         # kernel faults only: their modules are not on a proxy run's way to injection
         from chaos.clients.host.iptables import IptablesFaults
@@ -175,10 +180,12 @@ class HostTarget:
         kind = realisation.get("kind")
         try:
             if kind == "custom":
-                typed = realisation_from_record(realisation)
-                assert isinstance(typed, CustomRealisation)
-                return await _custom(typed.fault_type).present(typed.record, _custom_io(typed, self.state_dir,
-                                                                                        self.environ))
+                record = realisation_from_record(realisation)
+                assert isinstance(record, CustomRealisation)
+                realiser, io = self._custom(record.fault_type, record.comment, 0.0)
+                present: bool | None = await _plugin_call(record.fault_type, "present",
+                                                          realiser.present(record.params, io))
+                return present
             if kind == "iptables":
                 from chaos.clients.host.iptables import IptablesFaults
 
@@ -194,6 +201,9 @@ class HostTarget:
         except ChaosError:
             return None
         return None
+
+    def _custom(self, fault_type: str, comment: str, deadline: float) -> tuple[CustomRealiser, HostIO]:
+        return _custom_realiser(fault_type, comment, deadline, self.state_dir, self.environ)
 
     async def shrink(self, realisation: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         if realisation.get("kind") != "proxy":
@@ -252,6 +262,28 @@ class HostTarget:
             raise TargetError(f"the fault proxy for {proxy['listen']} did not start: {ready.get('error')}")
         return {"admin": f"http://{ready['admin']}", "token_file": str(token_file), "token_env": None,
                 "pid": proc.pid}
+
+
+def _custom_realiser(fault_type: str, comment: str, deadline: float, state_dir: Path,
+                     environ: Mapping[str, str]) -> tuple[CustomRealiser, HostIO]:
+    """The realiser of a kind that does its own I/O, and what it is given (run and fault from the comment)."""
+    kind = registry.faults.get(fault_type)
+    if kind is None or kind.host is None or kind.host.custom is None:
+        raise StateError(f"a {fault_type} fault was recorded but no installed fault kind {fault_type!r} realises "
+                         "it on the host: reinstall the package that provides it, then `aftershock recover`")
+    _, run_id, fault = [*comment.split(":"), "", ""][:3]
+    return kind.host.custom, HostIO(run_id=run_id, fault=fault, deadline=deadline, state_dir=Path(state_dir),
+                                    environ=environ)
+
+
+async def _plugin_call(fault_type: str, what: str, call: Awaitable[T]) -> T:
+    """Await a custom realiser's ``what``; its own failure becomes a TargetError naming the kind."""
+    try:
+        return await call
+    except ChaosError:
+        raise
+    except Exception as exc:  # a plugin's bug: reported, and the engine's removal path still runs
+        raise TargetError(f"{fault_type} {what} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _opt_float(value: Any) -> float | None:
@@ -325,29 +357,14 @@ async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
                 return f"iptables rule {comment} removed" if gone else f"iptables rule {comment} already gone"
             qdisc_gone = await asyncio.to_thread(TcFaults(pid_dir, runner).remove, str(kernel.get("interface")))
             return f"tc qdisc on {kernel.get('interface')} removed" if qdisc_gone else "tc qdisc already gone"
-        case CustomRealisation() as custom:
-            undone = await _custom(custom.fault_type).remove(custom.record, _custom_io(custom, state_dir, environ))
-            return f"{custom.description}: removed" if undone else f"{custom.description}: nothing left to remove"
+        case CustomRealisation(fault_type=fault_type, comment=comment, params=params):
+            realiser, io = _custom_realiser(fault_type, comment, 0.0, Path(state_dir), environ)
+            was_there = await _plugin_call(fault_type, "remove", realiser.remove(params, io))
+            return f"{fault_type} {io.fault} removed" if was_there else f"{fault_type} {io.fault} already gone"
         case KubeRealisation():
             raise TargetError("a Kubernetes fault is not removed by the host target")
         case other:
             assert_never(other)
-
-
-def _custom(fault_type: str) -> CustomRealiser:
-    """The realiser of a kind that does its own I/O (refused when that kind is not installed)."""
-    from chaos import registry
-
-    kind = registry.faults.get(fault_type)
-    if kind is None or kind.host is None or kind.host.custom is None:
-        raise TargetError(f"fault type {fault_type!r} is not installed here (or realises nothing on the host): "
-                          "install the package that provides it to remove the fault")
-    return kind.host.custom
-
-
-def _custom_io(custom: CustomRealisation, state_dir: Path, environ: Mapping[str, str]) -> HostIO:
-    return HostIO(run_id=custom.run_id, fault=custom.fault, deadline=0.0, state_dir=Path(state_dir),
-                  environ=environ)
 
 
 class HostRunTarget:

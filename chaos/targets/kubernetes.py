@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from chaos import registry
+from chaos.actions.circuit_break import CircuitBreakPolicy
 from chaos.clients.kube import (
     KubernetesTarget,
     KubeSettings,
@@ -29,7 +31,6 @@ from chaos.compiling.kubernetes import CompiledFault, compile_experiment
 from chaos.compiling.naming import RUN_LABEL
 from chaos.errors import ActuatorError, ChaosError
 from chaos.model.experiment import Experiment
-from chaos.model.policies import CircuitBreakPolicy
 from chaos.policy.actions import Decision, Degrade, RevertHandle, WeightTarget
 from chaos.policy.actuators import Actuators, Degrader, RoutingDegrader
 from chaos.targets.base import Realisation, TargetContext, UndoContext
@@ -159,25 +160,15 @@ class KubernetesRunTarget:
         self._removed.update(n for n, o in self.objects.items() if o.name == body["metadata"]["name"])
         return f"{report.object} deleted (attempts {report.attempts}, {report.waited:g}s)"
 
-    async def shrink(self, realisation: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    async def shrink(self, realisation: Mapping[str, Any], params: Mapping[str, Any],
+                     fault_type: str = "chaos-mesh") -> dict[str, Any]:
+        """Patch the live object smaller, as its fault kind's rendering says (``KubeRendering.shrink``)."""
         obj = dict(realisation["object"])
-        patch: dict[str, Any] = {}
-        spec = obj.get("spec", {})
-        if params.get("percent") is not None:
-            for key in ("loss", "duplicate", "corrupt"):
-                if key in spec:
-                    patch[key] = {**spec[key], key: f"{float(params['percent']):g}"}
-        if "delay" in spec:
-            delay = dict(patch.get("delay", spec["delay"]))
-            for key in ("latency", "jitter"):
-                if params.get(key) is not None:
-                    delay[key] = str(params[key])
-            if delay != spec["delay"]:
-                patch["delay"] = delay
-        if params.get("mode") is not None:
-            patch["mode"] = str(params["mode"])
-        if params.get("value") is not None:
-            patch["value"] = str(params["value"])
+        kind = registry.faults.get(fault_type)
+        if kind is None or kind.kube is None:
+            raise ActuatorError(f"shrink of {obj.get('kind')} {obj['metadata']['name']}: no installed fault kind "
+                                f"{fault_type!r} renders it")
+        patch = kind.kube.shrink(obj.get("spec", {}), params)
         if not patch:
             raise ActuatorError(f"shrink of {obj.get('kind')} {obj['metadata']['name']}: none of "
                                 f"{sorted(params)} applies to this fault")
@@ -216,7 +207,8 @@ class _KubeShrinker:
         row = self.target.store.fault(self.target.run_id, fault)
         if row is None or not row.live:
             raise ActuatorError(f"fault {fault} is not live")
-        updated = await self.target.shrink(row.realisation, params)
+        fault_type = next((f.type for f in self.target.experiment.spec.faults if f.name == fault), "chaos-mesh")
+        updated = await self.target.shrink(row.realisation, params, fault_type)
         self.target.store.update_fault(self.target.run_id, fault, "injected", updated)
 
 

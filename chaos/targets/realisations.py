@@ -54,21 +54,14 @@ class KubeRealisation:
 
 @dataclass(frozen=True, kw_only=True)
 class CustomRealisation:
-    """A fault a kind realises itself (``HostRealisation.custom``): removed by that kind from this record."""
+    """A fault of a kind that realises it itself (``HostRealisation.custom``, e.g. a plugin's): removed
+    by that kind's ``remove``, found by ``fault_type`` in the kinds registry."""
 
     description: str = ""
     comment: str
-    """``aftershock:<run>:<fault>``: the run and fault the kind's removal is for."""
     fault_type: str
-    record: Mapping[str, Any]
-
-    @property
-    def run_id(self) -> str:
-        return self.comment.split(":")[1]
-
-    @property
-    def fault(self) -> str:
-        return self.comment.split(":")[2]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """The kind's ``plan`` (recorded write-ahead), plus what its ``inject`` returned."""
 
 
 TypedRealisation = ProxyRealisation | KernelRealisation | KubeRealisation | CustomRealisation
@@ -90,11 +83,8 @@ def realisation_from_record(record: Mapping[str, Any]) -> TypedRealisation:
             return KernelRealisation(kind=kind, description=str(data.get("description", "")), comment=comment,
                                      kernel=dict(data.get("kernel") or {}))
         if kind == "custom":
-            comment = str(data["comment"])
-            if len(comment.split(":")) < 3:
-                raise StateError(f"recorded custom fault has no aftershock comment: {comment!r}")
-            return CustomRealisation(description=str(data.get("description", "")), comment=comment,
-                                     fault_type=str(data["fault_type"]), record=dict(data))
+            return CustomRealisation(description=str(data.get("description", "")), comment=str(data["comment"]),
+                                     fault_type=str(data["fault_type"]), params=dict(data.get("params") or {}))
         if kind == "kubernetes":
             obj = data["object"]
             if not obj["metadata"]["name"]:

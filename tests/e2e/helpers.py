@@ -43,9 +43,11 @@ class Cli:
     _err_reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, *args: str, env: dict[str, str] | None = None) -> Cli:
+    async def start(cls, *args: str, env: dict[str, str] | None = None, binary: Path | None = None,
+                    cwd: Path | None = None) -> Cli:
+        """``binary`` (default: this venv's ``aftershock``) run with ``args`` in ``cwd`` (default: the repo)."""
         proc = await asyncio.create_subprocess_exec(
-            str(AFTERSHOCK), *args, cwd=str(REPO), env={**os.environ, **(env or {})},
+            str(binary or AFTERSHOCK), *args, cwd=str(cwd or REPO), env={**os.environ, **(env or {})},
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         cli = cls(proc)
         cli._reader = asyncio.create_task(cli._read())

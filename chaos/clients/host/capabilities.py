@@ -12,6 +12,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 
+from chaos import registry
 from chaos.clients.host.commands import CommandFailed, Runner
 from chaos.clients.host.netns import temporary_netns
 from chaos.errors import CapabilityMissing, ChaosError
@@ -40,14 +41,6 @@ class CapabilityReport:
                 for c in self.items.values()]
 
 
-NEEDS: dict[str, tuple[str, ...]] = {
-    "network-loss": ("net_admin", "iptables", "iptables_statistic", "iptables_comment"),
-    "network-partition": ("net_admin", "iptables", "iptables_comment"),
-    "network-bandwidth": ("net_admin", "tc", "tc_tbf"),
-    "network-delay": ("net_admin", "tc", "tc_netem"),
-    "network-duplicate": ("net_admin", "tc", "tc_netem"),
-    "network-corrupt": ("net_admin", "tc", "tc_netem"),
-}
 ALIASES = {"loss": "network-loss", "partition": "network-partition", "bandwidth": "network-bandwidth",
            "netem": "network-delay", "delay": "network-delay"}
 
@@ -131,10 +124,12 @@ def probe() -> CapabilityReport:
 
 
 def require(kind: str, report: CapabilityReport | None = None) -> None:
-    """Raise :class:`CapabilityMissing` naming what ``kind`` (a fault type) needs and how to fix it."""
-    needs = NEEDS.get(ALIASES.get(kind, kind))
-    if needs is None:
-        return  # realised by the fault proxy: no kernel capability needed
+    """Raise :class:`CapabilityMissing` naming what ``kind`` (a fault type) needs and how to fix it
+    (its kind's ``HostRealisation.capabilities``)."""
+    fault_kind = registry.faults.get(ALIASES.get(kind, kind))
+    needs = fault_kind.host.capabilities if fault_kind is not None and fault_kind.host is not None else ()
+    if not needs:
+        return  # realised by the fault proxy or by the kind itself: no kernel capability needed
     report = report or probe()
     missing = [report.items[n] for n in needs if not report.ok(n)]
     if missing:

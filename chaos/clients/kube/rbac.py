@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import yaml
 
+from chaos.actions.circuit_break import CircuitBreakPolicy
+from chaos.actions.degrade import DegradePolicy
 from chaos.clients.kube.context import CHAOS_GROUP, POD_CHAOS_KINDS, KubeContext
 from chaos.compiling.kubernetes import compile_experiment
 from chaos.model.experiment import Experiment
-from chaos.model.policies import CircuitBreakPolicy, DegradePolicy
 
 ROLE_NAME = "aftershock-runner"
 CHAOS_VERBS = ("create", "delete", "get", "list", "patch")

@@ -1,0 +1,1 @@
+"""An example Aftershock plugin: one fault kind, one action, one probe (each a module with its ``KIND``)."""
