@@ -27,7 +27,7 @@ import click
 
 from chaos.errors import ChaosError, InvalidExperiment, MonitorUnavailable, Problem
 from chaos.loading import Loaded, load_file
-from chaos.model.durations import parse_duration
+from chaos.model.durations import parse_window
 from chaos.model.slos import Slo
 from chaos.slo.evaluation import WindowResult
 from chaos.slo.monitoring import Monitor
@@ -208,7 +208,7 @@ def check(ctx: click.Context, files: tuple[str, ...], window: str | None, junit_
     window_s: float | None = None
     if window is not None:
         try:
-            window_s = parse_duration(window)
+            window_s = parse_window(window)
             if window_s <= 0:
                 raise ValueError("the window must be longer than 0s")
         except ValueError as exc:

@@ -10,10 +10,11 @@ starts is stopped when it ends, whatever happens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -181,9 +182,12 @@ async def _demo_body(scenario: str, state_dir: str | None, output: str, report: 
     async with DemoStack(load_rate=25.0) as stack:
         e = stack.endpoints
         say(f"demo: order-service http://{e.order}, fault proxy {e.proxy} (admin {stack.proxy_admin_url})")
-        async with PrometheusServer(stack.scrape_targets(), scrape_interval="1s") as prom:
+        async with PrometheusServer(stack.scrape_targets(), scrape_interval="1s") as prom, \
+                _alertmanager(say) as alertmanager:
             say(f"demo: Prometheus {prom.url} scraping every 1s")
-            environ = {**os.environ, "PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": e.proxy,
+            environ = {**os.environ, "PROMETHEUS_URL": prom.url, **({"ALERTMANAGER_URL": alertmanager}
+                                                                      if alertmanager else {}),
+                       "AFTERSHOCK_DEMO_PROXY_LISTEN": e.proxy,
                        "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
                        "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, "AFTERSHOCK_DEMO_ORDER_URL": stack.order_url}
             if scenario == "gameday":  # the three scenarios as one game day: chaos.commands.gameday
@@ -238,6 +242,27 @@ async def _demo_body(scenario: str, state_dir: str | None, output: str, report: 
             if not shown:
                 click.echo("demo: the demo did not show what it set out to show (exit 1)", err=True)
             return 0 if shown else 1
+
+
+@contextlib.asynccontextmanager
+async def _alertmanager(say: Callable[[str], None]) -> AsyncIterator[str]:
+    """A throw-away Alertmanager for the demo's alerting loop (its URL), or "" when it is not installed
+    (the experiments then say the silence could not be made, and go on)."""
+    from chaos.demo.alertmanager import AlertmanagerServer
+    from chaos.errors import ChaosError
+
+    try:
+        server = await asyncio.to_thread(AlertmanagerServer().start)
+    except ChaosError as exc:
+        say(f"demo: no Alertmanager ({exc}); expected alerts are not silenced")
+        yield ""
+        return
+    say(f"demo: Alertmanager {server.url} (the drill silences its expected alerts there and alerts what "
+        "no policy answers)")
+    try:
+        yield server.url
+    finally:
+        await asyncio.to_thread(server.close)
 
 
 def _narrator(story: Story, say: Callable[[str], None]) -> Callable[[ev.RunEvent], None]:

@@ -256,7 +256,7 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
     from chaos.commands.recover import _recover
     from chaos.engine.driver import Engine
     from chaos.gameday.metrics import Metrics
-    from chaos.gameday.notify import Notifier
+    from chaos.gameday.notify import Notifier, alert_suspended
     from chaos.gameday.runner import GameDayRunner, notify_finished, read_gate, write_report
     from chaos.gameday.service import Finished, Handle, Scheduler, SystemClock
 
@@ -286,6 +286,8 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
 
     async def notify(lgd: LoadedGameDay, event: str, body: dict[str, Any]) -> None:
         await Notifier(lgd.gameday.spec.notify).send(event, body)
+        if event == "suspended":
+            await alert_suspended(lgd, body)
 
     click.echo("gameday serve: recovering faults left by dead runs")
     await _recover(str(engine.store.dir), None, False, False)

@@ -70,7 +70,7 @@ def _metrics_handler(registry: CollectorRegistry) -> Callable[[web.Request], Awa
 
 
 def payment_app(channel: str, service_time_ms: tuple[float, float], rng: random.Random) -> web.Application:
-    """``POST /pay`` → 200 JSON after a 5-20 ms service time; ``GET /metrics``."""
+    """``POST /pay`` → 200 JSON after a 5-20 ms service time; ``GET /health``; ``GET /metrics``."""
     registry = CollectorRegistry()
     requests = Counter("http_requests_total", "Payment requests", ["service", "channel", "code"],
                        registry=registry)
@@ -86,8 +86,12 @@ def payment_app(channel: str, service_time_ms: tuple[float, float], rng: random.
         duration.labels("payment-gateway", channel).observe(time.perf_counter() - start)
         return web.json_response({"status": "paid", "channel": channel, "payment": next(ids)})
 
+    async def health(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "channel": channel})
+
     app = web.Application()
     app.router.add_post("/pay", pay)
+    app.router.add_get("/health", health)  # what the circuit-break demo's HTTP probe asks
     app.router.add_get("/metrics", _metrics_handler(registry))
     return app
 

@@ -46,10 +46,10 @@ STORIES: dict[str, Story] = {
         after_action="Orders now go to the backup payment channel; watch error-rate fall back although "
                      "the fault is still live."),
     "circuit-break": Story(
-        "circuit-break", "demo-circuit-break.yaml", "circuit-break", "payment-timeouts",
-        intro="Payments to the primary gateway will take 2 s, past the order service's 1 s timeout; "
-              "after 3 ticks with timeouts the breaker takes the gateway out of traffic.",
-        watch="Watch payment-timeouts rise above 0.",
+        "circuit-break", "demo-circuit-break.yaml", "circuit-break", "payment-probe",
+        intro="Payments to the primary gateway will take 2 s; an HTTP probe of the gateway times out after "
+              "1 s, and 3 consecutive probe timeouts take the gateway out of traffic.",
+        watch="Watch payment-probe fail (0): three timeouts in a row open the breaker.",
         after_action="The breaker opened: the primary gateway gets no traffic, payments go to the backup."),
 }
 
@@ -92,9 +92,9 @@ def narrate(story: Story, event: ev.RunEvent) -> str | None:
         return f"The {event.action} action failed: {event.error}"
     if isinstance(event, ev.BreakerChanged):
         return {"open": f"Breaker open: {event.service} weight {event.weight}; payments go to the backup. "
-                        "Watch payment-timeouts fall back to 0.",
-                "half-open": f"Breaker half-open: {event.service} gets weight {event.weight} again, as a probe; "
-                             "it re-opens if timeouts come back.",
+                        "Watch payment-probe hold again (1).",
+                "half-open": f"Breaker half-open: {event.service} gets weight {event.weight} again for the trials; "
+                             "one probe timeout re-opens it, 3 good ones close it.",
                 "closed": f"Breaker closed: {event.service} weight {event.weight} again."}.get(
                     event.state, f"Breaker {event.state}: {event.service} weight {event.weight}.")
     if isinstance(event, ev.FaultRemoved):

@@ -23,11 +23,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
+from chaos.clients.alertmanager import AlertmanagerClient
 from chaos.clients.registry import RunLock
 from chaos.clients.state import StateStore
 from chaos.compiling import naming
 from chaos.engine import events as ev
 from chaos.engine import runs as rm
+from chaos.engine.alerts import RunAlerts
 from chaos.engine.api import Plan, PlannedFault, RunSummary
 from chaos.engine.clock import Clock, LoopClock
 from chaos.engine.policy_bridge import PolicyBridge, action_name
@@ -42,6 +44,7 @@ from chaos.policy.actions import Revert as UndoStep
 from chaos.policy.actuators import Actuators
 from chaos.slo.monitoring import Monitor
 from chaos.slo.verdicts import Tick
+from chaos.targets import silences
 from chaos.targets.base import RunTarget, TargetContext
 from chaos.targets.plugin_actions import PluginActions
 from chaos.targets.recovery import recover_faults, remove_recorded
@@ -52,6 +55,8 @@ PRESENCE_EVERY_S = 2.0
 """How often a run checks that its faults are still where it put them."""
 Listener = Callable[[ev.Event], None]
 REMOVE_ATTEMPTS = 4
+ALERT_POST_TIMEOUT_S = 10.0
+"""How long the end of a run waits for its last alerts to reach Alertmanager."""
 
 TargetFactory = Callable[[TargetContext], RunTarget]
 """Builds the target of one run (default: host or Kubernetes by ``spec.target.type``)."""
@@ -110,6 +115,11 @@ class _Run:
     """Monotonic time of the last check that the run's faults are still there."""
     missing: set[str] = field(default_factory=set)
     """Faults found gone before their deadline (removed under the run); said once each."""
+    alerts: RunAlerts | None = None
+    """What this run sends to Alertmanager (``spec.alerting``), None without alerting."""
+    posting: set[asyncio.Task[None]] = field(default_factory=set)
+    silence: dict[str, Any] | None = None
+    """The recorded silence of the expected alerts (until it is expired)."""
 
     @property
     def experiment(self) -> Experiment:
@@ -232,6 +242,8 @@ class Engine:
             raise InvalidInput(Problem(f"run id {run_id!r} is already used by a run of this engine",
                                        hint="leave the run id out to get a fresh one"))
         run = _Run(run_id=run_id, loaded=loaded, dry_run=dry_run, bridge=PolicyBridge(loaded.experiment))
+        if loaded.experiment.spec.alerting is not None and not dry_run:
+            run.alerts = RunAlerts(loaded.experiment, run_id, journal=str(self.store.journal_path(run_id)))
         self._runs[run_id] = run
         return run
 
@@ -272,6 +284,7 @@ class Engine:
                 raise
         finally:
             gen.close()
+            await self._end_alerting(run)
             await self._close(run)
             if lock is not None:
                 lock.release()
@@ -297,6 +310,8 @@ class Engine:
         aborted = reason == "aborted"
         left: list[str] = []
         for row in self.store.faults(run.run_id, live_only=True):
+            if row.kind == silences.KIND:
+                continue  # expired when the run ends (_end_alerting), after the faults
             try:
                 detail = await self._remove_one(run, row.fault, row.realisation)
             except Exception as exc:  # cleanup goes on, whatever one removal raised
@@ -355,6 +370,12 @@ class Engine:
                 self.store.finish_run(run.run_id, event.verdict, event.exit_code, journal_path, ended=event.at)
         else:
             run.events.append(event)
+        if run.alerts is not None:
+            alerts = run.alerts.on_event(event)
+            if alerts:
+                task = asyncio.create_task(self._post_alerts(run, alerts))
+                run.posting.add(task)
+                task.add_done_callback(run.posting.discard)
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -376,6 +397,9 @@ class Engine:
             case rm.Record(fault=name):
                 if run.command == "abort":
                     raise _Aborted()
+                if run.silence is None and run.experiment.spec.alerting is not None \
+                        and run.experiment.spec.alerting.silence:
+                    await self._silence(run)
                 return self._record(run, name)
             case rm.Inject(fault=name):
                 if run.command == "abort":
@@ -464,6 +488,49 @@ class Engine:
         holds = bool(verdicts) and all(v.holds for v in verdicts)
         return rm.SteadyOutcome(at=self.clock.wall(), holds=holds, verdicts=verdicts)
 
+    async def _silence(self, run: _Run) -> None:
+        """Silence the experiment's expected alerts for the fault window: recorded write-ahead (a
+        fault row of its own), then created. A failure is said and the run goes on (the drill's
+        own alerts may page)."""
+        alerting = run.experiment.spec.alerting
+        assert alerting is not None
+        now = self.clock.wall()
+        planned = silences.planned(run.experiment, run.run_id, now)
+        run.silence = planned
+        self.store.record_fault(run.run_id, silences.FAULT_NAME, silences.FAULT_TYPE, planned, planned["ends"])
+        try:
+            created = await silences.create(planned, self.environ)
+        except ChaosError as exc:
+            self._publish(run, ev.RunLog(run_id=run.run_id, at=self.clock.wall(), level="warning",
+                                         message=f"could not silence the expected alerts: {exc}"))
+            return
+        run.silence = created
+        self.store.update_fault(run.run_id, silences.FAULT_NAME, "injected", created)
+        self._publish(run, ev.RunLog(run_id=run.run_id, at=self.clock.wall(),
+                                     message=f"silenced the expected alerts ({', '.join(alerting.silence)}) until the "
+                                             f"run ends: silence {created['silence_id']} at {alerting.alertmanager}"))
+
+    async def _post_alerts(self, run: _Run, alerts: list[dict[str, Any]]) -> None:
+        alerting = run.experiment.spec.alerting
+        assert alerting is not None
+        try:
+            async with AlertmanagerClient(alerting.alertmanager, headers=alerting.headers) as am:
+                await am.post_alerts(alerts)
+        except ChaosError as exc:
+            log.warning("run %s: sending %d alert(s) failed: %s", run.run_id, len(alerts), exc)
+
+    async def _end_alerting(self, run: _Run) -> None:
+        """Expire the run's silence (after its faults are gone) and let the last alerts go out (bounded)."""
+        if run.silence is not None:
+            try:
+                detail = await silences.expire(run.silence, self.environ)
+                self.store.update_fault(run.run_id, silences.FAULT_NAME, "removed")
+                log.info("%s", detail)
+            except ChaosError as exc:  # `aftershock recover` expires it later; it ends by itself anyway
+                log.warning("run %s: expiring the silence failed: %s", run.run_id, exc)
+        if run.posting:
+            await asyncio.wait(set(run.posting), timeout=ALERT_POST_TIMEOUT_S)
+
     def _record(self, run: _Run, name: str) -> rm.RecordOutcome:
         assert run.target is not None
         fault = next(f for f in run.experiment.spec.faults if f.name == name)
@@ -508,17 +575,22 @@ class Engine:
             due = run.monitor.next_due(run.run_id, last_wall, interval)
             wait = min(last_mono + interval - self.clock.monotonic(), due - now)
         wait = min(wait, window_end - now)
+        timer = self.clock.monotonic() + wait
         if run.command is None and wait > 0:
             await self.clock.wait(run.wake, wait)
         run.wake.clear()
+        # woken early by a probe result (not by the timer or a command): judge the probes only
+        probes_only = (run.command is None and run.monitor is not None and run.monitor.has_probes(run.run_id)
+                       and self.clock.monotonic() < timer - 1e-3 and run.last_tick is not None)
         if run.command is not None:
             command, run.command = run.command, (run.command if run.command == "abort" else None)
             return rm.TickOutcome(at=self.clock.wall(), command="abort" if command == "abort" else "rollback")
         now = self.clock.wall()
         if now >= window_end:
             return rm.TickOutcome(at=now, tick=None)
-        run.last_tick, run.last_eval = self.clock.monotonic(), now
-        tick = await self._tick(run, now)
+        if not probes_only:
+            run.last_tick, run.last_eval = self.clock.monotonic(), now
+        tick = await self._tick(run, now, probes_only=probes_only)
         return rm.TickOutcome(at=self.clock.wall(), tick=tick)
 
     def _last_evaluation(self, run: _Run) -> tuple[float, float] | None:
@@ -536,12 +608,13 @@ class Engine:
     @staticmethod
     def _subscribe(run: _Run, monitor: Monitor) -> None:
         if run.run_id not in monitor.subscribers:
-            monitor.add(run.run_id, run.experiment.spec.slos, error_tolerance=run.experiment.spec.monitor.error_tolerance)
+            monitor.add(run.run_id, run.experiment.spec.slos, error_tolerance=run.experiment.spec.monitor.error_tolerance,
+                        on_result=run.wake.set)
 
-    async def _tick(self, run: _Run, now: float) -> Tick:
+    async def _tick(self, run: _Run, now: float, *, probes_only: bool = False) -> Tick:
         assert run.monitor is not None
         self._subscribe(run, run.monitor)
-        ticks = await run.monitor.tick(eval_time=now)
+        ticks = await run.monitor.tick(eval_time=now, probes_only=probes_only)
         await self._notice_missing(run)
         return ticks.get(run.run_id, Tick(eval_time=now))
 
@@ -552,6 +625,8 @@ class Engine:
             return
         run.last_presence = self.clock.monotonic()
         for row in self.store.faults(run.run_id, live_only=True):
+            if row.kind == silences.KIND:
+                continue
             left = run.deadlines.get(row.fault, row.deadline) - self.clock.wall()
             if row.state != "injected" or row.fault in run.missing or left < PRESENCE_EVERY_S:
                 continue

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from chaos.engine import events as ev
 from chaos.engine.policy_bridge import action_name, decision_evidence, decision_faults, decision_target
 from chaos.model.experiment import Experiment
+from chaos.model.policies import CircuitBreakPolicy, NotifyWith
 from chaos.model.slos import Gate, Slo
 from chaos.policy import actions as pa
 from chaos.policy.actions import Decision
@@ -269,6 +270,10 @@ class RunFacts:
     """Why the steady state after could not be judged (Prometheus unavailable, no data), if so."""
     injected: list[str] = field(default_factory=list)
     live: list[str] = field(default_factory=list)
+    notices: Mapping[str, NotifyWith] = field(default_factory=dict)
+    """Circuit-break policies with a ``with.notify`` webhook (told of every state change)."""
+    breaker_notices: int = 0
+    experiment: str = ""
 
     def timings(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -341,6 +346,9 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
     facts = RunFacts()
     steady = tuple(spec.steady_state)
     publish: Emit = Publish
+    facts.notices = {p.name: p.with_.notify for p in spec.policies
+                     if isinstance(p, CircuitBreakPolicy) and p.with_.notify is not None}
+    facts.experiment = exp.name
 
     def finish(at: float, verdict: ev.RunVerdict, reason: str) -> RunGen:
         final = ev.RunFinished(run_id=run_id, at=at, verdict=verdict, exit_code=EXIT_CODES[verdict],
@@ -505,9 +513,11 @@ def _decide(run_id: str, decision: Decision, decider: DeciderLike, facts: RunFac
     yield publish(ev.ActionApplied(run_id=run_id, at=now, decision_id=decision.id, action=action,
                                    detail=result.detail))
     if result.breaker is not None:
-        yield publish(ev.BreakerChanged(run_id=run_id, at=now, policy=decision.policy,
-                                        service=decision_target(decision), state=result.breaker,
-                                        weight=result.weight))
+        changed = ev.BreakerChanged(run_id=run_id, at=now, policy=decision.policy,
+                                    service=decision_target(decision), state=result.breaker, weight=result.weight)
+        yield publish(changed)
+        noticed = yield from _breaker_notice(run_id, facts, changed, publish)
+        now = noticed if noticed is not None else now
     if isinstance(decision.action, pa.ShrinkFault):
         yield publish(ev.FaultShrunk(run_id=run_id, at=now, fault=decision.action.fault,
                                      params=dict(result.shrunk)))
@@ -575,9 +585,33 @@ def _revert_all(run_id: str, decider: DeciderLike, publish: Emit,
         yield publish(ev.Reverted(run_id=run_id, at=out.at, decision_id=item.id, action=item.kind,
                                   detail=out.detail or description, kept=item.keep))
         if out.restored is not None and not item.keep:
-            yield publish(ev.BreakerChanged(run_id=run_id, at=out.at, policy=out.restored.policy,
-                                            service=out.restored.service, state="closed",
-                                            weight=out.restored.weight))
+            changed = ev.BreakerChanged(run_id=run_id, at=out.at, policy=out.restored.policy,
+                                        service=out.restored.service, state="closed", weight=out.restored.weight)
+            yield publish(changed)
+            yield from _breaker_notice(run_id, facts, changed, publish)
+
+
+def _breaker_notice(run_id: str, facts: RunFacts, changed: ev.BreakerChanged,
+                    publish: Emit) -> Generator[Step, AnyOutcome | None, float | None]:
+    """Tell the circuit-break policy's ``with.notify`` webhook of a state change (if it has one).
+
+    A failed notification is logged, never escalated: the breaker's own change already happened.
+    """
+    notice = facts.notices.get(changed.policy)
+    if notice is None:
+        return None
+    facts.breaker_notices += 1
+    reason = f"breaker {changed.policy}: {changed.state} ({changed.service} weight {changed.weight})"
+    decision = Decision(f"{changed.policy}.breaker-notice#{facts.breaker_notices}.{changed.state}", changed.policy,
+                        pa.Notify(url=notice.url, headers=tuple(sorted(notice.headers.items())),
+                                  timeout=notice.timeout, experiment=facts.experiment),
+                        pa.Evidence(slo="", status=None, value=None, objective="", tick_time=changed.at,
+                                    reason=reason), "breaker")
+    out = _expect(ApplyOutcome, (yield Apply(decision)))
+    if not out.ok:
+        yield publish(ev.RunLog(run_id=run_id, at=out.at, level="warning",
+                                message=f"notifying {notice.url} of {reason} failed: {out.error}"))
+    return out.at
 
 
 __all__ = ["EXIT_CODES", "emergency_verdict", "judge_gate", "lifecycle", "verdict_of"]

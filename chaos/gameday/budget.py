@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from chaos.model.durations import format_duration, parse_duration
+from chaos.model.durations import format_duration, parse_window
 from chaos.model.gameday import GameDayGate
 from chaos.model.slos import Slo
 
@@ -31,7 +31,7 @@ def _step(window_s: float) -> str:
 
 def bad_ratio_query(slo: Slo, window: str) -> str:
     """PromQL: the share of ``window`` during which ``slo``'s objective did not hold (0..1)."""
-    w = parse_duration(window)
+    w = parse_window(window)
     obj = slo.objective
     return (f"1 - avg_over_time((({slo.query}) {obj.op} bool {obj.value:g})"
             f"[{format_duration(w)}:{_step(w)}])")

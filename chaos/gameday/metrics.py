@@ -11,6 +11,9 @@ from chaos.engine import events as ev
 REASONS = ("missed", "superseded", "deadline", "paused", "suspended", "blackout", "concurrency", "overlap",
            "gate", "other")
 
+BREAKER_LEVELS = {"closed": 0, "half-open": 1, "open": 2}
+"""``aftershock_breaker_state`` values."""
+
 
 def reason_label(reason: str) -> str:
     """A bounded label for a free-text skip reason."""
@@ -41,6 +44,12 @@ class Metrics:
                                    registry=r)
         self.lag = Histogram("aftershock_schedule_lag_seconds", "Start time minus due time of scheduled runs",
                              buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 600), registry=r)
+        self.breaker_state = Gauge("aftershock_breaker_state",
+                                   "Circuit-break state per policy and service: 0 closed, 1 half-open, 2 open",
+                                   ["policy", "service"], registry=r)
+        self.breaker_changes = Counter("aftershock_breaker_transitions_total",
+                                       "Circuit-break state changes, by policy, service and new state",
+                                       ["policy", "service", "state"], registry=r)
         self._live: set[tuple[str, str]] = set()
         for reason in REASONS:
             self.missed.labels(reason=reason)
@@ -55,6 +64,9 @@ class Metrics:
         elif isinstance(event, ev.FaultInjected):
             self._live.add((event.run_id, event.fault))
             self.faults_active.set(len(self._live))
+        elif isinstance(event, ev.BreakerChanged):
+            self.breaker_state.labels(policy=event.policy, service=event.service).set(BREAKER_LEVELS[event.state])
+            self.breaker_changes.labels(policy=event.policy, service=event.service, state=event.state).inc()
         elif isinstance(event, ev.FaultRemoved):
             self._live.discard((event.run_id, event.fault))
             self.faults_active.set(len(self._live))

@@ -9,13 +9,15 @@ the runner and the scheduler service.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from chaos.errors import ChaosError
+from chaos.gameday.loading import LoadedGameDay
 from chaos.model.gameday import Notify
 
 log = logging.getLogger("aftershock.gameday")
@@ -58,3 +60,20 @@ class Notifier:
                                 type(exc).__name__)
                     continue
                 self.sent.append((redact(target.url), event))
+
+
+async def alert_suspended(lgd: LoadedGameDay, body: Mapping[str, Any]) -> None:
+    """``AftershockScheduleSuspended`` to the game day's Alertmanager (``spec.alerting``), if it has one;
+    a failure is logged (the suspension itself is recorded and shown by ``gameday list``)."""
+    receiver = lgd.gameday.spec.alerting
+    if receiver is None:
+        return
+    from chaos.clients.alertmanager import AlertmanagerClient
+    from chaos.engine.alerts import schedule_suspended
+
+    alert = schedule_suspended(receiver, lgd.name, str(body.get("reason", "")), float(body.get("at", 0.0)))
+    try:
+        async with AlertmanagerClient(receiver.alertmanager, headers=receiver.headers) as am:
+            await am.post_alerts([alert])
+    except ChaosError as exc:
+        log.warning("alerting %s of the suspended schedule %s failed: %s", receiver.alertmanager, lgd.name, exc)

@@ -29,7 +29,7 @@ from chaos.gameday.notify import Notifier
 from chaos.gameday.outcome import ExperimentResult, GameDayResult, Score, score
 from chaos.gameday.report import SkipLine, TrendPoint, render_html, render_markdown
 from chaos.loading import Loaded
-from chaos.model.durations import parse_duration
+from chaos.model.durations import parse_window
 
 
 def hypothesis(loaded: Loaded) -> str:
@@ -127,7 +127,7 @@ class GameDayRunner:
                                trigger=trigger, due=due if due is not None else now, started=now)
         if spec.gate is not None:
             result.budget_target = spec.gate.target
-            result.budget_window_s = parse_duration(spec.gate.window)
+            result.budget_window_s = parse_window(spec.gate.window)
         refs = [r.file for r in spec.experiments]
         if spec.mode == "parallel":
             await asyncio.gather(*(self._one(x, f, result) for x, f in zip(lgd.experiments, refs, strict=True)))

@@ -164,7 +164,7 @@ class Scheduler:
                                                "count": total, "first_due": recorded[0][0]})
         if due.candidate is not None:
             assert due.candidate_deadline is not None
-            suspended = self._check_suspend(name, lgd, now)
+            suspended = await self._check_suspend(name, lgd, now)
             await self._admit(name, lgd, row.paused, suspended, due.candidate, due.candidate_deadline, now)
         nxt = next_fires(schedule.cron, schedule.timezone, now, 1)[0]
         self.metrics.next_fire.labels(schedule=name).set(nxt)
@@ -247,12 +247,13 @@ class Scheduler:
         self.schedules.finish(name, handle.due, finished.verdict, finished.score, finished.report, finished.reason,
                               finished.runs, now)
         self.metrics.run_duration.observe(max(0.0, now - started))
-        self._check_suspend(name, lgd, now)
+        await self._check_suspend(name, lgd, now)
         self.wake.set()
 
-    def _check_suspend(self, name: str, lgd: LoadedGameDay, now: float) -> str:
+    async def _check_suspend(self, name: str, lgd: LoadedGameDay, now: float) -> str:
         """Suspend after ``suspendAfter`` consecutive failed/aborted game days (orphaned ones count as
-        aborted); returns the suspension reason ("" when not suspended)."""
+        aborted); returns the suspension reason ("" when not suspended). A new suspension is notified
+        (``suspended``: webhooks, and an alert when the game day has ``alerting``)."""
         spec = lgd.gameday.spec
         row = self.schedules.schedule(name)
         if row is None:
@@ -266,6 +267,7 @@ class Scheduler:
                   f"({', '.join(outcomes[:spec.suspend_after])}); `aftershock gameday resume {name}`")
         self.schedules.suspend(name, reason, now)
         log.warning("schedule %s suspended: %s", name, reason)
+        await self.notify(lgd, "suspended", {"gameday": name, "reason": reason, "at": now})
         return reason
 
     # ------------------------------------------------------------ observations

@@ -14,7 +14,7 @@ from chaos.loading.paths import PathT, format_path, place
 from chaos.secrets import Secret
 
 SECRET_SINKS = "header values (monitor.headers, with.http.headers, with.revert.headers, with.headers)"
-ADDRESS_KEYS = frozenset({"prometheus", "url", "admin", "listen", "upstream"})
+ADDRESS_KEYS = frozenset({"prometheus", "url", "admin", "listen", "upstream", "alertmanager"})
 """Fields that may take an address from the environment: it is used as written, except a URL's
 userinfo, which is split off as a secret (``MonitorSpec``) or refused (webhooks, proxy admin)."""
 

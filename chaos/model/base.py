@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from chaos.model.durations import parse_duration
+from chaos.model.durations import parse_duration, parse_window
 from chaos.secrets import Secret, split_userinfo
 
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -18,6 +18,11 @@ DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 def _check_duration(text: str) -> str:
     parse_duration(text)
+    return text
+
+
+def _check_window(text: str) -> str:
+    parse_window(text)
     return text
 
 
@@ -46,6 +51,9 @@ SecretHeaders = dict[str, Secret]
 
 Duration = Annotated[str, AfterValidator(_check_duration)]
 """A duration string such as ``500ms``; validated, kept as text (Chaos Mesh wants the text)."""
+
+Window = Annotated[str, AfterValidator(_check_window)]
+"""A window or schedule duration: ``Duration``'s units plus ``d``, ``w``, ``y`` (``30d``)."""
 
 DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
 """A Kubernetes DNS-1123 label (names of experiments, faults, SLOs, policies)."""

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from chaos import registry
+from chaos.model.alerting import Alerting
 from chaos.model.base import DnsLabel, Model
 from chaos.model.faults import FaultBase
 from chaos.model.policies import PolicyBase
@@ -103,6 +104,7 @@ class Spec(Model):
     schedule: Schedule | None = None
     gate: Gate | None = None
     recovery: Recovery = Field(default_factory=Recovery)
+    alerting: Alerting | None = None
 
     def slo(self, name: str) -> Slo:
         for slo in self.slos:

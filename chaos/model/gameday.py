@@ -12,13 +12,14 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from chaos.model.base import Duration, Model
-from chaos.model.durations import parse_duration
+from chaos.model.alerting import AlertReceiver
+from chaos.model.base import Model, Window
+from chaos.model.durations import parse_window
 from chaos.model.experiment import Metadata, Schedule
 
 Verdict = Literal["passed", "deviated", "failed", "aborted", "unsteady", "invalid", "error"]
-NotifyEvent = Literal["scheduled", "started", "finished", "aborted", "skipped"]
-NOTIFY_EVENTS: tuple[str, ...] = ("scheduled", "started", "finished", "aborted", "skipped")
+NotifyEvent = Literal["scheduled", "started", "finished", "aborted", "skipped", "suspended"]
+NOTIFY_EVENTS: tuple[str, ...] = ("scheduled", "started", "finished", "aborted", "skipped", "suspended")
 
 
 class GameDaySchedule(Schedule):
@@ -27,13 +28,13 @@ class GameDaySchedule(Schedule):
     missed: Literal["skip", "latest"] = "skip"
     """skip: a due time that cannot start at once is skipped (recorded with its reason);
     latest: the most recent due time is retried until ``startingDeadline``, earlier ones are skipped."""
-    starting_deadline: Duration = "10m"
+    starting_deadline: Window = "10m"
     """How late after its due time a run may still start (``latest``; ``skip`` allows one minute)."""
     concurrency: Literal["Forbid", "Allow", "Replace"] = "Forbid"
 
     @property
     def starting_deadline_s(self) -> float:
-        return parse_duration(self.starting_deadline)
+        return parse_window(self.starting_deadline)
 
 
 class ExperimentRef(Model):
@@ -61,7 +62,7 @@ class Blackout(Model):
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
     cron: str | None = None
-    duration: Duration | None = None
+    duration: Window | None = None
     reason: str = ""
 
     @field_validator("from_", "to", mode="before")
@@ -106,7 +107,7 @@ class Blackout(Model):
 
     @property
     def duration_s(self) -> float:
-        return parse_duration(self.duration) if self.duration else 0.0
+        return parse_window(self.duration) if self.duration else 0.0
 
     def describe(self) -> str:
         what = f"{self.from_} → {self.to}" if self.from_ else f"cron {self.cron!r} for {self.duration}"
@@ -129,9 +130,9 @@ class GameDayGate(Model):
     """Refuse while both burn windows burn faster than this (1 = exactly on budget)."""
     target: float = Field(default=99.0, gt=0, lt=100)
     """Share of time (%) the SLO's objective must hold: the budget is the rest."""
-    window: Duration = "24h"
+    window: Window = "24h"
     """The budget window (minBudget)."""
-    burn_windows: list[Duration] = Field(default_factory=lambda: ["1h", "5m"], min_length=1, max_length=4)
+    burn_windows: list[Window] = Field(default_factory=lambda: ["1h", "5m"], min_length=1, max_length=4)
     """Multi-window burn rate: every window must burn faster than maxBurnRate to refuse."""
 
     @model_validator(mode="after")
@@ -157,16 +158,18 @@ class GameDaySpec(Model):
     schedule: GameDaySchedule | None = None
     experiments: list[ExperimentRef] = Field(min_length=1, max_length=100)
     mode: Literal["serial", "parallel"] = "serial"
-    pause: Duration = "0s"
+    pause: Window = "0s"
     stop_on: list[Verdict] = Field(default_factory=lambda: ["failed", "aborted"])  # type: ignore[arg-type]
     gate: GameDayGate | None = None
     blackouts: list[Blackout] = Field(default=[], max_length=1000)
     suspend_after: int | None = Field(default=None, ge=1, le=1000)
     notify: list[Notify] = Field(default=[], max_length=20)
+    alerting: AlertReceiver | None = None
+    """Alertmanager told when the schedule is suspended (``AftershockScheduleSuspended``)."""
 
     @property
     def pause_s(self) -> float:
-        return parse_duration(self.pause)
+        return parse_window(self.pause)
 
 
 class GameDay(Model):

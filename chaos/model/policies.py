@@ -104,6 +104,12 @@ class DegradeWith(Model):
         return self
 
 
+class NotifyWith(Model):
+    url: PublicUrl = Field(pattern=r"^https?://")
+    headers: SecretHeaders = Field(default={})
+    timeout: Duration = "5s"
+
+
 class CircuitBreakWith(Model):
     service: str
     """Backend to take out of traffic (proxy upstream name, HTTPRoute/VirtualService backend)."""
@@ -112,6 +118,12 @@ class CircuitBreakWith(Model):
     open_for: Duration = "30s"
     half_open_weight: int = Field(default=10, ge=1, le=100)
     half_open_probes: int = Field(default=3, ge=1, le=100)
+    reset_after: Duration = "60s"
+    """Closed: failure counts are cleared this long after the breaker (re)closed, then every period
+    (gobreaker's ``Interval``); ``0s`` = never."""
+    notify: NotifyWith | None = None
+    """A webhook told of every state change (closed → open → half-open → closed), besides the
+    ``BreakerChanged`` event and the ``aftershock_breaker_state`` metric."""
     admin: PublicUrl | None = None
     """Host target: admin URL of the proxy whose upstream weight is set (default: the fault's proxy)."""
     token_env: str | None = None
@@ -131,12 +143,6 @@ class ShrinkWith(Model):
         if all(v is None for v in (self.percent, self.latency, self.jitter, self.mode, self.value)):
             raise ValueError("shrink needs at least one of percent, latency, jitter, mode, value")
         return self
-
-
-class NotifyWith(Model):
-    url: PublicUrl = Field(pattern=r"^https?://")
-    headers: SecretHeaders = Field(default={})
-    timeout: Duration = "5s"
 
 
 class EmptyWith(Model):

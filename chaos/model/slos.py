@@ -7,10 +7,11 @@ see it (like a Prometheus alert's pending → firing). Pure values; evaluated by
 """
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, create_model, model_validator
 
+from chaos import registry
 from chaos.model.base import DnsLabel, Duration, Model, SecretHeaders
 from chaos.model.durations import parse_duration
 from chaos.secrets import Secret, split_userinfo
@@ -55,11 +56,65 @@ class Objective(Model):
         return f"{self.op} {self.value:g}"
 
 
+class ProbeBase(Model):
+    """``slos[].probe``: exactly one registered probe kind (``http``, ``kubernetes``, a plugin's) and
+    its ``interval``. The class users get is built from the registry (:data:`Probe`)."""
+
+    interval: Duration | None = None
+    """How often the probe runs during the fault window (default: ``monitor.interval``)."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        kinds = [name for name in registry.probes.names() if getattr(self, _field(name), None) is not None]
+        if len(kinds) != 1:
+            names = " or ".join(registry.probes.names()) or "a registered probe"
+            raise ValueError(f"a probe needs exactly one of {names}" + (f" (got {', '.join(kinds)})" if kinds else ""))
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The probe kind's name (the key written under ``probe:``)."""
+        return next(name for name in registry.probes.names() if getattr(self, _field(name), None) is not None)
+
+    @property
+    def block(self) -> BaseModel:
+        """The kind's own settings (the block under its key)."""
+        found = getattr(self, _field(self.kind))
+        assert isinstance(found, BaseModel)
+        return found
+
+    def interval_s(self, default: float) -> float:
+        return parse_duration(self.interval) if self.interval is not None else default
+
+    def describe(self) -> str:
+        return f"probe {self.kind}: {registry.probes.require(self.kind).describe(self.block)}"
+
+
+def _field(name: str) -> str:
+    """The attribute of a probe kind's block (``http``; ``my-probe`` → ``my_probe``)."""
+    return name.replace("-", "_")
+
+
+if TYPE_CHECKING:
+    Probe = ProbeBase
+else:
+    Probe = create_model(
+        "Probe", __base__=ProbeBase, __module__=__name__,
+        **{_field(name): (kind.model | None, Field(default=None, alias=name))
+           for name, kind in registry.probes.all().items()})
+    """Every registered probe kind as an optional key (exactly one set)."""
+
+PROBE_OBJECTIVE = {"op": "==", "value": 1}
+"""A probe SLO's objective: its value is 1 while the probe holds, 0 when it fails."""
+
+
 class Slo(Model):
-    """One objective over one PromQL query."""
+    """One objective over one PromQL query, or a probe (``probe``: holds while the probe succeeds)."""
 
     name: DnsLabel
-    query: str = Field(min_length=1)
+    query: str = ""
+    """PromQL (empty for a probe SLO)."""
+    probe: Probe | None = None
     objective: Objective
     for_: Duration = Field(default="0s", alias="for")
     """The breach must persist this long (evaluation time) before it fires; 0s = at once."""
@@ -67,9 +122,32 @@ class Slo(Model):
     """Number of consecutive breaching ticks before it fires."""
     description: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _probe_objective(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("probe") is not None:
+            if data.get("objective") is not None and data["objective"] != PROBE_OBJECTIVE:
+                raise ValueError("a probe SLO holds while its probe succeeds: leave out objective (put "
+                                 "thresholds in the probe: timeout, expectStatus, minReady, maxRestarts)")
+            if data.get("query"):
+                raise ValueError("an SLO has either a query (PromQL) or a probe, not both")
+            data = {**data, "objective": PROBE_OBJECTIVE}
+        elif isinstance(data, dict) and not data.get("query"):
+            raise ValueError("an SLO needs a query (PromQL) or a probe (e.g. probe: {http: {url: ...}})")
+        return data
+
     @property
     def for_s(self) -> float:
         return parse_duration(self.for_)
+
+    @property
+    def is_probe(self) -> bool:
+        return self.probe is not None
+
+    @property
+    def source(self) -> str:
+        """What the SLO watches, in words: its PromQL, or its probe."""
+        return self.probe.describe() if self.probe is not None else self.query
 
 
 class BasicAuth(Model):

@@ -11,6 +11,11 @@ action, which the decider turns into a decision with evidence::
 
 A probe that is neither holding nor breaching (no data, monitor unavailable, no verdict) is not a
 success: it resets the half-open probe count without reopening.
+
+While closed, the breaker counts in *generations* (gobreaker's ``Interval``): a generation starts when
+the breaker is first seen closed or closes again, and ``resetAfter`` (default 60 s, ``0s`` = never)
+after its start a new one begins and the failure count is cleared (:func:`roll`). So "3 consecutive
+timeouts" never joins two timeouts of one generation to one of the next.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from chaos.model.durations import parse_duration
 from chaos.model.policies import CircuitBreakWith
 from chaos.policy.actions import BreakerPhase, SetWeight, WeightTarget
 
-Probe = Literal["ok", "breach", "unknown"]
-"""What one tick says about the breaker's SLO: holds, does not hold (raw), or cannot tell."""
+Probe = Literal["ok", "breach", "unknown", "same"]
+"""What one tick says about the breaker's SLO: holds, does not hold (raw), cannot tell, or nothing new
+(no evaluation since the last tick: a half-open trial is neither counted nor reset)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,8 @@ class BreakerConfig:
     open_for_s: float = 30.0
     half_open_weight: int = 10
     half_open_probes: int = 3
+    reset_after_s: float = 60.0
+    """Closed: counts are cleared this long after the generation started (0: never)."""
 
     @classmethod
     def from_with(cls, spec: CircuitBreakWith) -> BreakerConfig:
@@ -43,6 +51,7 @@ class BreakerConfig:
             open_for_s=parse_duration(spec.open_for),
             half_open_weight=spec.half_open_weight,
             half_open_probes=spec.half_open_probes,
+            reset_after_s=parse_duration(spec.reset_after),
         )
 
 
@@ -53,6 +62,8 @@ class BreakerState:
     """Tick time the current phase was entered (None while closed from the start)."""
     probes: int = 0
     """Consecutive holding ticks seen while half-open."""
+    generation: float | None = None
+    """Closed: tick time the current counting generation started (None until the first tick)."""
 
 
 CLOSED = BreakerState()
@@ -64,6 +75,21 @@ class Transition:
     action: SetWeight | None
     """The weight change to make, or None when the phase did not change."""
     reason: str = ""
+
+
+def roll(config: BreakerConfig, state: BreakerState, now: float) -> tuple[BreakerState, bool]:
+    """Start a new closed generation when ``resetAfter`` has elapsed → (state, counts cleared?).
+
+    Called once per tick before the tick's verdict is counted. Only a closed breaker counts
+    generations; the first call starts the first one.
+    """
+    if state.phase != "closed":
+        return state, False
+    if state.generation is None:
+        return BreakerState("closed", state.since, 0, now), False
+    if config.reset_after_s > 0 and now - state.generation >= config.reset_after_s:
+        return BreakerState("closed", state.since, 0, now), True
+    return state, False
 
 
 def step(config: BreakerConfig, state: BreakerState, now: float, probe: Probe, trip: bool) -> Transition:
@@ -88,13 +114,15 @@ def step(config: BreakerConfig, state: BreakerState, now: float, probe: Probe, t
                 )
             return Transition(state, None)
         case "half-open":
+            if probe == "same" and not trip:
+                return Transition(state, None)
             if probe == "breach" or trip:
                 return _open(config, now, "SLO breached while half-open: open again")
             if probe == "ok":
                 probes = state.probes + 1
                 if probes >= config.half_open_probes:
                     return Transition(
-                        BreakerState("closed", now, 0),
+                        BreakerState("closed", now, 0, now),
                         SetWeight(config.target, None, "closed"),
                         f"SLO held for {probes} half-open probes: closed, original weight restored",
                     )

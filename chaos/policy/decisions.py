@@ -18,7 +18,11 @@ Rules (see ``docs/policies.md``):
 * A policy *fires* once per episode: when its SLO's verdict is ``breached`` (``unavailable`` for
   ``monitor``), or, when the policy overrides ``consecutive``/``for``, when its own counter over the raw
   breaching verdicts (pending or breached) meets them. It re-arms when the SLO holds (status ``ok``).
-  ``no-data`` neither counts nor resets.
+  ``no-data`` neither counts nor resets. A circuit-break policy's breaker clears that counter every
+  ``resetAfter`` while closed (gobreaker's generations).
+* Counting is per *evaluation*: a verdict with ``samples`` (an SLO probe: one evaluation per probe
+  result) counts the results new since the last tick, bounded by the verdict's own streak, so
+  ``consecutive: 3`` on an HTTP probe is exactly "3 consecutive failed probes" whatever the tick rate.
 * ``escalate: {after, to}``: if the SLO is not ``ok`` ``after`` (tick time) the policy fired, ``to``
   fires once. A failed action (an :class:`Outcome` with ``ok=False``) escalates at the next tick to the
   policy's ``escalate.to`` or, by default, to ``rollback``; a failed rollback escalates to ``abort``; a
@@ -174,6 +178,10 @@ class _PolicyState:
     escalated: bool = False
     breaker: BreakerState = breakers.CLOSED
     breaker_seq: int = 0
+    samples: int = 0
+    """The SLO's evaluation count at the last tick (verdicts that carry ``samples``)."""
+    fresh: bool = True
+    """This tick's verdict is a new evaluation (not one already seen at an earlier tick)."""
     force: tuple[str, str, Evidence] | None = None
     """An escalation that trips this breaker this tick: (decision id, escalating policy, evidence)."""
 
@@ -240,8 +248,13 @@ class Decider:
         policies = self.config.policies
         verdicts = [_verdict_for(p.when.slo, tick) for p in policies]
 
-        # 1. what the verdicts say: re-arm on ok, count raw breaches
-        for st, p, v in zip(self._states, policies, verdicts, strict=True):
+        # 1. what the verdicts say: re-arm on ok, count raw breaches (a closed breaker's new
+        #    generation clears its count first)
+        for i, (st, p, v) in enumerate(zip(self._states, policies, verdicts, strict=True)):
+            if i in self._breakers:
+                st.breaker, cleared = breakers.roll(self._breakers[i], st.breaker, t)
+                if cleared:
+                    st.run, st.since = 0, None
             _observe(st, p.when.slo, v, t)
 
         candidates: list[_Candidate] = []
@@ -341,7 +354,8 @@ class Decider:
                       t: float, fired: bool, why: str) -> list[_Candidate]:
         config = self._breakers[index]
         force, st.force = st.force, None
-        tr = breakers.step(config, st.breaker, t, _probe(p.when.slo, v), fired or force is not None)
+        probe: Probe = _probe(p.when.slo, v) if st.fresh else "same"
+        tr = breakers.step(config, st.breaker, t, probe, fired or force is not None)
         if tr.action is None:
             if tr.state != st.breaker:
                 st.breaker = tr.state  # half-open probe counting: no action, nothing to conflict with
@@ -383,7 +397,7 @@ class Decider:
         if not _raw_breaching(when.slo, v) or st.since is None:
             return False, ""
         if st.run >= need and t - st.since >= for_s:
-            return True, (f"{when.slo} breaching for {st.run} ticks / {t - st.since:g}s "
+            return True, (f"{when.slo} breaching for {st.run} evaluations / {t - st.since:.3g}s "
                           f"(policy: consecutive {need}, for {for_s:g}s)")
         return False, ""
 
@@ -491,14 +505,25 @@ def _probe(slo: str, v: Verdict | None) -> Probe:
 
 
 def _observe(st: _PolicyState, slo: str, v: Verdict | None, t: float) -> None:
+    st.fresh = True
     if v is None:
         return
+    new = 1
+    if v.samples:
+        new = v.samples - st.samples if v.samples >= st.samples else v.samples  # a restarted state counts afresh
+        st.samples = v.samples
+        if new <= 0:
+            st.fresh = False
+            return  # no new evaluation since the last tick (a tick for another SLO): nothing to count
     if v.status == "ok":
         st.armed, st.run, st.since, st.acted_at, st.escalated = True, 0, None, None, False
     elif _raw_breaching(slo, v):
+        if v.samples and v.consecutive < new:
+            # a holding result came among the new ones: the SLO held in between (re-arm)
+            st.armed, st.run, st.since, st.acted_at, st.escalated = True, 0, None, None, False
         if st.run == 0:
             st.since = t
-        st.run += 1
+        st.run = min(st.run + new, v.consecutive) if v.samples else st.run + 1
 
 
 def _failure_ladder(policy: Policy, failed: Decision) -> str | None:

@@ -121,17 +121,21 @@ class SloState:
         self.pending_since: float | None = None
         self.consecutive = 0
         self.failed_polls = 0
+        self.samples = 0
+        """Evaluations so far (``Verdict.samples``: the decider counts each one once)."""
         self.last: Verdict | None = None
 
     def reset(self) -> None:
         self.pending_since = None
         self.consecutive = 0
         self.failed_polls = 0
+        self.samples = 0
         self.last = None
 
     def observe(self, eval_time: float, observation: Observation) -> Verdict:
         """Advance the machine by one evaluation instant and return its verdict."""
         j = judge(self.slo.objective, observation)
+        self.samples += 1
         status: Status
         if j.outcome == "failed":
             self.failed_polls += 1
@@ -158,7 +162,8 @@ class SloState:
                        query=self.slo.query, eval_time=eval_time, series=j.series,
                        pending_since=self.pending_since, consecutive=self.consecutive,
                        query_seconds=query_seconds, error=j.error, failed_polls=self.failed_polls,
-                       failure=j.failure or "", for_s=self.for_s, required_consecutive=self.required)
+                       failure=j.failure or "", for_s=self.for_s, required_consecutive=self.required,
+                       samples=self.samples)
 
 
 def judge_instant(slo: Slo, eval_time: float, observation: Observation) -> Verdict:

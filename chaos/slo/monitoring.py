@@ -27,14 +27,19 @@ No global state: two monitors in one process share nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import math
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Literal
 
 from chaos.clients.prometheus import PrometheusClient, PrometheusQueryError
 from chaos.errors import MonitorUnavailable
+from chaos.model.kinds import ProbeContext
 from chaos.model.slos import MonitorSpec, Slo
 from chaos.slo.cadence import (
     LEARN_WINDOW_S,
@@ -61,6 +66,7 @@ from chaos.slo.evaluation import (
     monitor_verdict,
     window_failure,
 )
+from chaos.slo.probing import ProbeLoop, judge_now
 from chaos.slo.verdicts import MONITOR, Tick, Verdict
 
 MAX_RANGE_POINTS = 10_000
@@ -86,8 +92,12 @@ class Monitor:
 
     def __init__(self, settings: MonitorSpec, *, client: PrometheusClient | None = None,
                  url: str | None = None, environ: Mapping[str, str] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, probe_context: ProbeContext | None = None) -> None:
         self.settings = settings
+        self.probe_context = probe_context or ProbeContext(environ=dict(environ if environ is not None else os.environ),
+                                                           timeout_s=settings.timeout_s)
+        """What probe SLOs run with (environment, Kubernetes context, default timeout)."""
+        self._probes: dict[str, dict[str, ProbeLoop]] = {}
         self._own_client = client is None
         self.client = client if client is not None else PrometheusClient(settings, url=url, environ=environ)
         self.batching = bool(getattr(self.client, "batching", True))
@@ -111,19 +121,44 @@ class Monitor:
 
     # ------------------------------------------------------------------ subscriptions
 
-    def add(self, subscriber: str, slos: Iterable[Slo], *, error_tolerance: int | None = None) -> None:
-        """Register (or replace) ``subscriber``'s SLO set; states start fresh."""
+    def add(self, subscriber: str, slos: Iterable[Slo], *, error_tolerance: int | None = None,
+            on_result: Callable[[], None] | None = None) -> None:
+        """Register (or replace) ``subscriber``'s SLO set; states start fresh. Probe SLOs start
+        probing now (inside a running loop; else at the first tick), each on its own interval;
+        ``on_result`` is called after every probe result (the driver ticks then)."""
         tolerance = self.settings.error_tolerance if error_tolerance is None else error_tolerance
         states: dict[str, SloState] = {}
+        probes: dict[str, ProbeLoop] = {}
         for slo in slos:
             if slo.name in states or slo.name == MONITOR:
                 raise ValueError(f"SLO name {slo.name!r} is used twice (or reserved) for {subscriber!r}")
             states[slo.name] = SloState(slo, error_tolerance=tolerance)
+            if slo.probe is not None:
+                interval = slo.probe.interval_s(self.settings.interval_s)
+                ctx = dataclasses.replace(self.probe_context, timeout_s=min(self.probe_context.timeout_s, interval))
+                probes[slo.name] = ProbeLoop(slo, ctx, interval, self.clock, on_result)
+        self._stop_probes(subscriber)
         self._subscriptions[subscriber] = states
+        self._probes[subscriber] = probes
+        with contextlib.suppress(RuntimeError):  # no running loop: started by the first tick
+            asyncio.get_running_loop()
+            for loop in probes.values():
+                loop.start()
 
     def remove(self, subscriber: str) -> None:
         """Stop polling ``subscriber``'s SLOs (unknown subscribers are ignored)."""
         self._subscriptions.pop(subscriber, None)
+        self._stop_probes(subscriber)
+
+    def _stop_probes(self, subscriber: str) -> None:
+        for loop in self._probes.pop(subscriber, {}).values():
+            task = loop.task
+            if task is not None:
+                task.cancel()
+            loop.task = None
+
+    def has_probes(self, subscriber: str) -> bool:
+        return bool(self._probes.get(subscriber))
 
     @property
     def subscribers(self) -> tuple[str, ...]:
@@ -194,7 +229,7 @@ class Monitor:
         probes update the scrape cadences, and a query whose selector stopped updating is a
         failed poll (``no-data``), never a holding one.
         """
-        unique = list(dict.fromkeys(_key(q) for q in queries))
+        unique = list(dict.fromkeys(_key(q) for q in queries if _key(q)))
         plans = {q: self._plan(q) for q in unique}
         batched = [q for q in unique if self.batching and plans[q].batchable and q not in self._solo]
         in_batch = set(batched)
@@ -267,25 +302,41 @@ class Monitor:
         interval = self.settings.interval_s if interval_s is None else interval_s
         timer = after + interval
         states = self._subscriptions.get(subscriber, {})
-        selectors = {sel for state in states.values() for sel in self._plan(_key(state.slo.query)).selectors}
+        selectors = {sel for state in states.values() if not state.slo.is_probe
+                     for sel in self._plan(_key(state.slo.query)).selectors}
         fresh = next_evaluation({sel: self._cadences[sel] for sel in selectors if sel in self._cadences}, after)
         return timer if fresh is None else min(timer, fresh)
 
-    async def tick(self, eval_time: float | None = None) -> dict[str, Tick]:
+    async def tick(self, eval_time: float | None = None, *, probes_only: bool = False) -> dict[str, Tick]:
         """Judge every subscriber's SLOs at ``eval_time`` (default: now) → ``{subscriber: Tick}``.
 
-        Each tick ends with the subscriber's ``monitor`` verdict.
+        Each tick ends with the subscriber's ``monitor`` verdict. Probe SLOs are judged from the results
+        their probes queued since the last tick (one evaluation each). ``probes_only`` (a tick woken by
+        a probe result): Prometheus is not asked; PromQL SLOs repeat their last verdict.
         """
         t = self.clock() if eval_time is None else float(eval_time)
         subscriptions = list(self._subscriptions.items())
+        for subscriber, _ in subscriptions:
+            for loop in self._probes.get(subscriber, {}).values():
+                loop.start()
         observations = await self.observe(
-            (state.slo.query for _, states in subscriptions for state in states.values()), t)
-        self.last_observations = observations
+            (state.slo.query for _, states in subscriptions for state in states.values()
+             if not state.slo.is_probe and not probes_only), t) if not probes_only else {}
+        if not probes_only:
+            self.last_observations = observations
         out: dict[str, Tick] = {}
         for subscriber, states in subscriptions:
             if self._subscriptions.get(subscriber) is not states:
                 continue  # removed or replaced while the queries ran
-            verdicts = [state.observe(t, observations[_key(state.slo.query)]) for state in states.values()]
+            probes = self._probes.get(subscriber, {})
+            verdicts = []
+            for name, state in states.items():
+                if name in probes:
+                    verdicts.append(probes[name].judge(state, t))
+                elif not probes_only:
+                    verdicts.append(state.observe(t, observations[_key(state.slo.query)]))
+                elif state.last is not None:
+                    verdicts.append(state.last)  # not evaluated again: the same sample (the decider counts it once)
             tolerance = next(iter(states.values())).error_tolerance if states else self.settings.error_tolerance
             verdicts.append(monitor_verdict(verdicts, t, tolerance))
             out[subscriber] = Tick(eval_time=t, verdicts=tuple(verdicts))
@@ -330,8 +381,11 @@ class Monitor:
         """
         slos = list(slos)
         t = self.clock() if eval_time is None else float(eval_time)
-        observations = await self.observe((s.query for s in slos), t)
-        return Tick(eval_time=t, verdicts=tuple(judge_instant(s, t, observations[_key(s.query)]) for s in slos))
+        probed = [s for s in slos if s.is_probe]
+        observations, by_probe = await asyncio.gather(
+            self.observe((s.query for s in slos if not s.is_probe), t), judge_now(probed, self.probe_context, t))
+        return Tick(eval_time=t, verdicts=tuple(by_probe[s.name] if s.is_probe
+                                                else judge_instant(s, t, observations[_key(s.query)]) for s in slos))
 
     async def evaluate_window(self, slos: Iterable[Slo], window_s: float, step_s: float | None = None,
                               end: float | None = None) -> list[WindowResult]:
@@ -348,7 +402,9 @@ class Monitor:
         step = max(step, math.ceil(window_s / MAX_RANGE_POINTS))
         stop = float(math.floor(self.clock() if end is None else end))
         start = float(math.floor(stop - window_s))
-        unique = list(dict.fromkeys(_key(s.query) for s in slos))
+        probed = [s for s in slos if s.is_probe]
+        now_verdicts = await judge_now(probed, self.probe_context, stop) if probed else {}
+        unique = list(dict.fromkeys(_key(s.query) for s in slos if not s.is_probe))
 
         async def one(query: str) -> _RangeAnswer:
             started = time.perf_counter()
@@ -363,6 +419,16 @@ class Monitor:
         answers = dict(zip(unique, await asyncio.gather(*(one(q) for q in unique)), strict=True))
         out: list[WindowResult] = []
         for slo in slos:
+            if slo.is_probe:  # a probe has no history: judged once, now
+                v = now_verdicts[slo.name]
+                status: Literal["ok", "breached", "no-data", "unavailable"] = "ok" if v.holds else "breached"
+                out.append(WindowResult(slo=slo.name, status=status, objective=v.objective, query=v.query,
+                                        start=stop, end=stop, step_s=step, worst_value=v.value, worst_time=stop,
+                                        steps=1, breaching_steps=0 if v.holds else 1,
+                                        first_breach=None if v.holds else stop,
+                                        error=(v.error + "; " if v.error else "") + "a probe has no history: "
+                                        "judged once, now", query_seconds=v.query_seconds))
+                continue
             a = answers[_key(slo.query)]
             if a.failure is not None:
                 out.append(window_failure(slo, start, stop, step, a.failure, a.error, a.seconds))
@@ -373,7 +439,10 @@ class Monitor:
     # ------------------------------------------------------------------ lifecycle
 
     async def aclose(self) -> None:
-        """Release the connection and worker pool (only when the monitor created the client)."""
+        """Stop the probes; release the connection and worker pool (only when the monitor created the client)."""
+        loops = [loop for probes in self._probes.values() for loop in probes.values()]
+        self._probes.clear()
+        await asyncio.gather(*(loop.stop() for loop in loops))
         self._subscriptions.clear()
         if self._own_client:
             await self.client.aclose()

@@ -54,6 +54,9 @@ class Verdict:
     """The ``for`` threshold applied (seconds of evaluation time)."""
     required_consecutive: int = 1
     """The ``consecutive`` threshold applied."""
+    samples: int = 0
+    """Evaluations behind this SLO's state so far when they are not one per tick (a probe: one per
+    probe result, so ``consecutive`` counts results); 0 = one evaluation per tick."""
 
     @property
     def breached(self) -> bool:

@@ -41,6 +41,10 @@ def dead_runs(store: StateStore) -> Selector:
 async def remove_recorded(realisation: Mapping[str, Any], state_dir: Path,
                           environ: Mapping[str, str] | None = None) -> str:
     """Remove one recorded fault of any kind from its record alone (idempotent)."""
+    from chaos.targets import silences
+
+    if realisation.get("kind") == silences.KIND:
+        return await silences.expire(realisation, environ)
     if realisation.get("kind") == "kubernetes":
         from chaos.targets.kubernetes import remove_kube_realisation
 

@@ -13,7 +13,7 @@ from chaos.engine import runs as rm
 from chaos.engine.policy_bridge import PolicyBridge
 from chaos.loading import load_text
 
-from .scripted import BREACH, OK, Dec, Rev, Script, ScriptedDecider, experiment, play, tick
+from .scripted import BREACH, EXPERIMENT, FAULT, OK, Dec, Rev, Script, ScriptedDecider, experiment, play, tick
 
 ROLLBACK = Dec("fast-rollback#1", "rollback", policy="fast-rollback")
 DEGRADE = Dec("fallback#1", "degrade", policy="fallback", target="POST /fallback")
@@ -243,6 +243,30 @@ def test_circuit_break_open_then_closed_by_the_weight_revert() -> None:
     states = [(b.state, b.weight, b.service) for b in played.of(ev.BreakerChanged)]
     assert states == [("open", 0, "payment-gateway"), ("closed", 100, "payment-gateway")]
     assert played.index(ev.FaultRemoved) < played.index(ev.Reverted) < played.index(ev.BreakerChanged, state="closed")
+    assert played.final.verdict == "deviated"
+
+
+def test_every_breaker_change_is_notified_when_the_policy_has_notify() -> None:
+    text = EXPERIMENT % {"faults": FAULT % {"name": "delay", "port": 18080, "duration": "10s"}}
+    text = text.rstrip("\n").replace("  monitor:", """    - name: isolate
+      when: {slo: errors, consecutive: 3}
+      action: circuit-break
+      with: {service: payment-gateway, notify: {url: "http://127.0.0.1:9/hook"}}
+  monitor:""")
+    exp = load_text(text, source="unit.yaml").experiment
+    breaker = Dec("isolate#1", "circuit-break", policy="isolate", target="payment-gateway")
+    decider = ScriptedDecider({1: [breaker]}, reverts=[Rev("revert:isolate#1", action="restore-weight",
+                                                         target="service:-/payment-gateway", weight=100)])
+    restored = rm.RestoredWeight(policy="isolate", service="payment-gateway", weight=100)
+    played = play(exp, decider, Script(ticks=[BREACH, OK], restored={"revert:isolate#1": restored},
+                                       apply_fail=frozenset({"isolate.breaker-notice#2.closed"})))
+    notices = [s.decision for s in played.steps if isinstance(s, rm.Apply) and s.decision.kind == "notify"]
+    assert [(n.id, n.evidence.reason) for n in notices] == [
+        ("isolate.breaker-notice#1.open", "breaker isolate: open (payment-gateway weight 0)"),
+        ("isolate.breaker-notice#2.closed", "breaker isolate: closed (payment-gateway weight 100)")]
+    # a failed notification is said, never escalated or counted against the verdict
+    warnings = [e.message for e in played.of(ev.RunLog) if e.level == "warning"]
+    assert any("breaker isolate: closed" in w and "failed" in w for w in warnings)
     assert played.final.verdict == "deviated"
 
 

@@ -349,3 +349,32 @@ async def test_notifications_scheduled_skipped_started(tmp_path: Path,
     events = [e for e, _ in sent]
     assert events == ["scheduled", "skipped", "scheduled", "scheduled", "started"]
     assert sent[1][1]["count"] == 2 and sent[0][1]["next_fire"] == utc("2027-01-01T00:10:00Z")
+
+
+async def test_a_suspension_is_alerted_to_alertmanager(tmp_path: Path,
+                                                      stores: tuple[ScheduleStore, StateStore]) -> None:
+    from chaos.clients.alertmanager import AlertmanagerClient
+    from chaos.demo.alertmanager import AlertmanagerServer
+    from chaos.gameday.notify import alert_suspended
+
+    with AlertmanagerServer() as server:
+        receiver = f'  alerting: {{alertmanager: "{server.url}", labels: {{team: checkout}}}}'
+        lgd = write_gameday(tmp_path, EVERY_10, extra=f"  suspendAfter: 1\n{receiver}")
+        told: list[str] = []
+
+        async def notify(g: LoadedGameDay, event: str, body: dict[str, object]) -> None:
+            told.append(event)
+            if event == "suspended":
+                await alert_suspended(g, body)  # what `gameday serve` does
+
+        s, clock = make(stores, utc("2027-01-01T00:00:30Z"), Launches(auto="failed"), notify=notify)
+        await start(s, lgd)
+        clock.t = utc("2027-01-01T00:10:01Z")
+        await s.step()
+        await drain(s)
+        assert told.count("suspended") == 1
+        async with AlertmanagerClient(server.url) as am:
+            alerts = [a for a in await am.alerts() if a["labels"]["alertname"] == "AftershockScheduleSuspended"]
+    assert [a["labels"] for a in alerts] == [{"alertname": "AftershockScheduleSuspended", "schedule": "drill",
+                                             "team": "checkout", "severity": "warning", "source": "aftershock"}]
+    assert alerts[0]["annotations"]["description"].startswith("1 consecutive game days failed or aborted")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from chaos.policy.actions import SetWeight, WeightTarget
-from chaos.policy.breaker import CLOSED, BreakerConfig, BreakerState, step
+from chaos.policy.breaker import CLOSED, BreakerConfig, BreakerState, roll, step
+from chaos.slo.verdicts import Status, Tick, Verdict
 
 from .helpers import decider, tick
 
@@ -91,3 +92,67 @@ def test_decider_reopens_on_breach_during_half_open() -> None:
     assert [(x.id, x.action.phase) for x in reopened] == [("isolate.breaker#2.open", "open")]  # type: ignore[union-attr]
     assert d.on_tick(tick(60, timeouts="ok")).decisions == ()
     assert [x.id for x in d.on_tick(tick(61, timeouts="ok")).decisions] == ["isolate.breaker#3.half-open"]
+
+
+# ------------------------------------------------------------------ resetAfter (gobreaker's interval)
+
+
+def test_roll_starts_generations_only_while_closed() -> None:
+    cfg = BreakerConfig(WeightTarget("gw"), reset_after_s=60)
+    state, cleared = roll(cfg, CLOSED, 5.0)
+    assert state.generation == 5.0 and not cleared
+    assert roll(cfg, state, 64.9) == (state, False)
+    state, cleared = roll(cfg, state, 65.0)
+    assert state.generation == 65.0 and cleared
+    opened = BreakerState("open", 70.0, 0)
+    assert roll(cfg, opened, 500.0) == (opened, False)
+    never = BreakerConfig(WeightTarget("gw"), reset_after_s=0)
+    assert roll(never, BreakerState("closed", None, 0, 0.0), 1e9)[1] is False
+
+
+def test_closing_starts_a_new_generation() -> None:
+    tr = step(CFG, BreakerState("half-open", 40.0, 2), 43.0, "ok", trip=False)
+    assert tr.state == BreakerState("closed", 43.0, 0, 43.0)
+
+
+def _probe_tick(t: float, status: Status, samples: int, streak: int) -> Tick:
+    v = Verdict(slo="probe", status=status, value=0.0 if status != "ok" else 1.0, objective="== 1", query="",
+                eval_time=t, consecutive=streak, samples=samples)
+    return Tick(eval_time=t, verdicts=(v,))
+
+
+PROBE_CB = {**CB, "when": {"slo": "probe", "consecutive": 3}, "with": {**CB["with"], "resetAfter": "60s"}}
+
+
+def test_counts_reset_after_the_interval_while_closed() -> None:
+    d = decider(PROBE_CB)
+    assert d.on_tick(_probe_tick(0, "ok", 1, 0)).decisions == ()
+    assert d.on_tick(_probe_tick(58, "breached", 2, 1)).decisions == ()
+    assert d.on_tick(_probe_tick(59, "breached", 3, 2)).decisions == ()
+    # 60 s after the generation began: the two failures are forgotten, the third is the first again
+    assert d.on_tick(_probe_tick(60, "breached", 4, 3)).decisions == ()
+    assert d.on_tick(_probe_tick(61, "breached", 5, 4)).decisions == ()
+    trip = d.on_tick(_probe_tick(62, "breached", 6, 5)).decisions
+    assert [x.id for x in trip] == ["isolate#1"]
+
+
+def test_probe_results_count_once_whatever_the_tick_rate() -> None:
+    d = decider(PROBE_CB)
+    # ticks faster than probe results: a repeated result (same samples) is not counted again
+    for t in (1.0, 1.2, 1.4):
+        assert d.on_tick(_probe_tick(t, "breached", 1, 1)).decisions == ()
+    assert d.on_tick(_probe_tick(2.0, "breached", 2, 2)).decisions == ()
+    assert d.on_tick(_probe_tick(2.5, "breached", 2, 2)).decisions == ()
+    # two results arrived between ticks: both count (bounded by the probe's own streak)
+    trip = d.on_tick(_probe_tick(4.1, "breached", 4, 4)).decisions
+    assert [x.id for x in trip] == ["isolate#1"]
+
+
+def test_an_ok_between_ticks_is_not_skipped_over() -> None:
+    d = decider(PROBE_CB)
+    assert d.on_tick(_probe_tick(1, "breached", 1, 1)).decisions == ()
+    assert d.on_tick(_probe_tick(2, "breached", 2, 2)).decisions == ()
+    # results 3 (ok) and 4 (failed) between ticks: the streak is 1, not 3
+    assert d.on_tick(_probe_tick(4, "breached", 4, 1)).decisions == ()
+    assert d.on_tick(_probe_tick(5, "breached", 5, 2)).decisions == ()
+    assert [x.id for x in d.on_tick(_probe_tick(6, "breached", 6, 3)).decisions] == ["isolate#1"]
