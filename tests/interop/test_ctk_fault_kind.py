@@ -81,6 +81,45 @@ async def test_a_breach_rolls_the_ctk_action_back(prom: PrometheusServer, tmp_pa
         store.close()
 
 
+async def test_a_chaostoolkit_probe_breached_by_the_ctk_action_rolls_it_back(tmp_path: Path) -> None:
+    """The action raises a flag, a CTK process probe (holds while there is no flag) breaches, the rollback
+    policy runs the CTK rollback: Chaos Toolkit's drivers inside Aftershock's loop."""
+    flag = tmp_path / "flag"
+    probe = {"type": "probe", "name": "no-flag", "tolerance": 0,
+             "provider": {"type": "process", "path": "test", "arguments": ["!", "-e", str(flag)]}}
+    text = host_experiment("ctk-probe-breach", [_flag_fault(flag, "60s")],
+                           slos=[{"name": "no-flag", "probe": {"chaostoolkit": {"activity": probe},
+                                                                "interval": "250ms"}}],
+                           steadyState=["no-flag"],
+                           policies=[{"name": "back", "when": {"slo": "no-flag"}, "action": "rollback"}],
+                           monitor={"interval": "250ms"})
+    engine = Engine(EngineSettings(state_dir=tmp_path / "state"))
+    finished = await engine.run(load_text(text, "ctk-probe-breach.yaml"))
+    assert finished.verdict == "deviated", finished.reason  # held before, breached by the action, held after
+    assert not flag.exists()
+    journal = engine.journal(finished.run_id)
+    assert any(d.get("action") == "rollback" for d in journal["aftershock"]["decisions"]), journal["aftershock"]
+
+
+async def test_chaosprometheus_as_an_slo_against_a_real_prometheus_rolls_back(prom: PrometheusServer,
+                                                                             tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    probe = {"type": "probe", "name": "errors", "tolerance": {"type": "jsonpath", "path": "$.data.result[0].value[1]",
+                                                              "expect": "0"},
+             "provider": {"type": "python", "module": "chaosprometheus.probes", "func": "query",
+                          "arguments": {"query": "vector(3)"}}}
+    text = host_experiment("ctk-prom-breach", [_flag_fault(flag, "60s")],
+                           slos=[{"name": "errors", "probe": {"chaostoolkit": {
+                               "activity": probe, "configuration": {"prometheus_base_url": prom.url}},
+                               "interval": "250ms"}}],
+                           policies=[{"name": "back", "when": {"slo": "errors"}, "action": "rollback"}],
+                           monitor={"interval": "250ms"})
+    engine = Engine(EngineSettings(state_dir=tmp_path / "state"))
+    finished = await engine.run(load_text(text, "ctk-prom-breach.yaml"))
+    assert finished.verdict == "deviated", finished.reason
+    assert not flag.exists()
+
+
 def _run_in_background(tmp_path: Path, text: str) -> subprocess.Popen[bytes]:
     path = tmp_path / "exp.yaml"
     path.write_text(text)
