@@ -35,34 +35,31 @@ def _write(text: str, out: str | None) -> None:
     click.echo(f"wrote {path}", err=True)
 
 
-def read_document(path: str) -> object:
-    """A CTK experiment file (JSON or YAML) → its document; exit 2 with a clear message otherwise."""
-    from chaos import strict_json
-    from chaos.loading import MAX_FILE_BYTES, parse_yaml
+def read_documents(path: str) -> list[tuple[object, dict[tuple[str | int, ...], int]]]:
+    """The documents of a file to import (JSON, or YAML with ``---`` between objects), each with its
+    field → line map; bounded (size, depth, nodes after aliases: an alias bomb is refused at once)."""
+    from chaos.loading import read_text_file
+    from chaos.loading.yaml_tree import parse_yaml_documents
 
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InvalidInput(Problem(f"cannot read: {exc.strerror}", file=path)) from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise InvalidInput(Problem(f"larger than {MAX_FILE_BYTES} bytes", file=path))
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(Problem(f"not UTF-8 text (byte {exc.start})", file=path)) from exc
+    text = read_text_file(path, what="a file to import")
     if path.endswith(".json"):
+        from chaos import strict_json
+
         try:
-            document = strict_json.loads(text)
+            return [(strict_json.loads(text), {})]
         except strict_json.StrictJsonError as exc:
             raise InvalidInput(Problem(str(exc), file=path, line=exc.line)) from None
-    else:
-        # bounded like experiment files: depth, and nodes counted after alias expansion (an alias bomb
-        # of a few hundred bytes is refused in milliseconds, never expanded)
-        document, _lines = parse_yaml(text, path)
+    return parse_yaml_documents(text, path)
+
+
+def ctk_document(documents: list[tuple[object, dict[tuple[str | int, ...], int]]], path: str) -> dict[str, object]:
+    """The one document of a CTK experiment file; exit 2 with a clear message otherwise."""
+    document = documents[0][0] if len(documents) == 1 else None
     if not isinstance(document, dict) or not ("method" in document or "title" in document):
-        raise InvalidInput(Problem("not a Chaos Toolkit experiment (a mapping with title and method)", file=path,
-                                   hint="aftershock import reads Chaos Toolkit experiments; aftershock "
-                                        "validate reads Aftershock ones"))
+        raise InvalidInput(Problem("not a Chaos Toolkit experiment (a mapping with title and method) nor Chaos "
+                                   "Mesh objects", file=path,
+                                   hint="aftershock import reads Chaos Toolkit experiments and Chaos Mesh objects; "
+                                        "aftershock validate reads Aftershock ones"))
     return document
 
 
@@ -96,26 +93,89 @@ def export(file: str, fmt: str, out: str | None, sets: tuple[str, ...]) -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Write the Aftershock experiment here (default: stdout).")
 @click.option("--name", default=None, help="metadata.name of the result (default: from the title or file name).")
-def import_cmd(file: str, out: str | None, name: str | None) -> None:
-    """Convert Chaos Toolkit experiment FILE (.json/.yaml) to an Aftershock experiment."""
+@click.option("--allow-credentials-to", "allowed_hosts", multiple=True, metavar="HOST",
+              help="Accept that the file sends credentials to HOST (otherwise such a file is refused).")
+def import_cmd(file: str, out: str | None, name: str | None, allowed_hosts: tuple[str, ...]) -> None:
+    """Convert a Chaos Toolkit experiment or Chaos Mesh object(s) FILE to an Aftershock experiment.
+
+    Exit 0: everything converted; 1: written, with parts left out (listed); 2: nothing runnable
+    remains, or the file is unreadable or sends credentials off this host (nothing written)."""
     import yaml
 
-    from chaos.interop.ctk_import import convert
-    from chaos.loading import load_text
+    from chaos.interop.chaosmesh_import import STUBS, convert_objects, is_chaos_mesh
+    from chaos.interop.ctk_credentials import leaks
+    from chaos.interop.ctk_import import Converted, convert, finish
+    from chaos.loading import load_parsed
 
-    document = read_document(file)
-    result = convert(document, source=file, name=name)
-    text = yaml.safe_dump(result.experiment, sort_keys=False, allow_unicode=True)
-    try:
-        load_text(text, source=f"{file} (converted)")
-    except InvalidExperiment as exc:
+    documents = read_documents(file)
+    lines: dict[tuple[str | int, ...], int] = {}
+    present = [d for d, _ in documents if d is not None]
+    result: Converted
+    if present and all(is_chaos_mesh(d) for d in present):
+        result = convert_objects([d for d, _ in documents], source=file, name=name)
+        stubs = STUBS
+    else:
+        document = ctk_document(documents, file)
+        lines = documents[0][1]
+        found = [leak for leak in leaks(document) if leak.host not in allowed_hosts]
+        if found:
+            raise InvalidExperiment([Problem(f"{leak.render()}: a credential would leave this host", file=file,
+                                             line=_line(lines, leak.where), hint=f"if {leak.host} is where it "
+                                             f"belongs: aftershock import --allow-credentials-to {leak.host}")
+                                     for leak in found] + [Problem("refused; nothing was written", file=file)])
+        result = convert(document, source=file, name=name, fallback=_ctk_kinds_available())
+        stubs = ""
+
+    def validate(doc: dict[str, object], environ: dict[str, str]) -> list[Problem]:
+        try:
+            load_parsed(doc, {}, f"{file} (converted)", environ=environ)
+        except InvalidExperiment as exc:
+            return exc.problems
+        return []
+
+    fatal = finish(result, validate)
+
+    def report() -> None:
+        for note in result.notes:
+            click.echo(f"note: {note}", err=True)
         for item in result.skipped:
-            click.echo(f"not converted: {item.render()}", err=True)
-        raise InvalidExperiment([*exc.problems, Problem(
-            "the converted experiment is not valid (see above); nothing was written", file=file)]) from exc
+            at = lines.get(item.path) if item.path and lines else None
+            click.echo(f"not converted: {file}{f':{at}' if at else ''}: {item.render()}", err=True)
+
+    if fatal:
+        report()
+        raise InvalidExperiment([Problem(f"the converted experiment: {p.path + ': ' if p.path else ''}{p.message}",
+                                         file=file, hint=p.hint) for p in fatal]
+                                + [Problem("nothing was written", file=file)])
+    if result.outcome == "refused":
+        report()
+        left = len(result.skipped)
+        raise InvalidExperiment(Problem(
+            f"nothing runnable remains: none of its actions or objects converted to a fault "
+            f"({left} part(s) not converted, listed above); nothing was written", file=file))
+    text = yaml.safe_dump(result.experiment, sort_keys=False, allow_unicode=True)
+    if stubs:
+        text += "".join(f"  {line}\n" if line else "\n" for line in stubs.splitlines())
     _write(text, out)
-    for note in result.notes:
-        click.echo(f"note: {note}", err=True)
-    for item in result.skipped:
-        click.echo(f"not converted: {item.render()}", err=True)
+    report()
+    if result.skipped:
+        click.echo(f"{file}: converted with {len(result.skipped)} part(s) left out (listed above)", err=True)
     sys.exit(1 if result.skipped else 0)
+
+
+def _line(lines: dict[tuple[str | int, ...], int], where: str) -> int | None:
+    import re
+
+    match = re.match(r"^([a-z.-]+)\[(\d+)\]", where)
+    if not match:
+        return None
+    path: tuple[str | int, ...] = (*match.group(1).split("."), int(match.group(2)))
+    return lines.get(path) if path in lines else None
+
+
+def _ctk_kinds_available() -> bool:
+    """Whether the ``chaostoolkit`` fault kind is installed (import maps what has no native form to it)."""
+    import chaos.model  # noqa: F401  (the registry is read once the model's unions are built)
+    from chaos import registry
+
+    return registry.faults.get("chaostoolkit") is not None

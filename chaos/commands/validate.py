@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from chaos.commands.options import format_option, parse_sets, set_option
-from chaos.errors import InvalidExperiment
+from chaos.errors import InvalidExperiment, Problem
 from chaos.gameday.loading import LoadedGameDay, load_document
 
 
@@ -63,6 +63,13 @@ def _validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> Non
                 click.echo(f"✓ {path}: game day {loaded.name} ({len(names)} experiment(s) valid: {', '.join(names)})")
             continue
         exp = loaded.experiment
+        unusable = _unusable_here(exp, path)
+        if unusable:
+            results.append({"file": path, "valid": False, "problems": [p.as_dict() for p in unusable]})
+            if output == "text":
+                for problem in unusable:
+                    click.echo(f"✗ {problem.render()}", err=True)
+            continue
         results.append({"file": path, "valid": True, "name": exp.name, "target": exp.spec.target.type,
                         "faults": [f.name for f in exp.spec.faults], "problems": []})
         if output == "text":
@@ -73,3 +80,19 @@ def _validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> Non
         click.echo(json.dumps(results, indent=2))
     if not all(r["valid"] for r in results):
         sys.exit(2)
+
+
+def _unusable_here(exp: Any, path: str) -> list[Problem]:
+    """What a fault kind that runs its own code says cannot run here (e.g. a Chaos Toolkit action whose
+    Python driver is not importable, with the package that provides it)."""
+    from chaos import registry
+
+    out: list[Problem] = []
+    for index, fault in enumerate(exp.spec.faults):
+        kind = registry.faults.get(fault.type)
+        custom = kind.host.custom if kind is not None and kind.host is not None else None
+        check = getattr(custom, "problems", None)
+        if custom is None or check is None:
+            continue
+        out += [Problem(message, path=f"spec.faults[{index}]", file=path) for message in check(custom.plan(fault))]
+    return out

@@ -18,10 +18,11 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
+from chaos.actions.circuit_break import CircuitBreakPolicy
 from chaos.engine import events as ev
 from chaos.engine.policy_bridge import action_name, decision_evidence, decision_faults, decision_target
 from chaos.model.experiment import Experiment
-from chaos.model.policies import CircuitBreakPolicy, NotifyWith
+from chaos.model.policies import NotifyWith
 from chaos.model.slos import Gate, Slo
 from chaos.policy import actions as pa
 from chaos.policy.actions import Decision

@@ -163,3 +163,42 @@ def _build(node: yaml.Node, path: PathT, lines: dict[PathT, int], counter: list[
     if not isinstance(value, str | int | float | bool) and value is not None:
         value = node.value  # timestamps and the like stay text
     return value
+
+
+MAX_DOCUMENTS = 64
+
+
+def parse_yaml_documents(text: str, source: str) -> list[tuple[Any, dict[PathT, int]]]:
+    """Every document of a multi-document YAML stream (``---``), each as :func:`parse_yaml` returns
+    one, with the same bounds (the node count is shared: an alias bomb split over documents is
+    refused too). Used by ``aftershock import`` for Chaos Mesh objects as ``kubectl apply`` reads them."""
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        at = text.count("\n", 0, exc.position) + 1
+        raise InvalidExperiment(Problem(f"not valid YAML: unacceptable character #x{exc.character:04x}",
+                                        file=source, line=at)) from None
+    nodes: list[yaml.Node] = []
+    try:
+        _check_depth(text, source)
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                nodes.append(node)
+            if len(nodes) > MAX_DOCUMENTS:
+                raise InvalidExperiment(Problem(f"more than {MAX_DOCUMENTS} YAML documents", file=source))
+    except yaml.MarkedYAMLError as exc:
+        raise InvalidExperiment(syntax_problem(exc, source, text)) from None
+    except yaml.YAMLError as exc:
+        raise InvalidExperiment(Problem(f"not valid YAML: {exc}", file=source)) from None
+    except RecursionError:
+        raise InvalidExperiment(Problem(f"nested deeper than {MAX_DEPTH} levels", file=source)) from None
+    finally:
+        loader.dispose()
+    counter = [0]
+    constructor = yaml.SafeLoader("")
+    out: list[tuple[Any, dict[PathT, int]]] = []
+    for node in nodes:
+        lines: dict[PathT, int] = {}
+        out.append((_build(node, (), lines, counter, constructor, source, 0), lines))
+    return out

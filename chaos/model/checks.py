@@ -108,10 +108,12 @@ def _target_checks(exp: Experiment) -> list[Problem]:
         namespaces = list(sel.namespaces or [spec.target.namespace]) + list(sel.pods)
         if isinstance(fault, NetworkFault) and fault.peer is not None:
             namespaces += list(fault.peer.namespaces or [])
+        mode: str = fault.mode
+        value = fault.value
         if _raw(fault):
-            manifest: dict[str, Any] = getattr(fault, "manifest", {})
-            raw_sel = manifest.get("spec", {}).get("selector", {}) if isinstance(manifest.get("spec"), dict) else {}
-            namespaces += list(raw_sel.get("namespaces", []) or []) if isinstance(raw_sel, dict) else []
+            raw_problems, raw_namespaces, narrowed, mode, value = _raw_selectors(fault, path)
+            out += raw_problems
+            namespaces += raw_namespaces
         for ns in dict.fromkeys(namespaces):
             if ns in SYSTEM_NAMESPACES and not br.allow_system_namespaces:
                 out.append(Problem(
@@ -121,20 +123,25 @@ def _target_checks(exp: Experiment) -> list[Problem]:
                 out.append(Problem(
                     f"selector reaches namespace {ns!r} outside the blast radius {sorted(allowed)}",
                     path=f"{path}.selector.namespaces", hint="add it to spec.blastRadius.namespaces"))
-        if not sel.labels and not sel.fields and not sel.pods and not sel.annotations \
-                and not _raw(fault):
+        if _raw(fault):
+            if not narrowed:
+                out.append(Problem("the manifest's selector selects every pod of the namespace: name "
+                                   "labelSelectors, expressionSelectors, annotationSelectors, fieldSelectors or pods",
+                                   path=f"{path}.manifest.spec.selector",
+                                   hint="e.g. selector: {labelSelectors: {app: my-service}}"))
+        elif not sel.labels and not sel.fields and not sel.pods and not sel.annotations:
             out.append(Problem("selector selects every pod of the namespace: name labels, fields or pods",
                                path=f"{path}.selector", hint="e.g. selector: {labels: {app: my-service}}"))
-        any_all = any_all or fault.mode == "all"
-        if fault.mode == "all" and br.max_targets is None and br.max_percent is None:
+        any_all = any_all or mode == "all"
+        if mode == "all" and br.max_targets is None and br.max_percent is None:
             out.append(Problem("mode 'all' needs spec.blastRadius.maxTargets or maxPercent",
                                path=f"{path}.mode", hint="bound the blast radius, or use mode: one / fixed"))
-        if fault.mode == "fixed" and br.max_targets is not None and int(fault.value) > br.max_targets:
-            out.append(Problem(f"mode fixed with value {fault.value} exceeds blastRadius.maxTargets "
+        if mode == "fixed" and br.max_targets is not None and value.isdigit() and int(value) > br.max_targets:
+            out.append(Problem(f"mode fixed with value {value} exceeds blastRadius.maxTargets "
                                f"{br.max_targets}", path=f"{path}.value"))
-        if fault.mode in ("fixed-percent", "random-max-percent") and br.max_percent is not None \
-                and int(fault.value) > br.max_percent:
-            out.append(Problem(f"{fault.value}% exceeds blastRadius.maxPercent {br.max_percent:g}",
+        if mode in ("fixed-percent", "random-max-percent") and br.max_percent is not None \
+                and value.isdigit() and int(value) > br.max_percent:
+            out.append(Problem(f"{value}% exceeds blastRadius.maxPercent {br.max_percent:g}",
                                path=f"{path}.value"))
         if isinstance(fault, HttpFault) and fault.percent != 100:
             out.append(Problem("Chaos Mesh HTTPChaos affects every matching request; percent < 100 "
@@ -169,6 +176,49 @@ def _mitigations_in_blast_radius(exp: Experiment, allowed: set[str]) -> list[Pro
 def _raw(fault: FaultBase) -> bool:
     """A raw object (``chaos-mesh``): it carries its own selector."""
     return isinstance(getattr(fault, "manifest", None), dict)
+
+
+RAW_SELECTOR_FIELDS = ("namespaces", "labelSelectors", "expressionSelectors", "annotationSelectors",
+                       "fieldSelectors", "nodeSelectors", "nodes", "pods", "podPhaseSelectors")
+"""Chaos Mesh's ``PodSelectorSpec``: the API server prunes any other key, so a misspelt one
+(``labels``) would silently select more than written."""
+NARROWING = ("labelSelectors", "expressionSelectors", "annotationSelectors", "fieldSelectors", "pods")
+
+
+def _raw_selectors(fault: FaultBase, path: str) -> tuple[list[Problem], list[str], bool, str, str]:
+    """A raw manifest's selectors counted like ours: (problems, namespaces reached, whether the pod
+    selector narrows, mode, value)."""
+    out: list[Problem] = []
+    manifest: dict[str, Any] = getattr(fault, "manifest", {})
+    spec = manifest.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    namespaces: list[str] = []
+    narrowed = False
+    selectors = [("spec.selector", spec.get("selector"))]
+    target = spec.get("target")
+    if isinstance(target, dict):
+        selectors.append(("spec.target.selector", target.get("selector")))
+    for where, selector in selectors:
+        if selector is None:
+            continue
+        if not isinstance(selector, dict):
+            out.append(Problem("must be a mapping", path=f"{path}.manifest.{where}"))
+            continue
+        for key in selector:
+            if key not in RAW_SELECTOR_FIELDS:
+                hint = "did you mean 'labelSelectors'?" if key == "labels" else did_you_mean(str(key),
+                                                                                             RAW_SELECTOR_FIELDS)
+                out.append(Problem(f"{key!r} is not a Chaos Mesh selector field: the API server would drop it "
+                                   "and the object would select more than written", path=f"{path}.manifest.{where}.{key}",
+                                   hint=hint or f"fields: {', '.join(RAW_SELECTOR_FIELDS)}"))
+        namespaces += [str(n) for n in selector.get("namespaces") or [] if isinstance(n, str)]
+        pods = selector.get("pods")
+        namespaces += [str(n) for n in pods] if isinstance(pods, dict) else []
+        if where == "spec.selector":
+            narrowed = any(selector.get(k) for k in NARROWING)
+    mode = spec.get("mode") if isinstance(spec.get("mode"), str) else fault.mode
+    value = str(spec.get("value")) if spec.get("value") not in (None, "") else fault.value
+    return out, namespaces, narrowed, str(mode), value
 
 
 def check_policies(policies: Sequence[PolicyBase], faults: Sequence[str] | None = None) -> list[Problem]:

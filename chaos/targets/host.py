@@ -124,6 +124,10 @@ class HostTarget:
                 targets.append(plan.description)
                 checks.append(f"{plan.fault_type} realises {plan.fault} itself"
                               + (f" ({origin.distribution})" if origin is not None else ""))
+                realiser, _ = self._custom(plan.fault_type, plan.comment, 0.0)
+                own = getattr(realiser, "preflight", None)  # optional: a kind's own checks (drivers, programs)
+                if own is not None:
+                    checks += await own(plan.custom)
             else:
                 report = report or await asyncio.to_thread(capabilities.probe)
                 await asyncio.to_thread(capabilities.require, plan.fault_type, report)

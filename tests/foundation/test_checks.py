@@ -109,9 +109,26 @@ def test_system_namespace_through_the_target_namespace() -> None:
 
 def test_system_namespace_through_a_raw_manifest() -> None:
     manifest = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "PodChaos",
-                "spec": {"action": "pod-kill", "mode": "one", "selector": {"namespaces": ["kube-system"]}}}
+                "spec": {"action": "pod-kill", "mode": "one", "selector": {"namespaces": ["kube-system"],
+                                                                            "labelSelectors": {"app": "a"}}}}
     document = with_fault(type="chaos-mesh", latency=None, manifest=manifest)
     assert "system namespace 'kube-system'" in one_problem(document).message
+
+
+def test_a_raw_manifests_selectors_are_counted_like_ours() -> None:
+    def raw(spec: dict[str, Any]) -> dict[str, Any]:
+        return with_fault(type="chaos-mesh", latency=None, manifest={
+            "apiVersion": "chaos-mesh.org/v1alpha1", "kind": "PodChaos", "spec": {"action": "pod-kill", **spec}})
+
+    # selector.labels is not Chaos Mesh's: the API server would prune it and select every pod
+    problem = one_problem(raw({"mode": "one", "selector": {"labelSelectors": {"app": "a"}, "labels": {"x": "y"}}}))
+    assert "'labels' is not a Chaos Mesh selector field" in problem.message and "labelSelectors" in problem.hint
+    assert "selects every pod" in one_problem(raw({"mode": "one", "selector": {"namespaces": ["shop"]}})).message
+    problem = one_problem(raw({"mode": "all", "selector": {"labelSelectors": {"app": "a"}}}))
+    assert "mode 'all' needs" in problem.message
+    problem = one_problem(raw({"mode": "one", "selector": {"labelSelectors": {"app": "a"}},
+                               "target": {"mode": "one", "selector": {"namespaces": ["other"]}}}))
+    assert "namespace 'other' outside the blast radius" in problem.message
 
 
 def test_system_namespace_allowed_when_listed_and_allowed() -> None:

@@ -121,7 +121,7 @@ def test_raw_chaos_mesh_manifest_is_labelled_and_bounded() -> None:
 
 def test_raw_manifest_breaking_crd_rules_is_refused_with_a_path() -> None:
     manifest = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "NetworkChaos",
-                "spec": {"action": "delay", "mode": "sometimes", "selector": {}}}
+                "spec": {"action": "delay", "mode": "sometimes", "selector": {"labelSelectors": {"app": "a"}}}}
     with pytest.raises(InvalidExperiment) as info:
         compiled(with_fault(type="chaos-mesh", latency=None, manifest=manifest))
     paths = {p.path for p in info.value.problems}

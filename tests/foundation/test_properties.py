@@ -11,11 +11,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chaos import registry
 from chaos.compiling.crd_rules import validate_object
 from chaos.compiling.kubernetes import compile_experiment, to_yaml_stream
 from chaos.errors import InvalidExperiment
 from chaos.loading import load_bytes, load_text
 from chaos.model import FAULT_TYPES
+
+KUBE_FAULT_TYPES = [name for name in FAULT_TYPES if (kind := registry.faults.get(name)) is not None
+                    and kind.kube is not None]
+"""The kinds that compile to Chaos Mesh objects (the chaostoolkit kind runs its own action instead)."""
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -86,7 +91,7 @@ def _fields(kind: str) -> st.SearchStrategy[dict[str, Any]]:
 
 @st.composite
 def faults(draw: st.DrawFn, name: str) -> dict[str, Any]:
-    kind = draw(st.sampled_from(FAULT_TYPES))
+    kind = draw(st.sampled_from(KUBE_FAULT_TYPES))
     fault: dict[str, Any] = {"name": name, "type": kind, "duration": draw(fault_durations),
                              "selector": {"labels": {"app": draw(label_values)}}}
     fault.update(draw(_mode()))
