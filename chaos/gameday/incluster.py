@@ -24,10 +24,11 @@ import yaml
 from chaos.errors import InvalidExperiment, Problem
 from chaos.gameday.loading import LoadedGameDay
 from chaos.model.experiment import Experiment
+from chaos.version import __version__
 
 MOUNT = "/etc/aftershock/experiments"
 STATE = "/var/lib/aftershock"
-DEFAULT_IMAGE = "ghcr.io/aftershock/aftershock:0.1.0"
+DEFAULT_IMAGE = f"ghcr.io/aftershock/aftershock:{__version__}"
 LABELS = {"app.kubernetes.io/managed-by": "aftershock", "app.kubernetes.io/component": "gameday"}
 
 
