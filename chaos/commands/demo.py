@@ -183,7 +183,7 @@ async def _demo_body(scenario: str, state_dir: str | None, output: str, report: 
         say(f"demo: order-service http://{e.order}, fault proxy {e.proxy} (admin {stack.proxy_admin_url})")
         async with PrometheusServer(stack.scrape_targets(), scrape_interval="1s") as prom:
             say(f"demo: Prometheus {prom.url} scraping every 1s")
-            environ = {**os.environ, "PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": e.proxy,
+            environ = {**os.environ, "AFTERSHOCK_PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": e.proxy,
                        "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
                        "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, "AFTERSHOCK_DEMO_ORDER_URL": stack.order_url}
             if scenario == "gameday":  # the three scenarios as one game day: chaos.commands.gameday

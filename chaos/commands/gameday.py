@@ -22,7 +22,9 @@ from typing import Any
 
 import click
 
-from chaos.commands.options import state_dir_option, target_options
+from chaos.commands.completion import schedule_names
+from chaos.commands.options import output_option, pushgateway_option, state_dir_option, target_options
+from chaos.commands.output import reconfigure_logging
 from chaos.errors import InvalidExperiment, InvalidInput, PreflightRefused, Problem
 from chaos.gameday.loading import LoadedGameDay, as_gameday, load_document
 
@@ -56,7 +58,7 @@ def gameday() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--after", default=None, help="Start from this ISO 8601 time (default: now).")
 @click.option("--count", "-n", type=click.IntRange(1, 1000), default=5, show_default=True)
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option
 def next_cmd(file: str, after: str | None, count: int, output: str) -> None:
     """The next fire times of FILE (a GameDay or an experiment with spec.schedule)."""
     from chaos.gameday.fires import local_text, next_fires, utc_z
@@ -82,17 +84,19 @@ def next_cmd(file: str, after: str | None, count: int, output: str) -> None:
               help="Started by a scheduler (a Kubernetes CronJob): run only at a due time of the schedule by "
                    "Aftershock's DST rules, claimed once in the state DB; otherwise record why and exit 0.")
 @click.option("--journals-url", default=None, help="POST the game-day report and every journal to this URL.")
+@pushgateway_option
 @state_dir_option
 @target_options
-def run_cmd(file: str, no_gate: bool, scheduled: bool, journals_url: str | None, state_dir: str | None,
-            kubeconfig: str | None, context: str | None, namespace: str | None, prometheus: str | None) -> None:
+def run_cmd(file: str, no_gate: bool, scheduled: bool, journals_url: str | None, pushgateway: str | None,
+            state_dir: str | None, kubeconfig: str | None, context: str | None, namespace: str | None,
+            prometheus: str | None) -> None:
     """Run one game day now (serial/parallel, pauses, stopOn, gate); then write its report."""
     from chaos.commands.run import engine_settings
 
     lgd = _as_gameday(file)
     settings = engine_settings(state_dir, prometheus, kubeconfig, context, namespace)
     sys.exit(asyncio.run(_run_once(lgd, settings, gate=not no_gate, say=click.echo, scheduled=scheduled,
-                                   journals_url=journals_url)))
+                                   journals_url=journals_url, pushgateway=pushgateway)))
 
 
 def _scheduled_due(lgd: LoadedGameDay, now: float) -> tuple[float | None, str]:
@@ -112,7 +116,7 @@ def _scheduled_due(lgd: LoadedGameDay, now: float) -> tuple[float | None, str]:
 
 
 async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, scheduled: bool = False,
-                    journals_url: str | None = None) -> int:
+                    journals_url: str | None = None, pushgateway: str | None = None) -> int:
     """One game day in the foreground (also the demo's ``gameday`` scenario and the CronJob's Job)."""
     from chaos.clients.schedule_store import ScheduleStore
     from chaos.commands.progress import TextPrinter
@@ -177,6 +181,13 @@ async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, 
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
+    metrics = None
+    if pushgateway is not None:
+        from chaos.gameday.metrics import Metrics
+
+        metrics = Metrics()
+        runner.engine.subscribe(metrics.on_event)
+    started = time.time()
     try:
         result = await runner.run(lgd, due=due, trigger=trigger, gameday_id=gid)
     finally:
@@ -188,6 +199,12 @@ async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, 
     await notify_finished(notifier, result, written)
     if journals_url:
         await push_journals(journals_url, result, written)
+    if metrics is not None and pushgateway is not None:
+        ended = time.time()
+        metrics.finished(lgd.name, result.verdict, ended - started, written.score.score, ended)
+        problem = await asyncio.to_thread(metrics.push, pushgateway, {"gameday": lgd.name})
+        if problem:
+            click.echo(f"warning: {problem}", err=True)
     body = notification_body(result, written)
     for e in body["experiments"]:
         say(f"{e['name']}: {e['verdict']} (run {e['run_id'] or '—'})")
@@ -370,7 +387,7 @@ def serve(dirs: tuple[str, ...], listen: str, poll_s: float, state_dir: str | No
     """Run every schedule in DIRS (default: experiments/ and gamedays/) until SIGTERM."""
     from chaos.commands.run import engine_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    reconfigure_logging(click.get_current_context(), logging.INFO)  # the scheduler logs at info unless -q
     settings = engine_settings(state_dir, prometheus, kubeconfig, context, namespace)
     folders = dirs or tuple(d for d in ("experiments", "gamedays") if Path(d).is_dir())
     if not folders:
@@ -408,7 +425,7 @@ def schedule_rows(store: Any) -> list[dict[str, Any]]:
 
 
 @gameday.command("list")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option
 @state_dir_option
 def list_cmd(output: str, state_dir: str | None) -> None:
     """Known schedules: paused/suspended, next fire, last outcome, skips."""
@@ -439,7 +456,7 @@ def _set_paused(name: str, paused: bool, state_dir: str | None) -> None:
 
 
 @gameday.command("pause")
-@click.argument("name")
+@click.argument("name", shell_complete=schedule_names)
 @state_dir_option
 def pause_cmd(name: str, state_dir: str | None) -> None:
     """Pause schedule NAME: its due times are skipped (and recorded) until resumed."""
@@ -447,7 +464,7 @@ def pause_cmd(name: str, state_dir: str | None) -> None:
 
 
 @gameday.command("resume")
-@click.argument("name")
+@click.argument("name", shell_complete=schedule_names)
 @state_dir_option
 def resume_cmd(name: str, state_dir: str | None) -> None:
     """Resume schedule NAME (also lifts a suspendAfter suspension)."""
