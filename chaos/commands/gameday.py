@@ -264,7 +264,10 @@ def scan(dirs: tuple[str, ...]) -> tuple[dict[str, LoadedGameDay], list[str], tu
     return entries, problems, tuple(sig)
 
 
-async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: float) -> int:
+async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: float,
+                 halt: asyncio.Event | None = None) -> int:
+    """The scheduler until SIGTERM (or until ``halt`` is set: ``--leader-elect`` lost the Lease, or
+    was signalled before this function took the signals over)."""
     from aiohttp import web
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -328,6 +331,14 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
 
+    async def on_halt() -> None:
+        if halt is not None:
+            await halt.wait()
+            stop.set()
+            scheduler.wake.set()
+
+    halt_watch = asyncio.create_task(on_halt())
+
     async def metrics_view(_request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -367,11 +378,55 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
     finally:
         stop.set()
         await watcher
+        halt_watch.cancel()
         await web_runner.cleanup()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     click.echo("gameday serve: stopped")
     return 0
+
+
+async def _serve_elected(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: float, elector: Any) -> int:
+    """``serve --leader-elect``: wait for the Lease, serve while it is held, release it on the way out.
+    Exit 1 when the Lease was lost (the pod restarts and is a candidate again)."""
+    halt, lost, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:  # outside _serve (which takes the signals over while it runs)
+        halt.set()
+
+    def take_signals() -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal)
+
+    take_signals()
+    click.echo(f"gameday serve: candidate {elector.identity} for the lease {elector.namespace}/{elector.name}")
+    try:
+        if not await elector.acquire(halt):
+            click.echo("gameday serve: stopped while waiting for the lease")
+            return 0
+        click.echo(f"gameday serve: {elector.identity} leads (lease {elector.namespace}/{elector.name})")
+
+        async def keep() -> None:
+            if not await elector.hold(done):
+                click.echo("gameday serve: the lease was lost: stopping (a running game day is aborted)",
+                           err=True)
+                lost.set()
+                halt.set()
+
+        keeper = asyncio.create_task(keep())
+        try:
+            code = await _serve(dirs, settings, listen, poll_s, halt=halt)
+        finally:
+            take_signals()  # _serve gave the signals back: a SIGTERM now must not kill the release
+            done.set()
+            await keeper
+            if not lost.is_set():
+                await asyncio.to_thread(elector.release)
+        return 1 if lost.is_set() else code
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 @gameday.command("serve")
@@ -380,9 +435,19 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
               help="host:port of /metrics and /healthz (port 0: any free port).")
 @click.option("--poll", "poll_s", type=click.FloatRange(0.2, 3600), default=2.0, show_default=True,
               help="Seconds between checks of the folders for changed files.")
+@click.option("--leader-elect", is_flag=True,
+              help="Replicas of a Deployment: only the holder of a coordination.k8s.io Lease schedules "
+                   "(the others wait as candidates), so no due time fires twice.")
+@click.option("--lease", "lease_name", default="aftershock-gameday-serve", show_default=True,
+              help="--leader-elect: name of the Lease.")
+@click.option("--lease-namespace", default=None, envvar="POD_NAMESPACE",
+              help="--leader-elect: namespace of the Lease (default: $POD_NAMESPACE, else the kubeconfig's).")
+@click.option("--identity", default=None, envvar="POD_NAME",
+              help="--leader-elect: this candidate's name (default: $POD_NAME, else the host name and pid).")
 @state_dir_option
 @target_options
-def serve(dirs: tuple[str, ...], listen: str, poll_s: float, state_dir: str | None, kubeconfig: str | None,
+def serve(dirs: tuple[str, ...], listen: str, poll_s: float, leader_elect: bool, lease_name: str,
+          lease_namespace: str | None, identity: str | None, state_dir: str | None, kubeconfig: str | None,
           context: str | None, namespace: str | None, prometheus: str | None) -> None:
     """Run every schedule in DIRS (default: experiments/ and gamedays/) until SIGTERM."""
     from chaos.commands.run import engine_settings
@@ -393,7 +458,21 @@ def serve(dirs: tuple[str, ...], listen: str, poll_s: float, state_dir: str | No
     if not folders:
         raise InvalidInput(Problem("no folder to serve: give DIR arguments (experiments/ and gamedays/ are "
                                    "the defaults and do not exist here)"))
-    sys.exit(asyncio.run(_serve(folders, settings, listen, poll_s)))
+    if not leader_elect:
+        sys.exit(asyncio.run(_serve(folders, settings, listen, poll_s)))
+    import os
+    import socket
+
+    from chaos.clients.kube.lease import LeaseElector
+    from chaos.clients.kube.settings import KubeSettings, build_api_client
+
+    api = build_api_client(KubeSettings(kubeconfig=kubeconfig, context=context))
+    elector = LeaseElector(api, lease_namespace or namespace or "default", lease_name,
+                           identity or f"{socket.gethostname()}-{os.getpid()}")
+    try:
+        sys.exit(asyncio.run(_serve_elected(folders, settings, listen, poll_s, elector)))
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
 
 
 # ---------------------------------------------------------------- list / pause / resume
