@@ -10,6 +10,6 @@ BUNDLED = {"chaos.manifests": "manifests", "chaos.experiments": "experiments", "
 setup(
     packages=[*find_packages(include=["chaos", "chaos.*", "tui", "tui.*"]), *BUNDLED],
     package_dir=BUNDLED,
-    package_data={"chaos.manifests": ["*.j2"], "chaos.experiments": ["*.yaml"], "chaos.gamedays": ["*.yaml"], "tui": ["*.tcss"],
-                  "chaos": ["*.html", "templates/*.j2"]},
+    package_data={"chaos.manifests": ["*.j2"], "chaos.experiments": ["*.yaml"], "chaos.gamedays": ["*.yaml"],
+                  "tui": ["*.tcss", "py.typed"], "chaos": ["*.html", "py.typed", "templates/*.j2"]},
 )

@@ -55,7 +55,7 @@ PROXY_EXPERIMENT = host_experiment(
     policies=[{"name": "fallback", "when": {"slo": "breached"}, "action": "degrade",
                "with": {"http": {"url": "{{ env.KILL9_WEBHOOK }}/degrade"},
                         "revert": {"url": "{{ env.KILL9_WEBHOOK }}/revert"}}}],
-    monitor={"prometheus": "{{ env.PROMETHEUS_URL }}", "interval": "300ms"}, recovery={"timeout": "2s"})
+    monitor={"prometheus": "{{ env.AFTERSHOCK_PROMETHEUS_URL }}", "interval": "300ms"}, recovery={"timeout": "2s"})
 """Two faults through the demo's proxy, a degrade webhook on an always-breached SLO."""
 
 
@@ -238,7 +238,7 @@ async def run(rounds: int, seed: int, workdir: Path, kernel: bool = True) -> lis
         async with DemoStack(start_load=False) as stack, PrometheusServer(scrape_interval="1s") as prom:
             env = {**os.environ, "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
                    "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
-                   "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, "PROMETHEUS_URL": prom.url,
+                   "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, "AFTERSHOCK_PROMETHEUS_URL": prom.url,
                    "KILL9_WEBHOOK": hook.url}
             for index in range(rounds):
                 kills += await proxy_round(rng, workdir, env, stack, hook, index)

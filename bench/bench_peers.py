@@ -202,7 +202,7 @@ def aftershock(for_: str, interval: str) -> Build:
         path.write_text(text)
         return ([str(BIN / "aftershock"), "run", str(path), "--set", f"duration={seconds:g}s", "--set",
                  f"latency={latency}", "--state-dir", str(work / "state"), "--output", "json"],
-                {"PROMETHEUS_URL": prom})
+                {"AFTERSHOCK_PROMETHEUS_URL": prom})
     return build
 
 

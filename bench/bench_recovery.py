@@ -61,7 +61,7 @@ async def main() -> None:
     rows: list[tuple[dict[str, float], dict[str, float]]] = []
     async with DemoStack(load_rate=25.0) as stack, \
             PrometheusServer(stack.scrape_targets(), scrape_interval="1s") as prom:
-        environ = {**os.environ, "PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
+        environ = {**os.environ, "AFTERSHOCK_PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
                    "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
                    "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token}
         path = REPO / "experiments" / "demo-payment-latency.yaml"

@@ -47,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "init": "chaos.commands.init:init",
     "export": "chaos.commands.interop:export",
     "import": "chaos.commands.interop:import_cmd",
+    "schema": "chaos.commands.schema:schema",
 }
 
 # name -> one-line help shown by ``aftershock --help`` without importing the command's module
@@ -69,6 +70,7 @@ SUMMARIES: dict[str, str] = {
     "init": "Write the example experiments into a folder to start from.",
     "export": "Export an experiment in another tool's format (Chaos Toolkit).",
     "import": "Convert a Chaos Toolkit experiment into an Aftershock experiment.",
+    "schema": "Print the JSON Schema of the experiment or game-day format (for editors).",
 }
 
 
@@ -125,6 +127,7 @@ class AftershockGroup(click.Group):
         return command if isinstance(command, click.Command) else None
 
     def invoke(self, ctx: click.Context) -> Any:
+        from chaos.commands.output import emit_error
         from chaos.errors import ChaosError, InvalidExperiment  # not at import: --help stays light
 
         try:
@@ -132,18 +135,44 @@ class AftershockGroup(click.Group):
         except InvalidExperiment as exc:
             for problem in exc.problems:
                 click.echo(f"error: {problem.render()}", err=True)
+            emit_error(ctx, str(exc), exc.exit_code, [
+                {"message": p.message, "file": p.file, "line": p.line, "path": p.path, "hint": p.hint}
+                for p in exc.problems])
             ctx.exit(exc.exit_code)
         except ChaosError as exc:
             click.echo(f"error: {exc}", err=True)
+            emit_error(ctx, str(exc), exc.exit_code)
             ctx.exit(exc.exit_code)
 
 
 @click.group(cls=AftershockGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aftershock")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="More log lines on stderr (-v info, -vv debug).")
+@click.option("-q", "--quiet", count=True, help="Fewer log lines on stderr (errors only).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines on stderr as text or one JSON object each (env AFTERSHOCK_LOG_FORMAT).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, envvar="AFTERSHOCK_CONFIG",
+              help="Config file (default $XDG_CONFIG_HOME/aftershock/config.yaml if it exists). "
+                   "Flags beat environment variables, which beat the file.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: int, log_format: str | None, config_path: str | None) -> None:
     """Aftershock: chaos experiments with SLO-driven, graded recovery.
 
     Describe an experiment in YAML; Aftershock injects its faults (Chaos Mesh on Kubernetes,
     or real host faults), watches Prometheus SLOs while they are live, and answers a breach
     with rollback, degrade or circuit-break.
     """
+    from chaos import config
+    from chaos.commands.output import LOGGING_KEY, configure_logging, no_color
+    from chaos.errors import InvalidExperiment
+
+    try:
+        config.apply(config_path)
+    except InvalidExperiment as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem.render()}", err=True)
+        ctx.exit(exc.exit_code)
+    ctx.meta[LOGGING_KEY] = (verbose, quiet, log_format)
+    configure_logging(verbose, quiet, log_format)
+    if no_color():
+        ctx.color = False

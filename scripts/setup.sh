@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Aftershock needs on a fresh Debian machine: system packages (Prometheus and
-# promtool, iptables, iproute2, tmux, openssl) and a virtualenv with the package and its dev tools,
+# promtool, the Pushgateway (the metrics tests push to it), iptables, iproute2, tmux, openssl) and a virtualenv with the package and its dev tools,
 # then builds the Kubernetes test control plane (scripts/kube-testbed build: kube-apiserver,
 # kube-controller-manager and etcd from the pinned Go modules; about 15 minutes the first time on
 # 2 cores, cached per machine afterwards; skip with AFTERSHOCK_SKIP_KUBE_TESTBED=1 for `make demo`).
@@ -12,6 +12,7 @@ need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)

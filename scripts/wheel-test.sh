@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The installed wheel works from any directory (part of `make test`): build the wheel, install it
+# The installed wheel works from any directory (part of `make test`): build the wheel and the sdist,
+# check both with `twine check --strict` and for the LICENSE and py.typed files, install the wheel
 # into a fresh venv (dependencies pinned to the dev venv's versions, so pip's cache serves them),
 # then from an empty directory outside the repo run `init`, `validate`, `compile`, a dry run and
 # `demo --headless`, and check the demo printed its verdict and a report that exists.
@@ -10,9 +11,18 @@ VENV=${VENV:-.venv}
 WORK=$(mktemp -d /tmp/aftershock-wheel.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-echo "wheel-test: building the wheel"
+echo "wheel-test: building the wheel and the sdist"
 rm -rf "$REPO/build"  # setuptools' build/lib keeps deleted modules: a stale copy must not reach the wheel
-"$VENV/bin/pip" wheel -q --no-deps --disable-pip-version-check -w "$WORK/dist" "$REPO"
+"$VENV/bin/python" -m build -q --outdir "$WORK/dist" "$REPO" > "$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+"$VENV/bin/twine" check --strict "$WORK"/dist/*
+whl_files=$("$VENV/bin/python" -c 'import sys, zipfile; print("\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))' "$WORK"/dist/aftershock-*.whl)
+sdist_files=$(tar tzf "$WORK"/dist/aftershock-*.tar.gz)
+for f in dist-info/licenses/LICENSE chaos/py.typed tui/py.typed; do
+  grep -q "$f\$" <<< "$whl_files" || { echo "wheel-test: the wheel lacks $f"; exit 1; }
+done
+for f in /LICENSE /CHANGELOG.md /chaos/py.typed /tui/py.typed; do
+  grep -q "$f\$" <<< "$sdist_files" || { echo "wheel-test: the sdist lacks $f"; exit 1; }
+done
 "$VENV/bin/pip" freeze --exclude-editable --disable-pip-version-check | grep -v '^aftershock' > "$WORK/pins.txt"
 python3 -m venv "$WORK/venv"
 echo "wheel-test: installing it into a fresh venv"
@@ -23,6 +33,7 @@ cd "$WORK/elsewhere"
 export AFTERSHOCK_STATE_DIR=$WORK/state
 unset AFTERSHOCK_EXPERIMENTS
 
+test "$("$BIN/aftershock" --version)" = "aftershock, version $("$BIN/python" -c 'import importlib.metadata as m; print(m.version("aftershock"))')"
 "$BIN/aftershock" init examples
 "$BIN/aftershock" validate examples/*.yaml
 "$BIN/aftershock" compile examples/payment-latency.yaml --run-id wheel1 > compiled.yaml

@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 
+from chaos.commands.options import format_option
 from chaos.errors import ChaosError, InvalidExperiment, MonitorUnavailable, Problem
 from chaos.loading import Loaded, load_file
 from chaos.model.durations import parse_window
@@ -192,9 +193,9 @@ def _exit_code(rows: list[Row]) -> int:
 @click.option("--window", default=None, metavar="DURATION",
               help="Judge the SLOs over the last DURATION (e.g. 10m) instead of now.")
 @click.option("--junit", "junit_path", default=None, metavar="PATH", help="Write a JUnit XML report to PATH.")
-@click.option("--output", "-o", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text: one line per SLO; json: the verdicts.")
-@click.option("--prometheus", default=None, metavar="URL", help="Prometheus URL (overrides spec.monitor.prometheus).")
+@format_option("text: one line per SLO; json: the verdicts; yaml: the same as YAML.")
+@click.option("--prometheus", default=None, metavar="URL", envvar="AFTERSHOCK_PROMETHEUS_URL",
+              help="Prometheus URL (overrides spec.monitor.prometheus; env AFTERSHOCK_PROMETHEUS_URL).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override an experiment parameter.")
 @click.pass_context
 def check(ctx: click.Context, files: tuple[str, ...], window: str | None, junit_path: str | None, output: str,

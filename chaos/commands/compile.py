@@ -21,8 +21,10 @@ from chaos.errors import InvalidInput, Problem
               "runs FILE's schedule in the cluster (docs/gamedays.md).")
 @click.option("--image", default=None, help="--in-cluster: the image built from the Dockerfile.")
 @click.option("--journals-url", default=None, help="--in-cluster: POST reports and journals here instead of a PVC.")
+@click.option("--pushgateway", default=None, metavar="URL",
+              help="--in-cluster: the Job pushes its metrics to this Pushgateway (AFTERSHOCK_PUSHGATEWAY_URL).")
 def compile_cmd(file: str, out: str | None, run_id: str | None, sets: tuple[str, ...], in_cluster: bool,
-                image: str | None, journals_url: str | None) -> None:
+                image: str | None, journals_url: str | None, pushgateway: str | None) -> None:
     """Compile FILE to Chaos Mesh objects (multi-document YAML)."""
     from pathlib import Path
 
@@ -35,7 +37,8 @@ def compile_cmd(file: str, out: str | None, run_id: str | None, sets: tuple[str,
     if in_cluster:
         from chaos.gameday.incluster import compile_in_cluster_file
 
-        click.echo(compile_in_cluster_file(file, parse_sets(sets), image, journals_url), nl=False)
+        click.echo(compile_in_cluster_file(file, parse_sets(sets), image, journals_url, pushgateway=pushgateway),
+                   nl=False)
         return
 
     if run_id is not None and not naming.valid_run_id(run_id):

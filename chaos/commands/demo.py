@@ -185,8 +185,8 @@ async def _demo_body(scenario: str, state_dir: str | None, output: str, report: 
         async with PrometheusServer(stack.scrape_targets(), scrape_interval="1s") as prom, \
                 _alertmanager(say) as alertmanager:
             say(f"demo: Prometheus {prom.url} scraping every 1s")
-            environ = {**os.environ, "PROMETHEUS_URL": prom.url, **({"ALERTMANAGER_URL": alertmanager}
-                                                                      if alertmanager else {}),
+            environ = {**os.environ, "AFTERSHOCK_PROMETHEUS_URL": prom.url,
+                       **({"AFTERSHOCK_ALERTMANAGER_URL": alertmanager} if alertmanager else {}),
                        "AFTERSHOCK_DEMO_PROXY_LISTEN": e.proxy,
                        "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
                        "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, "AFTERSHOCK_DEMO_ORDER_URL": stack.order_url}

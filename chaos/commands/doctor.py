@@ -95,7 +95,7 @@ def doctor(prometheus: str | None, kubeconfig: str | None, context: str | None) 
                  "present (the demo's alerting loop)" if alertmanager
                  else "missing: apt-get install -y prometheus-alertmanager (the demo then skips its alerting loop)"))
     rows.extend(_cluster(kubeconfig, context))
-    rows.append(_prometheus(prometheus or os.environ.get("PROMETHEUS_URL")))
+    rows.append(_prometheus(prometheus or os.environ.get("AFTERSHOCK_PROMETHEUS_URL")))
     for mark, name, detail in rows:
         click.echo(f"{mark} {name}: {detail}")
     failed = [name for mark, name, _ in rows if mark == "✗"]

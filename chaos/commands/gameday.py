@@ -22,7 +22,9 @@ from typing import Any
 
 import click
 
-from chaos.commands.options import state_dir_option, target_options
+from chaos.commands.completion import schedule_names
+from chaos.commands.options import output_option, pushgateway_option, state_dir_option, target_options
+from chaos.commands.output import reconfigure_logging
 from chaos.errors import InvalidExperiment, InvalidInput, PreflightRefused, Problem
 from chaos.gameday.loading import LoadedGameDay, as_gameday, load_document
 from chaos.secrets import quiet_http_logs
@@ -57,7 +59,7 @@ def gameday() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--after", default=None, help="Start from this ISO 8601 time (default: now).")
 @click.option("--count", "-n", type=click.IntRange(1, 1000), default=5, show_default=True)
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option
 def next_cmd(file: str, after: str | None, count: int, output: str) -> None:
     """The next fire times of FILE (a GameDay or an experiment with spec.schedule)."""
     from chaos.gameday.fires import local_text, next_fires, utc_z
@@ -83,17 +85,19 @@ def next_cmd(file: str, after: str | None, count: int, output: str) -> None:
               help="Started by a scheduler (a Kubernetes CronJob): run only at a due time of the schedule by "
                    "Aftershock's DST rules, claimed once in the state DB; otherwise record why and exit 0.")
 @click.option("--journals-url", default=None, help="POST the game-day report and every journal to this URL.")
+@pushgateway_option
 @state_dir_option
 @target_options
-def run_cmd(file: str, no_gate: bool, scheduled: bool, journals_url: str | None, state_dir: str | None,
-            kubeconfig: str | None, context: str | None, namespace: str | None, prometheus: str | None) -> None:
+def run_cmd(file: str, no_gate: bool, scheduled: bool, journals_url: str | None, pushgateway: str | None,
+            state_dir: str | None, kubeconfig: str | None, context: str | None, namespace: str | None,
+            prometheus: str | None) -> None:
     """Run one game day now (serial/parallel, pauses, stopOn, gate); then write its report."""
     from chaos.commands.run import engine_settings
 
     lgd = _as_gameday(file)
     settings = engine_settings(state_dir, prometheus, kubeconfig, context, namespace)
     sys.exit(asyncio.run(_run_once(lgd, settings, gate=not no_gate, say=click.echo, scheduled=scheduled,
-                                   journals_url=journals_url)))
+                                   journals_url=journals_url, pushgateway=pushgateway)))
 
 
 def _scheduled_due(lgd: LoadedGameDay, now: float) -> tuple[float | None, str]:
@@ -113,7 +117,7 @@ def _scheduled_due(lgd: LoadedGameDay, now: float) -> tuple[float | None, str]:
 
 
 async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, scheduled: bool = False,
-                    journals_url: str | None = None) -> int:
+                    journals_url: str | None = None, pushgateway: str | None = None) -> int:
     """One game day in the foreground (also the demo's ``gameday`` scenario and the CronJob's Job)."""
     from chaos.clients.schedule_store import ScheduleStore
     from chaos.commands.progress import TextPrinter
@@ -178,6 +182,13 @@ async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, 
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
+    metrics = None
+    if pushgateway is not None:
+        from chaos.gameday.metrics import Metrics
+
+        metrics = Metrics()
+        runner.engine.subscribe(metrics.on_event)
+    started = time.time()
     try:
         result = await runner.run(lgd, due=due, trigger=trigger, gameday_id=gid)
     finally:
@@ -189,6 +200,12 @@ async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, 
     await notify_finished(notifier, result, written)
     if journals_url:
         await push_journals(journals_url, result, written)
+    if metrics is not None and pushgateway is not None:
+        ended = time.time()
+        metrics.finished(lgd.name, result.verdict, ended - started, written.score.score, ended)
+        problem = await asyncio.to_thread(metrics.push, pushgateway, {"gameday": lgd.name})
+        if problem:
+            click.echo(f"warning: {problem}", err=True)
     body = notification_body(result, written)
     for e in body["experiments"]:
         say(f"{e['name']}: {e['verdict']} (run {e['run_id'] or '—'})")
@@ -248,7 +265,10 @@ def scan(dirs: tuple[str, ...]) -> tuple[dict[str, LoadedGameDay], list[str], tu
     return entries, problems, tuple(sig)
 
 
-async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: float) -> int:
+async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: float,
+                 halt: asyncio.Event | None = None) -> int:
+    """The scheduler until SIGTERM (or until ``halt`` is set: ``--leader-elect`` lost the Lease, or
+    was signalled before this function took the signals over)."""
     from aiohttp import web
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -314,6 +334,14 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
 
+    async def on_halt() -> None:
+        if halt is not None:
+            await halt.wait()
+            stop.set()
+            scheduler.wake.set()
+
+    halt_watch = asyncio.create_task(on_halt())
+
     async def metrics_view(_request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -353,11 +381,55 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
     finally:
         stop.set()
         await watcher
+        halt_watch.cancel()
         await web_runner.cleanup()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     click.echo("gameday serve: stopped")
     return 0
+
+
+async def _serve_elected(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: float, elector: Any) -> int:
+    """``serve --leader-elect``: wait for the Lease, serve while it is held, release it on the way out.
+    Exit 1 when the Lease was lost (the pod restarts and is a candidate again)."""
+    halt, lost, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:  # outside _serve (which takes the signals over while it runs)
+        halt.set()
+
+    def take_signals() -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal)
+
+    take_signals()
+    click.echo(f"gameday serve: candidate {elector.identity} for the lease {elector.namespace}/{elector.name}")
+    try:
+        if not await elector.acquire(halt):
+            click.echo("gameday serve: stopped while waiting for the lease")
+            return 0
+        click.echo(f"gameday serve: {elector.identity} leads (lease {elector.namespace}/{elector.name})")
+
+        async def keep() -> None:
+            if not await elector.hold(done):
+                click.echo("gameday serve: the lease was lost: stopping (a running game day is aborted)",
+                           err=True)
+                lost.set()
+                halt.set()
+
+        keeper = asyncio.create_task(keep())
+        try:
+            code = await _serve(dirs, settings, listen, poll_s, halt=halt)
+        finally:
+            take_signals()  # _serve gave the signals back: a SIGTERM now must not kill the release
+            done.set()
+            await keeper
+            if not lost.is_set():
+                await asyncio.to_thread(elector.release)
+        return 1 if lost.is_set() else code
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 @gameday.command("serve")
@@ -366,21 +438,45 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
               help="host:port of /metrics and /healthz (port 0: any free port).")
 @click.option("--poll", "poll_s", type=click.FloatRange(0.2, 3600), default=2.0, show_default=True,
               help="Seconds between checks of the folders for changed files.")
+@click.option("--leader-elect", is_flag=True,
+              help="Replicas of a Deployment: only the holder of a coordination.k8s.io Lease schedules "
+                   "(the others wait as candidates), so no due time fires twice.")
+@click.option("--lease", "lease_name", default="aftershock-gameday-serve", show_default=True,
+              help="--leader-elect: name of the Lease.")
+@click.option("--lease-namespace", default=None, envvar="POD_NAMESPACE",
+              help="--leader-elect: namespace of the Lease (default: $POD_NAMESPACE, else the kubeconfig's).")
+@click.option("--identity", default=None, envvar="POD_NAME",
+              help="--leader-elect: this candidate's name (default: $POD_NAME, else the host name and pid).")
 @state_dir_option
 @target_options
-def serve(dirs: tuple[str, ...], listen: str, poll_s: float, state_dir: str | None, kubeconfig: str | None,
+def serve(dirs: tuple[str, ...], listen: str, poll_s: float, leader_elect: bool, lease_name: str,
+          lease_namespace: str | None, identity: str | None, state_dir: str | None, kubeconfig: str | None,
           context: str | None, namespace: str | None, prometheus: str | None) -> None:
     """Run every schedule in DIRS (default: experiments/ and gamedays/) until SIGTERM."""
     from chaos.commands.run import engine_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    reconfigure_logging(click.get_current_context(), logging.INFO)  # the scheduler logs at info unless -q
     quiet_http_logs()  # no URL with userinfo or a query token reaches the log (httpx logs each at INFO)
     settings = engine_settings(state_dir, prometheus, kubeconfig, context, namespace)
     folders = dirs or tuple(d for d in ("experiments", "gamedays") if Path(d).is_dir())
     if not folders:
         raise InvalidInput(Problem("no folder to serve: give DIR arguments (experiments/ and gamedays/ are "
                                    "the defaults and do not exist here)"))
-    sys.exit(asyncio.run(_serve(folders, settings, listen, poll_s)))
+    if not leader_elect:
+        sys.exit(asyncio.run(_serve(folders, settings, listen, poll_s)))
+    import os
+    import socket
+
+    from chaos.clients.kube.lease import LeaseElector
+    from chaos.clients.kube.settings import KubeSettings, build_api_client
+
+    api = build_api_client(KubeSettings(kubeconfig=kubeconfig, context=context))
+    elector = LeaseElector(api, lease_namespace or namespace or "default", lease_name,
+                           identity or f"{socket.gethostname()}-{os.getpid()}")
+    try:
+        sys.exit(asyncio.run(_serve_elected(folders, settings, listen, poll_s, elector)))
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
 
 
 # ---------------------------------------------------------------- list / pause / resume
@@ -412,7 +508,7 @@ def schedule_rows(store: Any) -> list[dict[str, Any]]:
 
 
 @gameday.command("list")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option
 @state_dir_option
 def list_cmd(output: str, state_dir: str | None) -> None:
     """Known schedules: paused/suspended, next fire, last outcome, skips."""
@@ -443,7 +539,7 @@ def _set_paused(name: str, paused: bool, state_dir: str | None) -> None:
 
 
 @gameday.command("pause")
-@click.argument("name")
+@click.argument("name", shell_complete=schedule_names)
 @state_dir_option
 def pause_cmd(name: str, state_dir: str | None) -> None:
     """Pause schedule NAME: its due times are skipped (and recorded) until resumed."""
@@ -451,7 +547,7 @@ def pause_cmd(name: str, state_dir: str | None) -> None:
 
 
 @gameday.command("resume")
-@click.argument("name")
+@click.argument("name", shell_complete=schedule_names)
 @state_dir_option
 def resume_cmd(name: str, state_dir: str | None) -> None:
     """Resume schedule NAME (also lifts a suspendAfter suspension)."""

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from chaos.clients.state import StateStore
+from chaos.commands.completion import run_ids
 from chaos.commands.options import format_option, out_option, state_dir_option
 from chaos.errors import StateError
 
@@ -69,7 +70,7 @@ def runs(limit: int, output: str, state_dir: str | None) -> None:
 
 
 @click.command("show")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=run_ids)
 @format_option("text: summary and timeline in words; json: the whole journal (machine form).")
 @state_dir_option
 def show(run_id: str, output: str, state_dir: str | None) -> None:
@@ -125,7 +126,7 @@ def show_lines(journal: dict[str, Any], width: int = 100) -> list[str]:
 
 
 @click.command("report")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=run_ids)
 @out_option("HTML file to write (default: reports/RUN.html in the state dir).")
 @state_dir_option
 def report(run_id: str, out: str | None, state_dir: str | None) -> None:

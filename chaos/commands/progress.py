@@ -8,6 +8,7 @@ the closed event union (``assert_never``): a new event type must be given its li
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TextIO, assert_never
 
@@ -33,7 +34,7 @@ class TextPrinter:
     """One line per meaningful event; SLO ticks only when a status changes (or every 10 s)."""
 
     def __init__(self, color: bool | None = None) -> None:
-        self.color = sys.stdout.isatty() if color is None else color
+        self.color = (sys.stdout.isatty() and not os.environ.get("NO_COLOR")) if color is None else color
         self._last_slo = ""
         self._last_slo_at = 0.0
         self._start: float | None = None

@@ -17,6 +17,7 @@ import click
 
 from chaos.clients.registry import checked_run_dir
 from chaos.clients.state import FaultRow, StateStore
+from chaos.commands.completion import run_ids
 from chaos.commands.options import state_dir_option
 from chaos.errors import ChaosError
 from chaos.targets.recovery import dead_runs, recover_faults
@@ -134,7 +135,8 @@ async def _orphan_rules(store: StateStore, run_id: str | None, all_runs: bool, d
 
 
 @click.command("recover")
-@click.option("--run", "run_id", default=None, help="Only this run's faults (even if it looks alive).")
+@click.option("--run", "run_id", default=None, shell_complete=run_ids,
+              help="Only this run's faults (even if it looks alive).")
 @click.option("--all", "all_runs", is_flag=True, help="Every live fault, including those of live runs.")
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 @state_dir_option

@@ -15,10 +15,18 @@ import gc
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from chaos.commands.options import output_option, parse_sets, set_option, state_dir_option, target_options
+from chaos.commands.options import (
+    output_option,
+    parse_sets,
+    pushgateway_option,
+    set_option,
+    state_dir_option,
+    target_options,
+)
 from chaos.commands.progress import NdjsonPrinter, TextPrinter
 from chaos.engine.driver import Engine, EngineSettings
 from chaos.engine.events import Event, FaultInjected, RunFinished
@@ -92,23 +100,36 @@ async def run_with_signals(engine: Engine, loaded: Loaded, *, dry_run: bool = Fa
 @click.option("--force", is_flag=True, help="Kubernetes: warn instead of refusing on colliding chaos objects.")
 @click.option("--run-id", default=None, help="Run id (4 to 12 lower-case letters or digits; default: a fresh one).")
 @output_option
+@pushgateway_option
 @state_dir_option
 @target_options
 def run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: bool, force: bool, run_id: str | None,
-        output: str, state_dir: str | None, kubeconfig: str | None, context: str | None, namespace: str | None,
-        prometheus: str | None) -> None:
+        output: str, pushgateway: str | None, state_dir: str | None, kubeconfig: str | None, context: str | None,
+        namespace: str | None, prometheus: str | None) -> None:
     """Run experiment FILE: pre-flight, steady state, inject, watch SLOs, recover, verdict."""
     pause = CollectorPause()
     try:
         _run(file, sets, dry_run, yes, no_reaper, force, run_id, output, state_dir, kubeconfig, context, namespace,
-             prometheus, pause)
+             prometheus, pause, pushgateway)
     finally:
         pause.resume()
 
 
+def _pushed(metrics: Any, url: str | None, experiment: str, finished: Any, started: float) -> None:
+    """After a run: its metrics to the Pushgateway (a failed push is a warning, never a verdict)."""
+    if metrics is None or url is None:
+        return
+    import time
+
+    metrics.finished("", finished.verdict, time.time() - started, None, time.time(), gameday=False)
+    problem = metrics.push(url, {"experiment": experiment})
+    if problem:
+        click.echo(f"warning: {problem}", err=True)
+
+
 def _run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: bool, force: bool,
          run_id: str | None, output: str, state_dir: str | None, kubeconfig: str | None, context: str | None,
-         namespace: str | None, prometheus: str | None, pause: CollectorPause) -> None:
+         namespace: str | None, prometheus: str | None, pause: CollectorPause, pushgateway: str | None = None) -> None:
     from chaos.compiling import naming
     from chaos.errors import InvalidInput, Problem
     from chaos.loading import load_file
@@ -122,13 +143,24 @@ def _run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: 
     engine.subscribe(pause)
     if dry_run:
         plan = asyncio.run(engine.plan(loaded))
-        click.echo(f"dry run of {exp.name} ({exp.spec.target.type}), run id {plan.run_id}: nothing is changed")
-        for f in plan.faults:
-            click.echo(f"- {f.fault} ({f.fault_type}): {f.description}")
-            click.echo("  " + f.manifest.strip().replace("\n", "\n  "))
-        for name, value in plan.slo_values.items():
-            click.echo(f"SLO {name}: current value {'—' if value is None else f'{value:.4g}'} "
-                       f"(objective {exp.spec.slo(name).objective})")
+        if output == "json":  # stdout is NDJSON only: the plan is its first object
+            import json
+
+            click.echo(json.dumps({
+                "type": "plan", "experiment": exp.name, "target": exp.spec.target.type, "run_id": plan.run_id,
+                "faults": [{"fault": f.fault, "fault_type": f.fault_type, "description": f.description,
+                            "manifest": f.manifest} for f in plan.faults],
+                "slo_values": [{"slo": name, "value": value, "objective": str(exp.spec.slo(name).objective)}
+                               for name, value in plan.slo_values.items()],
+                "warnings": list(plan.warnings)}, default=str))
+        else:
+            click.echo(f"dry run of {exp.name} ({exp.spec.target.type}), run id {plan.run_id}: nothing is changed")
+            for f in plan.faults:
+                click.echo(f"- {f.fault} ({f.fault_type}): {f.description}")
+                click.echo("  " + f.manifest.strip().replace("\n", "\n  "))
+            for name, value in plan.slo_values.items():
+                click.echo(f"SLO {name}: current value {'—' if value is None else f'{value:.4g}'} "
+                           f"(objective {exp.spec.slo(name).objective})")
         for w in plan.warnings:
             click.echo(f"warning: {w}", err=True)
         engine.subscribe(NdjsonPrinter() if output == "json" else TextPrinter())
@@ -140,6 +172,14 @@ def _run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: 
         click.confirm(f"{exp.name} may affect many targets (mode all / maxTargets > 5). Continue?", abort=True)
     run_id = run_id or naming.new_run_id()
     click.echo(f"run id: {run_id}", err=True)  # before any event: scripts and `recover --run` can use it
+    metrics, started = None, 0.0
+    if pushgateway is not None:
+        import time
+
+        from chaos.gameday.metrics import Metrics
+
+        metrics, started = Metrics(), time.time()
+        engine.subscribe(metrics.on_event)
     if output == "text" and sys.stdout.isatty():
         from chaos.commands.live import LiveView
 
@@ -148,7 +188,9 @@ def _run(file: str, sets: tuple[str, ...], dry_run: bool, yes: bool, no_reaper: 
             finished = asyncio.run(run_with_signals(engine, loaded, run_id=run_id))
         if finished.journal:
             click.echo(f"journal: {finished.journal}")
+        _pushed(metrics, pushgateway, exp.name, finished, started)
         sys.exit(finished.exit_code)
     engine.subscribe(NdjsonPrinter() if output == "json" else TextPrinter())
     finished = asyncio.run(run_with_signals(engine, loaded, run_id=run_id))
+    _pushed(metrics, pushgateway, exp.name, finished, started)
     sys.exit(finished.exit_code)

@@ -25,7 +25,7 @@ import click
 
 from chaos.clients.registry import is_alive, live_runs
 from chaos.clients.state import FaultRow, StateStore
-from chaos.commands.options import state_dir_option
+from chaos.commands.options import output_option, state_dir_option
 from chaos.errors import ChaosError
 from chaos.targets.realisations import (
     CustomRealisation,
@@ -264,7 +264,7 @@ async def _unrecorded_kernel_faults(pid_dir: Path, kernel_cache: dict[str | None
 
 
 @click.command("status")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
               help="Also list every Chaos Mesh object with our labels in this cluster.")
 @click.option("--context", default=None, help="kubeconfig context (with --kubeconfig, or the default kubeconfig).")

@@ -24,10 +24,11 @@ import yaml
 from chaos.errors import InvalidExperiment, Problem
 from chaos.gameday.loading import LoadedGameDay
 from chaos.model.experiment import Experiment
+from chaos.version import __version__
 
 MOUNT = "/etc/aftershock/experiments"
 STATE = "/var/lib/aftershock"
-DEFAULT_IMAGE = "ghcr.io/aftershock/aftershock:0.1.0"
+DEFAULT_IMAGE = f"ghcr.io/aftershock/aftershock:{__version__}"
 LABELS = {"app.kubernetes.io/managed-by": "aftershock", "app.kubernetes.io/component": "gameday"}
 
 
@@ -74,7 +75,7 @@ def _configmap_files(lgd: LoadedGameDay) -> dict[str, str]:
 
 def compile_in_cluster(lgd: LoadedGameDay, *, namespace: str | None = None, image: str = DEFAULT_IMAGE,
                        journals_url: str | None = None, pvc_size: str = "1Gi",
-                       prometheus: str | None = None) -> list[dict[str, Any]]:
+                       prometheus: str | None = None, pushgateway: str | None = None) -> list[dict[str, Any]]:
     """ServiceAccount, Role/RoleBinding per namespace, ConfigMap, PVC (unless journals go to a URL), CronJob."""
     schedule = lgd.gameday.spec.schedule
     if schedule is None:
@@ -116,7 +117,9 @@ def compile_in_cluster(lgd: LoadedGameDay, *, namespace: str | None = None, imag
         args += ["--journals-url", journals_url]
     env = [{"name": "AFTERSHOCK_STATE_DIR", "value": STATE}, {"name": "HOME", "value": STATE}]
     if prometheus:
-        env.append({"name": "PROMETHEUS_URL", "value": prometheus})
+        env.append({"name": "AFTERSHOCK_PROMETHEUS_URL", "value": prometheus})
+    if pushgateway:  # `gameday run` pushes the game day's metrics there when it ends
+        env.append({"name": "AFTERSHOCK_PUSHGATEWAY_URL", "value": pushgateway})
     # the longest a game day can take: every fault window, recovery and pause, with margin
     bound: float = sum(e.spec.fault_window_s + e.spec.recovery.timeout_s + 120 for e in exps)
     bound += lgd.gameday.spec.pause_s * max(0, len(exps) - 1)
@@ -152,16 +155,37 @@ def compile_in_cluster(lgd: LoadedGameDay, *, namespace: str | None = None, imag
     return objects
 
 
+class _ReadableDumper(yaml.SafeDumper):
+    """YAML a reviewer and a GitOps diff can read: no anchors/aliases (a value used twice is written
+    twice), multi-line strings (the embedded files) as literal blocks, long lines not folded."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_ReadableDumper.add_representer(str, _represent_str)
+
+
 def to_yaml(objects: list[dict[str, Any]]) -> str:
-    return "---\n".join(yaml.safe_dump(o, sort_keys=False) for o in objects)
+    """A multi-document stream; keys in the order the objects are built (apiVersion, kind,
+    metadata, then the body), the same bytes for the same input."""
+    return "---\n".join(yaml.dump(o, Dumper=_ReadableDumper, sort_keys=False, allow_unicode=True, width=4096)
+                         for o in objects)
 
 
 
 def compile_in_cluster_file(path: str, overrides: dict[str, str], image: str | None,
-                            journals_url: str | None) -> str:
+                            journals_url: str | None, *, pushgateway: str | None = None) -> str:
     """``aftershock compile --in-cluster``: FILE (GameDay or scheduled experiment) → YAML stream."""
     from chaos.gameday.loading import as_gameday, load_document
 
     doc = load_document(path, overrides=overrides)
     lgd = doc if isinstance(doc, LoadedGameDay) else as_gameday(doc)
-    return to_yaml(compile_in_cluster(lgd, image=image or DEFAULT_IMAGE, journals_url=journals_url))
+    return to_yaml(compile_in_cluster(lgd, image=image or DEFAULT_IMAGE, journals_url=journals_url,
+                                      pushgateway=pushgateway))

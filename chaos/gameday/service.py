@@ -154,7 +154,7 @@ class Scheduler:
             held.pop(skip.due, None)
         recorded = self.schedules.skip_many(name, [(k.due, k.reason, k.count) for k in due.skips], now)
         for _at, reason, count in recorded:
-            self.metrics.skipped(reason, count)
+            self.metrics.skipped(name, reason, count)
         if recorded:
             total = sum(c for _, _, c in recorded)
             log.info("schedule %s: %d due time(s) skipped, latest %s: %s", name, total, recorded[-1][0],
@@ -167,7 +167,7 @@ class Scheduler:
             suspended = await self._check_suspend(name, lgd, now)
             await self._admit(name, lgd, row.paused, suspended, due.candidate, due.candidate_deadline, now)
         nxt = next_fires(schedule.cron, schedule.timezone, now, 1)[0]
-        self.metrics.next_fire.labels(schedule=name).set(nxt)
+        self.metrics.scheduled(name, nxt)
         self.schedules.set_next_fire(name, nxt, now)
         if self._announced.get(name) != nxt:
             self._announced[name] = nxt
@@ -197,7 +197,7 @@ class Scheduler:
         held.pop(candidate, None)
         if decision.action == "skip":
             if self.schedules.skip(name, candidate, decision.reason, now):
-                self.metrics.skipped(decision.reason)
+                self.metrics.skipped(name, decision.reason)
                 log.info("schedule %s: skipped %s: %s", name, candidate, decision.reason)
                 await self.notify(lgd, "skipped", {"gameday": name, "due": candidate, "reason": decision.reason})
             return
@@ -206,7 +206,7 @@ class Scheduler:
             reason = (f"concurrency Replace: the previous run {', '.join(foreign)} belongs to another scheduler "
                       "process and cannot be aborted from here")
             if self.schedules.skip(name, candidate, reason, now):
-                self.metrics.skipped(reason)
+                self.metrics.skipped(name, reason)
             return
         for gid in decision.replace:
             log.info("schedule %s: concurrency Replace: aborting %s", name, gid)
@@ -246,7 +246,7 @@ class Scheduler:
         now = self.clock.now()
         self.schedules.finish(name, handle.due, finished.verdict, finished.score, finished.report, finished.reason,
                               finished.runs, now)
-        self.metrics.run_duration.observe(max(0.0, now - started))
+        self.metrics.finished(name, finished.verdict, now - started, finished.score, now)
         await self._check_suspend(name, lgd, now)
         self.wake.set()
 

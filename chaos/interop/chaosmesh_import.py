@@ -44,7 +44,7 @@ STUBS = """\
 #      when: {slo: p95-latency}
 #      action: rollback
 #  monitor:
-#    prometheus: "{{ env.PROMETHEUS_URL | default('http://127.0.0.1:9090') }}"
+#    prometheus: "{{ env.AFTERSHOCK_PROMETHEUS_URL | default('http://127.0.0.1:9090') }}"
 """
 """Appended (indented under ``spec``) to the YAML of an experiment converted from Chaos Mesh objects."""
 

@@ -80,7 +80,7 @@ async def test_run_of_the_plugin_fault_and_action_on_the_host(venv: Path, tmp_pa
     async with PrometheusServer([], scrape_interval="1s") as prom:
         cli = await Cli.start("run", str(experiment), "-o", "json", "--state-dir", str(state),
                               "--set", f"directory={fill}", "--set", f"notes={notes}",
-                              env={"PROMETHEUS_URL": prom.url}, binary=venv / "aftershock", cwd=tmp_path)
+                              env={"AFTERSHOCK_PROMETHEUS_URL": prom.url}, binary=venv / "aftershock", cwd=tmp_path)
         recorded = await cli.event("FaultRecorded", timeout=60)
         injected = await cli.event("FaultInjected", timeout=60)
         assert [p.name for p in fill.iterdir()] == [f"aftershock-{recorded['run_id']}-scratch-full.fill"]
@@ -101,7 +101,7 @@ async def test_kill_9_then_recover_removes_the_plugin_fault_from_its_record(venv
     async with PrometheusServer([], scrape_interval="1s") as prom:
         cli = await Cli.start("run", str(experiment), "-o", "json", "--state-dir", str(state),
                               "--set", f"directory={fill}", "--set", f"notes={tmp_path / 'notes.jsonl'}",
-                              env={"PROMETHEUS_URL": prom.url}, binary=venv / "aftershock", cwd=tmp_path)
+                              env={"AFTERSHOCK_PROMETHEUS_URL": prom.url}, binary=venv / "aftershock", cwd=tmp_path)
         await cli.event("FaultInjected", timeout=60)
         cli.signal(signal.SIGKILL)
         assert await cli.wait() == -signal.SIGKILL

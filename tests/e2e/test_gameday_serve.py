@@ -67,7 +67,7 @@ def get(url: str) -> str:
 async def test_serve_runs_a_schedule_end_to_end_and_leaves_nothing(
         tmp_path: Path, demo: tuple[DemoStack, PrometheusServer]) -> None:
     stack, prom = demo
-    env = {"PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
+    env = {"AFTERSHOCK_PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
            "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
            "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, "AFTERSHOCK_DEMO_ORDER_URL": stack.order_url}
     exp = REPO / "experiments" / "demo-payment-latency.yaml"

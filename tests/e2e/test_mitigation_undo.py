@@ -31,7 +31,7 @@ pytestmark = pytest.mark.e2e
 async def demo(audit: object) -> AsyncIterator[tuple[DemoStack, dict[str, str]]]:
     async with DemoStack(load_rate=25.0) as stack, \
             PrometheusServer(stack.scrape_targets(), scrape_interval="1s") as prom:
-        env = {"PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
+        env = {"AFTERSHOCK_PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
                "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
                "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, "AFTERSHOCK_DEMO_ORDER_URL": stack.order_url}
         yield stack, env

@@ -36,7 +36,7 @@ EXPERIMENT = host_experiment(
     "prometheus-dies", [delay("slow-payments", DEMO_PROXY, "60s", latency="20ms")],
     slos=[slo("error-rate", ERROR_RATE, "<", 0.05)], steadyState=["error-rate"],
     policies=[{"name": "fast-rollback", "when": {"slo": "error-rate"}, "action": "rollback"}],
-    monitor={"prometheus": "{{ env.PROMETHEUS_URL }}", "interval": f"{int(INTERVAL_S * 1000)}ms",
+    monitor={"prometheus": "{{ env.AFTERSHOCK_PROMETHEUS_URL }}", "interval": f"{int(INTERVAL_S * 1000)}ms",
              "onError": "rollback", "errorTolerance": TOLERANCE},
     recovery={"timeout": "3s"})
 
@@ -56,7 +56,7 @@ async def test_prometheus_killed_mid_fault_rolls_back_after_error_tolerance(tmp_
     async with DemoStack(load_rate=20.0) as stack:
         prom = PrometheusServer(stack.scrape_targets(), scrape_interval="1s")
         async with prom:
-            environ = {**os.environ, "PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
+            environ = {**os.environ, "AFTERSHOCK_PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
                        "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
                        "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token}
             loaded = load_text(EXPERIMENT, source="prometheus-dies.yaml", environ=environ)

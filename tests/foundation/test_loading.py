@@ -118,7 +118,7 @@ def test_unknown_tags_are_refused_cleanly() -> None:
 def test_duplicate_key_carries_the_key_in_the_path() -> None:
     text = PAYMENT.replace("  name: payment-latency\n", "  name: payment-latency\n  name: again\n")
     problem = one_problem(text)
-    assert (problem.path, problem.line, problem.message) == ("metadata.name", 6, "duplicate key 'name'")
+    assert (problem.path, problem.line, problem.message) == ("metadata.name", 7, "duplicate key 'name'")
 
 
 def test_merge_keys_may_be_overridden() -> None:

@@ -56,7 +56,7 @@ async def test_missed_skip_records_every_due_time_and_starts_none(
     got = skips(stores[0])
     assert [d for d, _ in got] == [utc(f"2027-01-01T00:{m}:00Z") for m in (10, 20, 30)]
     assert all(r.startswith("missed: the scheduler was not running") for _, r in got)
-    assert s.metrics.missed.labels(reason="missed")._value.get() == 3
+    assert s.metrics.skips.labels(schedule="drill", reason="missed")._value.get() == 3
 
 
 async def test_missed_latest_runs_only_the_most_recent_within_the_deadline(
@@ -98,7 +98,7 @@ async def test_a_month_long_outage_is_recorded_in_bounded_rows(
     # every missed minute is counted; the last one (30 s ago, within the grace) runs: never a burst
     assert [h.due for h in launches.started] == [utc("2027-01-31T00:00:00Z")]
     assert sum(r.count for r in rows) == 30 * 24 * 60 - 1
-    assert s.metrics.missed.labels(reason="missed")._value.get() == 30 * 24 * 60 - 1
+    assert s.metrics.skips.labels(schedule="drill", reason="missed")._value.get() == 30 * 24 * 60 - 1
 
 
 async def test_forbid_skips_while_the_previous_runs(tmp_path: Path, stores: tuple[ScheduleStore, StateStore]) -> None:

@@ -78,7 +78,7 @@ async def test_latency_is_never_shorter_than_injected(tcp_proxy: FaultProxy, ech
     samples = await round_trips(*tcp_proxy.address, 15)
     assert all(s >= 0.050 - 0.002 for s in samples), samples  # latency - jitter, minus timer slack
     assert statistics.median(samples) > statistics.median(base)
-    assert 'aftershock_proxy_active_faults{kind="latency"} 1.0' in tcp_proxy.metrics.render().decode()
+    assert 'aftershock_faults_active{kind="latency"} 1.0' in tcp_proxy.metrics.render().decode()
 
 
 async def test_bandwidth_throttle_never_exceeds_the_rate(bulk_server: Server) -> None:

@@ -38,7 +38,7 @@ def test_every_example_is_a_valid_chaos_toolkit_experiment(path: Path) -> None:
 
 def test_the_slo_probe_runs_through_chaoslib_against_prometheus(prom: PrometheusServer) -> None:
     text = (REPO / "experiments" / "payment-latency.yaml").read_text()
-    exp = load_text(text.replace("{{ env.PROMETHEUS_URL | default('http://127.0.0.1:9090') }}", prom.url)).experiment
+    exp = load_text(text.replace("{{ env.AFTERSHOCK_PROMETHEUS_URL | default('http://127.0.0.1:9090') }}", prom.url)).experiment
     ctk = to_ctk_experiment(exp)
     probe = ctk["steady-state-hypothesis"]["probes"][0]
     configuration = {"aftershock_prometheus_url": prom.url,

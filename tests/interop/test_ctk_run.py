@@ -54,7 +54,7 @@ async def demo() -> AsyncIterator[tuple[DemoStack, dict[str, str]]]:
     async with DemoStack(load_rate=25.0) as stack, \
             PrometheusServer(stack.scrape_targets(), scrape_interval="1s") as prom:
         e = stack.endpoints
-        env = {**os.environ, "PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": e.proxy,
+        env = {**os.environ, "AFTERSHOCK_PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": e.proxy,
                "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
                "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token}
         await _warm_up(env)

@@ -210,7 +210,7 @@ class Cli:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
-               if k not in ("KUBECONFIG", "AFTERSHOCK_STATE_DIR", "PROMETHEUS_URL")}
+               if k not in ("KUBECONFIG", "AFTERSHOCK_STATE_DIR", "AFTERSHOCK_PROMETHEUS_URL")}
         env["PYTHONUNBUFFERED"] = "1"
         return env
 

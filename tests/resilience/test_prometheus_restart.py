@@ -34,11 +34,11 @@ FAILED = ("no-data", "unavailable")
 
 async def _outage_mid_run(tmp_path: Path, tolerance: int, duration: str) -> tuple[list[ev.RunEvent], ev.RunFinished]:
     async with PrometheusServer(scrape_interval="1s") as prom:
-        environ = {**os.environ, "PROMETHEUS_URL": prom.url}
+        environ = {**os.environ, "AFTERSHOCK_PROMETHEUS_URL": prom.url}
         text = host_experiment(
             "prometheus-restart", [partition("refuse", owned_proxy(), duration)],
             slos=[slo("up", "vector(0)", "<", 1)], steadyState=["up"],
-            monitor={"prometheus": "{{ env.PROMETHEUS_URL }}", "interval": "300ms", "timeout": "1s",
+            monitor={"prometheus": "{{ env.AFTERSHOCK_PROMETHEUS_URL }}", "interval": "300ms", "timeout": "1s",
                      "onError": "rollback", "errorTolerance": tolerance},
             recovery={"timeout": "20s"})
         loaded = load_text(text, source="prometheus-restart.yaml", environ=environ)

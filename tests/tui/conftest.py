@@ -19,7 +19,7 @@ HERE = Path(__file__).parent
 @pytest.fixture(autouse=True)
 def _stable_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Experiments template env vars; the tests see the files' defaults, from a fixed cwd."""
-    for name in ("PROMETHEUS_URL", "AFTERSHOCK_DEMO_PROXY_LISTEN", "AFTERSHOCK_DEMO_PROXY_ADMIN",
+    for name in ("AFTERSHOCK_PROMETHEUS_URL", "AFTERSHOCK_DEMO_PROXY_LISTEN", "AFTERSHOCK_DEMO_PROXY_ADMIN",
                  "AFTERSHOCK_DEMO_PROXY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(HERE)

@@ -39,8 +39,8 @@ class ProxyMetrics:
         self.injected = Counter(
             "aftershock_proxy_faults_injected_total", "Times a fault acted on a connection or request",
             ["kind"], registry=self.registry)
-        self.active = Gauge(
-            "aftershock_proxy_active_faults", "Faults currently active, by kind", ["kind"],
+        self.active = Gauge(  # the scheduler's gauge has the same name (chaos.gameday.metrics)
+            "aftershock_faults_active", "Faults active in this fault proxy right now, by kind", ["kind"],
             registry=self.registry)
         self.bytes_to = LoopCount()
         self.bytes_from = LoopCount()
