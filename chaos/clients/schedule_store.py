@@ -72,6 +72,15 @@ def _schedule_row(r: tuple[Any, ...]) -> ScheduleRow:
                        next_fire=r[6], updated=r[7])
 
 
+def _run_ids(text: str) -> list[str]:
+    """The run ids of a fire; a damaged value reads as none (the fire itself stays readable)."""
+    try:
+        ids = json.loads(text)
+    except (TypeError, ValueError):
+        return []
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
 _FIRE_COLS = ("schedule, due, trigger, state, reason, count, gameday_id, decided, ended, verdict, score, report, "
               "runs, pid, pid_start, host")
 
@@ -220,7 +229,7 @@ class ScheduleStore:
                + " ORDER BY due DESC LIMIT ?")
         rows = self._select(sql, (*args, limit))
         return [FireRow(schedule=r[0], due=r[1], trigger=r[2], state=r[3], reason=r[4], count=r[5], gameday_id=r[6],
-                        decided=r[7], ended=r[8], verdict=r[9], score=r[10], report=r[11], runs=json.loads(r[12]),
+                        decided=r[7], ended=r[8], verdict=r[9], score=r[10], report=r[11], runs=_run_ids(r[12]),
                         pid=r[13], pid_start=r[14], host=r[15]) for r in rows]
 
     def orphans(self, now: float) -> list[FireRow]:

@@ -396,3 +396,16 @@ def test_a_report_in_the_state_dir_is_private(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     path = report_path(state, "r1")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_a_damaged_fire_row_never_stops_the_scheduler(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    schedules = ScheduleStore(state)
+    schedules.register("nightly", "n.yaml", 1.0)
+    assert schedules.claim("nightly", 100.0, "gd-1", 100.0)
+    db = sqlite3.connect(state / "state.db")
+    db.execute("UPDATE schedule_fires SET runs = '[oops' WHERE schedule = 'nightly'")
+    db.commit()
+    db.close()
+    (fire,) = schedules.fires("nightly")
+    assert fire.gameday_id == "gd-1" and fire.runs == []
