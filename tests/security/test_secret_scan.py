@@ -211,7 +211,7 @@ async def test_no_secret_reaches_any_output_journal_report_junit_or_state_file(t
             await expect(0, "check json", "check", "--output", "json", "host.yaml")
             await expect(3, "check down", "check", "host.yaml", "--junit", "junit-down.xml", environ=down)
             await expect(3, "check down json", "check", "--output", "json", "basic.yaml", environ=down)
-            await expect(3, "check bad url", "check", "host.yaml", environ=bad_url)
+            await expect(2, "check bad url", "check", "host.yaml", environ=bad_url)
             await expect(0, "check url flag", "check", "kube.yaml", "--prometheus",
                              f"http://flag:{values['SCAN_PROM_PW']}@{hostport}")
             await expect(0, "dry run", "run", "--dry-run", "host.yaml", *sd)
