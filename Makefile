@@ -1,9 +1,9 @@
 # The README's two commands: `make demo` (the embedded demo) and `make test` (lint + types +
-# import contracts + the whole test suite + the installed wheel). Both install what they need first.
+# import contracts + the whole test suite + the installed wheel + the unit suite under Python 3.13). Both install what they need first.
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit wheel-test bench
+.PHONY: setup demo test lint unit wheel-test py313 bench
 
 setup:
 	@./scripts/setup.sh
@@ -23,7 +23,10 @@ unit: setup
 wheel-test: setup
 	@./scripts/wheel-test.sh
 
-test: lint wheel-test unit
+py313: setup
+	@./scripts/py313-test.sh
+
+test: lint wheel-test unit py313
 
 bench: setup
 	@command -v haproxy >/dev/null 2>&1 || { echo "bench: installing haproxy (a peer of the fault proxy in bench_proxy.py)"; \

@@ -1,17 +1,24 @@
 """``aftershock init [DIR]``: copy the shipped example experiments into DIR (default
 ``./experiments``) so a new user starts from working files. Existing files are never
 overwritten unless ``--force``. Registered lazily by ``chaos.cli``.
+
+The examples' ``# yaml-language-server: $schema=`` modeline points into the repository's
+``schemas/``; here it is pointed at ``experiment.schema.json``, written next to them (the output of
+``aftershock schema experiment``), so an editor completes and checks the copies too.
 """
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
 import click
 
 from chaos.bundled import examples_dir
 from chaos.errors import InvalidInput, Problem
+
+SCHEMA_FILE = "experiment.schema.json"
+MODELINE = "# yaml-language-server: $schema="
 
 
 @click.command("init")
@@ -22,15 +29,22 @@ def init(directory: Path, force: bool) -> None:
     sources = sorted(examples_dir().glob("*.yaml"))
     if directory.exists() and not directory.is_dir():
         raise InvalidInput(Problem(f"{directory}: exists and is not a directory"))
-    clashes = [directory / s.name for s in sources if (directory / s.name).exists()]
+    clashes = [directory / name for name in [*(s.name for s in sources), SCHEMA_FILE] if (directory / name).exists()]
     if clashes and not force:
         raise InvalidInput(Problem(f"{directory}: {len(clashes)} file(s) already exist "
                                    f"({', '.join(c.name for c in clashes[:3])}{'…' if len(clashes) > 3 else ''})",
                                    hint="pick another directory, or pass --force to overwrite them"))
+    from chaos.model.schema import json_schema
+
     directory.mkdir(parents=True, exist_ok=True)
     for source in sources:
-        shutil.copyfile(source, directory / source.name)
+        text = source.read_text(encoding="utf-8")
+        if text.startswith(MODELINE):
+            text = f"{MODELINE}{SCHEMA_FILE}\n" + text.split("\n", 1)[1]
+        (directory / source.name).write_text(text, encoding="utf-8")
         click.echo(f"wrote {directory / source.name}")
+    (directory / SCHEMA_FILE).write_text(json.dumps(json_schema("experiment"), indent=2) + "\n", encoding="utf-8")
+    click.echo(f"wrote {directory / SCHEMA_FILE} (the JSON Schema the examples name for editors)")
     click.echo(f"\n{len(sources)} example experiments in {directory}/. Next:\n"
                f"  aftershock validate {directory}/*.yaml\n"
                f"  aftershock compile {directory}/payment-latency.yaml     # Chaos Mesh objects\n"

@@ -56,3 +56,17 @@ def test_the_schema_catches_what_loading_catches() -> None:
     assert not list(validator.iter_errors(templated))
     templated["spec"]["slos"][0]["objective"]["value"] = "fast"
     assert list(validator.iter_errors(templated))
+
+
+def test_init_writes_the_schema_the_copied_examples_name(tmp_path: Path) -> None:
+    target = tmp_path / "mine"
+    subprocess.run([str(BIN), "init", str(target)], capture_output=True, text=True, timeout=60, check=True)
+    schema = json.loads((target / "experiment.schema.json").read_text())
+    assert schema == json_schema("experiment")
+    validator = jsonschema.Draft202012Validator(schema)
+    copies = sorted(target.glob("*.yaml"))
+    assert copies
+    for path in copies:
+        first = path.read_text().splitlines()[0]
+        assert first == "# yaml-language-server: $schema=experiment.schema.json", path
+        assert not list(validator.iter_errors(yaml.safe_load(path.read_text())))

@@ -95,7 +95,7 @@ def test_one_option_vocabulary() -> None:
     runner = CliRunner()
     for command in ("validate", "run", "demo", "runs", "show", "check"):
         help_text = runner.invoke(main, [command, "--help"]).output
-        assert re.search(r"-o, --output \[text\|json\]", help_text), command
+        assert re.search(r"-o, --output \[text\|json\|yaml\]", help_text), command
     for command in ("compile", "report", "demo"):
         help_text = runner.invoke(main, [command, "--help"]).output
         assert "--out " in help_text and "--out-dir" not in help_text, command
