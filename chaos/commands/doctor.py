@@ -60,7 +60,7 @@ def _cluster(kubeconfig: str | None, context: str | None) -> list[Row]:
 
 def _prometheus(url: str | None) -> Row:
     if not url:
-        return ("–", "prometheus_server", "not checked (pass --prometheus URL or set PROMETHEUS_URL)")
+        return ("–", "prometheus_server", "not checked (pass --prometheus URL or set AFTERSHOCK_PROMETHEUS_URL)")
     import httpx
 
     from chaos.secrets import split_userinfo
@@ -78,7 +78,7 @@ def _prometheus(url: str | None) -> Row:
 
 @click.command("doctor")
 @click.option("--prometheus", metavar="URL", default=None,
-              help="Prometheus to check (default: $PROMETHEUS_URL; not checked without one).")
+              help="Prometheus to check (default: $AFTERSHOCK_PROMETHEUS_URL; not checked without one).")
 @click.option("--kubeconfig", metavar="PATH", default=None, help="Kubeconfig of the cluster to check.")
 @click.option("--context", metavar="NAME", default=None, help="Kubeconfig context.")
 def doctor(prometheus: str | None, kubeconfig: str | None, context: str | None) -> None:
