@@ -9,7 +9,7 @@ see it (like a Prometheus alert's pending → firing). Pure values; evaluated by
 import math
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import BaseModel, Field, create_model, model_validator
+from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 
 from chaos import registry
 from chaos.model.base import DnsLabel, Duration, Model, SecretHeaders
@@ -132,9 +132,17 @@ class Slo(Model):
             if data.get("query"):
                 raise ValueError("an SLO has either a query (PromQL) or a probe, not both")
             data = {**data, "objective": PROBE_OBJECTIVE}
-        elif isinstance(data, dict) and not data.get("query"):
+        elif isinstance(data, dict) and "query" not in data:
             raise ValueError("an SLO needs a query (PromQL) or a probe (e.g. probe: {http: {url: ...}})")
         return data
+
+    @field_validator("query")
+    @classmethod
+    def _query_written(cls, value: str) -> str:
+        """A query that is written is not empty (a probe SLO leaves ``query`` out)."""
+        if not value:
+            raise ValueError("String should have at least 1 character: write the PromQL, or use a probe")
+        return value
 
     @property
     def for_s(self) -> float:
