@@ -1,7 +1,8 @@
 """``circuit-break``: take a backend out of traffic (weight), half-open it after ``openFor`` and close
 it once its SLO holds; decided by its breaker (``chaos.policy.breaker``), not per tick."""
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -15,7 +16,7 @@ class CircuitBreakPolicy(PolicyBase):
     with_: CircuitBreakWith = Field(alias="with")
 
 
-def _check(policy: CircuitBreakPolicy, path: str) -> list[Problem]:
+def _check(policy: CircuitBreakPolicy, path: str, faults: Mapping[str, Any]) -> list[Problem]:
     if policy.keep and policy.escalate:
         return [Problem("keep: true and escalate cannot be combined", path=path)]
     return []

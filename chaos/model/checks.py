@@ -52,7 +52,7 @@ def check_experiment(exp: Experiment) -> list[Problem]:
             continue
         for where, fname in kind.fault_refs(policy):
             ref(fname, f"spec.policies[{i}].{where}", fault_names, "fault")
-        out += kind.check(policy, f"spec.policies[{i}]")
+        out += kind.check(policy, f"spec.policies[{i}]", {f.name: f for f in spec.faults})
     if spec.gate is not None:
         ref(spec.gate.slo, "spec.gate.slo", slo_names, "SLO")
     if spec.steady_state and not spec.slos:

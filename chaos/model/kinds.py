@@ -172,7 +172,7 @@ def _no_refs(policy: Any) -> list[tuple[str, str]]:
     return []
 
 
-def _no_problems(policy: Any, path: str) -> list[Any]:
+def _no_problems(policy: Any, path: str, faults: Mapping[str, Any]) -> list[Any]:
     return []
 
 
@@ -203,8 +203,8 @@ class ActionKind:
     """Plugin actions: ``(with block, io) → note``; raises ``ChaosError`` when it fails."""
     fault_refs: Callable[[Any], list[tuple[str, str]]] = _no_refs
     """``policy → [(field path under the policy, fault name)]``: the faults it names (checked to exist)."""
-    check: Callable[[Any, str], list[Any]] = _no_problems
-    """``(policy, its path) → problems`` of the policy alone (``chaos.errors.Problem``)."""
+    check: Callable[[Any, str, Mapping[str, Any]], list[Any]] = _no_problems
+    """``(policy, its path, the experiment's faults by name) → problems`` (``chaos.errors.Problem``)."""
     escalation_target: bool = True
     """Whether ``escalate.to`` may name this action."""
     acts_in: Callable[[Any], tuple[str, str | None] | None] = _nowhere

@@ -43,7 +43,8 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A fresh venv holding the wheel of this tree and the example package (dependencies pinned to
     this venv's versions, as scripts/wheel-test.sh does, so pip's cache serves them)."""
     work = tmp_path_factory.mktemp("plugin")
-    shutil.rmtree(REPO / "build", ignore_errors=True)  # setuptools' build/lib keeps deleted modules
+    for stale in (REPO / "build", EXAMPLE / "build"):  # setuptools' build/lib keeps deleted modules
+        shutil.rmtree(stale, ignore_errors=True)
     _run(PIP, "wheel", "-q", "--no-deps", "--disable-pip-version-check", "-w", work / "dist", REPO, EXAMPLE)
     frozen = _run(PIP, "freeze", "--exclude-editable", "--disable-pip-version-check").stdout
     (work / "pins.txt").write_text("".join(line + "\n" for line in frozen.splitlines()

@@ -45,6 +45,17 @@ def test_unknown_fault_in_shrink_and_rollback() -> None:
                                                    ("spec.policies[1].with.faults[1]", "unknown fault 'h'")}
 
 
+def test_shrink_asks_only_what_the_fault_kind_can_change() -> None:
+    # the base document's fault f is a network-delay: latency and jitter shrink, percent does not
+    load(doc(slos=SLOS, policies=[{"name": "a", "when": {"slo": "errors"}, "action": "shrink",
+                                   "with": {"fault": "f", "latency": "10ms", "jitter": "1ms"}}]))
+    problem = one_problem(doc(slos=SLOS, policies=[{"name": "a", "when": {"slo": "errors"}, "action": "shrink",
+                                                    "with": {"fault": "f", "percent": 10}}]))
+    assert (problem.path, problem.message) == ("spec.policies[0].with",
+                                               "a network-delay fault cannot be shrunk by percent")
+    assert problem.hint == "network-delay can be shrunk by: latency, jitter, mode, value"
+
+
 def test_keep_and_escalate_cannot_be_combined() -> None:
     policy = {"name": "p", "when": {"slo": "errors"}, "action": "circuit-break", "keep": True,
               "escalate": {"after": "10s"}, "with": {"service": "gw"}}
