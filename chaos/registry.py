@@ -21,6 +21,8 @@ import difflib
 import hashlib
 import json
 import os
+import re
+import stat
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -93,9 +95,12 @@ def _other_entry_points() -> list[tuple[str, Registration]]:
     cache = _cache_file()
     fingerprint = _fingerprint(sys.path)
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        data = json.loads(cache.read_text())
+        data = json.loads(_read_private(cache))
         if data["v"] == 1 and data["fingerprint"] == fingerprint:
-            return [(g, Registration(n, v, d)) for g, n, v, d in data["found"]]
+            cached = [(g, Registration(n, v, d)) for g, n, v, d in data["found"]]
+            if all(g in GROUPS and isinstance(n, str) and _VALUE.fullmatch(r.value) and isinstance(d, str)
+                   for g, r in cached for n, d in [(r.name, r.distribution)]):
+                return cached
     found: list[tuple[str, Registration]] = []
     seen = {DISTRIBUTION}
     for dist in metadata.distributions():
@@ -108,12 +113,30 @@ def _other_entry_points() -> list[tuple[str, Registration]]:
         seen.add(name)
         found += [(ep.group, Registration(ep.name, ep.value, name)) for ep in dist.entry_points if ep.group in GROUPS]
     with contextlib.suppress(OSError):
-        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"v": 1, "fingerprint": fingerprint,
-                                   "found": [[g, r.name, r.value, r.distribution] for g, r in found]}))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps({"v": 1, "fingerprint": fingerprint,
+                                  "found": [[g, r.name, r.value, r.distribution] for g, r in found]}))
         os.replace(tmp, cache)
     return found
+
+
+_VALUE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*(:[A-Za-z_][A-Za-z0-9_.]*)?")
+"""An entry point's ``module:attribute``, nothing else."""
+
+
+def _read_private(path: Path) -> str:
+    """The cache's text, only when this user alone could have written it: the cache chooses which
+    modules are imported, so a file or folder that is not ours, or is writable by others, is not
+    read (the distributions are read again instead). Raises OSError otherwise."""
+    uid = os.geteuid()
+    for where in (path.parent, path):
+        info = os.lstat(where)
+        if info.st_uid != uid or info.st_mode & 0o022 or stat.S_ISLNK(info.st_mode):
+            raise PermissionError(f"{where} is not this user's alone")
+    return path.read_text()
 
 
 EntryPointSource = Callable[[], Iterable[tuple[str, Registration]]]
