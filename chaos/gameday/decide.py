@@ -176,3 +176,31 @@ def should_suspend(suspend_after: int | None, outcomes: Sequence[str]) -> bool:
     if not suspend_after or len(outcomes) < suspend_after:
         return False
     return all(v in ("failed", "aborted", "error") for v in outcomes[:suspend_after])
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """The next fires of a schedule and the due times a blackout will skip before them."""
+
+    fires: tuple[float, ...]
+    skipped: tuple[tuple[float, str], ...]
+    """``(due time, reason)``: the reason is ``blackout: <which>``."""
+
+
+MAX_SKIPPED_LOOKAHEAD = 10_000
+"""Due times looked at beyond the wanted fires (a blackout that never ends must not loop forever)."""
+
+
+def upcoming(schedule: GameDaySchedule, blackouts: Sequence[Blackout], after: float, count: int) -> Upcoming:
+    """The next ``count`` fires after ``after`` that no blackout covers, and the skipped ones among them."""
+    fires: list[float] = []
+    skipped: list[tuple[float, str]] = []
+    for n, due in enumerate(iter_fires(schedule.cron, schedule.timezone, after)):
+        if len(fires) >= count or n >= count + MAX_SKIPPED_LOOKAHEAD:
+            break
+        covered = blackout_at(blackouts, due, schedule.timezone) if blackouts else ""
+        if covered:
+            skipped.append((due, f"blackout: {covered}"))
+        else:
+            fires.append(due)
+    return Upcoming(tuple(fires), tuple(skipped))
