@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -255,6 +256,15 @@ def scan(dirs: tuple[str, ...]) -> tuple[dict[str, LoadedGameDay], list[str], tu
     return entries, problems, tuple(sig)
 
 
+def _say_conflicts(entries: Mapping[str, LoadedGameDay]) -> None:
+    """The same experiment fired twice at the same time by two schedules: said at start and reload."""
+    from chaos.commands.validate import describe_schedule
+    from chaos.gameday.decide import schedule_conflicts
+
+    for conflict in schedule_conflicts([describe_schedule(lgd) for lgd in entries.values()], time.time()):
+        click.echo(f"gameday serve: ! {conflict.describe()}", err=True)
+
+
 async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: float) -> int:
     from aiohttp import web
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -306,6 +316,7 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
     entries, problems, sig = scan(dirs)
     for p in problems:
         click.echo(f"✗ {p}", err=True)
+    _say_conflicts(entries)
     scheduler.load(entries)
     click.echo(f"gameday serve: {len(entries)} schedule(s): {', '.join(sorted(entries)) or 'none'}")
 
@@ -351,6 +362,7 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
                 sig = new_sig
                 for p in problems:
                     click.echo(f"✗ {p}", err=True)
+                _say_conflicts(fresh)
                 scheduler.load(fresh)
                 click.echo(f"gameday serve: reloaded: {len(fresh)} schedule(s): {', '.join(sorted(fresh)) or 'none'}")
 

@@ -204,3 +204,53 @@ def upcoming(schedule: GameDaySchedule, blackouts: Sequence[Blackout], after: fl
         else:
             fires.append(due)
     return Upcoming(tuple(fires), tuple(skipped))
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One experiment fired twice at the same instant by two schedules."""
+
+    experiment: str
+    """The experiment file (resolved path)."""
+    at: float
+    schedules: tuple[str, str]
+    """``(name, source)`` descriptions of the two schedules, e.g. ``its own spec.schedule (x.yaml)``."""
+
+    def describe(self) -> str:
+        return (f"{self.experiment} is fired twice at {utc_z(self.at)}: by {self.schedules[0]} and by "
+                f"{self.schedules[1]}; the second start is refused (concurrency) or overlaps the first — "
+                "drop one schedule, or move one (a different minute, or a blackout)")
+
+
+CONFLICT_HORIZON_S = 366 * 86_400.0
+"""How far ahead conflicts are looked for (a year covers every weekly and monthly pattern)."""
+CONFLICT_FIRES = 2_000
+"""At most this many fires of one schedule are compared (a cron every minute: the next 33 hours)."""
+
+
+def schedule_conflicts(schedules: Sequence[tuple[str, GameDaySchedule, Sequence[str]]], after: float,
+                       horizon_s: float = CONFLICT_HORIZON_S) -> list[Conflict]:
+    """``(description, schedule, experiment files)`` → the first shared fire of every pair of schedules
+    that run the same experiment file (one conflict per pair and file)."""
+    out: list[Conflict] = []
+    cache: dict[int, set[float]] = {}
+
+    def fires(i: int) -> set[float]:  # only for schedules that share an experiment with another
+        if i not in cache:
+            schedule = schedules[i][1]
+            cache[i] = set(fires_between(schedule.cron, schedule.timezone, after, after + horizon_s,
+                                         limit=CONFLICT_FIRES))
+        return cache[i]
+
+    for i, (name_a, _, files_a) in enumerate(schedules):
+        for j in range(i + 1, len(schedules)):
+            name_b, _, files_b = schedules[j]
+            shared_files = sorted(set(files_a) & set(files_b))
+            if not shared_files:
+                continue
+            common = fires(i) & fires(j)
+            if not common:
+                continue
+            first = min(common)
+            out.extend(Conflict(f, first, (name_a, name_b)) for f in shared_files)
+    return out
