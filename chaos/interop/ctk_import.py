@@ -411,6 +411,16 @@ def convert(document: Any, source: str = "", name: str | None = None) -> Convert
                 raise _Unconvertible(where, f"{provider.get('type')} probes have no SLO form (PromQL)")
             args = resolve(provider.get("arguments") or {}, f"{where}.arguments")
             probe_name = slug(str((probe or {}).get("name") or f"slo-{i}")) or f"slo-{i}"
+            if module == PROBES and func == "probe_holds":  # an SLO probe exported by Aftershock
+                if (probe or {}).get("tolerance") is not True or not isinstance(args.get("probe"), dict):
+                    raise _Unconvertible(where, "probe_holds needs tolerance true and a probe")
+                probed: dict[str, Any] = dict(carried_slos.get(probe_name, {}))
+                probed.update({"name": probe_name, "probe": args["probe"]})
+                probed.pop("query", None)
+                probed.pop("objective", None)
+                slos.append(probed)
+                steady.append(probe_name)
+                continue
             if module == PROBES and func == "slo_holds":
                 if (probe or {}).get("tolerance") is not True:
                     raise _Unconvertible(where, "slo_holds needs tolerance true")
