@@ -273,7 +273,8 @@ def render_report(journal: dict[str, Any], context: Context | None = None) -> st
         f"<td>{esc(evidence_text(d.get('evidence') or {}))}</td></tr>"
         for k, d in enumerate(ours.get("decisions", []), start=1) if _num(d.get("at")) is not None)
     plots = "".join(f"<h3>{esc(s['name'])} <span class=muted>objective {esc(s['objective'])}</span></h3>"
-                    f"{plot_slo(s, journal, context)}<p class=muted>query: <code>{esc(s['query'])}</code></p>"
+                    f"{plot_slo(s, journal, context)}<p class=muted>"
+                    f"{'' if s.get('probe') else 'query: '}<code>{esc(s.get('probe') or s['query'])}</code></p>"
                     for s in ours.get("slos", []))
     if context:
         plots += ("<p class=muted>Before and after the monitored window the plots show Prometheus' own "
