@@ -160,7 +160,8 @@ def build_journal(experiment: Experiment, events: list[ev.RunEvent], *, written:
             "decisions": decisions,
             "kept": kept,
             "timeline": timeline,
-            "slos": [{"name": s.name, "query": s.query, "objective": str(s.objective)}
+            "slos": [{"name": s.name, "query": s.query, "objective": str(s.objective),
+                      **({"probe": s.source} if s.probe is not None else {})}
                      for s in experiment.spec.slos],
             "events": [e.to_dict() for e in events if not isinstance(e, ev.SloSampled)],
             "written": written_view(written) if written is not None else None,

@@ -278,7 +278,7 @@ def render_report(journal: dict[str, Any], context: Context | None = None) -> st
                   "outcome": str((d.get("outcome") or {}).get("status", "not recorded")),
                   "why": evidence_text(d.get("evidence") or {})}
                  for k, d in enumerate(ours.get("decisions", []), start=1) if _num(d.get("at")) is not None]
-    slos = [{"name": s["name"], "objective": s["objective"], "query": s["query"],
+    slos = [{"name": s["name"], "objective": s["objective"], "query": s.get("query", ""), "probe": s.get("probe"),
              "plot": Markup(plot_slo(s, journal, context))} for s in ours.get("slos", [])]
     return templates().get_template("run-report.html.j2").render(
         css=Markup(CSS), legend=Markup(LEGEND), run_id=str(ours.get("run_id", "")),

@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,24 +59,32 @@ def gameday() -> None:
 @gameday.command("next")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--after", default=None, help="Start from this ISO 8601 time (default: now).")
-@click.option("--count", "-n", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--count", "-c", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="How many fires to list (-n is --namespace everywhere).")
 @output_option
 def next_cmd(file: str, after: str | None, count: int, output: str) -> None:
-    """The next fire times of FILE (a GameDay or an experiment with spec.schedule)."""
-    from chaos.gameday.fires import local_text, next_fires, utc_z
+    """The next fire times of FILE (a GameDay or an experiment with spec.schedule), and the due times
+    a blackout will skip before them."""
+    from chaos.gameday.decide import upcoming
+    from chaos.gameday.fires import local_text, utc_z
 
     lgd = _as_gameday(file)
     schedule = lgd.gameday.spec.schedule
     if schedule is None:
         raise InvalidExperiment(Problem("has no spec.schedule: nothing to fire", path="spec.schedule", file=file,
                                         hint="add spec.schedule: {cron: '0 10 * * 5', timezone: Europe/Berlin}"))
-    fires = next_fires(schedule.cron, schedule.timezone, _parse_after(after), count)
+    found = upcoming(schedule, lgd.gameday.spec.blackouts, _parse_after(after), count)
     if output == "json":
-        click.echo(json.dumps({"name": lgd.name, "timezone": schedule.timezone, "fires": [utc_z(f) for f in fires]}))
+        click.echo(json.dumps({"name": lgd.name, "timezone": schedule.timezone,
+                               "fires": [utc_z(f) for f in found.fires],
+                               "skipped": [{"at": utc_z(at), "reason": "blackout", "detail": why}
+                                           for at, why in found.skipped]}))
         return
     click.echo(f"{lgd.name}: {schedule.cron!r} in {schedule.timezone}")
-    for f in fires:
-        click.echo(f"  {utc_z(f)}  ({local_text(f, schedule.timezone)})")
+    rows = sorted([(f, "") for f in found.fires] + list(found.skipped))
+    for at, why in rows:
+        mark = f"  skipped: {why}" if why else ""
+        click.echo(f"  {utc_z(at)}  ({local_text(at, schedule.timezone)}){mark}")
 
 
 @gameday.command("run")
@@ -265,6 +274,15 @@ def scan(dirs: tuple[str, ...]) -> tuple[dict[str, LoadedGameDay], list[str], tu
     return entries, problems, tuple(sig)
 
 
+def _say_conflicts(entries: Mapping[str, LoadedGameDay]) -> None:
+    """The same experiment fired twice at the same time by two schedules: said at start and reload."""
+    from chaos.commands.validate import describe_schedule
+    from chaos.gameday.decide import schedule_conflicts
+
+    for conflict in schedule_conflicts([describe_schedule(lgd) for lgd in entries.values()], time.time()):
+        click.echo(f"gameday serve: ! {conflict.describe()}", err=True)
+
+
 async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: float,
                  halt: asyncio.Event | None = None) -> int:
     """The scheduler until SIGTERM (or until ``halt`` is set: ``--leader-elect`` lost the Lease, or
@@ -319,6 +337,7 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
     entries, problems, sig = scan(dirs)
     for p in problems:
         click.echo(f"✗ {p}", err=True)
+    _say_conflicts(entries)
     scheduler.load(entries)
     click.echo(f"gameday serve: {len(entries)} schedule(s): {', '.join(sorted(entries)) or 'none'}")
 
@@ -372,6 +391,7 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
                 sig = new_sig
                 for p in problems:
                     click.echo(f"✗ {p}", err=True)
+                _say_conflicts(fresh)
                 scheduler.load(fresh)
                 click.echo(f"gameday serve: reloaded: {len(fresh)} schedule(s): {', '.join(sorted(fresh)) or 'none'}")
 

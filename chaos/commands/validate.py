@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import gc
 import json
+import os
 import sys
 from typing import Any
 
@@ -17,7 +18,7 @@ import click
 
 from chaos.commands.options import format_option, parse_sets, set_option
 from chaos.errors import InvalidExperiment, Problem
-from chaos.gameday.loading import LoadedGameDay, load_document
+from chaos.gameday.loading import LoadedGameDay, as_gameday, load_document
 
 
 @click.command("validate")
@@ -46,6 +47,7 @@ def validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> None
 def _validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> None:
     overrides = parse_sets(sets)
     results: list[dict[str, Any]] = []
+    scheduled: list[LoadedGameDay] = []
     for path in files:
         try:
             loaded = load_document(path, overrides=overrides)
@@ -56,6 +58,8 @@ def _validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> Non
                     click.echo(f"✗ {problem.render()}", err=True)
             continue
         if isinstance(loaded, LoadedGameDay):
+            if loaded.gameday.spec.schedule is not None:
+                scheduled.append(loaded)
             names = [x.experiment.name for x in loaded.experiments]
             results.append({"file": path, "valid": True, "kind": "GameDay", "name": loaded.name,
                             "experiments": names, "problems": []})
@@ -63,6 +67,8 @@ def _validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> Non
                 click.echo(f"✓ {path}: game day {loaded.name} ({len(names)} experiment(s) valid: {', '.join(names)})")
             continue
         exp = loaded.experiment
+        if exp.spec.schedule is not None:
+            scheduled.append(as_gameday(loaded))
         unusable = _unusable_here(exp, path)
         if unusable:
             results.append({"file": path, "valid": False, "problems": [p.as_dict() for p in unusable]})
@@ -76,8 +82,16 @@ def _validate(files: tuple[str, ...], sets: tuple[str, ...], output: str) -> Non
             click.echo(f"✓ {path}: {exp.name} ({exp.spec.target.type}, {len(exp.spec.faults)} fault(s), "
                        f"{len(exp.spec.slos)} SLO(s), {len(exp.spec.policies)} polic"
                        f"{'y' if len(exp.spec.policies) == 1 else 'ies'})")
+    conflicts = _conflicts(scheduled)
+    for conflict in conflicts:
+        if output == "text":
+            shown = conflict.describe().replace(conflict.experiment, os.path.relpath(conflict.experiment))
+            click.echo(f"! schedules: {shown}", err=True)
     if output == "json":
-        click.echo(json.dumps(results, indent=2))
+        click.echo(json.dumps(results if not conflicts else
+                              {"files": results, "conflicts": [{"experiment": c.experiment, "at": c.at,
+                                                                "schedules": list(c.schedules)}
+                                                               for c in conflicts]}, indent=2))
     if not all(r["valid"] for r in results):
         sys.exit(2)
 
@@ -96,3 +110,22 @@ def _unusable_here(exp: Any, path: str) -> list[Problem]:
             continue
         out += [Problem(message, path=f"spec.faults[{index}]", file=path) for message in check(custom.plan(fault))]
     return out
+
+
+def _conflicts(scheduled: list[LoadedGameDay]) -> list[Any]:
+    """The same experiment fired twice at the same time by two of the validated schedules."""
+    if len(scheduled) < 2:
+        return []
+    import time
+
+    from chaos.gameday.decide import schedule_conflicts
+
+    return schedule_conflicts([describe_schedule(lgd) for lgd in scheduled], time.time())
+
+
+def describe_schedule(lgd: LoadedGameDay) -> tuple[str, Any, list[str]]:
+    """``(description, schedule, experiment files)`` of a game day or an experiment's own schedule."""
+    assert lgd.gameday.spec.schedule is not None
+    what = (f"its own spec.schedule ({lgd.source})" if lgd.from_experiment
+            else f"game day {lgd.name} ({lgd.source})")
+    return what, lgd.gameday.spec.schedule, [os.path.realpath(x.source) for x in lgd.experiments]

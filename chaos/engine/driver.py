@@ -478,13 +478,15 @@ class Engine:
             return rm.GateOutcome(at=self.clock.wall(), ok=False, error=str(exc))
         return rm.GateOutcome(at=self.clock.wall(), verdict=tick.get(slo.name))
 
-    async def _check_steady(self, run: _Run, slos: Sequence[str]) -> rm.SteadyOutcome:
+    async def _check_steady(self, run: _Run, slos: Sequence[str], *, sample_all: bool = False) -> rm.SteadyOutcome:
         assert run.monitor is not None
-        objs = [run.experiment.spec.slo(n) for n in slos]
+        objs = list(run.experiment.spec.slos) if sample_all else [run.experiment.spec.slo(n) for n in slos]
         try:
             tick = await run.monitor.evaluate_now(objs, eval_time=self.clock.wall())
         except ChaosError as exc:
             return rm.SteadyOutcome(at=self.clock.wall(), holds=False, error=str(exc))
+        if sample_all and not run.dry_run:
+            self._publish(run, ev.SloSampled(run_id=run.run_id, at=tick.eval_time, tick=tick))
         verdicts = tuple(v for v in tick.verdicts if v.slo in slos)
         holds = bool(verdicts) and all(v.holds for v in verdicts)
         return rm.SteadyOutcome(at=self.clock.wall(), holds=holds, verdicts=verdicts)
@@ -702,10 +704,12 @@ class Engine:
         return result
 
     async def _await_steady(self, run: _Run, slos: Sequence[str], timeout_s: float) -> rm.SteadyOutcome:
+        """Judge the steady state until it holds (bounded). Every SLO keeps being sampled meanwhile
+        (``SloSampled``), so the charts go on from the breach to the judgement with measured points."""
         start = self.clock.monotonic()
         interval = max(run.experiment.spec.monitor.interval_s, 0.25)
         while True:
-            last = await self._check_steady(run, slos)
+            last = await self._check_steady(run, slos, sample_all=True)
             if last.holds or run.command == "abort":
                 break
             remaining = start + timeout_s - self.clock.monotonic()

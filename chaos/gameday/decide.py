@@ -176,3 +176,81 @@ def should_suspend(suspend_after: int | None, outcomes: Sequence[str]) -> bool:
     if not suspend_after or len(outcomes) < suspend_after:
         return False
     return all(v in ("failed", "aborted", "error") for v in outcomes[:suspend_after])
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """The next fires of a schedule and the due times a blackout will skip before them."""
+
+    fires: tuple[float, ...]
+    skipped: tuple[tuple[float, str], ...]
+    """``(due time, reason)``: the reason is ``blackout: <which>``."""
+
+
+MAX_SKIPPED_LOOKAHEAD = 10_000
+"""Due times looked at beyond the wanted fires (a blackout that never ends must not loop forever)."""
+
+
+def upcoming(schedule: GameDaySchedule, blackouts: Sequence[Blackout], after: float, count: int) -> Upcoming:
+    """The next ``count`` fires after ``after`` that no blackout covers, and the skipped ones among them."""
+    fires: list[float] = []
+    skipped: list[tuple[float, str]] = []
+    for n, due in enumerate(iter_fires(schedule.cron, schedule.timezone, after)):
+        if len(fires) >= count or n >= count + MAX_SKIPPED_LOOKAHEAD:
+            break
+        covered = blackout_at(blackouts, due, schedule.timezone) if blackouts else ""
+        if covered:
+            skipped.append((due, f"blackout: {covered}"))
+        else:
+            fires.append(due)
+    return Upcoming(tuple(fires), tuple(skipped))
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One experiment fired twice at the same instant by two schedules."""
+
+    experiment: str
+    """The experiment file (resolved path)."""
+    at: float
+    schedules: tuple[str, str]
+    """``(name, source)`` descriptions of the two schedules, e.g. ``its own spec.schedule (x.yaml)``."""
+
+    def describe(self) -> str:
+        return (f"{self.experiment} is fired twice at {utc_z(self.at)}: by {self.schedules[0]} and by "
+                f"{self.schedules[1]}; the second start is refused (concurrency) or overlaps the first — "
+                "drop one schedule, or move one (a different minute, or a blackout)")
+
+
+CONFLICT_HORIZON_S = 366 * 86_400.0
+"""How far ahead conflicts are looked for (a year covers every weekly and monthly pattern)."""
+CONFLICT_FIRES = 2_000
+"""At most this many fires of one schedule are compared (a cron every minute: the next 33 hours)."""
+
+
+def schedule_conflicts(schedules: Sequence[tuple[str, GameDaySchedule, Sequence[str]]], after: float,
+                       horizon_s: float = CONFLICT_HORIZON_S) -> list[Conflict]:
+    """``(description, schedule, experiment files)`` → the first shared fire of every pair of schedules
+    that run the same experiment file (one conflict per pair and file)."""
+    out: list[Conflict] = []
+    cache: dict[int, set[float]] = {}
+
+    def fires(i: int) -> set[float]:  # only for schedules that share an experiment with another
+        if i not in cache:
+            schedule = schedules[i][1]
+            cache[i] = set(fires_between(schedule.cron, schedule.timezone, after, after + horizon_s,
+                                         limit=CONFLICT_FIRES))
+        return cache[i]
+
+    for i, (name_a, _, files_a) in enumerate(schedules):
+        for j in range(i + 1, len(schedules)):
+            name_b, _, files_b = schedules[j]
+            shared_files = sorted(set(files_a) & set(files_b))
+            if not shared_files:
+                continue
+            common = fires(i) & fires(j)
+            if not common:
+                continue
+            first = min(common)
+            out.extend(Conflict(f, first, (name_a, name_b)) for f in shared_files)
+    return out

@@ -94,6 +94,11 @@ def _python(module: str, func: str, arguments: dict[str, Any], secrets: bool = F
 
 def slo_probe(exp: Experiment, name: str) -> dict[str, Any]:
     slo = exp.spec.slo(name)
+    if slo.probe is not None:  # an SLO probe (http, kubernetes): run once by the extension, no Prometheus
+        return {"type": "probe", "name": slo.name, "tolerance": True,
+                "provider": _python(PROBES, "probe_holds",
+                                    {"probe": slo.probe.model_dump(mode="json", by_alias=True, exclude_none=True),
+                                     "name": slo.name})}
     return {
         "type": "probe",
         "name": slo.name,

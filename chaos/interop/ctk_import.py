@@ -939,7 +939,20 @@ def _convert_export(document: dict[str, Any], carried: dict[str, Any], name: str
     steady: list[str] = []
     for probe in (document.get("steady-state-hypothesis") or {}).get("probes") or []:
         provider = (probe or {}).get("provider") or {}
-        if provider.get("module") == PROBES and provider.get("func") == "slo_holds":
+        if provider.get("module") == PROBES and provider.get("func") == "probe_holds":  # a probe SLO we exported
+            slo_name = slug(str((probe or {}).get("name") or ""))
+            args = provider.get("arguments") or {}
+            if (probe or {}).get("tolerance") is not True or not isinstance(args.get("probe"), dict):
+                skipped.append(Skipped(f"steady-state-hypothesis ({slo_name})", "probe_holds needs tolerance true "
+                                       "and a probe; the carried SLO is kept"))
+            elif slo_name in carried_slos:
+                probed = carried_slos[slo_name]
+                probed.update({"probe": args["probe"]})  # edited in Chaos Toolkit's document: the probe wins
+                probed.pop("query", None)
+                probed.pop("objective", None)
+            if slo_name in carried_slos:
+                steady.append(slo_name)
+        elif provider.get("module") == PROBES and provider.get("func") == "slo_holds":
             slo_name = slug(str((probe or {}).get("name") or ""))
             args = provider.get("arguments") or {}
             if slo_name in carried_slos:

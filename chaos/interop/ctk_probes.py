@@ -4,6 +4,8 @@
   uses, with the same connection settings (bearer token from env/file, basic auth, headers, CA
   bundle / insecure) — ``monitor`` is an experiment's ``spec.monitor``; the credential values come
   as Chaos Toolkit ``secrets`` (scope ``aftershock-prometheus``, see ``chaos.interop.ctk``).
+* ``probe_holds``: an SLO probe (``slos[].probe``: ``http``, ``kubernetes``) run once now, as the
+  engine runs it (no Prometheus involved).
 * ``slos_held_during_run``: whether the guard (``chaos.interop.ctk_guard``) saw the run's SLOs hold
   while its faults were live (no policy fired), from the state store — the probe that lets a
   Chaos Toolkit journal say ``deviated`` when Aftershock would.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["new_run_id", "slo_holds", "slo_value", "slos_held_during_run"]
+__all__ = ["new_run_id", "probe_holds", "slo_holds", "slo_value", "slos_held_during_run"]
 
 
 def _evaluate(query: str, op: str, value: float, prometheus: str, monitor: dict[str, Any] | None,
@@ -55,6 +57,28 @@ def slo_holds(query: str, op: str, value: float, prometheus: str = "http://127.0
     """True when ``query <op> value`` holds now in Prometheus (no data and errors are False)."""
     verdict = _evaluate(query, op, value, prometheus, monitor, timeout, secrets)
     return verdict is not None and bool(verdict.holds)
+
+
+def probe_holds(probe: dict[str, Any], name: str = "ctk-probe") -> bool:
+    """True when the SLO probe (an experiment's ``slos[].probe`` block) holds now."""
+    from chaos.errors import ChaosError
+    from chaos.interop.ctk_runtime import to_activity_error
+    from chaos.model.kinds import ProbeContext
+    from chaos.model.slos import Slo
+    from chaos.slo.probing import judge_now
+
+    try:
+        slo = Slo.model_validate({"name": name, "probe": probe})
+    except ValueError as exc:
+        raise to_activity_error(exc) from exc
+    import os
+
+    ctx = ProbeContext(environ=dict(os.environ), timeout_s=10.0)
+    try:
+        verdict = asyncio.run(judge_now([slo], ctx, __import__("time").time()))[name]
+    except ChaosError as exc:
+        raise to_activity_error(exc) from exc
+    return bool(verdict.holds)
 
 
 def slo_value(query: str, prometheus: str = "http://127.0.0.1:9090", monitor: dict[str, Any] | None = None,

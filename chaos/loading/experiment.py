@@ -19,7 +19,7 @@ from chaos.loading.paths import PathT, place
 from chaos.loading.reading import decode_text, read_text_file
 from chaos.loading.validation_problems import problems_from_validation
 from chaos.loading.yaml_tree import parse_yaml
-from chaos.model.checks import check_experiment, check_policies
+from chaos.model.checks import check_experiment, check_policies, check_raw_references
 from chaos.model.experiment import Experiment
 
 
@@ -71,6 +71,9 @@ def load_parsed(doc: Any, lines: dict[PathT, int], source: str = "", overrides: 
         exp = Experiment.model_validate(doc)
     except ValidationError as exc:
         problems = problems_from_validation(exc, source, lines)
+        # the references too, in the same pass: a file with a typo and a wrong SLO name shows both
+        seen = {p.path for p in problems}
+        problems += [place(p, source, lines) for p in check_raw_references(doc) if p.path not in seen]
         raise InvalidExperiment([from_parameter(p, lines, origins, overrides or {}) for p in problems]) from None
 
     problems = check_experiment(exp)

@@ -246,3 +246,47 @@ def check_policies(policies: Sequence[PolicyBase], faults: Sequence[str] | None 
                 problems.append(Problem(f"{policy.action} names unknown fault {name!r}",
                                         path=f"{path}.{where}", hint=f"faults: {', '.join(faults)}"))
     return problems
+
+
+def check_raw_references(doc: Any) -> list[Problem]:
+    """The unknown-SLO and unknown-fault references of a document the schema refused, from its raw
+    mapping, so a file's problems are all reported in one pass (names that are not strings, or lists
+    that are not lists, are the schema's problems and skipped here)."""
+    spec = doc.get("spec") if isinstance(doc, dict) else None
+    if not isinstance(spec, dict):
+        return []
+
+    def names(key: str) -> list[str]:
+        items = spec.get(key)
+        return [i["name"] for i in items if isinstance(i, dict) and isinstance(i.get("name"), str)] \
+            if isinstance(items, list) else []
+
+    slos, faults = names("slos"), names("faults")
+    out: list[Problem] = []
+
+    def ref(name: Any, path: str, choices: list[str], what: str) -> None:
+        if isinstance(name, str) and name not in choices:
+            hint = did_you_mean(name, choices) or f"known {what}s: {', '.join(choices) or 'none'}"
+            out.append(Problem(f"unknown {what} {name!r}", path=path, hint=hint))
+
+    steady = spec.get("steadyState")
+    for i, name in enumerate(steady if isinstance(steady, list) else []):
+        ref(name, f"spec.steadyState[{i}]", slos, "SLO")
+    policies = spec.get("policies")
+    for i, policy in enumerate(policies if isinstance(policies, list) else []):
+        if not isinstance(policy, dict):
+            continue
+        when = policy.get("when")
+        if isinstance(when, dict) and when.get("slo") != "monitor":
+            ref(when.get("slo"), f"spec.policies[{i}].when.slo", slos, "SLO")
+        with_ = policy.get("with")
+        if isinstance(with_, dict):
+            if policy.get("action") == "rollback" and isinstance(with_.get("faults"), list):
+                for j, fname in enumerate(with_["faults"]):
+                    ref(fname, f"spec.policies[{i}].with.faults[{j}]", faults, "fault")
+            if policy.get("action") == "shrink":
+                ref(with_.get("fault"), f"spec.policies[{i}].with.fault", faults, "fault")
+    gate = spec.get("gate")
+    if isinstance(gate, dict):
+        ref(gate.get("slo"), "spec.gate.slo", slos, "SLO")
+    return out

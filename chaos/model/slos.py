@@ -105,6 +105,8 @@ else:
     """Every registered probe kind as an optional key (exactly one set)."""
 
 PROBE_OBJECTIVE = {"op": "==", "value": 1}
+_PROBE_QUERY = "\x00probe"
+"""Stands in for the query of a probe SLO while it is validated (an SLO needs one of the two)."""
 """A probe SLO's objective: its value is 1 while the probe holds, 0 when it fails."""
 
 
@@ -112,9 +114,9 @@ class Slo(Model):
     """One objective over one PromQL query, or a probe (``probe``: holds while the probe succeeds)."""
 
     name: DnsLabel
-    query: str = ""
-    """PromQL (empty for a probe SLO)."""
     probe: Probe | None = None
+    query: str = Field(default="", validate_default=True)
+    """PromQL (empty for a probe SLO)."""
     objective: Objective
     for_: Duration = Field(default="0s", alias="for")
     """The breach must persist this long (evaluation time) before it fires; 0s = at once."""
@@ -131,17 +133,17 @@ class Slo(Model):
                                  "thresholds in the probe: timeout, expectStatus, minReady, maxRestarts)")
             if data.get("query"):
                 raise ValueError("an SLO has either a query (PromQL) or a probe, not both")
-            data = {**data, "objective": PROBE_OBJECTIVE}
-        elif isinstance(data, dict) and "query" not in data:
-            raise ValueError("an SLO needs a query (PromQL) or a probe (e.g. probe: {http: {url: ...}})")
+            data = {**data, "objective": PROBE_OBJECTIVE, "query": _PROBE_QUERY}
         return data
 
     @field_validator("query")
     @classmethod
-    def _query_written(cls, value: str) -> str:
-        """A query that is written is not empty (a probe SLO leaves ``query`` out)."""
+    def _query_or_probe(cls, value: str) -> str:
+        if value == _PROBE_QUERY:
+            return ""  # a probe SLO (even one whose probe block is refused: that is the problem to show)
         if not value:
-            raise ValueError("String should have at least 1 character: write the PromQL, or use a probe")
+            raise ValueError("String should have at least 1 character: an SLO needs a query (PromQL) or a "
+                             "probe (e.g. probe: {http: {url: ...}})")
         return value
 
     @property

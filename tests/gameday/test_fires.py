@@ -87,7 +87,22 @@ def test_gameday_next_json(tmp_path: Path) -> None:
                                        "--count", "2", "--output", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"name": "drill", "timezone": "Europe/Berlin",
-                                         "fires": ["2027-03-28T01:00:00Z", "2027-03-29T00:30:00Z"]}
+                                         "fires": ["2027-03-28T01:00:00Z", "2027-03-29T00:30:00Z"], "skipped": []}
+
+
+def test_gameday_next_says_what_a_blackout_skips(tmp_path: Path) -> None:
+    lgd = write_gameday(tmp_path, '{cron: "0 10 * * 5", timezone: Europe/Berlin}',
+                        extra='  blackouts:\n    - {from: "2026-12-20", to: "2027-01-06"}')
+    result = CliRunner().invoke(main, ["gameday", "next", lgd.source, "--after", "2026-12-15T00:00:00Z",
+                                       "-c", "2", "-o", "json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    # Fri 18 Dec fires; 25 Dec and 1 Jan fall in the blackout; 8 Jan fires
+    assert found["fires"] == ["2026-12-18T09:00:00Z", "2027-01-08T09:00:00Z"]
+    assert [(s["at"], s["reason"]) for s in found["skipped"]] == [("2026-12-25T09:00:00Z", "blackout"),
+                                                               ("2027-01-01T09:00:00Z", "blackout")]
+    text = CliRunner().invoke(main, ["gameday", "next", lgd.source, "--after", "2026-12-15T00:00:00Z", "-c", "2"])
+    assert "2026-12-25T09:00:00Z" in text.output and "skipped: blackout" in text.output
 
 
 def test_gameday_next_refuses_bad_input(tmp_path: Path) -> None:

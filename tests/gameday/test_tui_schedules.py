@@ -4,6 +4,7 @@ from ``aftershock gameday list``; ``p`` pauses and resumes; ``n`` runs the game 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,3 +57,25 @@ async def test_schedules_screen_shows_outcomes_and_pauses_resumes_runs_now(tmp_p
         await until(pilot, lambda: any(f.trigger == "manual" and f.state == "finished" for f in store.fires("drill")),
                     "the game day run now to finish", timeout=90)
     assert (state / "gamedays" / "drill" / "run-now.log").read_text().count("game day drill:") == 1
+
+
+async def test_schedules_screen_shows_due_times_a_blackout_skips(tmp_path: Path) -> None:
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    write_gameday(experiments, '{cron: "0 10 * * 5", timezone: Europe/Berlin}',
+                  extra='  blackouts:\n    - {from: "2026-12-20", to: "2027-01-06", reason: holidays}')
+    engine = Engine(EngineSettings(state_dir=tmp_path / "engine"))
+    shots = Path(os.environ.get("AFTERSHOCK_SCREENSHOTS", tmp_path))
+    for size in ((80, 24), (140, 45)):
+        app = create_app(engine, experiments, clock=lambda: utc("2026-12-19T12:00:00Z"))
+        async with app.run_test(size=size) as pilot:
+            await pilot.press("s")
+            screen = app.screen
+            assert isinstance(screen, SchedulesScreen)
+            await until(pilot, lambda s=screen: s.loaded, "schedules")
+            row = [str(c) for c in screen.query_one(DataTable).get_row_at(0)]
+            assert row[3] == "Fri 2027-01-08 10:00 CET"  # 25 Dec and 1 Jan are in the blackout: not fires
+            assert row[6].startswith("next 2 in blackout (12-25…01-01)")
+            note = str(screen.query_one("#schedules-note").render())
+            assert "drill: 12-25 10:00, 01-01 10:00 skipped (blackout)" in note  # visible at 80x24 too
+            app.save_screenshot(f"schedules-blackout-{size[0]}x{size[1]}.svg", str(shots))

@@ -127,3 +127,28 @@ def test_a_cron_that_never_fires_is_invalid(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "'0 0 30 2 *' never fires" in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_same_experiment_fired_twice_at_once_is_reported(tmp_path: Path) -> None:
+    from .helpers import write_gameday
+
+    write_gameday(tmp_path, '{cron: "0 10 * * 5", timezone: Europe/Berlin}', name="friday")
+    write_gameday(tmp_path, '{cron: "0 10 * * 1-5", timezone: Europe/Berlin}', name="weekdays")
+    write_gameday(tmp_path, '{cron: "30 10 * * 5", timezone: Europe/Berlin}', name="later")
+    files = [str(tmp_path / f"{n}.gameday.yaml") for n in ("friday", "weekdays", "later")]
+    code, out, err = validate(*files)
+    assert code == 0, err  # a warning, not an invalid file
+    conflicts = [line for line in err.splitlines() if line.startswith("! schedules:")]
+    assert len(conflicts) == 1, err
+    assert "delay.yaml is fired twice at" in conflicts[0] and "T09:00:00Z" in conflicts[0]
+    assert "game day friday" in conflicts[0] and "game day weekdays" in conflicts[0]
+    code, out, _ = validate("-o", "json", *files)
+    found = json.loads(out)["conflicts"]
+    assert [c["schedules"][0].split(" (")[0] for c in found] == ["game day friday"]
+
+
+def test_the_shipped_examples_do_not_conflict() -> None:
+    root = Path(__file__).resolve().parents[2]
+    files = sorted(map(str, [*root.glob("experiments/*.yaml"), *root.glob("gamedays/*.yaml")]))
+    code, _, err = validate(*files)
+    assert code == 0 and "! schedules" not in err, err

@@ -230,4 +230,4 @@ def test_from_experiment_reads_policies_slos_faults_and_on_error() -> None:
     assert [p.name for p in d.config.policies] == ["fast-rollback", "fallback-channel", "isolate-gateway",
                                                    "monitor-on-error"]
     assert d.config.faults == ("payment-delay",)
-    assert d.config.slos["checkout-p95"].for_s == 0.0  # "immediate" rollback: the first breached evaluation
+    assert d.config.slos["checkout-p95"].for_s == 0.0  # rollback on the first breached evaluation

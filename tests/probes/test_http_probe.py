@@ -115,3 +115,32 @@ async def test_each_result_is_one_evaluation_and_three_timeouts_trip(backend: Ba
     assert all(v is not None and v.error == "timeout after 300ms" for v in failing)
     assert trips == ["isolate-gateway#1"]
     assert [v.samples for v in failing if v is not None] == sorted({v.samples for v in failing if v is not None})
+
+
+def test_chaos_toolkit_probe_holds_runs_the_probe_once() -> None:
+    """The extension's ``probe_holds`` (what an exported probe SLO becomes in Chaos Toolkit)."""
+    import http.server
+    import threading
+
+    from chaos.demo.prometheus import free_port
+    from chaos.interop.ctk_probes import probe_holds
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/health" else 503)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert probe_holds({"http": {"url": f"{url}/health"}}) is True
+        assert probe_holds({"http": {"url": f"{url}/broken"}}) is False
+        assert probe_holds({"http": {"url": f"http://127.0.0.1:{free_port()}/health"}}) is False
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -83,6 +83,12 @@ def test_init_writes_the_examples_and_refuses_to_overwrite(tmp_path: Path) -> No
     assert runner.invoke(main, ["init", str(target), "--force"]).exit_code == 0
     validated = runner.invoke(main, ["validate", *map(str, sorted(target.glob("*.yaml")))])
     assert validated.exit_code == 0, validated.output
+    # the game days go next to the experiments, their file: references pointing at them
+    gamedays = tmp_path / "gamedays"
+    assert sorted(p.name for p in gamedays.glob("*.yaml")) == ["checkout-friday.yaml", "demo-gameday.yaml"]
+    assert "file: ../mine/payment-latency.yaml" in (gamedays / "checkout-friday.yaml").read_text()
+    nxt = runner.invoke(main, ["gameday", "next", str(gamedays / "checkout-friday.yaml"), "-o", "json"])
+    assert nxt.exit_code == 0 and nxt.output.startswith('{"name": "checkout-friday"'), nxt.output
 
 
 def test_bundled_files_are_found() -> None:

@@ -57,6 +57,19 @@ def test_plot_handles_no_data_and_empty() -> None:
     assert rows[-1][0][1].startswith("no-data")
 
 
+def test_plot_draws_only_measured_points_and_leaves_gaps() -> None:
+    """Samples every second, then nothing for 10 s (the monitor was not sampling), then again: the
+    columns of the gap stay empty — no straight line is invented across it."""
+    points = [Point(float(t), 0.1, "ok") for t in range(5)] + [Point(float(t), 0.9, "ok") for t in range(15, 20)]
+    rows = plot(points, None, None, width=20, height=4, end=19.0).rows
+    drawn = [x for x in range(20) if any(row[x][0] != " " for row in rows)]
+    assert drawn[0] == 0 and drawn[-1] == 19
+    assert not any(6 <= x <= 13 for x in drawn), drawn  # the gap between 4 s and 15 s stays a gap
+    joined = [Point(float(t), 0.1 if t < 5 else 0.9, "ok") for t in range(20)]
+    rows = plot(joined, None, None, width=20, height=4, end=19.0).rows
+    assert all(any(row[x][0] != " " for row in rows) for x in range(20))  # regular samples are joined
+
+
 def test_formatting() -> None:
     assert countdown(61.2) == "1:02" and countdown(-5) == "0:00"
     assert format_evidence({"slo": "p95", "value": 0.91234, "objective": "< 0.8", "consecutive": 3}) == \

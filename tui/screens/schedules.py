@@ -27,7 +27,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from chaos.errors import InvalidExperiment
-from chaos.gameday.fires import next_fires
+from chaos.gameday.decide import upcoming
 from chaos.gameday.loading import LoadedGameDay, as_gameday, load_document
 from tui.screens.base import AppScreen
 from tui.widgets.panels import WhereBar
@@ -119,6 +119,7 @@ class SchedulesScreen(AppScreen):
         now = self.tui.clock()
         rows: list[list[object]] = []
         keys: list[str] = []
+        blackout_notes: list[str] = []
         self.entries = {}
         self.status = status
         for entry in entries:
@@ -129,17 +130,26 @@ class SchedulesScreen(AppScreen):
                 continue
             self.entries[name] = entry
             zone = ZoneInfo(schedule.timezone)
-            fires = [datetime.fromtimestamp(t, tz=zone) for t in next_fires(schedule.cron, schedule.timezone, now, 3)]
+            found = upcoming(schedule, entry.gameday.gameday.spec.blackouts, now, 3)
+            fires = [datetime.fromtimestamp(t, tz=zone) for t in found.fires]
+            blacked = [datetime.fromtimestamp(t, tz=zone) for t, _ in found.skipped]
             st = status.get(name, {})
             last = st.get("last")
             last_text = Text(f"{last['verdict']} ({last['score'] if last['score'] is not None else 'n/a'})"
                              if last else "—", style=_style(last["verdict"] if last else ""))
             skipped = st.get("skipped", 0)
-            skip_text = (f"{skipped}: {st['last_skip']['reason']}"[:48] if skipped and st.get("last_skip")
-                         else str(skipped) if st else "—")
+            skip_text: str | Text = (f"{skipped}: {st['last_skip']['reason']}"[:48] if skipped and st.get("last_skip")
+                                     else str(skipped) if st else "—")
+            if blacked:
+                blackout_notes.append(f"{name}: {', '.join(d.strftime('%m-%d %H:%M') for d in blacked[:3])}"
+                                      f"{'…' if len(blacked) > 3 else ''} skipped (blackout)")
+            if blacked:  # due times a blackout will skip before the next fire: said, never listed as fires
+                skip_text = Text(f"next {len(blacked)} in blackout ({blacked[0].strftime('%m-%d')}"
+                                 f"{'…' + blacked[-1].strftime('%m-%d') if len(blacked) > 1 else ''})"[:48], "yellow")
             state = "suspended" if st.get("suspended") else ("paused" if st.get("paused") else
                                                              ("running" if st.get("running") else "active"))
-            rows.append([name, schedule.cron, schedule.timezone, fires[0].strftime("%a %Y-%m-%d %H:%M %Z"),
+            rows.append([name, schedule.cron, schedule.timezone,
+                         fires[0].strftime("%a %Y-%m-%d %H:%M %Z") if fires else "— (blackout)",
                          ", ".join(f.strftime("%m-%d %H:%M") for f in fires[1:]), last_text, skip_text,
                          Text(state if st else "—", style="red" if state == "suspended" else "")])
             keys.append(name)
@@ -147,6 +157,8 @@ class SchedulesScreen(AppScreen):
                                                "Skipped", "State"], rows, keys)
         count = len(rows)
         note = f"{count} schedule(s)." if count else "No schedule: add spec.schedule or a GameDay file."
+        if blackout_notes:
+            note += " " + "; ".join(blackout_notes) + "."
         if self.state_dir is None:
             note += " Outcomes and skips need the real engine's state directory."
         else:

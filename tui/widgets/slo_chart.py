@@ -7,6 +7,7 @@ keys to theme-aware component classes. Used by :class:`tui.screens.live.LiveScre
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -133,7 +134,12 @@ def plot(points: Sequence[Point], threshold: float | None, window: tuple[float, 
             bits[y // 4][x // 2] |= _DOTS[y % 4][x % 2]
             rank[y // 4][x // 2] = max(rank[y // 4][x // 2], _RANK.get(status, 1))
 
+    # only measured points are drawn: two samples further apart than a few typical sample intervals
+    # (the monitor was not sampling in between) are not joined by a line — a gap stays a gap
+    steps = sorted(b.at - a.at for a, b in itertools.pairwise(points) if b.at > a.at)
+    gap_s = 3 * steps[len(steps) // 2] if steps else math.inf
     previous: tuple[int, int] | None = None
+    previous_at = -math.inf
     for p in points:
         x = x_of(p.at)
         if x < 0 or x >= xs:
@@ -143,6 +149,9 @@ def plot(points: Sequence[Point], threshold: float | None, window: tuple[float, 
             previous = None
             continue
         y = y_of(p.value)
+        if p.at - previous_at > gap_s:
+            previous = None
+        previous_at = p.at
         if previous is None or x <= previous[0]:
             dot(x, y, p.status)
         else:
