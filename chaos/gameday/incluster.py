@@ -24,10 +24,11 @@ import yaml
 from chaos.errors import InvalidExperiment, Problem
 from chaos.gameday.loading import LoadedGameDay
 from chaos.model.experiment import Experiment
+from chaos.version import RELEASE_IMAGE
 
 MOUNT = "/etc/aftershock/experiments"
 STATE = "/var/lib/aftershock"
-DEFAULT_IMAGE = "ghcr.io/aftershock/aftershock:0.1.0"
+DEFAULT_IMAGE = RELEASE_IMAGE
 LABELS = {"app.kubernetes.io/managed-by": "aftershock", "app.kubernetes.io/component": "gameday"}
 
 
@@ -109,7 +110,9 @@ def compile_in_cluster(lgd: LoadedGameDay, *, namespace: str | None = None, imag
     args = ["gameday", "run", f"{MOUNT}/{entry}", "--scheduled", "--state-dir", STATE]
     if journals_url is not None:
         args += ["--journals-url", journals_url]
-    env = [{"name": "AFTERSHOCK_STATE_DIR", "value": STATE}, {"name": "HOME", "value": STATE}]
+    env = [{"name": "AFTERSHOCK_STATE_DIR", "value": STATE}, {"name": "HOME", "value": STATE},
+           # the run's dead-man's switch (reaper Job) runs this same image
+           {"name": "AFTERSHOCK_REAPER_IMAGE", "value": image}]
     if prometheus:
         env.append({"name": "PROMETHEUS_URL", "value": prometheus})
     # the longest a game day can take: every fault window, recovery and pause, with margin

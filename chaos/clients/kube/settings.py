@@ -16,6 +16,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from chaos.bundled import manifests_dir
 from chaos.errors import TargetError
+from chaos.version import RELEASE_IMAGE
 
 DEFAULT_MANIFESTS_DIR = manifests_dir()
 
@@ -49,8 +50,9 @@ class KubeSettings:
     """How many delete-and-wait rounds before reporting a stuck finalizer."""
     reaper: bool = True
     """Create the dead-man's-switch Job (:meth:`KubernetesTarget.create_reaper`); False disables it."""
-    reaper_image: str = "bitnami/kubectl:1.31"
-    """Image of the reaper Job; needs ``/bin/sh``, ``date``, ``sleep`` and ``kubectl``."""
+    reaper_image: str = RELEASE_IMAGE
+    """Image of the reaper Job: the aftershock image (the Dockerfile's), which runs
+    ``python3 -m chaos.clients.kube.reap``; no kubectl needed."""
     reaper_grace: int = 300
     """Seconds the reaper Job may run past the deadline before Kubernetes stops it."""
     reaper_ttl: int = 600
