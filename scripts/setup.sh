@@ -28,6 +28,7 @@ if [[ "${AFTERSHOCK_SKIP_KUBE_TESTBED:-0}" != 1 ]]; then
   command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
   command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
   command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+  command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)  # chaos-daemon is built with cgo
   # the Dockerfile's build test (tests/images): buildah on a locally made base, no registry
   command -v buildah >/dev/null 2>&1 || need+=(buildah)
 fi
