@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what Aftershock needs on a fresh Debian machine: system packages (Prometheus and
-# promtool, the Pushgateway (the metrics tests push to it), iptables, iproute2, tmux, openssl) and a virtualenv with the package and its dev tools,
-# then builds the Kubernetes test control plane (scripts/kube-testbed build: kube-apiserver,
-# kube-controller-manager and etcd from the pinned Go modules; about 15 minutes the first time on
-# 2 cores, cached per machine afterwards; skip with AFTERSHOCK_SKIP_KUBE_TESTBED=1 for `make demo`).
+# promtool, the Pushgateway and Alertmanager (tests use the real ones), iptables, iproute2, tmux,
+# openssl) and a virtualenv with the package and its dev tools, then builds the Kubernetes testbed
+# (scripts/kube-testbed build --node: kube-apiserver, kube-controller-manager and etcd, the node's
+# kubelet, kube-scheduler and kube-proxy, and Chaos Mesh's controller and daemon from the pinned Go
+# modules; long the first time on 2 cores, cached per machine afterwards) and the node's images
+# (scripts/node-images build: a Debian root file system by mmdebstrap, cached, plus the project's
+# wheel); skip both with AFTERSHOCK_SKIP_KUBE_TESTBED=1 for `make demo`.
 # Idempotent and quick when nothing changed. Used by `make demo` and `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +21,20 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [[ "${AFTERSHOCK_SKIP_KUBE_TESTBED:-0}" != 1 ]]; then
+  # the testbed node (scripts/kube-testbed up --node): container runtime, CNI plugins, the tools
+  # kube-proxy, the kubelet and chaos-daemon call, and mmdebstrap for the images (scripts/node-images)
+  command -v containerd >/dev/null 2>&1 || need+=(containerd)
+  command -v runc >/dev/null 2>&1 || need+=(runc)
+  [[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
+  command -v ipset >/dev/null 2>&1 || need+=(ipset)
+  command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
+  command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+  command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+  command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)  # chaos-daemon is built with cgo
+  # the Dockerfile's build test (tests/images): buildah on a locally made base, no registry
+  command -v buildah >/dev/null 2>&1 || need+=(buildah)
+fi
 if ((${#need[@]})); then
   echo "setup: installing system packages: ${need[*]}"
   if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
@@ -39,5 +56,6 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$digest" ]]; then
 fi
 
 if [[ "${AFTERSHOCK_SKIP_KUBE_TESTBED:-0}" != 1 ]]; then
-  "$VENV/bin/python" scripts/kube-testbed build >/dev/null
+  "$VENV/bin/python" scripts/kube-testbed build --node >/dev/null
+  VENV=$VENV "$VENV/bin/python" scripts/node-images build >/dev/null
 fi

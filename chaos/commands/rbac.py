@@ -30,9 +30,11 @@ ROUTE_KINDS = ("HTTPRoute", "VirtualService")
 @click.option("--reaper", "reaper", is_flag=True,
               help="Print instead the reaper (ServiceAccount, Role, RoleBinding, CronJob) an administrator "
                    "installs once in each namespace of FILE: the dead-man's switch of every run there.")
+@click.option("--reaper-image", default=None, envvar="AFTERSHOCK_REAPER_IMAGE", metavar="IMAGE",
+              help="With --reaper: the aftershock image the sweeps run (default: the release image).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set a parameter (repeatable).")
 def rbac(file: str, service_account: str | None, namespace: str | None, route_kinds: tuple[str, ...],
-         no_reaper: bool, reaper: bool, sets: tuple[str, ...]) -> None:
+         no_reaper: bool, reaper: bool, reaper_image: str | None, sets: tuple[str, ...]) -> None:
     """Print the Role(s)/RoleBinding(s) that running FILE on Kubernetes needs."""
     import yaml
 
@@ -56,7 +58,8 @@ def rbac(file: str, service_account: str | None, namespace: str | None, route_ki
         target = exp.spec.target.model_copy(update={"namespace": namespace})
         exp = exp.model_copy(update={"spec": exp.spec.model_copy(update={"target": target})})
     if reaper:
-        docs = [d for ns in experiment_namespaces(exp, source=file) for d in reaper_manifests(KubeSettings(), ns)]
+        settings = KubeSettings(reaper_image=reaper_image) if reaper_image else KubeSettings()
+        docs = [d for ns in experiment_namespaces(exp, source=file) for d in reaper_manifests(settings, ns)]
         click.echo("".join("---\n" + yaml.safe_dump(d, sort_keys=False, default_flow_style=None) for d in docs),
                    nl=False)
         return

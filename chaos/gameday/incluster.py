@@ -24,11 +24,11 @@ import yaml
 from chaos.errors import InvalidExperiment, Problem
 from chaos.gameday.loading import LoadedGameDay
 from chaos.model.experiment import Experiment
-from chaos.version import __version__
+from chaos.version import RELEASE_IMAGE
 
 MOUNT = "/etc/aftershock/experiments"
 STATE = "/var/lib/aftershock"
-DEFAULT_IMAGE = f"ghcr.io/aftershock/aftershock:{__version__}"
+DEFAULT_IMAGE = RELEASE_IMAGE
 LABELS = {"app.kubernetes.io/managed-by": "aftershock", "app.kubernetes.io/component": "gameday"}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -42,9 +43,17 @@ INJECT_TIMEOUT_S = 60.0
 """Longest wait for Chaos Mesh to report a fault injected (never longer than the fault's duration)."""
 
 
+REAPER_IMAGE_ENV = "AFTERSHOCK_REAPER_IMAGE"
+"""Names the reaper's image (default :data:`chaos.version.RELEASE_IMAGE`); also read by
+``aftershock rbac --reaper-image``."""
+
+
 def kube_settings(kubeconfig: str | None, context: str | None, namespace: str | None,
                   reaper: bool = True) -> KubeSettings:
-    return KubeSettings(kubeconfig=kubeconfig, context=context, namespace=namespace or "default", reaper=reaper)
+    settings = KubeSettings(kubeconfig=kubeconfig, context=context, namespace=namespace or "default",
+                            reaper=reaper)
+    image = os.environ.get(REAPER_IMAGE_ENV, "").strip()
+    return dataclasses.replace(settings, reaper_image=image) if image else settings
 
 
 def _with_namespace(exp: Experiment, namespace: str | None) -> Experiment:

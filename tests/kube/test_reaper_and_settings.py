@@ -60,8 +60,9 @@ async def test_the_installed_reaper_and_its_least_privilege(kube_testbed: Testbe
     assert pod["serviceAccountName"] == REAPER
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     assert env["GRACE_SECONDS"] == "300" and "networkchaos.chaos-mesh.org" in env["CHAOS_RESOURCES"].split(",")
-    script = pod["containers"][0]["args"][0]
-    assert "app.kubernetes.io/managed-by=aftershock" in script and "aftershock\\.io/deadline" in script
+    # the aftershock image's own sweep (chaos/clients/kube/reap.py), no kubectl image
+    assert pod["containers"][0]["command"] == ["python3", "-m", "chaos.clients.kube.reap"]
+    assert "args" not in pod["containers"][0]
     role = get(kube_testbed, f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/{REAPER}")
     assert [r["apiGroups"] for r in role["rules"]] == [["chaos-mesh.org"]]  # type: ignore[index]
     assert role["rules"][0]["verbs"] == ["list", "delete"]  # type: ignore[index]

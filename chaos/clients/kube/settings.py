@@ -16,6 +16,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from chaos.bundled import manifests_dir
 from chaos.errors import TargetError
+from chaos.version import RELEASE_IMAGE
 
 DEFAULT_MANIFESTS_DIR = manifests_dir()
 
@@ -50,8 +51,9 @@ class KubeSettings:
     reaper: bool = True
     """Require the namespace's reaper (dead-man's switch) before injecting there
     (:meth:`KubernetesTarget.create_reaper`); False runs without one."""
-    reaper_image: str = "bitnami/kubectl:1.31"
-    """Image of the reaper CronJob; needs ``/bin/sh``, ``date -d @EPOCH``, ``expr``, ``tr`` and ``kubectl``."""
+    reaper_image: str = RELEASE_IMAGE
+    """Image of the reaper CronJob: the aftershock image (the Dockerfile's), which runs
+    ``python3 -m chaos.clients.kube.reap`` (a sweep); no kubectl image."""
     reaper_grace: int = 300
     """Seconds past an object's deadline before the reaper deletes it (Chaos Mesh ends the fault itself
     at its duration; the reaper removes what a killed run left)."""
