@@ -4,7 +4,8 @@
 # (~/.pyenv/versions/3.13.*); PyPI has no CPython builds, so a machine without one installs Debian
 # trixie's python3.13 (e.g. in an mmdebstrap root file system) and points PYTHON313 at it.
 # A venv of its own (.venv313, editable install of '.[dev]'), then the tests that need neither root,
-# a cluster nor a terminal: the pure layers, the CLI, the scheduler, packaging and schemas.
+# a cluster nor a terminal: the pure layers, the CLI, the scheduler, packaging and schemas; then the
+# built wheel installed in a fresh 3.13 venv runs init, validate and compile from outside the repo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 is313() { [[ -n "$1" && -x "$1" ]] && "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; }
@@ -31,4 +32,14 @@ fi
 "$VENV/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 13), sys.version'
 "$VENV/bin/pytest" -q -p no:cacheprovider tests/foundation tests/policy tests/engine tests/gameday tests/release \
   tests/cli tests/metrics
+# the wheel as a user installs it, on 3.13, from outside the repository
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+"$VENV/bin/pip" wheel -q --disable-pip-version-check --no-deps -w "$WORK/dist" . >/dev/null
+"$PY" -m venv "$WORK/venv"
+"$WORK/venv/bin/pip" install -q --disable-pip-version-check "$WORK"/dist/aftershock-*.whl
+(cd "$WORK" && "$WORK/venv/bin/aftershock" init ex >/dev/null && "$WORK/venv/bin/aftershock" validate ex/*.yaml >/dev/null \
+  && "$WORK/venv/bin/aftershock" compile ex/payment-latency.yaml >/dev/null) \
+  || { echo "py313-test: the installed wheel failed on $("$PY" --version)" >&2; exit 1; }
+echo "py313-test: the wheel installs and runs (init, validate, compile) on $("$PY" --version)"
 echo "py313-test: ok ($("$VENV/bin/python" --version), chaostoolkit $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("chaostoolkit"))'))"
