@@ -17,10 +17,10 @@ def render(text: str, **context: Any) -> Any:
 
 
 def refused(text: str, **context: Any) -> str:
-    started = time.monotonic()
+    started = time.process_time()  # CPU of this process: what the bound limits, whatever else the box runs
     with pytest.raises(TemplateProblem) as info:
         render(text, **context)
-    assert time.monotonic() - started < 2, "the sandbox took too long to refuse"
+    assert time.process_time() - started < 2, "the sandbox spent too much CPU before refusing"
     return str(info.value)
 
 
