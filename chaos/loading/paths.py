@@ -21,11 +21,15 @@ def format_path(path: PathT) -> str:
 
 
 def parse_path(text: str) -> PathT:
+    """``spec.faults[0].name`` → ``("spec", "faults", 0, "name")``. A key the file wrote with brackets
+    or dots in it (``[``, ``a.b``) is kept as text, never an error: the path only places a message."""
     out: list[str | int] = []
     for chunk in text.replace("[", ".[").split("."):
         if not chunk:
             continue
-        out.append(int(chunk[1:-1]) if chunk.startswith("[") else chunk)
+        index = chunk[1:-1]
+        out.append(int(index) if chunk.startswith("[") and chunk.endswith("]") and index.isascii()
+                   and index.isdigit() else chunk)
     return tuple(out)
 
 

@@ -9,7 +9,7 @@ see it (like a Prometheus alert's pending → firing). Pure values; evaluated by
 import math
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import BaseModel, Field, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from chaos import registry
 from chaos.model.base import DnsLabel, Duration, Model, SecretHeaders
@@ -110,8 +110,16 @@ _PROBE_QUERY = "\x00probe"
 """A probe SLO's objective: its value is 1 while the probe holds, 0 when it fails."""
 
 
+def _slo_schema(schema: dict[str, Any]) -> None:
+    """JSON Schema: ``objective`` is filled in for a probe SLO, so it is required only with a query."""
+    schema["required"] = [r for r in schema.get("required", []) if r != "objective"]
+    schema["anyOf"] = [{"required": ["probe"]}, {"required": ["query", "objective"]}]
+
+
 class Slo(Model):
     """One objective over one PromQL query, or a probe (``probe``: holds while the probe succeeds)."""
+
+    model_config = ConfigDict(**Model.model_config, json_schema_extra=_slo_schema)
 
     name: DnsLabel
     probe: Probe | None = None

@@ -29,12 +29,18 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 async def demo(audit: object) -> AsyncIterator[tuple[DemoStack, dict[str, str]]]:
-    async with DemoStack(load_rate=25.0) as stack, \
-            PrometheusServer(stack.scrape_targets(), scrape_interval="1s") as prom:
-        env = {"AFTERSHOCK_PROMETHEUS_URL": prom.url, "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
-               "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
-               "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, "AFTERSHOCK_DEMO_ORDER_URL": stack.order_url}
-        yield stack, env
+    from chaos.demo.alertmanager import AlertmanagerServer
+
+    # a real Alertmanager: the circuit-break demo silences the alert it expects there (write-ahead,
+    # expired by `recover` after a kill like the faults)
+    with AlertmanagerServer() as alertmanager:
+        async with DemoStack(load_rate=25.0) as stack, \
+                PrometheusServer(stack.scrape_targets(), scrape_interval="1s") as prom:
+            env = {"AFTERSHOCK_PROMETHEUS_URL": prom.url, "AFTERSHOCK_ALERTMANAGER_URL": alertmanager.url,
+                   "AFTERSHOCK_DEMO_PROXY_LISTEN": stack.endpoints.proxy,
+                   "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
+                   "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, "AFTERSHOCK_DEMO_ORDER_URL": stack.order_url}
+            yield stack, env
 
 
 async def _kill_after(scenario: str, env: dict[str, str], state_dir: Path, event: str, **match: object) -> str:

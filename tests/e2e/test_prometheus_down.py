@@ -89,7 +89,10 @@ async def test_prometheus_killed_mid_fault_rolls_back_after_error_tolerance(tmp_
     assert [(f.policy, f.action, f.evidence["slo"], f.evidence["status"]) for f in fired] == \
         [("monitor-on-error", "rollback", "monitor", "unavailable")]
     # it fired on the tick whose monitor verdict counted errorTolerance failed polls, not before
-    ticks = [e for e in events if isinstance(e, ev.SloSampled) and e.at > killed_at]
+    # the monitor's ticks (the steady-state checks after a rollback also chart samples, without a
+    # monitor verdict: they are not the monitor counting failed polls)
+    ticks = [e for e in events if isinstance(e, ev.SloSampled) and e.at > killed_at
+             and any(v.slo == "monitor" for v in e.tick.verdicts)]
     monitor_polls = [next(v.failed_polls for v in t.tick.verdicts if v.slo == "monitor") for t in ticks]
     firing_tick = next(i for i, t in enumerate(ticks) if t.at == fired[0].at)
     print(f"Prometheus killed → rollback fired {fired[0].at - killed_at:.3f} s; failed polls per tick "

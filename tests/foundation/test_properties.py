@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -190,3 +191,11 @@ def test_arbitrary_bytes_only_ever_raise_invalid_experiment(data: bytes) -> None
         load_bytes(data, "junk.yaml")
     except InvalidExperiment as exc:
         assert exc.problems
+
+
+def test_a_key_written_as_a_bracket_is_a_problem_not_a_traceback() -> None:
+    """Found by the mutation test above: ``apiVersion`` renamed to ``[`` crashed placing the problem."""
+    text = "'[': aftershock/v1alpha1\nkind: Experiment\nmetadata: {name: a}\nspec: {}\n"
+    with pytest.raises(InvalidExperiment) as info:
+        load_text(text, "mut.yaml", environ={})
+    assert any(p.path == "[" for p in info.value.problems), [p.render() for p in info.value.problems]
