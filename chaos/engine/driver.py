@@ -332,6 +332,7 @@ class Engine:
                                            action=item.kind, detail=out.note or item.summary(),
                                            kept=item.keep))
         self._save_undo(run)
+        await self._expire_silence(run)
         verdict, reason = rm.emergency_verdict(aborted, reason, left)
         if left:
             self._publish(run, ev.RunLog(run_id=run.run_id, at=self.clock.wall(), level="error", message=reason))
@@ -385,6 +386,8 @@ class Engine:
     async def _perform(self, run: _Run, step: rm.Step) -> rm.AnyOutcome | None:
         match step:
             case rm.Publish(event=event):
+                if isinstance(event, ev.RunFinished):
+                    await self._expire_silence(run)  # the faults are gone: the expected alerts may fire again
                 self._publish(run, event)
                 return None
             case rm.Preflight():
@@ -522,15 +525,24 @@ class Engine:
         except ChaosError as exc:
             log.warning("run %s: sending %d alert(s) failed: %s", run.run_id, len(alerts), exc)
 
+    async def _expire_silence(self, run: _Run) -> None:
+        """Expire the run's silence once its faults are gone, before the run is reported finished (so a
+        finished run has no live record); idempotent. A failure is said; ``aftershock recover`` expires
+        it later, and Alertmanager ends it at its ``endsAt`` anyway."""
+        if run.silence is None:
+            return
+        silence, run.silence = run.silence, None
+        try:
+            detail = await silences.expire(silence, self.environ)
+            self.store.update_fault(run.run_id, silences.FAULT_NAME, "removed")
+            log.info("%s", detail)
+        except ChaosError as exc:
+            log.warning("run %s: expiring the silence failed: %s", run.run_id, exc)
+
     async def _end_alerting(self, run: _Run) -> None:
-        """Expire the run's silence (after its faults are gone) and let the last alerts go out (bounded)."""
-        if run.silence is not None:
-            try:
-                detail = await silences.expire(run.silence, self.environ)
-                self.store.update_fault(run.run_id, silences.FAULT_NAME, "removed")
-                log.info("%s", detail)
-            except ChaosError as exc:  # `aftershock recover` expires it later; it ends by itself anyway
-                log.warning("run %s: expiring the silence failed: %s", run.run_id, exc)
+        """The silence expired if the run ended without reporting (it normally is before RunFinished),
+        and the last alerts let out (bounded)."""
+        await self._expire_silence(run)
         if run.posting:
             await asyncio.wait(set(run.posting), timeout=ALERT_POST_TIMEOUT_S)
 
