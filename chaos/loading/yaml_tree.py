@@ -6,6 +6,8 @@ errors as problems at the line where the faulty token starts. Pure. Callers:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import yaml
@@ -17,8 +19,10 @@ MAX_NODES = 50_000
 MAX_DEPTH = 40
 
 
-def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
-    """YAML → plain data and a map from field path to 1-based line, with hard bounds."""
+@contextmanager
+def _composing(text: str, source: str) -> Iterator[yaml.SafeLoader]:
+    """A loader over ``text`` whose YAML errors become located problems (depth checked first); disposed
+    at the end. The one place :func:`parse_yaml` and :func:`parse_yaml_documents` read YAML nodes."""
     try:
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as exc:  # the reader checks for unprintable characters up front
@@ -27,7 +31,7 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
                                         "special characters are not allowed", file=source, line=at)) from None
     try:
         _check_depth(text, source)
-        node = loader.get_single_node()
+        yield loader
     except yaml.MarkedYAMLError as exc:
         raise InvalidExperiment(syntax_problem(exc, source, text)) from None
     except yaml.YAMLError as exc:
@@ -36,6 +40,12 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
         raise InvalidExperiment(Problem(f"nested deeper than {MAX_DEPTH} levels", file=source)) from None
     finally:
         loader.dispose()
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
+    """YAML → plain data and a map from field path to 1-based line, with hard bounds."""
+    with _composing(text, source) as loader:
+        node = loader.get_single_node()
     if node is None:
         return None, {}
     lines: dict[PathT, int] = {}
@@ -172,29 +182,14 @@ def parse_yaml_documents(text: str, source: str) -> list[tuple[Any, dict[PathT, 
     """Every document of a multi-document YAML stream (``---``), each as :func:`parse_yaml` returns
     one, with the same bounds (the node count is shared: an alias bomb split over documents is
     refused too). Used by ``aftershock import`` for Chaos Mesh objects as ``kubectl apply`` reads them."""
-    try:
-        loader = yaml.SafeLoader(text)
-    except yaml.reader.ReaderError as exc:
-        at = text.count("\n", 0, exc.position) + 1
-        raise InvalidExperiment(Problem(f"not valid YAML: unacceptable character #x{exc.character:04x}",
-                                        file=source, line=at)) from None
     nodes: list[yaml.Node] = []
-    try:
-        _check_depth(text, source)
+    with _composing(text, source) as loader:
         while loader.check_node():
             node = loader.get_node()
             if node is not None:
                 nodes.append(node)
             if len(nodes) > MAX_DOCUMENTS:
                 raise InvalidExperiment(Problem(f"more than {MAX_DOCUMENTS} YAML documents", file=source))
-    except yaml.MarkedYAMLError as exc:
-        raise InvalidExperiment(syntax_problem(exc, source, text)) from None
-    except yaml.YAMLError as exc:
-        raise InvalidExperiment(Problem(f"not valid YAML: {exc}", file=source)) from None
-    except RecursionError:
-        raise InvalidExperiment(Problem(f"nested deeper than {MAX_DEPTH} levels", file=source)) from None
-    finally:
-        loader.dispose()
     counter = [0]
     constructor = yaml.SafeLoader("")
     out: list[tuple[Any, dict[PathT, int]]] = []
