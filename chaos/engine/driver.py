@@ -584,7 +584,8 @@ class Engine:
         last = self._last_evaluation(run)
         if last is not None and run.monitor is not None:
             last_mono, last_wall = last
-            due = run.monitor.next_due(run.run_id, last_wall, interval)
+            # after the injection: a scrape taken after it, not one merely ingested after it
+            due = run.monitor.next_due(run.run_id, last_wall, interval, taken_after=run.last_tick is None)
             wait = min(last_mono + interval - self.clock.monotonic(), due - now)
         wait = min(wait, window_end - now)
         timer = self.clock.monotonic() + wait
@@ -613,7 +614,7 @@ class Engine:
             return None
         self._subscribe(run, run.monitor)
         _, injected_wall = run.injected
-        if run.monitor.next_due(run.run_id, injected_wall, math.inf) == math.inf:
+        if run.monitor.next_due(run.run_id, injected_wall, math.inf, taken_after=True) == math.inf:
             return None  # no scrape cadence known yet: evaluate now, which learns it
         return run.injected
 

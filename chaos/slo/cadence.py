@@ -271,11 +271,17 @@ class Cadence:
             return None
         return self.newest % self.interval_s
 
-    def next_fresh(self, after: float) -> float | None:
-        """The first instant after ``after`` at which a newer sample can be queried (None: unknown)."""
+    def next_fresh(self, after: float, *, taken_after: bool = False) -> float | None:
+        """The first instant after ``after`` at which a newer sample can be queried (None: unknown).
+
+        ``taken_after``: a sample *scraped* after ``after`` (not merely one that becomes queryable
+        after it): a scrape just before ``after`` still in its ingestion lag does not count. The
+        first evaluation after an injection asks for this one (no earlier scrape can show the fault).
+        """
         if self.interval_s is None or self.newest is None:
             return None
-        k = math.floor((after - self.lag_s - self.newest) / self.interval_s + 1e-9) + 1
+        lag = 0.0 if taken_after else self.lag_s
+        k = math.floor((after - lag - self.newest) / self.interval_s + 1e-9) + 1
         return self.newest + max(k, 1) * self.interval_s + self.lag_s
 
     def stale(self, newest: float | None, eval_time: float) -> str:
@@ -305,15 +311,16 @@ def pick_phase(phases: Sequence[float], interval_s: float) -> float:
     return best
 
 
-def next_evaluation(cadences: Mapping[str, Cadence], after: float) -> float | None:
-    """The next instant at which every paced selector has had the chance of one fresh sample."""
+def next_evaluation(cadences: Mapping[str, Cadence], after: float, *, taken_after: bool = False) -> float | None:
+    """The next instant at which every paced selector has had the chance of one fresh sample
+    (``taken_after``: one scraped after ``after``, :meth:`Cadence.next_fresh`)."""
     known = [c for c in cadences.values() if c.known]
     if not known:
         return None
     if len(known) == 1:
-        return known[0].next_fresh(after)
+        return known[0].next_fresh(after, taken_after=taken_after)
     interval = min(c.interval_s for c in known if c.interval_s is not None)
     phase = pick_phase([c.phase() or 0.0 for c in known], interval)
     lag = max(c.lag_s for c in known)
-    k = math.floor((after - lag - phase) / interval + 1e-9) + 1
+    k = math.floor((after - (0.0 if taken_after else lag) - phase) / interval + 1e-9) + 1
     return phase + k * interval + lag

@@ -292,19 +292,22 @@ class Monitor:
                                             out[q].query_seconds)
         return out
 
-    def next_due(self, subscriber: str, after: float, interval_s: float | None = None) -> float:
+    def next_due(self, subscriber: str, after: float, interval_s: float | None = None, *,
+                 taken_after: bool = False) -> float:
         """When ``subscriber``'s SLOs should next be evaluated, the last evaluation being at ``after``.
 
         Right after the next scrape of their selectors can be queried (learnt from sample
         timestamps, :mod:`chaos.slo.cadence`), and never later than ``after + interval``
         (``monitor.interval``, the user's upper bound; the only rule while no cadence is known).
+        ``taken_after``: wait for a scrape taken after ``after`` (the first tick after an injection).
         """
         interval = self.settings.interval_s if interval_s is None else interval_s
         timer = after + interval
         states = self._subscriptions.get(subscriber, {})
         selectors = {sel for state in states.values() if not state.slo.is_probe
                      for sel in self._plan(_key(state.slo.query)).selectors}
-        fresh = next_evaluation({sel: self._cadences[sel] for sel in selectors if sel in self._cadences}, after)
+        fresh = next_evaluation({sel: self._cadences[sel] for sel in selectors if sel in self._cadences}, after,
+                                taken_after=taken_after)
         return timer if fresh is None else min(timer, fresh)
 
     async def tick(self, eval_time: float | None = None, *, probes_only: bool = False) -> dict[str, Tick]:

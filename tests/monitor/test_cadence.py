@@ -106,6 +106,22 @@ def test_cadence_measures_the_interval_between_two_samples() -> None:
     assert c.interval_s == 1.0 and c.confirmed and c.wants_previous() is None
 
 
+def test_after_an_injection_the_next_sample_is_one_scraped_after_it() -> None:
+    # a scrape at 100.98, injection at 101.0 while that scrape is still in its ingestion lag (0.05 s):
+    # it becomes queryable after the injection but cannot show the fault; the one of 101.98 can
+    # (found by CI: the first tick after injection evaluated 2 ms after it)
+    c = Cadence(lag_s=0.05)
+    c.saw(99.98, 100.0)
+    c.guess_interval(60)
+    assert c.next_fresh(101.0) == pytest.approx(101.03)  # queryable after 101.0, scraped before it
+    assert c.next_fresh(101.0, taken_after=True) == pytest.approx(102.03)
+    b = Cadence(lag_s=0.05)
+    b.saw(99.5, 100.0)
+    b.guess_interval(60)
+    assert next_evaluation({"a": c, "b": b}, 101.0) == pytest.approx(101.03)
+    assert next_evaluation({"a": c, "b": b}, 101.0, taken_after=True) == pytest.approx(102.03)
+
+
 def test_one_phase_for_several_targets_minimises_the_worst_staleness() -> None:
     assert pick_phase([0.1], 1.0) == 0.1
     assert pick_phase([0.1, 0.2, 0.9], 1.0) == 0.2  # the gap 0.2 → 0.9 is the largest
