@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from chaos.clients.host.metrics import ProxyMetrics
 from chaos.demo.prometheus import free_port
+from chaos.demo.pushgateway import PushgatewayServer
 from chaos.engine import events as ev
 from chaos.gameday.metrics import Metrics
 from chaos.version import __version__
@@ -76,26 +76,9 @@ def test_fault_proxy_metrics_pass_promtool_and_share_the_active_faults_name() ->
 
 
 @pytest.fixture
-def pushgateway(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=(tmp_path / "pushgateway.log").open("wb"))
-    try:
-        deadline = time.monotonic() + 30
-        while True:  # readiness is an HTTP answer; there is no event to wait on across processes
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((tmp_path / "pushgateway.log").read_text()) from None
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def pushgateway() -> Iterator[str]:
+    with PushgatewayServer() as server:
+        yield server.url
 
 
 def _scrape(url: str) -> str:
