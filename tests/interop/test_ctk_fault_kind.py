@@ -172,7 +172,9 @@ def test_after_sigkill_the_watchdog_rolls_back_at_the_deadline(tmp_path: Path) -
         proc.wait()
     assert _until(lambda: not flag.exists(), 60)  # nobody but the detached watchdog is left to do it
     (directory,) = (tmp_path / "state" / "chaostoolkit").iterdir()
-    assert "rollback ran at the deadline" in (directory / "watchdog.log").read_text()
+    log = directory / "watchdog.log"  # written once the rollback returned, a moment after the flag went
+    assert _until(lambda: log.exists() and "rollback ran at the deadline" in log.read_text(), 30), \
+        log.read_text() if log.exists() else "no watchdog.log"
     done = subprocess.run([str(BIN / "aftershock"), "recover", "--state-dir", str(tmp_path / "state")],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr  # the record is cleared; the rollback ran once
