@@ -17,6 +17,7 @@ from chaos.errors import Problem
 from chaos.model.experiment import Experiment
 from chaos.model.faults import FaultBase, HttpFault, NetworkFault
 from chaos.model.policies import PolicyBase
+from chaos.model.slos import Gate, Slo
 
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 
@@ -55,6 +56,10 @@ def check_experiment(exp: Experiment) -> list[Problem]:
         out += kind.check(policy, f"spec.policies[{i}]", {f.name: f for f in spec.faults})
     if spec.gate is not None:
         ref(spec.gate.slo, "spec.gate.slo", slo_names, "SLO")
+        out += gate_problems(spec.gate, [s for s in spec.slos if s.name == spec.gate.slo], "spec.gate")
+        if spec.gate.experiment is not None:
+            out.append(Problem("only a GameDay's gate names an experiment: an experiment's gate reads its own SLOs",
+                               path="spec.gate.experiment", hint="remove `experiment`"))
     if spec.steady_state and not spec.slos:
         out.append(Problem("steadyState names SLOs but spec.slos is empty", path="spec.steadyState"))
     out += _target_checks(exp)
@@ -290,3 +295,11 @@ def check_raw_references(doc: Any) -> list[Problem]:
     if isinstance(gate, dict):
         ref(gate.get("slo"), "spec.gate.slo", slos, "SLO")
     return out
+
+
+def gate_problems(gate: Gate, slos: list[Slo], path: str) -> list[Problem]:
+    """The gate's SLO must have a PromQL query: the budget is computed over its history in Prometheus."""
+    return [Problem(f"SLO {gate.slo!r} is a probe: the gate computes the error budget from an SLO's PromQL "
+                    "query over a window, and a probe has no history in Prometheus", path=f"{path}.slo",
+                    hint="name an SLO with a `query`")
+            for slo in slos[:1] if slo.probe is not None]
