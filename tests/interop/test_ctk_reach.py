@@ -143,3 +143,14 @@ def test_a_process_command_is_shown_with_its_credentials_scrubbed() -> None:
     for secret in ("s3cr3t", "abc123", "xyz987", "eyJhb", "hunter22"):
         assert secret not in words
     assert command_words({"path": "pkill", "arguments": "-STOP -f queue-worker"}) == "pkill -STOP -f queue-worker"
+
+
+def test_a_process_probe_says_what_it_runs_and_where() -> None:
+    from chaos.model.slos import Slo
+
+    document = yaml.safe_load((CORPUS / "process-sigstop.json").read_text())
+    activity = document["steady-state-hypothesis"]["probes"][0]
+    slo = Slo.model_validate({"name": "worker-health", "probe": {"chaostoolkit": {"activity": activity}}})
+    assert slo.probe is not None
+    assert slo.probe.describe() == ("probe chaostoolkit: process 'curl -s http://127.0.0.1:9000/health' on the "
+                                    "Aftershock host, holds while stdout matches /\"status\":\\s*\"ok\"/")
