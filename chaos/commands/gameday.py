@@ -141,6 +141,7 @@ async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, 
         read_gate,
         write_report,
     )
+    from chaos.slo.budget import closed, opened
 
     runner = GameDayRunner(settings, listener=TextPrinter())
     schedules = ScheduleStore(runner.engine.store.dir)
@@ -168,15 +169,15 @@ async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, 
         reading = await read_gate(lgd, settings)
         if reading is not None and not reading.open:
             if scheduled:
-                reason = f"gate closed: {reading.reason}"
+                reason = closed(reading)
                 if schedules.skip(lgd.name, due, reason, now):
                     await notifier.send("skipped", {"gameday": lgd.name, "due": due, "reason": reason})
                 say(f"game day {lgd.name}: skipped: {reason}")
                 return 0
-            raise PreflightRefused(f"game day {lgd.name}: gate closed: {reading.reason}",
+            raise PreflightRefused(f"game day {lgd.name}: {closed(reading)}",
                                    ["run it when the budget has recovered, or pass --no-gate"])
         if reading is not None:
-            say(f"gate open: {reading.reason}")
+            say(opened(reading))
     gid = naming.new_run_id()
     if not schedules.claim(lgd.name, due, gid, now, trigger=trigger):
         say(f"game day {lgd.name}: due time {due} was already started or skipped (claimed once); nothing to do")

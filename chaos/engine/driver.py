@@ -42,7 +42,7 @@ from chaos.policy import executor
 from chaos.policy.actions import Decision, SetWeight, ShrinkFault
 from chaos.policy.actions import Revert as UndoStep
 from chaos.policy.actuators import Actuators
-from chaos.slo.monitoring import Monitor
+from chaos.slo.monitoring import Monitor, read_bad_ratios
 from chaos.slo.verdicts import Tick
 from chaos.targets import lifecycle, silences
 from chaos.targets.base import RunTarget, TargetContext
@@ -392,8 +392,8 @@ class Engine:
                 return None
             case rm.Preflight():
                 return await self._preflight(run)
-            case rm.MeasureGate(slo=slo):
-                return await self._measure_gate(run, slo)
+            case rm.MeasureGate(queries=queries):
+                return await self._measure_gate(run, queries)
             case rm.CheckSteady(slos=slos):
                 return await self._check_steady(run, slos)
             case rm.Record(fault=name):
@@ -472,14 +472,13 @@ class Engine:
                                        details=tuple(getattr(exc, "details", ())))
         return rm.PreflightOutcome(at=self.clock.wall(), checks=tuple(checks), targets=tuple(targets))
 
-    async def _measure_gate(self, run: _Run, name: str) -> rm.GateOutcome:
+    async def _measure_gate(self, run: _Run, queries: Mapping[str, str]) -> rm.GateOutcome:
         assert run.monitor is not None
-        slo = run.experiment.spec.slo(name)
         try:
-            tick = await run.monitor.evaluate_now([slo], eval_time=self.clock.wall())
+            bad = await read_bad_ratios(run.monitor.client, queries, self.clock.wall())
         except ChaosError as exc:
             return rm.GateOutcome(at=self.clock.wall(), ok=False, error=str(exc))
-        return rm.GateOutcome(at=self.clock.wall(), verdict=tick.get(slo.name))
+        return rm.GateOutcome(at=self.clock.wall(), bad=bad)
 
     async def _check_steady(self, run: _Run, slos: Sequence[str], *, sample_all: bool = False) -> rm.SteadyOutcome:
         assert run.monitor is not None

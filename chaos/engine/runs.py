@@ -23,9 +23,9 @@ from chaos.engine import events as ev
 from chaos.engine.policy_bridge import action_name, decision_evidence, decision_faults, decision_target
 from chaos.model.experiment import Experiment
 from chaos.model.policies import NotifyWith
-from chaos.model.slos import Gate, Slo
 from chaos.policy import actions as pa
 from chaos.policy.actions import Decision
+from chaos.slo.budget import closed, gate_queries, judge, opened, unreadable
 from chaos.slo.verdicts import Tick, Verdict
 
 EXIT_CODES: dict[ev.RunVerdict, int] = {"passed": 0, "deviated": 1, "failed": 1, "unsteady": 1, "aborted": 130,
@@ -66,9 +66,9 @@ class Preflight:
 
 @dataclass(frozen=True)
 class MeasureGate:
-    """Read the gate's SLO (the remaining error budget) once; the lifecycle judges it."""
+    """Run the error-budget gate's queries once (window → PromQL); the lifecycle judges the answers."""
 
-    slo: str
+    queries: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -162,8 +162,8 @@ class PreflightOutcome(Outcome):
 class GateOutcome(Outcome):
     """Answer to :class:`MeasureGate`."""
 
-    verdict: Verdict | None = None
-    """The gate SLO's instant verdict (None: Prometheus could not be asked; ``error`` says why)."""
+    bad: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    """Window → the bad ratios its query returned (``ok=False``: Prometheus could not answer; ``error`` says why)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -305,29 +305,6 @@ def verdict_of(facts: RunFacts, steady_after: bool) -> tuple[ev.RunVerdict, str]
     return "passed", "steady state held before, during and after the fault"
 
 
-@dataclass(frozen=True)
-class GateJudgement:
-    """The lifecycle's judgement of the gate's SLO: may the run go on."""
-
-    ok: bool
-    message: str
-    details: tuple[str, ...] = ()
-
-
-def judge_gate(gate: Gate, slo: Slo, verdict: Verdict | None) -> GateJudgement:
-    """The error-budget gate: refuse to start while the service is already burning its budget (pure)."""
-    if verdict is None or verdict.value is None:
-        reason = verdict.error if verdict is not None and verdict.error else "no data"
-        return GateJudgement(False, f"error-budget gate: cannot read the remaining budget from SLO {slo.name} "
-                                    f"({reason}); not starting without it", (f"query: {slo.query}",))
-    if verdict.value < gate.min_budget:
-        return GateJudgement(False, f"error-budget gate: {verdict.value:.4g}% of the error budget left, below "
-                                    f"minBudget {gate.min_budget:g}%: the service is already burning its budget",
-                             (f"query: {slo.query}", "run it when the budget has recovered, or lower "
-                              "spec.gate.minBudget"))
-    return GateJudgement(True, f"error-budget gate: {verdict.value:.4g}% left (minBudget {gate.min_budget:g}%)")
-
-
 def emergency_verdict(aborted: bool, reason: str, left: Sequence[str]) -> tuple[ev.RunVerdict, str]:
     """The verdict of a run ended by cancellation, an abort before the loop, or a bug (pure):
     ``aborted`` or ``error``, but ``failed`` when something of the run was left behind."""
@@ -368,16 +345,16 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
         return (yield from finish(pre.at, "invalid" if pre.refused else "error", pre.error))
     checks = pre.checks
     if spec.gate is not None:
-        measured = _expect(GateOutcome, (yield MeasureGate(spec.gate.slo)))
-        if not measured.ok:
-            yield publish(ev.PreflightRefused(run_id=run_id, at=measured.at, reason=measured.error))
-            return (yield from finish(measured.at, "error", measured.error))
-        gate = judge_gate(spec.gate, spec.slo(spec.gate.slo), measured.verdict)
-        if not gate.ok:
-            yield publish(ev.PreflightRefused(run_id=run_id, at=measured.at, reason=gate.message,
-                                              details=gate.details))
-            return (yield from finish(measured.at, "invalid", gate.message))
-        checks = (*checks, gate.message)
+        queries = gate_queries(spec.gate, spec.slo(spec.gate.slo))
+        measured = _expect(GateOutcome, (yield MeasureGate(queries)))
+        reading = judge(spec.gate, measured.bad) if measured.ok else unreadable(spec.gate, measured.error)
+        if not reading.open:
+            refusal = closed(reading)
+            yield publish(ev.PreflightRefused(run_id=run_id, at=measured.at, reason=refusal, details=(
+                *(f"bad-ratio query over {w}: {q}" for w, q in queries.items()),
+                "run it when the budget has recovered, or change spec.gate")))
+            return (yield from finish(measured.at, "invalid" if measured.ok else "error", refusal))
+        checks = (*checks, opened(reading))
     yield publish(ev.PreflightPassed(run_id=run_id, at=pre.at, checks=checks, targets=pre.targets))
     if dry_run:
         return (yield from finish(pre.at, "passed", "dry run: nothing injected"))
@@ -615,4 +592,4 @@ def _breaker_notice(run_id: str, facts: RunFacts, changed: ev.BreakerChanged,
     return out.at
 
 
-__all__ = ["EXIT_CODES", "emergency_verdict", "judge_gate", "lifecycle", "verdict_of"]
+__all__ = ["EXIT_CODES", "emergency_verdict", "lifecycle", "verdict_of"]

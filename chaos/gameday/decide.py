@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from chaos.gameday.fires import fires_between, iter_fires, utc_z
 from chaos.model.gameday import Blackout, GameDaySchedule
+from chaos.slo.budget import GateReading, closed
 
 SKIP_GRACE_S = 60.0
 """``missed: skip``: how late after its due time a run may still start (scheduler tick lag)."""
@@ -100,8 +101,8 @@ class Blockers:
     """Game-day run ids of this schedule still running."""
     overlapping: Sequence[str] = ()
     """Other runs with live faults on overlapping targets (descriptions)."""
-    gate: str = ""
-    """Why the gate is closed ("" when open or there is no gate)."""
+    gate: GateReading | None = None
+    """The gate's reading when it is closed (None when open or there is no gate)."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def admit(schedule: GameDaySchedule, due: float, deadline: float, now: float, b:
     elif b.overlapping:
         reason = f"another run has faults on overlapping targets: {'; '.join(b.overlapping)}"
     elif b.gate:
-        reason = f"gate closed: {b.gate}"
+        reason = closed(b.gate)
     elif b.own_live and schedule.concurrency == "Replace":
         replace = tuple(b.own_live)
     if not reason:

@@ -22,7 +22,7 @@ from chaos.errors import InvalidExperiment, Problem
 from chaos.loading import Loaded, load_parsed, parse_yaml, read_text_file
 from chaos.loading.paths import PathT, format_path, line_for
 from chaos.loading.validation_problems import problems_from_validation
-from chaos.model.checks import did_you_mean
+from chaos.model.checks import did_you_mean, gate_problems
 from chaos.model.experiment import Experiment, Metadata
 
 if TYPE_CHECKING:  # the game-day model is imported when a game day is loaded, not for every experiment file
@@ -141,6 +141,10 @@ def _load_gameday(doc: Any, lines: dict[PathT, int], path: str | os.PathLike[str
                 problems.append(here(f"unknown SLO {gate.slo!r}: the gate reads an SLO of the game day's "
                                      "experiments", ("spec", "gate", "slo"),
                                      did_you_mean(gate.slo, slos) or f"known SLOs: {', '.join(slos) or 'none'}"))
+            else:
+                found = [s for x in loaded for s in x.experiment.spec.slos
+                         if gate.experiment in (None, x.experiment.name) and s.name == gate.slo]
+                problems += [here(p.message, ("spec", "gate", "slo"), p.hint) for p in gate_problems(gate, found, "")]
     if problems:
         raise InvalidExperiment(problems)
     return LoadedGameDay(gameday=gameday, source=source, experiments=loaded, lines=lines)

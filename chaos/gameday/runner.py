@@ -24,13 +24,13 @@ from chaos.compiling import naming
 from chaos.engine.api import Listener
 from chaos.engine.driver import Engine, EngineSettings
 from chaos.errors import ChaosError
-from chaos.gameday.budget import GateReading, gate_queries, judge
 from chaos.gameday.loading import LoadedGameDay
 from chaos.gameday.notify import Notifier
 from chaos.gameday.outcome import ExperimentResult, GameDayResult, Score, score
 from chaos.gameday.report import SkipLine, TrendPoint, render_html, render_markdown
 from chaos.loading import Loaded
 from chaos.model.durations import parse_window
+from chaos.slo.budget import GateReading, gate_queries, judge, unreadable
 
 
 def hypothesis(loaded: Loaded) -> str:
@@ -44,6 +44,7 @@ def hypothesis(loaded: Loaded) -> str:
 async def read_gate(lgd: LoadedGameDay, settings: EngineSettings, now: float | None = None) -> GateReading | None:
     """Open/closed from Prometheus (None without a gate). Unreadable → closed."""
     from chaos.clients.prometheus import PrometheusClient
+    from chaos.slo.monitoring import read_bad_ratios
 
     gate = lgd.gameday.spec.gate
     found = lgd.gate_slo()
@@ -51,17 +52,14 @@ async def read_gate(lgd: LoadedGameDay, settings: EngineSettings, now: float | N
         return None
     loaded, slo = found
     spec = loaded.experiment.spec.monitor
-    bad: dict[str, list[float]] = {}
     try:
         client = PrometheusClient(spec, url=settings.prometheus, environ=settings.environ)
     except ChaosError as exc:
-        return GateReading(False, f"cannot read the error budget: {exc}")
+        return unreadable(gate, str(exc))
     try:
-        for window, query in gate_queries(gate, slo).items():
-            points, _took = await client.query(query, now if now is not None else time.time())
-            bad[window] = [p.value for p in points]
+        bad = await read_bad_ratios(client, gate_queries(gate, slo), now if now is not None else time.time())
     except ChaosError as exc:
-        return GateReading(False, f"cannot read the error budget of SLO {slo.name}: {exc}; not starting without it")
+        return unreadable(gate, str(exc))
     finally:
         await client.aclose()
     return judge(gate, bad)

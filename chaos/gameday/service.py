@@ -23,12 +23,12 @@ from chaos.clients.schedule_store import ScheduleStore
 from chaos.clients.state import StateStore
 from chaos.compiling import naming
 from chaos.errors import ChaosError
-from chaos.gameday.budget import GateReading
 from chaos.gameday.decide import Blockers, admit, blackout_at, due_now, should_suspend
 from chaos.gameday.fires import next_fires
 from chaos.gameday.loading import LoadedGameDay
 from chaos.gameday.metrics import Metrics
 from chaos.gameday.targets import target_keys
+from chaos.slo.budget import GateReading
 
 log = logging.getLogger("aftershock.gameday")
 RECHECK_S = 5.0
@@ -187,7 +187,7 @@ class Scheduler:
             reading = await self.gate(lgd, now)
             if reading is not None and not reading.open:
                 decision = admit(schedule, candidate, deadline, now,
-                                 Blockers(own_live=blockers.own_live, gate=reading.reason))
+                                 Blockers(own_live=blockers.own_live, gate=reading))
         held = self._held[name]
         if decision.action == "hold":
             if held.get(candidate) != decision.reason:

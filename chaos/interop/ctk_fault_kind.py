@@ -13,8 +13,10 @@ references: a value written in the file is refused). Bounded like every fault, b
   the duration is an upper bound.
 
 An action with no rollback that is neither is refused. Realised on the host target (the action runs
-on this machine, whatever it reaches); the blast radius of what it reaches is not counted by
-Aftershock, and the dry run says so. The I/O lives in :mod:`chaos.interop.ctk_fault` (imported
+on this machine, whatever it reaches). What a chaostoolkit-kubernetes action selects by its arguments
+(namespace, label selector, name, quantity) is counted against the blast radius like a Kubernetes
+fault's selector (:mod:`chaos.interop.ctk_reach`); what cannot be counted (a process on this host, an
+HTTP endpoint, other drivers, nodes) the dry run says in words. The I/O lives in :mod:`chaos.interop.ctk_fault` (imported
 when a run needs it). The kind lives with the Chaos Toolkit interop, not in ``chaos.faults`` (pure
 kinds only), as a plugin's kind would: registered by the entry point ``chaostoolkit``.
 """
@@ -26,8 +28,9 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from chaos.interop.ctk_reach import command_words, reach_of
 from chaos.model.faults import FaultBase
-from chaos.model.kinds import FaultKind, HostRealisation
+from chaos.model.kinds import FaultKind, HostRealisation, Reach
 
 PROVIDERS = ("python", "process", "http")
 
@@ -114,7 +117,7 @@ def provider_words(activity: Mapping[str, Any]) -> str:
     if kind == "python":
         return f"{provider.get('module')}.{provider.get('func')}"
     if kind == "process":
-        return f"process {provider.get('path')!r} on this host"
+        return f"process {command_words(provider)!r} on the Aftershock host"
     return f"HTTP {str(provider.get('method') or 'GET').upper()} {provider.get('url')}"
 
 
@@ -127,7 +130,7 @@ def describe_params(params: Mapping[str, Any]) -> str:
         text += " (instantaneous)"
     else:
         text += " (ends by itself)"
-    return text + "; blast radius not counted by Aftershock"
+    return f"{text}; {reach_of(params.get('action') or {}).describe()}"
 
 
 def _describe(fault: ChaosToolkitFault) -> str:
@@ -173,5 +176,9 @@ class _Realiser:
         return ctk_fault.preflight(params)
 
 
+def _reach(fault: ChaosToolkitFault) -> Reach:
+    return reach_of(fault.action)
+
+
 KIND = FaultKind(name="chaostoolkit", model=ChaosToolkitFault, words="Chaos Toolkit action", describe=_describe,
-                 host=HostRealisation(custom=_Realiser()))
+                 host=HostRealisation(custom=_Realiser()), reach=_reach)

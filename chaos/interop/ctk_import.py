@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from chaos.interop.ctk import ACTIONS, GUARD, HELD_PROBE, PROBES, REDACTED, header_env
+from chaos.interop.ctk_reach import reach_of
 
 NETWORK = "chaosk8s.chaosmesh.network.actions"
 STRESS = "chaosk8s.chaosmesh.stress.actions"
@@ -865,6 +866,18 @@ def _one_target(converted: Converted) -> None:
                                "of this one run from this host")
     spec["target"] = {"type": "host"}
     spec.pop("blastRadius", None)
+    # what the chaostoolkit-kubernetes actions select is counted against the blast radius: it is the
+    # namespaces they name, as the file wrote them
+    reaches = [reach_of(f.get("action") or {}) for f in faults]
+    reached = sorted({ns for r in reaches for _, ns in r.namespaces})
+    if reached:
+        radius: dict[str, Any] = {"namespaces": reached}
+        if any(r.mode == "all" for r in reaches if r.namespaces):
+            radius["maxPercent"] = 100
+            converted.notes.append("blastRadius.maxPercent: 100 because an action selects all matching objects as "
+                                   "written; lower it to bound the run")
+        rest = {k: spec.pop(k) for k in list(spec) if k not in ("parameters", "target")}
+        spec.update({"blastRadius": radius, **rest})
 
 
 def _describe(provider: Mapping[str, Any]) -> str:

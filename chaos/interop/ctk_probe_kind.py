@@ -11,6 +11,7 @@ the run starts. Registered by the entry point ``chaostoolkit`` of ``aftershock.p
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -96,8 +97,28 @@ def _runner(block: ChaosToolkitProbe, ctx: ProbeContext) -> ChaosToolkitProbeRun
     return ChaosToolkitProbeRunner(block, ctx)
 
 
+def tolerance_words(tolerance: Any) -> str:
+    """A CTK tolerance in words (what chaoslib's ``within_tolerance`` checks)."""
+    if isinstance(tolerance, dict):
+        kind, target = tolerance.get("type"), tolerance.get("target")
+        of = f"{target} " if target else ""
+        if kind == "regex":
+            return f"{of}matches /{tolerance.get('pattern')}/"
+        if kind == "jsonpath":
+            expect = f" == {json.dumps(tolerance['expect'])}" if "expect" in tolerance else ""
+            return f"{of}jsonpath {tolerance.get('path')!r}{expect}"
+        if kind == "range":
+            low, high = (tolerance.get("range") or [None, None])[:2]
+            return f"{of}within [{low}, {high}]"
+        if kind == "probe":
+            return f"probe {(tolerance.get('provider') or {}).get('func') or tolerance.get('name')!r} says so"
+    if isinstance(tolerance, list):
+        return f"one of {json.dumps(tolerance)}"
+    return f"== {json.dumps(tolerance)}"
+
+
 def _describe(block: ChaosToolkitProbe) -> str:
-    return f"Chaos Toolkit probe {provider_words(block.activity)}, tolerance {block.activity.get('tolerance')!r}"
+    return f"{provider_words(block.activity)}, holds while {tolerance_words(block.activity.get('tolerance'))}"
 
 
 KIND = ProbeKind(name="chaostoolkit", model=ChaosToolkitProbe, words="Chaos Toolkit probe", describe=_describe,

@@ -14,9 +14,11 @@ from typing import Any
 
 from chaos import registry
 from chaos.errors import Problem
-from chaos.model.experiment import Experiment
+from chaos.model.experiment import BlastRadius, Experiment
 from chaos.model.faults import FaultBase, HttpFault, NetworkFault
+from chaos.model.kinds import Reach
 from chaos.model.policies import PolicyBase
+from chaos.model.slos import Gate, Slo
 
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 
@@ -55,6 +57,10 @@ def check_experiment(exp: Experiment) -> list[Problem]:
         out += kind.check(policy, f"spec.policies[{i}]", {f.name: f for f in spec.faults})
     if spec.gate is not None:
         ref(spec.gate.slo, "spec.gate.slo", slo_names, "SLO")
+        out += gate_problems(spec.gate, [s for s in spec.slos if s.name == spec.gate.slo], "spec.gate")
+        if spec.gate.experiment is not None:
+            out.append(Problem("only a GameDay's gate names an experiment: an experiment's gate reads its own SLOs",
+                               path="spec.gate.experiment", hint="remove `experiment`"))
     if spec.steady_state and not spec.slos:
         out.append(Problem("steadyState names SLOs but spec.slos is empty", path="spec.steadyState"))
     out += _target_checks(exp)
@@ -87,7 +93,9 @@ def _target_checks(exp: Experiment) -> list[Problem]:
                     path=f"{path}.type",
                     hint="use target.type: kubernetes, or a network/http fault through the fault proxy"))
             elif kind is not None and kind.host is not None and kind.host.custom is not None:
-                continue  # the kind realises it itself, from its own fields
+                if kind.reach is not None:  # it selects through its own fields: counted like a selector
+                    out += _reach_problems(kind.reach(fault), br, set(br.namespaces or [spec.target.namespace]), path)
+                continue
             elif sel.proxy is None and sel.port is None and sel.interface is None:
                 out.append(Problem("a host fault needs selector.proxy, selector.port or selector.interface",
                                    path=f"{path}.selector",
@@ -114,15 +122,8 @@ def _target_checks(exp: Experiment) -> list[Problem]:
             raw_problems, raw_namespaces, narrowed, mode, value = _raw_selectors(fault, path)
             out += raw_problems
             namespaces += raw_namespaces
-        for ns in dict.fromkeys(namespaces):
-            if ns in SYSTEM_NAMESPACES and not br.allow_system_namespaces:
-                out.append(Problem(
-                    f"selector reaches system namespace {ns!r}", path=f"{path}.selector.namespaces",
-                    hint="set spec.blastRadius.allowSystemNamespaces: true and list it in blastRadius.namespaces"))
-            elif ns not in allowed:
-                out.append(Problem(
-                    f"selector reaches namespace {ns!r} outside the blast radius {sorted(allowed)}",
-                    path=f"{path}.selector.namespaces", hint="add it to spec.blastRadius.namespaces"))
+        out += _namespace_problems([(f"{path}.selector.namespaces", ns) for ns in dict.fromkeys(namespaces)],
+                                   br, allowed)
         if _raw(fault):
             if not narrowed:
                 out.append(Problem("the manifest's selector selects every pod of the namespace: name "
@@ -133,22 +134,61 @@ def _target_checks(exp: Experiment) -> list[Problem]:
             out.append(Problem("selector selects every pod of the namespace: name labels, fields or pods",
                                path=f"{path}.selector", hint="e.g. selector: {labels: {app: my-service}}"))
         any_all = any_all or mode == "all"
-        if mode == "all" and br.max_targets is None and br.max_percent is None:
-            out.append(Problem("mode 'all' needs spec.blastRadius.maxTargets or maxPercent",
-                               path=f"{path}.mode", hint="bound the blast radius, or use mode: one / fixed"))
-        if mode == "fixed" and br.max_targets is not None and value.isdigit() and int(value) > br.max_targets:
-            out.append(Problem(f"mode fixed with value {value} exceeds blastRadius.maxTargets "
-                               f"{br.max_targets}", path=f"{path}.value"))
-        if mode in ("fixed-percent", "random-max-percent") and br.max_percent is not None \
-                and value.isdigit() and int(value) > br.max_percent:
-            out.append(Problem(f"{value}% exceeds blastRadius.maxPercent {br.max_percent:g}",
-                               path=f"{path}.value"))
+        out += _mode_problems(mode, value, br, f"{path}.mode", f"{path}.value")
         if isinstance(fault, HttpFault) and fault.percent != 100:
             out.append(Problem("Chaos Mesh HTTPChaos affects every matching request; percent < 100 "
                                "is only supported on the host target", path=f"{path}.percent",
                                hint="remove percent, or narrow the selector/mode instead"))
     out += _mitigations_in_blast_radius(exp, allowed)
     return out
+
+
+def _namespace_problems(namespaces: list[tuple[str, str]], br: BlastRadius, allowed: set[str],
+                        who: str = "selector") -> list[Problem]:
+    """Each ``(path, namespace)`` a fault reaches: inside the blast radius, not a system one unless allowed."""
+    out: list[Problem] = []
+    for path, ns in namespaces:
+        if ns in SYSTEM_NAMESPACES and not br.allow_system_namespaces:
+            out.append(Problem(
+                f"{who} reaches system namespace {ns!r}", path=path,
+                hint="set spec.blastRadius.allowSystemNamespaces: true and list it in blastRadius.namespaces"))
+        elif ns not in allowed:
+            out.append(Problem(
+                f"{who} reaches namespace {ns!r} outside the blast radius {sorted(allowed)}",
+                path=path, hint="add it to spec.blastRadius.namespaces"))
+    return out
+
+
+def _mode_problems(mode: str, value: str, br: BlastRadius, mode_path: str, value_path: str) -> list[Problem]:
+    """A selection's mode against ``maxTargets``/``maxPercent``."""
+    out: list[Problem] = []
+    if mode == "all" and br.max_targets is None and br.max_percent is None:
+        out.append(Problem("mode 'all' needs spec.blastRadius.maxTargets or maxPercent",
+                           path=mode_path, hint="bound the blast radius, or use mode: one / fixed"))
+    if mode == "fixed" and br.max_targets is not None and value.isdigit() and int(value) > br.max_targets:
+        out.append(Problem(f"mode fixed with value {value} exceeds blastRadius.maxTargets "
+                           f"{br.max_targets}", path=value_path))
+    if mode in ("fixed-percent", "random-max-percent") and br.max_percent is not None \
+            and value.isdigit() and int(value) > br.max_percent:
+        out.append(Problem(f"{value}% exceeds blastRadius.maxPercent {br.max_percent:g}",
+                           path=value_path))
+    return out
+
+
+def _reach_problems(reach: Reach, br: BlastRadius, allowed: set[str], path: str) -> list[Problem]:
+    """What a kind selects through its own fields (a Chaos Toolkit action's arguments), counted like a
+    Kubernetes fault's selector. What it cannot count (``reach.uncounted``) is not a problem: the dry
+    run says it."""
+    if not reach.namespaces:
+        return []
+    at = f"{path}.{reach.path}" if reach.path else path
+    out = _namespace_problems([(f"{path}.{p}", ns) for p, ns in dict.fromkeys(reach.namespaces)], br, allowed,
+                              "the action")
+    if not reach.narrowed:
+        out.append(Problem(f"the action selects {reach.what} in the whole namespace: its arguments name no label "
+                           "selector or name", path=at,
+                           hint="name what it acts on (label_selector, label_selectors, name)"))
+    return out + _mode_problems(reach.mode, reach.value, br, at, at)
 
 
 def _mitigations_in_blast_radius(exp: Experiment, allowed: set[str]) -> list[Problem]:
@@ -290,3 +330,11 @@ def check_raw_references(doc: Any) -> list[Problem]:
     if isinstance(gate, dict):
         ref(gate.get("slo"), "spec.gate.slo", slos, "SLO")
     return out
+
+
+def gate_problems(gate: Gate, slos: list[Slo], path: str) -> list[Problem]:
+    """The gate's SLO must have a PromQL query: the budget is computed over its history in Prometheus."""
+    return [Problem(f"SLO {gate.slo!r} is a probe: the gate computes the error budget from an SLO's PromQL "
+                    "query over a window, and a probe has no history in Prometheus", path=f"{path}.slo",
+                    hint="name an SLO with a `query`")
+            for slo in slos[:1] if slo.probe is not None]

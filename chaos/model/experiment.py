@@ -102,6 +102,23 @@ class Spec(Model):
     recovery: Recovery = Field(default_factory=Recovery)
     alerting: Alerting | None = None
 
+    @field_validator("gate", mode="before")
+    @classmethod
+    def _not_the_old_gate(cls, value: Any) -> Any:
+        # Until this release, an experiment's `gate: {slo, minBudget}` read the remaining budget (%) from the
+        # SLO's value. The same two keys now mean the budget computed from the SLO's objective (as in
+        # a GameDay); a file written for the old meaning must not silently change meaning, so that
+        # exact shape is refused with the fix.
+        if isinstance(value, dict) and set(value) == {"slo", "minBudget"}:
+            raise ValueError(
+                "`gate: {slo, minBudget}` no longer reads a remaining budget (%) from the SLO's value: the gate "
+                "now computes the error budget from the SLO's objective over a window, as a GameDay's gate does. "
+                f"Fix: name an SLO whose objective the budget is about (not one returning a budget %) and write "
+                f"`target:` (the share of time, %, its objective must hold), e.g. "
+                f"`gate: {{slo: {value['slo']}, minBudget: {value['minBudget']}, target: 99}}`; window (default 24h) "
+                "and maxBurnRate are optional")
+        return value
+
     def slo(self, name: str) -> Slo:
         for slo in self.slos:
             if slo.name == name:

@@ -16,6 +16,7 @@ from chaos.model.alerting import AlertReceiver
 from chaos.model.base import Model, Window, check_cron
 from chaos.model.durations import parse_window
 from chaos.model.experiment import Metadata, Schedule
+from chaos.model.slos import Gate
 
 Verdict = Literal["passed", "deviated", "failed", "aborted", "unsteady", "invalid", "error"]
 NotifyEvent = Literal["scheduled", "started", "finished", "aborted", "skipped", "suspended"]
@@ -110,34 +111,6 @@ class Blackout(Model):
         return f"{what} ({self.reason})" if self.reason else what
 
 
-class GameDayGate(Model):
-    """Do not start while the error budget of ``slo`` is low or burning fast.
-
-    The budget is computed from the SLO's own objective: the bad ratio over a window is the share
-    of time the objective did not hold; the budget is ``1 - target/100`` of that window."""
-
-    slo: str
-    """An SLO of one of the game day's experiments."""
-    experiment: str | None = None
-    """The experiment (``metadata.name``) whose SLO it is, when several define one by that name."""
-    min_budget: float | None = Field(default=None, ge=0, le=100)
-    """Refuse while less than this % of the budget over ``window`` is left."""
-    max_burn_rate: float | None = Field(default=None, gt=0)
-    """Refuse while both burn windows burn faster than this (1 = exactly on budget)."""
-    target: float = Field(default=99.0, gt=0, lt=100)
-    """Share of time (%) the SLO's objective must hold: the budget is the rest."""
-    window: Window = "24h"
-    """The budget window (minBudget)."""
-    burn_windows: list[Window] = Field(default_factory=lambda: ["1h", "5m"], min_length=1, max_length=4)
-    """Multi-window burn rate: every window must burn faster than maxBurnRate to refuse."""
-
-    @model_validator(mode="after")
-    def _something(self) -> Self:
-        if self.min_budget is None and self.max_burn_rate is None:
-            raise ValueError("a gate needs minBudget and/or maxBurnRate")
-        return self
-
-
 class Notify(Model):
     url: str = Field(min_length=1)
     events: list[NotifyEvent] = Field(default_factory=lambda: list(NOTIFY_EVENTS))  # type: ignore[arg-type]
@@ -156,7 +129,7 @@ class GameDaySpec(Model):
     mode: Literal["serial", "parallel"] = "serial"
     pause: Window = "0s"
     stop_on: list[Verdict] = Field(default_factory=lambda: ["failed", "aborted"])  # type: ignore[arg-type]
-    gate: GameDayGate | None = None
+    gate: Gate | None = None
     blackouts: list[Blackout] = Field(default=[], max_length=1000)
     suspend_after: int | None = Field(default=None, ge=1, le=1000)
     notify: list[Notify] = Field(default=[], max_length=20)

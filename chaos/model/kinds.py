@@ -125,6 +125,36 @@ class HostRealisation:
 
 
 @dataclass(frozen=True)
+class Reach:
+    """What a fault acts on in Kubernetes through its own fields rather than ``selector`` (a Chaos
+    Toolkit action's arguments), counted against the blast radius like a Kubernetes fault's selector
+    (``chaos.model.checks``); what cannot be counted is said in ``uncounted``."""
+
+    namespaces: tuple[tuple[str, str], ...] = ()
+    """``(field path under the fault, namespace)`` of every namespace it acts in."""
+    narrowed: bool = True
+    """Whether it names what it acts on (labels, names); False: everything of the namespace."""
+    mode: str = "one"
+    """Chaos Mesh's vocabulary: one, fixed, fixed-percent, random-max-percent, all."""
+    value: str = ""
+    path: str = ""
+    """Field path of the selection under the fault (where a too-wide selection is reported)."""
+    what: str = ""
+    """What it selects, in words (``1 pod labelled app=web``, ``deployment recommendations``)."""
+    uncounted: tuple[str, ...] = ()
+    """What it reaches that Aftershock cannot count, in words."""
+
+    def describe(self) -> str:
+        """The dry run's words: what is counted, and what is not."""
+        parts = []
+        if self.namespaces:
+            where = ", ".join(dict.fromkeys(ns for _, ns in self.namespaces))
+            parts.append(f"blast radius counted: {self.what or 'objects'} in namespace {where}")
+        parts += self.uncounted
+        return "; ".join(parts) or "blast radius not counted by Aftershock"
+
+
+@dataclass(frozen=True)
 class FaultKind:
     """One fault ``type``: its model, its words, and how each target realises it."""
 
@@ -143,6 +173,9 @@ class FaultKind:
     """None: refused on the host target."""
     shrinkable: frozenset[str] = frozenset()
     """The ``shrink`` parameters that apply to this kind (percent, latency, jitter, mode, value)."""
+    reach: Callable[[Any], Reach] | None = None
+    """``fault → Reach``: a kind that selects through its own fields (not ``selector``); what it reaches is
+    checked against the blast radius like a Kubernetes fault's selector, on any target."""
 
     @property
     def targets(self) -> tuple[TargetType, ...]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from chaos import registry
-from chaos.model.base import DnsLabel, Duration, Model, SecretHeaders
+from chaos.model.base import DnsLabel, Duration, Model, SecretHeaders, Window
 from chaos.model.durations import parse_duration
 from chaos.secrets import Secret, split_userinfo
 
@@ -214,11 +214,33 @@ class MonitorSpec(Model):
 
 
 class Gate(Model):
-    """Error-budget gate: do not start while the service is already burning budget."""
+    """Error-budget gate: do not start while the error budget of ``slo`` is low or burning fast.
+
+    The same in an Experiment (checked before `aftershock run` injects) and in a GameDay (checked
+    before the game day starts). The budget is computed from the SLO's own objective: the bad ratio
+    over a window is the share of time the objective did not hold; the budget is `1 - target/100`
+    of that window."""
 
     slo: str
-    """Name of an SLO whose query returns the remaining error budget (0-100 %)."""
-    min_budget: float = Field(ge=0, le=100)
+    """An SLO with a PromQL query (an experiment's own; in a GameDay, one of its experiments')."""
+    experiment: str | None = None
+    """GameDay only: the experiment (``metadata.name``) whose SLO it is, when several define one by that name."""
+    min_budget: float | None = Field(default=None, ge=0, le=100)
+    """Refuse while less than this % of the budget over ``window`` is left."""
+    max_burn_rate: float | None = Field(default=None, gt=0)
+    """Refuse while every burn window burns faster than this (1 = exactly on budget)."""
+    target: float = Field(default=99.0, gt=0, lt=100)
+    """Share of time (%) the SLO's objective must hold: the budget is the rest."""
+    window: Window = "24h"
+    """The budget window (minBudget)."""
+    burn_windows: list[Window] = Field(default_factory=lambda: ["1h", "5m"], min_length=1, max_length=4)
+    """Multi-window burn rate: every window must burn faster than maxBurnRate to refuse."""
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.min_budget is None and self.max_burn_rate is None:
+            raise ValueError("a gate needs minBudget and/or maxBurnRate")
+        return self
 
 
 class Recovery(Model):

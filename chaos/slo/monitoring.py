@@ -2,7 +2,8 @@
 
 Callers: the run engine (one :class:`Monitor` per Prometheus, shared by every concurrent run that
 polls it: ``add(run_id, slos)`` / ``remove(run_id)``, ``async for t, ticks in monitor.run()``),
-``aftershock check`` (:meth:`Monitor.evaluate_now`, :meth:`Monitor.evaluate_window`), the demo and
+``aftershock check`` (:meth:`Monitor.evaluate_now`, :meth:`Monitor.evaluate_window`), the error-budget
+gate (:func:`read_bad_ratios`), the demo and
 the benchmark. Judging is delegated to the pure :mod:`chaos.slo.evaluation`; only
 :mod:`chaos.clients.prometheus` does I/O.
 
@@ -473,3 +474,15 @@ def verdicts_of(ticks: Mapping[str, Tick], subscriber: str) -> dict[str, Verdict
     """``{slo: verdict}`` of one subscriber's tick (convenience for the engine and tests)."""
     tick = ticks.get(subscriber)
     return {v.slo: v for v in tick.verdicts} if tick else {}
+
+
+async def read_bad_ratios(client: PrometheusClient, queries: Mapping[str, str], at: float) -> dict[str, list[float]]:
+    """The error-budget gate's queries (window → PromQL, :func:`chaos.slo.budget.gate_queries`) at ``at``:
+    window → the values of its series, for :func:`chaos.slo.budget.judge`. Raises
+    :class:`~chaos.errors.ChaosError` when Prometheus cannot answer. Callers: the engine's driver
+    (``aftershock run``), the game-day runner."""
+    bad: dict[str, list[float]] = {}
+    for window, query in queries.items():
+        points, _took = await client.query(query, at)
+        bad[window] = [p.value for p in points]
+    return bad

@@ -74,7 +74,7 @@ def test_duplicate_names(section: str) -> None:
 
 
 def test_gate_slo_must_exist() -> None:
-    assert one_problem(doc(slos=SLOS, gate={"slo": "budget", "minBudget": 10})).path == "spec.gate.slo"
+    assert one_problem(doc(slos=SLOS, gate={"slo": "budget", "minBudget": 10, "maxBurnRate": 2})).path == "spec.gate.slo"
 
 
 # ---------------------------------------------------------------- blast radius

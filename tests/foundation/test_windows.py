@@ -6,10 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from chaos.cli import main
-from chaos.gameday.budget import bad_ratio_query
 from chaos.model.durations import parse_duration, parse_window
-from chaos.model.gameday import GameDayGate
-from chaos.model.slos import Slo
+from chaos.model.slos import Gate, Slo
+from chaos.slo.budget import bad_ratio_query
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("30d", 30 * 86400), ("4w", 28 * 86400), ("1y", 365 * 86400),
@@ -24,7 +23,7 @@ def test_go_durations_still_refuse_days() -> None:
 
 
 def test_gate_window_in_days_and_its_promql() -> None:
-    gate = GameDayGate.model_validate({"slo": "p95", "minBudget": 20, "window": "30d", "burnWindows": ["1d", "1h"]})
+    gate = Gate.model_validate({"slo": "p95", "minBudget": 20, "window": "30d", "burnWindows": ["1d", "1h"]})
     slo = Slo.model_validate({"name": "p95", "query": "q", "objective": {"op": "<", "value": 0.8}})
     assert "[720h:" in bad_ratio_query(slo, gate.window)
 

@@ -12,11 +12,10 @@ from harness.experiments import proxy_delay_experiment, slo
 
 from chaos.demo.prometheus import PrometheusServer, Sample, openmetrics
 from chaos.engine.driver import EngineSettings
-from chaos.gameday.budget import bad_ratio_query, judge
 from chaos.gameday.loading import load_gameday
 from chaos.gameday.runner import read_gate
-from chaos.model.gameday import GameDayGate
-from chaos.model.slos import Slo
+from chaos.model.slos import Gate, Slo
+from chaos.slo.budget import bad_ratio_query, judge
 
 END = int(time.time()) // 60 * 60 - 3600  # an hour ago: backfilled blocks are older than the head
 START = END - 2 * 3600
@@ -104,6 +103,6 @@ async def test_no_data_or_no_prometheus_closes_the_gate(tmp_path: Path, prom: Pr
 def test_queries_come_from_the_objective() -> None:
     slo = Slo.model_validate({"name": "p95", "query": "q", "objective": {"op": "<=", "value": 0.8}})
     assert bad_ratio_query(slo, "1h") == "1 - avg_over_time(((q) <= bool 0.8)[1h:12s])"
-    gate = GameDayGate(slo="p95", max_burn_rate=2)
+    gate = Gate(slo="p95", max_burn_rate=2)
     assert not judge(gate, {"1h": [0.5], "5m": [1.0]}).open
     assert judge(gate, {"1h": [0.001], "5m": [1.0]}).open  # the long window is not burning

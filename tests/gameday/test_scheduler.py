@@ -9,10 +9,10 @@ from pathlib import Path
 
 from chaos.clients.schedule_store import ScheduleStore
 from chaos.clients.state import StateStore
-from chaos.gameday.budget import GateReading
 from chaos.gameday.decide import MAX_RECORDED
 from chaos.gameday.loading import LoadedGameDay
 from chaos.gameday.service import Scheduler
+from chaos.slo.budget import GateReading
 
 from .helpers import FakeClock, Launches, drain, make, settle, utc, write_experiment, write_gameday
 

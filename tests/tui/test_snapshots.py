@@ -144,3 +144,12 @@ def test_help(snap_compare, size, new_engine) -> None:  # type: ignore[no-untype
         await pilot.press("question_mark")
 
     assert snap_compare(app_for(new_engine()), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_detail_chaostoolkit_process(snap_compare, size, new_engine) -> None:  # type: ignore[no-untyped-def]
+    """A Chaos Toolkit process action and probe: the command (credentials scrubbed) and that it runs on the
+    Aftershock host; a chaosk8s action with what of it the blast radius counts."""
+    engine = new_engine()
+    app = create_app(engine, Path("experiments-ctk"), clock=engine.now)
+    assert snap_compare(app, terminal_size=size, run_before=lambda pilot: detail(pilot, "queue-freeze"))

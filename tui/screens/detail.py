@@ -53,11 +53,15 @@ def blast_radius_text(loaded: Loaded, plan: Plan | None) -> Text:
     planned = {f.fault: f for f in plan.faults} if plan else {}
     for fault in exp.spec.faults:
         text.append(f"• {fault.name}", "bold")
-        text.append(f" ({getattr(fault, 'type', '?')}, {fault.duration}, mode {fault.mode})\n")
+        # a Chaos Toolkit action selects through its arguments (mode unused): say how it ends instead
+        how = f"ends {getattr(fault, 'ends', '?')}" if fault.type == "chaostoolkit" else f"mode {fault.mode}"
+        text.append(f" ({getattr(fault, 'type', '?')}, {fault.duration}, {how})\n")
         entry = planned.get(fault.name)
         if entry is not None:
             text.append(f"    {entry.description}\n", "dim")
-            if entry.targets:
+            if entry.targets == (entry.description,):  # a kind realised by itself (a Chaos Toolkit action)
+                pass  # its target is what the description says: not said twice
+            elif entry.targets:
                 text.append(f"    targets ({len(entry.targets)}): {', '.join(entry.targets)}\n")
             else:  # a Kubernetes plan compiles offline: the pods are listed by the launch's pre-flight
                 text.append("    targets: resolved at launch by the pre-flight\n")
@@ -253,6 +257,9 @@ class DetailScreen(AppScreen):
             if extra:
                 text.append(f"  ({', '.join(extra)})", "dim")
             text.append("\n")
+            if slo.probe is not None and slo.probe.kind == "chaostoolkit":
+                # what runs each interval: a process provider's command (credentials scrubbed), on this host
+                text.append(f"    {slo.probe.describe()}\n", "dim")
         return text
 
     def _policies(self) -> Text:

@@ -1,4 +1,6 @@
-"""The game day's error-budget gate, computed from the SLO's own objective. Pure.
+"""The error-budget gate (``spec.gate`` of an Experiment or a GameDay), computed from the SLO's own
+objective. Pure; the one judgement both ``aftershock run`` (the engine's lifecycle) and game days
+(``gameday run``/``serve``) use, with the same words.
 
 Users do not write a budget query. For an SLO ``q`` with objective ``op v`` and a gate ``target``
 (share of time, %, the objective must hold):
@@ -12,7 +14,10 @@ Users do not write a budget query. For an SLO ``q`` with objective ``op v`` and 
   significant, the short one that it is still happening.
 
 A query returning several series counts its worst one. No data closes the gate (fail closed).
-Called by :mod:`chaos.gameday.service`, which performs the queries.
+The queries are performed by :func:`chaos.slo.monitoring.read_bad_ratios` (the engine's driver,
+the game-day runner); :func:`judge` turns what they returned into a :class:`GateReading`,
+:func:`unreadable` is the reading when Prometheus could not answer, :func:`closed` the words of a
+refusal.
 """
 
 from __future__ import annotations
@@ -21,8 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chaos.model.durations import format_duration, parse_window
-from chaos.model.gameday import GameDayGate
-from chaos.model.slos import Slo
+from chaos.model.slos import Gate, Slo
 
 
 def _step(window_s: float) -> str:
@@ -37,7 +41,7 @@ def bad_ratio_query(slo: Slo, window: str) -> str:
             f"[{format_duration(w)}:{_step(w)}])")
 
 
-def gate_queries(gate: GameDayGate, slo: Slo) -> dict[str, str]:
+def gate_queries(gate: Gate, slo: Slo) -> dict[str, str]:
     """Window → PromQL of its bad ratio (the budget window and every burn window)."""
     windows = ([gate.window] if gate.min_budget is not None else []) + \
         (list(gate.burn_windows) if gate.max_burn_rate is not None else [])
@@ -53,7 +57,7 @@ class GateReading:
     burn_rates: Mapping[str, float] | None = None
 
 
-def judge(gate: GameDayGate, bad: Mapping[str, Sequence[float]]) -> GateReading:
+def judge(gate: Gate, bad: Mapping[str, Sequence[float]]) -> GateReading:
     """Open or closed, from the bad ratios read per window (each the values of the query's series)."""
     allowance = 1.0 - gate.target / 100.0
     worst: dict[str, float] = {}
@@ -77,3 +81,18 @@ def judge(gate: GameDayGate, bad: Mapping[str, Sequence[float]]) -> GateReading:
     parts = ([f"{budget:.3g}% budget left"] if budget is not None else []) + \
         [f"burn {r:.3g}x/{w}" for w, r in rates.items()]
     return GateReading(True, ", ".join(parts), budget, rates)
+
+
+def unreadable(gate: Gate, error: str) -> GateReading:
+    """The reading when Prometheus could not be asked (fail closed)."""
+    return GateReading(False, f"cannot read the error budget of SLO {gate.slo}: {error}; not starting without it")
+
+
+def closed(reading: GateReading) -> str:
+    """The words of a refusal, the same for a run and a game day."""
+    return f"gate closed: {reading.reason}"
+
+
+def opened(reading: GateReading) -> str:
+    """The words of a passed gate (a run's pre-flight checks, ``gameday run``)."""
+    return f"gate open: {reading.reason}"
