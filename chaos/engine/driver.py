@@ -119,6 +119,10 @@ class _Run:
     posting: set[asyncio.Task[None]] = field(default_factory=set)
     silence: dict[str, Any] | None = None
     """The recorded silence of the expected alerts (until it is expired)."""
+    undo_deadline: float | None = None
+    """When the run's mitigations are undone at the latest (set when the first one is recorded)."""
+    undo_watchdog: int | None = None
+    """Pid of the detached watchdog of the run's undo plan (armed with the first mitigation)."""
 
     @property
     def experiment(self) -> Experiment:
@@ -292,6 +296,10 @@ class Engine:
         return run.finished
 
     async def _close(self, run: _Run) -> None:
+        if run.undo_watchdog is not None and not any(p.run_id == run.run_id for p in self.store.undo_plans()):
+            from chaos.targets import undo_watchdog
+
+            undo_watchdog.disarm_run(self.store.dir, run.run_id)  # nothing left to undo (else: at the deadline)
         for actuator in run.http:
             closer = getattr(actuator, "aclose", None)
             if closer is not None:
@@ -344,7 +352,8 @@ class Engine:
     def _save_undo(self, run: _Run, ahead: Sequence[UndoItem] = ()) -> None:
         """Keep the store's record of open mitigations current (``recover`` reverts a dead run's);
         ``ahead``: items of a mitigation about to be applied (written before it, like a fault)."""
-        from chaos.targets.undo import describe_open, undo_to_record
+        from chaos.targets import undo_watchdog
+        from chaos.targets.undo import describe_open, undo_to_record, undo_window
 
         if run.dry_run or run.target is None:
             return
@@ -352,7 +361,13 @@ class Engine:
         items = describe_open(run.bridge.ledger, default_proxy=context.default_proxy,
                               namespace=self.settings.namespace or run.experiment.spec.target.namespace,
                               kube=context.kube)
-        self.store.record_undo(run.run_id, [undo_to_record(i) for i in [*items, *ahead]])
+        if (items or ahead) and run.undo_deadline is None:
+            # the run's bound, fixed with its first mitigation (all of them come after the first injection)
+            run.undo_deadline = self.clock.wall() + undo_window(run.experiment)
+        self.store.record_undo(run.run_id, [undo_to_record(i, run.undo_deadline) for i in [*items, *ahead]])
+        if (items or ahead) and run.undo_watchdog is None:
+            # armed after the write-ahead record and before the mitigation is applied: enforced after a kill -9
+            run.undo_watchdog = undo_watchdog.arm(self.store.dir, run.run_id)
 
     def _publish(self, run: _Run, event: ev.Event) -> ev.Event:
         if isinstance(event, ev.RunFinished):
