@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, assert_never
@@ -362,8 +363,9 @@ class Engine:
                               namespace=self.settings.namespace or run.experiment.spec.target.namespace,
                               kube=context.kube)
         if (items or ahead) and run.undo_deadline is None:
-            # the run's bound, fixed with its first mitigation (all of them come after the first injection)
-            run.undo_deadline = self.clock.wall() + undo_window(run.experiment)
+            # the run's bound, fixed with its first mitigation (all of them come after the first injection);
+            # real time, not the run's clock: a detached process enforces it
+            run.undo_deadline = time.time() + undo_window(run.experiment)
         self.store.record_undo(run.run_id, [undo_to_record(i, run.undo_deadline) for i in [*items, *ahead]])
         if (items or ahead) and run.undo_watchdog is None:
             # armed after the write-ahead record and before the mitigation is applied: enforced after a kill -9
