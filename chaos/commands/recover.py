@@ -104,7 +104,7 @@ async def _undo_mitigations(store: StateStore, run_id: str | None, all_runs: boo
                 click.echo(f"would revert {what}")
                 continue
             try:
-                detail = await execute(item, os.environ, plan.run_id)
+                detail = await execute(item, os.environ, plan.run_id, state_dir=store.dir)
             except ChaosError as exc:
                 failures += 1
                 left.append(record)

@@ -26,6 +26,7 @@ import math
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -83,9 +84,20 @@ class KubeWeightUndo:
     exactly, an absent weight absent again. Records without it fall back to ``weight``."""
 
 
-UndoItem = ProxyWeightUndo | HttpDegradeUndo | KubeDegradeUndo | KubeWeightUndo
+@dataclass(frozen=True)
+class PluginUndo:
+    """Revert a plugin action (its ``ActionKind.revert``) from the record its ``undo`` gave."""
+
+    action: str
+    decision_id: str
+    record: Mapping[str, Any]
+    experiment: str = ""
+
+
+UndoItem = ProxyWeightUndo | HttpDegradeUndo | KubeDegradeUndo | KubeWeightUndo | PluginUndo
 _KINDS: dict[str, type[UndoItem]] = {"proxy-weight": ProxyWeightUndo, "http-degrade": HttpDegradeUndo,
-                                     "kube-degrade": KubeDegradeUndo, "kube-weight": KubeWeightUndo}
+                                     "kube-degrade": KubeDegradeUndo, "kube-weight": KubeWeightUndo,
+                                     "plugin": PluginUndo}
 
 
 @functools.cache
@@ -177,6 +189,8 @@ def describe(item: UndoItem) -> str:
             return f"http-degrade {item.decision_id}"
         case KubeDegradeUndo():
             return f"kube-degrade {item.token.get('kind', '')} {item.token.get('name', '')}".rstrip()
+        case PluginUndo():
+            return f"{item.action} {item.decision_id}"
         case _:
             assert_never(item)
 
@@ -213,20 +227,33 @@ def describe_open(ledger: Ledger, *, default_proxy: Mapping[str, Any] | None, na
     return items
 
 
-def write_ahead(decision: Decision) -> list[UndoItem]:
-    """Undo items of a decision *before* it is applied: an HTTP degrade's revert call. Recorded first
-    (like a fault), so a run killed mid-call still has it reverted by ``recover``; reverts must
-    therefore be idempotent (one may run for a degrade that never reached its endpoint)."""
-    from chaos.policy.actions import Degrade
+def write_ahead(decision: Decision, experiment: str = "") -> list[UndoItem]:
+    """Undo items of a decision *before* it is applied: an HTTP degrade's revert call, a plugin
+    action's undo record. Recorded first (like a fault), so a run killed mid-call still has it
+    reverted by ``recover``; reverts must therefore be idempotent (one may run for a degrade that
+    never reached its endpoint)."""
+    from chaos import registry
+    from chaos.policy.actions import Degrade, PluginAction
 
     action = decision.action
     if isinstance(action, Degrade) and action.http is not None and action.revert is not None:
         call = to_record(action.revert.model_dump(by_alias=True, round_trip=True))
         return [HttpDegradeUndo(decision_id=decision.id, call=call)]
+    if isinstance(action, PluginAction) and not decision.keep:
+        kind = registry.actions.get(action.action)
+        if kind is not None and kind.undo is not None and kind.revert is not None:
+            try:
+                record = dict(kind.undo(action.with_))
+            except Exception as exc:  # a plugin's own bug: the action is not applied without its undo
+                raise ActuatorError(f"action {action.action}: its undo record cannot be made: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+            return [PluginUndo(action=action.action, decision_id=decision.id, record=to_record(record),
+                               experiment=experiment)]
     return []
 
 
-async def execute(item: UndoItem, environ: Mapping[str, str], run_id: str = "") -> str:
+async def execute(item: UndoItem, environ: Mapping[str, str], run_id: str = "", *,
+                  state_dir: Path | None = None) -> str:
     """Revert one recorded mitigation of run ``run_id``. Raises a ChaosError when it cannot."""
     match item:
         case ProxyWeightUndo():
@@ -281,5 +308,28 @@ async def execute(item: UndoItem, environ: Mapping[str, str], run_id: str = "") 
                 return f"route weight of {item.namespace}/{item.service} restored to {item.weight}"
             finally:
                 await target.close()
+        case PluginUndo():
+            return await _revert_plugin(item, environ, run_id, state_dir)
         case _:
             assert_never(item)
+
+
+async def _revert_plugin(item: PluginUndo, environ: Mapping[str, str], run_id: str, state_dir: Path | None) -> str:
+    from chaos import registry
+    from chaos.errors import ChaosError
+    from chaos.model.kinds import ActionIO
+
+    kind = registry.actions.get(item.action)
+    if kind is None or kind.revert is None:
+        raise ActuatorError(f"the action kind {item.action!r} (with a revert) is not installed here: install its "
+                            f"package, or revert decision {item.decision_id} by hand ({dict(item.record)})")
+    io = ActionIO(run_id=run_id, experiment=item.experiment, decision_id=item.decision_id, environ=environ,
+                  state_dir=state_dir if state_dir is not None else Path("."))
+    try:
+        return await kind.revert(dict(item.record), io)
+    except ChaosError:
+        raise
+    except Exception as exc:  # a plugin's own bug: said, the item kept for the next try
+        origin = registry.actions.origin(item.action)
+        by = f" ({origin.distribution})" if origin is not None else ""
+        raise ActuatorError(f"revert of {item.action}{by} failed: {type(exc).__name__}: {exc}") from exc

@@ -104,7 +104,7 @@ async def _pass(state_dir: Path, run_id: str, failures: dict[str, int], log: lis
                 left.append(record)
                 continue
             try:
-                detail = await execute(item, os.environ, run_id)
+                detail = await execute(item, os.environ, run_id, state_dir=state_dir)
             except ChaosError as exc:
                 failures[key] = failures.get(key, 0) + 1
                 log.append(f"undo of {describe(item)} failed ({failures[key]}/{ATTEMPTS}): {exc}")
