@@ -7,7 +7,10 @@ for a record goes only to a listening socket on this host owned by the invoking 
 as the kernel reports it (``/proc/net/tcp``, ``/proc/net/tcp6``: the ``uid`` of each LISTEN
 socket). :func:`check_admin` is that check. Likewise a recorded kubeconfig (which may run an
 ``exec`` credential plugin) is used only if it belongs to the invoking user (or root) and nobody
-else can write it (:func:`check_kubeconfig`). Used by :mod:`chaos.targets.host`,
+else can write it (:func:`check_kubeconfig`). A record that carries credential recipes for another
+service (an Alertmanager silence's headers, an HTTP degrade's revert headers) has them read only for
+a URL the user named outside the record — the one in :data:`CONFIGURED_URLS`' variables — or a
+listener of ours on this host (:func:`check_credential_url`). Used by :mod:`chaos.targets.host`,
 :mod:`chaos.targets.kubernetes`, :mod:`chaos.targets.undo` and ``aftershock status``.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import stat
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from chaos.errors import RecordRefused, TargetUnreachable
@@ -77,6 +81,39 @@ def check_admin(url: str) -> None:
     if strangers:
         raise RecordRefused(f"the admin endpoint {url} named by the record is a socket of uid "
                             f"{', '.join(map(str, strangers))}, not yours (uid {me}): no token is sent to it")
+
+
+CONFIGURED_URLS = ("AFTERSHOCK_ALERTMANAGER_URL",)
+"""Variables naming services the user configured: a record's credentials may go to these URLs."""
+
+
+def _same_service(a: str, b: str) -> bool:
+    def key(url: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(url.strip())
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            port = None
+        return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+
+    return key(a) == key(b)
+
+
+def check_credential_url(url: str, environ: Mapping[str, str], what: str) -> None:
+    """Allow reading the credentials a record names (header recipes) for ``url`` only if the user
+    configured that URL (``AFTERSHOCK_ALERTMANAGER_URL``) or it is a listener of ours on this host.
+
+    Raises :class:`RecordRefused` otherwise (nothing is sent), :class:`TargetUnreachable` when the
+    local URL has no listener."""
+    if any(environ.get(name) and _same_service(url, str(environ[name])) for name in CONFIGURED_URLS):
+        return
+    try:
+        check_admin(url)
+    except RecordRefused as exc:
+        raise RecordRefused(f"the record sends credentials to {url} ({what}), which is neither the URL you configured "
+                            f"({' or '.join(CONFIGURED_URLS)}) nor a listener of yours on this host ({exc}): "
+                            "no credential is read for it; set the variable to that URL if it is yours, or "
+                            "act on it by hand") from None
 
 
 def check_kubeconfig(path: str | None) -> None:

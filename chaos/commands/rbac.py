@@ -39,6 +39,7 @@ def rbac(file: str, service_account: str | None, namespace: str | None, route_ki
     import yaml
 
     from chaos.clients.kube.rbac import (
+        degrade_objects,
         experiment_namespaces,
         experiment_permissions,
         rbac_manifests,
@@ -59,7 +60,9 @@ def rbac(file: str, service_account: str | None, namespace: str | None, route_ki
         exp = exp.model_copy(update={"spec": exp.spec.model_copy(update={"target": target})})
     if reaper:
         settings = KubeSettings(reaper_image=reaper_image) if reaper_image else KubeSettings()
-        docs = [d for ns in experiment_namespaces(exp, source=file) for d in reaper_manifests(settings, ns)]
+        degraded = degrade_objects(exp, exp.spec.target.namespace or "default")
+        docs = [d for ns in experiment_namespaces(exp, source=file)
+                for d in reaper_manifests(settings, ns, undo_objects=[(k, n) for k, o, n in degraded if o == ns])]
         click.echo("".join("---\n" + yaml.safe_dump(d, sort_keys=False, default_flow_style=None) for d in docs),
                    nl=False)
         return

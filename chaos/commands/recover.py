@@ -67,10 +67,13 @@ async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dr
 
 async def _undo_mitigations(store: StateStore, run_id: str | None, all_runs: bool,
                             dry_run: bool) -> tuple[int, int]:
-    """Revert degrades and backend weights that dead runs left in place (their undo plans)."""
+    """Revert degrades and backend weights that dead runs left in place (their undo plans), and any
+    item whose deadline passed whoever's it is. A damaged item is reported and kept; the others of
+    its plan are still undone."""
     import os
+    import time
 
-    from chaos.targets.undo import describe, execute, undo_from_record
+    from chaos.targets.undo import describe, execute, expired, undo_from_record
 
     count = failures = 0
     for bad in store.damaged_undo_plans():
@@ -79,32 +82,41 @@ async def _undo_mitigations(store: StateStore, run_id: str | None, all_runs: boo
             failures += 1
             click.echo(f"✗ {bad.describe()}", err=True)
     for plan in store.undo_plans():
-        if not _selected(store, plan.run_id, run_id, all_runs):
-            continue
+        selected = _selected(store, plan.run_id, run_id, all_runs)
         left = []
         for record in plan.items:
-            count += 1
             try:
                 item = undo_from_record(record)
+                due = selected or expired(record, time.time())
             except ChaosError as exc:
-                failures += 1
+                if selected:
+                    count += 1
+                    failures += 1
+                    click.echo(f"✗ {plan.run_id}: {exc}; skipped — revert it by hand", err=True)
                 left.append(record)
-                click.echo(f"✗ {plan.run_id}: {exc}", err=True)
                 continue
+            if not due:
+                left.append(record)
+                continue
+            count += 1
             what = f"{plan.run_id}: {describe(item)}"
             if dry_run:
                 click.echo(f"would revert {what}")
                 continue
             try:
-                detail = await execute(item, os.environ, plan.run_id)
+                detail = await execute(item, os.environ, plan.run_id, state_dir=store.dir)
             except ChaosError as exc:
                 failures += 1
                 left.append(record)
                 click.echo(f"✗ {what}: {exc}", err=True)
                 continue
             click.echo(f"✓ {what}: {detail}")
-        if not dry_run:
+        if not dry_run and len(left) != len(plan.items):
             store.record_undo(plan.run_id, left)
+            if not left:  # the plan is done: its deadline watchdog has nothing left to do
+                from chaos.targets.undo_watchdog import disarm_run
+
+                disarm_run(store.dir, plan.run_id)
     return count, failures
 
 

@@ -150,6 +150,7 @@ async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | N
     dirs = [own.dir] + [Path(r.state_dir) for r in runs if r.state_dir]
     seen: set[Path] = set()
     faults: list[dict[str, Any]] = []
+    undo: list[dict[str, Any]] = []
     kernel_cache: dict[str | None, tuple[set[str], str]] = {}
     tc_cache: dict[tuple[str | None, Path], tuple[list[Any], str]] = {}
     recorded_comments: set[str] = set()
@@ -166,6 +167,7 @@ async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | N
                            "detail": str(exc), "run_alive": False, "deadline_in_s": None,
                            "state_dir": str(directory)})
             continue
+        undo += _undo_plans(store, directory)
         for bad in store.damaged_faults():
             faults.append({"run": bad.run_id, "fault": bad.name, "type": "?", "target": "", "state": "unknown",
                            "detail": bad.describe(), "run_alive": is_alive(bad.run_id), "deadline_in_s": None,
@@ -230,7 +232,31 @@ async def _status(state_dir: str | None, kube: tuple[str | None, str | None] | N
                            "detail": f"{what} (in no state store known here)", "run_alive": is_alive(run_id),
                            "deadline_in_s": None, "state_dir": ""})
     return {"live_runs": [{"run": r.run_id, "pid": r.pid, "state_dir": r.state_dir, "started": r.started}
-                          for r in runs], "faults": faults}
+                          for r in runs], "faults": faults, "undo": undo}
+
+
+def _undo_plans(store: StateStore, directory: Path) -> list[dict[str, Any]]:
+    """Each pending undo item (degrade, weight) with its deadline; damaged ones said as such."""
+    from chaos.targets.undo import describe, record_deadline, undo_from_record
+
+    out: list[dict[str, Any]] = []
+    for bad in store.damaged_undo_plans():
+        out.append({"run": bad.run_id, "undo": "?", "state": "damaged", "detail": bad.describe(),
+                    "run_alive": is_alive(bad.run_id), "deadline_in_s": None, "state_dir": str(directory)})
+    for plan in store.undo_plans():
+        for record in plan.items:
+            try:
+                item = undo_from_record(record)
+                deadline = record_deadline(record)
+            except ChaosError as exc:
+                out.append({"run": plan.run_id, "undo": "?", "state": "damaged", "detail": f"{exc}; skipped",
+                            "run_alive": is_alive(plan.run_id), "deadline_in_s": None, "state_dir": str(directory)})
+                continue
+            out.append({"run": plan.run_id, "undo": describe(item), "state": "pending", "detail": "",
+                        "run_alive": is_alive(plan.run_id),
+                        "deadline_in_s": None if deadline is None else round(deadline - time.time(), 1),
+                        "state_dir": str(directory)})
+    return out
 
 
 async def _unrecorded_kernel_faults(pid_dir: Path, kernel_cache: dict[str | None, tuple[set[str], str]],
@@ -280,6 +306,14 @@ def status(output: str, kubeconfig: str | None, context: str | None, state_dir: 
         click.echo(f"run {run['run']} alive (pid {run['pid']}, state dir {run['state_dir']})")
     if not report["faults"]:
         click.echo("no live faults")
+    for u in report["undo"]:
+        owner = "run alive" if u["run_alive"] else "run dead: `aftershock recover` reverts it"
+        left = ", no deadline (recorded by an older release)" if u["deadline_in_s"] is None \
+            else f", {deadline_words(u['deadline_in_s'])}"
+        if u["state"] == "damaged":
+            click.echo(f"damaged undo of {u['run'] or '?'}: {u['detail']}")
+        else:
+            click.echo(f"undo    {u['run']}: {u['undo']} [{owner}{left}]")
     for f in report["faults"]:
         owner = "run alive" if f["run_alive"] else "run dead: `aftershock recover` removes it"
         left = "" if f["deadline_in_s"] is None else f", {deadline_words(f['deadline_in_s'])}"

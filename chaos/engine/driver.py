@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, assert_never
@@ -48,7 +49,7 @@ from chaos.targets import lifecycle, silences
 from chaos.targets.base import RunTarget, TargetContext
 from chaos.targets.plugin_actions import PluginActions
 from chaos.targets.recovery import recover_faults
-from chaos.targets.undo import UndoItem
+from chaos.targets.undo import PluginUndo, UndoItem
 
 log = logging.getLogger("aftershock.engine")
 PRESENCE_EVERY_S = 2.0
@@ -119,6 +120,12 @@ class _Run:
     posting: set[asyncio.Task[None]] = field(default_factory=set)
     silence: dict[str, Any] | None = None
     """The recorded silence of the expected alerts (until it is expired)."""
+    undo_deadline: float | None = None
+    """When the run's mitigations are undone at the latest (set when the first one is recorded)."""
+    undo_watchdog: int | None = None
+    """Pid of the detached watchdog of the run's undo plan (armed with the first mitigation)."""
+    plugin_undos: list[UndoItem] = field(default_factory=list)
+    """Undo items of applied plugin actions (``ActionKind.undo``), reverted when the run ends."""
 
     @property
     def experiment(self) -> Experiment:
@@ -292,6 +299,10 @@ class Engine:
         return run.finished
 
     async def _close(self, run: _Run) -> None:
+        if run.undo_watchdog is not None and not any(p.run_id == run.run_id for p in self.store.undo_plans()):
+            from chaos.targets import undo_watchdog
+
+            undo_watchdog.disarm_run(self.store.dir, run.run_id)  # nothing left to undo (else: at the deadline)
         for actuator in run.http:
             closer = getattr(actuator, "aclose", None)
             if closer is not None:
@@ -331,6 +342,7 @@ class Engine:
             self._publish(run, ev.Reverted(run_id=run.run_id, at=self.clock.wall(), decision_id=item.id,
                                            action=item.kind, detail=out.note or item.summary(),
                                            kept=item.keep))
+        left += await self._revert_plugins(run)
         self._save_undo(run)
         await self._expire_silence(run)
         verdict, reason = rm.emergency_verdict(aborted, reason, left)
@@ -341,10 +353,35 @@ class Engine:
         self._publish(run, final)
         return run.finished or final
 
+    async def _revert_plugins(self, run: _Run) -> list[str]:
+        """Revert the applied plugin actions that declared an undo (the run is ending) → what is left."""
+        from chaos.targets.undo import describe, execute
+
+        left: list[str] = []
+        kept: list[UndoItem] = []
+        for item in run.plugin_undos:
+            assert isinstance(item, PluginUndo)
+            try:
+                detail = await execute(item, self.environ, run.run_id, state_dir=self.store.dir)
+            except ChaosError as exc:
+                kept.append(item)
+                left.append(f"{describe(item)}: {exc}")
+                self._publish(run, ev.RunLog(run_id=run.run_id, at=self.clock.wall(), level="error",
+                                             message=f"revert of {describe(item)} failed: {exc}; "
+                                                     "`aftershock recover` tries again"))
+                continue
+            self._publish(run, ev.Reverted(run_id=run.run_id, at=self.clock.wall(), decision_id=item.decision_id,
+                                           action=item.action, detail=detail))
+        if run.plugin_undos:
+            run.plugin_undos = kept
+            self._save_undo(run)
+        return left
+
     def _save_undo(self, run: _Run, ahead: Sequence[UndoItem] = ()) -> None:
         """Keep the store's record of open mitigations current (``recover`` reverts a dead run's);
         ``ahead``: items of a mitigation about to be applied (written before it, like a fault)."""
-        from chaos.targets.undo import describe_open, undo_to_record
+        from chaos.targets import undo_watchdog
+        from chaos.targets.undo import describe_open, undo_to_record, undo_window
 
         if run.dry_run or run.target is None:
             return
@@ -352,7 +389,15 @@ class Engine:
         items = describe_open(run.bridge.ledger, default_proxy=context.default_proxy,
                               namespace=self.settings.namespace or run.experiment.spec.target.namespace,
                               kube=context.kube)
-        self.store.record_undo(run.run_id, [undo_to_record(i) for i in [*items, *ahead]])
+        items = [*items, *run.plugin_undos]
+        if (items or ahead) and run.undo_deadline is None:
+            # the run's bound, fixed with its first mitigation (all of them come after the first injection);
+            # real time, not the run's clock: a detached process enforces it
+            run.undo_deadline = time.time() + undo_window(run.experiment)
+        self.store.record_undo(run.run_id, [undo_to_record(i, run.undo_deadline) for i in [*items, *ahead]])
+        if (items or ahead) and run.undo_watchdog is None:
+            # armed after the write-ahead record and before the mitigation is applied: enforced after a kill -9
+            run.undo_watchdog = undo_watchdog.arm(self.store.dir, run.run_id)
 
     def _publish(self, run: _Run, event: ev.Event) -> ev.Event:
         if isinstance(event, ev.RunFinished):
@@ -387,6 +432,7 @@ class Engine:
         match step:
             case rm.Publish(event=event):
                 if isinstance(event, ev.RunFinished):
+                    await self._revert_plugins(run)
                     await self._expire_silence(run)  # the faults are gone: the expected alerts may fire again
                 self._publish(run, event)
                 return None
@@ -532,7 +578,7 @@ class Engine:
             return
         silence, run.silence = run.silence, None
         try:
-            detail = await silences.expire(silence, self.environ)
+            detail = await silences.expire(silence, self.environ, trusted=True)
             self.store.update_fault(run.run_id, silences.FAULT_NAME, "removed")
             log.info("%s", detail)
         except ChaosError as exc:
@@ -653,8 +699,16 @@ class Engine:
     async def _apply(self, run: _Run, decision: Decision) -> rm.ApplyOutcome:
         from chaos.targets.undo import write_ahead
 
-        ahead = write_ahead(decision)
-        if ahead:  # a kill -9 between the call and the record below must not leave the degrade unrecorded
+        try:
+            ahead = write_ahead(decision, run.experiment.name)
+        except ChaosError as exc:  # a plugin's undo that cannot be recorded: the action is not applied
+            self.store.record_action(run.run_id, decision.id, action_name(decision),
+                                     {"summary": decision.action.summary(), "ok": False, "error": str(exc)}, "failed")
+            return rm.ApplyOutcome(at=self.clock.wall(), ok=False, detail=decision.action.summary(), error=str(exc))
+        plugin = [i for i in ahead if isinstance(i, PluginUndo)]
+        ahead = [i for i in ahead if not isinstance(i, PluginUndo)]
+        run.plugin_undos += plugin  # kept in every plan from now on, until the run reverts them
+        if ahead or plugin:  # a kill -9 between the call and the record below must not leave it unrecorded
             self._save_undo(run, ahead)
         out = await executor.apply(decision, run.actuators, run.bridge.ledger, at=self.clock.wall())
         action = decision.action

@@ -14,6 +14,7 @@ ENV: dict[str, str] = {
     "logLevel": "AFTERSHOCK_LOG_LEVEL",
     "logFormat": "AFTERSHOCK_LOG_FORMAT",
     "pushgateway": "AFTERSHOCK_PUSHGATEWAY_URL",
+    "alertmanager": "AFTERSHOCK_ALERTMANAGER_URL",
 }
 """Config-file key → the environment variable it stands for (the same name the flags read)."""
 
@@ -33,8 +34,11 @@ class Config(BaseModel):
     log_format: Literal["text", "json"] | None = Field(None, alias="logFormat")
     color: bool | None = Field(None, description="false: no colour, as NO_COLOR")
     pushgateway: str | None = Field(None, description="Pushgateway URL `aftershock run` pushes its metrics to")
+    alertmanager: str | None = Field(None, description="Alertmanager URL the examples' `alerting` reads; "
+                                                       "`recover` sends a silence record's credentials only there "
+                                                       "or to a listener of yours on this host")
 
-    @field_validator("prometheus_url", "pushgateway")
+    @field_validator("prometheus_url", "pushgateway", "alertmanager")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

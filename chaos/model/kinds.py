@@ -221,7 +221,10 @@ class ActionKind:
     the policy engine's action value for a policy (``chaos.policy.actions``), applied through the
     target's actuators (circuit-break gives none: its breaker decides). A plugin action gives ``apply``
     instead: the executor runs it when the policy fires, records it in the ledger and escalates it
-    when it fails, like a ``notify`` (it is not undone at the end of the run).
+    when it fails, like a ``notify``. A plugin action that changes something to be put back gives
+    ``undo`` and ``revert`` too: its undo record is written to the state store *before* ``apply`` runs
+    (write-ahead, with the run's undo deadline), and ``revert`` runs from that record alone at the end
+    of the run, at the deadline (the undo watchdog, even after a kill -9) or in ``aftershock recover``.
     """
 
     name: str
@@ -234,6 +237,13 @@ class ActionKind:
     """Built-in actions: ``(policy, decider config) → the policy engine's action value``."""
     apply: Callable[[Any, ActionIO], Awaitable[str]] | None = None
     """Plugin actions: ``(with block, io) → note``; raises ``ChaosError`` when it fails."""
+    undo: Callable[[Any], Mapping[str, Any]] | None = None
+    """Plugin actions to undo: ``with block → the undo record`` (pure, plain JSON, never a secret: all
+    ``revert`` needs, with nothing else), recorded before ``apply`` runs. ``keep: true`` policies are
+    not undone."""
+    revert: Callable[[Mapping[str, Any], ActionIO], Awaitable[str]] | None = None
+    """``(undo record, io) → note``: puts it back; idempotent (it may run for an ``apply`` that never
+    happened, or twice); raises ``ChaosError`` when it cannot."""
     fault_refs: Callable[[Any], list[tuple[str, str]]] = _no_refs
     """``policy → [(field path under the policy, fault name)]``: the faults it names (checked to exist)."""
     check: Callable[[Any, str, Mapping[str, Any]], list[Any]] = _no_problems

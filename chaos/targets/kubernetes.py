@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +73,7 @@ class KubernetesRunTarget:
         self.settings = settings
         self.store = ctx.store
         self.run_id = ctx.run_id
+        self._undo_deadline: str | None = None
         self.loaded = ctx.loaded
         self.experiment = _with_namespace(ctx.loaded.experiment, settings.namespace)
         exp = self.experiment
@@ -124,6 +126,17 @@ class KubernetesRunTarget:
         checks.append("server-side dry run (dryRun=All) accepted every object")
         targets += [t.describe() for t in run_totals(resolutions, br.max_targets, br.max_percent)]
         return checks, targets
+
+    def undo_deadline(self) -> str:
+        """The deadline of this run's mitigations in the reaper's format (UTC), fixed with the first: the
+        same bound as the undo plan's (:func:`chaos.targets.undo.undo_window`)."""
+        if self._undo_deadline is None:
+            from chaos.clients.kube.reap import DEADLINE_FORMAT
+            from chaos.targets.undo import undo_window
+
+            at = datetime.fromtimestamp(time.time() + undo_window(self.experiment), tz=UTC)
+            self._undo_deadline = at.strftime(DEADLINE_FORMAT)
+        return self._undo_deadline
 
     def planned_realisation(self, name: str, deadline: float = 0.0) -> Realisation:
         obj = self.objects[name]
@@ -244,7 +257,8 @@ class _KubeDegrader:
                 patch["container"] = p.container
         if p.annotations:
             patch["annotations"] = dict(p.annotations)
-        token = await self.target.client.apply_patch(p.kind, ns, p.name, patch)
+        token = await self.target.client.apply_patch(p.kind, ns, p.name, patch,
+                                                     undo=(self.target.run_id, self.target.undo_deadline()))
         return RevertHandle(decision.id, target=f"{p.kind}/{ns}/{p.name}", backend="kubernetes",
                             payload=token.as_dict(), description=f"revert {p.kind} {ns}/{p.name}")
 

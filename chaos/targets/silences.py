@@ -5,7 +5,9 @@ The record is a fault row of the run (``fault = "alert-silence"``, realisation k
 :data:`KIND`) in the state store, written *before* the silence is created; it holds the
 Alertmanager URL, the matchers, the end time and the header recipes (never their values). Removal
 works from the record alone: it expires every silence of the run (found by its ``aftershock:<run>``
-comment), so a crash between the create call and the record's update loses nothing. A silence is
+comment), so a crash between the create call and the record's update loses nothing. A record read
+back is data: its header recipes are read only for the configured Alertmanager URL or a listener of
+ours on this host (:func:`chaos.clients.record_trust.check_credential_url`). A silence is
 also bounded by Alertmanager itself: it ends at ``endsAt`` (the longest fault plus the recovery
 timeout and a margin) whatever happens to Aftershock.
 """
@@ -56,8 +58,21 @@ async def create(realisation: Mapping[str, Any], environ: Mapping[str, str] | No
     return {**realisation, "silence_id": silence_id}
 
 
-async def expire(realisation: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Removal:
-    """Expire every silence of the recorded run (idempotent) → what was done."""
+async def expire(realisation: Mapping[str, Any], environ: Mapping[str, str] | None = None, *,
+                 trusted: bool = False) -> Removal:
+    """Expire every silence of the recorded run (idempotent) → what was done. ``trusted``: the
+    realisation is the run's own (in memory, from its experiment), not one read back from the store;
+    a read-back record with header recipes has them read only for a URL the user configured
+    (``AFTERSHOCK_ALERTMANAGER_URL``) or a listener of ours on this host (a forged record must not
+    send the Alertmanager credentials anywhere it likes)."""
+    if environ is None:  # `recover`: the invoking user's environment
+        import os
+
+        environ = os.environ
+    if not trusted and realisation.get("headers"):
+        from chaos.clients.record_trust import check_credential_url
+
+        check_credential_url(str(realisation.get("url")), environ, "the headers of an Alertmanager silence")
     async with _client(realisation, environ) as am:
         expired = await am.expire_run_silences(str(realisation["run_id"]))
     url = realisation.get("url")

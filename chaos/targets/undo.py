@@ -6,22 +6,42 @@ process that applied it: a proxy upstream weight (admin URL + token source), an 
 a Kubernetes patch revert token, a route weight. ``aftershock recover`` executes the plans of
 runs that are no longer alive. Each item is a typed, versioned record (:data:`UndoItem`) with one
 (de)serialiser (:func:`undo_to_record` / :func:`undo_from_record`, which also reads the records
-of the first release); ``describe_open`` is pure, ``execute`` does the I/O.
+of the first release and validates every field: a damaged or forged item is refused, the others
+of the plan are still undone); ``describe_open`` is pure, ``execute`` does the I/O.
+
+Every item is bounded like a fault: it carries a ``deadline`` (wall time), written with it before
+the mitigation is applied — the moment the run's first mitigation was recorded plus the run's own
+bound (:func:`undo_window`: the fault window, the recovery wait, the longest ``openFor`` of its
+circuit-breaks and a margin), never unbounded. The detached watchdog
+(:mod:`chaos.targets.undo_watchdog`) undoes the items whose deadline passed, even after a kill -9
+(not before: a mitigation answers a fault that may still be live); ``recover`` undoes dead runs'
+plans and any expired item.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import math
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, assert_never
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, assert_never
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from chaos.clients.state import RECORD_VERSION
 from chaos.errors import ActuatorError, StateError
 from chaos.policy.actions import Decision
 from chaos.policy.ledger import Ledger
 from chaos.secrets import to_record
+
+if TYPE_CHECKING:
+    from chaos.model.experiment import Experiment
+
+MARGIN_S = 30.0
+"""Added to every undo deadline: the run's own reverts (right after its recovery wait) come first."""
 
 
 @dataclass(frozen=True)
@@ -64,33 +84,101 @@ class KubeWeightUndo:
     exactly, an absent weight absent again. Records without it fall back to ``weight``."""
 
 
-UndoItem = ProxyWeightUndo | HttpDegradeUndo | KubeDegradeUndo | KubeWeightUndo
+@dataclass(frozen=True)
+class PluginUndo:
+    """Revert a plugin action (its ``ActionKind.revert``) from the record its ``undo`` gave."""
+
+    action: str
+    decision_id: str
+    record: Mapping[str, Any]
+    experiment: str = ""
+
+
+UndoItem = ProxyWeightUndo | HttpDegradeUndo | KubeDegradeUndo | KubeWeightUndo | PluginUndo
 _KINDS: dict[str, type[UndoItem]] = {"proxy-weight": ProxyWeightUndo, "http-degrade": HttpDegradeUndo,
-                                     "kube-degrade": KubeDegradeUndo, "kube-weight": KubeWeightUndo}
+                                     "kube-degrade": KubeDegradeUndo, "kube-weight": KubeWeightUndo,
+                                     "plugin": PluginUndo}
 
 
-def undo_to_record(item: UndoItem) -> dict[str, Any]:
-    """The stored form: ``{"v": 1, "kind": ..., <fields>}``."""
+@functools.cache
+def _validator(kind: str) -> type[BaseModel]:
+    """A strict pydantic model of one record kind's fields (built on first use: start-up never pays
+    for it): a weight is an int, not ``"0"`` or ``true``; a proxy a mapping, not a string."""
+    cls = _KINDS[kind]
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            fields[f.name] = (hints[f.name], f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            fields[f.name] = (hints[f.name], Field(default_factory=f.default_factory))
+        else:
+            fields[f.name] = (hints[f.name], ...)
+    return create_model(f"{cls.__name__}Record", __config__=ConfigDict(strict=True, extra="ignore"), **fields)
+
+
+def undo_window(experiment: Experiment) -> float:
+    """Seconds an undo item may stay in place after the run's first mitigation: the fault window,
+    the recovery wait, the longest ``openFor`` of the run's circuit-breaks and :data:`MARGIN_S`."""
+    from chaos.model.durations import parse_duration
+
+    spec = experiment.spec
+    holds = [parse_duration(str(getattr(p.with_, "open_for", "0s") or "0s")) for p in spec.policies
+             if p.action == "circuit-break"]
+    return spec.fault_window_s + spec.recovery.timeout_s + max(holds, default=0.0) + MARGIN_S
+
+
+def undo_to_record(item: UndoItem, deadline: float | None = None) -> dict[str, Any]:
+    """The stored form: ``{"v": 1, "kind": ..., "deadline": <wall time>, <fields>}``."""
     kind = next(k for k, cls in _KINDS.items() if isinstance(item, cls))
     out: dict[str, Any] = {"v": RECORD_VERSION, "kind": kind}
+    if deadline is not None:
+        out["deadline"] = float(deadline)
     for name in item.__dataclass_fields__:
         value = getattr(item, name)
         out[name] = dict(value) if isinstance(value, Mapping) else value
     return out
 
 
+def record_deadline(record: Mapping[str, Any]) -> float | None:
+    """The item's deadline (None: a record of a release before deadlines). Raises StateError when it
+    is not a finite positive number (a damaged or forged record)."""
+    value = record.get("deadline")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise StateError(f"undo record {record.get('kind')!r} has an invalid deadline {value!r}")
+    return float(value)
+
+
+def expired(record: Mapping[str, Any], now: float) -> bool:
+    """Whether the item's deadline has passed (a record without one never expires by itself;
+    ``recover`` still undoes it once its run is dead)."""
+    deadline = record_deadline(record)
+    return deadline is not None and deadline <= now
+
+
 def undo_from_record(record: Mapping[str, Any]) -> UndoItem:
-    """Read a stored undo item of any record version (version 0: the same keys, no ``"v"``)."""
-    version = int(record.get("v", 0))
+    """Read a stored undo item of any record version (version 0: the same keys, no ``"v"``), every
+    field validated (types, no missing field, a valid deadline): raises StateError otherwise."""
+    version = record.get("v", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise StateError(f"an undo record has an invalid record version {version!r}")
     if version > RECORD_VERSION:
         raise StateError(f"an undo record of version {version} was written by a newer Aftershock")
-    cls = _KINDS.get(str(record.get("kind")))
+    kind = str(record.get("kind"))
+    cls = _KINDS.get(kind)
     if cls is None:
         raise StateError(f"unknown undo record {record.get('kind')!r}")
+    record_deadline(record)
     try:
-        return cls(**{k: v for k, v in record.items() if k in cls.__dataclass_fields__})
-    except TypeError as exc:
-        raise StateError(f"undo record {record.get('kind')!r} is incomplete: {exc}") from exc
+        checked = _validator(kind).model_validate(dict(record))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise StateError(f"undo record {kind!r} is damaged: {where}: {first['msg']} "
+                         f"({exc.error_count()} problem(s))") from None
+    return cls(**{f.name: getattr(checked, f.name) for f in dataclasses.fields(cls)})
 
 
 def describe(item: UndoItem) -> str:
@@ -101,6 +189,8 @@ def describe(item: UndoItem) -> str:
             return f"http-degrade {item.decision_id}"
         case KubeDegradeUndo():
             return f"kube-degrade {item.token.get('kind', '')} {item.token.get('name', '')}".rstrip()
+        case PluginUndo():
+            return f"{item.action} {item.decision_id}"
         case _:
             assert_never(item)
 
@@ -137,20 +227,33 @@ def describe_open(ledger: Ledger, *, default_proxy: Mapping[str, Any] | None, na
     return items
 
 
-def write_ahead(decision: Decision) -> list[UndoItem]:
-    """Undo items of a decision *before* it is applied: an HTTP degrade's revert call. Recorded first
-    (like a fault), so a run killed mid-call still has it reverted by ``recover``; reverts must
-    therefore be idempotent (one may run for a degrade that never reached its endpoint)."""
-    from chaos.policy.actions import Degrade
+def write_ahead(decision: Decision, experiment: str = "") -> list[UndoItem]:
+    """Undo items of a decision *before* it is applied: an HTTP degrade's revert call, a plugin
+    action's undo record. Recorded first (like a fault), so a run killed mid-call still has it
+    reverted by ``recover``; reverts must therefore be idempotent (one may run for a degrade that
+    never reached its endpoint)."""
+    from chaos import registry
+    from chaos.policy.actions import Degrade, PluginAction
 
     action = decision.action
     if isinstance(action, Degrade) and action.http is not None and action.revert is not None:
         call = to_record(action.revert.model_dump(by_alias=True, round_trip=True))
         return [HttpDegradeUndo(decision_id=decision.id, call=call)]
+    if isinstance(action, PluginAction) and not decision.keep:
+        kind = registry.actions.get(action.action)
+        if kind is not None and kind.undo is not None and kind.revert is not None:
+            try:
+                record = dict(kind.undo(action.with_))
+            except Exception as exc:  # a plugin's own bug: the action is not applied without its undo
+                raise ActuatorError(f"action {action.action}: its undo record cannot be made: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+            return [PluginUndo(action=action.action, decision_id=decision.id, record=to_record(record),
+                               experiment=experiment)]
     return []
 
 
-async def execute(item: UndoItem, environ: Mapping[str, str], run_id: str = "") -> str:
+async def execute(item: UndoItem, environ: Mapping[str, str], run_id: str = "", *,
+                  state_dir: Path | None = None) -> str:
     """Revert one recorded mitigation of run ``run_id``. Raises a ChaosError when it cannot."""
     match item:
         case ProxyWeightUndo():
@@ -205,5 +308,28 @@ async def execute(item: UndoItem, environ: Mapping[str, str], run_id: str = "") 
                 return f"route weight of {item.namespace}/{item.service} restored to {item.weight}"
             finally:
                 await target.close()
+        case PluginUndo():
+            return await _revert_plugin(item, environ, run_id, state_dir)
         case _:
             assert_never(item)
+
+
+async def _revert_plugin(item: PluginUndo, environ: Mapping[str, str], run_id: str, state_dir: Path | None) -> str:
+    from chaos import registry
+    from chaos.errors import ChaosError
+    from chaos.model.kinds import ActionIO
+
+    kind = registry.actions.get(item.action)
+    if kind is None or kind.revert is None:
+        raise ActuatorError(f"the action kind {item.action!r} (with a revert) is not installed here: install its "
+                            f"package, or revert decision {item.decision_id} by hand ({dict(item.record)})")
+    io = ActionIO(run_id=run_id, experiment=item.experiment, decision_id=item.decision_id, environ=environ,
+                  state_dir=state_dir if state_dir is not None else Path("."))
+    try:
+        return await kind.revert(dict(item.record), io)
+    except ChaosError:
+        raise
+    except Exception as exc:  # a plugin's own bug: said, the item kept for the next try
+        origin = registry.actions.origin(item.action)
+        by = f" ({origin.distribution})" if origin is not None else ""
+        raise ActuatorError(f"revert of {item.action}{by} failed: {type(exc).__name__}: {exc}") from exc

@@ -27,7 +27,7 @@ PR_SET_CHILD_SUBREAPER = 36
 AFTERSHOCK = Path(sys.executable).parent / "aftershock"
 """The console script of this venv (what users run)."""
 OURS = ("chaos.demo.services", "chaos.clients.host.proxy", "chaos.clients.host.watchdog", "chaos.cli",
-        "aftershock")
+        "chaos.targets.undo_watchdog", "aftershock")
 
 
 @dataclass

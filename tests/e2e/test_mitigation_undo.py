@@ -83,3 +83,47 @@ async def test_recover_reverts_a_degrade_left_by_a_killed_run(
         assert rc == 0, out + err
         assert "reverted (POST" in out
         assert (await http.get(stack.fallback_url)).json()["channel"] == "primary"
+
+
+
+async def test_a_killed_circuit_break_is_undone_by_its_deadline_without_recover(
+        demo: tuple[DemoStack, dict[str, str]], tmp_path: Path) -> None:
+    """kill -9 mid-mitigation: the weight stays at 0 while the run's fault may still be live, then the
+    run's undo watchdog (armed with the write-ahead record) restores it at the plan's deadline — the
+    fault window, the recovery wait, openFor and a margin — with nobody running ``recover``."""
+    import asyncio
+    import time
+
+    from chaos.targets.undo_watchdog import log_path, pid_path
+
+    stack, env = demo
+    state = tmp_path / "state"
+    text = (REPO / "experiments" / "demo-circuit-break.yaml").read_text()
+    short = tmp_path / "short-circuit-break.yaml"
+    short.write_text(text.replace("duration: 25s", "duration: 6s").replace("recovery: {timeout: 40s}",
+                                                                         "recovery: {timeout: 5s}"))
+    await _warm_up(load_file(short, environ=env), env)
+    cli = await Cli.start("run", str(short), "--state-dir", str(state), "--output", "json", env=env)
+    run_id = str((await cli.event("BreakerChanged", timeout=90, state="open"))["run_id"])
+    cli.signal(signal.SIGKILL)
+    assert await cli.wait(30) == -signal.SIGKILL
+    store = StateStore(state)
+    (plan,) = [p for p in store.undo_plans() if p.run_id == run_id]
+    deadline = min(float(i["deadline"]) for i in plan.items)
+    assert deadline - time.time() > 20  # bounded by the run (6s + 5s + openFor 8s + 30s), not now
+    async with ProxyAdminClient(stack.proxy_admin_url, stack.proxy_token) as admin:
+        assert (await admin.weights())["payment-gateway"] == 0  # not undone while the fault may be live
+        while (await admin.weights())["payment-gateway"] != 100:  # awaited: the watchdog is another process
+            assert time.time() < deadline + 30, "the weight was never restored without recover"
+            await asyncio.sleep(0.5)
+    assert time.time() >= deadline
+    assert [p.state for p in store.undo_plans(pending_only=False) if p.run_id == run_id] == ["done"]
+    store.close()
+    assert "deadline passed: weight of payment-gateway restored to 100" in log_path(state, run_id).read_text()
+    end = time.monotonic() + 10
+    while pid_path(state, run_id).exists():  # the watchdog is gone once its plan is done
+        assert time.monotonic() < end, "the undo watchdog did not exit"
+        await asyncio.sleep(0.2)
+    rc, out, err = await aftershock("recover", "--state-dir", str(state), env=env)  # the silence, if left
+    assert rc == 0, out + err
+    assert "weight of payment-gateway" not in out

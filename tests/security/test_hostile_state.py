@@ -409,3 +409,45 @@ def test_a_damaged_fire_row_never_stops_the_scheduler(tmp_path: Path) -> None:
     db.close()
     (fire,) = schedules.fires("nightly")
     assert fire.gameday_id == "gd-1" and fire.runs == []
+
+
+# ------------------------------------------------------------------ silence records: credentials stay home
+
+
+def _forged_silence(url: str) -> str:
+    return json.dumps({"v": 1, "kind": "alertmanager-silence", "url": url, "run_id": DEAD, "matchers": [],
+                       "starts": time.time() - 60, "ends": time.time() + 600, "comment": f"aftershock:{DEAD}",
+                       "description": "bait",
+                       "headers": {"Authorization": {"$secret": {"template": "Bearer {{ env.AM_TOKEN }}"}}}})
+
+
+def test_a_forged_silence_record_never_sends_the_alertmanager_credentials_to_a_strangers_listener(
+        tmp_path: Path, strangers_listener: tuple[str, subprocess.Popen[str]]) -> None:
+    url, proc = strangers_listener
+    state = tmp_path / "state"
+    dead_store(state).close()
+    forge(state, "alert-silence", _forged_silence(url), fault_type="silence")
+    done = cli("recover", "--state-dir", str(state), env={"AM_TOKEN": "s3cr3t-am-token"})
+    no_traceback(done)
+    out = done.stdout + done.stderr
+    assert done.returncode == 3 and "neither the URL you configured" in out, out
+    proc.terminate()
+    heard, _ = proc.communicate(timeout=5)
+    assert "s3cr3t" not in heard and "AUTH" not in heard  # not one request reached it
+    assert StateStore(state).fault(DEAD, "alert-silence") is not None  # left, still live
+
+
+def test_a_silence_record_sends_its_credentials_to_the_configured_alertmanager(
+        tmp_path: Path, strangers_listener: tuple[str, subprocess.Popen[str]]) -> None:
+    """The same record is acted on once the user names that Alertmanager (AFTERSHOCK_ALERTMANAGER_URL):
+    the rule refuses what the user did not configure, not remote Alertmanagers."""
+    url, proc = strangers_listener
+    state = tmp_path / "state"
+    dead_store(state).close()
+    forge(state, "alert-silence", _forged_silence(url), fault_type="silence")
+    done = cli("recover", "--state-dir", str(state),
+               env={"AM_TOKEN": "s3cr3t-am-token", "AFTERSHOCK_ALERTMANAGER_URL": url + "/"})
+    no_traceback(done)
+    proc.terminate()
+    heard, _ = proc.communicate(timeout=5)
+    assert "AUTH Bearer s3cr3t-am-token" in heard, done.stdout + done.stderr

@@ -5,11 +5,16 @@ Every write reads first and sends the read ``resourceVersion`` (optimistic lock:
 409 if the object changed in between; we re-read a bounded number of times). Revert refuses, with a
 clear :class:`ActuatorError`, when someone else changed the field after us, instead of clobbering it.
 :class:`RevertToken` is plain data (``as_dict``/``from_dict``) so the run journal can keep it and
-``aftershock recover`` can revert after a crash. Callers: ``target`` (the run engine's degrade policy).
+``aftershock recover`` can revert after a crash. With ``undo=(run, deadline)`` the same patch also
+writes the token and its deadline into an annotation of the patched object
+(``undo.aftershock.io/<run>.<n>``), removed again by :func:`revert`: the namespace's reaper
+(:mod:`chaos.clients.kube.reap`) reverts an expired one even if the machine that ran Aftershock is
+gone. Callers: ``target`` (the run engine's degrade policy), the reaper's sweep.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -22,6 +27,9 @@ STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 SUPPORTED_KINDS = ("ConfigMap", *WORKLOAD_KINDS)
 CONFLICT_RETRIES = 3
+UNDO_PREFIX = "undo.aftershock.io/"
+"""Annotations ``undo.aftershock.io/<run>.<n>`` on a patched object: ``{"v": 1, "deadline": <UTC,
+the reaper's format>, "token": <RevertToken>}``, written with the patch and removed by the revert."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ class RevertToken:
     container: str | None = None
     resource_version: str = ""
     """The object's resourceVersion right after our write (for the journal; revert re-reads)."""
+    annotation: str = ""
+    """The undo annotation written with the patch (removed by the revert), or empty."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,7 +65,8 @@ class RevertToken:
         changes = tuple(FieldChange(**c) for c in data.get("changes") or [])
         return cls(kind=str(data["kind"]), namespace=str(data["namespace"]), name=str(data["name"]),
                    changes=changes, container=data.get("container"),
-                   resource_version=str(data.get("resource_version", "")))
+                   resource_version=str(data.get("resource_version", "")),
+                   annotation=str(data.get("annotation", "")))
 
 
 def _as_text(value: Any) -> str | None:
@@ -82,7 +93,7 @@ def _api(ctx: KubeContext, kind: str) -> tuple[Callable[..., Any], Callable[...,
     return read, patch, STRATEGIC_PATCH
 
 
-def _read(ctx: KubeContext, kind: str, namespace: str, name: str) -> dict[str, Any]:
+def read_object(ctx: KubeContext, kind: str, namespace: str, name: str) -> dict[str, Any]:
     read, _, _ = _api(ctx, kind)
     reply = ctx.caller.call(f"read {kind} {namespace}/{name}", read, name, namespace, accept=(404,))
     if reply.status == 404:
@@ -149,10 +160,20 @@ def _write(ctx: KubeContext, kind: str, namespace: str, name: str, body: dict[st
     return None if reply.status == 409 else reply.body
 
 
+def undo_key(obj: Mapping[str, Any], run_id: str) -> str:
+    """The first free undo annotation of ``run_id`` on ``obj``."""
+    taken = meta(obj).get("annotations") or {}
+    n = 0
+    while f"{UNDO_PREFIX}{run_id}.{n}" in taken:
+        n += 1
+    return f"{UNDO_PREFIX}{run_id}.{n}"
+
+
 def apply_patch(ctx: KubeContext, kind: str, namespace: str, name: str,
-                patch: Mapping[str, Any]) -> RevertToken:
+                patch: Mapping[str, Any], undo: tuple[str, str] | None = None) -> RevertToken:
     """Set ``patch`` = ``{data: {k: v}}`` (ConfigMap), ``{env: {NAME: v}, container: c}`` (workloads),
-    and/or ``{annotations: {k: v}}``; returns the token that undoes exactly this."""
+    and/or ``{annotations: {k: v}}``; returns the token that undoes exactly this. ``undo``: ``(run id,
+    deadline)``: the token and its deadline go into an undo annotation in the same patch."""
     what = f"degrade {kind} {namespace}/{name}"
     unknown = set(patch) - {"data", "env", "annotations", "container"}
     if unknown:
@@ -167,17 +188,23 @@ def apply_patch(ctx: KubeContext, kind: str, namespace: str, name: str,
     if not wanted:
         raise ActuatorError(f"{what}: empty patch")
     for _ in range(CONFLICT_RETRIES):
-        obj = _read(ctx, kind, namespace, name)
+        obj = read_object(ctx, kind, namespace, name)
         container = None
         if any(f == "env" for f, _, _ in wanted):
             container = str(_pick_container(obj, patch.get("container"), what).get("name"))
         changes = tuple(FieldChange(f, k, current_value(obj, f, k, container, what), v)
                         for f, k, v in wanted)
         body = _body(kind, str(meta(obj).get("resourceVersion", "")), container, wanted)
+        key = ""
+        if undo is not None:
+            key = undo_key(obj, undo[0])
+            token = asdict(RevertToken(kind, namespace, name, changes, container, annotation=key))
+            body["metadata"].setdefault("annotations", {})[key] = json.dumps(
+                {"v": 1, "deadline": undo[1], "token": token}, sort_keys=True)
         written = _write(ctx, kind, namespace, name, body, what)
         if written is not None:
             return RevertToken(kind, namespace, name, changes, container,
-                               str(meta(written).get("resourceVersion", "")))
+                               str(meta(written).get("resourceVersion", "")), key)
     raise ActuatorError(f"{what}: the object kept changing under us ({CONFLICT_RETRIES} conflicts); "
                         "nothing was changed")
 
@@ -186,7 +213,7 @@ def revert(ctx: KubeContext, token: RevertToken) -> None:
     """Restore every ``before`` value of ``token`` (absent keys are removed again)."""
     what = f"revert degrade of {token.kind} {token.namespace}/{token.name}"
     for _ in range(CONFLICT_RETRIES):
-        obj = _read(ctx, token.kind, token.namespace, token.name)
+        obj = read_object(ctx, token.kind, token.namespace, token.name)
         drift = []
         for c in token.changes:
             now = current_value(obj, c.field, c.key, token.container, what)
@@ -196,8 +223,10 @@ def revert(ctx: KubeContext, token: RevertToken) -> None:
         if drift:
             raise ActuatorError(f"{what}: changed by someone else since Aftershock patched it; not "
                                 f"overwriting their change. Restore by hand if needed: {'; '.join(drift)}")
-        body = _body(token.kind, str(meta(obj).get("resourceVersion", "")), token.container,
-                     [(c.field, c.key, c.before) for c in token.changes])
+        undone = [(c.field, c.key, c.before) for c in token.changes]
+        if token.annotation.startswith(UNDO_PREFIX):
+            undone.append(("annotations", token.annotation, None))  # the undo record goes with the change
+        body = _body(token.kind, str(meta(obj).get("resourceVersion", "")), token.container, undone)
         if _write(ctx, token.kind, token.namespace, token.name, body, what) is not None:
             return
     raise ActuatorError(f"{what}: resourceVersion conflict {CONFLICT_RETRIES} times in a row; "
@@ -215,7 +244,7 @@ def delete_pod(ctx: KubeContext, namespace: str, name: str, grace: int | None = 
 
 def scale_deployment(ctx: KubeContext, namespace: str, name: str, replicas: int) -> int:
     """Set ``spec.replicas``; returns the previous count for the journal (scale back with it)."""
-    obj = _read(ctx, "Deployment", namespace, name)
+    obj = read_object(ctx, "Deployment", namespace, name)
     previous = int((obj.get("spec") or {}).get("replicas", 1))
     ctx.caller.call(f"scale Deployment {namespace}/{name} to {replicas}",
                     ctx.apps.patch_namespaced_deployment, name, namespace,

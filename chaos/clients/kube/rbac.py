@@ -86,6 +86,17 @@ def policy_permissions(exp: Experiment, default_namespace: str,
     return out
 
 
+def degrade_objects(exp: Experiment, default_namespace: str) -> list[tuple[str, str, str]]:
+    """``(kind, namespace, name)`` of every object the experiment's degrade policies patch (the
+    reaper may revert exactly these)."""
+    out: list[tuple[str, str, str]] = []
+    for policy in exp.spec.policies:
+        if isinstance(policy, DegradePolicy) and policy.with_.kubernetes is not None:
+            patch = policy.with_.kubernetes.patch
+            out.append((patch.kind, patch.namespace or default_namespace, patch.name))
+    return out
+
+
 def unnamed_patches(perms: Iterable[Permission]) -> list[Permission]:
     """The patch/update permissions outside chaos-mesh.org that name no object (least privilege
     names them all: a circuit-break needs ``with.routes``)."""

@@ -9,10 +9,18 @@ run left behind. It talks to the API server as the CronJob's ServiceAccount, who
 ``list`` and ``delete`` on exactly those kinds in that one namespace. An object without a well-formed
 deadline is left alone and said. A 404 on delete counts as done; any other API error exits non-zero
 (the Job's ``backoffLimit`` retries). Prints one line per object deleted, never a credential.
+
+It also reverts expired degrades: ``UNDO_OBJECTS`` (``Kind/name,...``: the ConfigMaps and workloads
+the namespace's experiments degrade, the only objects its Role may ``get``/``patch``, by
+``resourceNames``) are read, and every ``undo.aftershock.io/<run>.<n>`` annotation whose deadline is
+older than now - grace is reverted from the token it holds (:func:`chaos.clients.kube.degrade.revert`:
+the exact prior values, refused when someone changed the field since; the annotation removed in the
+same patch). A token that names another object, or a malformed one, is left alone and said.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -57,11 +65,63 @@ def sweep(api: client.CustomObjectsApi, namespace: str, resources: list[str], cu
     return said
 
 
+def revert_expired(ctx: Any, namespace: str, objects: list[tuple[str, str]], cutoff: datetime) -> list[str]:
+    """Revert every undo annotation of ``objects`` (``(kind, name)`` in ``namespace``) whose deadline is
+    before ``cutoff``; what was reverted and what was left, in words. ``ctx``: a ``KubeContext``."""
+    from chaos.clients.kube.degrade import UNDO_PREFIX, RevertToken, read_object, revert
+    from chaos.errors import ChaosError
+
+    said: list[str] = []
+    stamp = cutoff.astimezone(UTC).strftime(DEADLINE_FORMAT)
+    for kind, name in objects:
+        try:
+            obj = read_object(ctx, kind, namespace, name)
+        except ChaosError as exc:  # gone, or not ours to read: said, the others still swept
+            said.append(f"left {kind}/{name}: {exc}")
+            continue
+        for key, value in sorted(((obj.get("metadata") or {}).get("annotations") or {}).items()):
+            if not key.startswith(UNDO_PREFIX):
+                continue
+            try:
+                record = json.loads(value)
+                deadline = record["deadline"]
+                token = RevertToken.from_dict({**record["token"], "annotation": key})
+            except (ValueError, KeyError, TypeError) as exc:
+                said.append(f"left {kind}/{name} {key}: malformed undo record ({exc})")
+                continue
+            if not isinstance(deadline, str) or not _DEADLINE_RE.fullmatch(deadline):
+                said.append(f"left {kind}/{name} {key}: no well-formed deadline")
+                continue
+            if (token.kind, token.namespace, token.name) != (kind, namespace, name):
+                said.append(f"left {kind}/{name} {key}: its token names another object")  # never patched
+                continue
+            if deadline >= stamp:
+                continue  # its run may still be going
+            try:
+                revert(ctx, token)
+            except ChaosError as exc:  # changed by someone since (never clobbered), or refused
+                said.append(f"left {kind}/{name} {key}: {exc}")
+                continue
+            said.append(f"reverted {kind}/{name} ({key}, deadline {deadline})")
+    return said
+
+
+def _undo_objects(text: str) -> list[tuple[str, str]]:
+    out = []
+    for item in filter(None, text.split(",")):
+        kind, _, name = item.partition("/")
+        if not kind or not name:
+            raise ValueError(f"UNDO_OBJECTS entry {item!r} is not Kind/name")
+        out.append((kind, name))
+    return out
+
+
 def main() -> int:
     try:
         namespace = os.environ["TARGET_NAMESPACE"]
         resources = [r for r in os.environ["CHAOS_RESOURCES"].split(",") if r]
         grace = int(os.environ.get("GRACE_SECONDS", "300"))
+        undo_objects = _undo_objects(os.environ.get("UNDO_OBJECTS", ""))
     except (KeyError, ValueError) as exc:
         print(f"reaper: bad environment ({exc}); expected TARGET_NAMESPACE, CHAOS_RESOURCES, GRACE_SECONDS",
               file=sys.stderr)
@@ -70,13 +130,23 @@ def main() -> int:
     cutoff = datetime.now(UTC) - timedelta(seconds=grace)
     try:
         said = sweep(client.CustomObjectsApi(), namespace, resources, cutoff)
+        if undo_objects:
+            from chaos.clients.kube.calls import Caller
+            from chaos.clients.kube.context import KubeContext
+            from chaos.clients.kube.settings import KubeSettings
+
+            settings = KubeSettings()
+            api = client.ApiClient()
+            ctx = KubeContext(settings, api, Caller(settings, str(api.configuration.host)))
+            said += revert_expired(ctx, namespace, undo_objects, cutoff)
     except (ApiException, ValueError) as exc:
         reason = exc.reason if isinstance(exc, ApiException) else str(exc)
         print(f"reaper: {namespace}: {reason}", file=sys.stderr)
         return 1
     for line in said:
         print(f"reaper: {line}", flush=True)
-    print(f"reaper: {namespace}: swept ({sum(s.startswith('deleted') for s in said)} deleted)", flush=True)
+    print(f"reaper: {namespace}: swept ({sum(s.startswith('deleted') for s in said)} deleted, "
+          f"{sum(s.startswith('reverted') for s in said)} reverted)", flush=True)
     return 0
 
 

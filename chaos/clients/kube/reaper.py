@@ -5,7 +5,8 @@ Least privilege shapes it: a run's identity creates no Job, ServiceAccount, Role
 would be "run any pod as any ServiceAccount" in the target namespace). An administrator installs the
 reaper once per namespace — ``aftershock rbac FILE --reaper | kubectl apply -f -`` renders
 :func:`reaper_manifests` from ``manifests/reaper.yaml.j2`` (jinja2 ``SandboxedEnvironment``,
-``StrictUndefined``): its own ServiceAccount, a Role of ``list``/``delete`` on the Chaos Mesh kinds, the
+``StrictUndefined``): its own ServiceAccount, a Role of ``list``/``delete`` on the Chaos Mesh kinds (and
+``get``/``patch`` by name on the objects the experiments degrade, to revert an expired degrade), the
 RoleBinding, and a CronJob that every minute deletes the objects labelled
 ``app.kubernetes.io/managed-by=aftershock`` whose ``aftershock.io/deadline`` annotation is older than
 ``reaper_grace`` seconds. A run only reads that CronJob (``get``, by name) to know the switch is armed
@@ -37,12 +38,20 @@ JOB_DEADLINE_S = 300
 """How long one sweep may run before Kubernetes stops it."""
 
 
-def reaper_manifests(settings: KubeSettings, namespace: str,
-                     kinds: Iterable[str] = POD_CHAOS_KINDS) -> list[dict[str, Any]]:
+def reaper_manifests(settings: KubeSettings, namespace: str, kinds: Iterable[str] = POD_CHAOS_KINDS,
+                     undo_objects: Iterable[tuple[str, str]] = ()) -> list[dict[str, Any]]:
     """The reaper's ServiceAccount, Role, RoleBinding and CronJob for ``namespace`` (what an
-    administrator applies once; pure apart from reading the template)."""
+    administrator applies once; pure apart from reading the template). ``undo_objects``: the
+    ``(kind, name)`` the experiments degrade there; the Role may ``get``/``patch`` exactly those (by
+    ``resourceNames``) so an expired degrade is reverted from its undo annotation."""
     plurals = sorted({k.lower() for k in kinds})
+    objects = sorted(set(undo_objects))
+    names: dict[tuple[str, str], list[str]] = {}
+    for kind, name in objects:
+        names.setdefault(("" if kind == "ConfigMap" else "apps", kind.lower() + "s"), []).append(name)
     values = {
+        "undo_rules": [{"group": g, "resource": r, "names": n} for (g, r), n in sorted(names.items())],
+        "undo_objects": ",".join(f"{k}/{n}" for k, n in objects),
         "name": REAPER_NAME, "namespace": namespace, "labels": REAPER_LABELS, "plurals": plurals,
         "resources": ",".join(f"{p}.{CHAOS_GROUP}" for p in plurals), "image": settings.reaper_image,
         "grace_seconds": settings.reaper_grace, "active_deadline_seconds": JOB_DEADLINE_S,

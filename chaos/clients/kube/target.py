@@ -266,9 +266,10 @@ class KubernetesTarget:
     # --- recovery actuators ---------------------------------------------------------------------
 
     async def apply_patch(self, kind: str, namespace: str, name: str,
-                          patch: Mapping[str, Any]) -> RevertToken:
-        """Degrade: ConfigMap ``data``, workload ``env`` (+ ``container``), or ``annotations``."""
-        return await self._run(degrade.apply_patch, self._ctx, kind, namespace, name, patch)
+                          patch: Mapping[str, Any], undo: tuple[str, str] | None = None) -> RevertToken:
+        """Degrade: ConfigMap ``data``, workload ``env`` (+ ``container``), or ``annotations``; ``undo``
+        = ``(run id, deadline)`` writes the undo annotation the reaper reverts after the deadline."""
+        return await self._run(degrade.apply_patch, self._ctx, kind, namespace, name, patch, undo)
 
     async def revert(self, token: RevertToken) -> None:
         await self._run(degrade.revert, self._ctx, token)
