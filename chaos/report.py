@@ -25,7 +25,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from chaos.timeline import entries, evidence_text, number, seconds, timing_label
+from chaos.engine.wording import evidence_text, number, seconds, timing_label
+from chaos.timeline import entries
 
 W, H = 760, 272
 LEFT, RIGHT, TOP, BOTTOM = 58, 16, 52, 34

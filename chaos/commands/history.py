@@ -102,7 +102,8 @@ def show_lines(journal: dict[str, Any], width: int = 100) -> list[str]:
     """``aftershock show`` in text: summary, timings, then the timeline as sentences."""
     import textwrap
 
-    from chaos.timeline import entries, seconds, timing_label
+    from chaos.engine.wording import seconds, timing_label
+    from chaos.timeline import entries
 
     ours = journal.get("aftershock", {})
     lines = [f"run {ours.get('run_id')}: {ours.get('experiment')} — {ours.get('verdict')}"]

@@ -1,8 +1,10 @@
 """Event printers for the CLI: plain progress lines, or NDJSON events (``--output json``).
 
 Subscribers of the engine's event stream (``Engine.subscribe``); they print and hold no state
-but the last SLO line (to avoid printing an unchanged tick every interval). ``TextPrinter`` matches
-the closed event union (``assert_never``): a new event type must be given its line here.
+but the last SLO line (to avoid printing an unchanged tick every interval). ``TextPrinter`` prints
+each event's own words (:func:`chaos.engine.wording.words`, as ``show``, the report and the TUI
+say them) and chooses only the layout: a line each, a list's items indented, colours, stderr for
+problems.
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import TextIO, assert_never
+from typing import TextIO
 
 import click
 
 from chaos.engine import events as ev
+from chaos.engine.wording import seconds, slo_line, timing_label, words
 from chaos.secrets import scrub
-from chaos.timeline import seconds, timing_label
 
-STATUS_MARK = {"ok": "✓", "pending": "…", "breached": "✗", "no-data": "?", "unavailable": "!"}
+COLOUR = {ev.RunStarted.kind: "cyan", ev.PolicyFired.kind: "magenta", ev.ActionApplied.kind: "magenta",
+          ev.BreakerChanged.kind: "magenta", ev.FaultInjected.kind: "yellow", ev.FaultRemoved.kind: "yellow"}
+"""Event → colour of its line where it differs from its severity's."""
+SEVERITY_COLOUR = {"error": "red", "success": "green", "warning": "yellow", "info": None}
 
 
 class NdjsonPrinter:
@@ -48,66 +53,26 @@ class TextPrinter:
         click.echo(f"{stamp} " + (click.style(text, fg=fg) if (self.color and fg) else text), err=err)
 
     def __call__(self, e: ev.Event) -> None:
-        match e:
-            case ev.RunStarted():
-                self._line(e.at, f"run {e.run_id}: {e.experiment} on {e.target}"
-                           f"{' (dry run)' if e.dry_run else ''} — faults {', '.join(e.faults)}", "cyan")
-            case ev.PreflightPassed():
-                for check in e.checks:
-                    self._line(e.at, f"pre-flight ✓ {check}")
-                for target in e.targets:
-                    self._line(e.at, f"target: {target}")
-            case ev.PreflightRefused():
-                self._line(e.at, f"pre-flight refused: {e.reason}", "red", err=True)
-                for d in e.details:
-                    self._line(e.at, f"  {d}", "red", err=True)
-            case ev.SteadyStateChecked():
-                verdicts = ", ".join(f"{v.slo}={_fmt(v.value)} {STATUS_MARK.get(v.status, v.status)}" for v in e.verdicts)
-                self._line(e.at, f"steady state {e.phase}: {'holds' if e.holds else 'does NOT hold'} ({verdicts})",
-                           "green" if e.holds else "red")
-            case ev.FaultRecorded():
-                self._line(e.at, f"recorded {e.fault} (write-ahead), deadline in {e.deadline - e.at:.0f}s")
-            case ev.FaultInjected():
-                self._line(e.at, f"injected {e.fault}: {e.description}", "yellow")
-            case ev.SloSampled():
-                text = "  ".join(f"{v.slo} {_fmt(v.value)} {v.objective} {STATUS_MARK.get(v.status, v.status)}"
-                                 for v in e.tick.verdicts if v.slo != "monitor")
-                statuses = ",".join(v.status for v in e.tick.verdicts)
-                if statuses != self._last_slo or e.at - self._last_slo_at >= 10:
-                    self._last_slo, self._last_slo_at = statuses, e.at
-                    self._line(e.at, f"SLO {text}")
-            case ev.PolicyFired():
-                self._line(e.at, f"policy {e.policy} fired → {e.action} {e.target} "
-                           f"({e.evidence.get('reason') or e.evidence.get('summary', '')})", "magenta")
-            case ev.ActionApplied():
-                self._line(e.at, f"applied {e.decision_id}: {e.detail}", "magenta")
-            case ev.ActionFailed():
-                self._line(e.at, f"action {e.decision_id} FAILED: {e.error}", "red", err=True)
-            case ev.BreakerChanged():
-                self._line(e.at, f"circuit {e.service}: {e.state} (weight {e.weight})", "magenta")
-            case ev.FaultShrunk():
-                self._line(e.at, f"shrunk {e.fault}: {e.params}")
-            case ev.FaultRemoved():
-                self._line(e.at, f"removed {e.fault} ({e.reason})", "yellow")
-            case ev.Reverted():
-                self._line(e.at, ("KEPT (not reverted): " if e.kept else "reverted: ") + e.detail,
-                           "red" if e.kept else None)
-            case ev.SteadyStateRestored():
-                self._line(e.at, f"steady state restored after {e.seconds:.1f}s", "green")
-            case ev.RunLog():
-                self._line(e.at, f"{e.level}: {e.message}", "red" if e.level == "error" else None,
-                           err=e.level == "error")
-            case ev.RunFinished():
-                colour = {"passed": "green", "deviated": "yellow", "aborted": "magenta"}.get(e.verdict, "red")
-                self._line(e.at, f"verdict: {e.verdict} — {e.reason}", colour)
-                for key, value in e.timings.items():
-                    self._line(e.at, f"  {timing_label(key)}: {seconds(value)}")
-                if e.journal:
-                    self._line(e.at, f"journal: {e.journal}")
-            case _:
-                assert_never(e)
-
-
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3g}"
-
+        if isinstance(e, ev.SloSampled):
+            statuses = ",".join(v.status for v in e.tick.verdicts)
+            if statuses != self._last_slo or e.at - self._last_slo_at >= 10:
+                self._last_slo, self._last_slo_at = statuses, e.at
+                self._line(e.at, f"SLO {slo_line(e.tick.verdicts)}")
+            return
+        said = words(e)
+        if said is None:
+            return
+        colour = COLOUR[e.kind] if e.kind in COLOUR else SEVERITY_COLOUR.get(said.severity)
+        err = said.severity == "error" and isinstance(e, ev.PreflightRefused | ev.ActionFailed | ev.RunLog)
+        if said.items:
+            self._line(e.at, said.title, colour, err=err)
+            for item in said.items:
+                self._line(e.at, f"  {item}", colour if err else None, err=err)
+        else:
+            self._line(e.at, said.line(" — " if isinstance(e, ev.RunStarted | ev.RunFinished) else ": "), colour,
+                       err=err)
+        if isinstance(e, ev.RunFinished):
+            for key, value in e.timings.items():
+                self._line(e.at, f"  {timing_label(key)}: {seconds(value)}")
+            if e.journal:
+                self._line(e.at, f"journal: {e.journal}")

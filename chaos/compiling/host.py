@@ -38,18 +38,6 @@ class HostFaultPlan:
     custom: dict[str, Any] = field(default_factory=dict)
     """A custom realiser's parameters (its kind's ``plan``)."""
 
-    def realisation(self) -> dict[str, Any]:
-        """What the state store records so that ``recover`` can remove it without the experiment."""
-        out: dict[str, Any] = {"kind": self.via, "comment": self.comment, "description": self.description}
-        if self.proxy_fault is not None:
-            out["proxy_fault"] = self.proxy_fault.to_dict()
-            out["proxy"] = dict(self.proxy)
-        if self.kernel:
-            out["kernel"] = dict(self.kernel)
-        if self.via == "custom":
-            out.update(fault_type=self.fault_type, params=dict(self.custom))
-        return out
-
 
 def plan_host(exp: Experiment, run_id: str, deadline_of: dict[str, float] | None = None,
               source: str = "") -> list[HostFaultPlan]:

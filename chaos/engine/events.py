@@ -103,6 +103,7 @@ class FaultRecorded(RunEvent):
     fault: str
     fault_type: str = ""
     description: str = ""
+    """What the fault does, in its kind's words (``FaultKind.describe``)."""
     deadline: float = 0.0
 
 
@@ -114,8 +115,11 @@ class FaultInjected(RunEvent):
     fault: str
     fault_type: str = ""
     description: str = ""
+    """What the fault does, in its kind's words (``FaultKind.describe``)."""
     deadline: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    """What the target reported: ``realisation`` (how it exists: ``NetworkChaos shop/x``, the proxy
+    fault, the kernel rule), ``kind``, ``comment``, Chaos Mesh's ``status``."""
 
 
 @dataclass(frozen=True, kw_only=True)

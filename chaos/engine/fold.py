@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from chaos.engine import events as ev
+from chaos.engine.wording import words
 from chaos.slo.verdicts import MONITOR, Verdict
 
 MAX_POINTS = 3600
@@ -83,8 +84,10 @@ class Decision:
     kind: str
     """PolicyFired, ActionApplied, ActionFailed, Reverted, FaultRemoved, BreakerChanged, RunLog …"""
     title: str
+    """The event's words (:mod:`chaos.engine.wording`), as ``show`` and the report say it."""
     detail: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
+    """A fired policy's evidence (its words are the detail)."""
     severity: str = "info"
     """info, warning, error, success."""
 
@@ -157,14 +160,11 @@ def _apply(run: RunView, event: ev.Event) -> None:
             run.phase = "steady-state"
         case ev.PreflightRefused():
             run.phase = "refused"
-            _decide(run, event.at, event.kind, f"preflight refused: {event.reason}", "; ".join(event.details),
-                    severity="error")
+            _decide(run, event)
         case ev.SteadyStateChecked():
             for verdict in event.verdicts:
                 _sample(run, verdict, event.at)
-            state = "holds" if event.holds else "does NOT hold"
-            _decide(run, event.at, event.kind, f"steady state {event.phase}: {state}",
-                    severity="success" if event.holds else "error")
+            _decide(run, event)
             if event.phase == "after":
                 run.phase = "verifying"
         case ev.FaultRecorded():
@@ -175,50 +175,42 @@ def _apply(run: RunView, event: ev.Event) -> None:
             view.fault_type, view.description, view.deadline = event.fault_type, event.description, event.deadline
             view.injected_at, view.removed_at, view.reason = event.at, None, ""
             run.phase = "injecting"
-            _decide(run, event.at, event.kind, f"injected {event.fault}", event.description)
+            _decide(run, event)
         case ev.SloSampled():
             for verdict in event.tick.verdicts:
                 _sample(run, verdict, event.at)
         case ev.PolicyFired():
-            _decide(run, event.at, event.kind, f"policy {event.policy} → {event.action}",
-                    f"target {event.target}" if event.target else "", evidence=dict(event.evidence),
-                    severity="warning")
+            _decide(run, event, evidence=dict(event.evidence))
         case ev.ActionApplied():
-            _decide(run, event.at, event.kind, f"{event.action} applied", event.detail, severity="success")
+            _decide(run, event)
         case ev.ActionFailed():
-            _decide(run, event.at, event.kind, f"{event.action} FAILED", event.error, severity="error")
+            _decide(run, event)
         case ev.BreakerChanged():
             run.breakers[(event.policy, event.service)] = BreakerView(event.policy, event.service, event.state,
                                                                       event.weight, event.at)
-            _decide(run, event.at, event.kind, f"breaker {event.service}: {event.state}",
-                    f"weight {event.weight}", severity="warning" if event.state != "closed" else "info")
+            _decide(run, event)
         case ev.FaultShrunk():
             view = run.faults.setdefault(event.fault, FaultView(event.fault))
             view.shrunk = dict(event.params)
-            _decide(run, event.at, event.kind, f"shrunk {event.fault}",
-                    ", ".join(f"{k}={v}" for k, v in event.params.items()))
+            _decide(run, event)
         case ev.FaultRemoved():
             view = run.faults.setdefault(event.fault, FaultView(event.fault))
             view.removed_at, view.reason = event.at, event.reason
             if not run.live_faults() and not run.finished:
                 run.phase = "recovering"
-            _decide(run, event.at, event.kind, f"removed {event.fault}", f"reason: {event.reason}",
-                    severity="warning" if event.reason in ("abort", "error") else "info")
+            _decide(run, event)
         case ev.Reverted():
-            _decide(run, event.at, event.kind, f"{event.action} {'kept' if event.kept else 'reverted'}",
-                    event.detail, severity="warning" if event.kept else "info")
+            _decide(run, event)
         case ev.SteadyStateRestored():
-            _decide(run, event.at, event.kind, f"steady state restored after {event.seconds:g}s",
-                    severity="success")
+            _decide(run, event)
         case ev.RunLog():
             if event.level in ("warning", "error"):
-                _decide(run, event.at, event.kind, event.message, severity=event.level)
+                _decide(run, event)
         case ev.RunFinished():
             run.verdict, run.exit_code, run.reason = event.verdict, event.exit_code, event.reason
             run.timings, run.journal = dict(event.timings), event.journal
             run.phase = "finished"
-            _decide(run, event.at, event.kind, f"run finished: {event.verdict} (exit {event.exit_code})",
-                    event.reason, severity="success" if event.exit_code == 0 else "error")
+            _decide(run, event)
         case _:
             assert_never(event)
 
@@ -235,7 +227,10 @@ def _sample(run: RunView, verdict: Verdict, at: float) -> None:
     view.points.append(Point(verdict.eval_time or at, verdict.value, verdict.status))
 
 
-def _decide(run: RunView, at: float, kind: str, title: str, detail: str = "", *,
-            evidence: dict[str, Any] | None = None, severity: str = "info") -> None:
-    run.decisions.append(Decision(at, kind, title, detail, evidence or {}, severity))
+def _decide(run: RunView, event: ev.Event, *, evidence: dict[str, Any] | None = None) -> None:
+    """The event in the run's decision log, in its own words (:func:`chaos.engine.wording.words`)."""
+    said = words(event)
+    if said is None:
+        return
+    run.decisions.append(Decision(event.at, event.kind, said.title, said.detail, evidence or {}, said.severity))
     run.decision_total += 1

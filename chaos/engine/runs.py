@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from chaos.actions.circuit_break import CircuitBreakPolicy
 from chaos.engine import events as ev
 from chaos.engine.policy_bridge import action_name, decision_evidence, decision_faults, decision_target
+from chaos.engine.wording import describe_fault
 from chaos.model.experiment import Experiment
 from chaos.model.policies import NotifyWith
 from chaos.policy import actions as pa
@@ -374,8 +375,9 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
     window_end = 0.0
     for fault in spec.faults:
         rec = _expect(RecordOutcome, (yield Record(fault.name)))
+        described = describe_fault(fault)  # the kind's words for the fault (how it was realised: in details)
         yield publish(ev.FaultRecorded(run_id=run_id, at=rec.at, fault=fault.name, fault_type=fault.type,
-                                       description=rec.detail, deadline=rec.at + fault.duration_s))
+                                       description=described or rec.detail, deadline=rec.at + fault.duration_s))
         out = _expect(InjectOutcome, (yield Inject(fault.name)))
         now = out.at
         if not out.ok:
@@ -391,8 +393,8 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
         decider.injected(fault.name, out.at)
         window_end = max(window_end, out.deadline)
         yield publish(ev.FaultInjected(run_id=run_id, at=out.at, fault=fault.name, fault_type=out.fault_type,
-                                       description=out.description, deadline=out.deadline,
-                                       details=dict(out.details)))
+                                       description=described or out.description, deadline=out.deadline,
+                                       details={**out.details, "realisation": out.description}))
 
     # 4. monitor + policy loop
     while facts.live and now < window_end and not facts.aborted:

@@ -15,7 +15,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from chaos.interop.ctk_import import Converted, Skipped, slug
+from chaos.interop.import_common import Converted, Skipped, slug
 
 API_VERSION = "chaos-mesh.org/v1alpha1"
 KINDS = ("NetworkChaos", "PodChaos", "StressChaos", "HTTPChaos")

@@ -28,36 +28,47 @@ an entry with no default used elsewhere keeps the activity in its CTK form, wher
 it. Nothing is read from the importing shell.
 
 Pure: the caller reads the file (:func:`finish` validates the result and sets aside faults and SLOs
-that do not validate, one by one).
+that do not validate, one by one). The native forms are in :mod:`chaos.interop.ctk_native`; what
+every importer shares (the result, parameters, :func:`finish`) in :mod:`chaos.interop.import_common`.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from chaos.interop.ctk import ACTIONS, GUARD, HELD_PROBE, PROBES, REDACTED, header_env
+from chaos.interop.ctk_native import (
+    DELETES,
+    NETWORK,
+    NETWORK_TYPES,
+    POD,
+    PROMETHEUS,
+    REMOVALS,
+    STRESS,
+    chaosmesh_fault,
+    http_probe,
+    pod_kill,
+    tolerance_objectives,
+)
 from chaos.interop.ctk_reach import reach_of
+from chaos.interop.import_common import (
+    REF_RE,
+    Converted,
+    NeedsRuntime,
+    Params,
+    Skipped,
+    Unconvertible,
+    finish,
+    seconds_text,
+    slug,
+    substitute,
+)
 
-NETWORK = "chaosk8s.chaosmesh.network.actions"
-STRESS = "chaosk8s.chaosmesh.stress.actions"
-POD = "chaosk8s.pod.actions"
-PROMETHEUS = "chaosprometheus.probes"
-NETWORK_TYPES = {"add_latency": "network-delay", "set_loss": "network-loss",
-                 "duplicate_packets": "network-duplicate", "corrupt_packets": "network-corrupt",
-                 "set_bandwidth": "network-bandwidth"}
-PERCENT_ARG = {"network-loss": "loss", "network-duplicate": "duplicate", "network-corrupt": "corrupt"}
-DELETES = {(NETWORK, "delete_network_fault"), (STRESS, "delete_stressor")}
 KNOWN_TOP = {"version", "title", "description", "tags", "configuration", "secrets", "controls",
              "steady-state-hypothesis", "method", "rollbacks", "extensions", "contributions", "runtime"}
-REF_RE = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
-WHOLE_REF_RE = re.compile(r"^\$\{([A-Za-z0-9_.-]+)\}$")
-
 INSTANTANEOUS: frozenset[tuple[str, str]] = frozenset({
     (POD, "terminate_pods"), (POD, "delete_pods"),
     ("chaosk8s.node.actions", "delete_nodes"),
@@ -76,342 +87,6 @@ SELF_BOUNDED: dict[tuple[str, str], str] = {
     ("chaosazure.chaosstudio.actions", "start_experiment"): "",
 }
 """Actions that carry their own end (AWS FIS templates, Chaos Mesh objects): no rollback needed."""
-REMOVALS = {NETWORK: "delete_network_fault", STRESS: "delete_stressor"}
-"""chaosk8s' removal of the Chaos Mesh object its actions create (by name and namespace)."""
-
-
-def slug(text: str) -> str:
-    """A DNS-1123 label from free text ("" when nothing is left); accents are transliterated
-    (``¿Qué ocurre…`` → ``que-ocurre``)."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    out = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return out[:63].rstrip("-")
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """One part of the CTK experiment that is not in the result, and why."""
-
-    where: str
-    reason: str
-    path: tuple[str | int, ...] = ()
-    """Where in the source document (for its line number)."""
-
-    def render(self) -> str:
-        return f"{self.where}: {self.reason}"
-
-
-@dataclass
-class Converted:
-    experiment: dict[str, Any]
-    skipped: list[Skipped] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    """Values chosen because the CTK document has none (e.g. a default duration), and forms chosen."""
-    fault_origins: list[str] = field(default_factory=list)
-    """Per fault of the result, where it came from (``method[2] (name)``)."""
-    fallbacks: dict[int, dict[str, Any]] = field(default_factory=dict)
-    """fault index → its ``chaostoolkit`` form, used when another fault of the experiment runs in that form."""
-
-    @property
-    def outcome(self) -> Literal["full", "partial", "refused"]:
-        """``full``: everything ran through; ``partial``: something was left out; ``refused``: no fault remains."""
-        if not self.experiment.get("spec", {}).get("faults"):
-            return "refused"
-        return "partial" if self.skipped else "full"
-
-
-class _Unconvertible(Exception):
-    def __init__(self, where: str, reason: str, path: tuple[str | int, ...] = ()) -> None:
-        super().__init__(reason)
-        self.skip = Skipped(where, reason, path)
-
-
-class _NeedsRuntime(Exception):
-    """The native form would need a value only known at run time: keep the CTK form."""
-
-
-# ------------------------------------------------------------------------ configuration → parameters
-
-
-def _param_name(key: str) -> str:
-    name = re.sub(r"\W", "_", key)
-    if not name or name[0].isdigit() or name in ("env", "true", "false", "none"):
-        name = "p_" + name
-    return name
-
-
-class _Params:
-    """``${key}`` (configuration or secrets) → ``{{ param }}``; the parameters it needs."""
-
-    def __init__(self, configuration: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
-        self.configuration = configuration
-        self.secret_values: dict[str, Any] = {}
-        for scope in secrets.values():
-            if isinstance(scope, dict):
-                self.secret_values.update(scope)
-        self.uses: dict[str, list[bool]] = {}
-        """parameter → for each use, whether it is a place that takes values from the environment."""
-        self.keys: dict[str, str] = {}
-
-    def ref(self, key: str, sink: bool, where: str) -> str:
-        if key in self.configuration:
-            value = self.configuration[key]
-        elif key in self.secret_values:
-            value = self.secret_values[key]
-            if not isinstance(value, dict) or value.get("type") != "env" or not sink:
-                raise _NeedsRuntime  # a secret goes only where Aftershock masks it; else chaoslib holds it
-        else:
-            raise _Unconvertible(where, f"${{{key}}} is neither in the configuration nor in the secrets")
-        if isinstance(value, dict) and "type" in value:
-            if value.get("type") != "env" or not value.get("key"):
-                raise _NeedsRuntime  # dynamic configuration: only chaoslib can compute it
-            if value.get("default") is None and not sink:
-                raise _NeedsRuntime
-        name = _param_name(key)
-        self.uses.setdefault(name, []).append(sink)
-        self.keys[name] = key
-        return f"{{{{ {name} }}}}"
-
-    def parameters(self, notes: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, uses in self.uses.items():
-            key = self.keys[name]
-            value = self.configuration.get(key, self.secret_values.get(key))
-            if isinstance(value, dict) and value.get("type") == "env":
-                env = str(value["key"])
-                default = value.get("default")
-                if all(uses):
-                    if default is None:
-                        out[name] = f"{{{{ env.{env} }}}}"
-                    else:
-                        escaped = str(default).replace("\\", "\\\\").replace("'", "\\'")
-                        out[name] = f"{{{{ env.{env} | default('{escaped}') }}}}"
-                else:
-                    out[name] = default
-                    notes.append(f"configuration.{key}: Chaos Toolkit reads ${env} at run time; Aftershock "
-                                 f"takes it as parameter {name} (default {default!r}): "
-                                 f"aftershock run --set {name}=…")
-            else:
-                out[name] = value
-        return out
-
-
-def _substitute(value: Any, params: _Params, where: str, sink: Callable[[str], bool]) -> Any:
-    """``${key}`` references in ``value`` → ``{{ param }}`` (``sink(arg)``: the argument takes env values)."""
-
-    def walk(v: Any, arg: str, at: str) -> Any:
-        if isinstance(v, str):
-            whole = WHOLE_REF_RE.match(v)
-            if whole:
-                return params.ref(whole.group(1), sink(arg), at)
-            return REF_RE.sub(lambda m: params.ref(m.group(1), sink(arg), at), v)
-        if isinstance(v, dict):
-            return {k: walk(x, arg or str(k), f"{at}.{k}") for k, x in v.items()}
-        if isinstance(v, list):
-            return [walk(x, arg, f"{at}[{i}]") for i, x in enumerate(v)]
-        return v
-
-    return walk(value, "", where)
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
-
-
-def _pairs(value: Any) -> dict[str, str]:
-    """``"k=v,k2=v2"`` or a mapping → labels."""
-    if not value:
-        return {}
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
-    out: dict[str, str] = {}
-    for item in str(value).split(","):
-        key, sep, val = item.partition("=")
-        if not sep:
-            raise ValueError(f"selector {item!r} is not key=value")
-        out[key.strip()] = val.strip()
-    return out
-
-
-def _names(value: Any) -> list[str]:
-    if not value:
-        return []
-    return [str(v).strip() for v in (value.split(",") if isinstance(value, str) else value)]
-
-
-def _number(value: Any) -> Any:
-    if _is_template(value):
-        return value
-    number = float(value)
-    if math.isnan(number):
-        raise ValueError("NaN")
-    return number
-
-
-def _int(value: Any) -> Any:
-    return value if _is_template(value) else int(value)
-
-
-def _seconds_text(seconds: float) -> str:
-    return f"{seconds:g}s"
-
-
-# ------------------------------------------------------------------------ native faults
-
-
-def _chaosmesh_fault(func: str, module: str, args: dict[str, Any], name: str, where: str
-                     ) -> tuple[dict[str, Any], str]:
-    """A chaosk8s Chaos Mesh action → (fault without duration, namespace), with chaosk8s' defaults."""
-    fault: dict[str, Any] = {"name": name}
-    namespace = str(args.get("ns") or "default")
-    selector: dict[str, Any] = {}
-    if args.get("namespaces_selectors"):
-        selector["namespaces"] = _names(args["namespaces_selectors"])
-    if args.get("label_selectors"):
-        selector["labels"] = _pairs(args["label_selectors"])
-    if args.get("annotations_selectors"):
-        selector["annotations"] = _pairs(args["annotations_selectors"])
-    if selector:
-        fault["selector"] = selector
-    mode = str(args.get("mode") or "one")
-    fault["mode"] = mode
-    if mode in ("fixed", "fixed-percent", "random-max-percent") and args.get("mode_value") is not None:
-        fault["value"] = str(args["mode_value"])
-    if module == NETWORK:
-        kind = NETWORK_TYPES[func]
-        fault["type"] = kind
-        fault["direction"] = str(args.get("direction") or "to")
-        if kind == "network-delay":
-            if not args.get("latency"):
-                raise _Unconvertible(where, "add_latency without latency")
-            fault["latency"] = str(args["latency"])
-            if args.get("jitter"):
-                fault["jitter"] = str(args["jitter"])
-        elif kind in PERCENT_ARG:
-            arg = PERCENT_ARG[kind]
-            if args.get(arg) is None:
-                raise _Unconvertible(where, f"{func} without {arg}")
-            fault["percent"] = _number(args[arg])
-        else:
-            for key in ("rate", "limit", "buffer", "peakrate", "minburst"):
-                if args.get(key) is not None:
-                    fault[key] = args[key] if key == "rate" else _int(args[key])
-        if args.get("correlation") is not None and kind != "network-bandwidth":
-            fault["correlation"] = _number(args["correlation"])
-        if args.get("target_annotations_selectors"):
-            raise _NeedsRuntime  # no peer annotation selector in Aftershock: chaosk8s writes it as it is
-        # chaosk8s always writes spec.target (target_mode defaults to "one"; an empty selector means the
-        # object's namespace): the peer is never wider than that.
-        target_mode = str(args.get("target_mode") or "one")
-        peer: dict[str, Any] = {"mode": target_mode,
-                                "namespaces": _names(args.get("target_namespaces_selectors")) or [namespace]}
-        if target_mode in ("fixed", "fixed-percent", "random-max-percent"):
-            peer["value"] = str(args.get("target_mode_value") or "")
-        if args.get("target_label_selectors"):
-            peer["labels"] = _pairs(args["target_label_selectors"])
-        if args.get("external_targets"):
-            peer["externalTargets"] = _names(args["external_targets"])
-        fault["peer"] = peer
-    else:
-        fault["type"] = "cpu-stress" if func == "stress_cpu" else "memory-stress"
-        if args.get("workers") is not None:
-            fault["workers"] = _int(args["workers"])
-        if func == "stress_cpu" and args.get("load") is not None:
-            fault["load"] = _int(args["load"])
-        if func == "stress_memory" and args.get("size") is not None:
-            fault["size"] = str(args["size"])
-        for key in ("container_names", "stressng_stressors", "oom_score", "time_to_get_to_size"):
-            if args.get(key):
-                raise _NeedsRuntime  # no Aftershock field for it
-    return fault, namespace
-
-
-def _pod_kill(args: dict[str, Any], name: str) -> tuple[dict[str, Any], str, list[str]]:
-    """terminate_pods → pod-kill (fault without duration, namespace, notes)."""
-    if args.get("name_pattern"):
-        raise _NeedsRuntime  # pods by name pattern: only chaosk8s selects them
-    notes: list[str] = []
-    fault: dict[str, Any] = {"name": name, "type": "pod-kill"}
-    if args.get("label_selector"):
-        fault["selector"] = {"labels": _pairs(args["label_selector"])}
-    qty = args.get("qty", 1)
-    if args.get("all"):
-        fault["mode"] = "all"
-    elif args.get("mode") == "percentage":
-        fault["mode"], fault["value"] = "fixed-percent", str(qty)
-    elif qty is not None and not _is_template(qty) and int(qty) > 1:
-        fault["mode"], fault["value"] = "fixed", str(qty)
-    else:
-        fault["mode"] = "one"
-    if not args.get("all") and not args.get("rand"):
-        notes.append("chaosk8s picks pods in alphabetic order unless rand is true; Chaos Mesh picks them at "
-                     "random (same count)")
-    if args.get("grace_period") is not None and int(args["grace_period"]) >= 0:
-        fault["gracePeriod"] = int(args["grace_period"])
-    return fault, str(args.get("ns") or "default"), notes
-
-
-# ------------------------------------------------------------------------ probes → SLOs
-
-
-def _objectives(tolerance: Any, where: str) -> list[tuple[str, str, float]]:
-    """A tolerance → [(name suffix, op, value)]."""
-    lo: Any
-    hi: Any
-    if isinstance(tolerance, dict) and tolerance.get("type") == "jsonpath" and "expect" in tolerance:
-        expect = tolerance["expect"]
-        if isinstance(expect, list):
-            if len(expect) != 1:
-                raise _Unconvertible(where, "a jsonpath tolerance expecting several values has no single objective")
-            expect = expect[0]
-        try:
-            return [("", "==", float(_number(expect)))]
-        except (TypeError, ValueError):
-            raise _Unconvertible(where, f"jsonpath expects {expect!r}, not a number") from None
-    if isinstance(tolerance, dict) and tolerance.get("type") == "range":
-        bounds = tolerance.get("range")
-    elif isinstance(tolerance, list) and len(tolerance) == 2 and not isinstance(tolerance[0], bool):
-        bounds = tolerance
-    else:
-        raise _Unconvertible(where, f"tolerance {tolerance!r}: only a jsonpath 'expect' (==) or a numeric "
-                                    "range converts to a PromQL objective")
-    try:
-        lo, hi = (float(_number(b)) for b in bounds or [])
-    except (TypeError, ValueError):
-        raise _Unconvertible(where, f"range {bounds!r} is not two numbers") from None
-    if lo == hi:
-        return [("", "==", lo)]
-    out: list[tuple[str, str, float]] = []
-    if not math.isinf(lo):
-        out.append(("-min" if not math.isinf(hi) else "", ">=", lo))
-    if not math.isinf(hi):
-        out.append(("-max" if not math.isinf(lo) else "", "<=", hi))
-    return out
-
-
-def _http_probe(provider: dict[str, Any], tolerance: Any, params: _Params, where: str) -> dict[str, Any]:
-    """A CTK HTTP probe whose tolerance is a status code (or several) → ``probe.http``."""
-    if isinstance(tolerance, bool) or not (isinstance(tolerance, int) or (
-            isinstance(tolerance, list) and tolerance and all(isinstance(t, int) and not isinstance(t, bool)
-                                                             for t in tolerance))):
-        raise _NeedsRuntime  # body/jsonpath/regex tolerances: chaoslib evaluates them
-    if provider.get("arguments"):
-        raise _NeedsRuntime  # a request body: CTK's form keeps it
-    expected = [tolerance] if isinstance(tolerance, int) else list(tolerance)
-    url = _substitute(provider.get("url"), params, f"{where}.provider.url", lambda _: True)
-    if not url:
-        raise _Unconvertible(where, "an HTTP probe without url")
-    http: dict[str, Any] = {"url": url, "method": str(provider.get("method") or "GET").upper(),
-                            "expectStatus": expected}
-    timeout = provider.get("timeout")
-    if isinstance(timeout, list):  # CTK: [connect, read]
-        timeout = max(float(t) for t in timeout)
-    if timeout is not None:
-        http["timeout"] = _seconds_text(float(timeout))
-    headers = provider.get("headers")
-    if headers:
-        http["headers"] = _substitute(headers, params, f"{where}.provider.headers", lambda _: True)
-    return http
 
 
 # ------------------------------------------------------------------------ CTK forms (the chaostoolkit kinds)
@@ -516,7 +191,7 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
     if carried is not None:
         return _convert_export(document, carried, name, source)
 
-    params = _Params(configuration, secrets_doc)
+    params = Params(configuration, secrets_doc)
     forms = _CtkForms(configuration, secrets_doc, notes)
     for key in document:
         if key not in KNOWN_TOP:
@@ -555,11 +230,11 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
 
     def deref(activity: Any, where: str, path: tuple[str | int, ...]) -> dict[str, Any]:
         if not isinstance(activity, dict):
-            raise _Unconvertible(where, "not an activity (a mapping)", path)
+            raise Unconvertible(where, "not an activity (a mapping)", path)
         if "ref" in activity and "provider" not in activity:
             target = named.get(str(activity["ref"]))
             if target is None:
-                raise _Unconvertible(where, f"ref {activity['ref']!r} names no activity defined before it", path)
+                raise Unconvertible(where, f"ref {activity['ref']!r} names no activity defined before it", path)
             return target
         if activity.get("name"):
             named[str(activity["name"])] = activity
@@ -592,11 +267,11 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
         tolerance = probe.get("tolerance")
         try:
             if provider.get("type") == "python" and module == PROMETHEUS and func in ("query", "query_interval"):
-                args = _substitute(provider.get("arguments") or {}, params, f"{where}.arguments",
+                args = substitute(provider.get("arguments") or {}, params, f"{where}.arguments",
                                    lambda _: False)
                 if not args.get("query"):
-                    raise _Unconvertible(where, "no query", path)
-                objectives = _objectives(tolerance, f"{where}.tolerance")
+                    raise Unconvertible(where, "no query", path)
+                objectives = tolerance_objectives(tolerance, f"{where}.tolerance")
                 if func == "query_interval":
                     notes.append(f"{where}: a range query ({args.get('start')} → {args.get('end')}) "
                                  "becomes an instant query evaluated every monitor interval")
@@ -609,17 +284,17 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
                     prometheus = params.ref("prometheus_base_url", True, "configuration.prometheus_base_url")
                 return out
             if provider.get("type") == "http":
-                return [{"name": unique(probe_name), "probe": {"http": _http_probe(provider, tolerance, params,
+                return [{"name": unique(probe_name), "probe": {"http": http_probe(provider, tolerance, params,
                                                                                    where)}}]
-            raise _NeedsRuntime
-        except (_NeedsRuntime, _Unconvertible) as exc:
+            raise NeedsRuntime
+        except (NeedsRuntime, Unconvertible) as exc:
             if not fallback:
-                if isinstance(exc, _Unconvertible):
+                if isinstance(exc, Unconvertible):
                     raise
-                raise _Unconvertible(where, f"{_describe(provider)} has no native SLO form (the chaostoolkit "
+                raise Unconvertible(where, f"{_describe(provider)} has no native SLO form (the chaostoolkit "
                                             "SLO source is not available)", path) from None
             if "tolerance" not in probe:
-                raise _Unconvertible(where, "a probe without a tolerance has nothing to hold", path) from None
+                raise Unconvertible(where, "a probe without a tolerance has nothing to hold", path) from None
             activity = _clean_activity({**probe, "provider": provider})
             return [{"name": unique(probe_name),
                      "probe": {"chaostoolkit": {"activity": activity, **forms.carried([activity])}}}]
@@ -639,7 +314,7 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
                 slos.append(slo)
                 steady.append(slo["name"])
             watched.add(id(probe))
-        except _Unconvertible as exc:
+        except Unconvertible as exc:
             skipped.append(Skipped(exc.skip.where, exc.skip.reason, exc.skip.path or path))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             skipped.append(Skipped(where, f"bad arguments: {exc}", path))
@@ -660,11 +335,11 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
             return str(own)
         pause = (activity.get("pauses") or {}).get("after")
         if isinstance(pause, int | float) and not isinstance(pause, bool) and pause > 0:
-            said.append(f"{where}: duration {_seconds_text(float(pause))} from pauses.after (the time Chaos "
+            said.append(f"{where}: duration {seconds_text(float(pause))} from pauses.after (the time Chaos "
                          "Toolkit waits before the next activity)")
-            return _seconds_text(float(pause))
-        said.append(f"{where}: no duration or pauses.after; using {_seconds_text(default)} ({why})")
-        return _seconds_text(default)
+            return seconds_text(float(pause))
+        said.append(f"{where}: no duration or pauses.after; using {seconds_text(default)} ({why})")
+        return seconds_text(default)
 
     def ctk_fault(activity: dict[str, Any], fault_name: str, where: str, sink: list[str]) -> dict[str, Any]:
         key = _provider_key(activity)
@@ -713,7 +388,7 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
                         slos.append(slo)
                     notes.append(f"{where}: a probe in the method becomes an SLO watched while the faults are live")
                     continue
-                raise _Unconvertible(where, "a probe in the method without a tolerance only records a value; "
+                raise Unconvertible(where, "a probe in the method without a tolerance only records a value; "
                                             "Aftershock records its SLOs while faults are live", path)
             if provider.get("type") == "python" and module == ACTIONS:
                 continue  # Aftershock's own extension: what its run does itself
@@ -731,19 +406,19 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
                 else None
             try:
                 if provider.get("type") != "python":
-                    raise _NeedsRuntime
+                    raise NeedsRuntime
                 native = (module == NETWORK and func in NETWORK_TYPES) or (
                     module == STRESS and func in ("stress_cpu", "stress_memory")) or (
                     module == POD and func == "terminate_pods")
                 if not native:
-                    raise _NeedsRuntime
-                args = _substitute(provider.get("arguments") or {}, params, f"{where}.arguments", lambda _: False)
+                    raise NeedsRuntime
+                args = substitute(provider.get("arguments") or {}, params, f"{where}.arguments", lambda _: False)
                 if module == POD:
-                    fault, ns, pod_notes = _pod_kill(args, fault_name)
+                    fault, ns, pod_notes = pod_kill(args, fault_name)
                     notes += [f"{where}: {n}" for n in pod_notes]
                     fault["duration"] = duration_of(activity, where, 30, "the window the SLOs are watched after it")
                 else:
-                    fault, ns = _chaosmesh_fault(str(func), str(module), args, fault_name, where)
+                    fault, ns = chaosmesh_fault(str(func), str(module), args, fault_name, where)
                     own = args.get("duration") if module == STRESS else None
                     fault["duration"] = duration_of(activity, where, 60 if module == NETWORK else 30,
                                                     "chaosk8s' own default" if module == STRESS else
@@ -753,9 +428,9 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
                 faults.append(fault)
                 namespaces.append(ns)
                 origins.append(where)
-            except _NeedsRuntime:
+            except NeedsRuntime:
                 if ctk_form is None:
-                    raise _Unconvertible(where, f"{_describe(provider)} has no native Aftershock form (the "
+                    raise Unconvertible(where, f"{_describe(provider)} has no native Aftershock form (the "
                                                 "chaostoolkit fault kind is not available)", path) from None
                 if "rollback" not in ctk_form:
                     actions.append((len(faults), {**activity, "provider": provider}))
@@ -763,7 +438,7 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
                 faults.append(ctk_form)
                 namespaces.append(None)
                 origins.append(where)
-        except _Unconvertible as exc:
+        except Unconvertible as exc:
             skipped.append(Skipped(exc.skip.where, exc.skip.reason, exc.skip.path or path))
         except (TypeError, ValueError, AttributeError) as exc:
             skipped.append(Skipped(where, f"bad arguments: {exc}", path))
@@ -774,7 +449,7 @@ def convert(document: Any, source: str = "", name: str | None = None, *, fallbac
         where = _where("rollbacks", i, raw)
         try:
             activity = deref(raw, where, path)
-        except _Unconvertible as exc:
+        except Unconvertible as exc:
             skipped.append(exc.skip)
             continue
         provider = dict(activity.get("provider") or {})
@@ -987,64 +662,4 @@ def _convert_export(document: dict[str, Any], carried: dict[str, Any], name: str
     return Converted(experiment, skipped, [], [f"method ({f.get('name')})" for f in faults])
 
 
-# ------------------------------------------------------------------------ validation, fault by fault
-
-_ITEM_RE = re.compile(r"^spec\.(faults|slos)\[(\d+)\]")
-PLACEHOLDER = "http://127.0.0.1:1"
-"""The value every ``{{ env.NAME }}`` gets while the result is validated: import never reads the shell."""
-
-
-def env_names(experiment: Mapping[str, Any]) -> set[str]:
-    return set(re.findall(r"env\.([A-Za-z_][A-Za-z0-9_]*)", repr(experiment)))
-
-
-def finish(converted: Converted, validate: Callable[[dict[str, Any], dict[str, str]], list[Any]]) -> list[Any]:
-    """Validate the result; a fault or SLO that does not validate is set aside with the reason — one
-    bad part is never fatal to the file. ``validate(document, environ)`` returns the loader's problems (``chaos.errors.Problem``).
-    Returns the problems that are not about one fault or SLO (the result cannot be written)."""
-    spec = converted.experiment.get("spec")
-    if not isinstance(spec, dict):
-        return []
-    for _ in range(2 * (len(spec.get("faults", [])) + len(spec.get("slos", []))) + 1):
-        if not spec.get("faults"):
-            return []
-        environ = dict.fromkeys(env_names(converted.experiment), PLACEHOLDER)
-        problems = validate(copy.deepcopy(converted.experiment), environ)
-        if not problems:
-            return []
-        per_item: dict[tuple[str, int], list[Any]] = {}
-        other = []
-        for problem in problems:
-            match = _ITEM_RE.match(problem.path)
-            if match:
-                per_item.setdefault((match.group(1), int(match.group(2))), []).append(problem)
-            else:
-                other.append(problem)
-        if not per_item:
-            return other
-        drop_faults: set[int] = set()
-        for (section, index), item_problems in sorted(per_item.items()):
-            text = "; ".join(f"{p.path}: {p.message}" + (f" ({p.hint})" if p.hint else "") for p in item_problems)
-            if section == "faults":
-                # a value the native form refuses would fail under `chaos run` too: reported, not kept
-                drop_faults.add(index)
-                origin = converted.fault_origins[index] if index < len(converted.fault_origins) else f"fault {index}"
-                converted.skipped.append(Skipped(origin, f"refused: {text}"))
-            else:
-                slo = spec["slos"][index]
-                converted.skipped.append(Skipped(f"SLO {slo.get('name')}", f"refused: {text}"))
-                slo["drop"] = True
-        if drop_faults:
-            spec["faults"] = [f for i, f in enumerate(spec["faults"]) if i not in drop_faults]
-            converted.fault_origins = [o for i, o in enumerate(converted.fault_origins) if i not in drop_faults]
-            kept = [i for i in range(len(spec["faults"]) + len(drop_faults)) if i not in drop_faults]
-            converted.fallbacks = {kept.index(i): f for i, f in converted.fallbacks.items() if i in kept}
-        if any(s.get("drop") for s in spec.get("slos", [])):
-            dropped = {s["name"] for s in spec["slos"] if s.get("drop")}
-            spec["slos"] = [s for s in spec["slos"] if not s.get("drop")]
-            spec["steadyState"] = [n for n in spec.get("steadyState", []) if n not in dropped]
-            if not spec["slos"]:
-                spec.pop("slos")
-            if not spec["steadyState"]:
-                spec.pop("steadyState")
-    return []
+__all__ = ["Converted", "Skipped", "convert", "finish", "slug"]

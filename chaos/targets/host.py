@@ -48,7 +48,9 @@ from chaos.targets.realisations import (
     KernelRealisation,
     KubeRealisation,
     ProxyRealisation,
+    planned_host_realisation,
     realisation_from_record,
+    realisation_to_record,
 )
 
 ADMIN_TIMEOUT = 5.0
@@ -140,27 +142,33 @@ class HostTarget:
     # ---------------------------------------------------------------- inject / remove
 
     async def inject(self, plan: HostFaultPlan, deadline: float) -> dict[str, Any]:
-        """Inject one planned fault with its absolute deadline; returns its realisation (for the store)."""
-        realisation = plan.realisation()
-        if plan.via == "proxy":
-            assert plan.proxy_fault is not None
-            fault = plan.proxy_fault.replace(deadline=deadline)
-            proxy = dict(plan.proxy)
-            if not proxy.get("admin"):
-                proxy.update(await self._spawn_proxy(proxy))
-                fault = fault.replace(upstream="")
-            realisation["proxy"] = proxy
-            realisation["proxy_fault"] = fault.to_dict()
-            self.trusted[str(proxy["admin"])] = proxy
-            token = proxy.get("token") or proxy_token(proxy, self.environ)
-            async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
-                await admin.add_fault(fault)
-            return realisation
-        if plan.via == "custom":
-            realiser, io = self._custom(plan.fault_type, plan.comment, deadline)
-            extra = await _plugin_call(plan.fault_type, "inject", realiser.inject(plan.custom, io))
-            realisation["params"] = {**plan.custom, **extra}
-            return realisation
+        """Inject one planned fault with its absolute deadline; returns its realisation's record (for the store)."""
+        planned = planned_host_realisation(plan)
+        match planned:
+            case ProxyRealisation():
+                assert plan.proxy_fault is not None
+                fault = plan.proxy_fault.replace(deadline=deadline)
+                proxy = dict(plan.proxy)
+                if not proxy.get("admin"):
+                    proxy.update(await self._spawn_proxy(proxy))
+                    fault = fault.replace(upstream="")
+                self.trusted[str(proxy["admin"])] = proxy
+                injected = dataclasses.replace(planned, proxy=proxy, proxy_fault=fault.to_dict())
+                record = realisation_to_record(injected)  # checked before the fault exists anywhere
+                token = proxy.get("token") or proxy_token(proxy, self.environ)
+                async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
+                    await admin.add_fault(fault)
+                return record
+            case CustomRealisation():
+                realiser, io = self._custom(plan.fault_type, plan.comment, deadline)
+                extra = await _plugin_call(plan.fault_type, "inject", realiser.inject(plan.custom, io))
+                return realisation_to_record(dataclasses.replace(planned, params={**plan.custom, **extra}))
+            case KernelRealisation():
+                return realisation_to_record(await self._inject_kernel(plan, planned, deadline))
+        raise TargetError(f"unknown host realisation {plan.via!r}")
+
+    async def _inject_kernel(self, plan: HostFaultPlan, planned: KernelRealisation,
+                             deadline: float) -> KernelRealisation:
         # kernel faults only: their modules are not on a proxy run's way to injection
         from chaos.clients.host.iptables import IptablesFaults
         from chaos.clients.host.tc import TcFaults
@@ -168,7 +176,7 @@ class HostTarget:
         k = plan.kernel
         run_id, fault_name = plan.comment.split(":")[1:3]
         runner = Runner(netns=k.get("netns"))
-        if plan.via == "iptables":
+        if planned.kind == "iptables":
             ipt = IptablesFaults(self.pid_dir, runner)
             if float(k.get("percent", 100)) >= 100:
                 rule = await asyncio.to_thread(ipt.add_partition, run_id, fault_name, deadline, port=k.get("port"),
@@ -177,14 +185,12 @@ class HostTarget:
                 rule = await asyncio.to_thread(ipt.add_loss, run_id, fault_name, float(k["percent"]), deadline,
                                                port=k.get("port"), address=k.get("address"),
                                                protocol=k.get("protocol", "tcp"))
-            realisation["rule"] = {"chain": rule.chain, "spec": list(rule.spec), "comment": rule.comment}
-            return realisation
-        if plan.via == "tc":
-            tcf = TcFaults(self.pid_dir, runner)
-            await asyncio.to_thread(tcf.add_bandwidth, run_id, fault_name, str(k["interface"]),
-                                    int(k["rate_bytes_per_s"]), deadline)
-            return realisation
-        raise TargetError(f"unknown host realisation {plan.via!r}")
+            return dataclasses.replace(planned, rule={"chain": rule.chain, "spec": list(rule.spec),
+                                                      "comment": rule.comment})
+        tcf = TcFaults(self.pid_dir, runner)
+        await asyncio.to_thread(tcf.add_bandwidth, run_id, fault_name, str(k["interface"]),
+                                int(k["rate_bytes_per_s"]), deadline)
+        return planned
 
     async def remove(self, realisation: Mapping[str, Any]) -> Removal:
         return await remove_realisation(realisation, self.state_dir, self.environ, trusted=self.trusted)
@@ -210,7 +216,7 @@ class HostTarget:
         token = record_token(proxy, self.environ, self.trusted)
         async with ProxyAdminClient(str(proxy["admin"]), str(token), timeout=ADMIN_TIMEOUT) as admin:
             await admin.update_fault(smaller)
-        return {**realisation, "proxy_fault": smaller.to_dict()}
+        return realisation_to_record(dataclasses.replace(typed, proxy_fault=smaller.to_dict()))
 
     async def set_weight(self, admin_url: str, token: str, service: str, weight: int, owner: str = "") -> int:
         async with ProxyAdminClient(admin_url, token, timeout=ADMIN_TIMEOUT) as admin:
@@ -437,7 +443,7 @@ class HostRunTarget:
     def planned_realisation(self, fault: str, deadline: float) -> Realisation:
         plan = self.plans[fault]
         pf = plan.proxy_fault.replace(deadline=deadline) if plan.proxy_fault else None
-        return dataclasses.replace(plan, proxy_fault=pf).realisation()
+        return realisation_to_record(planned_host_realisation(dataclasses.replace(plan, proxy_fault=pf)))
 
     async def inject(self, fault: str, deadline: float) -> Realisation:
         return await self.host.inject(self.plans[fault], deadline)

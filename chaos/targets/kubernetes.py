@@ -37,7 +37,7 @@ from chaos.policy.actions import Decision, Degrade, RevertHandle, WeightTarget
 from chaos.policy.actuators import Actuators, Degrader, RoutingDegrader
 from chaos.targets.base import Realisation, TargetContext, UndoContext
 from chaos.targets.lifecycle import Removal, Removed
-from chaos.targets.realisations import KubeRealisation, realisation_from_record
+from chaos.targets.realisations import KubeRealisation, realisation_from_record, realisation_to_record
 
 log = logging.getLogger("aftershock.kubernetes")
 INJECT_TIMEOUT_S = 60.0
@@ -139,10 +139,13 @@ class KubernetesRunTarget:
         return self._undo_deadline
 
     def planned_realisation(self, name: str, deadline: float = 0.0) -> Realisation:
+        return realisation_to_record(self._planned(name))
+
+    def _planned(self, name: str) -> KubeRealisation:
         obj = self.objects[name]
-        return {"kind": "kubernetes", "object": obj.body, "description": f"{obj.kind} {obj.namespace}/{obj.name}",
-                "kube": {"kubeconfig": self.kubeconfig, "context": self.kube.context,
-                         "namespace": self.kube.namespace}}
+        return KubeRealisation(object=obj.body, description=f"{obj.kind} {obj.namespace}/{obj.name}",
+                               kube={"kubeconfig": self.kubeconfig, "context": self.kube.context,
+                                     "namespace": self.kube.namespace})
 
     def _reaper_deadline(self, name: str, deadline: float) -> datetime:
         """When the reaper of ``name``'s namespace fires: the latest deadline of the faults there,
@@ -154,14 +157,14 @@ class KubernetesRunTarget:
 
     async def inject(self, name: str, deadline: float) -> Realisation:
         obj = self.objects[name]
-        realisation = self.planned_realisation(name)
+        planned = self._planned(name)
         if self.kube.reaper and obj.namespace not in self._reapers:
             kinds = sorted({o.kind for o in self.objects.values() if o.namespace == obj.namespace})
             reaper = await self.client.create_reaper(self.run_id, obj.namespace,
                                                      self._reaper_deadline(name, deadline), kinds=kinds)
             self._reapers[obj.namespace] = str((reaper or {}).get("job", ""))
         if obj.namespace in self._reapers:
-            realisation["reaper"] = self._reapers[obj.namespace]
+            planned = dataclasses.replace(planned, reaper=self._reapers[obj.namespace])
         self._created.add(name)
         await self.client.create(obj.body)
         try:
@@ -174,11 +177,10 @@ class KubernetesRunTarget:
             except ChaosError as exc:  # the engine removes it again; keep the first error
                 log.warning("removing %s after a failed injection: %s", name, exc)
             raise
-        realisation["status"] = status
-        return realisation
+        return realisation_to_record(dataclasses.replace(planned, status=status))
 
     async def remove(self, realisation: Mapping[str, Any]) -> Removal:
-        body = realisation["object"]
+        body = _kube(realisation).object
         report = await self.client.delete(body)
         self._removed.update(n for n, o in self.objects.items() if o.name == body["metadata"]["name"])
         return Removed(f"{report.object} deleted (attempts {report.attempts}, {report.waited:g}s)")
@@ -189,7 +191,8 @@ class KubernetesRunTarget:
     async def shrink(self, realisation: Mapping[str, Any], params: Mapping[str, Any],
                      fault_type: str = "chaos-mesh") -> dict[str, Any]:
         """Patch the live object smaller, as its fault kind's rendering says (``KubeRendering.shrink``)."""
-        obj = dict(realisation["object"])
+        typed = _kube(realisation)
+        obj = dict(typed.object)
         kind = registry.faults.get(fault_type)
         if kind is None or kind.kube is None:
             raise ActuatorError(f"shrink of {obj.get('kind')} {obj['metadata']['name']}: no installed fault kind "
@@ -199,7 +202,7 @@ class KubernetesRunTarget:
             raise ActuatorError(f"shrink of {obj.get('kind')} {obj['metadata']['name']}: none of "
                                 f"{sorted(params)} applies to this fault")
         updated = await self.client.patch_fault(obj, patch)
-        return {**realisation, "object": updated}
+        return realisation_to_record(dataclasses.replace(typed, object=updated))
 
     def actuators(self, http: Sequence[object]) -> Actuators:
         http_degrader = next((i for i in http if isinstance(i, Degrader)), None)
@@ -313,13 +316,18 @@ class _KubeWeights:
         return previous
 
 
+def _kube(realisation: Mapping[str, Any]) -> KubeRealisation:
+    record = realisation_from_record(realisation)
+    if not isinstance(record, KubeRealisation):
+        raise ActuatorError(f"a {type(record).__name__} is not removed by the Kubernetes target")
+    return record
+
+
 async def remove_kube_realisation(realisation: Mapping[str, Any]) -> Removal:
     """Delete a recorded Chaos Mesh object (and its run's reaper in that namespace) from the record alone."""
     from chaos.clients.record_trust import check_kubeconfig
 
-    record = realisation_from_record(realisation)
-    if not isinstance(record, KubeRealisation):
-        raise ActuatorError(f"a {type(record).__name__} is not removed by the Kubernetes target")
+    record = _kube(realisation)
     kube = record.kube
     check_kubeconfig(kube.get("kubeconfig"))  # a record never chooses which exec plugin runs
     settings = kube_settings(kube.get("kubeconfig"), kube.get("context"), kube.get("namespace"))

@@ -33,6 +33,6 @@ def test_renders_what_an_sre_watches() -> None:
     assert "checkout-p95" in text and "0.586" in text and "< 0.3" in text and "breached" in text
     assert "monitor" not in text.split("checkout-p95")[1].split("fault")[0]  # the monitor row is not an SLO
     assert "payment-delay" in text and "removed (rollback)" in text
-    assert "policy fast-rollback → rollback  target payment-delay" in text
+    assert "policy fast-rollback fired → rollback on payment-delay" in text
     assert "circuit payment-gateway: open (weight 0)" in text
     assert "verdict: deviated — recovered" in text

@@ -29,6 +29,7 @@ from chaos.clients.state import StateStore
 from chaos.compiling.host import plan_host
 from chaos.loading import load_text
 from chaos.targets.host import remove_realisation
+from chaos.targets.realisations import planned_host_realisation, realisation_to_record
 
 pytestmark = [pytest.mark.root]
 
@@ -68,7 +69,7 @@ def test_status_lists_our_tc_qdiscs(netns: Runner, tmp_path: Path) -> None:
                 "rate": "1mbps", "limit": 100, "buffer": 10000, "duration": "2m"}
     loaded = load_text(host_experiment("slow-link", [throttle]), "slow-link.yaml", environ={})
     (plan,) = plan_host(loaded.experiment, "run-tc1", {"throttle": deadline})
-    realisation = plan.realisation()
+    realisation = realisation_to_record(planned_host_realisation(plan))
     store.start_run("run-tc1", "slow-link", "slow-link.yaml", "host", time.time())
     store.record_fault("run-tc1", "throttle", plan.fault_type, realisation, deadline)
     TcFaults(state / "watchdogs", netns).add_bandwidth("run-tc1", "throttle", "as0",

@@ -145,9 +145,9 @@ async def test_watch_a_run_breach_and_recover(new_engine, make_app) -> None:  # 
         assert "breached" in statuses and statuses[-1] == "ok"
         log = live.query_one(DecisionLog)
         text = " ".join(" ".join(str(line.text) for line in log.lines).split())
-        assert "policy fast-rollback → rollback" in text
-        assert "evidence: checkout-p95 = 1.2 (objective < 0.8)" in text
-        assert "run finished: deviated" in text
+        assert "policy fast-rollback fired → rollback" in text
+        assert "evidence: checkout-p95 was 1.2 (objective < 0.8)" in text
+        assert "verdict: deviated" in text
         charts = live.query(SloChart)
         assert [c.view.name for c in charts] == ["checkout-p95", "error-rate", "payment-timeouts"]
         assert "deviated".upper() in str(live.query_one("#run-status").render())

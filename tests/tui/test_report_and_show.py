@@ -33,7 +33,7 @@ def test_show_is_a_timeline_in_words() -> None:
     text = "\n".join(lines)
     assert lines[0] == f"run {RUN}: demo-payment-latency — deviated"
     assert " s |" not in text and "breach to action s" not in text
-    assert "    +3.0 s  policy fast-rollback fired: rollback on payment-delay" in text
+    assert "    +3.0 s  policy fast-rollback fired → rollback on payment-delay" in text
     assert "checkout-p95 was 0.59 (objective < 0.3), breached" in text
     assert "removed payment-delay by the rollback" in text
     assert "\\u2192" not in text and "{'" not in text and "eval_time=" not in text

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from chaos.engine.events import FaultInjected, FaultRemoved, PolicyFired, RunStarted, SloSampled
+from chaos.engine.wording import evidence_text
 from chaos.slo.verdicts import Tick, Verdict
 from tui.state import Point, RunStore, parse_objective
-from tui.widgets.decision_log import format_evidence
 from tui.widgets.panels import countdown
 from tui.widgets.slo_chart import plot
 
@@ -72,6 +72,6 @@ def test_plot_draws_only_measured_points_and_leaves_gaps() -> None:
 
 def test_formatting() -> None:
     assert countdown(61.2) == "1:02" and countdown(-5) == "0:00"
-    assert format_evidence({"slo": "p95", "value": 0.91234, "objective": "< 0.8", "consecutive": 3}) == \
-        "p95 = 0.912 (objective < 0.8), 3 tick(s) breaching"
-    assert format_evidence({"reason": "x"}) == "reason=x"
+    assert evidence_text({"slo": "p95", "value": 0.91234, "objective": "< 0.8", "consecutive": 3}) == \
+        "p95 was 0.912 (objective < 0.8) for 3 ticks"
+    assert evidence_text({"reason": "x"}) == "x"

@@ -92,7 +92,8 @@ _SEVERITY_STYLE = {"info": "", "warning": "yellow", "error": "bold red", "succes
 
 def render_journal(journal: dict[str, Any], run_id: str) -> Text:
     """The run as a readable timeline (``chaos.timeline``, the wording of ``aftershock show``)."""
-    from chaos.timeline import entries, seconds, timing_label
+    from chaos.engine.wording import seconds, timing_label
+    from chaos.timeline import entries
 
     ours = journal.get("aftershock")
     ours = ours if isinstance(ours, dict) else {}

@@ -1,50 +1,38 @@
 """``DecisionLog``: the run's decisions with their evidence (PolicyFired, ActionApplied,
 ActionFailed, Reverted, breaker changes, removed faults), newest at the bottom.
 
-Fed by the live screen from :class:`tui.state.RunView`; :func:`format_decision` is pure.
+Fed by the live screen from :class:`tui.state.RunView`; :func:`format_decision` is pure and lays out
+the event's own words (:mod:`chaos.engine.wording`, as ``show`` and the report say them).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from rich.table import Table
 from rich.text import Text
 from textual.widgets import RichLog
 
 from tui.state import Decision, RunView
-from tui.widgets.slo_chart import fmt
 
 _MARK = {"info": ("·", ""), "warning": ("▲", "bold yellow"), "error": ("✖", "bold red"),
          "success": ("✔", "green")}
 
 
-def format_evidence(evidence: dict[str, Any]) -> str:
-    if not evidence:
-        return ""
-    slo = evidence.get("slo")
-    if slo is not None and "value" in evidence:
-        value = evidence.get("value")
-        text = f"{slo} = {fmt(value) if isinstance(value, int | float) else value}"
-        if evidence.get("objective"):
-            text += f" (objective {evidence['objective']})"
-        if evidence.get("consecutive"):
-            text += f", {evidence['consecutive']} tick(s) breaching"
-        return text
-    return ", ".join(f"{k}={v}" for k, v in evidence.items() if k not in ("query",))
-
-
-def format_decision(decision: Decision, started: float) -> Text:
+def format_decision(decision: Decision, started: float) -> Table:
+    """One decision: its time and mark in their own columns, its words beside them (a wrapped line
+    stays under the words, not under the time)."""
     mark, style = _MARK.get(decision.severity, ("·", ""))
-    text = Text(no_wrap=False)
-    text.append(f"{decision.at - started:+7.1f}s ", "dim")
-    text.append(f"{mark} ", style)
-    text.append(decision.title, style or None)
-    if decision.detail:
-        text.append(f"  {decision.detail}", "dim")
-    evidence = format_evidence(decision.evidence)
-    if evidence:
-        text.append(f"\n{'':11}evidence: {evidence}", "italic")
-    return text
+    body = Text()
+    body.append(decision.title, style or None)
+    if decision.evidence and decision.detail:  # a fired policy: why, on its own line
+        body.append(f"\nevidence: {decision.detail}", "italic")
+    elif decision.detail:
+        body.append(f"  {decision.detail}", "dim")
+    row = Table.grid(padding=(0, 1, 0, 0), expand=True)
+    row.add_column(width=8, justify="right", style="dim", no_wrap=True)
+    row.add_column(width=1, no_wrap=True)
+    row.add_column(ratio=1)
+    row.add_row(f"{decision.at - started:+.1f}s", Text(mark, style or ""), body)
+    return row
 
 
 class DecisionLog(RichLog):
@@ -71,5 +59,5 @@ class DecisionLog(RichLog):
         if new <= 0:
             return
         for decision in list(run.decisions)[-min(new, len(run.decisions)):]:
-            self.write(format_decision(decision, run.started))
+            self.write(format_decision(decision, run.started), expand=True)
         self.written = run.decision_total
