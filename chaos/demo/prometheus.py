@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import yaml
 
@@ -139,14 +140,16 @@ def _normalise_targets(targets: Targets | None) -> dict[str, list[str]]:
     return out
 
 
-def render_config(targets: Targets | None, scrape_interval: str = "1s") -> str:
-    """The ``prometheus.yml`` scraping ``targets`` every ``scrape_interval``."""
+def render_config(targets: Targets | None, scrape_interval: str = "1s",
+                  scrape_configs: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The ``prometheus.yml`` scraping ``targets`` every ``scrape_interval``, plus ``scrape_configs``
+    as given (e.g. ``kubernetes_sd_configs`` jobs)."""
     jobs = _normalise_targets(targets)
     config = {
         "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
                    "evaluation_interval": scrape_interval},
         "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(addresses)}]}
-                           for job, addresses in jobs.items()],
+                           for job, addresses in jobs.items()] + [dict(c) for c in scrape_configs],
     }
     return yaml.safe_dump(config, sort_keys=False)
 
@@ -162,8 +165,9 @@ class PrometheusServer:
     def __init__(self, targets: Targets | None = None, *, scrape_interval: str = "1s",
                  backfill_text: str | None = None, retention: str = "30d", lifecycle: bool = False,
                  ready_timeout_s: float = 30.0, stop_timeout_s: float = 10.0,
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), scrape_configs: Sequence[Mapping[str, Any]] = ()) -> None:
         self.binary = _binary(PROMETHEUS_BINARY, "prometheus")
+        self.scrape_configs = [dict(c) for c in scrape_configs]
         self.targets = _normalise_targets(targets)
         self.scrape_interval = scrape_interval
         self.retention = retention
@@ -217,7 +221,7 @@ class PrometheusServer:
             backfill(self.data_dir, self._backfill_text)
             self._backfill_text = None
         config = work / "prometheus.yml"
-        config.write_text(render_config(self.targets, self.scrape_interval), encoding="utf-8")
+        config.write_text(render_config(self.targets, self.scrape_interval, self.scrape_configs), encoding="utf-8")
         attempts = 1 if self.port is not None else 3
         last = ""
         for _ in range(attempts):
