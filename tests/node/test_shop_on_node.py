@@ -15,12 +15,14 @@ the verdict is ``deviated`` with nothing left on the cluster.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import http.server
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ import pytest
 from k8s_run.conftest import Cli, experiment, in_namespace, write
 
 from chaos.clients.kube import KubeSettings
-from chaos.clients.kube.reaper import reaper_manifests
+from chaos.clients.kube.reaper import REAPER_NAME, reaper_manifests
 from chaos.demo.prometheus import PrometheusServer
 
 from .conftest import NODE_TIMEOUT, pod_ready, wait_for
@@ -189,3 +191,44 @@ async def test_partition_breaches_rollback_recovers(node_testbed, shop: str, pro
     recovered = await cli.recover()
     assert recovered.rc == 0, recovered.stdout + recovered.stderr
 
+
+async def test_kill_9_mid_fault_the_reaper_cleans_up(node_testbed, shop: str, prom: PrometheusServer,  # type: ignore[no-untyped-def]
+                                                    tmp_path: Path) -> None:
+    """``aftershock run`` SIGKILLed while its partition is live: the namespace's installed reaper
+    (one sweep now, as a Job from its CronJob) deletes the object once its deadline has passed, Chaos
+    Mesh recovers (the orders are paid again), and ``aftershock recover`` finds nothing left to do."""
+    test_prometheus_scrapes_the_shop_pods(shop, prom)
+    cli = Cli(node_testbed.kubeconfig, tmp_path / "state", prom.url, tmp_path)
+    running = await cli.start(*cli.run_args(write(tmp_path, partition(shop, prom, "15s", [])), "--output", "json"))
+    try:
+        await running.until("FaultInjected", timeout=120)
+    finally:
+        running.proc.kill()
+        await running.proc.wait()
+    (obj,) = network_chaos(node_testbed, shop)
+    deadline = datetime.fromisoformat(obj["metadata"]["annotations"]["aftershock.io/deadline"]
+                                      .replace("Z", "+00:00")).timestamp()
+    await asyncio.sleep(max(0.0, deadline + 1 - time.time()))  # the deadline is the event the reaper waits for
+    assert network_chaos(node_testbed, shop), "Chaos Mesh's duration alone does not delete the object"
+    with node_testbed.admin() as api:
+        cron = api.get(f"/apis/batch/v1/namespaces/{shop}/cronjobs/aftershock-reaper").json()
+        job = {"apiVersion": "batch/v1", "kind": "Job",
+               "metadata": {"name": "reaper-after-kill", "namespace": shop, "labels": cron["metadata"]["labels"]},
+               "spec": cron["spec"]["jobTemplate"]["spec"]}
+        api.post(f"/apis/batch/v1/namespaces/{shop}/jobs", json=job).raise_for_status()
+        done = wait_for(api, f"/apis/batch/v1/namespaces/{shop}/jobs/reaper-after-kill",
+                        lambda j: any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                                      for c in (j.get("status") or {}).get("conditions") or []),
+                        "reaper sweep finished", timeout=240)
+        # the installed CronJob sweeps every minute too: whichever sweep came first deleted it
+        pods = [p for p in api.get(f"/api/v1/namespaces/{shop}/pods").json()["items"]
+                if p["spec"].get("serviceAccountName") == REAPER_NAME]
+        logs = "".join(api.get(f"/api/v1/namespaces/{shop}/pods/{p['metadata']['name']}/log").text for p in pods)
+        assert {c["type"]: c["status"] for c in done["status"]["conditions"]}.get("Complete") == "True", logs
+        assert f"deleted networkchaos/{obj['metadata']['name']}" in logs, logs
+        assert all(p["spec"]["containers"][0]["image"] == IMAGE for p in pods)
+    until(lambda: network_chaos(node_testbed, shop) == [], "Chaos Mesh recovered and dropped its finalizer")
+    until(lambda: float(query(prom, errors_query(shop))[0]["value"][1]) < 1.0, "the orders are paid again")
+    recovered = await cli.recover()
+    assert recovered.rc == 0, recovered.stdout + recovered.stderr
+    assert network_chaos(node_testbed, shop) == []
