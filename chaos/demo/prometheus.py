@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -118,14 +119,16 @@ def _normalise_targets(targets: Targets | None) -> dict[str, list[str]]:
     return out
 
 
-def render_config(targets: Targets | None, scrape_interval: str = "1s") -> str:
-    """The ``prometheus.yml`` scraping ``targets`` every ``scrape_interval``."""
+def render_config(targets: Targets | None, scrape_interval: str = "1s",
+                  scrape_configs: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The ``prometheus.yml`` scraping ``targets`` every ``scrape_interval``, plus ``scrape_configs``
+    as given (e.g. an ``http_sd_configs`` job)."""
     jobs = _normalise_targets(targets)
     config = {
         "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
                    "evaluation_interval": scrape_interval},
         "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(addresses)}]}
-                           for job, addresses in jobs.items()],
+                           for job, addresses in jobs.items()] + [dict(c) for c in scrape_configs],
     }
     return yaml.safe_dump(config, sort_keys=False)
 
@@ -143,7 +146,7 @@ class PrometheusServer(LoopbackDaemon):
     def __init__(self, targets: Targets | None = None, *, scrape_interval: str = "1s",
                  backfill_text: str | None = None, retention: str = "30d", lifecycle: bool = False,
                  ready_timeout_s: float = 30.0, stop_timeout_s: float = 10.0,
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), scrape_configs: Sequence[Mapping[str, Any]] = ()) -> None:
         super().__init__(find_binary(PROMETHEUS_BINARY, "prometheus", package="prometheus"),
                          ready_timeout_s=ready_timeout_s, stop_timeout_s=stop_timeout_s)
         self.targets = _normalise_targets(targets)
@@ -151,6 +154,7 @@ class PrometheusServer(LoopbackDaemon):
         self.retention = retention
         self.lifecycle = lifecycle
         self.extra_args = list(extra_args)
+        self.scrape_configs = [dict(c) for c in scrape_configs]
         self._backfill_text = backfill_text
 
     @property
@@ -162,7 +166,7 @@ class PrometheusServer(LoopbackDaemon):
         if self._backfill_text is not None:
             backfill(self.data_dir, self._backfill_text)
             self._backfill_text = None
-        (self.workdir / "prometheus.yml").write_text(render_config(self.targets, self.scrape_interval),
+        (self.workdir / "prometheus.yml").write_text(render_config(self.targets, self.scrape_interval, self.scrape_configs),
                                                      encoding="utf-8")
 
     def args(self, port: int) -> list[str]:

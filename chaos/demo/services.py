@@ -1,7 +1,8 @@
 """Demo services for ``aftershock demo``: payment gateway (primary + backup) and order service.
 
 All run on one asyncio loop in one process (``python -m chaos.demo.services --config JSON``, started by
-:class:`chaos.demo.stack.DemoStack`), loopback only, each on its own port with its own ``/metrics``
+:class:`chaos.demo.stack.DemoStack`), loopback only (``--host 0.0.0.0`` in a pod, as on the node
+testbed), each on its own port with its own ``/metrics``
 (own, non-global Prometheus registries). The order service pays through ``payment_url`` (the fault
 proxy) unless switched to the backup channel via ``POST /fallback {"channel": "backup"}``, which calls
 the backup gateway directly. The optional load generator (:mod:`chaos.demo.loadgen`) runs here too.
@@ -19,7 +20,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import httpx
 from aiohttp import web
@@ -181,10 +182,11 @@ async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRun
     return runner, f"{bound[0]}:{bound[1]}"
 
 
-async def serve(config: ServicesConfig, stop: asyncio.Event) -> None:
-    """Run every demo service until ``stop`` is set; prints the ready line once all listen."""
-    if not config.host.startswith("127.") and config.host != "localhost":
-        raise ValueError("demo services listen on loopback only")
+async def serve(config: ServicesConfig, stop: asyncio.Event, any_address: bool = False) -> None:
+    """Run every demo service until ``stop`` is set; prints the ready line once all listen. Loopback
+    only, unless ``any_address`` (``--host``: in a pod, where the pod's own IP must answer)."""
+    if not any_address and not config.host.startswith("127.") and config.host != "localhost":
+        raise ValueError("demo services listen on loopback only (in a pod: --host 0.0.0.0)")
     rng = random.Random()
     runners: list[web.AppRunner] = []
     try:
@@ -216,9 +218,13 @@ async def serve(config: ServicesConfig, stop: asyncio.Event) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaos.demo.services")
     parser.add_argument("--config", default="{}", help="ServicesConfig as JSON")
+    parser.add_argument("--host", default=None,
+                        help="listen address (default: the config's, loopback); e.g. 0.0.0.0 in a pod")
     args = parser.parse_args(argv)
     try:
         config = ServicesConfig.from_json(args.config)
+        if args.host is not None:
+            config = replace(config, host=args.host)
     except (ValueError, TypeError) as exc:
         print(json.dumps({"ready": False, "error": str(exc)}), flush=True)
         return 2
@@ -228,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await serve(config, stop)
+        await serve(config, stop, any_address=args.host is not None)
 
     try:
         asyncio.run(run())

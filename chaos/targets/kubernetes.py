@@ -21,6 +21,7 @@ from typing import Any
 from chaos import registry
 from chaos.actions.circuit_break import CircuitBreakPolicy
 from chaos.clients.kube import (
+    DeleteReport,
     KubernetesTarget,
     KubeSettings,
     Permission,
@@ -183,7 +184,8 @@ class KubernetesRunTarget:
         body = _kube(realisation).object
         report = await self.client.delete(body)
         self._removed.update(n for n, o in self.objects.items() if o.name == body["metadata"]["name"])
-        return Removed(f"{report.object} deleted (attempts {report.attempts}, {report.waited:g}s)")
+        return Removed(f"{report.object} deleted (attempts {report.attempts}, {report.waited:g}s)"
+                       + _forced_words(report))
 
     async def present(self, realisation: Mapping[str, Any]) -> bool | None:
         return None  # Chaos Mesh reports its own state; the driver does not poll the API server for it
@@ -226,6 +228,13 @@ class KubernetesRunTarget:
                         self.run_id, exc)
         finally:
             await self.client.close()
+
+
+def _forced_words(report: DeleteReport) -> str:
+    if not report.forced:
+        return ""
+    words = "; Chaos Mesh never injected it, so it was told to drop its finalizer (cleanFinalizer: forced)"
+    return words + (f"; its entries cleared from podnetworkchaos {', '.join(report.cleared)}" if report.cleared else "")
 
 
 class _KubeShrinker:
@@ -335,7 +344,7 @@ async def remove_kube_realisation(realisation: Mapping[str, Any]) -> Removal:
     try:
         obj = dict(record.object)
         report = await target.delete(obj)
-        detail = f"{report.object} deleted"
+        detail = f"{report.object} deleted" + _forced_words(report)
         run_id = (obj["metadata"].get("labels") or {}).get(RUN_LABEL, "")
         namespace = obj["metadata"].get("namespace") or settings.namespace
         if run_id:

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from k8s_run.conftest import metrics  # noqa: F401  (one real Prometheus per session, a gauge per test)
 from kube.testbed import SCRIPT, Testbed
 
 NODE_TIMEOUT = 600

@@ -8,23 +8,25 @@ outcome from the objects' status.
   payment gateway, removal restores it (checked from inside the pod, with exec);
 - NetworkChaos bandwidth: tc tbf, injected and recovered;
 - NetworkChaos delay needs netem, which this kernel lacks: Chaos Mesh reports the failure and
-  Aftershock's wait raises with Chaos Mesh's reason; Chaos Mesh then holds its finalizer (it keeps
-  retrying the Apply), which the removal reports without stripping it.
+  Aftershock's wait raises with Chaos Mesh's reason; its records show nothing was injected, so the
+  removal asks Chaos Mesh to drop its finalizer (``cleanFinalizer: forced``) and nothing is left.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from k8s_run.conftest import GOOD, Cli, Metrics, experiment, in_namespace, write
 from kubernetes import client, config
 from kubernetes.stream import stream
 
 from chaos.clients.kube import KubernetesTarget, KubeSettings
-from chaos.errors import ActuatorError, TargetError
+from chaos.errors import TargetError
 
 from .conftest import NODE_TIMEOUT, pod_ready, wait_for
 
@@ -170,18 +172,62 @@ async def test_container_kill_restarts_the_container(node_testbed, shop: str, ta
 
 async def test_netem_delay_fails_with_chaos_meshs_reason(node_testbed, shop: str, target: KubernetesTarget) -> None:
     """No netem in this kernel: the daemon's `tc qdisc add ... netem` fails, Chaos Mesh records the
-    failed Apply, and Aftershock's wait raises with Chaos Mesh's reason in words. Chaos Mesh then keeps
-    retrying the Apply and holds its `chaos-mesh/records` finalizer: the removal reports that, naming
-    the finalizer and the manual step, and never strips it (nothing was injected: traffic flows)."""
+    failed Apply, and Aftershock's wait raises with Chaos Mesh's reason in words. Chaos Mesh would then
+    retry the Apply forever and hold its `chaos-mesh/records` finalizer; its records show nothing was
+    injected, so the removal sets Chaos Mesh's `cleanFinalizer: forced` annotation: the object is gone
+    (404), the pod's PodNetworkChaos keeps none of its entries, and traffic flows."""
     obj = network(shop, "cm-delay", {"action": "delay", "delay": {"latency": "200ms"}})
+    name = obj["metadata"]["name"]
     await target.create(obj)
     with pytest.raises(TargetError) as failed:
         await target.wait_injected(obj, timeout=30)
     message = str(failed.value)
-    assert f"{shop}/{obj['metadata']['name']} was not injected" in message
+    assert f"{shop}/{name} was not injected" in message
     assert "unable to set tcs for pod order" in message  # Chaos Mesh's own words, from the record's events
-    impatient = dataclasses.replace(target.settings, finalizer_timeout=3, delete_attempts=1)
-    async with KubernetesTarget.from_settings(impatient) as quick:
-        with pytest.raises(ActuatorError, match="chaos-mesh/records"):
-            await quick.delete(obj)
+    report = await target.delete(obj)
+    assert report.gone and report.forced
+    assert report.cleared == [f"{shop}/order"]
+    with node_testbed.admin() as api:
+        assert api.get(f"/apis/chaos-mesh.org/v1alpha1/namespaces/{shop}/networkchaos/{name}").status_code == 404
+        pnc = api.get(f"/apis/chaos-mesh.org/v1alpha1/namespaces/{shop}/podnetworkchaos/order")
+        if pnc.status_code == 200:
+            spec = pnc.json().get("spec") or {}
+            assert not [e for k in ("ipsets", "iptables", "tcs") for e in spec.get(k) or []
+                        if e.get("source") == f"{shop}/{name}"], spec
+    assert call_payment(node_testbed, shop) == "200"
+
+
+async def test_an_injected_object_keeps_its_finalizer_reported(node_testbed, shop: str,
+                                                               target: KubernetesTarget) -> None:
+    """The forced clean is for never-injected objects only: an injected one is recovered by Chaos Mesh
+    as before (its finalizer is never forced away by us)."""
+    obj = network(shop, "cm-bw2", {"action": "bandwidth", "direction": "to",
+                                   "bandwidth": {"rate": "1mbps", "limit": 20971520, "buffer": 10000}})
+    await target.create(obj)
+    await target.wait_injected(obj, timeout=90)
+    report = await target.delete(obj)
+    assert report.gone and not report.forced
+
+
+async def test_a_run_whose_fault_cannot_inject_ends_error_and_leaves_nothing(
+        node_testbed, shop: str, metrics: Metrics, tmp_path: Path) -> None:
+    """The real CLI on the node: a network-delay fault (netem, absent here) is created, Chaos Mesh
+    fails to inject it, the run ends ``error`` with Chaos Mesh's reason in words, and no chaos object
+    of the run is left (Chaos Mesh dropped its finalizer itself after the forced clean)."""
+    series = "node_netem_run"
+    await metrics.settle(series, GOOD)
+    doc = in_namespace(experiment("node-netem", series, duration="10s"), shop)
+    cli = Cli(node_testbed.kubeconfig, tmp_path / "state", metrics.url, tmp_path)
+    result = await cli.run(write(tmp_path, doc), "--output", "json", timeout=180)
+    text = result.stdout + result.stderr
+    (final,) = result.of("RunFinished")
+    assert final["verdict"] == "error", text
+    assert result.rc != 0
+    assert "unable to set tcs for pod order" in text, text  # Chaos Mesh's own reason, in the run's words
+    with node_testbed.admin() as api:
+        left = api.get(f"/apis/chaos-mesh.org/v1alpha1/namespaces/{shop}/networkchaos",
+                       params={"labelSelector": "app.kubernetes.io/managed-by=aftershock"}).json()["items"]
+        assert left == [], json.dumps(left)[:2000]
+    recovered = await cli.recover()
+    assert recovered.rc == 0, recovered.stdout + recovered.stderr
     assert call_payment(node_testbed, shop) == "200"

@@ -16,7 +16,10 @@ from chaos.clients.kube.context import (
     CHAOS_API_VERSION,
     CHAOS_GROUP,
     CHAOS_VERSION,
+    CLEAN_FINALIZER_ANNOTATION,
+    CLEAN_FINALIZER_FORCED,
     DEFAULT_CHAOS_KINDS,
+    FINALIZER,
     MANAGED_BY,
     MANAGER,
     RUN_LABEL,
@@ -125,11 +128,119 @@ def injection_state(obj: Mapping[str, Any]) -> InjectionState:
     for rec in (status.get("experiment") or {}).get("containerRecords") or []:
         records.append({"id": str(rec.get("id", "")), "phase": str(rec.get("phase", ""))})
         for event in rec.get("events") or []:
-            if event.get("type") == "Failed" and event.get("message"):
-                failures.append(f"{rec.get('id', '?')}: {event['message']}")
+            said = f"{rec.get('id', '?')}: {event.get('message')}"
+            if event.get("type") == "Failed" and event.get("message") and said not in failures:
+                failures.append(said)  # Chaos Mesh retries: the same reason once
     injected = (conditions.get("AllInjected") == "True" and bool(records)
                 and all(r["phase"] == "Injected" for r in records))
     return InjectionState(injected, conditions, records, failures)
+
+
+NOT_INJECTED = "Not Injected"
+"""Chaos Mesh's record phase before any injection; ``Not Injected/<step>`` while an Apply is pending."""
+
+
+def never_injected(obj: Mapping[str, Any]) -> bool:
+    """True when Chaos Mesh's records show the object was never injected on any target (pure): it
+    has records, every one is in a ``Not Injected`` phase (``Not Injected/Wait`` included: an Apply
+    that never completed) and none counts an injection. An object without records is not judged."""
+    records = ((obj.get("status") or {}).get("experiment") or {}).get("containerRecords") or []
+    return bool(records) and all(
+        isinstance(r, dict) and str(r.get("phase", "")).startswith(NOT_INJECTED) and not r.get("injectedCount")
+        for r in records)
+
+
+def failing_apply(obj: Mapping[str, Any]) -> bool:
+    """True when some record was never injected and its latest event is a failed Apply: Chaos Mesh is
+    retrying an injection that keeps failing (pure)."""
+    records = ((obj.get("status") or {}).get("experiment") or {}).get("containerRecords") or []
+    for r in records:
+        if not isinstance(r, dict) or not str(r.get("phase", "")).startswith(NOT_INJECTED) or r.get("injectedCount"):
+            continue
+        events = r.get("events") or []
+        if events and events[-1].get("type") == "Failed" and events[-1].get("operation") == "Apply":
+            return True
+    return False
+
+
+def needs_forced_clean(obj: Mapping[str, Any]) -> bool:
+    """A deleted object of ours (managed-by + run-id) that Chaos Mesh holds by its records finalizer
+    and would hold forever: its records show it was never injected on any target, or (NetworkChaos)
+    an injection that keeps failing. Chaos Mesh's pipeline requeues the failed Apply before its
+    finalizer step, so those (and only those) get ``cleanFinalizer: forced`` and, for a NetworkChaos,
+    their entries cleared from the per-pod PodNetworkChaos records, which is exactly the recovery
+    Chaos Mesh would commit for every record of it. A PodChaos/StressChaos/... injected somewhere
+    keeps its finalizer: only Chaos Mesh can recover it."""
+    m = meta(obj)
+    labels = m.get("labels") or {}
+    stuck = never_injected(obj) or (obj.get("kind") == "NetworkChaos" and failing_apply(obj))
+    return (labels.get(MANAGED_BY) == MANAGER and bool(labels.get(RUN_LABEL))
+            and bool(m.get("deletionTimestamp")) and FINALIZER in (m.get("finalizers") or [])
+            and (m.get("annotations") or {}).get(CLEAN_FINALIZER_ANNOTATION) != CLEAN_FINALIZER_FORCED
+            and stuck)
+
+
+def force_clean_finalizer(ctx: KubeContext, kind: str, namespace: str, name: str) -> None:
+    """Annotate ``cleanFinalizer: forced`` so Chaos Mesh drops its finalizer itself (never-injected
+    objects of ours only: the caller checks :func:`needs_forced_clean`)."""
+    body = {"metadata": {"annotations": {CLEAN_FINALIZER_ANNOTATION: CLEAN_FINALIZER_FORCED}}}
+    ctx.caller.call(f"annotate {kind} {namespace}/{name} {CLEAN_FINALIZER_ANNOTATION}={CLEAN_FINALIZER_FORCED}",
+                    ctx.custom.patch_namespaced_custom_object, CHAOS_GROUP, CHAOS_VERSION, namespace,
+                    ctx.plural(kind), name, body, accept=(404,), _content_type=MERGE_PATCH)
+
+
+POD_NETWORK_CHAOS = "podnetworkchaos"
+_PNC_LISTS = ("ipsets", "iptables", "tcs")
+
+
+def without_source(pnc: Mapping[str, Any], source: str) -> dict[str, list[Any]] | None:
+    """The ``spec`` lists of a PodNetworkChaos with the entries of ``source`` (``ns/name`` of a
+    NetworkChaos) taken out, or None when it has none (pure)."""
+    spec = pnc.get("spec") or {}
+    kept = {k: [e for e in spec.get(k) or [] if not (isinstance(e, dict) and e.get("source") == source)]
+            for k in _PNC_LISTS}
+    return None if all(len(kept[k]) == len(spec.get(k) or []) for k in _PNC_LISTS) else kept
+
+
+def network_record_pods(obj: Mapping[str, Any]) -> list[str]:
+    """The pods (``ns/name``) a NetworkChaos's records name: where its PodNetworkChaos entries live (pure)."""
+    if obj.get("kind") != "NetworkChaos":
+        return []
+    records = ((obj.get("status") or {}).get("experiment") or {}).get("containerRecords") or []
+    return sorted({str(r.get("id", "")) for r in records if str(r.get("id", "")).count("/") == 1})
+
+
+def clear_pod_network_entries(ctx: KubeContext, obj: Mapping[str, Any]) -> list[str]:
+    """For a forced clean of a NetworkChaos: take its entries out of the per-pod PodNetworkChaos
+    records Chaos Mesh keeps (what its own Recover commits), so the daemon stops retrying them and
+    Chaos Mesh's Apply stops failing. Only entries whose ``source`` is this object; returns the pods
+    whose record changed."""
+    _, namespace, name = identity(obj, ctx.settings.namespace)
+    source = f"{namespace}/{name}"
+    cleared = []
+    for pod in network_record_pods(obj):
+        pod_ns, pod_name = pod.split("/")
+        for _ in range(5):  # optimistic concurrency: the controller updates the same object
+            reply = ctx.caller.call(f"read podnetworkchaos {pod}", ctx.custom.get_namespaced_custom_object,
+                                    CHAOS_GROUP, CHAOS_VERSION, pod_ns, POD_NETWORK_CHAOS, pod_name,
+                                    accept=(404,))
+            kept = None if reply.status == 404 else without_source(reply.body, source)
+            if kept is None:
+                break
+            body = {"metadata": {"resourceVersion": meta(reply.body).get("resourceVersion")}, "spec": kept}
+            patched = ctx.caller.call(f"clear {source} from podnetworkchaos {pod}",
+                                      ctx.custom.patch_namespaced_custom_object, CHAOS_GROUP, CHAOS_VERSION,
+                                      pod_ns, POD_NETWORK_CHAOS, pod_name, body, accept=(404, 409),
+                                      _content_type=MERGE_PATCH)
+            if patched.status == 409:
+                continue
+            if patched.status != 404:
+                cleared.append(pod)
+            break
+        else:
+            raise ActuatorError(f"{ref(obj)}: podnetworkchaos {pod} kept changing; its entries of {source} "
+                                "are still there")
+    return cleared
 
 
 def delete_once(ctx: KubeContext, kind: str, namespace: str, name: str) -> bool:

@@ -25,6 +25,10 @@ POD_CHAOS_KINDS = ("NetworkChaos", "PodChaos", "StressChaos", "HTTPChaos", "IOCh
 """Chaos Mesh kinds that select pods: what the collision check lists (not PodNetworkChaos and the
 other per-pod records Chaos Mesh keeps for itself, nor Schedules/Workflows)."""
 FINALIZER = "chaos-mesh/records"
+CLEAN_FINALIZER_ANNOTATION = "chaos-mesh.chaos-mesh.org/cleanFinalizer"
+"""Chaos Mesh's own switch (``controllers/common/finalizers``): on a deleted object annotated
+``forced`` its controller drops :data:`FINALIZER` without recovering any record."""
+CLEAN_FINALIZER_FORCED = "forced"
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "aftershock"

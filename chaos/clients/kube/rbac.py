@@ -113,14 +113,18 @@ def pod_fault_permissions(namespace: str) -> list[Permission]:
 def required_permissions(namespaces: Iterable[str], chaos_plurals: Iterable[str],
                          reaper: bool = True) -> list[Permission]:
     """The base set of a Chaos Mesh run in every namespace involved: the verbs on the kinds it
-    creates, ``list`` on every pod-selecting kind (the collision check reads them), pods, PDBs and
-    ``get`` of the namespace's reaper CronJob (by name: the run checks the switch is armed; it creates
+    creates, ``list`` on every pod-selecting kind (the collision check reads them), ``get``/``patch``
+    of ``podnetworkchaos`` when it creates NetworkChaos (``chaosmesh.clear_pod_network_entries``),
+    pods, PDBs and ``get`` of the namespace's reaper CronJob (by name: the run checks the switch is armed; it creates
     no Job, ServiceAccount, Role or RoleBinding — :mod:`chaos.clients.kube.reaper`)."""
     out: set[Permission] = set()
+    chaos_plurals = sorted(set(chaos_plurals))
     for ns in namespaces:
         for plural in chaos_plurals:
             out |= {Permission(ns, CHAOS_GROUP, plural, v) for v in CHAOS_VERBS}
         out |= {Permission(ns, CHAOS_GROUP, kind.lower(), "list") for kind in POD_CHAOS_KINDS}
+        if "networkchaos" in chaos_plurals:  # a never-injected one's entries are cleared after a forced clean
+            out |= {Permission(ns, CHAOS_GROUP, "podnetworkchaos", v) for v in ("get", "patch")}
         out |= {Permission(ns, "", "pods", v) for v in ("get", "list")}
         out.add(Permission(ns, "policy", "poddisruptionbudgets", "list"))
         if reaper:

@@ -51,6 +51,10 @@ class DeleteReport:
     attempts: int
     waited: float
     finalizers: list[str] = field(default_factory=list)
+    forced: bool = False
+    """Never injected: Chaos Mesh was told to drop its finalizer (``cleanFinalizer: forced``)."""
+    cleared: list[str] = field(default_factory=list)
+    """Pods (``ns/name``) whose PodNetworkChaos records were rid of this object's entries (forced clean)."""
 
 
 class KubernetesTarget:
@@ -171,22 +175,35 @@ class KubernetesTarget:
                           "chaos-daemon and chaos-controller-manager logs in the chaos-mesh namespace")
 
     async def delete(self, obj: Mapping[str, Any]) -> DeleteReport:
-        """Delete and wait until it is gone; 404 is success. A ``chaos-mesh/records`` finalizer that
-        outlives every round is reported (ActuatorError), never stripped."""
+        """Delete and wait until it is gone; 404 is success. When Chaos Mesh's records show our object
+        was never injected on any target (a failed Apply it would retry forever), it is annotated
+        ``cleanFinalizer: forced`` so Chaos Mesh drops its finalizer itself, and a NetworkChaos's
+        entries in the per-pod PodNetworkChaos records are taken out once it is gone. A
+        ``chaos-mesh/records`` finalizer on an object that was injected somewhere and outlives every
+        round is reported (ActuatorError), never stripped."""
         kind, ns, name = identity(obj, self.settings.namespace)
         loop = asyncio.get_running_loop()
         start = loop.time()
         s = self.settings
         finalizers: list[str] = []
+        forced: dict[str, Any] | None = None
         for attempt in range(1, max(1, s.delete_attempts) + 1):
             if await self._run(chaosmesh.delete_once, self._ctx, kind, ns, name):
-                return DeleteReport(ref(obj), True, attempt, round(loop.time() - start, 3))
+                return await self._gone(obj, attempt, loop.time() - start, forced)
             round_end = loop.time() + s.finalizer_timeout
             while True:
                 current = await self._run(chaosmesh.read, self._ctx, kind, ns, name)
                 if current is None:
-                    return DeleteReport(ref(obj), True, attempt, round(loop.time() - start, 3))
+                    return await self._gone(obj, attempt, loop.time() - start, forced)
                 finalizers = list(meta(current).get("finalizers") or [])
+                if chaosmesh.needs_forced_clean(current):
+                    # Never injected anywhere: Chaos Mesh retries the failed Apply forever, and its
+                    # pipeline requeues before the finalizer step; with our PodNetworkChaos entries
+                    # gone the Apply stops failing and the forced clean drops the finalizer.
+                    await self._run(chaosmesh.force_clean_finalizer, self._ctx, kind, ns, name)
+                    forced = current
+                    await self._run(chaosmesh.clear_pod_network_entries, self._ctx, forced)
+                    continue
                 if loop.time() >= round_end:
                     break
                 await asyncio.sleep(s.poll_interval)
@@ -201,6 +218,16 @@ class KubernetesTarget:
         if FINALIZER not in finalizers:
             hint = f"it is still present with finalizers {finalizers or 'none'} after {waited:.0f}s"
         raise ActuatorError(f"{ref(obj)} could not be removed: {hint}")
+
+    async def _gone(self, obj: Mapping[str, Any], attempt: int, waited: float,
+                    forced: dict[str, Any] | None) -> DeleteReport:
+        """The object is gone; after a forced clean, its entries in Chaos Mesh's per-pod records are
+        cleared once more (an Apply that was in flight may have committed them again)."""
+        cleared = chaosmesh.network_record_pods(forced) if forced else []
+        if forced:
+            await self._run(chaosmesh.clear_pod_network_entries, self._ctx, forced)
+        return DeleteReport(ref(obj), True, attempt, round(waited, 3), forced=forced is not None,
+                            cleared=cleared)
 
     async def patch_fault(self, obj: Mapping[str, Any], spec_patch: Mapping[str, Any]) -> dict[str, Any]:
         """Shrink a running fault (e.g. ``{"loss": {"loss": "10"}}``, ``{"mode": "fixed", "value": "1"}``);
