@@ -167,7 +167,12 @@ class Engine:
             from chaos.compiling.host import plan_host
 
             for p in plan_host(exp, run_id, source=loaded.source):
-                body = p.proxy_fault.to_dict() if p.proxy_fault else {"kernel": p.kernel, "comment": p.comment}
+                if p.proxy_fault:
+                    body = p.proxy_fault.to_dict()
+                elif p.via == "custom":  # its parameters are the kind's (a command line may hold secrets)
+                    body = {"realiser": f"the {p.fault_type} kind, its own I/O", "comment": p.comment}
+                else:
+                    body = {"kernel": p.kernel, "comment": p.comment}
                 faults.append(PlannedFault(fault=p.fault, fault_type=p.fault_type, description=p.description,
                                            manifest=yaml.safe_dump(body, sort_keys=False),
                                            targets=(p.description,)))
