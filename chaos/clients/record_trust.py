@@ -85,6 +85,28 @@ def check_admin(url: str) -> None:
 
 CONFIGURED_URLS = ("AFTERSHOCK_ALERTMANAGER_URL",)
 """Variables naming services the user configured: a record's credentials may go to these URLs."""
+ALLOWED_HOSTS = "AFTERSHOCK_ALLOW_CREDENTIALS_TO"
+"""Comma-separated ``host`` or ``host:port`` a record's credentials may go to (``aftershock recover
+--allow-credentials-to HOST``; the run sets it for its undo watchdog from the experiment it holds)."""
+
+
+def host_key(url: str) -> str:
+    """``host:port`` of ``url`` (the scheme's default port when none is written), lower case."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    return f"{(parts.hostname or '').lower()}:{port}"
+
+
+def _allowed(url: str, environ: Mapping[str, str]) -> bool:
+    key = host_key(url)
+    for entry in (environ.get(ALLOWED_HOSTS) or "").split(","):
+        entry = entry.strip().lower()
+        if entry and (entry == key or (":" not in entry.strip("[]") and key.rsplit(":", 1)[0] == entry)):
+            return True
+    return False
 
 
 def _same_service(a: str, b: str) -> bool:
@@ -101,19 +123,23 @@ def _same_service(a: str, b: str) -> bool:
 
 def check_credential_url(url: str, environ: Mapping[str, str], what: str) -> None:
     """Allow reading the credentials a record names (header recipes) for ``url`` only if the user
-    configured that URL (``AFTERSHOCK_ALERTMANAGER_URL``) or it is a listener of ours on this host.
+    configured that URL (``AFTERSHOCK_ALERTMANAGER_URL``), allowed its host (:data:`ALLOWED_HOSTS`)
+    or it is a listener of ours on this host.
 
     Raises :class:`RecordRefused` otherwise (nothing is sent), :class:`TargetUnreachable` when the
     local URL has no listener."""
     if any(environ.get(name) and _same_service(url, str(environ[name])) for name in CONFIGURED_URLS):
         return
+    if _allowed(url, environ):
+        return
     try:
         check_admin(url)
     except RecordRefused as exc:
-        raise RecordRefused(f"the record sends credentials to {url} ({what}), which is neither the URL you configured "
-                            f"({' or '.join(CONFIGURED_URLS)}) nor a listener of yours on this host ({exc}): "
-                            "no credential is read for it; set the variable to that URL if it is yours, or "
-                            "act on it by hand") from None
+        raise RecordRefused(f"the record sends credentials to {url} ({what}), which is neither a URL you configured "
+                            f"({' or '.join(CONFIGURED_URLS)}), nor a host you allowed ({ALLOWED_HOSTS}, "
+                            f"`aftershock recover --allow-credentials-to {host_key(url).rsplit(':', 1)[0]}`), nor a "
+                            f"listener of yours on this host ({exc}): no credential is read for it; allow it if "
+                            "it is yours, or act on it by hand") from None
 
 
 def check_kubeconfig(path: str | None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import click
@@ -44,11 +45,19 @@ def _echo_result(row: FaultRow, detail: str, ok: bool) -> None:
         click.echo(f"✗ {_what(row)}: {detail}", err=True)
 
 
-async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dry_run: bool) -> int:
+async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dry_run: bool,
+                   allowed_hosts: Sequence[str] = ()) -> int:
+    import os
+
+    from chaos.clients.record_trust import ALLOWED_HOSTS
+
     checked_run_dir()  # a registry someone else could write is refused before anything is done
     store = StateStore(Path(state_dir) if state_dir else None)
+    environ = dict(os.environ)
+    if allowed_hosts:  # where the records' credentials may go, said by the user, not by a record
+        environ[ALLOWED_HOSTS] = ",".join([*filter(None, [environ.get(ALLOWED_HOSTS)]), *allowed_hosts])
     result = await recover_faults(store, select=lambda owner: _selected(store, owner, run_id, all_runs),
-                           dry_run=dry_run, on_result=_echo_result)
+                                  dry_run=dry_run, on_result=_echo_result, environ=environ)
     if dry_run:
         for row in result.found:
             click.echo(f"would remove {_what(row)}: {row.realisation.get('description', '')}")
@@ -57,7 +66,7 @@ async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dr
     failures = len(result.failed) + len(result.damaged)
     found = len(result.found) + len(result.damaged)
     found += await _orphan_rules(store, run_id, all_runs, dry_run)
-    undone, undo_failures = await _undo_mitigations(store, run_id, all_runs, dry_run)
+    undone, undo_failures = await _undo_mitigations(store, run_id, all_runs, dry_run, environ)
     found += undone
     failures += undo_failures
     if found == 0:
@@ -66,11 +75,10 @@ async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dr
 
 
 async def _undo_mitigations(store: StateStore, run_id: str | None, all_runs: bool,
-                            dry_run: bool) -> tuple[int, int]:
+                            dry_run: bool, environ: Mapping[str, str]) -> tuple[int, int]:
     """Revert degrades and backend weights that dead runs left in place (their undo plans), and any
     item whose deadline passed whoever's it is. A damaged item is reported and kept; the others of
     its plan are still undone."""
-    import os
     import time
 
     from chaos.targets.undo import describe, execute, expired, undo_from_record
@@ -104,7 +112,7 @@ async def _undo_mitigations(store: StateStore, run_id: str | None, all_runs: boo
                 click.echo(f"would revert {what}")
                 continue
             try:
-                detail = await execute(item, os.environ, plan.run_id, state_dir=store.dir)
+                detail = await execute(item, environ, plan.run_id, state_dir=store.dir)
             except ChaosError as exc:
                 failures += 1
                 left.append(record)
@@ -151,7 +159,11 @@ async def _orphan_rules(store: StateStore, run_id: str | None, all_runs: bool, d
               help="Only this run's faults (even if it looks alive).")
 @click.option("--all", "all_runs", is_flag=True, help="Every live fault, including those of live runs.")
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--allow-credentials-to", "allowed_hosts", multiple=True, metavar="HOST",
+              help="A host (or host:port) the records' credentials may be sent to (an HTTP degrade's revert, "
+                   "a silence's Alertmanager), besides the configured URLs and your own listeners on this host.")
 @state_dir_option
-def recover(run_id: str | None, all_runs: bool, dry_run: bool, state_dir: str | None) -> None:
+def recover(run_id: str | None, all_runs: bool, dry_run: bool, allowed_hosts: tuple[str, ...],
+            state_dir: str | None) -> None:
     """Remove faults left behind by runs that are no longer alive."""
-    sys.exit(asyncio.run(_recover(state_dir, run_id, all_runs, dry_run)))
+    sys.exit(asyncio.run(_recover(state_dir, run_id, all_runs, dry_run, allowed_hosts)))

@@ -386,7 +386,7 @@ class Engine:
         """Keep the store's record of open mitigations current (``recover`` reverts a dead run's);
         ``ahead``: items of a mitigation about to be applied (written before it, like a fault)."""
         from chaos.targets import undo_watchdog
-        from chaos.targets.undo import describe_open, undo_to_record, undo_window
+        from chaos.targets.undo import credential_hosts, describe_open, undo_to_record, undo_window
 
         if run.dry_run or run.target is None:
             return
@@ -402,7 +402,7 @@ class Engine:
         self.store.record_undo(run.run_id, [undo_to_record(i, run.undo_deadline) for i in [*items, *ahead]])
         if (items or ahead) and run.undo_watchdog is None:
             # armed after the write-ahead record and before the mitigation is applied: enforced after a kill -9
-            run.undo_watchdog = undo_watchdog.arm(self.store.dir, run.run_id)
+            run.undo_watchdog = undo_watchdog.arm(self.store.dir, run.run_id, credential_hosts(run.experiment))
 
     def _publish(self, run: _Run, event: ev.Event) -> ev.Event:
         if isinstance(event, ev.RunFinished):

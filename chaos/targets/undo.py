@@ -24,7 +24,7 @@ import dataclasses
 import functools
 import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, assert_never
@@ -274,9 +274,13 @@ async def execute(item: UndoItem, environ: Mapping[str, str], run_id: str = "", 
             return f"weight of {item.service} restored to {item.weight}"
         case HttpDegradeUndo():
             from chaos.clients.http import HttpActuator
+            from chaos.clients.record_trust import check_credential_url
             from chaos.loading import from_record
             from chaos.model.policies import HttpCall
+            from chaos.secrets import is_recorded_secret
 
+            if _holds_secret(item.call, is_recorded_secret):  # a record never chooses where a credential goes
+                check_credential_url(str(item.call.get("url", "")), environ, f"revert of degrade {item.decision_id}")
             try:
                 call = HttpCall.model_validate(from_record(dict(item.call), environ))
             except ValidationError as exc:
@@ -312,6 +316,44 @@ async def execute(item: UndoItem, environ: Mapping[str, str], run_id: str = "", 
             return await _revert_plugin(item, environ, run_id, state_dir)
         case _:
             assert_never(item)
+
+
+def _holds_secret(data: Any, is_secret: Callable[[Any], bool]) -> bool:
+    if is_secret(data):
+        return True
+    if isinstance(data, Mapping):
+        return any(_holds_secret(v, is_secret) for v in data.values())
+    if isinstance(data, list):
+        return any(_holds_secret(v, is_secret) for v in data)
+    return False
+
+
+def credential_hosts(experiment: Experiment) -> list[str]:
+    """``host:port`` of every HTTP degrade revert of ``experiment`` that carries headers: where the
+    run's undo watchdog may send the credentials its records name (set as its
+    ``AFTERSHOCK_ALLOW_CREDENTIALS_TO`` by the run, from the experiment it holds, not from a record)."""
+    from chaos.clients.record_trust import host_key
+    from chaos.model.policies import DegradeWith
+
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, DegradeWith):
+            if value.revert is not None and value.revert.headers:
+                found.add(host_key(str(value.revert.url)))
+            return
+        if isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, list | tuple):
+            for v in value:
+                walk(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+
+    walk(experiment.spec.policies)
+    return sorted(found)
 
 
 async def _revert_plugin(item: PluginUndo, environ: Mapping[str, str], run_id: str, state_dir: Path | None) -> str:

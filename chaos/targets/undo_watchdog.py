@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from chaos.errors import ChaosError, TargetError
@@ -44,12 +45,20 @@ def pid_path(state_dir: Path, run_id: str) -> Path:
     return state_dir / "watchdogs" / f"undo-{run_id}.pid"
 
 
-def arm(state_dir: Path, run_id: str) -> int:
-    """Start the detached watchdog of ``run_id``'s undo plan; returns its pid once it runs."""
+def arm(state_dir: Path, run_id: str, credential_hosts: Sequence[str] = ()) -> int:
+    """Start the detached watchdog of ``run_id``'s undo plan; returns its pid once it runs.
+
+    ``credential_hosts``: where its records' credentials may go (the run's experiment names them:
+    :func:`chaos.targets.undo.credential_hosts`), given in its environment at start, never read back."""
+    from chaos.clients.record_trust import ALLOWED_HOSTS
+
     argv = [sys.executable, "-m", MODULE, "--state-dir", str(state_dir), "--run-id", run_id]
+    env = {k: v for k, v in os.environ.items() if k != ALLOWED_HOSTS}
+    if credential_hosts:
+        env[ALLOWED_HOSTS] = ",".join(credential_hosts)
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False,
-                              start_new_session=True, stdin=subprocess.DEVNULL)
+                              start_new_session=True, stdin=subprocess.DEVNULL, env=env)
     except (OSError, subprocess.SubprocessError) as exc:
         raise TargetError(f"cannot start the undo watchdog: {exc}") from exc
     try:

@@ -29,6 +29,7 @@ from chaos.clients.state import SCHEMA_VERSION, StateStore
 from chaos.errors import StateError
 
 AFTERSHOCK = Path(sys.executable).parent / "aftershock"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 STRANGER = 65534
 DEAD = "deadbeef"
 
@@ -430,7 +431,7 @@ def test_a_forged_silence_record_never_sends_the_alertmanager_credentials_to_a_s
     done = cli("recover", "--state-dir", str(state), env={"AM_TOKEN": "s3cr3t-am-token"})
     no_traceback(done)
     out = done.stdout + done.stderr
-    assert done.returncode == 3 and "neither the URL you configured" in out, out
+    assert done.returncode == 3 and "neither a URL you configured" in out, out
     proc.terminate()
     heard, _ = proc.communicate(timeout=5)
     assert "s3cr3t" not in heard and "AUTH" not in heard  # not one request reached it
@@ -451,3 +452,57 @@ def test_a_silence_record_sends_its_credentials_to_the_configured_alertmanager(
     proc.terminate()
     heard, _ = proc.communicate(timeout=5)
     assert "AUTH Bearer s3cr3t-am-token" in heard, done.stdout + done.stderr
+
+
+# ------------------------------------------------------------------ HTTP degrade reverts: credentials stay home
+
+
+def _forged_degrade_revert(state: Path, url: str) -> None:
+    """A dead run's undo plan whose HTTP degrade revert sends a header recipe to ``url`` (raw row, no codec)."""
+    item = {"v": 1, "kind": "http-degrade", "deadline": time.time() - 1, "decision_id": "d1",
+            "call": {"method": "POST", "url": url + "/revert",
+                     "headers": {"Authorization": {"$secret": {"template": "Bearer {{ env.FLAG_TOKEN }}"}}}}}
+    db = sqlite3.connect(state / "state.db")
+    db.execute("INSERT OR REPLACE INTO undo (run_id, items, state, at) VALUES (?, ?, 'pending', ?)",
+               (DEAD, json.dumps([item]), time.time()))
+    db.commit()
+    db.close()
+
+
+def test_a_forged_degrade_revert_never_sends_credentials_where_the_user_did_not_allow(
+        tmp_path: Path, strangers_listener: tuple[str, subprocess.Popen[str]]) -> None:
+    url, proc = strangers_listener
+    state = tmp_path / "state"
+    dead_store(state).close()
+    _forged_degrade_revert(state, url)
+    done = cli("recover", "--state-dir", str(state), env={"FLAG_TOKEN": "s3cr3t-flag-token"})
+    no_traceback(done)
+    out = done.stdout + done.stderr
+    assert done.returncode == 3 and "revert of degrade d1" in out and "--allow-credentials-to 127.0.0.1" in out, out
+    assert "s3cr3t" not in out
+    (plan,) = StateStore(state).undo_plans()
+    assert plan.run_id == DEAD and len(plan.items) == 1  # kept: the user can still revert it
+    # allowed by the user on the command line (not by the record): the revert is sent, once
+    allowed = cli("recover", "--state-dir", str(state), "--allow-credentials-to", url.split("//")[1],
+                  env={"FLAG_TOKEN": "s3cr3t-flag-token"})
+    no_traceback(allowed)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    proc.terminate()
+    heard, _ = proc.communicate(timeout=5)
+    assert heard.count("AUTH Bearer s3cr3t-flag-token") == 1, heard
+    assert StateStore(state).undo_plans() == []
+
+
+def test_the_run_allows_its_watchdog_only_the_hosts_its_experiment_names() -> None:
+    """What the run's undo watchdog may send credentials to comes from the experiment the run holds:
+    the hosts of degrade reverts that carry headers (a revert without headers sends no credential)."""
+    from chaos.loading import load_text
+    from chaos.targets.undo import credential_hosts
+
+    text = (REPO_ROOT / "experiments" / "payment-latency.yaml").read_text()
+    assert credential_hosts(load_text(text, "payment-latency.yaml").experiment) == []
+    with_headers = text.replace('revert: {method: POST, url: "http://order-admin.shop:8080/fallback",',
+                                'revert: {method: POST, url: "http://order-admin.shop:8080/fallback", '
+                                'headers: {Authorization: "Bearer {{ env.FLAG_TOKEN }}"},')
+    loaded = load_text(with_headers, "payment-latency.yaml", environ={"FLAG_TOKEN": "t"})
+    assert credential_hosts(loaded.experiment) == ["order-admin.shop:8080"]
