@@ -13,7 +13,10 @@ decides through :mod:`chaos.policy.executor`:
 * ``abort`` — the guard removes the faults, then asks Chaos Toolkit to stop
   (``chaoslib.exit.exit_gracefully``: the run is ``interrupted``; Chaos Toolkit then skips its
   rollbacks unless ``--rollback-strategy always``, which is why the guard removes the faults first).
-* ``degrade`` / ``notify`` over HTTP — applied, and degrades reverted when the method ends.
+* ``degrade`` / ``notify`` over HTTP — applied, and degrades reverted when the method ends; a degrade's
+  revert is in the state store's undo plan before the degrade is sent, with its deadline, and the
+  run's undo watchdog (:mod:`chaos.targets.undo_watchdog`) reverts it then if ``chaos run`` was killed
+  (``aftershock recover`` at once), as for ``aftershock run``.
 * the guard itself failing (e.g. Prometheus settings it cannot use) — fail closed: the faults are
   removed and the run deviates, like ``monitor.onError: rollback``.
 * ``circuit-break`` and ``shrink`` need the engine's target adapters: here they fail, and the
@@ -80,6 +83,8 @@ class Guard:
         self.aborted = False
         self._stop: asyncio.Event | None = None
         self._task: Any = None
+        self.undo_deadline: float | None = None
+        self.undo_watchdog: int | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -103,6 +108,7 @@ class Guard:
         from chaos.policy import executor
         from chaos.policy.actuators import Actuators
         from chaos.slo.verdicts import Tick
+        from chaos.targets.undo import write_ahead
 
         exp = self.loaded.experiment
         self._stop = asyncio.Event()
@@ -123,7 +129,9 @@ class Guard:
                     ticks = await monitor.tick(eval_time=now)
                     tick = ticks.get(self.run_id, Tick(eval_time=now))
                     for decision in self.bridge.observe(tick, time.time()):
+                        self._save_undo(store, write_ahead(decision, exp.name))  # before it is applied
                         out = await executor.apply(decision, actuators, self.bridge.ledger, at=time.time())
+                        self._save_undo(store)
                         action = action_name(decision)
                         record = {"at": time.time(), "decision_id": decision.id, "policy": decision.policy,
                                   "action": action, "target": decision_target(decision),
@@ -158,7 +166,29 @@ class Guard:
                 out = await executor.revert(item, actuators, self.bridge.ledger, at=time.time())
                 self.decisions.append({"at": time.time(), "revert": item.summary(), "ok": out.ok,
                                        "error": out.error, "kept": item.keep})
+            self._save_undo(store)  # what is left open (a failed revert) stays for the watchdog and `recover`
             await http.aclose()
+
+    def _save_undo(self, store: Any, ahead: Sequence[Any] = ()) -> None:
+        """The run's undo plan in the store, as the engine keeps it (``Engine._save_undo``): the open
+        degrades of the ledger plus ``ahead`` (a mitigation about to be applied), each with the run's
+        undo deadline; the detached watchdog armed with the first one, disarmed when none is left."""
+        from chaos.targets import undo_watchdog
+        from chaos.targets.undo import credential_hosts, describe_open, undo_to_record, undo_window
+
+        exp = self.loaded.experiment
+        items = [*describe_open(self.bridge.ledger, default_proxy=None, namespace=exp.spec.target.namespace or ""),
+                 *ahead]
+        if not items and self.undo_deadline is None:
+            return
+        if self.undo_deadline is None:
+            self.undo_deadline = time.time() + undo_window(exp)
+        store.record_undo(self.run_id, [undo_to_record(i, self.undo_deadline) for i in items])
+        if items and self.undo_watchdog is None:
+            self.undo_watchdog = undo_watchdog.arm(store.dir, self.run_id, credential_hosts(exp))
+        elif not items and self.undo_watchdog is not None:
+            undo_watchdog.disarm_run(store.dir, self.run_id)
+            self.undo_watchdog = None
 
     async def _abort(self) -> None:
         from chaoslib.exit import exit_gracefully

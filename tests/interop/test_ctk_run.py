@@ -26,7 +26,7 @@ from chaos.demo.stack import DemoStack
 from chaos.loading import load_file
 from chaos.slo.monitoring import Monitor
 
-from .ctk_cli import AFTERSHOCK, chaos_run, processes_mentioning, run_cli
+from .ctk_cli import AFTERSHOCK, CHAOS, chaos_run, processes_mentioning, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -203,3 +203,79 @@ async def test_a_guard_that_cannot_watch_fails_closed(tmp_path: Path) -> None:
     (row,) = StateStore(tmp_path / "state").faults(journal["aftershock"]["run_id"])
     assert row.state == "removed"
     assert processes_mentioning(str(tmp_path / "state")) == []
+
+
+async def test_a_killed_chaos_run_has_its_degrade_reverted_at_the_deadline(tmp_path: Path) -> None:
+    """``chaos run`` SIGKILLed while the guard's degrade is applied: its revert was in the state store's
+    undo plan (with its deadline) before the degrade was sent, and the run's undo watchdog sends it at
+    the deadline with nobody running ``recover`` (a degrade never outlives the run's bound)."""
+    import http.server
+    import signal
+    import threading
+
+    heard: list[str] = []
+    changed = threading.Condition()
+
+    class Flags(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with changed:
+                heard.append(self.path)
+                changed.notify_all()
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    flags = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flags)
+    threading.Thread(target=flags.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{flags.server_address[1]}"
+
+    def wait_for(path: str, timeout: float) -> bool:
+        with changed:
+            return changed.wait_for(lambda: path in heard, timeout)
+
+    state = tmp_path / "state"
+    try:
+        with PrometheusServer() as prom:
+            source = tmp_path / "degrade.yaml"
+            source.write_text(proxy_delay_experiment(
+                "ctk-degrade", prom.url, [slo("never", "vector(1)", "<", 0)], duration="6s", latency="10ms",
+                recovery={"timeout": "5s"},
+                policies=[{"name": "fallback", "when": {"slo": "never"}, "action": "degrade",
+                           "with": {"http": {"method": "POST", "url": f"{url}/degrade"},
+                                    "revert": {"method": "POST", "url": f"{url}/revert"}}}]))
+            env = {**os.environ, "AFTERSHOCK_STATE_DIR": str(state)}
+            exported = tmp_path / "degrade.json"
+            rc, _, err = await run_cli(AFTERSHOCK, "export", str(source), "--out", str(exported), env=env,
+                                       cwd=tmp_path, timeout=60)
+            assert rc == 0, err
+            proc = await asyncio.create_subprocess_exec(
+                CHAOS, "--no-version-check", "--log-file", str(tmp_path / "ctk.log"), "run", "--journal-path",
+                str(tmp_path / "journal.json"), str(exported), cwd=str(tmp_path), env=env,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            try:
+                degraded = await asyncio.to_thread(wait_for, "/degrade", 120)
+                assert degraded, (tmp_path / "ctk.log").read_text()[-3000:]
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                await proc.wait()
+        (plan,) = StateStore(state).undo_plans()
+        (item,) = plan.items
+        assert item["kind"] == "http-degrade" and item["call"]["url"] == f"{url}/revert"
+        deadline = float(item["deadline"])
+        assert "/revert" not in heard  # the run was killed before its own revert
+        assert await asyncio.to_thread(wait_for, "/revert", deadline - time.time() + 30), \
+            "the degrade was never reverted without recover"
+        assert time.time() >= deadline - 1  # at the deadline, not when the run died
+        assert heard.count("/revert") == 1
+        watched = StateStore(state)
+        for _ in range(100):  # the watchdog writes the plan done right after the revert answered
+            if not watched.undo_plans():
+                break
+            await asyncio.sleep(0.1)
+        assert watched.undo_plans() == []
+    finally:
+        flags.shutdown()
+        flags.server_close()
