@@ -3,7 +3,7 @@ reporting it injected, and from the delete to Chaos Mesh releasing it (recovered
 
 Brings up ``scripts/kube-testbed up DIR --node`` (root; built by ``scripts/setup.sh``), one pod of
 the aftershock image, then per round: a NetworkChaos bandwidth fault (tc tbf in the pod's netns,
-applied by chaos-daemon) through ``KubernetesTarget.create`` + ``wait_injected``, then ``delete``
+applied by chaos-daemon) through ``KubeClient.create`` + ``wait_injected``, then ``delete``
 (which waits for Chaos Mesh's ``chaos-mesh/records`` finalizer to go). A script, not a test:
 
     .venv/bin/python bench/bench_chaos_mesh.py [--rounds 20]
@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 
-from chaos.clients.kube import KubernetesTarget, KubeSettings  # noqa: E402
+from chaos.clients.kube import KubeClient, KubeSettings  # noqa: E402
 
 SCRIPT = REPO / "scripts" / "kube-testbed"
 
@@ -39,7 +39,7 @@ def pct(values: list[float], q: float) -> float:
 async def rounds(kubeconfig: Path, ns: str, n: int) -> tuple[list[float], list[float]]:
     injected, recovered = [], []
     settings = KubeSettings(kubeconfig=str(kubeconfig), namespace=ns, reaper=False, poll_interval=0.05)
-    async with KubernetesTarget.from_settings(settings) as target:
+    async with KubeClient.from_settings(settings) as target:
         for i in range(n):
             obj = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "NetworkChaos",
                    "metadata": {"name": f"bw-{i}", "namespace": ns,

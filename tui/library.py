@@ -1,18 +1,15 @@
 """The experiment library: every file of the experiments directory, valid or not.
 
 :func:`scan` loads each ``*.yaml``/``*.yml`` with :func:`chaos.loading.load_file`; invalid files
-become entries carrying their problems (shown, never hidden). :func:`next_fires` computes the
-schedule's next fire times. Called from thread workers of the experiments and schedules
-screens; no Textual.
+become entries carrying their problems (shown, never hidden). Called from thread workers of the
+experiments and schedules screens (their fire times come from :mod:`chaos.gameday.fires`); no Textual.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from chaos.errors import InvalidExperiment
 from chaos.loading import Loaded, load_file
@@ -77,13 +74,3 @@ def load_entry(path: Path, overrides: Mapping[str, str] | None = None) -> Entry:
         return Entry(path, loaded=load_file(path, overrides=overrides))
     except InvalidExperiment as exc:
         return Entry(path, problems=[p.render() for p in exc.problems])
-
-
-def next_fires(schedule: Schedule, now: float, count: int = 3) -> list[datetime]:
-    """The next ``count`` fire times after ``now`` (epoch seconds), in the schedule's zone."""
-    from croniter import croniter
-
-    zone = ZoneInfo(schedule.timezone)
-    start = datetime.fromtimestamp(now, tz=zone)
-    it = croniter(schedule.cron, start)
-    return [it.get_next(datetime) for _ in range(count)]

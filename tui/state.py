@@ -14,8 +14,8 @@ from chaos.engine.fold import (
     MAX_DECISIONS,
     MAX_POINTS,
     BreakerView,
-    Decision,
     FaultView,
+    LogEntry,
     Point,
     RunView,
     SloView,
@@ -23,8 +23,18 @@ from chaos.engine.fold import (
     parse_objective,
 )
 
-__all__ = ["MAX_DECISIONS", "MAX_POINTS", "BreakerView", "Decision", "FaultView", "Point", "RunStore", "RunView",
-           "SloView", "parse_objective"]
+__all__ = [
+    "MAX_DECISIONS",
+    "MAX_POINTS",
+    "BreakerView",
+    "FaultView",
+    "LogEntry",
+    "Point",
+    "RunStore",
+    "RunView",
+    "SloView",
+    "parse_objective",
+]
 
 
 class RunStore:

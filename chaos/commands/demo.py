@@ -68,6 +68,25 @@ async def _warm_up(loaded: Loaded, environ: Mapping[str, str]) -> None:
     click.echo("warning: the steady state did not settle during warm-up; the run checks it again", err=True)
 
 
+async def demo_gameday(path: Path, environ: dict[str, str], state_dir: str | None, say: Any,
+                       guard: Any) -> int:
+    """``aftershock demo --scenario gameday`` (called inside the demo, with its stack running)."""
+    from chaos.commands.gameday import run_once
+    from chaos.commands.run import engine_settings
+    from chaos.gameday.loading import load_gameday
+
+    lgd = load_gameday(path.resolve(), environ=environ)
+    settings = engine_settings(state_dir)
+    settings.environ = environ
+    say(f"demo: game day {lgd.name}: {', '.join(x.experiment.name for x in lgd.experiments)}")
+    say("demo: warming up (waiting for the SLOs to have data and hold)")
+    await _warm_up(lgd.experiments[0], environ)
+    try:
+        return await run_once(lgd, settings, gate=False, say=say)
+    finally:
+        guard()  # run_once put the default signal handlers back: the demo's again, for the teardown
+
+
 async def _context(loaded: Loaded, environ: Mapping[str, str], start: float, end: float
                    ) -> dict[str, list[tuple[float, float | None]]]:
     """Prometheus' samples of every SLO query around the run (for the report's before/after)."""
@@ -191,8 +210,6 @@ async def _demo_body(scenario: str, state_dir: str | None, output: str, report: 
                        "AFTERSHOCK_DEMO_PROXY_ADMIN": stack.proxy_admin_url,
                        "AFTERSHOCK_DEMO_PROXY_TOKEN": stack.proxy_token, "AFTERSHOCK_DEMO_ORDER_URL": stack.order_url}
             if scenario == "gameday":  # the three scenarios as one game day: chaos.commands.gameday
-                from chaos.commands.gameday import demo_gameday
-
                 return await demo_gameday(experiments_dir() / SCENARIOS[scenario], environ, state_dir, say, guard)
             assert story is not None
             loaded = load_file(experiments_dir() / story.file, environ=environ)

@@ -105,7 +105,7 @@ def run_cmd(file: str, no_gate: bool, scheduled: bool, journals_url: str | None,
 
     lgd = _as_gameday(file)
     settings = engine_settings(state_dir, prometheus, kubeconfig, context, namespace)
-    sys.exit(asyncio.run(_run_once(lgd, settings, gate=not no_gate, say=click.echo, scheduled=scheduled,
+    sys.exit(asyncio.run(run_once(lgd, settings, gate=not no_gate, say=click.echo, scheduled=scheduled,
                                    journals_url=journals_url, pushgateway=pushgateway)))
 
 
@@ -125,7 +125,7 @@ def _scheduled_due(lgd: LoadedGameDay, now: float) -> tuple[float | None, str]:
     return dues[-1], ""
 
 
-async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, scheduled: bool = False,
+async def run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, scheduled: bool = False,
                     journals_url: str | None = None, pushgateway: str | None = None) -> int:
     """One game day in the foreground (also the demo's ``gameday`` scenario and the CronJob's Job)."""
     from chaos.clients.schedule_store import ScheduleStore
@@ -226,25 +226,6 @@ async def _run_once(lgd: LoadedGameDay, settings: Any, *, gate: bool, say: Any, 
     return result.exit_code
 
 
-async def demo_gameday(path: Path, environ: dict[str, str], state_dir: str | None, say: Any,
-                       guard: Any) -> int:
-    """``aftershock demo --scenario gameday`` (called inside the demo, with its stack running)."""
-    from chaos.commands.demo import _warm_up
-    from chaos.commands.run import engine_settings
-    from chaos.gameday.loading import load_gameday
-
-    lgd = load_gameday(path.resolve(), environ=environ)
-    settings = engine_settings(state_dir)
-    settings.environ = environ
-    say(f"demo: game day {lgd.name}: {', '.join(x.experiment.name for x in lgd.experiments)}")
-    say("demo: warming up (waiting for the SLOs to have data and hold)")
-    await _warm_up(lgd.experiments[0], environ)
-    try:
-        return await _run_once(lgd, settings, gate=False, say=say)
-    finally:
-        guard()  # _run_once put the default signal handlers back: the demo's again, for the teardown
-
-
 # ---------------------------------------------------------------- serve
 
 
@@ -293,7 +274,7 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
 
     from chaos.clients.schedule_store import ScheduleStore
     from chaos.commands.progress import TextPrinter
-    from chaos.commands.recover import _recover
+    from chaos.commands.recover import run_recover
     from chaos.engine.driver import Engine
     from chaos.gameday.metrics import Metrics
     from chaos.gameday.notify import Notifier, alert_suspended
@@ -330,7 +311,7 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
             await alert_suspended(lgd, body)
 
     click.echo("gameday serve: recovering faults left by dead runs")
-    await _recover(str(engine.store.dir), None, False, False)
+    await run_recover(str(engine.store.dir), None, False, False)
     scheduler = Scheduler(schedules, engine.store, SystemClock(), launcher, gate=gate, notify=notify,
                           metrics=metrics)
     for orphan in scheduler.recover():

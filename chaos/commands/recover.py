@@ -45,7 +45,7 @@ def _echo_result(row: FaultRow, detail: str, ok: bool) -> None:
         click.echo(f"✗ {_what(row)}: {detail}", err=True)
 
 
-async def _recover(state_dir: str | None, run_id: str | None, all_runs: bool, dry_run: bool,
+async def run_recover(state_dir: str | None, run_id: str | None, all_runs: bool, dry_run: bool,
                    allowed_hosts: Sequence[str] = ()) -> int:
     import os
 
@@ -166,4 +166,4 @@ async def _orphan_rules(store: StateStore, run_id: str | None, all_runs: bool, d
 def recover(run_id: str | None, all_runs: bool, dry_run: bool, allowed_hosts: tuple[str, ...],
             state_dir: str | None) -> None:
     """Remove faults left behind by runs that are no longer alive."""
-    sys.exit(asyncio.run(_recover(state_dir, run_id, all_runs, dry_run, allowed_hosts)))
+    sys.exit(asyncio.run(run_recover(state_dir, run_id, all_runs, dry_run, allowed_hosts)))

@@ -108,7 +108,7 @@ def _tc_state(row: FaultRow, kernel: Mapping[str, Any], qdiscs: list[Any], probl
 
 
 async def _kube_state(row: FaultRow, typed: KubeRealisation) -> tuple[str, str]:
-    from chaos.clients.kube.target import KubernetesTarget
+    from chaos.clients.kube.client import KubeClient
     from chaos.clients.record_trust import check_kubeconfig
     from chaos.targets.kubernetes import kube_settings
 
@@ -116,7 +116,7 @@ async def _kube_state(row: FaultRow, typed: KubeRealisation) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
     try:
         check_kubeconfig(kube.get("kubeconfig"))  # a record never chooses which exec plugin runs
-        target = KubernetesTarget.from_settings(kube_settings(kube.get("kubeconfig"), kube.get("context"),
+        target = KubeClient.from_settings(kube_settings(kube.get("kubeconfig"), kube.get("context"),
                                                               kube.get("namespace")))
         try:
             found = await target.list_ours(row.run_id, [meta.get("namespace") or "default"])
@@ -131,11 +131,11 @@ async def _kube_state(row: FaultRow, typed: KubeRealisation) -> tuple[str, str]:
 
 async def _cluster_objects(kubeconfig: str | None, context: str | None) -> tuple[list[dict[str, Any]], str]:
     """Every Chaos Mesh object with our labels, cluster-wide (or why it could not be listed)."""
-    from chaos.clients.kube.target import KubernetesTarget
+    from chaos.clients.kube.client import KubeClient
     from chaos.targets.kubernetes import kube_settings
 
     try:
-        target = KubernetesTarget.from_settings(kube_settings(kubeconfig, context, None))
+        target = KubeClient.from_settings(kube_settings(kubeconfig, context, None))
         try:
             return await target.list_ours(), ""
         finally:

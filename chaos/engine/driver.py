@@ -40,7 +40,7 @@ from chaos.journal import build_journal
 from chaos.loading import Loaded
 from chaos.model.experiment import Experiment
 from chaos.policy import executor
-from chaos.policy.actions import Decision, SetWeight, ShrinkFault
+from chaos.policy.actions import CircuitBreak, Decision, ShrinkFault
 from chaos.policy.actions import Revert as UndoStep
 from chaos.policy.actuators import Actuators
 from chaos.slo.monitoring import Monitor, read_bad_ratios
@@ -464,7 +464,7 @@ class Engine:
                 return await self._apply(run, decision)
             case rm.Remove(faults=names):
                 return await self._remove(run, names)
-            case rm.Revert(item=item):
+            case rm.ApplyRevert(item=item):
                 out = await executor.revert(item, run.actuators, run.bridge.ledger, at=self.clock.wall())
                 self._save_undo(run)
                 return rm.RevertOutcome(at=self.clock.wall(), ok=out.ok, detail=out.note or item.summary(),
@@ -722,7 +722,7 @@ class Engine:
                                  "applied" if out.ok else "failed")
         self._save_undo(run)
         at, detail = self.clock.wall(), out.note or action.summary()
-        if isinstance(action, SetWeight):
+        if isinstance(action, CircuitBreak):
             return rm.ApplyOutcome(at=at, ok=out.ok, detail=detail, error=out.error, breaker=action.phase,
                                    weight=action.weight if action.weight is not None else 100)
         if isinstance(action, ShrinkFault):

@@ -79,7 +79,7 @@ class BreakerView:
 
 
 @dataclass
-class Decision:
+class LogEntry:
     at: float
     kind: str
     """PolicyFired, ActionApplied, ActionFailed, Reverted, FaultRemoved, BreakerChanged, RunLog …"""
@@ -104,7 +104,7 @@ class RunView:
     slos: dict[str, SloView] = field(default_factory=dict)
     faults: dict[str, FaultView] = field(default_factory=dict)
     breakers: dict[tuple[str, str], BreakerView] = field(default_factory=dict)
-    decisions: deque[Decision] = field(default_factory=lambda: deque(maxlen=MAX_DECISIONS))
+    decisions: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=MAX_DECISIONS))
     targets: tuple[str, ...] = ()
     monitor: SloView | None = None
     """The monitor's own health (failed polls of the tick): a status of the run, not one of its SLOs."""
@@ -232,5 +232,5 @@ def _decide(run: RunView, event: ev.Event, *, evidence: dict[str, Any] | None = 
     said = words(event)
     if said is None:
         return
-    run.decisions.append(Decision(event.at, event.kind, said.title, said.detail, evidence or {}, said.severity))
+    run.decisions.append(LogEntry(event.at, event.kind, said.title, said.detail, evidence or {}, said.severity))
     run.decision_total += 1

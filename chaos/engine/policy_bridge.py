@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from chaos.model.experiment import Experiment
-from chaos.policy.actions import Abort, Decision, Outcome, RemoveFaults, Revert, SetWeight
+from chaos.policy.actions import Abort, ActionOutcome, CircuitBreak, Decision, RemoveFaults, Revert
 from chaos.policy.decisions import Decider
 from chaos.policy.ledger import Ledger, final_reverts
 from chaos.slo.verdicts import Tick
 
-ACTION_NAMES = {"rollback": "rollback", "abort": "abort", "degrade": "degrade", "set-weight": "circuit-break",
+ACTION_NAMES = {"rollback": "rollback", "abort": "abort", "degrade": "degrade", "circuit-break": "circuit-break",
                 "shrink": "shrink", "notify": "notify"}
 
 
@@ -26,7 +26,7 @@ def action_name(decision: Decision) -> str:
 
 def decision_target(decision: Decision) -> str:
     action = decision.action
-    if isinstance(action, SetWeight):
+    if isinstance(action, CircuitBreak):
         return action.target.service
     return ", ".join(t.split(":", 1)[-1] for t in decision.targets)
 
@@ -50,7 +50,7 @@ class PolicyBridge:
     def __init__(self, experiment: Experiment) -> None:
         self.decider = Decider.from_experiment(experiment)
         self.ledger = Ledger()
-        self._outcomes: list[Outcome] = []
+        self._outcomes: list[ActionOutcome] = []
 
     def injected(self, fault: str, at: float) -> None:
         self.ledger.record_injection(fault, at)
@@ -62,7 +62,7 @@ class PolicyBridge:
 
     def failed(self, decision_id: str, now: float) -> None:
         """The decider escalates on the next tick."""
-        self._outcomes.append(Outcome(decision_id, ok=False, error="action failed"))
+        self._outcomes.append(ActionOutcome(decision_id, ok=False, error="action failed"))
 
     def applied(self, decision_id: str, now: float) -> None:
         decision = self.decider.issued(decision_id)

@@ -118,7 +118,7 @@ class Remove:
 
 
 @dataclass(frozen=True)
-class Revert:
+class ApplyRevert:
     """Step: undo one policy action at the end of the run."""
 
     item: pa.Revert
@@ -132,14 +132,14 @@ class AwaitSteady:
     timeout_s: float
 
 
-Step = Publish | Preflight | MeasureGate | CheckSteady | Record | Inject | NextTick | Apply | Remove | Revert | AwaitSteady
+Step = Publish | Preflight | MeasureGate | CheckSteady | Record | Inject | NextTick | Apply | Remove | ApplyRevert | AwaitSteady
 
 
 # ------------------------------------------------------------------ outcomes (answers of the driver, one type per step)
 
 
 @dataclass(frozen=True, kw_only=True)
-class Outcome:
+class StepOutcome:
     """Base of the driver's answers to steps: when the step ended, whether it worked."""
 
     at: float
@@ -149,7 +149,7 @@ class Outcome:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PreflightOutcome(Outcome):
+class PreflightOutcome(StepOutcome):
     """Answer to :class:`Preflight`."""
 
     refused: bool = False
@@ -160,7 +160,7 @@ class PreflightOutcome(Outcome):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GateOutcome(Outcome):
+class GateOutcome(StepOutcome):
     """Answer to :class:`MeasureGate`."""
 
     bad: Mapping[str, Sequence[float]] = field(default_factory=dict)
@@ -168,12 +168,12 @@ class GateOutcome(Outcome):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RecordOutcome(Outcome):
+class RecordOutcome(StepOutcome):
     """The fault is durable; ``detail`` describes it."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class InjectOutcome(Outcome):
+class InjectOutcome(StepOutcome):
     """Answer to :class:`Inject`."""
 
     deadline: float = 0.0
@@ -184,7 +184,7 @@ class InjectOutcome(Outcome):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TickOutcome(Outcome):
+class TickOutcome(StepOutcome):
     """Answer to :class:`NextTick`."""
 
     tick: Tick | None = None
@@ -193,7 +193,7 @@ class TickOutcome(Outcome):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ApplyOutcome(Outcome):
+class ApplyOutcome(StepOutcome):
     """Answer to :class:`Apply`."""
 
     breaker: ev.BreakerState | None = None
@@ -204,7 +204,7 @@ class ApplyOutcome(Outcome):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RemoveOutcome(Outcome):
+class RemoveOutcome(StepOutcome):
     """Answer to :class:`Remove`."""
 
     failed: tuple[str, ...] = ()
@@ -221,15 +221,15 @@ class RestoredWeight:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RevertOutcome(Outcome):
-    """Answer to :class:`Revert`."""
+class RevertOutcome(StepOutcome):
+    """Answer to :class:`ApplyRevert`."""
 
     restored: RestoredWeight | None = None
     """A restored backend weight (the breaker is closed)."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class SteadyOutcome(Outcome):
+class SteadyOutcome(StepOutcome):
     """Answer to :class:`CheckSteady` and :class:`AwaitSteady`."""
 
     holds: bool = False
@@ -240,7 +240,7 @@ class SteadyOutcome(Outcome):
 
 AnyOutcome = (PreflightOutcome | GateOutcome | RecordOutcome | InjectOutcome | TickOutcome | ApplyOutcome
               | RemoveOutcome | RevertOutcome | SteadyOutcome)
-OutcomeT = TypeVar("OutcomeT", bound=Outcome)
+OutcomeT = TypeVar("OutcomeT", bound=StepOutcome)
 
 
 def _expect(kind: type[OutcomeT], outcome: AnyOutcome | None) -> OutcomeT:
@@ -551,7 +551,7 @@ def _revert_all(run_id: str, decider: DeciderLike, publish: Emit,
     reverted (or deliberately kept); a failed revert is an ``ActionFailed`` and makes the verdict
     ``failed``. A restored weight closes the circuit: ``BreakerChanged(closed)``."""
     for item in decider.final_reverts():
-        out = _expect(RevertOutcome, (yield Revert(item)))
+        out = _expect(RevertOutcome, (yield ApplyRevert(item)))
         description = item.summary()
         if not out.ok:
             facts.action_failed = True

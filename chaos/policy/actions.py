@@ -136,13 +136,13 @@ class WeightTarget:
 
 
 @dataclass(frozen=True)
-class SetWeight:
+class CircuitBreak:
     """``circuit-break``: set a backend's weight; ``weight=None`` restores the weight it had before."""
 
     target: WeightTarget
     weight: int | None
     phase: BreakerPhase
-    kind: ClassVar[str] = "set-weight"
+    kind: ClassVar[str] = "circuit-break"
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -218,8 +218,8 @@ class PluginAction:
         return kind.words if kind is not None else self.action
 
 
-Action = RemoveFaults | Abort | Degrade | SetWeight | ShrinkFault | Notify | PluginAction
-REVERSIBLE_KINDS: frozenset[str] = frozenset({"degrade", "set-weight", "shrink"})
+Action = RemoveFaults | Abort | Degrade | CircuitBreak | ShrinkFault | Notify | PluginAction
+REVERSIBLE_KINDS: frozenset[str] = frozenset({"degrade", "circuit-break", "shrink"})
 """Kinds whose effect is undone at the end of a run (a shrink is undone by removing its fault)."""
 
 
@@ -263,7 +263,7 @@ class Suppressed:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ActionOutcome:
     """What happened when an action (or revert) was applied; fed back to the decider."""
 
     id: str
@@ -357,7 +357,23 @@ def notification_payload(decision: Decision, extra: Mapping[str, Any] | None = N
 
 
 __all__ = [
-    "REVERSIBLE_KINDS", "Abort", "Action", "BreakerPhase", "Cause", "Decision", "Degrade", "Evidence",
-    "Notify", "Outcome", "PluginAction", "RemoveFaults", "Revert", "RevertHandle", "SetWeight", "ShrinkFault", "Suppressed",
-    "WeightTarget", "notification_payload",
+    "REVERSIBLE_KINDS",
+    "Abort",
+    "Action",
+    "ActionOutcome",
+    "BreakerPhase",
+    "Cause",
+    "CircuitBreak",
+    "Decision",
+    "Degrade",
+    "Evidence",
+    "Notify",
+    "PluginAction",
+    "RemoveFaults",
+    "Revert",
+    "RevertHandle",
+    "ShrinkFault",
+    "Suppressed",
+    "WeightTarget",
+    "notification_payload",
 ]

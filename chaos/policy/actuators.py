@@ -116,7 +116,7 @@ class RecordingActuators:
     """All capabilities in memory: a model of the world (faults, weights, degrades) plus a call log.
 
     ``fail_next(op, message)`` makes the next call of ``op`` (remove-faults, shrink, degrade,
-    revert-degrade, set-weight, notify) raise :class:`ActuatorError`.
+    revert-degrade, circuit-break, notify) raise :class:`ActuatorError`.
     """
 
     faults: dict[str, dict[str, str | float]] = field(default_factory=dict)
@@ -181,10 +181,10 @@ class RecordingActuators:
 
     async def set_weight(self, action_id: str, target: WeightTarget, weight: int) -> int:
         previous = self.weights.get(target.key, self.default_weight)
-        key = f"set-weight:{action_id}"
+        key = f"circuit-break:{action_id}"
         if key in self._seen:
             return int(self._seen[key])
-        self._call("set-weight", action_id, target=target.key, weight=weight)
+        self._call("circuit-break", action_id, target=target.key, weight=weight)
         self._seen[key] = previous
         self.weights[target.key] = weight
         return previous

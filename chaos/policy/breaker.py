@@ -1,7 +1,7 @@
 """Circuit-breaker state machine of the ``circuit-break`` action (pure, tick time only).
 
 Called by :mod:`chaos.policy.decisions` once per tick for every circuit-break policy. It never reads a
-clock: ``now`` is the tick time. Each state change emits a :class:`~chaos.policy.actions.SetWeight`
+clock: ``now`` is the tick time. Each state change emits a :class:`~chaos.policy.actions.CircuitBreak`
 action, which the decider turns into a decision with evidence::
 
     closed ──trip──▶ open (weight → with.weight, default 0)
@@ -25,7 +25,7 @@ from typing import Literal
 
 from chaos.model.durations import parse_duration
 from chaos.model.policies import CircuitBreakWith
-from chaos.policy.actions import BreakerPhase, SetWeight, WeightTarget
+from chaos.policy.actions import BreakerPhase, CircuitBreak, WeightTarget
 
 Probe = Literal["ok", "breach", "unknown", "same"]
 """What one tick says about the breaker's SLO: holds, does not hold (raw), cannot tell, or nothing new
@@ -72,7 +72,7 @@ CLOSED = BreakerState()
 @dataclass(frozen=True)
 class Transition:
     state: BreakerState
-    action: SetWeight | None
+    action: CircuitBreak | None
     """The weight change to make, or None when the phase did not change."""
     reason: str = ""
 
@@ -108,7 +108,7 @@ def step(config: BreakerConfig, state: BreakerState, now: float, probe: Probe, t
             if now - state.since >= config.open_for_s:
                 return Transition(
                     BreakerState("half-open", now, 0),
-                    SetWeight(config.target, config.half_open_weight, "half-open"),
+                    CircuitBreak(config.target, config.half_open_weight, "half-open"),
                     f"open for {now - state.since:.1f}s (openFor {config.open_for_s:g}s): half-open, "
                     f"probing with weight {config.half_open_weight}",
                 )
@@ -123,7 +123,7 @@ def step(config: BreakerConfig, state: BreakerState, now: float, probe: Probe, t
                 if probes >= config.half_open_probes:
                     return Transition(
                         BreakerState("closed", now, 0, now),
-                        SetWeight(config.target, None, "closed"),
+                        CircuitBreak(config.target, None, "closed"),
                         f"SLO held for {probes} half-open probes: closed, original weight restored",
                     )
                 return Transition(BreakerState("half-open", state.since, probes), None)
@@ -134,6 +134,6 @@ def step(config: BreakerConfig, state: BreakerState, now: float, probe: Probe, t
 def _open(config: BreakerConfig, now: float, why: str) -> Transition:
     return Transition(
         BreakerState("open", now, 0),
-        SetWeight(config.target, config.weight, "open"),
+        CircuitBreak(config.target, config.weight, "open"),
         f"{why}: weight {config.weight} for {config.open_for_s:g}s",
     )

@@ -24,12 +24,12 @@ Rules (see ``docs/policies.md``):
   result) counts the results new since the last tick, bounded by the verdict's own streak, so
   ``consecutive: 3`` on an HTTP probe is exactly "3 consecutive failed probes" whatever the tick rate.
 * ``escalate: {after, to}``: if the SLO is not ``ok`` ``after`` (tick time) the policy fired, ``to``
-  fires once. A failed action (an :class:`Outcome` with ``ok=False``) escalates at the next tick to the
+  fires once. A failed action (an :class:`ActionOutcome` with ``ok=False``) escalates at the next tick to the
   policy's ``escalate.to`` or, by default, to ``rollback``; a failed rollback escalates to ``abort``; a
   failed notify only escalates when the policy has an ``escalate`` block.
 * Conflicts inside one tick: ``abort`` dominates everything but notifications; ``rollback`` dominates
   every other action on the faults it removes; otherwise the first decision (file order) on a target
-  wins. Dropped decisions are reported in :attr:`Step.suppressed`.
+  wins. Dropped decisions are reported in :attr:`TickDecisions.suppressed`.
 """
 
 from __future__ import annotations
@@ -54,12 +54,12 @@ from chaos.policy import breaker as breakers
 from chaos.policy.actions import (
     Abort,
     Action,
+    ActionOutcome,
     BreakerPhase,
     Cause,
     Decision,
     Evidence,
     Notify,
-    Outcome,
     PluginAction,
     RemoveFaults,
     ShrinkFault,
@@ -144,7 +144,7 @@ def on_error_policy(on_error: OnError, taken: Iterable[str] = ()) -> Policy | No
 
 
 @dataclass(frozen=True)
-class Step:
+class TickDecisions:
     """The decisions of one tick, in the order to apply them."""
 
     tick_time: float
@@ -162,7 +162,7 @@ class TickInput:
     """One journaled decider input, for :func:`replay`."""
 
     tick: Tick
-    outcomes: tuple[Outcome, ...] = ()
+    outcomes: tuple[ActionOutcome, ...] = ()
     now: float | None = None
 
 
@@ -213,7 +213,7 @@ class Decider:
         return cls(DeciderConfig.from_experiment(experiment))
 
     @classmethod
-    def replay(cls, config: DeciderConfig, inputs: Iterable[TickInput]) -> tuple[Decider, list[Step]]:
+    def replay(cls, config: DeciderConfig, inputs: Iterable[TickInput]) -> tuple[Decider, list[TickDecisions]]:
         """Rebuild a decider from its journaled inputs (after a crash); returns it and the steps."""
         decider = cls(config)
         steps = [decider.on_tick(i.tick, i.outcomes, now=i.now) for i in inputs]
@@ -237,14 +237,14 @@ class Decider:
 
     # -------------------------------------------------------------------------------- deciding
 
-    def on_tick(self, tick: Tick, outcomes: Iterable[Outcome] = (), now: float | None = None) -> Step:
+    def on_tick(self, tick: Tick, outcomes: Iterable[ActionOutcome] = (), now: float | None = None) -> TickDecisions:
         """Decide what to do at this tick. ``now`` defaults to ``tick.eval_time``; it must not go back."""
         t = tick.eval_time if now is None else now
         if t < self._last:
             raise ValueError(f"tick time went backwards: {t} after {self._last}")
         self._last = t
         if self._finished:
-            return Step(t, live_faults=self.live_faults, finished=True)
+            return TickDecisions(t, live_faults=self.live_faults, finished=True)
         policies = self.config.policies
         verdicts = [_verdict_for(p.when.slo, tick) for p in policies]
 
@@ -286,11 +286,11 @@ class Decider:
                 self._live.difference_update(action.faults)
             if isinstance(action, Abort):
                 self._finished = True
-        return Step(t, tuple(c.decision for c in kept), tuple(suppressed), self.live_faults, self._finished)
+        return TickDecisions(t, tuple(c.decision for c in kept), tuple(suppressed), self.live_faults, self._finished)
 
     # -------------------------------------------------------------------------------- internals
 
-    def _on_outcome(self, outcome: Outcome, verdicts: list[Verdict | None], t: float) -> list[_Candidate]:
+    def _on_outcome(self, outcome: ActionOutcome, verdicts: list[Verdict | None], t: float) -> list[_Candidate]:
         if outcome.ok or outcome.skipped or outcome.id in self._failed:
             return []
         decision = self._issued.get(outcome.id)
@@ -304,7 +304,7 @@ class Decider:
             self._live.update(action.faults)  # they may still be injected: a later rollback retries
         if isinstance(action, Abort):
             return []  # the run stops anyway; the engine reports the verdict as failed
-        if decision.kind == "set-weight" and st.breaker.phase == "open" and decision.cause != "breaker":
+        if decision.kind == "circuit-break" and st.breaker.phase == "open" and decision.cause != "breaker":
             st.breaker = breakers.CLOSED  # the breaker never opened
         to = _failure_ladder(policy, decision)
         if to is None:
@@ -467,7 +467,7 @@ class Decider:
         return next(i for i, p in enumerate(self.config.policies) if p.name == policy)
 
 
-def replay(config: DeciderConfig, inputs: Iterable[TickInput]) -> list[Step]:
+def replay(config: DeciderConfig, inputs: Iterable[TickInput]) -> list[TickDecisions]:
     """The decisions a fresh decider makes for these inputs — a pure function of its arguments."""
     return Decider.replay(config, inputs)[1]
 

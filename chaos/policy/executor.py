@@ -5,7 +5,7 @@ step of the end-of-run plan (``revert``); failed outcomes go back to the decider
 ``chaos.engine.policy_bridge``) so failed actions escalate on the next tick. Performs no I/O itself — only through the injected actuators — and reads no clock
 (``at`` is the tick time, for the ledger).
 
-Idempotency: an id the ledger has already applied or attempted is skipped (``Outcome.skipped``), so
+Idempotency: an id the ledger has already applied or attempted is skipped (``ActionOutcome.skipped``), so
 the same decision is never applied twice within a run. A crashed run is not replayed: ``aftershock
 recover`` removes its faults and reverts its mitigations from the state store's records.
 """
@@ -18,14 +18,14 @@ from typing import TypeVar
 from chaos.errors import ActuatorError, ChaosError
 from chaos.policy.actions import (
     Abort,
+    ActionOutcome,
+    CircuitBreak,
     Decision,
     Degrade,
     Notify,
-    Outcome,
     PluginAction,
     RemoveFaults,
     Revert,
-    SetWeight,
     ShrinkFault,
 )
 from chaos.policy.actuators import Actuators
@@ -34,20 +34,20 @@ from chaos.policy.ledger import Ledger
 T = TypeVar("T")
 
 
-async def apply(decision: Decision, actuators: Actuators, ledger: Ledger, at: float = 0.0) -> Outcome:
-    """Apply one decision unless already done; failures become ``Outcome(ok=False)`` (never raised)."""
+async def apply(decision: Decision, actuators: Actuators, ledger: Ledger, at: float = 0.0) -> ActionOutcome:
+    """Apply one decision unless already done; failures become ``ActionOutcome(ok=False)`` (never raised)."""
     if ledger.attempted(decision.id):
-        return Outcome(decision.id, ok=True, skipped=True, note="already applied")
+        return ActionOutcome(decision.id, ok=True, skipped=True, note="already applied")
     try:
         note = await _apply(decision, actuators, ledger, at)
     except ChaosError as exc:
         ledger.record_failed(decision.id, str(exc))
-        return Outcome(decision.id, ok=False, error=str(exc))
-    return Outcome(decision.id, ok=True, skipped=note != "", note=note)
+        return ActionOutcome(decision.id, ok=False, error=str(exc))
+    return ActionOutcome(decision.id, ok=True, skipped=note != "", note=note)
 
 
 async def apply_all(decisions: Iterable[Decision], actuators: Actuators, ledger: Ledger,
-                    at: float = 0.0) -> list[Outcome]:
+                    at: float = 0.0) -> list[ActionOutcome]:
     """Apply in order; a failure does not stop the others (the decider escalates it next tick)."""
     return [await apply(d, actuators, ledger, at) for d in decisions]
 
@@ -66,7 +66,7 @@ async def _apply(decision: Decision, actuators: Actuators, ledger: Ledger, at: f
     elif isinstance(action, Degrade):
         handle = await _need(actuators.degrader, "degrader").apply_degrade(decision)
         ledger.record_applied(decision, handle=handle, at=at)
-    elif isinstance(action, SetWeight):
+    elif isinstance(action, CircuitBreak):
         weights = _need(actuators.weights, "weight setter")
         if action.weight is None:
             entry = ledger.open_weight(action.target)
@@ -89,12 +89,12 @@ async def _apply(decision: Decision, actuators: Actuators, ledger: Ledger, at: f
     return ""
 
 
-async def revert(step: Revert, actuators: Actuators, ledger: Ledger, at: float = 0.0) -> Outcome:
+async def revert(step: Revert, actuators: Actuators, ledger: Ledger, at: float = 0.0) -> ActionOutcome:
     """Carry out one revert of the end-of-run plan (kept ones are skipped, loudly noted)."""
     if step.keep:
-        return Outcome(step.id, ok=True, skipped=True, note=f"KEPT {step.target}: {step.note}")
+        return ActionOutcome(step.id, ok=True, skipped=True, note=f"KEPT {step.target}: {step.note}")
     if ledger.attempted(step.id):
-        return Outcome(step.id, ok=True, skipped=True, note="already reverted")
+        return ActionOutcome(step.id, ok=True, skipped=True, note="already reverted")
     try:
         if step.kind == "remove-fault":
             assert step.fault is not None
@@ -109,13 +109,13 @@ async def revert(step: Revert, actuators: Actuators, ledger: Ledger, at: float =
                                                                              step.weight)
     except ChaosError as exc:
         ledger.record_failed(step.id, str(exc))
-        return Outcome(step.id, ok=False, error=str(exc))
+        return ActionOutcome(step.id, ok=False, error=str(exc))
     ledger.record_reverted(step, at=at)
-    return Outcome(step.id, ok=True)
+    return ActionOutcome(step.id, ok=True)
 
 
 async def revert_all(plan: Iterable[Revert], actuators: Actuators, ledger: Ledger,
-                     at: float = 0.0) -> list[Outcome]:
+                     at: float = 0.0) -> list[ActionOutcome]:
     """Every step is tried even when one fails (best effort cleanup); the outcomes say which failed."""
     return [await revert(step, actuators, ledger, at) for step in plan]
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from chaos.policy.actions import (
     Abort,
+    CircuitBreak,
     Decision,
     Degrade,
     Notify,
@@ -26,7 +27,6 @@ from chaos.policy.actions import (
     RemoveFaults,
     Revert,
     RevertHandle,
-    SetWeight,
     ShrinkFault,
     WeightTarget,
 )
@@ -128,7 +128,7 @@ class Ledger:
             self._add(Entry(id=decision.id, kind="degrade", target=action.targets[0], seq=0,
                             covers=[decision.id], policy=decision.policy, keep=keep, note=note,
                             handle=handle, at=at))
-        elif isinstance(action, SetWeight):
+        elif isinstance(action, CircuitBreak):
             entry = self.open_weight(action.target)
             if action.weight is None:
                 if entry is not None:

@@ -22,7 +22,7 @@ from chaos import registry
 from chaos.actions.circuit_break import CircuitBreakPolicy
 from chaos.clients.kube import (
     DeleteReport,
-    KubernetesTarget,
+    KubeClient,
     KubeSettings,
     Permission,
     RevertToken,
@@ -84,7 +84,7 @@ class KubernetesRunTarget:
         # Recorded with every fault so `aftershock recover` reaches the same cluster later, even
         # when it runs with another KUBECONFIG.
         self.kubeconfig = self.kube.resolved_kubeconfig()
-        self.client = KubernetesTarget.from_settings(self.kube)
+        self.client = KubeClient.from_settings(self.kube)
         self.objects: dict[str, CompiledFault] = {}
         self._reapers: dict[str, str] = {}
         """namespace → reaper Job name, for the namespaces this run has created one in."""
@@ -340,7 +340,7 @@ async def remove_kube_realisation(realisation: Mapping[str, Any]) -> Removal:
     kube = record.kube
     check_kubeconfig(kube.get("kubeconfig"))  # a record never chooses which exec plugin runs
     settings = kube_settings(kube.get("kubeconfig"), kube.get("context"), kube.get("namespace"))
-    target = KubernetesTarget.from_settings(settings)
+    target = KubeClient.from_settings(settings)
     try:
         obj = dict(record.object)
         report = await target.delete(obj)

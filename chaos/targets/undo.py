@@ -290,13 +290,13 @@ async def execute(item: UndoItem, environ: Mapping[str, str], run_id: str = "", 
                 await http.call(call, f"revert of degrade {item.decision_id}")
             return f"degrade {item.decision_id} reverted ({item.call.get('method')} {item.call.get('url')})"
         case KubeDegradeUndo() | KubeWeightUndo():
-            from chaos.clients.kube import KubernetesTarget, RevertToken, WeightSnapshot
+            from chaos.clients.kube import KubeClient, RevertToken, WeightSnapshot
             from chaos.clients.record_trust import check_kubeconfig
             from chaos.targets.kubernetes import kube_settings
 
             kube = item.kube
             check_kubeconfig(kube.get("kubeconfig"))  # a record never chooses which exec plugin runs
-            target = KubernetesTarget.from_settings(kube_settings(kube.get("kubeconfig"), kube.get("context"),
+            target = KubeClient.from_settings(kube_settings(kube.get("kubeconfig"), kube.get("context"),
                                                                   kube.get("namespace")))
             try:
                 if isinstance(item, KubeDegradeUndo):

@@ -91,7 +91,7 @@ def Dec(id: str, action: str, policy: str = "p", target: str = "delay",
     elif action == "abort":
         made = pa.Abort(faults)
     elif action == "circuit-break":
-        made = pa.SetWeight(pa.WeightTarget(service=target), weight=0, phase="open")
+        made = pa.CircuitBreak(pa.WeightTarget(service=target), weight=0, phase="open")
     else:
         made = pa.Degrade(http=HttpCall.model_validate({"method": "POST", "url": "http://order-admin/fallback"}))
     return Decision(id=id, policy=policy, action=made, evidence=evidence)
@@ -239,8 +239,8 @@ def play(exp: Experiment, decider: ScriptedDecider, script: Script, *, dry_run: 
             case rm.Apply(decision=decision):
                 ok = decision.id not in script.apply_fail
                 action = decision.action
-                breaker = action.phase if isinstance(action, pa.SetWeight) else None
-                weight = action.weight if isinstance(action, pa.SetWeight) and action.weight is not None else 100
+                breaker = action.phase if isinstance(action, pa.CircuitBreak) else None
+                weight = action.weight if isinstance(action, pa.CircuitBreak) and action.weight is not None else 100
                 return rm.ApplyOutcome(at=at(0.1), ok=ok, detail=f"applied {decision.id}",
                                        error="" if ok else "HTTP 500", breaker=breaker, weight=weight)
             case rm.Remove(faults=names):
@@ -251,7 +251,7 @@ def play(exp: Experiment, decider: ScriptedDecider, script: Script, *, dry_run: 
                         failed.append(name)
                 return rm.RemoveOutcome(at=at(0.05), ok=not failed, error="admin unreachable" if failed else "",
                                         failed=tuple(failed))
-            case rm.Revert(item=item):
+            case rm.ApplyRevert(item=item):
                 ok = item.id not in script.revert_fail
                 return rm.RevertOutcome(at=at(0.05), ok=ok, detail=item.summary(), error="" if ok else "HTTP 503",
                                         restored=script.restored.get(item.id))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chaos.clients.kube import KubernetesTarget, KubeSettings, RevertToken, WeightSnapshot, run_totals
+from chaos.clients.kube import KubeClient, KubeSettings, RevertToken, WeightSnapshot, run_totals
 from chaos.errors import ActuatorError, PreflightRefused, TargetError
 from kube.realshop import read
 from kube.testbed import Testbed
@@ -24,10 +24,10 @@ def ns(kube_testbed: Testbed) -> str:
 
 
 @pytest.fixture
-async def target(kube_testbed: Testbed, ns: str) -> AsyncIterator[KubernetesTarget]:
+async def target(kube_testbed: Testbed, ns: str) -> AsyncIterator[KubeClient]:
     settings = KubeSettings(kubeconfig=str(kube_testbed.kubeconfig), namespace=ns, request_timeout=20,
                             poll_interval=0.05, finalizer_timeout=2, delete_attempts=2)
-    t = KubernetesTarget.from_settings(settings)
+    t = KubeClient.from_settings(settings)
     try:
         yield t
     finally:
@@ -45,7 +45,7 @@ def chaos(ns: str, name: str = "delay-web-ab12cd", **spec: Any) -> dict[str, Any
             "spec": body}
 
 
-async def test_configmap_patch_and_exact_revert(kube_testbed: Testbed, target: KubernetesTarget, ns: str) -> None:
+async def test_configmap_patch_and_exact_revert(kube_testbed: Testbed, target: KubeClient, ns: str) -> None:
     cm = kube_testbed.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags", "namespace": ns},
                              "data": {"payment_channel": "primary", "other": "x"}})
     token = await target.apply_patch("ConfigMap", ns, "flags", {"data": {"payment_channel": "backup", "fallback": True}})
@@ -56,7 +56,7 @@ async def test_configmap_patch_and_exact_revert(kube_testbed: Testbed, target: K
     assert reverted is not None and reverted["data"] == cm["data"]
 
 
-async def test_deployment_env_patch_and_exact_revert(kube_testbed: Testbed, target: KubernetesTarget,
+async def test_deployment_env_patch_and_exact_revert(kube_testbed: Testbed, target: KubeClient,
                                                      ns: str) -> None:
     dep = kube_testbed.apply({
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "order", "namespace": ns},
@@ -74,7 +74,7 @@ async def test_deployment_env_patch_and_exact_revert(kube_testbed: Testbed, targ
     assert after is not None and after["spec"]["template"] == dep["spec"]["template"]
 
 
-async def test_revert_refuses_to_clobber_a_foreign_change(kube_testbed: Testbed, target: KubernetesTarget,
+async def test_revert_refuses_to_clobber_a_foreign_change(kube_testbed: Testbed, target: KubeClient,
                                                           ns: str) -> None:
     cm = kube_testbed.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags", "namespace": ns},
                              "data": {"payment_channel": "primary"}})
@@ -106,7 +106,7 @@ def virtualservice(ns: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("make", [httproute, virtualservice], ids=["HTTPRoute", "VirtualService"])
-async def test_circuit_break_round_trips_weights_exactly(kube_testbed: Testbed, target: KubernetesTarget, ns: str,
+async def test_circuit_break_round_trips_weights_exactly(kube_testbed: Testbed, target: KubeClient, ns: str,
                                                          make: Any) -> None:
     before = kube_testbed.apply(make(ns))
     prior = await target.set_backend_weight(ns, "payment-gateway", 0)
@@ -121,11 +121,11 @@ async def test_circuit_break_round_trips_weights_exactly(kube_testbed: Testbed, 
     assert after is not None and after["spec"] == before["spec"]
 
 
-async def test_served_route_kinds_come_from_discovery(target: KubernetesTarget) -> None:
+async def test_served_route_kinds_come_from_discovery(target: KubeClient) -> None:
     assert await target.served_route_kinds() == ["HTTPRoute", "VirtualService"]
 
 
-async def test_percent_modes_round_up_like_chaos_mesh(kube_testbed: Testbed, target: KubernetesTarget,
+async def test_percent_modes_round_up_like_chaos_mesh(kube_testbed: Testbed, target: KubeClient,
                                                       ns: str) -> None:
     for i in range(3):
         kube_testbed.running_pod(ns, f"web-{i}", {"app": "web"})
@@ -142,7 +142,7 @@ async def test_percent_modes_round_up_like_chaos_mesh(kube_testbed: Testbed, tar
         run_totals([half, one], max_targets=2)
 
 
-async def test_pdb_status_from_the_real_disruption_controller(kube_testbed: Testbed, target: KubernetesTarget,
+async def test_pdb_status_from_the_real_disruption_controller(kube_testbed: Testbed, target: KubeClient,
                                                               ns: str) -> None:
     for i in range(3):
         kube_testbed.running_pod(ns, f"web-{i}", {"app": "web"})
@@ -162,7 +162,7 @@ async def test_pdb_status_from_the_real_disruption_controller(kube_testbed: Test
         await target.check_blast_radius(kill)
 
 
-async def test_server_side_dry_run_uses_the_real_crd_schema(kube_testbed: Testbed, target: KubernetesTarget,
+async def test_server_side_dry_run_uses_the_real_crd_schema(kube_testbed: Testbed, target: KubeClient,
                                                              ns: str) -> None:
     good = chaos(ns)
     await target.create(good, dry_run=True)
@@ -172,7 +172,7 @@ async def test_server_side_dry_run_uses_the_real_crd_schema(kube_testbed: Testbe
         await target.create(bad, dry_run=True)
 
 
-async def test_create_list_and_remove_run(kube_testbed: Testbed, target: KubernetesTarget, ns: str) -> None:
+async def test_create_list_and_remove_run(kube_testbed: Testbed, target: KubeClient, ns: str) -> None:
     obj = chaos(ns)
     await target.create(obj)
     await target.create(obj)  # 409 of our own run's object counts as created
@@ -182,7 +182,7 @@ async def test_create_list_and_remove_run(kube_testbed: Testbed, target: Kuberne
     assert read(kube_testbed, obj) is None
 
 
-async def test_a_finalizer_that_stays_is_reported_not_stripped(kube_testbed: Testbed, target: KubernetesTarget,
+async def test_a_finalizer_that_stays_is_reported_not_stripped(kube_testbed: Testbed, target: KubeClient,
                                                                ns: str) -> None:
     obj = chaos(ns)
     obj["metadata"]["finalizers"] = ["chaos-mesh/records"]  # as Chaos Mesh's controller sets it
@@ -202,7 +202,7 @@ def two_containers(ns: str) -> dict[str, Any]:
                                                           {"name": "sidecar", "image": "registry.invalid/envoy:1"}]}}}}
 
 
-async def test_env_patch_needs_the_container_when_ambiguous(kube_testbed: Testbed, target: KubernetesTarget,
+async def test_env_patch_needs_the_container_when_ambiguous(kube_testbed: Testbed, target: KubeClient,
                                                             ns: str) -> None:
     dep = kube_testbed.apply(two_containers(ns))
     with pytest.raises(ActuatorError, match=r"name the container.*app, sidecar"):
@@ -211,7 +211,7 @@ async def test_env_patch_needs_the_container_when_ambiguous(kube_testbed: Testbe
     assert after is not None and after["spec"]["template"] == dep["spec"]["template"]
 
 
-async def test_pod_level_faults(kube_testbed: Testbed, target: KubernetesTarget, ns: str) -> None:
+async def test_pod_level_faults(kube_testbed: Testbed, target: KubeClient, ns: str) -> None:
     dep = kube_testbed.apply(two_containers(ns))
     assert await target.scale_deployment(ns, "order", 1) == 3
     assert (read(kube_testbed, dep) or {})["spec"]["replicas"] == 1

@@ -22,7 +22,7 @@ import yaml
 
 from chaos.clients.host.proxy import FaultProxy
 from chaos.clients.host.specs import ProxyFault, Upstream
-from chaos.clients.kube import KubernetesTarget, KubeSettings, WeightSnapshot
+from chaos.clients.kube import KubeClient, KubeSettings, WeightSnapshot
 from chaos.errors import ActuatorError, TargetError
 from kube.apiproxy import ApiProxy
 from kube.realshop import chaos_items, read
@@ -59,7 +59,7 @@ async def test_storms_on_remove_are_retried_and_a_failed_call_changes_nothing(
         kube_testbed: Testbed, api_proxy: ApiProxy, tmp_path: Path) -> None:
     ns = kube_testbed.namespace("storm")
     config = api_proxy.kubeconfig(tmp_path / "cfg")
-    async with KubernetesTarget.from_settings(settings(config, ns)) as target:
+    async with KubeClient.from_settings(settings(config, ns)) as target:
         await target.check_chaos_mesh(["PodChaos", "NetworkChaos"])
         await target.create(chaos(ns))
         await target.create(chaos(ns, name="loss-web-ab12cd", kind="NetworkChaos"))
@@ -92,7 +92,7 @@ async def test_create_and_shrink_through_storms(kube_testbed: Testbed, api_proxy
     ns = kube_testbed.namespace("shrink")
     config = api_proxy.kubeconfig(tmp_path / "cfg")
     obj = chaos(ns, name="loss-web-ab12cd", kind="NetworkChaos")
-    async with KubernetesTarget.from_settings(settings(config, ns)) as target:
+    async with KubeClient.from_settings(settings(config, ns)) as target:
         await target.check_chaos_mesh(["NetworkChaos"])
         # A 500 storm on every create: bounded, and no object was created.
         api_proxy.add("http-abort", "creates", code=500, method="POST", path_prefix=f"/apis/{CM}/")
@@ -131,7 +131,7 @@ async def test_a_throttling_answer_with_retry_after_is_honoured(kube_testbed: Te
     ns = kube_testbed.namespace("throttle")
     config = api_proxy.kubeconfig(tmp_path / "cfg")
     obj = chaos(ns)
-    async with KubernetesTarget.from_settings(settings(config, ns, retry_max_wait=5)) as target:
+    async with KubeClient.from_settings(settings(config, ns, retry_max_wait=5)) as target:
         await target.check_chaos_mesh(["PodChaos"])
         api_proxy.add("http-abort", "throttle", ttl=2.5, code=429, retry_after_s=1, method="POST",
                       path_prefix=f"/apis/{CM}/")
@@ -149,7 +149,7 @@ async def test_degrade_through_conflicts_real_and_injected(kube_testbed: Testbed
     cm = kube_testbed.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags", "namespace": ns},
                              "data": {"payment_channel": "primary", "retries": "3"}})
     config = api_proxy.kubeconfig(tmp_path / "cfg")
-    async with KubernetesTarget.from_settings(settings(config, ns)) as target:
+    async with KubeClient.from_settings(settings(config, ns)) as target:
         # A real resourceVersion race: our PATCH is held at the proxy while someone else writes; the
         # real API server answers 409 to the stale write, and the degrade re-reads and lands.
         api_proxy.add("http-delay", "hold", delay_ms=1500, method="PATCH", path_prefix=path)
@@ -191,7 +191,7 @@ async def test_circuit_break_through_conflicts_and_500s(kube_testbed: Testbed, a
                                                              "weight": 20}]}]}})
     prefix = f"/apis/networking.istio.io/v1/namespaces/{ns}/virtualservices/payments"
     config = api_proxy.kubeconfig(tmp_path / "cfg")
-    async with KubernetesTarget.from_settings(settings(config, ns)) as target:
+    async with KubeClient.from_settings(settings(config, ns)) as target:
         api_proxy.add("http-abort", "conflicts", code=409, method="PATCH", path_prefix=prefix)
         with pytest.raises(ActuatorError, match="resourceVersion conflict 3"):
             await target.set_backend_weight(ns, "payment-gateway", 0)
@@ -215,7 +215,7 @@ async def test_a_silent_hold_fails_bounded_and_changes_nothing(kube_testbed: Tes
     config = api_proxy.kubeconfig(tmp_path / "cfg")
     obj = chaos(ns)
     fast = settings(config, ns, request_timeout=0.5, retry_attempts=3, retry_total=5)
-    async with KubernetesTarget.from_settings(fast) as target:
+    async with KubeClient.from_settings(fast) as target:
         await target.create(obj)
         api_proxy.add("timeout", "hold")  # accept, then never answer
         with pytest.raises(TargetError) as info:
@@ -240,7 +240,7 @@ async def test_a_token_kubeconfig_passes_through_the_proxy_as_itself(kube_testbe
     sa_config = kube_testbed.service_account_kubeconfig(ns, "nobody", tmp_path / "sa.kubeconfig")
     async for proxy in apiproxy.start(kube_testbed, api_proxy.pki, client_cert=False):
         config = proxy.kubeconfig(tmp_path / "cfg", source=sa_config)
-        async with KubernetesTarget.from_settings(settings(config, ns, retry_attempts=2)) as target:
+        async with KubeClient.from_settings(settings(config, ns, retry_attempts=2)) as target:
             with pytest.raises(TargetError, match="forbidden"):
                 await target.create(chaos(ns))
     assert chaos_items(kube_testbed, ns, "podchaos") == []
@@ -276,7 +276,7 @@ async def test_resets_are_retried_until_the_work_is_done(kube_testbed: Testbed, 
     ns = kube_testbed.namespace("faults")
     config = through(kube_testbed, tcp_proxy, tmp_path / "cfg")
     tcp_proxy.add_fault(fault("reset", percent=10))  # of connections and of each later chunk
-    async with KubernetesTarget.from_settings(settings(config, ns, retry_attempts=20, retry_max_wait=0.1)) as target:
+    async with KubeClient.from_settings(settings(config, ns, retry_attempts=20, retry_max_wait=0.1)) as target:
         await target.check_chaos_mesh(["PodChaos"])
         await target.create(chaos(ns))
         assert len(await target.list_ours("ab12cd", [ns])) == 1
@@ -292,7 +292,7 @@ async def test_an_unreachable_api_server_fails_bounded_and_clearly(kube_testbed:
     config = through(kube_testbed, tcp_proxy, tmp_path / "cfg")
     tcp_proxy.add_fault(fault(kind))
     fast = settings(config, "default", request_timeout=0.5, retry_attempts=3, retry_total=5)
-    async with KubernetesTarget.from_settings(fast) as target:
+    async with KubeClient.from_settings(fast) as target:
         with pytest.raises(TargetError) as info:
             await target.check_chaos_mesh(["PodChaos"])
     assert "Traceback" not in str(info.value)

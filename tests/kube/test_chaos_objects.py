@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chaos.clients.kube import KubernetesTarget, KubeSettings
+from chaos.clients.kube import KubeClient, KubeSettings
 from chaos.errors import ActuatorError, CapabilityMissing, TargetError
 from kube.apiproxy import ApiProxy
 from kube.realshop import chaos_items, read, shop_namespace
@@ -36,8 +36,8 @@ def settings(config: Path, ns: str) -> KubeSettings:
 
 
 @pytest.fixture
-async def target(kube_testbed: Testbed, ns: str) -> AsyncIterator[KubernetesTarget]:
-    async with KubernetesTarget.from_settings(settings(kube_testbed.kubeconfig, ns)) as t:
+async def target(kube_testbed: Testbed, ns: str) -> AsyncIterator[KubeClient]:
+    async with KubeClient.from_settings(settings(kube_testbed.kubeconfig, ns)) as t:
         yield t
 
 
@@ -57,7 +57,7 @@ def chaos(ns: str, name: str = NAME, run_id: str = "ab12cd", kind: str = "Networ
             "spec": base}
 
 
-async def test_create_wait_injected_delete(kube_testbed: Testbed, target: KubernetesTarget, ns: str,
+async def test_create_wait_injected_delete(kube_testbed: Testbed, target: KubeClient, ns: str,
                                            standin: ChaosMeshStandIn) -> None:
     assert (await target.check_chaos_mesh(["NetworkChaos", "PodChaos"]))["NetworkChaos"] == "networkchaos"
     obj = chaos(ns)
@@ -74,7 +74,7 @@ async def test_create_wait_injected_delete(kube_testbed: Testbed, target: Kubern
     assert not standin.errors
 
 
-async def test_never_injected_raises_with_the_controllers_reason(kube_testbed: Testbed, target: KubernetesTarget,
+async def test_never_injected_raises_with_the_controllers_reason(kube_testbed: Testbed, target: KubeClient,
                                                                  ns: str) -> None:
     with ChaosMeshStandIn(kube_testbed, inject=False) as broken:
         obj = chaos(ns)
@@ -86,7 +86,7 @@ async def test_never_injected_raises_with_the_controllers_reason(kube_testbed: T
 
 
 async def test_a_finalizer_that_never_clears_is_reported_not_stripped(kube_testbed: Testbed,
-                                                                      target: KubernetesTarget, ns: str) -> None:
+                                                                      target: KubeClient, ns: str) -> None:
     obj = chaos(ns)
     with ChaosMeshStandIn(kube_testbed, release=False) as stuck:
         await target.create(obj)
@@ -106,7 +106,7 @@ async def test_a_finalizer_that_never_clears_is_reported_not_stripped(kube_testb
     assert read(kube_testbed, obj) is None
 
 
-async def test_conflict_is_fine_for_the_same_run_only(kube_testbed: Testbed, target: KubernetesTarget,
+async def test_conflict_is_fine_for_the_same_run_only(kube_testbed: Testbed, target: KubeClient,
                                                       ns: str) -> None:
     first = await target.create(chaos(ns))
     again = await target.create(chaos(ns))  # e.g. a retried create whose first answer was lost
@@ -116,7 +116,7 @@ async def test_conflict_is_fine_for_the_same_run_only(kube_testbed: Testbed, tar
     assert [o["metadata"]["labels"]["aftershock.io/run-id"] for o in chaos_items(kube_testbed, ns)] == ["ab12cd"]
 
 
-async def test_objects_without_our_labels_are_refused(kube_testbed: Testbed, target: KubernetesTarget,
+async def test_objects_without_our_labels_are_refused(kube_testbed: Testbed, target: KubeClient,
                                                       ns: str) -> None:
     obj = chaos(ns)
     del obj["metadata"]["labels"]["aftershock.io/run-id"]
@@ -125,7 +125,7 @@ async def test_objects_without_our_labels_are_refused(kube_testbed: Testbed, tar
     assert chaos_items(kube_testbed, ns) == []
 
 
-async def test_remove_run_removes_only_that_run(kube_testbed: Testbed, target: KubernetesTarget, ns: str) -> None:
+async def test_remove_run_removes_only_that_run(kube_testbed: Testbed, target: KubeClient, ns: str) -> None:
     await target.create(chaos(ns, name="a-ab12cd"))
     await target.create(chaos(ns, name="b-ab12cd", kind="PodChaos"))
     await target.create(chaos(ns, name="c-other1", run_id="other1"))
@@ -136,7 +136,7 @@ async def test_remove_run_removes_only_that_run(kube_testbed: Testbed, target: K
     assert chaos_items(kube_testbed, ns, "podchaos") == []
 
 
-async def test_patch_fault_shrinks_and_keeps_duration(kube_testbed: Testbed, target: KubernetesTarget,
+async def test_patch_fault_shrinks_and_keeps_duration(kube_testbed: Testbed, target: KubeClient,
                                                       ns: str) -> None:
     obj = chaos(ns, action="loss", loss={"loss": "50", "correlation": "0"})
     del obj["spec"]["delay"]
@@ -151,7 +151,7 @@ async def test_patch_fault_shrinks_and_keeps_duration(kube_testbed: Testbed, tar
         await target.patch_fault(obj, {"duration": None})
 
 
-async def test_a_kind_the_cluster_does_not_serve_is_capability_missing(target: KubernetesTarget) -> None:
+async def test_a_kind_the_cluster_does_not_serve_is_capability_missing(target: KubeClient) -> None:
     with pytest.raises(CapabilityMissing, match=r"CRDs missing for FutureChaos \(served: .*NetworkChaos"):
         await target.check_chaos_mesh(["NetworkChaos", "FutureChaos"])
 
@@ -161,7 +161,7 @@ async def test_an_unserved_group_is_capability_missing(api_proxy: ApiProxy, ns: 
     for group in ("chaos-mesh.org", "gateway.networking.k8s.io", "networking.istio.io"):
         api_proxy.add("http-abort", group, code=404, path_prefix=f"/apis/{group}/")
     config = api_proxy.kubeconfig(tmp_path / "cfg")
-    async with KubernetesTarget.from_settings(settings(config, ns)) as target:
+    async with KubeClient.from_settings(settings(config, ns)) as target:
         with pytest.raises(CapabilityMissing, match=r"Chaos Mesh is not installed.*helm install chaos-mesh"):
             await target.check_chaos_mesh()
         assert await target.served_route_kinds() == []

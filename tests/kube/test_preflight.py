@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chaos.clients.kube import KubernetesTarget, KubeSettings, rbac
+from chaos.clients.kube import KubeClient, KubeSettings, rbac
 from chaos.errors import PermissionMissing, PreflightRefused
 from kube.realshop import shop_namespace
 from kube.testbed import Testbed
@@ -27,8 +27,8 @@ def settings(kubeconfig: Path, ns: str) -> KubeSettings:
 
 
 @pytest.fixture
-async def target(kube_testbed: Testbed, ns: str) -> AsyncIterator[KubernetesTarget]:
-    t = KubernetesTarget.from_settings(settings(kube_testbed.kubeconfig, ns))
+async def target(kube_testbed: Testbed, ns: str) -> AsyncIterator[KubeClient]:
+    t = KubeClient.from_settings(settings(kube_testbed.kubeconfig, ns))
     try:
         yield t
     finally:
@@ -50,7 +50,7 @@ def chaos(ns: str, name: str = "payment-latency-payment-delay-ab12cd", run_id: s
             "spec": base}
 
 
-async def test_resolve_targets_counts_running_pods(kube_testbed: Testbed, target: KubernetesTarget, ns: str) -> None:
+async def test_resolve_targets_counts_running_pods(kube_testbed: Testbed, target: KubeClient, ns: str) -> None:
     kube_testbed.running_pod(ns, "order-pending", {"app": "order-service"}, phase="Pending")
     res = await target.resolve_targets(chaos(ns, mode="fixed-percent", value="50"))
     assert res.matching == [f"{ns}/order-{i}" for i in range(4)]
@@ -63,7 +63,7 @@ async def test_resolve_targets_counts_running_pods(kube_testbed: Testbed, target
     assert expr.matching == [f"{ns}/payment-0", f"{ns}/payment-1"]
 
 
-async def test_blast_radius_limits(target: KubernetesTarget, ns: str) -> None:
+async def test_blast_radius_limits(target: KubeClient, ns: str) -> None:
     res = await target.check_blast_radius(chaos(ns), max_targets=2, max_percent=25, allowed_namespaces=[ns])
     assert res.affected == 1
     with pytest.raises(PreflightRefused) as info:
@@ -72,7 +72,7 @@ async def test_blast_radius_limits(target: KubernetesTarget, ns: str) -> None:
     assert "100% of the matching pods (4/4)" in info.value.details[1]
 
 
-async def test_blast_radius_namespaces_and_no_match(target: KubernetesTarget, ns: str) -> None:
+async def test_blast_radius_namespaces_and_no_match(target: KubeClient, ns: str) -> None:
     obj = chaos(ns)
     obj["spec"]["target"]["selector"]["namespaces"] = ["payments"]
     with pytest.raises(PreflightRefused, match="namespace 'payments' is outside"):
@@ -85,7 +85,7 @@ async def test_blast_radius_namespaces_and_no_match(target: KubernetesTarget, ns
                                         allowed_namespaces=[ns])
 
 
-async def test_collisions_refused_or_warned(kube_testbed: Testbed, target: KubernetesTarget, ns: str) -> None:
+async def test_collisions_refused_or_warned(kube_testbed: Testbed, target: KubeClient, ns: str) -> None:
     foreign = chaos(ns, name="someone-elses", run_id="x")
     foreign["metadata"]["labels"] = {"team": "sre"}
     kube_testbed.apply(foreign)
@@ -107,7 +107,7 @@ async def test_missing_permissions_come_as_a_ready_role(kube_testbed: Testbed, n
                         rbac.Permission(ns, "", "pods", "list")}
     kube_testbed.apply_yaml(rbac.rbac_manifests(sorted(granted), f"{ns}/runner"))
     config = kube_testbed.service_account_kubeconfig(ns, "runner", tmp_path / "runner.kubeconfig")
-    async with KubernetesTarget.from_settings(settings(config, ns)) as restricted:
+    async with KubeClient.from_settings(settings(config, ns)) as restricted:
         with pytest.raises(PermissionMissing) as info:
             await restricted.preflight_access([ns], kinds=["NetworkChaos"])
     assert "missing 3 Kubernetes permission(s)" in str(info.value)

@@ -70,10 +70,10 @@ def test_printed_rbac_is_exactly_enough_for_the_preflight(kube_testbed: Testbed,
 
 def _can(bed: Testbed, config: Path, ns: str, verb: str, group: str, resource: str, name: str = "") -> bool:
     """A SelfSubjectAccessReview as the identity of ``config`` (what kubectl auth can-i asks)."""
-    from chaos.clients.kube import KubernetesTarget, KubeSettings
+    from chaos.clients.kube import KubeClient, KubeSettings
     from chaos.clients.kube.rbac import Permission, allowed
 
-    target = KubernetesTarget.from_settings(KubeSettings(kubeconfig=str(config), namespace=ns))
+    target = KubeClient.from_settings(KubeSettings(kubeconfig=str(config), namespace=ns))
     try:
         return allowed(target._ctx, Permission(ns, group, resource, verb, name))
     finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chaos.clients.kube import KubernetesTarget, KubeSettings
+from chaos.clients.kube import KubeClient, KubeSettings
 from chaos.clients.kube.rbac import Permission, allowed
 from chaos.clients.kube.reaper import reaper_manifests
 from chaos.errors import CapabilityMissing, TargetError
@@ -37,8 +37,8 @@ def settings(config: Path | str, ns: str = "default", **changes: object) -> Kube
 
 
 @pytest.fixture
-async def target(kube_testbed: Testbed, ns: str) -> AsyncIterator[KubernetesTarget]:
-    async with KubernetesTarget.from_settings(settings(kube_testbed.kubeconfig, ns), clock=lambda: NOW) as t:
+async def target(kube_testbed: Testbed, ns: str) -> AsyncIterator[KubeClient]:
+    async with KubeClient.from_settings(settings(kube_testbed.kubeconfig, ns), clock=lambda: NOW) as t:
         yield t
 
 
@@ -47,7 +47,7 @@ def get(bed: Testbed, path: str) -> dict[str, object]:
         return dict(api.get(path).raise_for_status().json())
 
 
-async def test_the_installed_reaper_and_its_least_privilege(kube_testbed: Testbed, target: KubernetesTarget,
+async def test_the_installed_reaper_and_its_least_privilege(kube_testbed: Testbed, target: KubeClient,
                                                              ns: str, tmp_path: Path) -> None:
     """The reaper an administrator installs (the testbed's namespaces get it like `aftershock rbac
     --reaper`): a CronJob sweeping every minute under its own ServiceAccount, whose Role lists and
@@ -76,7 +76,7 @@ async def test_the_installed_reaper_and_its_least_privilege(kube_testbed: Testbe
 
     # as its own ServiceAccount (a real token), the reaper may list/delete chaos objects, nothing else
     config = kube_testbed.service_account_kubeconfig(ns, REAPER, tmp_path / "reaper.kubeconfig")
-    async with KubernetesTarget.from_settings(settings(config, ns)) as as_reaper:
+    async with KubeClient.from_settings(settings(config, ns)) as as_reaper:
         for perm, expected in [(Permission(ns, "chaos-mesh.org", "networkchaos", "delete"), True),
                                (Permission(ns, "chaos-mesh.org", "podchaos", "list"), True),
                                (Permission(ns, "chaos-mesh.org", "networkchaos", "create"), False),
@@ -88,7 +88,7 @@ async def test_the_installed_reaper_and_its_least_privilege(kube_testbed: Testbe
 
 async def test_a_run_refuses_to_inject_where_no_reaper_is_armed(kube_testbed: Testbed) -> None:
     bare = kube_testbed.namespace("noreaper", reaper=False)
-    async with KubernetesTarget.from_settings(settings(kube_testbed.kubeconfig, bare), clock=lambda: NOW) as t:
+    async with KubeClient.from_settings(settings(kube_testbed.kubeconfig, bare), clock=lambda: NOW) as t:
         with pytest.raises(TargetError, match=f"no reaper in namespace {bare}.*aftershock rbac FILE --reaper"):
             await t.create_reaper("ab12cd", bare, NOW + timedelta(minutes=1), kinds=["NetworkChaos"])
         with kube_testbed.admin() as api:  # someone else's CronJob of that name is not our reaper
@@ -100,7 +100,7 @@ async def test_a_run_refuses_to_inject_where_no_reaper_is_armed(kube_testbed: Te
             await t.create_reaper("ab12cd", bare, NOW + timedelta(minutes=1), kinds=["NetworkChaos"])
 
 
-async def test_a_suspended_reaper_is_not_armed(kube_testbed: Testbed, target: KubernetesTarget, ns: str) -> None:
+async def test_a_suspended_reaper_is_not_armed(kube_testbed: Testbed, target: KubeClient, ns: str) -> None:
     with kube_testbed.admin() as api:
         api.patch(f"/apis/batch/v1/namespaces/{ns}/cronjobs/{REAPER}", json={"spec": {"suspend": True}},
                   headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
@@ -110,7 +110,7 @@ async def test_a_suspended_reaper_is_not_armed(kube_testbed: Testbed, target: Ku
 
 async def test_reaper_can_be_disabled(kube_testbed: Testbed) -> None:
     bare = kube_testbed.namespace("noreaper", reaper=False)
-    async with KubernetesTarget.from_settings(settings(kube_testbed.kubeconfig, bare, reaper=False)) as t:
+    async with KubeClient.from_settings(settings(kube_testbed.kubeconfig, bare, reaper=False)) as t:
         assert await t.create_reaper("ab12cd", bare, NOW) is None
     assert names(kube_testbed, f"/apis/batch/v1/namespaces/{bare}/jobs") == []
 
@@ -140,14 +140,14 @@ async def test_kubeconfig_env_and_context(kube_testbed: Testbed, api_proxy: ApiP
     path_a = named_context(kube_testbed.kubeconfig, tmp_path / "a", "a")  # the API server itself
     path_b = named_context(api_proxy.kubeconfig(tmp_path / "proxied"), tmp_path / "b", "b")  # no Chaos Mesh
     monkeypatch.setenv("KUBECONFIG", f"{path_a}:{path_b}")
-    async with (KubernetesTarget.from_settings(KubeSettings(context="a", retry_attempts=1)) as ta,
-                KubernetesTarget.from_settings(KubeSettings(context="b", retry_attempts=1)) as tb):
+    async with (KubeClient.from_settings(KubeSettings(context="a", retry_attempts=1)) as ta,
+                KubeClient.from_settings(KubeSettings(context="b", retry_attempts=1)) as tb):
         assert "NetworkChaos" in await ta.check_chaos_mesh()
         with pytest.raises(CapabilityMissing, match="not installed"):
             await tb.check_chaos_mesh()
     assert api_proxy.answered(404) == 1  # b's one discovery went through the proxy, a's did not
     with pytest.raises(TargetError, match="cannot load Kubernetes configuration"):
-        KubernetesTarget.from_settings(KubeSettings(kubeconfig=str(path_a), context="nope"))
+        KubeClient.from_settings(KubeSettings(kubeconfig=str(path_a), context="nope"))
 
 
 def test_explicit_kubeconfig_wins_over_env(kube_testbed: Testbed, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,6 +161,6 @@ async def test_unreachable_cluster_is_a_target_error(kube_testbed: Testbed, tmp_
     config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:9"  # discard port: refused
     path = tmp_path / "k"
     path.write_text(yaml.safe_dump(config))
-    async with KubernetesTarget.from_settings(settings(path, retry_attempts=2)) as t:
+    async with KubeClient.from_settings(settings(path, retry_attempts=2)) as t:
         with pytest.raises(TargetError, match="cannot reach the Kubernetes API server"):
             await t.check_chaos_mesh()

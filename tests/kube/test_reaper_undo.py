@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.clients.kube import KubernetesTarget, KubeSettings
+from chaos.clients.kube import KubeClient, KubeSettings
 from chaos.clients.kube.rbac import Permission, allowed
 from chaos.clients.kube.reap import revert_expired
 from chaos.clients.kube.reaper import REAPER_NAME, reaper_manifests
@@ -37,13 +37,13 @@ def ns(kube_testbed: Testbed) -> str:
 
 
 @pytest.fixture
-async def target(kube_testbed: Testbed, ns: str) -> AsyncIterator[KubernetesTarget]:
-    async with KubernetesTarget.from_settings(settings(kube_testbed.kubeconfig, ns)) as t:
+async def target(kube_testbed: Testbed, ns: str) -> AsyncIterator[KubeClient]:
+    async with KubeClient.from_settings(settings(kube_testbed.kubeconfig, ns)) as t:
         yield t
 
 
 async def test_the_reaper_reverts_an_expired_degrade_from_its_annotation(
-        kube_testbed: Testbed, target: KubernetesTarget, ns: str, tmp_path: Path) -> None:
+        kube_testbed: Testbed, target: KubeClient, ns: str, tmp_path: Path) -> None:
     flags = kube_testbed.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags", "namespace": ns},
                                 "data": {"payment_channel": "primary"}})
     later = kube_testbed.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "later", "namespace": ns},
@@ -59,7 +59,7 @@ async def test_the_reaper_reverts_an_expired_degrade_from_its_annotation(
                                            "after": "backup"}]
 
     config = kube_testbed.service_account_kubeconfig(ns, REAPER_NAME, tmp_path / "reaper.kubeconfig")
-    async with KubernetesTarget.from_settings(settings(config, ns)) as as_reaper:
+    async with KubeClient.from_settings(settings(config, ns)) as as_reaper:
         for perm, expected in [(Permission(ns, "", "configmaps", "patch", "flags"), True),
                                (Permission(ns, "", "configmaps", "get", "later"), True),
                                (Permission(ns, "", "configmaps", "patch", "payments"), False),
@@ -76,7 +76,7 @@ async def test_the_reaper_reverts_an_expired_degrade_from_its_annotation(
 
 
 async def test_a_forged_undo_annotation_never_patches_another_object(
-        kube_testbed: Testbed, target: KubernetesTarget, ns: str) -> None:
+        kube_testbed: Testbed, target: KubeClient, ns: str) -> None:
     forged = {"v": 1, "deadline": PAST, "token": {"kind": "ConfigMap", "namespace": ns, "name": "later",
                                                   "changes": [{"field": "data", "key": "payment_channel",
                                                                "before": "evil", "after": "primary"}]}}

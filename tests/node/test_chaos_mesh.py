@@ -25,7 +25,7 @@ from k8s_run.conftest import GOOD, Cli, Metrics, experiment, in_namespace, write
 from kubernetes import client, config
 from kubernetes.stream import stream
 
-from chaos.clients.kube import KubernetesTarget, KubeSettings
+from chaos.clients.kube import KubeClient, KubeSettings
 from chaos.errors import TargetError
 
 from .conftest import NODE_TIMEOUT, pod_ready, wait_for
@@ -91,9 +91,9 @@ def shop(node_testbed) -> str:
 
 
 @pytest.fixture
-async def target(node_testbed, shop: str) -> AsyncIterator[KubernetesTarget]:
+async def target(node_testbed, shop: str) -> AsyncIterator[KubeClient]:
     settings = KubeSettings(kubeconfig=str(node_testbed.kubeconfig), namespace=shop, reaper=False)
-    async with KubernetesTarget.from_settings(settings) as t:
+    async with KubeClient.from_settings(settings) as t:
         yield t
 
 
@@ -114,7 +114,7 @@ def payment_pods(node_testbed, ns: str) -> list[dict[str, Any]]:
                     .json()["items"])
 
 
-async def test_partition_cuts_traffic_and_recovers(node_testbed, shop: str, target: KubernetesTarget) -> None:
+async def test_partition_cuts_traffic_and_recovers(node_testbed, shop: str, target: KubeClient) -> None:
     assert call_payment(node_testbed, shop) == "200"
     obj = network(shop, "cm-part", {"action": "partition", "direction": "to",
                                     "target": {"mode": "all", "selector": {"namespaces": [shop],
@@ -128,7 +128,7 @@ async def test_partition_cuts_traffic_and_recovers(node_testbed, shop: str, targ
     assert call_payment(node_testbed, shop) == "200"
 
 
-async def test_bandwidth_injects_and_recovers(node_testbed, shop: str, target: KubernetesTarget) -> None:
+async def test_bandwidth_injects_and_recovers(node_testbed, shop: str, target: KubeClient) -> None:
     obj = network(shop, "cm-bw", {"action": "bandwidth", "direction": "to",
                                   "bandwidth": {"rate": "1mbps", "limit": 20971520, "buffer": 10000}})
     await target.create(obj)
@@ -138,7 +138,7 @@ async def test_bandwidth_injects_and_recovers(node_testbed, shop: str, target: K
     assert call_payment(node_testbed, shop) == "200"
 
 
-async def test_pod_kill_replaces_the_pod(node_testbed, shop: str, target: KubernetesTarget) -> None:
+async def test_pod_kill_replaces_the_pod(node_testbed, shop: str, target: KubeClient) -> None:
     (before,) = payment_pods(node_testbed, shop)
     obj = pod_chaos(shop, "cm-kill", {"action": "pod-kill"})
     await target.create(obj)
@@ -153,7 +153,7 @@ async def test_pod_kill_replaces_the_pod(node_testbed, shop: str, target: Kubern
     assert call_payment(node_testbed, shop) == "200"
 
 
-async def test_container_kill_restarts_the_container(node_testbed, shop: str, target: KubernetesTarget) -> None:
+async def test_container_kill_restarts_the_container(node_testbed, shop: str, target: KubeClient) -> None:
     with node_testbed.admin() as api:
         wait_for(api, f"/apis/apps/v1/namespaces/{shop}/deployments/payment-gateway",
                  lambda d: (d.get("status") or {}).get("readyReplicas") == 1, "payment ready", timeout=180)
@@ -170,7 +170,7 @@ async def test_container_kill_restarts_the_container(node_testbed, shop: str, ta
     assert (await target.delete(obj)).gone
 
 
-async def test_netem_delay_fails_with_chaos_meshs_reason(node_testbed, shop: str, target: KubernetesTarget) -> None:
+async def test_netem_delay_fails_with_chaos_meshs_reason(node_testbed, shop: str, target: KubeClient) -> None:
     """No netem in this kernel: the daemon's `tc qdisc add ... netem` fails, Chaos Mesh records the
     failed Apply, and Aftershock's wait raises with Chaos Mesh's reason in words. Chaos Mesh would then
     retry the Apply forever and hold its `chaos-mesh/records` finalizer; its records show nothing was
@@ -198,7 +198,7 @@ async def test_netem_delay_fails_with_chaos_meshs_reason(node_testbed, shop: str
 
 
 async def test_an_injected_object_keeps_its_finalizer_reported(node_testbed, shop: str,
-                                                               target: KubernetesTarget) -> None:
+                                                               target: KubeClient) -> None:
     """The forced clean is for never-injected objects only: an injected one is recovered by Chaos Mesh
     as before (its finalizer is never forced away by us)."""
     obj = network(shop, "cm-bw2", {"action": "bandwidth", "direction": "to",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaos.policy.actions import SetWeight, WeightTarget
+from chaos.policy.actions import CircuitBreak, WeightTarget
 from chaos.policy.breaker import CLOSED, BreakerConfig, BreakerState, roll, step
 from chaos.slo.verdicts import Status, Tick, Verdict
 
@@ -20,7 +20,7 @@ def test_closed_stays_closed_without_trip() -> None:
 def test_closed_open_half_open_closed() -> None:
     tr = step(CFG, CLOSED, 10.0, "breach", trip=True)
     assert tr.state == BreakerState("open", 10.0, 0)
-    assert tr.action == SetWeight(CFG.target, 0, "open")
+    assert tr.action == CircuitBreak(CFG.target, 0, "open")
     state = tr.state
     # still open until openFor (30 s of tick time) has elapsed
     for t in (11.0, 25.0, 39.9):
@@ -28,7 +28,7 @@ def test_closed_open_half_open_closed() -> None:
         assert tr.action is None and tr.state == state
     tr = step(CFG, state, 40.0, "ok", trip=False)
     assert tr.state == BreakerState("half-open", 40.0, 0)
-    assert tr.action == SetWeight(CFG.target, 10, "half-open")
+    assert tr.action == CircuitBreak(CFG.target, 10, "half-open")
     state = tr.state
     for n, t in enumerate((41.0, 42.0), start=1):
         tr = step(CFG, state, t, "ok", trip=False)
@@ -36,14 +36,14 @@ def test_closed_open_half_open_closed() -> None:
         state = tr.state
     tr = step(CFG, state, 43.0, "ok", trip=False)
     assert tr.state.phase == "closed"
-    assert tr.action == SetWeight(CFG.target, None, "closed")  # None: restore the original weight
+    assert tr.action == CircuitBreak(CFG.target, None, "closed")  # None: restore the original weight
 
 
 def test_half_open_breach_opens_again_and_restarts_timer() -> None:
     state = BreakerState("half-open", 40.0, 2)
     tr = step(CFG, state, 41.0, "breach", trip=False)
     assert tr.state == BreakerState("open", 41.0, 0)
-    assert tr.action == SetWeight(CFG.target, 0, "open")
+    assert tr.action == CircuitBreak(CFG.target, 0, "open")
     assert step(CFG, tr.state, 70.0, "ok", trip=False).action is None
     assert step(CFG, tr.state, 71.0, "ok", trip=False).state.phase == "half-open"
 
@@ -69,7 +69,7 @@ def test_decider_drives_breaker_with_evidence() -> None:
     assert d.on_tick(tick(1, timeouts="pending")).decisions == ()
     trip = d.on_tick(tick(2, timeouts="breached")).decisions
     assert [(x.id, x.action) for x in trip] == [
-        ("isolate#1", SetWeight(WeightTarget("payment-gateway", "shop"), 0, "open"))]
+        ("isolate#1", CircuitBreak(WeightTarget("payment-gateway", "shop"), 0, "open"))]
     assert trip[0].evidence.slo == "timeouts" and trip[0].evidence.value == 0.9
     assert "consecutive 3" in trip[0].evidence.reason
     assert d.breaker_phases() == {"isolate": "open"}

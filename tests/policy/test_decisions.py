@@ -8,7 +8,7 @@ import pytest
 
 from chaos.errors import InvalidExperiment
 from chaos.loading import load_file
-from chaos.policy.actions import Abort, Degrade, Notify, Outcome, RemoveFaults, ShrinkFault
+from chaos.policy.actions import Abort, ActionOutcome, Degrade, Notify, RemoveFaults, ShrinkFault
 from chaos.policy.decisions import Decider, on_error_policy
 
 from .helpers import config, decider, slo, tick
@@ -181,18 +181,18 @@ def test_unknown_escalation_target_is_refused() -> None:
 def test_failed_degrade_escalates_to_rollback() -> None:
     d = decider(DEGRADE)
     degrade = d.on_tick(tick(0, errors="breached")).decisions[0]
-    step = d.on_tick(tick(1, errors="breached"), [Outcome(degrade.id, ok=False, error="connection refused")])
+    step = d.on_tick(tick(1, errors="breached"), [ActionOutcome(degrade.id, ok=False, error="connection refused")])
     assert ids(step) == ["fallback#1.on-failure"]
     assert step.decisions[0].cause == "failure" and step.decisions[0].action == RemoveFaults(("f1", "f2"))
     assert "connection refused" in step.decisions[0].evidence.reason
     # the same failure reported twice escalates once
-    assert ids(d.on_tick(tick(2, errors="breached"), [Outcome(degrade.id, ok=False)])) == []
+    assert ids(d.on_tick(tick(2, errors="breached"), [ActionOutcome(degrade.id, ok=False)])) == []
 
 
 def test_failed_action_uses_explicit_escalation_target() -> None:
     d = decider({**DEGRADE, "escalate": {"after": "1m", "to": "abort"}})
     degrade = d.on_tick(tick(0, errors="breached")).decisions[0]
-    step = d.on_tick(tick(1, errors="breached"), [Outcome(degrade.id, ok=False)])
+    step = d.on_tick(tick(1, errors="breached"), [ActionOutcome(degrade.id, ok=False)])
     assert [type(x.action) for x in step.decisions] == [Abort]
 
 
@@ -200,7 +200,7 @@ def test_failed_notify_does_not_roll_back_by_default_and_failed_rollback_aborts(
     d = decider(NOTIFY, ROLLBACK)
     step = d.on_tick(tick(0, p95="breached"))
     note, rollback = step.decisions
-    step = d.on_tick(tick(1, p95="breached"), [Outcome(note.id, ok=False), Outcome(rollback.id, ok=False)])
+    step = d.on_tick(tick(1, p95="breached"), [ActionOutcome(note.id, ok=False), ActionOutcome(rollback.id, ok=False)])
     assert ids(step) == ["fast-rollback#1.on-failure"]
     assert step.decisions[0].action == Abort(("f1", "f2"))  # the faults may still be live
 
@@ -209,7 +209,7 @@ def test_failed_breaker_trip_closes_it_and_rolls_back() -> None:
     cb = {"name": "isolate", "when": {"slo": "p95"}, "action": "circuit-break", "with": {"service": "gw"}}
     d = decider(cb)
     trip = d.on_tick(tick(0, p95="breached")).decisions[0]
-    step = d.on_tick(tick(1, p95="breached"), [Outcome(trip.id, ok=False)])
+    step = d.on_tick(tick(1, p95="breached"), [ActionOutcome(trip.id, ok=False)])
     assert ids(step) == ["isolate#1.on-failure"]
     assert d.breaker_phases() == {"isolate": "closed"}
     assert d.on_tick(tick(40, p95="breached")).decisions == ()  # nothing to half-open

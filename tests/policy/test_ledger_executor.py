@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from chaos.policy.actions import (
+    ActionOutcome,
+    CircuitBreak,
     Decision,
     Evidence,
-    Outcome,
     RemoveFaults,
-    SetWeight,
     ShrinkFault,
     WeightTarget,
 )
@@ -62,7 +62,7 @@ async def test_breaker_close_restores_weight_during_run_so_nothing_left_at_end()
     for t, status in ((0, "breached"), (10, "ok"), (11, "ok")):
         await apply_all(d.on_tick(tick(t, p95=status)).decisions, acts, ledger, at=t)  # type: ignore[arg-type]
     assert d.breaker_phases() == {"isolate": "closed"}
-    assert [c.args["weight"] for c in rec.calls if c.op == "set-weight"] == [0, 10, 100]
+    assert [c.args["weight"] for c in rec.calls if c.op == "circuit-break"] == [0, 10, 100]
     assert [r.kind for r in final_reverts(ledger)] == ["remove-fault", "remove-fault"]
     weight = next(e for e in ledger.entries if e.kind == "weight")
     assert weight.covers == ["isolate#1", "isolate.breaker#1.half-open", "isolate.breaker#2.closed"]
@@ -106,10 +106,10 @@ async def test_applying_twice_does_nothing_twice_even_after_restart() -> None:
 
 async def test_failures_become_outcomes_and_are_not_retried() -> None:
     rec, acts, ledger = world()
-    rec.fail_next("set-weight", "admin endpoint refused")
-    decision = Decision("isolate#1", "isolate", SetWeight(GW, 0, "open"), EV)
+    rec.fail_next("circuit-break", "admin endpoint refused")
+    decision = Decision("isolate#1", "isolate", CircuitBreak(GW, 0, "open"), EV)
     outcome = await apply(decision, acts, ledger)
-    assert outcome == Outcome("isolate#1", ok=False, error="set-weight isolate#1: admin endpoint refused")
+    assert outcome == ActionOutcome("isolate#1", ok=False, error="circuit-break isolate#1: admin endpoint refused")
     assert ledger.failure("isolate#1") and (await apply(decision, acts, ledger)).skipped
     assert final_reverts(ledger)[0].kind == "remove-fault" and ledger.open_weight(GW) is None
 

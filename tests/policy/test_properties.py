@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from chaos.policy.actions import REVERSIBLE_KINDS, Abort, Decision, Outcome, RemoveFaults
+from chaos.policy.actions import REVERSIBLE_KINDS, Abort, ActionOutcome, Decision, RemoveFaults
 from chaos.policy.actuators import Actuators, RecordingActuators
-from chaos.policy.decisions import Decider, DeciderConfig, Step, TickInput
+from chaos.policy.decisions import Decider, DeciderConfig, TickDecisions, TickInput
 from chaos.policy.executor import apply_all, revert_all
 from chaos.policy.ledger import Ledger, final_reverts
 from chaos.slo.verdicts import MONITOR, Tick, Verdict
@@ -27,7 +27,7 @@ from .helpers import policy, slo, verdict
 SLOS = ("a", "b")
 FAULTS = ("f1", "f2", "f3")
 STATUSES = ("ok", "pending", "breached", "no-data")
-OPS = ("remove-faults", "shrink", "degrade", "set-weight", "notify")
+OPS = ("remove-faults", "shrink", "degrade", "circuit-break", "notify")
 
 
 def _with(action: str) -> st.SearchStrategy[dict[str, Any]]:
@@ -83,9 +83,9 @@ class PolicyMachine(RuleBasedStateMachine):
         for f in FAULTS:
             self.ledger.record_injection(f)
         self.inputs: list[TickInput] = []
-        self.steps: list[Step] = []
-        self.outcomes: list[Outcome] = []
-        self.all_outcomes: dict[str, Outcome] = {}
+        self.steps: list[TickDecisions] = []
+        self.outcomes: list[ActionOutcome] = []
+        self.all_outcomes: dict[str, ActionOutcome] = {}
         self.decisions: dict[str, Decision] = {}
         self.armed = {p.name: True for p in cfg.policies}
         self.t = 0.0

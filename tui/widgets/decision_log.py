@@ -11,13 +11,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import RichLog
 
-from tui.state import Decision, RunView
+from tui.state import LogEntry, RunView
 
 _MARK = {"info": ("·", ""), "warning": ("▲", "bold yellow"), "error": ("✖", "bold red"),
          "success": ("✔", "green")}
 
 
-def format_decision(decision: Decision, started: float) -> Table:
+def format_decision(decision: LogEntry, started: float) -> Table:
     """One decision: its time and mark in their own columns, its words beside them (a wrapped line
     stays under the words, not under the time)."""
     mark, style = _MARK.get(decision.severity, ("·", ""))

@@ -1,6 +1,6 @@
 """Pre-flight on live pods: resolve a chaos object's selector, blast radius, PDBs, collisions.
 
-Synchronous; :class:`chaos.clients.kube.target.KubernetesTarget` runs these in a worker thread before
+Synchronous; :class:`chaos.clients.kube.client.KubeClient` runs these in a worker thread before
 anything is injected. Everything wrong is collected and raised at once as :class:`PreflightRefused`.
 Callers: ``target`` only. Pure counting rules live in :mod:`chaos.clients.kube.selectors`.
 """

@@ -1,7 +1,7 @@
 """Chaos Mesh objects on the cluster: discovery, create (dry-run), read status, delete, patch, list ours.
 
 Synchronous single-shot operations over ``CustomObjectsApi``; the waiting loops (injection, finalizer)
-live in :class:`chaos.clients.kube.target.KubernetesTarget`, which calls these in worker threads.
+live in :class:`chaos.clients.kube.client.KubeClient`, which calls these in worker threads.
 Callers: ``target`` only.
 """
 

@@ -1,7 +1,7 @@
 """Shared per-target plumbing: the ``ApiClient``, the :class:`~.calls.Caller` and object naming helpers.
 
 Callers: every operation module of :mod:`chaos.clients.kube` (``chaosmesh``, ``blast``, ``rbac``,
-``actuators``, ``reaper``); built once per :class:`~chaos.clients.kube.target.KubernetesTarget`.
+``actuators``, ``reaper``); built once per :class:`~chaos.clients.kube.client.KubeClient`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What a run needs from RBAC, asked with SelfSubjectAccessReview, and the Role that would grant it.
 
-Callers: :meth:`chaos.clients.kube.target.KubernetesTarget.preflight_access` (checks run concurrently
+Callers: :meth:`chaos.clients.kube.client.KubeClient.preflight_access` (checks run concurrently
 in worker threads), the run's pre-flight (:func:`policy_permissions`), ``aftershock rbac``
 (:func:`experiment_permissions` rendered by :func:`rbac_manifests` as Role + RoleBinding YAML) and
 ``aftershock compile --in-cluster`` (:func:`chaos.gameday.incluster.rbac_rules`: the same

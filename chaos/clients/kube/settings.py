@@ -1,6 +1,6 @@
 """How to reach a cluster: :class:`KubeSettings` and the per-target ``ApiClient`` built from them.
 
-Callers: :class:`chaos.clients.kube.target.KubernetesTarget` (one ``ApiClient`` per target, never the
+Callers: :class:`chaos.clients.kube.client.KubeClient` (one ``ApiClient`` per target, never the
 ``kubernetes`` module's global default configuration, so two targets in one process cannot interfere)
 and the CLI, which fills the settings from ``--kubeconfig`` / ``--context`` / ``--namespace``.
 """
@@ -50,7 +50,7 @@ class KubeSettings:
     """How many delete-and-wait rounds before reporting a stuck finalizer."""
     reaper: bool = True
     """Require the namespace's reaper (dead-man's switch) before injecting there
-    (:meth:`KubernetesTarget.create_reaper`); False runs without one."""
+    (:meth:`KubeClient.create_reaper`); False runs without one."""
     reaper_image: str = RELEASE_IMAGE
     """Image of the reaper CronJob: the aftershock image (the Dockerfile's), which runs
     ``python3 -m chaos.clients.kube.reap`` (a sweep); no kubectl image."""

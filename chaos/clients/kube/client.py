@@ -1,4 +1,4 @@
-"""The Kubernetes target of the run engine: :class:`KubernetesTarget`, an asyncio façade.
+"""The Kubernetes target of the run engine: :class:`KubeClient`, an asyncio façade.
 
 It owns one ``ApiClient`` (built from :class:`KubeSettings`, nothing global) and runs the synchronous
 official client in worker threads (``asyncio.to_thread``) so the engine's loop never blocks. Bounded
@@ -57,7 +57,7 @@ class DeleteReport:
     """Pods (``ns/name``) whose PodNetworkChaos records were rid of this object's entries (forced clean)."""
 
 
-class KubernetesTarget:
+class KubeClient:
     """One cluster. Build with :meth:`from_settings`; call :meth:`close` (or ``async with``) at the end."""
 
     def __init__(self, settings: KubeSettings, ctx: KubeContext,
@@ -68,7 +68,7 @@ class KubernetesTarget:
 
     @classmethod
     def from_settings(cls, settings: KubeSettings,
-                      clock: Callable[[], datetime] | None = None) -> KubernetesTarget:
+                      clock: Callable[[], datetime] | None = None) -> KubeClient:
         api = build_api_client(settings)
         host = str(api.configuration.host)
         return cls(settings, KubeContext(settings, api, Caller(settings, host)), clock)
@@ -76,7 +76,7 @@ class KubernetesTarget:
     async def close(self) -> None:
         await asyncio.to_thread(self._ctx.api.close)
 
-    async def __aenter__(self) -> KubernetesTarget:
+    async def __aenter__(self) -> KubeClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
