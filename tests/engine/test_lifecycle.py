@@ -202,7 +202,7 @@ def test_faults_are_removed_before_reverts() -> None:
     played = play(experiment(), decider, Script(ticks=[BREACH, OK, OK]))
     assert played.final.verdict == "deviated"
     kinds = played.step_kinds()
-    assert kinds.index("Remove") < kinds.index("Revert") < kinds.index("AwaitSteady")
+    assert kinds.index("Remove") < kinds.index("ApplyRevert") < kinds.index("AwaitSteady")
     assert played.index(ev.ActionApplied, decision_id="fallback#1") < played.index(ev.FaultRemoved, reason="end") \
         < played.index(ev.Reverted, decision_id="revert:fallback#1") \
         < played.index(ev.SteadyStateChecked, phase="after")
