@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import html
+import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -106,6 +107,18 @@ def series_of(slo: str, journal: dict[str, Any], context: Context | None = None
     return points
 
 
+GAP_STEPS = 2.5
+"""Two samples further apart than this many usual steps (the median) are not joined by a line."""
+
+
+def series_gap(times: list[float]) -> float:
+    """The longest interval a line may bridge: :data:`GAP_STEPS` times the median step between samples."""
+    steps = sorted(b - a for a, b in itertools.pairwise(times) if b > a)
+    if not steps:
+        return math.inf
+    return GAP_STEPS * steps[len(steps) // 2]
+
+
 def plot_slo(slo: dict[str, Any], journal: dict[str, Any], context: Context | None = None) -> str:
     """One SLO's plot (SVG in HTML): its series with the fault window, objective and policy actions.
     Used by the run report and the game-day report (``chaos.gameday.report``)."""
@@ -175,15 +188,25 @@ def plot_slo(slo: dict[str, Any], journal: dict[str, Any], context: Context | No
         ty = y(threshold)
         parts.append(f'<line x1="{px0}" x2="{px1}" y1="{ty:.1f}" y2="{ty:.1f}" class="objective"/>'
                      f'<text x="{px0 + 4}" y="{ty - 4:.1f}" class="objlabel">objective {esc(objective)}</text>')
-    # the series (gaps where there is no data)
+    # the series: a line only between neighbouring samples; no data, or a gap much longer than the
+    # usual step between samples, is left as a gap (nothing was measured there), and every sample a dot
     path, pen = [], "M"
+    measured = [t for t, value, _ in points if value is not None]
+    gap = series_gap(measured)
+    last_t: float | None = None
     for t, value, _status in points:
         if value is None:
             pen = "M"
             continue
+        if last_t is not None and t - last_t > gap:
+            pen = "M"
         path.append(f"{pen}{x(t):.1f},{y(value):.1f}")
-        pen = "L"
+        pen, last_t = "L", t
     parts.append(f'<path d="{" ".join(path)}" class="series"/>')
+    for t, value, status in points:
+        if value is not None and status not in ("breached", "pending"):
+            parts.append(f'<circle cx="{x(t):.1f}" cy="{y(value):.1f}" r="1.6" class="sample">'
+                         f'<title>{number(value)} at {t - start:+.1f} s</title></circle>')
     for t, value, status in points:
         if value is not None and status in ("breached", "pending"):
             parts.append(f'<circle cx="{x(t):.1f}" cy="{y(value):.1f}" r="2.8" class="{status}">'
@@ -228,7 +251,7 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}h3{font-size:1em;margin:
 td,th{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
 td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 svg .fault{fill:#ffb74d;opacity:.25}svg .objective{stroke:#c62828;stroke-width:1.5;stroke-dasharray:6 4}
-svg .series{fill:none;stroke:#1565c0;stroke-width:2.2;stroke-linejoin:round}
+svg .series{fill:none;stroke:#1565c0;stroke-width:2.2;stroke-linejoin:round}svg .sample{fill:#1565c0}
 svg .action{stroke:#6a1b9a;stroke-width:1.5;stroke-dasharray:2 2}
 svg .breached{fill:#c62828}svg .pending{fill:#ef6c00}svg .axis{font-size:11px;fill:#555}
 svg .grid{stroke:#eee}svg .axisline{stroke:#999}svg .objlabel{font-size:11px;fill:#c62828}

@@ -129,3 +129,18 @@ def test_close_actions_never_overlap() -> None:
     for row in boxes.values():
         row.sort()
         assert all(a[1] <= b[0] for a, b in itertools.pairwise(row)), row
+
+
+def test_report_chart_leaves_a_gap_where_nothing_was_measured() -> None:
+    """Samples every second, then none for 5 s: the line stops and starts again (no straight line
+    drawn across time with no data), and every sample is a dot of its own."""
+    from chaos.report import plot_slo, series_gap
+
+    assert series_gap([0.0, 1.0, 2.0, 3.0, 8.0, 9.0]) == 2.5
+    j = journal()
+    context = {"checkout-p95": [(T0 - 10 + i, 0.04) for i in range(10)]}
+    svg = plot_slo({"name": "checkout-p95", "objective": "< 0.3"}, j, context)
+    (d,) = re.findall(r'<path d="([^"]*)" class="series"/>', svg)
+    assert d.count("M") >= 2, d  # the baseline and the run's own samples are not joined across the gap
+    dots = len(re.findall(r'class="(?:sample|breached|pending)"', svg))
+    assert dots == d.count("M") + d.count("L")  # a dot for every point drawn
