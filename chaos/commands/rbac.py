@@ -25,7 +25,8 @@ ROUTE_KINDS = ("HTTPRoute", "VirtualService")
               help="Also print RoleBindings granting the Roles to this ServiceAccount.")
 @click.option("-n", "--namespace", default=None, help="Override spec.target.namespace (as `run -n`).")
 @click.option("--route-kind", "route_kinds", multiple=True, type=click.Choice(ROUTE_KINDS),
-              help="Route kinds circuit-break uses (repeatable; default: both).")
+              help="Route kinds circuit-break uses (repeatable; default: both); with --reaper, the kinds of "
+                   "with.routes the reaper may restore.")
 @click.option("--no-reaper", is_flag=True, help="The run will use --no-reaper (no check of the reaper CronJob).")
 @click.option("--reaper", "reaper", is_flag=True,
               help="Print instead the reaper (ServiceAccount, Role, RoleBinding, CronJob) an administrator "
@@ -43,6 +44,7 @@ def rbac(file: str, service_account: str | None, namespace: str | None, route_ki
         experiment_namespaces,
         experiment_permissions,
         rbac_manifests,
+        route_objects,
         unnamed_patches,
     )
     from chaos.clients.kube.reaper import reaper_manifests
@@ -60,7 +62,8 @@ def rbac(file: str, service_account: str | None, namespace: str | None, route_ki
         exp = exp.model_copy(update={"spec": exp.spec.model_copy(update={"target": target})})
     if reaper:
         settings = KubeSettings(reaper_image=reaper_image) if reaper_image else KubeSettings()
-        degraded = degrade_objects(exp, exp.spec.target.namespace or "default")
+        default_ns = exp.spec.target.namespace or "default"
+        degraded = degrade_objects(exp, default_ns) + route_objects(exp, default_ns, route_kinds or ROUTE_KINDS)
         docs = [d for ns in experiment_namespaces(exp, source=file)
                 for d in reaper_manifests(settings, ns, undo_objects=[(k, n) for k, o, n in degraded if o == ns])]
         click.echo("".join("---\n" + yaml.safe_dump(d, sort_keys=False, default_flow_style=None) for d in docs),

@@ -307,7 +307,8 @@ class _KubeWeights:
             self.target.weight_undo.pop(key, None)
             previous = now
         else:
-            snapshot = await client.set_backend_weight(ns, target.service, weight)
+            snapshot = await client.set_backend_weight(ns, target.service, weight,
+                                                       undo=(self.target.run_id, self.target.undo_deadline()))
             if opened is None:
                 befores = [c.before for c in snapshot.changes if c.before is not None]
                 reported = befores[0] if befores else 1  # an absent weight counts as 1 (Gateway API)

@@ -31,6 +31,11 @@ def configmap(ns: str) -> dict[str, Any]:
             "data": {"payment_channel": "primary", "retries": "3"}}
 
 
+def undo_keys(obj: dict[str, Any] | None) -> list[str]:
+    assert obj is not None
+    return sorted(k for k in obj["metadata"].get("annotations") or {} if k.startswith("undo.aftershock.io/"))
+
+
 def httproute(ns: str) -> dict[str, Any]:
     return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
             "metadata": {"name": "payments", "namespace": ns},
@@ -100,6 +105,7 @@ async def test_circuit_break_reweights_routes_and_restores_them_exactly(
         "with": {"service": "payment-gateway", "weight": 0, "openFor": "1s", "halfOpenWeight": 10,
                  "halfOpenProbes": 2}}]), ns)
     states: list[tuple[str, list[Any], list[Any]]] = []
+    notes: list[list[list[str]]] = []
 
     def weights() -> tuple[list[Any], list[Any]]:
         r, v = read(kube_testbed, route), read(kube_testbed, vs)
@@ -112,6 +118,7 @@ async def test_circuit_break_reweights_routes_and_restores_them_exactly(
             metrics.set(series, BAD)
         elif isinstance(event, ev.BreakerChanged):
             states.append((event.state, *weights()))
+            notes.append([undo_keys(read(kube_testbed, r)) for r in (route, vs)])
             if event.state == "open":
                 metrics.set(series, GOOD)  # traffic is off the slow backend: the SLO holds again
 
@@ -125,6 +132,10 @@ async def test_circuit_break_reweights_routes_and_restores_them_exactly(
     assert states[0][1:] == ([[0, 1], [0, 20]], [0, 10])
     assert states[1][1:] == ([[10, 1], [10, 20]], [10, 10])
     assert states[2][1:] == ([[1, 1], [80, 20]], [None, 10])  # closed: restored exactly
+    # the reaper's record rides on each route while the breaker is open or half-open (one per run and
+    # service, updated in place), and the restore removes it in the same patch
+    key = f"undo.aftershock.io/{final.run_id}.0"
+    assert notes == [[[key], [key]], [[key], [key]], [[], []]]
     assert (read(kube_testbed, route) or {})["spec"] == route["spec"]
     assert (read(kube_testbed, vs) or {})["spec"] == vs["spec"]
     assert nothing_left(kube_testbed, ns)
@@ -149,6 +160,7 @@ async def test_breaker_still_open_at_the_end_is_restored_by_the_final_revert(
     final = await eng.run(load_file(write(tmp_path, doc)))
     assert final.verdict == "deviated", final.reason
     assert (read(kube_testbed, route) or {})["spec"] == original
+    assert undo_keys(read(kube_testbed, route)) == []  # the reaper's record went with the restore
 
 
 async def test_collision_refuses_and_force_only_warns(kube_testbed: Testbed, ns: str, metrics: Metrics, series: str,

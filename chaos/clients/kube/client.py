@@ -301,9 +301,11 @@ class KubeClient:
     async def revert(self, token: RevertToken) -> None:
         await self._run(degrade.revert, self._ctx, token)
 
-    async def set_backend_weight(self, namespace: str, service: str, weight: int) -> WeightSnapshot:
-        """Circuit-break: set ``service``'s weight on HTTPRoutes / VirtualServices routing to it."""
-        return await self._run(weights.set_backend_weight, self._ctx, namespace, service, weight)
+    async def set_backend_weight(self, namespace: str, service: str, weight: int,
+                                 undo: tuple[str, str] | None = None) -> WeightSnapshot:
+        """Circuit-break: set ``service``'s weight on HTTPRoutes / VirtualServices routing to it; ``undo``
+        = ``(run id, deadline)`` writes the undo annotation on each route (the reaper's record)."""
+        return await self._run(weights.set_backend_weight, self._ctx, namespace, service, weight, undo)
 
     async def restore_weights(self, prior: WeightSnapshot) -> None:
         await self._run(weights.restore_weights, self._ctx, prior)

@@ -14,12 +14,12 @@ gone. Callers: ``target`` (the run engine's degrade policy), the reaper's sweep.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from chaos.clients.kube.context import KubeContext, meta
+from chaos.clients.kube.undo_record import UNDO_PREFIX, encode, undo_key
 from chaos.errors import ActuatorError
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -27,9 +27,6 @@ STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 SUPPORTED_KINDS = ("ConfigMap", *WORKLOAD_KINDS)
 CONFLICT_RETRIES = 3
-UNDO_PREFIX = "undo.aftershock.io/"
-"""Annotations ``undo.aftershock.io/<run>.<n>`` on a patched object: ``{"v": 1, "deadline": <UTC,
-the reaper's format>, "token": <RevertToken>}``, written with the patch and removed by the revert."""
 
 
 @dataclass(frozen=True)
@@ -160,15 +157,6 @@ def _write(ctx: KubeContext, kind: str, namespace: str, name: str, body: dict[st
     return None if reply.status == 409 else reply.body
 
 
-def undo_key(obj: Mapping[str, Any], run_id: str) -> str:
-    """The first free undo annotation of ``run_id`` on ``obj``."""
-    taken = meta(obj).get("annotations") or {}
-    n = 0
-    while f"{UNDO_PREFIX}{run_id}.{n}" in taken:
-        n += 1
-    return f"{UNDO_PREFIX}{run_id}.{n}"
-
-
 def apply_patch(ctx: KubeContext, kind: str, namespace: str, name: str,
                 patch: Mapping[str, Any], undo: tuple[str, str] | None = None) -> RevertToken:
     """Set ``patch`` = ``{data: {k: v}}`` (ConfigMap), ``{env: {NAME: v}, container: c}`` (workloads),
@@ -199,8 +187,7 @@ def apply_patch(ctx: KubeContext, kind: str, namespace: str, name: str,
         if undo is not None:
             key = undo_key(obj, undo[0])
             token = asdict(RevertToken(kind, namespace, name, changes, container, annotation=key))
-            body["metadata"].setdefault("annotations", {})[key] = json.dumps(
-                {"v": 1, "deadline": undo[1], "token": token}, sort_keys=True)
+            body["metadata"].setdefault("annotations", {})[key] = encode(undo[1], token)
         written = _write(ctx, kind, namespace, name, body, what)
         if written is not None:
             return RevertToken(kind, namespace, name, changes, container,

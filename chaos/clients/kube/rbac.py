@@ -97,6 +97,18 @@ def degrade_objects(exp: Experiment, default_namespace: str) -> list[tuple[str, 
     return out
 
 
+def route_objects(exp: Experiment, default_namespace: str,
+                  route_kinds: Iterable[str] = tuple(ROUTE_RESOURCES)) -> list[tuple[str, str, str]]:
+    """``(kind, namespace, name)`` of every route the experiment's circuit-breaks may re-weight
+    (``with.routes``, in each of ``route_kinds``): the reaper may restore exactly these."""
+    out: list[tuple[str, str, str]] = []
+    for policy in exp.spec.policies:
+        if isinstance(policy, CircuitBreakPolicy):
+            ns = policy.with_.namespace or default_namespace
+            out += [(kind, ns, name) for kind in route_kinds for name in sorted(set(policy.with_.routes))]
+    return out
+
+
 def unnamed_patches(perms: Iterable[Permission]) -> list[Permission]:
     """The patch/update permissions outside chaos-mesh.org that name no object (least privilege
     names them all: a circuit-break needs ``with.routes``)."""

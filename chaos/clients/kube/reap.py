@@ -15,14 +15,16 @@ the namespace's experiments degrade, the only objects its Role may ``get``/``pat
 ``resourceNames``) are read, and every ``undo.aftershock.io/<run>.<n>`` annotation whose deadline is
 older than now - grace is reverted from the token it holds (:func:`chaos.clients.kube.degrade.revert`:
 the exact prior values, refused when someone changed the field since; the annotation removed in the
-same patch). A token that names another object, or a malformed one, is left alone and said.
+same patch). ``UNDO_OBJECTS`` may also name ``HTTPRoute``/``VirtualService`` routes (a circuit-break's
+``with.routes``): their undo annotations hold the route's entries as they were before the run
+(:func:`chaos.clients.kube.weights.revert_route`: restored exactly, refused when a weight was changed
+since, the annotation removed in the same patch). A token that names another object, or a malformed
+one, is left alone and said.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -31,10 +33,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from chaos.clients.kube.context import CHAOS_GROUP, CHAOS_VERSION, DEADLINE_ANNOTATION, MANAGED_BY, MANAGER
+from chaos.clients.kube.undo_record import DEADLINE_RE as _DEADLINE_RE
 
 DEADLINE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 """How the compiler writes ``aftershock.io/deadline`` (UTC, fixed width: it compares as text)."""
-_DEADLINE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
 def sweep(api: client.CustomObjectsApi, namespace: str, resources: list[str], cutoff: datetime) -> list[str]:
@@ -66,16 +68,20 @@ def sweep(api: client.CustomObjectsApi, namespace: str, resources: list[str], cu
 
 
 def revert_expired(ctx: Any, namespace: str, objects: list[tuple[str, str]], cutoff: datetime) -> list[str]:
-    """Revert every undo annotation of ``objects`` (``(kind, name)`` in ``namespace``) whose deadline is
-    before ``cutoff``; what was reverted and what was left, in words. ``ctx``: a ``KubeContext``."""
-    from chaos.clients.kube.degrade import UNDO_PREFIX, RevertToken, read_object, revert
+    """Revert every undo annotation of ``objects`` (``(kind, name)`` in ``namespace``: degraded objects
+    and routes) whose deadline is before ``cutoff``; what was reverted and what was left, in words.
+    ``ctx``: a ``KubeContext``."""
+    from chaos.clients.kube.degrade import RevertToken, read_object, revert
+    from chaos.clients.kube.undo_record import UNDO_PREFIX, decode
+    from chaos.clients.kube.weights import ROUTE_KINDS, WeightSnapshot, read_route, revert_route
     from chaos.errors import ChaosError
 
     said: list[str] = []
     stamp = cutoff.astimezone(UTC).strftime(DEADLINE_FORMAT)
     for kind, name in objects:
+        route = kind in ROUTE_KINDS
         try:
-            obj = read_object(ctx, kind, namespace, name)
+            obj = read_route(ctx, kind, namespace, name)[1] if route else read_object(ctx, kind, namespace, name)
         except ChaosError as exc:  # gone, or not ours to read: said, the others still swept
             said.append(f"left {kind}/{name}: {exc}")
             continue
@@ -83,22 +89,26 @@ def revert_expired(ctx: Any, namespace: str, objects: list[tuple[str, str]], cut
             if not key.startswith(UNDO_PREFIX):
                 continue
             try:
-                record = json.loads(value)
-                deadline = record["deadline"]
-                token = RevertToken.from_dict({**record["token"], "annotation": key})
+                deadline, raw = decode(value)
+                if route:
+                    snapshot = WeightSnapshot.from_dict(raw)
+                    named = {(c.kind, c.namespace, c.name) for c in snapshot.changes} | {(kind, snapshot.namespace, name)}
+                else:
+                    token = RevertToken.from_dict({**raw, "annotation": key})
+                    named = {(token.kind, token.namespace, token.name)}
             except (ValueError, KeyError, TypeError) as exc:
                 said.append(f"left {kind}/{name} {key}: malformed undo record ({exc})")
                 continue
-            if not isinstance(deadline, str) or not _DEADLINE_RE.fullmatch(deadline):
-                said.append(f"left {kind}/{name} {key}: no well-formed deadline")
-                continue
-            if (token.kind, token.namespace, token.name) != (kind, namespace, name):
+            if named != {(kind, namespace, name)}:
                 said.append(f"left {kind}/{name} {key}: its token names another object")  # never patched
                 continue
             if deadline >= stamp:
                 continue  # its run may still be going
             try:
-                revert(ctx, token)
+                if route:
+                    revert_route(ctx, kind, namespace, name, key, snapshot)
+                else:
+                    revert(ctx, token)
             except ChaosError as exc:  # changed by someone since (never clobbered), or refused
                 said.append(f"left {kind}/{name} {key}: {exc}")
                 continue

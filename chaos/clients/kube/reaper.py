@@ -27,6 +27,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from chaos.clients.kube.context import CHAOS_GROUP, MANAGED_BY, MANAGER, POD_CHAOS_KINDS, KubeContext, meta
 from chaos.clients.kube.settings import KubeSettings
+from chaos.clients.kube.weights import ROUTE_KINDS
 from chaos.errors import TargetError
 
 COMPONENT = "app.kubernetes.io/component"
@@ -42,13 +43,18 @@ def reaper_manifests(settings: KubeSettings, namespace: str, kinds: Iterable[str
                      undo_objects: Iterable[tuple[str, str]] = ()) -> list[dict[str, Any]]:
     """The reaper's ServiceAccount, Role, RoleBinding and CronJob for ``namespace`` (what an
     administrator applies once; pure apart from reading the template). ``undo_objects``: the
-    ``(kind, name)`` the experiments degrade there; the Role may ``get``/``patch`` exactly those (by
-    ``resourceNames``) so an expired degrade is reverted from its undo annotation."""
+    ``(kind, name)`` the experiments degrade there, and the HTTPRoutes/VirtualServices their
+    circuit-breaks may re-weight (``with.routes``); the Role may ``get``/``patch`` exactly those (by
+    ``resourceNames``) so an expired degrade or route weight is reverted from its undo annotation."""
     plurals = sorted({k.lower() for k in kinds})
     objects = sorted(set(undo_objects))
     names: dict[tuple[str, str], list[str]] = {}
     for kind, name in objects:
-        names.setdefault(("" if kind == "ConfigMap" else "apps", kind.lower() + "s"), []).append(name)
+        if kind in ROUTE_KINDS:
+            group, _, resource, _, _ = ROUTE_KINDS[kind]
+        else:
+            group, resource = ("" if kind == "ConfigMap" else "apps"), kind.lower() + "s"
+        names.setdefault((group, resource), []).append(name)
     values = {
         "undo_rules": [{"group": g, "resource": r, "names": n} for (g, r), n in sorted(names.items())],
         "undo_objects": ",".join(f"{k}/{n}" for k, n in objects),
