@@ -67,7 +67,7 @@ from chaos.slo.evaluation import (
     monitor_verdict,
     window_failure,
 )
-from chaos.slo.probing import ProbeLoop, judge_now
+from chaos.slo.probing import Coalesced, ProbeLoop, judge_now
 from chaos.slo.verdicts import MONITOR, Tick, Verdict
 
 MAX_RANGE_POINTS = 10_000
@@ -130,6 +130,7 @@ class Monitor:
         tolerance = self.settings.error_tolerance if error_tolerance is None else error_tolerance
         states: dict[str, SloState] = {}
         probes: dict[str, ProbeLoop] = {}
+        wake = Coalesced(on_result) if on_result is not None else None  # a burst of results: one tick
         for slo in slos:
             if slo.name in states or slo.name == MONITOR:
                 raise ValueError(f"SLO name {slo.name!r} is used twice (or reserved) for {subscriber!r}")
@@ -137,7 +138,7 @@ class Monitor:
             if slo.probe is not None:
                 interval = slo.probe.interval_s(self.settings.interval_s)
                 ctx = dataclasses.replace(self.probe_context, timeout_s=min(self.probe_context.timeout_s, interval))
-                probes[slo.name] = ProbeLoop(slo, ctx, interval, self.clock, on_result)
+                probes[slo.name] = ProbeLoop(slo, ctx, interval, self.clock, wake)
         self._stop_probes(subscriber)
         self._subscriptions[subscriber] = states
         self._probes[subscriber] = probes

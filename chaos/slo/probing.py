@@ -26,6 +26,31 @@ from chaos.slo.verdicts import Verdict
 log = logging.getLogger("aftershock.probes")
 MAX_QUEUED = 10_000
 """Results kept between two ticks (a stalled consumer never grows memory without bound)."""
+COALESCE_S = 0.005
+"""Results of one subscriber's probes within this long wake its consumer once: many probes finishing
+together are judged in one tick (each result still one evaluation, in order), not one tick each."""
+
+
+class Coalesced:
+    """``on_result`` of every probe of one subscriber: calls ``wake`` once per :data:`COALESCE_S` burst."""
+
+    def __init__(self, wake: Callable[[], None], delay_s: float = COALESCE_S) -> None:
+        self.wake = wake
+        self.delay_s = delay_s
+        self._pending: asyncio.TimerHandle | None = None
+
+    def __call__(self) -> None:
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(self.delay_s, self._fire)
+
+    def _fire(self) -> None:
+        self._pending = None
+        self.wake()
+
+    def cancel(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
 
 
 def observation(slo: Slo, result: ProbeResult, seconds: float, kind: str | None = None) -> Observation:
