@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chaos.interop.ctk_credentials import CREDENTIAL_NAME_RE
@@ -132,6 +132,8 @@ def reach_of(action: Mapping[str, Any], path: str = "action") -> Reach:
         namespace("ns", args.get("ns", _DEFAULT_NS))
     for ns in _names(args.get("target_namespaces_selectors")):
         namespace("target_namespaces_selectors", ns)
+    if func == "create_custom_object" and args.get("group") == "chaos-mesh.org":
+        return _chaos_mesh_object(args.get("resource"), namespace, reach, uncounted)
     if ".chaosmesh." in module:  # a Chaos Mesh object: its selector and mode as chaosk8s writes them
         mode, value = str(args.get("mode") or "one"), str(args.get("mode_value") or "")
         return reach(bool(args.get("label_selectors") or args.get("annotations_selectors")),
@@ -155,6 +157,37 @@ def reach_of(action: Mapping[str, Any], path: str = "action") -> Reach:
     # the rest name one object (scale_deployment, rollout_deployment, delete_service, kill_microservice, ...)
     # or create one from a spec (create_*): one object of the namespace
     return reach(True, f"{noun} {args['name']}" if args.get("name") else f"{func.replace('_', ' ')}")
+
+
+_NARROWING = ("labelSelectors", "expressionSelectors", "annotationSelectors", "fieldSelectors", "pods")
+"""Chaos Mesh selector keys that narrow a selection below "every pod of the namespaces"."""
+
+
+def _chaos_mesh_object(resource: Any, namespace: Callable[[str, Any], None], reach: Callable[..., Reach],
+                       uncounted: list[str]) -> Reach:
+    """A Chaos Mesh object written out in ``create_custom_object``'s ``resource``: counted by the object's
+    own selector (``spec.selector`` and ``spec.target.selector``: namespaces, labels, mode/value) — its
+    ``selector.namespaces`` may name other namespaces than the ``ns`` it is created in."""
+    field = "resource.spec"
+    spec = resource.get("spec") if isinstance(resource, Mapping) else None
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("selector"), Mapping):
+        why = ("read from a file at run time (resource_as_yaml_file)" if not isinstance(resource, Mapping)
+               else "without spec.selector (a Schedule or Workflow wraps its chaos)")
+        uncounted.append(f"a Chaos Mesh object {why}: what it selects is not counted by Aftershock")
+        return reach(True, "a Chaos Mesh object")
+    selector: Mapping[str, Any] = spec["selector"]
+    for ns in _names(selector.get("namespaces")):
+        namespace(f"{field}.selector.namespaces", ns)
+    target = spec.get("target")
+    if isinstance(target, Mapping) and isinstance(target.get("selector"), Mapping):
+        for ns in _names(target["selector"].get("namespaces")):
+            namespace(f"{field}.target.selector.namespaces", ns)
+    mode, value = str(spec.get("mode") or "one"), str(spec.get("value") or "")
+    words = {"label_selectors": selector.get("labelSelectors"),
+             "annotations_selectors": selector.get("annotationSelectors")}
+    kind = str(resource.get("kind") or "Chaos Mesh object")
+    return reach(any(selector.get(k) for k in _NARROWING),
+                 f"{kind} over {_pods(words, mode, value, 'label_selectors', by_name=False)}", mode, value)
 
 
 _FLAG_RE = re.compile(r"^--?[A-Za-z0-9_-]*(?:passw|pwd|token|secret|api-?key|apikey|auth|credential)[A-Za-z0-9_-]*$",

@@ -154,3 +154,55 @@ def test_a_process_probe_says_what_it_runs_and_where() -> None:
     assert slo.probe is not None
     assert slo.probe.describe() == ("probe chaostoolkit: process 'curl -s http://127.0.0.1:9000/health' on the "
                                     "Aftershock host, holds while stdout matches /\"status\":\\s*\"ok\"/")
+
+
+def _create_chaos_mesh(selector: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    resource = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "NetworkChaos", "metadata": {"name": "cut"},
+                "spec": {"action": "partition", "mode": "one", "selector": selector, **spec}}
+    action = {"type": "action", "name": "cut", "provider": {
+        "type": "python", "module": "chaosk8s.crd.actions", "func": "create_custom_object",
+        "arguments": {"group": "chaos-mesh.org", "version": "v1alpha1", "plural": "networkchaos", "ns": "shop",
+                      "resource": resource}}}
+    rollback = {"type": "action", "name": "heal", "provider": {
+        "type": "python", "module": "chaosk8s.chaosmesh.network.actions", "func": "delete_network_fault",
+        "arguments": {"name": "cut", "ns": "shop"}}}
+    return {"apiVersion": "aftershock/v1alpha1", "kind": "Experiment", "metadata": {"name": "cm"},
+            "spec": {"target": {"type": "host"}, "blastRadius": {"namespaces": ["shop"]},
+                     "faults": [{"name": "cut", "type": "chaostoolkit", "duration": "30s", "action": action,
+                                 "rollback": rollback}]}}
+
+
+def _refusals(document: dict[str, Any]) -> list[str]:
+    try:
+        load_text(yaml.safe_dump(document, sort_keys=False), "exp.yaml")
+    except InvalidExperiment as exc:
+        return [p.render().split(": ", 1)[1] for p in exc.problems]
+    return []
+
+
+def test_a_chaos_mesh_object_written_out_is_counted_by_its_own_selector() -> None:
+    """chaosk8s' ``create_custom_object`` of a Chaos Mesh object: the object's ``selector.namespaces`` (not
+    only the ``ns`` it is created in) and ``target.selector.namespaces`` are what it reaches."""
+    ok = _create_chaos_mesh({"namespaces": ["shop"], "labelSelectors": {"app": "order-service"}})
+    assert _refusals(ok) == []
+    assert describe_params(ok["spec"]["faults"][0]).endswith(
+        "blast radius counted: NetworkChaos over 1 pod labelled app=order-service in namespace shop")
+    elsewhere = _create_chaos_mesh({"namespaces": ["kube-system"], "labelSelectors": {"k8s-app": "kube-dns"}})
+    assert _refusals(elsewhere) == [
+        "spec.faults[0].action.provider.arguments.resource.spec.selector.namespaces: the action reaches system "
+        "namespace 'kube-system' (set spec.blastRadius.allowSystemNamespaces: true and list it in "
+        "blastRadius.namespaces)"]
+    target = _create_chaos_mesh({"labelSelectors": {"app": "order-service"}},
+                                target={"mode": "all", "selector": {"namespaces": ["payments"]}})
+    assert _refusals(target) == [
+        "spec.faults[0].action.provider.arguments.resource.spec.target.selector.namespaces: the action reaches "
+        "namespace 'payments' outside the blast radius ['shop'] (add it to spec.blastRadius.namespaces)"]
+    everything = _create_chaos_mesh({"namespaces": ["shop"]}, mode="all")
+    wide = _refusals(everything)  # every pod of the namespace, and mode all unbounded
+    assert len(wide) == 2 and "in the whole namespace" in wide[0] and "mode 'all' needs" in wide[1], wide
+    from_file = _create_chaos_mesh({})
+    arguments = from_file["spec"]["faults"][0]["action"]["provider"]["arguments"]
+    arguments["resource_as_yaml_file"] = "/etc/chaos/cut.yaml"
+    del arguments["resource"]
+    assert "a Chaos Mesh object read from a file at run time (resource_as_yaml_file): what it selects is not " \
+           "counted by Aftershock" in describe_params(from_file["spec"]["faults"][0])
