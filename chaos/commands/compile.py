@@ -23,8 +23,12 @@ from chaos.errors import InvalidInput, Problem
 @click.option("--journals-url", default=None, help="--in-cluster: POST reports and journals here instead of a PVC.")
 @click.option("--pushgateway", default=None, metavar="URL",
               help="--in-cluster: the Job pushes its metrics to this Pushgateway (AFTERSHOCK_PUSHGATEWAY_URL).")
+@click.option("--prometheus-secret", default=None, metavar="NAME",
+              help="--in-cluster: a Secret of the namespace with Prometheus' `url` (and optionally a bearer `token`): "
+                   "the Job reads them from it; neither is written in the YAML.")
 def compile_cmd(file: str, out: str | None, run_id: str | None, sets: tuple[str, ...], in_cluster: bool,
-                image: str | None, journals_url: str | None, pushgateway: str | None) -> None:
+                image: str | None, journals_url: str | None, pushgateway: str | None,
+                prometheus_secret: str | None) -> None:
     """Compile FILE to Chaos Mesh objects (multi-document YAML)."""
     from pathlib import Path
 
@@ -37,8 +41,8 @@ def compile_cmd(file: str, out: str | None, run_id: str | None, sets: tuple[str,
     if in_cluster:
         from chaos.gameday.incluster import compile_in_cluster_file
 
-        click.echo(compile_in_cluster_file(file, parse_sets(sets), image, journals_url, pushgateway=pushgateway),
-                   nl=False)
+        click.echo(compile_in_cluster_file(file, parse_sets(sets), image, journals_url, pushgateway=pushgateway,
+                                           prometheus_secret=prometheus_secret), nl=False)
         return
 
     if run_id is not None and not naming.valid_run_id(run_id):

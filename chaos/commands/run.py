@@ -61,7 +61,10 @@ def engine_settings(state_dir: str | None, prometheus: str | None = None, kubeco
                     context: str | None = None, namespace: str | None = None, reaper: bool = True,
                     force: bool = False) -> EngineSettings:
 
+    import os
+
     return EngineSettings(state_dir=Path(state_dir) if state_dir else None, prometheus=prometheus,
+                          prometheus_token_file=os.environ.get("AFTERSHOCK_PROMETHEUS_TOKEN_FILE") or None,
                           kubeconfig=kubeconfig, context=context, namespace=namespace, reaper=reaper, force=force)
 
 

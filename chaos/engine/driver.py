@@ -262,6 +262,9 @@ class Engine:
         spec = exp.spec.monitor
         if self.settings.prometheus:
             spec = spec.model_copy(update={"prometheus": self.settings.prometheus})
+        if self.settings.prometheus_token_file:  # the token the deployment gives (a mounted Secret)
+            spec = spec.model_copy(update={"bearer_token_file": self.settings.prometheus_token_file,
+                                           "bearer_token_env": None})
         return Monitor(spec, environ=self.environ)
 
     async def _drive(self, run: _Run) -> ev.RunFinished:

@@ -19,6 +19,9 @@ class EngineSettings:
     """State directory (SQLite, journals, watchdog pid files); default: the user's state dir."""
     prometheus: str | None = None
     """Overrides ``spec.monitor.prometheus`` of every experiment."""
+    prometheus_token_file: str | None = None
+    """Overrides ``spec.monitor.bearerTokenFile`` of every experiment (``AFTERSHOCK_PROMETHEUS_TOKEN_FILE``:
+    the in-cluster Job reads its token from a Secret mounted there)."""
     kubeconfig: str | None = None
     context: str | None = None
     namespace: str | None = None

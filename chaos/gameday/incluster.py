@@ -28,6 +28,8 @@ from chaos.version import RELEASE_IMAGE
 
 MOUNT = "/etc/aftershock/experiments"
 STATE = "/var/lib/aftershock"
+PROMETHEUS_SECRET_MOUNT = "/var/run/secrets/aftershock/prometheus"
+"""Where the Job finds the token of ``--prometheus-secret`` (the Secret's ``token`` key)."""
 DEFAULT_IMAGE = RELEASE_IMAGE
 LABELS = {"app.kubernetes.io/managed-by": "aftershock", "app.kubernetes.io/component": "gameday"}
 
@@ -75,8 +77,13 @@ def _configmap_files(lgd: LoadedGameDay) -> dict[str, str]:
 
 def compile_in_cluster(lgd: LoadedGameDay, *, namespace: str | None = None, image: str = DEFAULT_IMAGE,
                        journals_url: str | None = None, pvc_size: str = "1Gi",
-                       prometheus: str | None = None, pushgateway: str | None = None) -> list[dict[str, Any]]:
-    """ServiceAccount, Role/RoleBinding per namespace, ConfigMap, PVC (unless journals go to a URL), CronJob."""
+                       prometheus: str | None = None, pushgateway: str | None = None,
+                       prometheus_secret: str | None = None) -> list[dict[str, Any]]:
+    """ServiceAccount, Role/RoleBinding per namespace, ConfigMap, PVC (unless journals go to a URL), CronJob.
+
+    ``prometheus_secret``: a Secret of the namespace holding ``url`` (Prometheus' URL, required) and
+    ``token`` (a bearer token, optional): the Job reads the URL from it as ``AFTERSHOCK_PROMETHEUS_URL``
+    and gets the token as a file (``AFTERSHOCK_PROMETHEUS_TOKEN_FILE``); neither is in the YAML."""
     schedule = lgd.gameday.spec.schedule
     if schedule is None:
         raise InvalidExperiment(Problem("has no spec.schedule: a CronJob needs one", path="spec.schedule",
@@ -115,8 +122,18 @@ def compile_in_cluster(lgd: LoadedGameDay, *, namespace: str | None = None, imag
     args = ["gameday", "run", f"{MOUNT}/{entry}", "--scheduled", "--state-dir", STATE]
     if journals_url is not None:
         args += ["--journals-url", journals_url]
-    env = [{"name": "AFTERSHOCK_STATE_DIR", "value": STATE}, {"name": "HOME", "value": STATE}]
-    if prometheus:
+    env: list[dict[str, Any]] = [{"name": "AFTERSHOCK_STATE_DIR", "value": STATE}, {"name": "HOME", "value": STATE}]
+    mounts: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    if prometheus_secret:
+        env.append({"name": "AFTERSHOCK_PROMETHEUS_URL",
+                    "valueFrom": {"secretKeyRef": {"name": prometheus_secret, "key": "url"}}})
+        env.append({"name": "AFTERSHOCK_PROMETHEUS_TOKEN_FILE", "value": f"{PROMETHEUS_SECRET_MOUNT}/token"})
+        mounts.append({"name": "prometheus", "mountPath": PROMETHEUS_SECRET_MOUNT, "readOnly": True})
+        volumes.append({"name": "prometheus", "secret": {"secretName": prometheus_secret, "defaultMode": 0o400,
+                                                          "items": [{"key": "token", "path": "token"}],
+                                                          "optional": True}})
+    elif prometheus:
         env.append({"name": "AFTERSHOCK_PROMETHEUS_URL", "value": prometheus})
     if pushgateway:  # `gameday run` pushes the game day's metrics there when it ends
         env.append({"name": "AFTERSHOCK_PUSHGATEWAY_URL", "value": pushgateway})
@@ -134,10 +151,10 @@ def compile_in_cluster(lgd: LoadedGameDay, *, namespace: str | None = None, imag
                                 "capabilities": {"drop": ["ALL"]}},
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
             "volumeMounts": [{"name": "files", "mountPath": MOUNT, "readOnly": True},
-                             {"name": "state", "mountPath": STATE}, {"name": "tmp", "mountPath": "/tmp"}],
+                             {"name": "state", "mountPath": STATE}, {"name": "tmp", "mountPath": "/tmp"}, *mounts],
         }],
         "volumes": [{"name": "files", "configMap": {"name": f"{base}-files"}}, state_volume,
-                    {"name": "tmp", "emptyDir": {}}],
+                    {"name": "tmp", "emptyDir": {}}, *volumes],
     }
     objects.append({
         "apiVersion": "batch/v1", "kind": "CronJob",
@@ -181,11 +198,12 @@ def to_yaml(objects: list[dict[str, Any]]) -> str:
 
 
 def compile_in_cluster_file(path: str, overrides: dict[str, str], image: str | None,
-                            journals_url: str | None, *, pushgateway: str | None = None) -> str:
+                            journals_url: str | None, *, pushgateway: str | None = None,
+                            prometheus_secret: str | None = None) -> str:
     """``aftershock compile --in-cluster``: FILE (GameDay or scheduled experiment) → YAML stream."""
     from chaos.gameday.loading import as_gameday, load_document
 
     doc = load_document(path, overrides=overrides)
     lgd = doc if isinstance(doc, LoadedGameDay) else as_gameday(doc)
     return to_yaml(compile_in_cluster(lgd, image=image or DEFAULT_IMAGE, journals_url=journals_url,
-                                      pushgateway=pushgateway))
+                                      pushgateway=pushgateway, prometheus_secret=prometheus_secret))

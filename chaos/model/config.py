@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ENV: dict[str, str] = {
     "prometheusUrl": "AFTERSHOCK_PROMETHEUS_URL",
+    "prometheusTokenFile": "AFTERSHOCK_PROMETHEUS_TOKEN_FILE",
     "stateDir": "AFTERSHOCK_STATE_DIR",
     "kubeconfig": "KUBECONFIG",
     "context": "AFTERSHOCK_CONTEXT",
@@ -26,6 +27,9 @@ class Config(BaseModel):
 
     prometheus_url: str | None = Field(None, alias="prometheusUrl",
                                        description="Prometheus base URL (overrides spec.monitor.prometheus)")
+    prometheus_token_file: str | None = Field(None, alias="prometheusTokenFile",
+                                              description="bearer token file for Prometheus (overrides "
+                                                          "spec.monitor.bearerTokenFile)")
     state_dir: str | None = Field(None, alias="stateDir", description="state directory")
     kubeconfig: str | None = Field(None, description="kubeconfig file")
     context: str | None = Field(None, description="kubeconfig context")

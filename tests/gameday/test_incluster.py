@@ -103,3 +103,22 @@ def test_scheduled_runs_only_at_a_due_time_and_once(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["gameday", "run", str(gd), "--scheduled", "--state-dir", str(state)])
     assert result.exit_code == 0, result.output
     assert "was already started or skipped (claimed once); nothing to do" in result.output
+
+
+def test_prometheus_url_and_token_come_from_a_secret() -> None:
+    """``--prometheus-secret``: the Job reads Prometheus' URL from the Secret's ``url`` and gets its
+    ``token`` as a file (optional key); neither value is in the YAML."""
+    objs = compile_objects(str(REPO / "gamedays" / "checkout-friday.yaml"), "--image", "registry.local/as:1",
+                           "--prometheus-secret", "shop-prometheus")
+    pod = objs[-1]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["AFTERSHOCK_PROMETHEUS_URL"]["valueFrom"] == {"secretKeyRef": {"name": "shop-prometheus", "key": "url"}}
+    assert env["AFTERSHOCK_PROMETHEUS_TOKEN_FILE"]["value"] == "/var/run/secrets/aftershock/prometheus/token"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "prometheus"]
+    assert volume["secret"] == {"secretName": "shop-prometheus", "defaultMode": 0o400, "optional": True,
+                                "items": [{"key": "token", "path": "token"}]}
+    assert {"name": "prometheus", "mountPath": "/var/run/secrets/aftershock/prometheus", "readOnly": True} \
+        in container["volumeMounts"]
+    role_rules = [r for o in objs if o["kind"] == "Role" for r in o["rules"]]
+    assert all("secrets" not in r["resources"] for r in role_rules)  # the kubelet mounts it; the Job reads no API
