@@ -66,6 +66,11 @@ async def run_recover(state_dir: str | None, run_id: str | None, all_runs: bool,
     failures = len(result.failed) + len(result.damaged)
     found = len(result.found) + len(result.damaged)
     found += await _orphan_rules(store, run_id, all_runs, dry_run)
+    if not dry_run and os.geteuid() == 0:  # a capability probe's namespace left by a killed run
+        from chaos.clients.host.netns import sweep_dead
+
+        for name in await asyncio.to_thread(sweep_dead):
+            click.echo(f"✓ network namespace {name} of a dead process removed")
     undone, undo_failures = await _undo_mitigations(store, run_id, all_runs, dry_run, environ)
     found += undone
     failures += undo_failures
