@@ -10,11 +10,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from harness.admin import proxy_admin
 
-from chaos.clients.host.admin import AdminServer
 from chaos.clients.host.admin_client import ProxyAdminClient
-from chaos.clients.host.proxy import FaultProxy
-from chaos.clients.host.specs import Upstream
 from chaos.clients.state import StateStore
 from chaos.errors import StateError
 from chaos.targets import undo_watchdog
@@ -25,13 +23,8 @@ TOKEN = "u" * 32
 
 @pytest.fixture
 async def admin_url() -> AsyncIterator[str]:
-    async with FaultProxy(("127.0.0.1", 0), [Upstream("gw", "127.0.0.1", 9)]) as proxy:
-        admin = AdminServer(proxy, ("127.0.0.1", 0), TOKEN)
-        await admin.start()
-        try:
-            yield f"http://127.0.0.1:{admin.address[1]}"
-        finally:
-            await admin.close()
+    async with proxy_admin(TOKEN, "gw") as url:
+        yield url
 
 
 async def _until(predicate: object, timeout: float = 30.0) -> None:

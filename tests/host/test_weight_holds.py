@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from harness.admin import proxy_admin
 
-from chaos.clients.host.admin import AdminServer
 from chaos.clients.host.admin_client import ProxyAdminClient
-from chaos.clients.host.proxy import FaultProxy
 from chaos.clients.host.routing import Router
 from chaos.clients.host.specs import Upstream
 
@@ -42,13 +41,8 @@ def test_a_half_open_change_keeps_the_first_previous() -> None:
 
 @pytest.fixture
 async def admin_url() -> AsyncIterator[str]:
-    async with FaultProxy(("127.0.0.1", 0), [Upstream("gw", "127.0.0.1", 9)]) as proxy:
-        admin = AdminServer(proxy, ("127.0.0.1", 0), TOKEN)
-        await admin.start()
-        try:
-            yield f"http://127.0.0.1:{admin.address[1]}"
-        finally:
-            await admin.close()
+    async with proxy_admin(TOKEN, "gw") as url:
+        yield url
 
 
 async def test_holds_through_the_admin_endpoint(admin_url: str) -> None:

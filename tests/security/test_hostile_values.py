@@ -14,10 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from chaos.clients.host.admin import AdminServer
-from chaos.clients.host.proxy import FaultProxy
-from chaos.clients.host.specs import Upstream
+from harness.admin import proxy_admin
 
 AFTERSHOCK = Path(sys.executable).parent / "aftershock"
 MAX_RSS_KB = 400_000
@@ -131,13 +128,8 @@ TOKEN = "t" * 32
 
 @pytest.fixture
 async def admin_url() -> AsyncIterator[str]:
-    async with FaultProxy(("127.0.0.1", 0), [Upstream("up", "127.0.0.1", 9)]) as proxy:
-        admin = AdminServer(proxy, ("127.0.0.1", 0), TOKEN)
-        await admin.start()
-        try:
-            yield f"http://127.0.0.1:{admin.address[1]}"
-        finally:
-            await admin.close()
+    async with proxy_admin(TOKEN, "up") as url:
+        yield url
 
 
 @pytest.mark.parametrize("deadline", ["Infinity", "-Infinity", "NaN", "1e999"])
