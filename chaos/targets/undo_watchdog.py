@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from chaos.errors import ChaosError, TargetError
@@ -86,8 +86,11 @@ def disarm_run(state_dir: Path, run_id: str) -> bool:
     return True
 
 
-async def _pass(state_dir: Path, run_id: str, failures: dict[str, int], log: list[str]) -> bool:
-    """One look at the plan: undo what is due. True while there is something left to watch."""
+async def _pass(state_dir: Path, run_id: str, failures: dict[str, int], log: Callable[[str], None]) -> bool:
+    """One look at the plan: undo what is due. True while there is something left to watch.
+
+    Each line goes to ``log`` as it happens, before the plan is written back: whoever sees the
+    plan change (and disarms this watchdog) finds the reason already in the log."""
     from chaos.clients.state import StateStore
     from chaos.targets.undo import describe, execute, expired, undo_from_record
 
@@ -105,7 +108,7 @@ async def _pass(state_dir: Path, run_id: str, failures: dict[str, int], log: lis
                 item = undo_from_record(record)
                 due = expired(record, now)
             except ChaosError as exc:  # a damaged item: never acted on, kept for recover to report
-                log.append(f"skipping a damaged item: {exc}")
+                log(f"skipping a damaged item: {exc}")
                 left.append(record)
                 failures[key] = ATTEMPTS
                 continue
@@ -116,11 +119,11 @@ async def _pass(state_dir: Path, run_id: str, failures: dict[str, int], log: lis
                 detail = await execute(item, os.environ, run_id, state_dir=state_dir)
             except ChaosError as exc:
                 failures[key] = failures.get(key, 0) + 1
-                log.append(f"undo of {describe(item)} failed ({failures[key]}/{ATTEMPTS}): {exc}")
+                log(f"undo of {describe(item)} failed ({failures[key]}/{ATTEMPTS}): {exc}")
                 left.append(record)
                 continue
             changed = True
-            log.append(f"deadline passed: {detail}")
+            log(f"deadline passed: {detail}")
         if changed:
             store.record_undo(run_id, left)
         return any(failures.get(json.dumps(r, sort_keys=True, default=str), 0) < ATTEMPTS for r in left)
@@ -132,17 +135,18 @@ def _watch(state_dir: Path, run_id: str) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     failures: dict[str, int] = {}
     path = log_path(state_dir, run_id)
+
+    def log(line: str) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as handle:
+            handle.write(f"{time.time():.3f} {line}\n")
+
     while True:
-        lines: list[str] = []
         try:
-            going = asyncio.run(_pass(state_dir, run_id, failures, lines))
+            going = asyncio.run(_pass(state_dir, run_id, failures, log))
         except ChaosError as exc:  # the store cannot be read right now: try again
-            lines.append(f"cannot read the undo plan: {exc}")
+            log(f"cannot read the undo plan: {exc}")
             going = True
-        if lines:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a") as handle:
-                handle.writelines(f"{time.time():.3f} {line}\n" for line in lines)
         if not going:
             return 0
         time.sleep(CHECK_EVERY)  # a watchdog's clock: it must act at the deadline with nobody to wake it
