@@ -19,6 +19,12 @@ MAX_NODES = 50_000
 MAX_DEPTH = 40
 
 
+_FAST = getattr(yaml, "CSafeLoader", None)
+"""libyaml's loader when PyYAML has it (~10x faster than the pure-Python one): it composes the nodes of
+a document that is valid YAML. Any YAML error sends the text to the pure-Python loader, whose error
+words and marks the problems are written in."""
+
+
 @contextmanager
 def _composing(text: str, source: str) -> Iterator[yaml.SafeLoader]:
     """A loader over ``text`` whose YAML errors become located problems (depth checked first); disposed
@@ -42,10 +48,36 @@ def _composing(text: str, source: str) -> Iterator[yaml.SafeLoader]:
         loader.dispose()
 
 
+def _compose_all(text: str, source: str, limit: int | None = None) -> list[yaml.Node | None]:
+    """The nodes of every document (at most ``limit`` + 1 are read), composed by libyaml when it
+    accepts the text, else by the pure-Python loader (which raises the located problem)."""
+    def compose(loader: yaml.SafeLoader) -> list[yaml.Node | None]:
+        nodes: list[yaml.Node | None] = []
+        while loader.check_node():
+            nodes.append(loader.get_node())
+            if limit is not None and len(nodes) > limit:
+                break
+        return nodes
+
+    with _composing(text, source) as slow:
+        if _FAST is not None:
+            fast = _FAST(text)
+            try:
+                return compose(fast)
+            except yaml.YAMLError:
+                pass  # reported below, in the pure-Python parser's words
+            finally:
+                fast.dispose()
+        return compose(slow)
+
+
 def parse_yaml(text: str, source: str) -> tuple[Any, dict[PathT, int]]:
     """YAML → plain data and a map from field path to 1-based line, with hard bounds."""
-    with _composing(text, source) as loader:
-        node = loader.get_single_node()
+    nodes = _compose_all(text, source, limit=1)
+    if len(nodes) > 1:  # refused by the pure-Python composer, at the second document's line
+        with _composing(text, source) as slow:
+            slow.get_single_node()
+    node = nodes[0] if nodes else None
     if node is None:
         return None, {}
     lines: dict[PathT, int] = {}
@@ -182,14 +214,10 @@ def parse_yaml_documents(text: str, source: str) -> list[tuple[Any, dict[PathT, 
     """Every document of a multi-document YAML stream (``---``), each as :func:`parse_yaml` returns
     one, with the same bounds (the node count is shared: an alias bomb split over documents is
     refused too). Used by ``aftershock import`` for Chaos Mesh objects as ``kubectl apply`` reads them."""
-    nodes: list[yaml.Node] = []
-    with _composing(text, source) as loader:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                nodes.append(node)
-            if len(nodes) > MAX_DOCUMENTS:
-                raise InvalidExperiment(Problem(f"more than {MAX_DOCUMENTS} YAML documents", file=source))
+    composed = _compose_all(text, source, limit=MAX_DOCUMENTS)
+    if len(composed) > MAX_DOCUMENTS:
+        raise InvalidExperiment(Problem(f"more than {MAX_DOCUMENTS} YAML documents", file=source))
+    nodes = [node for node in composed if node is not None]
     counter = [0]
     constructor = yaml.SafeLoader("")
     out: list[tuple[Any, dict[PathT, int]]] = []
