@@ -177,22 +177,41 @@ def _check_owner_mode(path: Path, info: os.stat_result, what: str) -> None:
                          f"(mode {stat.S_IMODE(info.st_mode):o}); run `chmod go-w {path}`")
 
 
-def private_file(path: Path, what: str = "state file") -> None:
-    """Create ``path`` 0600, or check an existing one (owned by the user, not writable by others) and
-    take group/other access away (files of older releases were 0644). Also for SQLite's WAL/SHM."""
+def private_file(path: Path, what: str = "state file", *, create: bool = True) -> None:
+    """Create ``path`` 0600, or check an existing one (a regular file owned by the user, not writable
+    by others) and take group/other access away (files of older releases were 0644). Also for
+    SQLite's WAL/SHM (``create=False``: SQLite makes and removes those itself).
+
+    An existing file is checked by ``lstat`` and never opened: closing any descriptor of a file drops
+    every POSIX lock this process holds on it, and another connection of this process (a parallel
+    game day, the TUI's engine) holds SQLite's locks on the database and its ``-shm``; without them a
+    third connection re-initialises the ``-shm`` under the first ("disk I/O error"). Checking by path
+    is safe here because the directory was checked first: only its owner can put names in it."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        if not create:
+            raise FileExistsError
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        pass
     except OSError as exc:
         raise StateError(f"cannot open the {what} {path}: {exc.strerror or exc}") from exc
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise StateError(f"refusing the {what} {path}: it is not a regular file")
-        _check_owner_mode(path, info, what)
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            os.fchmod(fd, 0o600)
-    finally:
+    else:  # new and empty: no connection holds a lock on it yet
         os.close(fd)
+        return
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:  # SQLite removed its -wal/-shm as the last connection closed
+        return
+    except OSError as exc:
+        raise StateError(f"cannot open the {what} {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise StateError(f"refusing the {what} {path}: it is not a regular file")
+    _check_owner_mode(path, info, what)
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        try:
+            os.chmod(path, 0o600)
+        except OSError as exc:
+            raise StateError(f"cannot make the {what} {path} private: {exc.strerror or exc}") from exc
 
 
 def write_private(path: Path, text: str) -> None:
@@ -213,8 +232,7 @@ def open_database(state_dir: Path) -> tuple[sqlite3.Connection, Path]:
         secure_dir(state_dir)
         path = state_dir / "state.db"
         for name in ("state.db", "state.db-wal", "state.db-shm"):
-            if name == "state.db" or (state_dir / name).exists():
-                private_file(state_dir / name, "state database")
+            private_file(state_dir / name, "state database", create=name == "state.db")
         # the TUI creates the engine on its UI thread and drives it from the engine thread
         db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
         try:
