@@ -48,8 +48,9 @@ class HttpProbeRunner:
                                         allow_redirects=False) as response):
                 status = response.status
                 body = await response.content.read(BODY_LIMIT) if self._pattern is not None else b""
-                if self._pattern is None:
-                    await response.read()  # drain, so the connection is kept alive
+                if self._pattern is None and not response.content.is_eof():
+                    await response.read()  # drain, so the connection is kept alive (a body that
+                    # already arrived whole is dropped with the response, the connection kept)
         except TimeoutError:
             return ProbeResult(False, self.timeout_s, f"timeout after {self.block.timeout}")
         except (aiohttp.ClientError, OSError) as exc:
