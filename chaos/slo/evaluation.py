@@ -79,6 +79,11 @@ def judge(objective: Objective, observation: Observation) -> Judgement:
     points = observation.points
     if not points:
         return Judgement("failed", None, (), "no-data", "no data: the query returned an empty vector")
+    if len(points) == 1 and not math.isnan(points[0].value):  # a scalar, one series, a probe's result
+        point = points[0]
+        holds = objective.holds(point.value)
+        return Judgement("ok" if holds else "breaching", point.value, (SeriesValue(dict(point.labels), point.value, holds),),
+                         None, "")
     real = [p for p in points if not math.isnan(p.value)]
     if not real:
         series = tuple(SeriesValue(dict(p.labels), p.value, False) for p in points)
