@@ -19,12 +19,12 @@ import functools
 import heapq
 import itertools
 import math
-import weakref
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-_BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SharedTimer] = weakref.WeakKeyDictionary()
+_BY_LOOP: dict[asyncio.AbstractEventLoop, SharedTimer] = {}
+"""Each loop's timer (a timer holds its loop: those of closed loops are dropped when the next is made)."""
 Entry = list[Any]
 """``[when, seq, callback]``; the callback is None once cancelled."""
 
@@ -82,10 +82,12 @@ class SharedTimer:
 
 
 def shared_timer() -> SharedTimer:
-    """The running loop's :class:`SharedTimer` (made on first use, gone with the loop)."""
+    """The running loop's :class:`SharedTimer` (made on first use)."""
     loop = asyncio.get_running_loop()
     found = _BY_LOOP.get(loop)
     if found is None:
+        for closed in [other for other in _BY_LOOP if other.is_closed()]:
+            del _BY_LOOP[closed]
         found = _BY_LOOP[loop] = SharedTimer(loop)
     return found
 

@@ -79,3 +79,14 @@ async def test_many_answered_timeouts_do_not_pile_up() -> None:
         async with timers.timeout(60):
             pass
     assert len(timer) == 0 and len(timer._heap) <= 2 * 64 + 1
+
+
+def test_the_timers_of_closed_loops_are_dropped() -> None:
+    async def use() -> int:
+        async with timers.timeout(1):
+            pass
+        return id(timers.shared_timer())
+
+    for _ in range(5):
+        asyncio.run(use())
+    assert len(timers._BY_LOOP) <= 2  # the last one, and a loop still open elsewhere at most
