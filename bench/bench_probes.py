@@ -7,7 +7,8 @@ counted. Then:
 - **Aftershock**: one :class:`~chaos.slo.monitoring.Monitor` with ``--probes`` HTTP probe SLOs every
   ``--interval`` (default 100 probes every 100 ms: 1,000 probes/s), each result waking a consumer that
   ticks the monitor (``probes_only``: what a run does), for ``--seconds``; measured: results per
-  second and this process's CPU seconds per wall second (``time.process_time``);
+  second and this process's CPU seconds per wall second (``time.process_time``; user and system
+  time from ``os.times``, the kernel's tick-sampled split);
 - **Chaos Toolkit** (1.x, ``chaoslib.provider.http.run_http_activity``, from the peer virtualenv of
   ``bench_peers.py``): the same request, ``--ctk-probes`` times in a loop in its own process (how its
   probes and safeguards run them); measured: CPU seconds per probe.
@@ -93,12 +94,13 @@ async def aftershock(url: str, probes: int, interval: float, seconds: float) -> 
         consumer = asyncio.create_task(consume())
         await asyncio.sleep(1.0)  # warm: connections open, loops phased
         start_results = sum(loop.count for loop in monitor._probes["bench"].values())
-        cpu, wall = time.process_time(), time.perf_counter()
+        cpu, wall, split = time.process_time(), time.perf_counter(), os.times()
         await asyncio.sleep(seconds)
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        cpu, wall, after = time.process_time() - cpu, time.perf_counter() - wall, os.times()
         results = sum(loop.count for loop in monitor._probes["bench"].values()) - start_results
         consumer.cancel()
     return {"probes_per_s": results / wall, "cpu_s_per_s": cpu / wall, "cpu_us_per_probe": cpu / results * 1e6,
+            "user_s_per_s": (after.user - split.user) / wall, "sys_s_per_s": (after.system - split.system) / wall,
             "ticks_per_s": ticks / wall, "breached_verdicts": failed}
 
 
@@ -127,9 +129,10 @@ def main() -> None:
         for r in range(args.rounds):
             ours = asyncio.run(aftershock(url, args.probes, args.interval, args.seconds))
             peer = ctk(url, args.ctk_probes)
-            line = (f"round {r + 1}: aftershock {ours['probes_per_s']:.0f} probes/s, {ours['cpu_s_per_s']:.3f} CPU-s/s, "
+            line = (f"round {r + 1}: aftershock {ours['probes_per_s']:.0f} probes/s, {ours['cpu_s_per_s']:.3f} CPU-s/s "
+                    f"(user {ours['user_s_per_s']:.3f} + sys {ours['sys_s_per_s']:.3f}), "
                     f"{ours['cpu_us_per_probe']:.0f} us/probe ({ours['ticks_per_s']:.0f} ticks/s, "
-                    f"{ours['breached_verdicts']} breached)")
+                    f"{ours['breached_verdicts']} breached), load {os.getloadavg()[0]:.1f}")
             if peer is not None:
                 line += (f"; chaos toolkit http probe {peer['cpu_us_per_probe']:.0f} us/probe "
                          f"({peer['probes_per_s']:.0f}/s sequential): ratio x{peer['cpu_us_per_probe'] / ours['cpu_us_per_probe']:.2f}")
