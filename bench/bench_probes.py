@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -95,10 +96,12 @@ async def aftershock(url: str, probes: int, interval: float, seconds: float) -> 
 
         consumer = asyncio.create_task(consume())
         await asyncio.sleep(1.0)  # warm: connections open, loops phased
+        gc.freeze()  # as `aftershock run` does once its fault is injected (chaos.commands.run.CollectorPause)
         start_results = sum(loop.count for loop in monitor._probes["bench"].values())
         cpu, wall, split = time.process_time(), time.perf_counter(), os.times()
         await asyncio.sleep(seconds)
         cpu, wall, after = time.process_time() - cpu, time.perf_counter() - wall, os.times()
+        gc.unfreeze()
         results = sum(loop.count for loop in monitor._probes["bench"].values()) - start_results
         consumer.cancel()
     return {"probes_per_s": results / wall, "cpu_s_per_s": cpu / wall, "cpu_us_per_probe": cpu / results * 1e6,
@@ -127,9 +130,11 @@ async def bare(url: str, probes: int, interval: float, seconds: float) -> dict[s
     sessions = [aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) for _ in range(probes)]
     tasks = [asyncio.create_task(one(s)) for s in sessions]
     await asyncio.sleep(1.0)
+    gc.freeze()
     start, cpu, wall = count, time.process_time(), time.perf_counter()
     await asyncio.sleep(seconds)
     cpu, wall, results = time.process_time() - cpu, time.perf_counter() - wall, count - start
+    gc.unfreeze()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
