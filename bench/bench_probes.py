@@ -7,20 +7,24 @@ counted. Then:
 - **Aftershock**: one :class:`~chaos.slo.monitoring.Monitor` with ``--probes`` HTTP probe SLOs every
   ``--interval`` (default 100 probes every 100 ms: 1,000 probes/s), each result waking a consumer that
   ticks the monitor (``probes_only``: what a run does), for ``--seconds``; measured: results per
-  second and this process's CPU seconds per wall second (``time.process_time``);
+  second and this process's CPU seconds per wall second (``time.process_time``; user and system
+  time from ``os.times``, the kernel's tick-sampled split);
 - **Chaos Toolkit** (1.x, ``chaoslib.provider.http.run_http_activity``, from the peer virtualenv of
   ``bench_peers.py``): the same request, ``--ctk-probes`` times in a loop in its own process (how its
   probes and safeguards run them); measured: CPU seconds per probe.
 
-Reported: probes/s, CPU-s per s, CPU µs per probe for both, and the ratio.
+- with ``--bare``: **aiohttp alone** at the same rate (:func:`bare`), the floor of an aiohttp prober.
 
-    .venv/bin/python bench/bench_probes.py [--probes 100] [--interval 0.1] [--seconds 10] [--rounds 3]
+Reported: probes/s, CPU-s per s, CPU µs per probe for each, and the ratio to Chaos Toolkit.
+
+    .venv/bin/python bench/bench_probes.py [--probes 100] [--interval 0.1] [--seconds 10] [--rounds 3] [--bare]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -92,14 +96,50 @@ async def aftershock(url: str, probes: int, interval: float, seconds: float) -> 
 
         consumer = asyncio.create_task(consume())
         await asyncio.sleep(1.0)  # warm: connections open, loops phased
+        gc.freeze()  # as `aftershock run` does once its fault is injected (chaos.commands.run.CollectorPause)
         start_results = sum(loop.count for loop in monitor._probes["bench"].values())
-        cpu, wall = time.process_time(), time.perf_counter()
+        cpu, wall, split = time.process_time(), time.perf_counter(), os.times()
         await asyncio.sleep(seconds)
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        cpu, wall, after = time.process_time() - cpu, time.perf_counter() - wall, os.times()
+        gc.unfreeze()
         results = sum(loop.count for loop in monitor._probes["bench"].values()) - start_results
         consumer.cancel()
     return {"probes_per_s": results / wall, "cpu_s_per_s": cpu / wall, "cpu_us_per_probe": cpu / results * 1e6,
+            "user_s_per_s": (after.user - split.user) / wall, "sys_s_per_s": (after.system - split.system) / wall,
             "ticks_per_s": ticks / wall, "breached_verdicts": failed}
+
+
+async def bare(url: str, probes: int, interval: float, seconds: float) -> dict[str, float]:
+    """The floor of this design: aiohttp alone at the same rate — ``probes`` keep-alive sessions, each
+    a GET and a read every ``interval`` on ``asyncio.sleep``, no timeout, no judging, no monitor."""
+    import aiohttp
+
+    count = 0
+
+    async def one(session: aiohttp.ClientSession) -> None:
+        nonlocal count
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            async with session.get(url, allow_redirects=False) as response:
+                await response.read()
+            count += 1
+            due += interval
+            await asyncio.sleep(max(0.0, due - loop.time()))
+
+    sessions = [aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) for _ in range(probes)]
+    tasks = [asyncio.create_task(one(s)) for s in sessions]
+    await asyncio.sleep(1.0)
+    gc.freeze()
+    start, cpu, wall = count, time.process_time(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    cpu, wall, results = time.process_time() - cpu, time.perf_counter() - wall, count - start
+    gc.unfreeze()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*(s.close() for s in sessions))
+    return {"probes_per_s": results / wall, "cpu_s_per_s": cpu / wall, "cpu_us_per_probe": cpu / results * 1e6}
 
 
 def ctk(url: str, n: int) -> dict[str, float] | None:
@@ -119,6 +159,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ctk-probes", type=int, default=2000)
+    parser.add_argument("--bare", action="store_true",
+                        help="also measure aiohttp alone at the same rate (the floor of this design)")
     args = parser.parse_args()
     port = free_port()
     server = start_server(port)
@@ -126,10 +168,15 @@ def main() -> None:
     try:
         for r in range(args.rounds):
             ours = asyncio.run(aftershock(url, args.probes, args.interval, args.seconds))
+            floor = asyncio.run(bare(url, args.probes, args.interval, args.seconds)) if args.bare else None
             peer = ctk(url, args.ctk_probes)
-            line = (f"round {r + 1}: aftershock {ours['probes_per_s']:.0f} probes/s, {ours['cpu_s_per_s']:.3f} CPU-s/s, "
+            line = (f"round {r + 1}: aftershock {ours['probes_per_s']:.0f} probes/s, {ours['cpu_s_per_s']:.3f} CPU-s/s "
+                    f"(user {ours['user_s_per_s']:.3f} + sys {ours['sys_s_per_s']:.3f}), "
                     f"{ours['cpu_us_per_probe']:.0f} us/probe ({ours['ticks_per_s']:.0f} ticks/s, "
-                    f"{ours['breached_verdicts']} breached)")
+                    f"{ours['breached_verdicts']} breached), load {os.getloadavg()[0]:.1f}")
+            if floor is not None:
+                line += (f"; bare aiohttp {floor['probes_per_s']:.0f} requests/s, {floor['cpu_s_per_s']:.3f} CPU-s/s, "
+                         f"{floor['cpu_us_per_probe']:.0f} us/request")
             if peer is not None:
                 line += (f"; chaos toolkit http probe {peer['cpu_us_per_probe']:.0f} us/probe "
                          f"({peer['probes_per_s']:.0f}/s sequential): ratio x{peer['cpu_us_per_probe'] / ours['cpu_us_per_probe']:.2f}")

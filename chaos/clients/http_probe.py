@@ -4,13 +4,13 @@ request bounded by the probe's timeout. Never raises for a failed request: it is
 
 from __future__ import annotations
 
-import asyncio
 import re
 import ssl
 import time
 
 import aiohttp
 
+from chaos import timers
 from chaos.model.durations import parse_duration
 from chaos.model.kinds import ProbeContext, ProbeResult
 from chaos.probes.http import HttpProbe
@@ -32,20 +32,25 @@ class HttpProbeRunner:
     def _open(self) -> aiohttp.ClientSession:
         ssl_arg: ssl.SSLContext | bool = not self.block.insecure
         connector = aiohttp.TCPConnector(limit=4, ssl=ssl_arg, enable_cleanup_closed=True)
+        # no aiohttp timer (its default is a 5-minute one per request, left cancelled in the loop's timer
+        # heap after every answer): the probe's own timeout bounds the whole request
         return aiohttp.ClientSession(connector=connector, headers=self._headers, auto_decompress=True,
+                                     timeout=aiohttp.ClientTimeout(total=None),
                                      skip_auto_headers=("User-Agent",), cookie_jar=aiohttp.DummyCookieJar())
 
     async def observe(self) -> ProbeResult:
         session = self._session = self._session or self._open()
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.timeout_s):
-                async with session.request(self.block.method, self.block.url, data=self._body,
-                                           allow_redirects=False) as response:
-                    status = response.status
-                    body = await response.content.read(BODY_LIMIT) if self._pattern is not None else b""
-                    if self._pattern is None:
-                        await response.read()  # drain, so the connection is kept alive
+            # the timeout: one loop timer for every probe (chaos.timers), not one per request
+            async with (timers.timeout(self.timeout_s),
+                        session.request(self.block.method, self.block.url, data=self._body,
+                                        allow_redirects=False) as response):
+                status = response.status
+                body = await response.content.read(BODY_LIMIT) if self._pattern is not None else b""
+                if self._pattern is None and not response.content.is_eof():
+                    await response.read()  # drain, so the connection is kept alive (a body that
+                    # already arrived whole is dropped with the response, the connection kept)
         except TimeoutError:
             return ProbeResult(False, self.timeout_s, f"timeout after {self.block.timeout}")
         except (aiohttp.ClientError, OSError) as exc:

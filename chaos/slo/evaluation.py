@@ -79,6 +79,11 @@ def judge(objective: Objective, observation: Observation) -> Judgement:
     points = observation.points
     if not points:
         return Judgement("failed", None, (), "no-data", "no data: the query returned an empty vector")
+    if len(points) == 1 and not math.isnan(points[0].value):  # a scalar, one series, a probe's result
+        point = points[0]
+        holds = objective.holds(point.value)
+        return Judgement("ok" if holds else "breaching", point.value, (SeriesValue(dict(point.labels), point.value, holds),),
+                         None, "")
     real = [p for p in points if not math.isnan(p.value)]
     if not real:
         series = tuple(SeriesValue(dict(p.labels), p.value, False) for p in points)
@@ -118,6 +123,8 @@ class SloState:
         if self.required < 1 or self.for_s < 0 or error_tolerance < 1:
             raise ValueError("consecutive and errorTolerance must be >= 1 and for >= 0")
         self.error_tolerance = error_tolerance
+        self.objective = str(slo.objective)
+        """The objective in words (every verdict's ``objective``)."""
         self.pending_since: float | None = None
         self.consecutive = 0
         self.failed_polls = 0
@@ -132,8 +139,11 @@ class SloState:
         self.samples = 0
         self.last = None
 
-    def observe(self, eval_time: float, observation: Observation) -> Verdict:
-        """Advance the machine by one evaluation instant and return its verdict."""
+    def observe(self, eval_time: float, observation: Observation, *, query: str | None = None,
+                error: str | None = None) -> Verdict:
+        """Advance the machine by one evaluation instant and return its verdict (``query`` and
+        ``error``, when given, are the verdict's instead of the SLO's query and the judgement's note:
+        a probe's source and failure reason, without building the verdict twice)."""
         j = judge(self.slo.objective, observation)
         self.samples += 1
         status: Status
@@ -153,15 +163,17 @@ class SloState:
             self.consecutive = 0
             self.pending_since = None
             status = "ok"
-        verdict = self._verdict(status, eval_time, j, observation.query_seconds)
+        verdict = self._verdict(status, eval_time, j, observation.query_seconds,
+                                self.slo.query if query is None else query, j.error if error is None else error)
         self.last = verdict
         return verdict
 
-    def _verdict(self, status: Status, eval_time: float, j: Judgement, query_seconds: float) -> Verdict:
-        return Verdict(slo=self.name, status=status, value=j.value, objective=str(self.slo.objective),
-                       query=self.slo.query, eval_time=eval_time, series=j.series,
+    def _verdict(self, status: Status, eval_time: float, j: Judgement, query_seconds: float, query: str,
+                 error: str) -> Verdict:
+        return Verdict(slo=self.name, status=status, value=j.value, objective=self.objective,
+                       query=query, eval_time=eval_time, series=j.series,
                        pending_since=self.pending_since, consecutive=self.consecutive,
-                       query_seconds=query_seconds, error=j.error, failed_polls=self.failed_polls,
+                       query_seconds=query_seconds, error=error, failed_polls=self.failed_polls,
                        failure=j.failure or "", for_s=self.for_s, required_consecutive=self.required,
                        samples=self.samples)
 

@@ -336,8 +336,9 @@ class Monitor:
             probes = self._probes.get(subscriber, {})
             verdicts = []
             for name, state in states.items():
-                if name in probes:
-                    verdicts.append(probes[name].judge(state, t))
+                probe = probes.get(name)
+                if probe is not None:  # nothing new from it: its last verdict (ProbeLoop.judge, without the call)
+                    verdicts.append(state.last if not probe.queue and state.last is not None else probe.judge(state, t))
                 elif not probes_only:
                     verdicts.append(state.observe(t, observations[_key(state.slo.query)]))
                 elif state.last is not None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from chaos import registry
+from chaos import registry, timers
 from chaos.model.kinds import ProbeContext, ProbeResult, ProbeRunner
 from chaos.model.slos import Slo
 from chaos.slo.evaluation import Observation, Point, SloState, judge_instant
@@ -126,9 +126,11 @@ class ProbeLoop:
                     self.on_result()
                 due += self.interval_s
                 now = loop.time()
-                if due < now:  # overran (a slow probe): skip the instants it missed
+                if due <= now:  # overran (a slow probe): skip the instants it missed
                     due = now
-                await asyncio.sleep(due - now)
+                    await asyncio.sleep(0)
+                else:  # one loop timer for every probe due at once (chaos.timers)
+                    await timers.sleep_until(due)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(runner.aclose())
@@ -139,9 +141,10 @@ class ProbeLoop:
         queued, self.queue = self.queue, []
         verdict = state.last
         for item in queued:
-            verdict = with_detail(state.observe(item.at, observation(self.slo, item.result, item.seconds, self.kind)),
-                                  self.slo, item.result, self.source)
-            self.last = item.result
+            result = item.result
+            verdict = state.observe(item.at, observation(self.slo, result, item.seconds, self.kind),
+                                    query=self.source, error=None if result.ok else result.detail)
+            self.last = result
         if verdict is None:
             waiting = judge_instant(self.slo, eval_time, Observation.failed("no-data", "waiting for the first probe"))
             return with_detail(waiting, self.slo, None)

@@ -18,11 +18,14 @@ class Backend:
         self.delay = 0.0
         self.seen_auth: list[str] = []
         self.requests = 0
+        self.peers: set[object] = set()
+        """Client (host, port) pairs seen: one per TCP connection the probes opened."""
         self._runner: web.AppRunner | None = None
         self.port = 0
 
     async def _health(self, request: web.Request) -> web.Response:
         self.requests += 1
+        self.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
         self.seen_auth.append(request.headers.get("Authorization", ""))
         if self.delay:
             await asyncio.sleep(self.delay)
