@@ -2,9 +2,11 @@
 
 Three entry-point groups — ``aftershock.faults``, ``aftershock.actions``, ``aftershock.probes`` — each
 name a kind (``network-delay = "chaos.faults.network_delay:KIND"``); the product's own kinds are
-registered in ``pyproject.toml`` exactly as a plugin package registers its own. Each group is read
-once, on first use, and the kind modules are imported then (the model's discriminated unions need
-every kind's class); nothing else in Aftershock names a kind.
+registered in ``pyproject.toml`` exactly as a plugin package registers its own. The entry points are
+read once, on first use; a kind's module is imported only when that kind is first asked for
+(:meth:`KindGroup.get`: loading an experiment imports the kinds it names, and the model's unions are
+built from those, ``chaos.model.experiment.experiment_model``), every kind's only by
+:meth:`KindGroup.all` (the JSON Schema, listings). Nothing else in Aftershock names a kind.
 
 Reading entry points: the aftershock distribution's own first (one lookup), then every other
 installed distribution's that declares one of the groups — cached per environment in
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from chaos.errors import ChaosError, Problem
 
-if TYPE_CHECKING:  # imported when a group is first read: importing chaos.model builds its unions from here
+if TYPE_CHECKING:  # imported when a kind is first loaded: the kind modules import chaos.model
     from chaos.model.kinds import ActionKind, FaultKind, ProbeKind
 
 K = TypeVar("K", "FaultKind", "ActionKind", "ProbeKind")
@@ -164,52 +166,74 @@ def _load_object(reg: Registration) -> Any:
 
 
 class KindGroup(Generic[K]):
-    """The kinds of one entry-point group, loaded on first use."""
+    """The kinds of one entry-point group. Its names come from the entry points alone; a kind's
+    module is imported the first time that kind is asked for (:meth:`get`), every kind's only by
+    :meth:`all` (the JSON Schema, listings)."""
 
     def __init__(self, group: str, kind_type: str, what: str) -> None:
         self.group = group
         self.kind_type = kind_type
         """The class name in ``chaos.model.kinds``."""
         self.what = what
-        self._kinds: dict[str, K] | None = None
-        self._origin: dict[str, Registration] = {}
+        self._registered: dict[str, Registration] | None = None
+        self._twice: dict[str, Registration] = {}
+        """A name a second distribution registers with another value (refused when it is used)."""
+        self._kinds: dict[str, K] = {}
 
-    def _load(self) -> dict[str, K]:
+    def _registrations(self) -> dict[str, Registration]:
+        if self._registered is None:
+            registered: dict[str, Registration] = {}
+            for group, reg in _entry_points():
+                if group != self.group:
+                    continue
+                first = registered.setdefault(reg.name, reg)
+                if first.value != reg.value:
+                    self._twice.setdefault(reg.name, reg)
+            self._registered = registered
+        return self._registered
+
+    def _load(self, name: str, reg: Registration) -> K:
+        if name in self._twice:
+            other = self._twice[name]
+            raise UnusableKind(f"{self.what} {name!r} is registered twice: by {reg.distribution} "
+                               f"({reg.value}) and by {other.distribution} ({other.value}); uninstall one")
         from chaos.model import kinds as kinds_module
 
         kind_type: type[K] = getattr(kinds_module, self.kind_type)
-        kinds: dict[str, K] = {}
-        for group, reg in _entry_points():
-            if group != self.group:
-                continue
-            if reg.name in self._origin:
-                first = self._origin[reg.name]
-                if first.value == reg.value:
-                    continue
-                raise UnusableKind(f"{self.what} {reg.name!r} is registered twice: by {first.distribution} "
-                                   f"({first.value}) and by {reg.distribution} ({reg.value}); uninstall one")
-            obj = _load_object(reg)
-            if not isinstance(obj, kind_type) or obj.name != reg.name:
-                raise UnusableKind(f"{reg.value} (entry point {reg.name!r} of {reg.distribution} in group "
-                                   f"{self.group}) is not a {self.kind_type} named {reg.name!r}")
-            self._origin[reg.name] = reg
-            kinds[reg.name] = obj
-        return kinds
-
-    def all(self) -> Mapping[str, K]:
-        if self._kinds is None:
-            self._kinds = self._load()
-        return self._kinds
+        obj = _load_object(reg)
+        if not isinstance(obj, kind_type) or obj.name != name:
+            raise UnusableKind(f"{reg.value} (entry point {name!r} of {reg.distribution} in group "
+                               f"{self.group}) is not a {self.kind_type} named {name!r}")
+        self._kinds[name] = obj
+        return obj
 
     def names(self) -> tuple[str, ...]:
-        return tuple(self.all())
+        """Every registered name, in registration order (no kind module is imported)."""
+        return tuple(self._registrations())
 
     def get(self, name: str) -> K | None:
-        return self.all().get(name)
+        """The kind registered as ``name`` (its module imported now if it was not), or None."""
+        kind = self._kinds.get(name)
+        if kind is not None:
+            return kind
+        reg = self._registrations().get(name)
+        return None if reg is None else self._load(name, reg)
+
+    def all(self) -> Mapping[str, K]:
+        """Every registered kind, in registration order: imports every kind's module."""
+        out: dict[str, K] = {}
+        for name in self._registrations():
+            kind = self.get(name)
+            assert kind is not None
+            out[name] = kind
+        return out
+
+    def loaded(self) -> tuple[str, ...]:
+        """The names whose kind has been imported so far."""
+        return tuple(name for name in self._registrations() if name in self._kinds)
 
     def origin(self, name: str) -> Registration | None:
-        self.all()
-        return self._origin.get(name)
+        return self._registrations().get(name)
 
     def unknown(self, name: str, path: str = "") -> Problem:
         """The problem of a name no kind of this group has."""
@@ -226,8 +250,9 @@ class KindGroup(Generic[K]):
         return kind
 
     def reset(self) -> None:
-        self._kinds = None
-        self._origin = {}
+        self._registered = None
+        self._twice = {}
+        self._kinds = {}
 
 
 faults: KindGroup[FaultKind] = KindGroup(FAULTS, "FaultKind", "fault type")
@@ -237,8 +262,8 @@ probes: KindGroup[ProbeKind] = KindGroup(PROBES, "ProbeKind", "probe")
 
 def use_source(source: EntryPointSource | None) -> None:
     """Read entry points from ``source`` instead (tests: a registry with one entry point filtered out);
-    None goes back to the installed distributions. Must run before the model is imported, since the
-    model's unions are built from the registry when it is."""
+    None goes back to the installed distributions. Must run before any kind is loaded (the model
+    caches the unions it builds from loaded kinds)."""
     global _source, _all
     _source = source or _own_and_other_entry_points
     _all = None
