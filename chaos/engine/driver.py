@@ -22,21 +22,18 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
-from chaos.clients.alertmanager import AlertmanagerClient
 from chaos.clients.registry import RunLock
 from chaos.clients.state import StateStore
 from chaos.compiling import naming
 from chaos.engine import events as ev
 from chaos.engine import runs as rm
-from chaos.engine.alerts import RunAlerts
 from chaos.engine.api import Plan, PlannedFault, RunSummary
 from chaos.engine.clock import Clock, LoopClock
 from chaos.engine.policy_bridge import PolicyBridge, action_name
 from chaos.engine.settings import EngineSettings
 from chaos.errors import ChaosError, InvalidExperiment, InvalidInput, PreflightRefused, Problem
-from chaos.journal import build_journal
 from chaos.loading import Loaded
 from chaos.model.experiment import Experiment
 from chaos.policy import executor
@@ -50,6 +47,9 @@ from chaos.targets.base import RunTarget, TargetContext
 from chaos.targets.plugin_actions import PluginActions
 from chaos.targets.recovery import recover_faults
 from chaos.targets.undo import PluginUndo, UndoItem
+
+if TYPE_CHECKING:  # imported by the runs that alert (spec.alerting)
+    from chaos.engine.alerts import RunAlerts
 
 log = logging.getLogger("aftershock.engine")
 PRESENCE_EVERY_S = 2.0
@@ -254,6 +254,8 @@ class Engine:
                                        hint="leave the run id out to get a fresh one"))
         run = _Run(run_id=run_id, loaded=loaded, dry_run=dry_run, bridge=PolicyBridge(loaded.experiment))
         if loaded.experiment.spec.alerting is not None and not dry_run:
+            from chaos.engine.alerts import RunAlerts
+
             run.alerts = RunAlerts(loaded.experiment, run_id, journal=str(self.store.journal_path(run_id)))
         self._runs[run_id] = run
         return run
@@ -416,6 +418,8 @@ class Engine:
             run.events.append(event)
             run.finished = event
             if not run.dry_run:
+                from chaos.journal import build_journal  # with the Chaos Toolkit export: at the end only
+
                 published: list[ev.RunEvent] = list(run.events)
                 journal = build_journal(run.experiment, published, written=run.loaded.written,
                                         parameters=run.loaded.parameters)
@@ -572,6 +576,8 @@ class Engine:
     async def _post_alerts(self, run: _Run, alerts: list[dict[str, Any]]) -> None:
         alerting = run.experiment.spec.alerting
         assert alerting is not None
+        from chaos.clients.alertmanager import AlertmanagerClient
+
         try:
             async with AlertmanagerClient(alerting.alertmanager, headers=alerting.headers) as am:
                 await am.post_alerts(alerts)

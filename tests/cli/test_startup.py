@@ -69,6 +69,15 @@ def test_a_file_imports_only_the_kinds_it_names(tmp_path: Path, args: tuple[str,
         assert "asyncio" not in names
 
 
+def test_a_run_without_alerting_imports_no_alertmanager_client_and_the_journal_only_at_its_end(tmp_path: Path) -> None:
+    # the dry run goes through pre-flight and planning and ends without a journal: what a real run
+    # imports before it injects; the Alertmanager client and the run's alerts are for spec.alerting
+    names = imported("run", "--dry-run", DEMO, "--state-dir", "state", tmp_path=tmp_path)
+    assert "chaos.engine.driver" in names
+    assert not names & {"chaos.clients.alertmanager", "chaos.engine.alerts", "chaos.journal", "chaos.interop.ctk",
+                        "chaos.report", "chaos.timeline"}
+
+
 def test_importing_the_model_imports_no_kind() -> None:
     probe = "import sys, chaos.model.experiment, chaos.model.checks; print(sorted(sys.modules))"
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
