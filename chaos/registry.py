@@ -2,12 +2,14 @@
 
 Three entry-point groups — ``aftershock.faults``, ``aftershock.actions``, ``aftershock.probes`` — each
 name a kind (``network-delay = "chaos.faults.network_delay:KIND"``); the product's own kinds are
-registered in ``pyproject.toml`` exactly as a plugin package registers its own. Each group is read
-once, on first use, and the kind modules are imported then (the model's discriminated unions need
-every kind's class); nothing else in Aftershock names a kind.
+registered in ``pyproject.toml`` exactly as a plugin package registers its own. The entry points are
+read once, on first use; a kind's module is imported only when that kind is first asked for
+(:meth:`KindGroup.get`: loading an experiment imports the kinds it names, and the model's unions are
+built from those, ``chaos.model.experiment.experiment_model``), every kind's only by
+:meth:`KindGroup.all` (the JSON Schema, listings). Nothing else in Aftershock names a kind.
 
-Reading entry points: the aftershock distribution's own first (one lookup), then every other
-installed distribution's that declares one of the groups — cached per environment in
+Reading entry points: the aftershock distribution's own first, then every other installed
+distribution's that declares one of the groups — both cached per environment in
 ``$XDG_CACHE_HOME/aftershock`` and read again when a distribution is installed or removed. An unknown name is a
 :class:`~chaos.errors.Problem` with a "did you mean"; a kind that fails to load, or a name
 registered twice, is an :class:`UnusableKind` error naming the distribution and the entry point.
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from chaos.errors import ChaosError, Problem
 
-if TYPE_CHECKING:  # imported when a group is first read: importing chaos.model builds its unions from here
+if TYPE_CHECKING:  # imported when a kind is first loaded: the kind modules import chaos.model
     from chaos.model.kinds import ActionKind, FaultKind, ProbeKind
 
 K = TypeVar("K", "FaultKind", "ActionKind", "ProbeKind")
@@ -60,16 +62,39 @@ class Registration:
 
 
 def _own_and_other_entry_points() -> list[tuple[str, Registration]]:
-    """Every ``(group, registration)`` of the three groups, the aftershock distribution's first."""
-    out: list[tuple[str, Registration]] = []
+    """Every ``(group, registration)`` of the three groups, the aftershock distribution's first.
+
+    Finding them looks the aftershock distribution up and reads every other installed distribution's
+    ``entry_points.txt`` (~10 ms of CPU with ~100 distributions), so the answer is cached per
+    environment, keyed by the modification times of the import path's folders (installing, upgrading
+    or removing a distribution, aftershock's own included, changes them)."""
+    cache = _cache_file()
+    fingerprint = _fingerprint(sys.path)
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        data = json.loads(_read_private(cache))
+        if data["v"] == 2 and data["fingerprint"] == fingerprint:
+            cached = [(g, Registration(n, v, d)) for g, n, v, d in data["found"]]
+            if all(g in GROUPS and isinstance(n, str) and _VALUE.fullmatch(r.value) and isinstance(d, str)
+                   for g, r in cached for n, d in [(r.name, r.distribution)]):
+                return cached
+    found = _own_entry_points() + _other_entry_points()
+    with contextlib.suppress(OSError):
+        cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps({"v": 2, "fingerprint": fingerprint,
+                                  "found": [[g, r.name, r.value, r.distribution] for g, r in found]}))
+        os.replace(tmp, cache)
+    return found
+
+
+def _own_entry_points() -> list[tuple[str, Registration]]:
     try:
         own = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:  # a source tree that is not installed: only plugins
-        own = None
-    if own is not None:
-        out += [(ep.group, Registration(ep.name, ep.value, DISTRIBUTION))
-                for ep in own.entry_points if ep.group in GROUPS]
-    return out + _other_entry_points()
+        return []
+    return [(ep.group, Registration(ep.name, ep.value, DISTRIBUTION)) for ep in own.entry_points if ep.group in GROUPS]
 
 
 def _cache_file() -> Path:
@@ -89,18 +114,7 @@ def _fingerprint(paths: Iterable[str]) -> list[list[Any]]:
 
 
 def _other_entry_points() -> list[tuple[str, Registration]]:
-    """Other distributions' registrations. Finding them reads every installed distribution's
-    ``entry_points.txt`` (~7 ms of CPU with ~100 distributions), so the answer is cached per
-    environment, keyed by the modification times of the import path's folders."""
-    cache = _cache_file()
-    fingerprint = _fingerprint(sys.path)
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        data = json.loads(_read_private(cache))
-        if data["v"] == 1 and data["fingerprint"] == fingerprint:
-            cached = [(g, Registration(n, v, d)) for g, n, v, d in data["found"]]
-            if all(g in GROUPS and isinstance(n, str) and _VALUE.fullmatch(r.value) and isinstance(d, str)
-                   for g, r in cached for n, d in [(r.name, r.distribution)]):
-                return cached
+    """Other distributions' registrations (every installed distribution's ``entry_points.txt``)."""
     found: list[tuple[str, Registration]] = []
     seen = {DISTRIBUTION}
     for dist in metadata.distributions():
@@ -112,14 +126,6 @@ def _other_entry_points() -> list[tuple[str, Registration]]:
             continue  # ours, or the same distribution further down sys.path
         seen.add(name)
         found += [(ep.group, Registration(ep.name, ep.value, name)) for ep in dist.entry_points if ep.group in GROUPS]
-    with contextlib.suppress(OSError):
-        cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(json.dumps({"v": 1, "fingerprint": fingerprint,
-                                  "found": [[g, r.name, r.value, r.distribution] for g, r in found]}))
-        os.replace(tmp, cache)
     return found
 
 
@@ -164,52 +170,74 @@ def _load_object(reg: Registration) -> Any:
 
 
 class KindGroup(Generic[K]):
-    """The kinds of one entry-point group, loaded on first use."""
+    """The kinds of one entry-point group. Its names come from the entry points alone; a kind's
+    module is imported the first time that kind is asked for (:meth:`get`), every kind's only by
+    :meth:`all` (the JSON Schema, listings)."""
 
     def __init__(self, group: str, kind_type: str, what: str) -> None:
         self.group = group
         self.kind_type = kind_type
         """The class name in ``chaos.model.kinds``."""
         self.what = what
-        self._kinds: dict[str, K] | None = None
-        self._origin: dict[str, Registration] = {}
+        self._registered: dict[str, Registration] | None = None
+        self._twice: dict[str, Registration] = {}
+        """A name a second distribution registers with another value (refused when it is used)."""
+        self._kinds: dict[str, K] = {}
 
-    def _load(self) -> dict[str, K]:
+    def _registrations(self) -> dict[str, Registration]:
+        if self._registered is None:
+            registered: dict[str, Registration] = {}
+            for group, reg in _entry_points():
+                if group != self.group:
+                    continue
+                first = registered.setdefault(reg.name, reg)
+                if first.value != reg.value:
+                    self._twice.setdefault(reg.name, reg)
+            self._registered = registered
+        return self._registered
+
+    def _load(self, name: str, reg: Registration) -> K:
+        if name in self._twice:
+            other = self._twice[name]
+            raise UnusableKind(f"{self.what} {name!r} is registered twice: by {reg.distribution} "
+                               f"({reg.value}) and by {other.distribution} ({other.value}); uninstall one")
         from chaos.model import kinds as kinds_module
 
         kind_type: type[K] = getattr(kinds_module, self.kind_type)
-        kinds: dict[str, K] = {}
-        for group, reg in _entry_points():
-            if group != self.group:
-                continue
-            if reg.name in self._origin:
-                first = self._origin[reg.name]
-                if first.value == reg.value:
-                    continue
-                raise UnusableKind(f"{self.what} {reg.name!r} is registered twice: by {first.distribution} "
-                                   f"({first.value}) and by {reg.distribution} ({reg.value}); uninstall one")
-            obj = _load_object(reg)
-            if not isinstance(obj, kind_type) or obj.name != reg.name:
-                raise UnusableKind(f"{reg.value} (entry point {reg.name!r} of {reg.distribution} in group "
-                                   f"{self.group}) is not a {self.kind_type} named {reg.name!r}")
-            self._origin[reg.name] = reg
-            kinds[reg.name] = obj
-        return kinds
-
-    def all(self) -> Mapping[str, K]:
-        if self._kinds is None:
-            self._kinds = self._load()
-        return self._kinds
+        obj = _load_object(reg)
+        if not isinstance(obj, kind_type) or obj.name != name:
+            raise UnusableKind(f"{reg.value} (entry point {name!r} of {reg.distribution} in group "
+                               f"{self.group}) is not a {self.kind_type} named {name!r}")
+        self._kinds[name] = obj
+        return obj
 
     def names(self) -> tuple[str, ...]:
-        return tuple(self.all())
+        """Every registered name, in registration order (no kind module is imported)."""
+        return tuple(self._registrations())
 
     def get(self, name: str) -> K | None:
-        return self.all().get(name)
+        """The kind registered as ``name`` (its module imported now if it was not), or None."""
+        kind = self._kinds.get(name)
+        if kind is not None:
+            return kind
+        reg = self._registrations().get(name)
+        return None if reg is None else self._load(name, reg)
+
+    def all(self) -> Mapping[str, K]:
+        """Every registered kind, in registration order: imports every kind's module."""
+        out: dict[str, K] = {}
+        for name in self._registrations():
+            kind = self.get(name)
+            assert kind is not None
+            out[name] = kind
+        return out
+
+    def loaded(self) -> tuple[str, ...]:
+        """The names whose kind has been imported so far."""
+        return tuple(name for name in self._registrations() if name in self._kinds)
 
     def origin(self, name: str) -> Registration | None:
-        self.all()
-        return self._origin.get(name)
+        return self._registrations().get(name)
 
     def unknown(self, name: str, path: str = "") -> Problem:
         """The problem of a name no kind of this group has."""
@@ -226,8 +254,9 @@ class KindGroup(Generic[K]):
         return kind
 
     def reset(self) -> None:
-        self._kinds = None
-        self._origin = {}
+        self._registered = None
+        self._twice = {}
+        self._kinds = {}
 
 
 faults: KindGroup[FaultKind] = KindGroup(FAULTS, "FaultKind", "fault type")
@@ -237,8 +266,8 @@ probes: KindGroup[ProbeKind] = KindGroup(PROBES, "ProbeKind", "probe")
 
 def use_source(source: EntryPointSource | None) -> None:
     """Read entry points from ``source`` instead (tests: a registry with one entry point filtered out);
-    None goes back to the installed distributions. Must run before the model is imported, since the
-    model's unions are built from the registry when it is."""
+    None goes back to the installed distributions. Must run before any kind is loaded (the model
+    caches the unions it builds from loaded kinds)."""
     global _source, _all
     _source = source or _own_and_other_entry_points
     _all = None

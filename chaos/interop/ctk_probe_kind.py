@@ -10,7 +10,6 @@ the run starts. Registered by the entry point ``chaostoolkit`` of ``aftershock.p
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import Mapping
@@ -84,6 +83,8 @@ class ChaosToolkitProbeRunner:
         return ProbeResult(ok=ok, value=_number(value), detail=detail)
 
     async def observe(self) -> ProbeResult:
+        import asyncio  # not at import: loading the kind (validate) stays without the event loop's modules
+
         try:
             return await asyncio.wait_for(asyncio.to_thread(self._observe), self.timeout_s)
         except TimeoutError:

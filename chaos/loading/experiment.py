@@ -20,7 +20,7 @@ from chaos.loading.reading import decode_text, read_text_file
 from chaos.loading.validation_problems import problems_from_validation
 from chaos.loading.yaml_tree import parse_yaml
 from chaos.model.checks import check_experiment, check_policies, check_raw_references
-from chaos.model.experiment import Experiment
+from chaos.model.experiment import Experiment, experiment_model
 
 
 @dataclass
@@ -67,10 +67,11 @@ def load_parsed(doc: Any, lines: dict[PathT, int], source: str = "", overrides: 
     origins: dict[PathT, str] = {}
     doc, parameters = render_document(doc, source, lines, overrides or {}, os.environ if environ is None else environ,
                               origins)
+    model = experiment_model(doc)  # narrowed to the kinds the file names: only their modules are imported
     try:
-        exp = Experiment.model_validate(doc)
+        exp = model.model_validate(doc)
     except ValidationError as exc:
-        problems = problems_from_validation(exc, source, lines)
+        problems = problems_from_validation(exc, source, lines, model)
         # the references too, in the same pass: a file with a typo and a wrong SLO name shows both
         seen = {p.path for p in problems}
         problems += [place(p, source, lines) for p in check_raw_references(doc) if p.path not in seen]

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ValidationError
 from chaos.errors import Problem
 from chaos.loading.paths import PathT, format_path, line_for
 from chaos.model.checks import did_you_mean
-from chaos.model.experiment import Experiment
+from chaos.model.experiment import Experiment, KindUnion
+from chaos.model.slos import ProbeKinds
 
 _CONSTRAINT_KINDS = frozenset({
     "greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of", "finite_number",
@@ -126,10 +127,17 @@ def _clean_loc(loc: tuple[Any, ...], root: type[BaseModel] = Experiment
 def _unwrap(tp: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin is typing.Annotated:
+        for marker in typing.get_args(tp)[1:]:  # a union of kinds made when the validator was built
+            if isinstance(marker, KindUnion):
+                models = marker.models()
+                return models[0] if len(models) == 1 else models
+            if isinstance(marker, ProbeKinds):
+                return marker.model()
         return _unwrap(typing.get_args(tp)[0])
     if origin in (typing.Union, types.UnionType):
-        models = tuple(a for a in typing.get_args(tp) if isinstance(a, type) and issubclass(a, BaseModel))
-        others = [a for a in typing.get_args(tp) if a is not type(None) and a not in models]
+        args = [_unwrap(a) if typing.get_origin(a) is typing.Annotated else a for a in typing.get_args(tp)]
+        models = tuple(a for a in args if isinstance(a, type) and issubclass(a, BaseModel))
+        others = [a for a in args if a is not type(None) and a not in models]
         if len(models) == 1 and not others:
             return models[0]
         return models if models else tp

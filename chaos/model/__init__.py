@@ -5,9 +5,10 @@ registry. The model modules do without ``from __future__ import annotations``: t
 evaluated as each class is created, so pydantic does not evaluate them again from strings (~5 ms of
 every command that loads a file).
 
-The names below are imported on first use: ``chaos.model.experiment`` builds the ``Fault`` and
-``Policy`` unions from the registered kinds, whose modules import the other model modules; importing
-those (``chaos.model.faults``, ``chaos.model.policies``...) must not start that.
+The names below are imported on first use. No model module imports a kind: the ``Fault``, ``Policy``
+and ``Probe`` unions are made from the registered kinds when pydantic first builds a validator, and
+the loader validates with :func:`chaos.model.experiment.experiment_model`, narrowed to the kinds a file
+names (only their modules imported); the kind modules import the model modules, not the reverse.
 """
 
 from typing import TYPE_CHECKING, Any

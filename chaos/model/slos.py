@@ -6,10 +6,20 @@ see it (like a Prometheus alert's pending → firing). Pure values; evaluated by
 ``chaos.slo.evaluation`` and polled by ``chaos.slo.monitoring``.
 """
 
+import functools
 import math
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import CoreSchema
 
 from chaos import registry
 from chaos.model.base import DnsLabel, Duration, Model, SecretHeaders, Window
@@ -58,7 +68,7 @@ class Objective(Model):
 
 class ProbeBase(Model):
     """``slos[].probe``: exactly one registered probe kind (``http``, ``kubernetes``, a plugin's) and
-    its ``interval``. The class users get is built from the registry (:data:`Probe`)."""
+    its ``interval``. The class users get is built from the registry (:func:`probe_model`)."""
 
     interval: Duration | None = None
     """How often the probe runs during the fault window (default: ``monitor.interval``)."""
@@ -95,13 +105,42 @@ def _field(name: str) -> str:
     return name.replace("-", "_")
 
 
+def probe_names(block: Any) -> tuple[str, ...] | None:
+    """The probe kinds a ``probe:`` block names (its keys but ``interval``), or None when it is not a
+    mapping of string keys."""
+    if not isinstance(block, dict) or not all(isinstance(key, str) for key in block):
+        return None
+    return tuple(key for key in block if key != "interval")
+
+
+@functools.cache
+def probe_model(names: tuple[str, ...] | None = None) -> type[ProbeBase]:
+    """The ``probe`` class of the probe kinds ``names`` (None: every registered one), each an optional
+    key (exactly one set); the kinds' modules are imported now."""
+    kinds = registry.probes.all() if names is None else {name: registry.probes.require(name) for name in names}
+    fields: dict[str, Any] = {_field(name): (kind.model | None, Field(default=None, alias=name))
+                              for name, kind in kinds.items()}
+    return create_model("Probe", __base__=ProbeBase, __module__=__name__, **fields)
+
+
+class ProbeKinds:
+    """Annotation marker: the ``probe`` class of the probe kinds ``names`` (None: every registered
+    one), made when pydantic builds the validator, not at import (see ``chaos.model.experiment.KindUnion``)."""
+
+    def __init__(self, names: tuple[str, ...] | None = None) -> None:
+        self.names = names
+
+    def model(self) -> type[ProbeBase]:
+        return probe_model(self.names)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return handler.generate_schema(self.model())
+
+
 if TYPE_CHECKING:
     Probe = ProbeBase
 else:
-    Probe = create_model(
-        "Probe", __base__=ProbeBase, __module__=__name__,
-        **{_field(name): (kind.model | None, Field(default=None, alias=name))
-           for name, kind in registry.probes.all().items()})
+    Probe = Annotated[ProbeBase, ProbeKinds()]
     """Every registered probe kind as an optional key (exactly one set)."""
 
 PROBE_OBJECTIVE = {"op": "==", "value": 1}

@@ -15,12 +15,14 @@ timeout and a margin) whatever happens to Aftershock.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chaos.clients.alertmanager import AlertmanagerClient, silence_comment
 from chaos.model.experiment import Experiment
 from chaos.secrets import to_record
 from chaos.targets.lifecycle import AlreadyGone, Removal, Removed
+
+if TYPE_CHECKING:  # the client (httpx) is imported when a silence is created or expired, not with the engine
+    from chaos.clients.alertmanager import AlertmanagerClient
 
 KIND = "alertmanager-silence"
 FAULT_NAME = "alert-silence"
@@ -35,6 +37,8 @@ def silence_window(experiment: Experiment, starts: float) -> float:
 
 
 def planned(experiment: Experiment, run_id: str, starts: float) -> dict[str, Any]:
+    from chaos.clients.alertmanager import silence_comment
+
     alerting = experiment.spec.alerting
     assert alerting is not None
     return {"v": 1, "kind": KIND, "url": alerting.alertmanager, "run_id": run_id,
@@ -44,6 +48,7 @@ def planned(experiment: Experiment, run_id: str, starts: float) -> dict[str, Any
 
 
 def _client(realisation: Mapping[str, Any], environ: Mapping[str, str] | None) -> AlertmanagerClient:
+    from chaos.clients.alertmanager import AlertmanagerClient
     from chaos.loading.recipes import from_record
 
     headers = from_record(dict(realisation.get("headers") or {}), dict(environ or {}))

@@ -51,6 +51,40 @@ def test_validate_imports_the_model_and_nothing_that_talks(tmp_path: Path) -> No
     assert "chaos.model.gameday" not in names  # an experiment file: the game-day model is not needed
 
 
+def kind_modules(names: set[str]) -> set[str]:
+    """The kind modules among ``names`` (the two Chaos Toolkit kinds live with the interop)."""
+    packages = ("chaos.faults.", "chaos.actions.", "chaos.probes.", "chaos.interop.ctk_fault_kind",
+                "chaos.interop.ctk_probe_kind")
+    return {n for n in names if n.startswith(packages) and n != "chaos.faults.common"}
+
+
+@pytest.mark.parametrize("args", [("validate", DEMO), ("run", "--dry-run", DEMO, "--state-dir", "state")])
+def test_a_file_imports_only_the_kinds_it_names(tmp_path: Path, args: tuple[str, ...]) -> None:
+    # the demo names one fault type (network-delay) and one action (rollback), and no probe; the
+    # policy engine itself uses the circuit breaker's and abort's policy classes
+    engine_actions = {"chaos.actions.circuit_break", "chaos.actions.abort"} if args[0] == "run" else set()
+    names = imported(*args, tmp_path=tmp_path)
+    assert kind_modules(names) == {"chaos.faults.network_delay", "chaos.actions.rollback"} | engine_actions
+    if args[0] == "validate":  # no kind module brings the event loop in (the Chaos Toolkit probe's runner did)
+        assert "asyncio" not in names
+
+
+def test_a_run_without_alerting_imports_no_alertmanager_client_and_the_journal_only_at_its_end(tmp_path: Path) -> None:
+    # the dry run goes through pre-flight and planning and ends without a journal: what a real run
+    # imports before it injects; the Alertmanager client and the run's alerts are for spec.alerting
+    names = imported("run", "--dry-run", DEMO, "--state-dir", "state", tmp_path=tmp_path)
+    assert "chaos.engine.driver" in names
+    assert not names & {"chaos.clients.alertmanager", "chaos.engine.alerts", "chaos.journal", "chaos.interop.ctk",
+                        "chaos.report", "chaos.timeline"}
+
+
+def test_importing_the_model_imports_no_kind() -> None:
+    probe = "import sys, chaos.model.experiment, chaos.model.checks; print(sorted(sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert kind_modules(set(proc.stdout.strip()[1:-1].replace("'", "").split(", "))) == set()
+
+
 def test_command_modules_are_imported_with_the_cyclic_gc_paused(monkeypatch: pytest.MonkeyPatch) -> None:
     import click
 

@@ -128,16 +128,26 @@ def test_a_distribution_installed_later_is_found_despite_the_cache(tmp_path: Pat
     assert kinds() == before
 
 
-def test_a_kind_that_cannot_load_is_named_with_its_distribution(tmp_path: Path) -> None:
+def test_a_kind_that_cannot_load_is_named_with_its_distribution_when_a_file_uses_it(tmp_path: Path) -> None:
     site = tmp_path / "site"
     info = site / "broken-0.1.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text('[aftershock.faults]\nbroken = no_such_module:KIND\n')
     env = {"PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([str(Path(sys.executable).parent / "aftershock"), "validate",
-                           str(REPO / "experiments" / "pod-kill.yaml")],
-                          capture_output=True, text=True, env=env, timeout=60)
+    pod_kill = REPO / "experiments" / "pod-kill.yaml"
+    uses_it = tmp_path / "broken.yaml"
+    uses_it.write_text(pod_kill.read_text().replace("type: pod-kill", "type: broken"))
+
+    def validate(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(Path(sys.executable).parent / "aftershock"), "validate", str(path)],
+                              capture_output=True, text=True, env=env, timeout=60)
+
+    # kinds are imported when a file names them: a broken plugin kind leaves the others working ...
+    proc = validate(pod_kill)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # ... and the file that names it is refused with the distribution and the entry point (exit 3)
+    proc = validate(uses_it)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "the kind 'broken' of broken (no_such_module:KIND) cannot be loaded" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -6,7 +6,7 @@ trusting the testbed's CA and presenting the admin client certificate when the c
 authenticates by client certificate (a bearer token passes through as a header). The client's
 kubeconfig points at the proxy and trusts the proxy's CA. The proxy's HTTP faults (``http-abort``
 status answers, ``http-delay``, with ``percent``/``method``/``path_prefix``) and its connection faults
-(``timeout`` holds, ``reset``) then apply to real API traffic.
+(``reset``, ``partition``) then apply to real API traffic.
 
 Callers: tests/kube/test_api_faults.py and tests/k8s_run (the ``aftershock run``/``recover`` CLI and
 the Engine through the proxy).

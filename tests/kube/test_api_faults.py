@@ -1,11 +1,12 @@
 """API trouble between the client and the real API server, injected by Aftershock's own fault proxy.
 
 HTTP mode (:mod:`kube.apiproxy`: the proxy terminates TLS and re-originates it to kube-apiserver):
-500 / 429 / 503 storms, 409 conflicts and silent holds on real API traffic. Retried storms end with
-the work done; endless ones fail bounded with a clear error; an injected error never reaches the
-server, so each test reads the real server back (directly, not through the proxy) to check that the
-failed calls changed nothing. TCP mode (the proxy passes TLS through): resets are retried until the
-work is done; a partition or a silent hold fails bounded, with a clear error.
+500 / 429 / 503 storms and 409 conflicts on real API traffic. Retried storms end with the work done;
+endless ones fail bounded with a clear error; an injected error never reaches the server, so each
+test reads the real server back (directly, not through the proxy) to check that the failed calls
+changed nothing. TCP mode (the proxy passes TLS through): resets are retried until the work is done;
+a partition fails bounded, with a clear error. A silent hold (accepted, never answered) is a
+listener of the test's that never answers (:func:`black_hole`): it fails bounded too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,33 @@ from kube.realshop import chaos_items, read
 from kube.testbed import Testbed
 
 CM = "chaos-mesh.org/v1alpha1"
+
+
+@pytest.fixture
+async def black_hole() -> AsyncIterator[tuple[str, int]]:
+    """A loopback listener that accepts connections and never answers (a server that hangs)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        host, port = server.sockets[0].getsockname()[:2]
+        yield str(host), int(port)
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await server.wait_closed()
+
+
+def pointed_at(source: Path, address: tuple[str, int], path: Path) -> Path:
+    """The kubeconfig ``source`` with its server at ``address``."""
+    config = yaml.safe_load(source.read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://{address[0]}:{address[1]}"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def settings(config: Path, ns: str, **changes: Any) -> KubeSettings:
@@ -210,17 +238,18 @@ async def test_circuit_break_through_conflicts_and_500s(kube_testbed: Testbed, a
 
 
 async def test_a_silent_hold_fails_bounded_and_changes_nothing(kube_testbed: Testbed, api_proxy: ApiProxy,
-                                                               tmp_path: Path) -> None:
+                                                               black_hole: tuple[str, int], tmp_path: Path) -> None:
     ns = kube_testbed.namespace("hold")
     config = api_proxy.kubeconfig(tmp_path / "cfg")
     obj = chaos(ns)
     fast = settings(config, ns, request_timeout=0.5, retry_attempts=3, retry_total=5)
+    held = settings(pointed_at(config, black_hole, tmp_path / "held"), ns, request_timeout=0.5, retry_attempts=3,
+                    retry_total=5)
     async with KubeClient.from_settings(fast) as target:
         await target.create(obj)
-        api_proxy.add("timeout", "hold")  # accept, then never answer
-        with pytest.raises(TargetError) as info:
-            await target.delete(obj)
-        api_proxy.proxy.remove_fault("hold")
+        async with KubeClient.from_settings(held) as hanging:  # accepted, then never answered
+            with pytest.raises(TargetError) as info:
+                await hanging.delete(obj)
         assert "Traceback" not in str(info.value)
         assert f"PodChaos {ns}/kill-web-ab12cd" in str(info.value)
         # a held request never reached the server: the object is untouched
@@ -286,11 +315,15 @@ async def test_resets_are_retried_until_the_work_is_done(kube_testbed: Testbed, 
     assert resets and resets >= 1  # the resets did happen, and were retried
 
 
-@pytest.mark.parametrize("kind", ["partition", "timeout"])
+@pytest.mark.parametrize("kind", ["partition", "hold"])
 async def test_an_unreachable_api_server_fails_bounded_and_clearly(kube_testbed: Testbed, tcp_proxy: FaultProxy,
-                                                                   tmp_path: Path, kind: str) -> None:
-    config = through(kube_testbed, tcp_proxy, tmp_path / "cfg")
-    tcp_proxy.add_fault(fault(kind))
+                                                                   black_hole: tuple[str, int], tmp_path: Path,
+                                                                   kind: str) -> None:
+    if kind == "partition":  # connections refused
+        config = through(kube_testbed, tcp_proxy, tmp_path / "cfg")
+        tcp_proxy.add_fault(fault(kind))
+    else:  # accepted, then never answered
+        config = pointed_at(kube_testbed.kubeconfig, black_hole, tmp_path / "cfg")
     fast = settings(config, "default", request_timeout=0.5, retry_attempts=3, retry_total=5)
     async with KubeClient.from_settings(fast) as target:
         with pytest.raises(TargetError) as info:

@@ -158,6 +158,47 @@ async def test_the_admin_client_verifies_tls(self_signed: Path) -> None:
     assert seen == []  # the token never reached a server whose certificate is not trusted
 
 
+PLAIN_HTTP_CLIENT = """
+import asyncio, ssl, sys
+def no_ca_store(*args, **kwargs):
+    raise AssertionError("the system CA store was loaded for a plain-HTTP admin endpoint")
+ssl.create_default_context = no_ca_store
+from chaos.clients.host.admin_client import ProxyAdminClient
+async def main():
+    async with ProxyAdminClient(sys.argv[1], "admin-token-value") as admin:
+        print(len(await admin.list_faults()))
+asyncio.run(main())
+"""
+
+
+async def test_a_plain_http_admin_endpoint_costs_no_ca_store() -> None:
+    # http:// never reaches TLS (no redirect is followed): its client loads no CA store (~30 ms of a
+    # run's pre-flight) and works; an https endpoint is verified (the test above)
+    seen: list[str] = []
+
+    async def faults(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.json_response({"faults": []})
+
+    app = web.Application()
+    app.router.add_get("/faults", faults)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", PLAIN_HTTP_CLIENT, f"http://127.0.0.1:{port}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        await runner.cleanup()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert out.decode().strip() == "0"
+    assert seen == ["Bearer admin-token-value"]
+
+
 @pytest.fixture
 def root_log() -> Iterator[io.StringIO]:
     stream = io.StringIO()

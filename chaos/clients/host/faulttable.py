@@ -163,7 +163,6 @@ class Applicable:
     rate_to: int = 0
     rate_from: int = 0
     partition: tuple[ActiveFault, ...] = ()
-    timeout: tuple[ActiveFault, ...] = ()
     reset: tuple[ActiveFault, ...] = ()
     loss: tuple[ActiveFault, ...] = ()
     http_abort: tuple[ActiveFault, ...] = ()
@@ -171,8 +170,8 @@ class Applicable:
 
     @property
     def gates(self) -> bool:
-        """Whether any connection-level fault (partition, timeout, reset, loss) applies."""
-        return bool(self.partition or self.timeout or self.reset or self.loss)
+        """Whether any connection-level fault (partition, reset, loss) applies."""
+        return bool(self.partition or self.reset or self.loss)
 
     @classmethod
     def build(cls, faults: list[ActiveFault], upstream: str) -> Applicable:
@@ -190,7 +189,7 @@ class Applicable:
             latency_to=tuple(f for f in latency if f.spec.direction in ("to", "both")),
             latency_from=tuple(f for f in latency if f.spec.direction in ("from", "both")),
             rate_to=rate("to"), rate_from=rate("from"),
-            partition=of("partition"), timeout=of("timeout"), reset=of("reset"), loss=of("loss"),
+            partition=of("partition"), reset=of("reset"), loss=of("loss"),
             http_abort=of("http-abort"), http_delay=of("http-delay"),
         )
 

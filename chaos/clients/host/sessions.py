@@ -1,7 +1,7 @@
 """One proxied client connection: TCP piping or HTTP/1.1 request-by-request, with faults applied.
 
 Called by :class:`chaos.clients.host.proxy.FaultProxy` for each accepted connection. Connection-level
-faults (partition, timeout, reset, loss) are decided when the connection (TCP) or request (HTTP) starts
+faults (partition, reset, loss) are decided when the connection (TCP) or request (HTTP) starts
 and again on each client chunk, so faults added later reach long-lived connections too; latency and
 bandwidth live in :class:`~chaos.clients.host.lanes.Lane`.
 
@@ -53,12 +53,11 @@ class ProxyContext:
 
 
 class Interrupted(Exception):
-    """A connection-level fault fired; ``action`` is refuse, hold, reset or drop."""
+    """A connection-level fault fired; ``action`` is refuse, reset or drop."""
 
-    def __init__(self, action: str, fault: ActiveFault) -> None:
+    def __init__(self, action: str) -> None:
         super().__init__(action)
         self.action = action
-        self.fault = fault
 
 
 def gate(ctx: ProxyContext, app: Applicable) -> None:
@@ -68,8 +67,6 @@ def gate(ctx: ProxyContext, app: Applicable) -> None:
     decided: tuple[str, ActiveFault] | None = None
     if app.partition:
         decided = ("refuse", app.partition[0])
-    elif app.timeout:
-        decided = ("hold", app.timeout[0])
     else:
         for action, faults in (("reset", app.reset), ("drop", app.loss)):
             hit = next((f for f in faults if f.hits(ctx.rng)), None)
@@ -77,31 +74,18 @@ def gate(ctx: ProxyContext, app: Applicable) -> None:
                 decided = (action, hit)
                 break
     if decided is not None:
-        ctx.metrics.injected.labels(decided[1].spec.kind).inc()
-        raise Interrupted(*decided)
+        action, fault = decided
+        ctx.metrics.injected.labels(fault.spec.kind).inc()
+        raise Interrupted(action)
 
 
-async def interrupt(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter,
-                    stop: Interrupted) -> None:
-    """Carry out a connection-level fault on the client side."""
+def interrupt(client_writer: asyncio.StreamWriter, stop: Interrupted) -> None:
+    """Carry out a connection-level fault on the client side: a refused or reset connection gets a
+    TCP RST, a dropped one is closed."""
     if stop.action in ("refuse", "reset"):
         send_rst(client_writer)
         return
-    if stop.action == "hold":
-        ended = asyncio.ensure_future(stop.fault.ended.wait())
-        drained = asyncio.ensure_future(_discard_until_eof(client_reader))
-        try:
-            await asyncio.wait({ended, drained}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ended.cancel()
-            drained.cancel()
     client_writer.close()
-
-
-async def _discard_until_eof(reader: asyncio.StreamReader) -> None:
-    with contextlib.suppress(OSError):
-        while await reader.read(CHUNK):
-            pass
 
 
 async def _connect(ctx: ProxyContext, upstream: Upstream) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -124,7 +108,7 @@ async def run_tcp(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter: asy
         gate(ctx, ctx.table.applicable(upstream.name))
         ureader, uwriter = await _connect(ctx, upstream)
     except Interrupted as stop:
-        await interrupt(creader, cwriter, stop)
+        interrupt(cwriter, stop)
         return
     except (OSError, TimeoutError):
         send_rst(cwriter)
@@ -146,7 +130,7 @@ async def pipe_both(ctx: ProxyContext, creader: asyncio.StreamReader, ureader: a
                 exc = task.exception()
                 if isinstance(exc, Interrupted):
                     to_lane.close()
-                    await interrupt(creader, cwriter, exc)
+                    interrupt(cwriter, exc)
                     return
                 if exc is not None:  # a side failed: tear both down
                     if isinstance(exc, ConnectionResetError):
@@ -183,7 +167,7 @@ async def run_http(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter: as
             try:
                 keep = await _one_request(ctx, creader, cwriter, from_lane, upstreams)
             except Interrupted as stop:
-                await interrupt(creader, cwriter, stop)
+                interrupt(cwriter, stop)
                 return
             except MalformedMessage as exc:
                 await _answer(cwriter, 400, f"aftershock proxy: {exc}\n", close=True)

@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 
 from chaos.errors import InvalidInput, Problem
 
-FaultKind = Literal["latency", "bandwidth", "timeout", "reset", "loss", "partition", "http-abort", "http-delay"]
+FaultKind = Literal["latency", "bandwidth", "reset", "loss", "partition", "http-abort", "http-delay"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 HTTP_KINDS = frozenset({"http-abort", "http-delay"})
 Direction = Literal["to", "from", "both"]
@@ -38,7 +38,6 @@ class ProxyFault:
 
     - ``latency``: ``latency_ms``, ``jitter_ms``, ``correlation`` (0-100, like netem), ``direction``
     - ``bandwidth``: ``rate_bytes_per_s`` (per connection and direction)
-    - ``timeout``: accept, then hold silently until the fault ends
     - ``reset``: ``percent`` of connections (and of later chunks) get a TCP RST
     - ``loss``: ``percent`` of connections (and of later chunks) are dropped (closed)
     - ``partition``: connections are refused (closed at once)
