@@ -28,6 +28,7 @@ from chaos.errors import ChaosError
 if TYPE_CHECKING:
     from tenacity import AsyncRetrying
 
+    from chaos.clients.record_trust import AdminChecks
     from chaos.clients.state import StateStore
     from chaos.targets.base import Realisation, RunTarget
 
@@ -112,8 +113,9 @@ async def remove_fault(store: StateStore, run_id: str, fault: str,
 
 
 async def remove_recorded(realisation: Mapping[str, Any], state_dir: Path,
-                          environ: Mapping[str, str] | None = None) -> Removal:
-    """Remove one recorded fault of any kind from its record alone (idempotent)."""
+                          environ: Mapping[str, str] | None = None, checks: AdminChecks | None = None) -> Removal:
+    """Remove one recorded fault of any kind from its record alone (idempotent); ``checks``: the
+    proxy admin endpoints found ours earlier in the same pass."""
     from chaos.targets import silences
 
     if realisation.get("kind") == silences.KIND:
@@ -124,7 +126,7 @@ async def remove_recorded(realisation: Mapping[str, Any], state_dir: Path,
         return await remove_kube_realisation(realisation)
     from chaos.targets.host import remove_realisation
 
-    return await remove_realisation(realisation, state_dir, environ)
+    return await remove_realisation(realisation, state_dir, environ, checks=checks)
 
 
 async def present_recorded(realisation: Mapping[str, Any], state_dir: Path,
