@@ -10,6 +10,12 @@ is live, its fault is in place and its run is dead:
 - ``--kernel`` (root): an iptables partition inside a network namespace made here, one rule per run,
   each with its detached watchdog still waiting for the deadline (``recover`` disarms them).
 
+``--kubeconfig FILE --namespace NS`` (a cluster with Chaos Mesh, e.g. ``scripts/kube-testbed up DIR
+--node``): ``--runs`` Chaos Mesh objects of ours (PodChaos ``pod-failure`` selecting no pod, so the
+cluster's pods are left alone; Chaos Mesh still admits them, adds its finalizer and releases it on
+delete), each created by Aftershock's client and recorded as a run's ``injected`` fault through the
+store and codec the Kubernetes target writes (``realisation_to_record``), one run id each, none alive.
+
 Then times one ``aftershock recover`` over all of them (wall and CPU seconds of the process, with the
 machine's load average) and audits: no fault of ours left in the proxy / in the namespace, no live
 record in the store. Goal: under 2 s for 100 (docs/benchmarks.md). A script, not a test.
@@ -160,15 +166,55 @@ async def bench_kernel(n: int, parallel: int, workdir: Path) -> dict[str, Any]:
             "made": made, "recover": result, "after": {"rules": left, "live_records": live_records(state)}}
 
 
+async def bench_kubernetes(n: int, workdir: Path, kubeconfig: str, namespace: str) -> dict[str, Any]:
+    from chaos.clients.kube import KubeClient, KubeSettings
+    from chaos.clients.state import StateStore
+    from chaos.targets.realisations import KubeRealisation, realisation_to_record
+
+    state = workdir / "state-kube"
+    store = StateStore(state)
+    settings = KubeSettings(kubeconfig=kubeconfig, namespace=namespace, reaper=False)
+    started = time.monotonic()
+    async with KubeClient.from_settings(settings) as client:
+        for i in range(n):
+            run_id = f"rbk8s{i:04d}"
+            obj = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "PodChaos",
+                   "metadata": {"name": f"recover-bench-{i:04d}", "namespace": namespace,
+                                "labels": {"app.kubernetes.io/managed-by": "aftershock", "aftershock.io/run-id": run_id}},
+                   "spec": {"action": "pod-failure", "mode": "one", "duration": "10m",
+                            "selector": {"namespaces": [namespace], "labelSelectors": {"app": "recover-bench-nobody"}}}}
+            record = realisation_to_record(KubeRealisation(
+                object=obj, description=f"PodChaos {namespace}/{obj['metadata']['name']}",
+                kube={"kubeconfig": kubeconfig, "context": None, "namespace": namespace}))
+            store.record_fault(run_id, "fail", "pod-failure", record, time.time() + 600)
+            await client.create(obj)
+            store.update_fault(run_id, "fail", "injected", record)
+    store.close()
+    made = round(time.monotonic() - started, 1)
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    result = await timed_recover(state, env)
+    async with KubeClient.from_settings(settings) as client:
+        left = [o for o in await client.list_ours() if o.get("kind") == "PodChaos"
+                and o["metadata"]["name"].startswith("recover-bench-")]
+    return {"target": "kubernetes", "objects": n, "made": {"seconds": made}, "recover": result,
+            "after": {"objects": len(left), "live_records": live_records(state)}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--parallel", type=int, default=4, help="runs started at once while making the leftovers")
     parser.add_argument("--kernel", action="store_true", help="iptables rules in a namespace (root) instead")
+    parser.add_argument("--kubeconfig", help="Chaos Mesh objects on this cluster instead")
+    parser.add_argument("--namespace", default="default", help="with --kubeconfig: where the objects go")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aftershock-recover-bench-") as tmp:
-        bench = bench_kernel if args.kernel else bench_proxy
-        print(json.dumps(asyncio.run(bench(args.runs, args.parallel, Path(tmp))), indent=2))
+        if args.kubeconfig:
+            result = asyncio.run(bench_kubernetes(args.runs, Path(tmp), args.kubeconfig, args.namespace))
+        else:
+            bench = bench_kernel if args.kernel else bench_proxy
+            result = asyncio.run(bench(args.runs, args.parallel, Path(tmp)))
+        print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

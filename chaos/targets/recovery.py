@@ -16,11 +16,10 @@ import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
-from chaos.clients.record_trust import AdminChecks
 from chaos.clients.registry import is_alive
 from chaos.clients.state import Damaged, FaultRow, StateStore
 from chaos.errors import ChaosError
-from chaos.targets.lifecycle import remove_fault, remove_recorded
+from chaos.targets.lifecycle import RemovalPass, remove_fault, remove_recorded
 
 log = logging.getLogger("aftershock.recovery")
 CONCURRENCY = 16
@@ -71,14 +70,14 @@ async def recover_faults(store: StateStore, *, select: Selector | None = None, k
     if dry_run:
         return out
     gate = asyncio.Semaphore(CONCURRENCY)
-    checks = AdminChecks()  # a proxy's admin endpoint found ours once in this pass
+    shared = RemovalPass()  # a proxy's admin endpoint checked once, one client per cluster
     results: dict[int, tuple[FaultRow, str, bool]] = {}
 
     async def remove(index: int, row: FaultRow) -> None:
         async with gate:
             try:
                 detail: str = await remove_fault(store, row.run_id, row.fault, functools.partial(
-                    remove_recorded, row.realisation, store.dir, environ, checks))
+                    remove_recorded, row.realisation, store.dir, environ, shared))
             except Exception as exc:  # one bad record never stops the recovery of the others
                 error = str(exc) if isinstance(exc, ChaosError) else f"unusable record ({type(exc).__name__}: {exc})"
                 log.warning("could not recover %s/%s: %s", row.run_id, row.fault, error)
@@ -88,7 +87,10 @@ async def recover_faults(store: StateStore, *, select: Selector | None = None, k
         if on_result is not None:
             on_result(*results[index])
 
-    await asyncio.gather(*(remove(i, row) for i, row in enumerate(out.found)))
+    try:
+        await asyncio.gather(*(remove(i, row) for i, row in enumerate(out.found)))
+    finally:
+        await shared.close()
     for index in sorted(results):  # in the store's order, whatever order they finished in
         row, detail, ok = results[index]
         (out.removed if ok else out.failed).append((row, detail))
