@@ -11,7 +11,8 @@ breaches, the rollback policy deletes the object, Chaos Mesh recovers, the SLO h
 game day's verdict is ``deviated`` (exit 1, so the Job is Failed, as ``aftershock gameday run``
 exits). Read back: the pod's log through the API server, the Job's status, and the report the Job
 wrote on the PVC (a second pod of the same template, ``aftershock recover`` + ``cat``: recover has
-nothing to do, no chaos object is left).
+nothing to do, no chaos object is left). The Secret holds no ``token`` (it is optional): the kubelet
+mounts no token file, and the Job queries Prometheus without one.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import yaml
 from k8s_run.conftest import write
 
 from chaos.demo.prometheus import PrometheusServer
-from chaos.gameday.incluster import STATE
+from chaos.gameday.incluster import PROMETHEUS_SECRET_MOUNT, STATE
 
 from .conftest import IMAGE, NODE_TIMEOUT, network_chaos, partition, pod_phase, wait_for
 
@@ -105,6 +106,7 @@ def test_the_compiled_cronjob_runs_a_game_day_on_the_node(node_testbed, shop: st
     # the report on the PVC, and `recover` in the same state dir: a pod of the same template
     spec = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     container = {**spec["containers"][0], "command": ["/bin/sh", "-c",
+                                                      f"test ! -e {PROMETHEUS_SECRET_MOUNT}/token && "
                                                       f"aftershock recover --state-dir {STATE} && "
                                                       f"cat {STATE}/gamedays/{NAME}/*.md"]}
     container.pop("args")
