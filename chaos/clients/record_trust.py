@@ -83,6 +83,21 @@ def check_admin(url: str) -> None:
                             f"{', '.join(map(str, strangers))}, not yours (uid {me}): no token is sent to it")
 
 
+class AdminChecks:
+    """:func:`check_admin` once per URL for one pass over many records (``recover`` of a hundred
+    faults at one proxy reads the kernel's socket tables once, not a hundred times): a URL found to be
+    a listener of ours stays trusted for that pass only, seconds, as between any check and its request.
+    A refusal or an unreachable URL is never remembered."""
+
+    def __init__(self) -> None:
+        self._ours: set[str] = set()
+
+    def check(self, url: str) -> None:
+        if url not in self._ours:
+            check_admin(url)
+            self._ours.add(url)
+
+
 CONFIGURED_URLS = ("AFTERSHOCK_ALERTMANAGER_URL",)
 """Variables naming services the user configured: a record's credentials may go to these URLs."""
 ALLOWED_HOSTS = "AFTERSHOCK_ALLOW_CREDENTIALS_TO"

@@ -61,11 +61,24 @@ def engine_settings(state_dir: str | None, prometheus: str | None = None, kubeco
                     context: str | None = None, namespace: str | None = None, reaper: bool = True,
                     force: bool = False) -> EngineSettings:
 
+    return EngineSettings(state_dir=Path(state_dir) if state_dir else None, prometheus=prometheus,
+                          prometheus_token_file=prometheus_token_file(),
+                          kubeconfig=kubeconfig, context=context, namespace=namespace, reaper=reaper, force=force)
+
+
+def prometheus_token_file() -> str | None:
+    """``AFTERSHOCK_PROMETHEUS_TOKEN_FILE``, except the in-cluster Job's mount of the optional
+    ``token`` key of its ``--prometheus-secret`` when the Secret has no such key: the kubelet then
+    mounts no file, and the Job queries Prometheus without a token. Any other path is kept as given
+    (a missing file is an error at the first query, naming it)."""
     import os
 
-    return EngineSettings(state_dir=Path(state_dir) if state_dir else None, prometheus=prometheus,
-                          prometheus_token_file=os.environ.get("AFTERSHOCK_PROMETHEUS_TOKEN_FILE") or None,
-                          kubeconfig=kubeconfig, context=context, namespace=namespace, reaper=reaper, force=force)
+    path = os.environ.get("AFTERSHOCK_PROMETHEUS_TOKEN_FILE") or None
+    if path is None or os.path.lexists(path):
+        return path
+    from chaos.gameday.incluster import PROMETHEUS_SECRET_MOUNT
+
+    return None if Path(path).parent == Path(PROMETHEUS_SECRET_MOUNT) else path
 
 
 async def run_with_signals(engine: Engine, loaded: Loaded, *, dry_run: bool = False,

@@ -43,4 +43,4 @@ class AlertmanagerServer(LoopbackDaemon):
 
     def args(self, port: int) -> list[str]:
         return [f"--config.file={self.workdir / 'alertmanager.yml'}", f"--storage.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"]
+                f"--web.listen-address={self.host}:{port}", "--cluster.listen-address=", "--log.level=warn"]

@@ -4,7 +4,8 @@ Callers: :class:`chaos.demo.prometheus.PrometheusServer`, :class:`chaos.demo.ale
 and :class:`chaos.demo.pushgateway.PushgatewayServer` subclass :class:`LoopbackDaemon`; they say which
 binary, which arguments for a port and what to write before the start. This module owns what they
 share: a work dir of its own (:func:`~chaos.demo.lifeline.owned_tempdir`), a free ``127.0.0.1`` port
-(retried when another process took it first), the wait for ``/-/ready`` (bounded), a log whose last
+(or on another local address given as ``host``, e.g. a bridge pods reach; retried when another
+process took it first), the wait for ``/-/ready`` (bounded), a log whose last
 lines go into every error, and the stop (SIGTERM, SIGKILL after a bound). A child dies with its parent
 (:func:`~chaos.demo.lifeline.die_with_parent`). Missing binaries raise
 :class:`~chaos.errors.CapabilityMissing` naming the Debian package.
@@ -63,8 +64,11 @@ class LoopbackDaemon:
 
     name = "daemon"
 
-    def __init__(self, binary: str, *, ready_timeout_s: float = 30.0, stop_timeout_s: float = 10.0) -> None:
+    def __init__(self, binary: str, *, ready_timeout_s: float = 30.0, stop_timeout_s: float = 10.0,
+                 host: str = "127.0.0.1") -> None:
         self.binary = binary
+        self.host = host
+        """The local address it listens on: loopback unless a caller names another of this host's."""
         self.ready_timeout_s = ready_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self._dir: Path | None = None
@@ -74,7 +78,7 @@ class LoopbackDaemon:
     # ------------------------------------------------------------ what subclasses say
 
     def args(self, port: int) -> Sequence[str]:
-        """The command line's arguments after the binary, listening on ``127.0.0.1:port``."""
+        """The command line's arguments after the binary, listening on ``self.host:port``."""
         raise NotImplementedError
 
     def prepare(self) -> None:
@@ -86,7 +90,7 @@ class LoopbackDaemon:
     def url(self) -> str:
         if self.port is None:
             raise TargetError(f"{self.name} has not been started")
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def workdir(self) -> Path:
@@ -116,7 +120,7 @@ class LoopbackDaemon:
         attempts = 1 if self.port is not None else START_ATTEMPTS
         last = ""
         for _ in range(attempts):
-            port = self.port if self.port is not None else free_port()
+            port = self.port if self.port is not None else free_port(self.host)
             with open(self.log_path, "ab") as log:
                 self._proc = subprocess.Popen([self.binary, *self.args(port)], stdin=subprocess.DEVNULL,
                                               stdout=log, stderr=log, cwd=self.workdir, start_new_session=True,
@@ -135,7 +139,7 @@ class LoopbackDaemon:
 
     def _await_ready(self, port: int) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
-        url = f"http://127.0.0.1:{port}/-/ready"
+        url = f"http://{self.host}:{port}/-/ready"
         while time.monotonic() < deadline:
             if self._proc is None or self._proc.poll() is not None:
                 raise TargetError(f"{self.name.lower()} exited during start-up: {self.log_tail()}")

@@ -134,7 +134,9 @@ def render_config(targets: Targets | None, scrape_interval: str = "1s",
 
 
 class PrometheusServer(LoopbackDaemon):
-    """A real Prometheus on a free loopback port; sync (``start``/``stop``/``close``) or async context.
+    """A real Prometheus on a free loopback port (or on ``host``, another local address: the node
+    tests put it on the node's bridge, where pods reach it); sync (``start``/``stop``/``close``) or
+    async context.
 
     ``stop()`` ends the process but keeps the port and data directory, so ``start()`` brings the
     same server back (used to test a monitor surviving a Prometheus outage); ``close()`` also removes
@@ -146,9 +148,10 @@ class PrometheusServer(LoopbackDaemon):
     def __init__(self, targets: Targets | None = None, *, scrape_interval: str = "1s",
                  backfill_text: str | None = None, retention: str = "30d", lifecycle: bool = False,
                  ready_timeout_s: float = 30.0, stop_timeout_s: float = 10.0,
-                 extra_args: Sequence[str] = (), scrape_configs: Sequence[Mapping[str, Any]] = ()) -> None:
+                 extra_args: Sequence[str] = (), scrape_configs: Sequence[Mapping[str, Any]] = (),
+                 host: str = "127.0.0.1") -> None:
         super().__init__(find_binary(PROMETHEUS_BINARY, "prometheus", package="prometheus"),
-                         ready_timeout_s=ready_timeout_s, stop_timeout_s=stop_timeout_s)
+                         ready_timeout_s=ready_timeout_s, stop_timeout_s=stop_timeout_s, host=host)
         self.targets = _normalise_targets(targets)
         self.scrape_interval = scrape_interval
         self.retention = retention
@@ -171,5 +174,5 @@ class PrometheusServer(LoopbackDaemon):
 
     def args(self, port: int) -> list[str]:
         return [f"--config.file={self.workdir / 'prometheus.yml'}", f"--storage.tsdb.path={self.data_dir}",
-                f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.retention.time={self.retention}",
+                f"--web.listen-address={self.host}:{port}", f"--storage.tsdb.retention.time={self.retention}",
                 "--log.level=warn", *self.extra_args, *(["--web.enable-lifecycle"] if self.lifecycle else [])]

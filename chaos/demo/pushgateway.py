@@ -22,4 +22,4 @@ class PushgatewayServer(LoopbackDaemon):
                          ready_timeout_s=ready_timeout_s, stop_timeout_s=stop_timeout_s)
 
     def args(self, port: int) -> list[str]:
-        return [f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+        return [f"--web.listen-address={self.host}:{port}", "--log.level=warn"]

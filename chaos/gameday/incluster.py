@@ -27,7 +27,12 @@ from chaos.model.experiment import Experiment
 from chaos.version import RELEASE_IMAGE
 
 MOUNT = "/etc/aftershock/experiments"
-STATE = "/var/lib/aftershock"
+DATA = "/var/lib/aftershock"
+"""Where the state volume (the PVC, or an emptyDir) is mounted."""
+STATE = f"{DATA}/state"
+"""The state dir: a directory Aftershock makes itself (0700, the Job's uid) inside the volume. The
+volume's own root is owned by root (and group-writable under ``fsGroup``; an emptyDir is 0777), which
+Aftershock refuses as a state dir (:func:`chaos.clients.state.secure_dir`)."""
 PROMETHEUS_SECRET_MOUNT = "/var/run/secrets/aftershock/prometheus"
 """Where the Job finds the token of ``--prometheus-secret`` (the Secret's ``token`` key)."""
 DEFAULT_IMAGE = RELEASE_IMAGE
@@ -122,7 +127,7 @@ def compile_in_cluster(lgd: LoadedGameDay, *, namespace: str | None = None, imag
     args = ["gameday", "run", f"{MOUNT}/{entry}", "--scheduled", "--state-dir", STATE]
     if journals_url is not None:
         args += ["--journals-url", journals_url]
-    env: list[dict[str, Any]] = [{"name": "AFTERSHOCK_STATE_DIR", "value": STATE}, {"name": "HOME", "value": STATE}]
+    env: list[dict[str, Any]] = [{"name": "AFTERSHOCK_STATE_DIR", "value": STATE}, {"name": "HOME", "value": DATA}]
     mounts: list[dict[str, Any]] = []
     volumes: list[dict[str, Any]] = []
     if prometheus_secret:
@@ -151,7 +156,7 @@ def compile_in_cluster(lgd: LoadedGameDay, *, namespace: str | None = None, imag
                                 "capabilities": {"drop": ["ALL"]}},
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
             "volumeMounts": [{"name": "files", "mountPath": MOUNT, "readOnly": True},
-                             {"name": "state", "mountPath": STATE}, {"name": "tmp", "mountPath": "/tmp"}, *mounts],
+                             {"name": "state", "mountPath": DATA}, {"name": "tmp", "mountPath": "/tmp"}, *mounts],
         }],
         "volumes": [{"name": "files", "configMap": {"name": f"{base}-files"}}, state_volume,
                     {"name": "tmp", "emptyDir": {}}, *volumes],

@@ -28,6 +28,7 @@ from chaos.clients.host import capabilities
 from chaos.clients.host.admin_client import ProxyAdminClient
 from chaos.clients.host.commands import Runner
 from chaos.clients.host.specs import ProxyFault
+from chaos.clients.record_trust import AdminChecks
 from chaos.compiling.host import HostFaultPlan, plan_host, shrink_proxy_fault
 from chaos.errors import (
     ChaosError,
@@ -336,20 +337,19 @@ def _stop_spawned_proxy(pid: int, token_file: str, state_dir: Path) -> None:
 
 
 def record_token(proxy: Mapping[str, Any], environ: Mapping[str, str],
-                 trusted: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+                 trusted: Mapping[str, Mapping[str, Any]] | None = None, checks: AdminChecks | None = None) -> str:
     """The admin token for a proxy selector read back from a record. The record does not choose where
     the token goes: a selector this run took from its experiment (``trusted``, same admin and token
     source) is used as it is; any other only if its admin endpoint is a listener of ours on this host
-    (:func:`chaos.clients.record_trust.check_admin`; nothing listening is :class:`TargetUnreachable`)."""
+    (:func:`chaos.clients.record_trust.check_admin`, through ``checks`` once per URL in a pass over
+    many records; nothing listening is :class:`TargetUnreachable`)."""
     admin = proxy.get("admin")
     if not admin:
         raise TargetUnreachable(f"fault proxy admin at {admin} unreachable (the proxy never started)")
     known = (trusted or {}).get(str(admin))
     same = known is not None and all(known.get(k) == proxy.get(k) for k in ("token_env", "token_file"))
     if not same:
-        from chaos.clients.record_trust import check_admin
-
-        check_admin(str(admin))
+        (checks or AdminChecks()).check(str(admin))
     return str(proxy.get("token") or proxy_token(proxy, environ))
 
 
@@ -379,15 +379,17 @@ async def present_realisation(realisation: Mapping[str, Any], state_dir: Path, e
 
 async def remove_realisation(realisation: Mapping[str, Any], state_dir: Path,
                              environ: Mapping[str, str] | None = None,
-                             trusted: Mapping[str, Mapping[str, Any]] | None = None) -> Removal:
-    """Remove one recorded host fault. Idempotent: a fault already gone is :class:`AlreadyGone`."""
+                             trusted: Mapping[str, Mapping[str, Any]] | None = None,
+                             checks: AdminChecks | None = None) -> Removal:
+    """Remove one recorded host fault. Idempotent: a fault already gone is :class:`AlreadyGone`.
+    ``checks``: the admin endpoints already found ours in this pass (``recover``)."""
     environ = os.environ if environ is None else environ
     pid_dir = Path(state_dir) / "watchdogs"
     match realisation_from_record(realisation):
         case ProxyRealisation(proxy=proxy, fault_id=fault_id):
             result: Removal
             try:
-                token = record_token(proxy, environ, trusted)
+                token = record_token(proxy, environ, trusted, checks)
                 async with ProxyAdminClient(str(proxy["admin"]), token, timeout=ADMIN_TIMEOUT) as admin:
                     removed = await admin.remove_fault(fault_id)
                 result = (Removed(f"proxy fault {fault_id} removed") if removed

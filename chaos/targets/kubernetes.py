@@ -333,15 +333,24 @@ def _kube(realisation: Mapping[str, Any]) -> KubeRealisation:
     return record
 
 
-async def remove_kube_realisation(realisation: Mapping[str, Any]) -> Removal:
-    """Delete a recorded Chaos Mesh object (and its run's reaper in that namespace) from the record alone."""
+async def remove_kube_realisation(realisation: Mapping[str, Any],
+                                  clients: dict[tuple[str | None, str | None, str | None], KubeClient] | None = None
+                                  ) -> Removal:
+    """Delete a recorded Chaos Mesh object (and its run's reaper in that namespace) from the record alone.
+    ``clients``: the pass's clients by (kubeconfig, context, namespace), reused and kept open."""
     from chaos.clients.record_trust import check_kubeconfig
 
     record = _kube(realisation)
     kube = record.kube
     check_kubeconfig(kube.get("kubeconfig"))  # a record never chooses which exec plugin runs
     settings = kube_settings(kube.get("kubeconfig"), kube.get("context"), kube.get("namespace"))
-    target = KubeClient.from_settings(settings)
+    key = (settings.resolved_kubeconfig(), settings.context, settings.namespace)
+    target = clients.get(key) if clients is not None else None
+    own = target is None and clients is None
+    if target is None:
+        target = KubeClient.from_settings(settings)
+        if clients is not None:
+            clients[key] = target
     try:
         obj = dict(record.object)
         report = await target.delete(obj)
@@ -354,4 +363,5 @@ async def remove_kube_realisation(realisation: Mapping[str, Any]) -> Removal:
                 detail += f"; reaper removed ({', '.join(removed)})"
         return Removed(detail)
     finally:
-        await target.close()
+        if own:
+            await target.close()

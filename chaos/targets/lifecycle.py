@@ -28,6 +28,7 @@ from chaos.errors import ChaosError
 if TYPE_CHECKING:
     from tenacity import AsyncRetrying
 
+    from chaos.clients.kube import KubeClient
     from chaos.clients.state import StateStore
     from chaos.targets.base import Realisation, RunTarget
 
@@ -111,9 +112,29 @@ async def remove_fault(store: StateStore, run_id: str, fault: str,
     return result
 
 
+class RemovalPass:
+    """What one pass over many records (``recover``, a run's pre-flight recovery) shares, so that a
+    hundred leftovers cost little more than one: each proxy admin endpoint's listener check done
+    once (:class:`~chaos.clients.record_trust.AdminChecks`), one Kubernetes client per recorded
+    kubeconfig/context/namespace (loading a kubeconfig parses its YAML; ~30 ms each). ``close()``
+    at the end of the pass."""
+
+    def __init__(self) -> None:
+        from chaos.clients.record_trust import AdminChecks
+
+        self.admin_checks = AdminChecks()
+        self.kube_clients: dict[tuple[str | None, str | None, str | None], KubeClient] = {}
+
+    async def close(self) -> None:
+        clients, self.kube_clients = list(self.kube_clients.values()), {}
+        for client in clients:
+            await client.close()
+
+
 async def remove_recorded(realisation: Mapping[str, Any], state_dir: Path,
-                          environ: Mapping[str, str] | None = None) -> Removal:
-    """Remove one recorded fault of any kind from its record alone (idempotent)."""
+                          environ: Mapping[str, str] | None = None, shared: RemovalPass | None = None) -> Removal:
+    """Remove one recorded fault of any kind from its record alone (idempotent); ``shared``: what the
+    pass over many records it is part of shares."""
     from chaos.targets import silences
 
     if realisation.get("kind") == silences.KIND:
@@ -121,10 +142,11 @@ async def remove_recorded(realisation: Mapping[str, Any], state_dir: Path,
     if realisation.get("kind") == "kubernetes":
         from chaos.targets.kubernetes import remove_kube_realisation
 
-        return await remove_kube_realisation(realisation)
+        return await remove_kube_realisation(realisation, shared.kube_clients if shared else None)
     from chaos.targets.host import remove_realisation
 
-    return await remove_realisation(realisation, state_dir, environ)
+    return await remove_realisation(realisation, state_dir, environ,
+                                    checks=shared.admin_checks if shared else None)
 
 
 async def present_recorded(realisation: Mapping[str, Any], state_dir: Path,

@@ -38,3 +38,23 @@ def test_the_token_file_of_the_deployment_is_sent_to_prometheus(tmp_path: Path) 
     sent = {h.get("authorization") for h in recorder.headers}
     assert sent == {"Bearer s3cr3t-prom-token"}, sent  # every request, from the file the deployment named
     assert "s3cr3t" not in done.stdout + done.stderr
+
+
+def test_the_jobs_optional_token_key_absent_means_no_token(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The in-cluster Job always names its Secret mount's ``token`` file; a Secret without that key
+    (it is optional) gets no file from the kubelet, and the Job queries Prometheus without a token
+    (tests/node/test_gameday_on_node.py runs that Job). Anywhere else a missing file stays named,
+    so the first query says which file is missing."""
+    from chaos.commands.run import prometheus_token_file
+    from chaos.gameday.incluster import PROMETHEUS_SECRET_MOUNT
+
+    job_token = f"{PROMETHEUS_SECRET_MOUNT}/token"
+    assert not os.path.lexists(job_token)
+    monkeypatch.setenv("AFTERSHOCK_PROMETHEUS_TOKEN_FILE", job_token)
+    assert prometheus_token_file() is None
+    monkeypatch.setenv("AFTERSHOCK_PROMETHEUS_TOKEN_FILE", str(tmp_path / "token"))
+    assert prometheus_token_file() == str(tmp_path / "token")
+    (tmp_path / "token").write_text("t\n")
+    assert prometheus_token_file() == str(tmp_path / "token")
+    monkeypatch.delenv("AFTERSHOCK_PROMETHEUS_TOKEN_FILE")
+    assert prometheus_token_file() is None

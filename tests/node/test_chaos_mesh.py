@@ -15,6 +15,7 @@ outcome from the objects' status.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,7 +35,7 @@ IMAGE = "localhost/aftershock:dev"
 RESTRICTED = {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}}
 pytestmark = [pytest.mark.root, pytest.mark.timeout(NODE_TIMEOUT)]
 CALL = ("import sys, urllib.request\n"
-        "url = 'http://' + sys.argv[1] + ':8081/'\n"
+        "url = sys.argv[1]\n"
         "try:\n    print(urllib.request.urlopen(url, timeout=3).status)\n"
         "except OSError as exc:\n    print('unreachable', type(exc).__name__)\n")
 
@@ -97,14 +98,18 @@ async def target(node_testbed, shop: str) -> AsyncIterator[KubeClient]:
         yield t
 
 
-def call_payment(node_testbed, ns: str) -> str:
-    """From the order pod to the payment pod's IP (a partition acts on pod IPs; a Service's
-    ClusterIP is translated on the node, outside the pod's netns where Chaos Mesh's rules are)."""
-    (pod,) = [p for p in payment_pods(node_testbed, ns) if not p["metadata"].get("deletionTimestamp")]
+def call_payment(node_testbed, ns: str, via_service: bool = False) -> str:
+    """From the order pod to the payment pod's IP, or (``via_service``) to its Service's ClusterIP."""
+    if via_service:
+        with node_testbed.admin() as api:
+            ip = api.get(f"/api/v1/namespaces/{ns}/services/payment-gateway").json()["spec"]["clusterIP"]
+        url = f"http://{ip}:80/"
+    else:
+        (pod,) = [p for p in payment_pods(node_testbed, ns) if not p["metadata"].get("deletionTimestamp")]
+        url = f"http://{pod['status']['podIP']}:8081/"
     core = client.CoreV1Api(config.new_client_from_config(str(node_testbed.kubeconfig)))
     out = stream(core.connect_get_namespaced_pod_exec, "order", ns, container="order",
-                 command=["python3", "-c", CALL, pod["status"]["podIP"]], stderr=True, stdin=False, stdout=True,
-                 tty=False)
+                 command=["python3", "-c", CALL, url], stderr=True, stdin=False, stdout=True, tty=False)
     return str(out).strip()
 
 
@@ -115,7 +120,15 @@ def payment_pods(node_testbed, ns: str) -> list[dict[str, Any]]:
 
 
 async def test_partition_cuts_traffic_and_recovers(node_testbed, shop: str, target: KubeClient) -> None:
+    """The pod-IP path is cut. The ClusterIP path is not, here: Chaos Mesh's rules match pod IPs —
+    an OUTPUT drop in the source pod's netns (which sees the ClusterIP, translated later on the
+    node) and an INPUT drop of the source pods' IPs in the target pod's netns (which sees the node's
+    address: the testbed's kube-proxy masquerades all Service traffic, ``masqueradeAll``)."""
     assert call_payment(node_testbed, shop) == "200"
+    deadline = time.monotonic() + 60  # the Service's rules appear when kube-proxy next syncs
+    while call_payment(node_testbed, shop, via_service=True) != "200":
+        assert time.monotonic() < deadline, "the Service never answered before the fault"
+        time.sleep(0.5)
     obj = network(shop, "cm-part", {"action": "partition", "direction": "to",
                                     "target": {"mode": "all", "selector": {"namespaces": [shop],
                                                "labelSelectors": {"app": "payment-gateway"}}}})
@@ -123,6 +136,13 @@ async def test_partition_cuts_traffic_and_recovers(node_testbed, shop: str, targ
     report = await target.wait_injected(obj, timeout=90)
     assert report["records"] and all(r["phase"] == "Injected" for r in report["records"])
     assert call_payment(node_testbed, shop).startswith("unreachable")
+    (payment,) = [p for p in payment_pods(node_testbed, shop) if not p["metadata"].get("deletionTimestamp")]
+    with node_testbed.admin() as api:  # the target pod's side of the partition: INPUT from the source pods
+        pnc = api.get(f"/apis/chaos-mesh.org/v1alpha1/namespaces/{shop}/podnetworkchaos/"
+                      f"{payment['metadata']['name']}").json()
+    chains = {c["direction"] for c in pnc["spec"].get("iptables") or [] if c.get("source") == f"{shop}/{obj['metadata']['name']}"}
+    assert chains == {"input"}, pnc["spec"]
+    assert call_payment(node_testbed, shop, via_service=True) == "200"  # SNATed to the node's address: not cut
     deleted = await target.delete(obj)
     assert deleted.gone
     assert call_payment(node_testbed, shop) == "200"

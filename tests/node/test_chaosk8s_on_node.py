@@ -29,15 +29,7 @@ from k8s_run.conftest import Cli
 
 from chaos.interop.ctk_reach import reach_of
 
-from .conftest import NODE_TIMEOUT
-from .test_shop_on_node import (  # noqa: F401  (prom, shop: the module-scoped shop, scraped by a real Prometheus)
-    errors_query,
-    network_chaos,
-    prom,
-    query,
-    shop,
-    until,
-)
+from .conftest import NODE_TIMEOUT, errors_query, network_chaos, query, until
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(NODE_TIMEOUT)]
 NAME = "ctk-partition"
@@ -84,8 +76,8 @@ def payments_flow(server: Any, ns: str) -> bool:
     return bool(result) and float(result[0]["value"][1]) < 1.0
 
 
-async def test_a_chaosk8s_chaos_mesh_action_is_rolled_back_by_a_policy(node_testbed, shop: str,  # noqa: F811
-                                                                       prom: Any, tmp_path: Path) -> None:  # noqa: F811
+async def test_a_chaosk8s_chaos_mesh_action_is_rolled_back_by_a_policy(node_testbed, shop: str,
+                                                                       prom: Any, tmp_path: Path) -> None:
     started = time.monotonic()
     paid = f'sum(http_requests_total{{namespace="{shop}",app="order-service",code="200"}})'
     until(lambda: bool(query(prom, paid)) and float(query(prom, paid)[0]["value"][1]) > 0, "orders paid", 60)
@@ -122,7 +114,7 @@ async def test_a_chaosk8s_chaos_mesh_action_is_rolled_back_by_a_policy(node_test
 
 
 def test_the_blast_radius_of_chaosk8s_chaos_mesh_actions_matches_what_chaos_mesh_selects(
-        node_testbed, shop: str) -> None:  # noqa: F811
+        node_testbed, shop: str) -> None:
     """``ctk_reach`` counts a chaosk8s Chaos Mesh action by chaosk8s' own arguments; Chaos Mesh, given
     the object those arguments make, injects exactly the pods it says (here: every order-service pod of
     the namespace, which is one pod)."""
