@@ -252,7 +252,7 @@ class HostTarget:
         self._token_files.append(token_file)
         argv = [sys.executable, "-m", "chaos.clients.host.proxy", "--listen", str(proxy["listen"]),
                 "--upstream", f"target={proxy['upstream']}", "--admin", "127.0.0.1:0",
-                "--token-file", str(token_file)]
+                "--token-file", str(token_file), "--owner-pid", str(os.getpid())]
         if proxy.get("http"):
             argv.append("--http")
         proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import signal
 import socket
@@ -194,7 +195,33 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics", help="optional host:port serving only /metrics")
     parser.add_argument("--http", action="store_true", help="HTTP/1.1 mode (http-abort, http-delay)")
     parser.add_argument("--seed", type=int, help="random seed (tests)")
+    parser.add_argument("--owner-pid", type=int,
+                        help="a run-owned proxy: once this process is gone (even by kill -9), stop as soon as "
+                             "no fault is left in it (each fault still ends at its own deadline)")
     return parser
+
+
+def _stop_when_owner_gone(loop: asyncio.AbstractEventLoop, table: FaultTable, owner: int,
+                          stop: asyncio.Event) -> None:
+    """A run-owned proxy lives no longer than its run: its owner's pidfd becomes readable when the
+    owner exits, whatever killed it; from then on the proxy stops once its fault table is empty."""
+    def empty() -> None:
+        if len(table) == 0:
+            stop.set()
+
+    def gone() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        table.on_changed(empty)
+        empty()
+
+    try:
+        pidfd = os.pidfd_open(owner)
+    except ProcessLookupError:  # already gone
+        table.on_changed(empty)
+        empty()
+        return
+    loop.add_reader(pidfd, gone)
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -216,6 +243,8 @@ async def _serve(args: argparse.Namespace) -> int:
         admin = AdminServer(proxy, split_address(args.admin, "--admin"), token)
         metrics = MetricsServer(proxy, split_address(args.metrics, "--metrics")) if args.metrics else None
         await admin.start()
+        if args.owner_pid is not None:
+            _stop_when_owner_gone(loop, proxy.table, args.owner_pid, stop)
         try:
             if metrics is not None:
                 await metrics.start()
