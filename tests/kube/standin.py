@@ -42,7 +42,13 @@ class ChaosMeshStandIn(Watch):
 
     def event(self, api: httpx.Client, kind: str, obj: dict[str, Any]) -> None:
         if kind in ("ADDED", "MODIFIED"):
-            self._reconcile(api, obj)
+            try:
+                self._reconcile(api, obj)
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 404:
+                    raise
+                # the event was older than the object's deletion: gone, nothing to reconcile (a
+                # controller ignores NotFound the same way)
 
     def _reconcile(self, api: httpx.Client, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
