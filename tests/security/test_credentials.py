@@ -6,12 +6,13 @@ client verifying TLS, a real loopback check, and no URL with userinfo or a query
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -133,7 +134,10 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return where
 
 
-async def test_the_admin_client_verifies_tls(self_signed: Path) -> None:
+@contextlib.asynccontextmanager
+async def _faults_endpoint(context: ssl.SSLContext | None = None) -> AsyncIterator[tuple[int, list[str]]]:
+    """A real admin-like endpoint on a free loopback port answering ``GET /faults``: (port, the
+    Authorization headers it received)."""
     seen: list[str] = []
 
     async def faults(request: web.Request) -> web.Response:
@@ -144,17 +148,21 @@ async def test_the_admin_client_verifies_tls(self_signed: Path) -> None:
     app.router.add_get("/faults", faults)
     runner = web.AppRunner(app)
     await runner.setup()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(self_signed / "cert.pem", self_signed / "key.pem")
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        async with ProxyAdminClient(f"https://127.0.0.1:{port}", "admin-token-value") as admin:
-            with pytest.raises(TargetError, match="unreachable"):
-                await admin.list_faults()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+        await site.start()
+        yield runner.addresses[0][1], seen
     finally:
         await runner.cleanup()
+
+
+async def test_the_admin_client_verifies_tls(self_signed: Path) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(self_signed / "cert.pem", self_signed / "key.pem")
+    async with _faults_endpoint(context) as (port, seen), \
+            ProxyAdminClient(f"https://127.0.0.1:{port}", "admin-token-value") as admin:
+        with pytest.raises(TargetError, match="unreachable"):
+            await admin.list_faults()
     assert seen == []  # the token never reached a server whose certificate is not trusted
 
 
@@ -174,26 +182,11 @@ asyncio.run(main())
 async def test_a_plain_http_admin_endpoint_costs_no_ca_store() -> None:
     # http:// never reaches TLS (no redirect is followed): its client loads no CA store (~30 ms of a
     # run's pre-flight) and works; an https endpoint is verified (the test above)
-    seen: list[str] = []
-
-    async def faults(request: web.Request) -> web.Response:
-        seen.append(request.headers.get("Authorization", ""))
-        return web.json_response({"faults": []})
-
-    app = web.Application()
-    app.router.add_get("/faults", faults)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with _faults_endpoint() as (port, seen):
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-c", PLAIN_HTTP_CLIENT, f"http://127.0.0.1:{port}",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        await runner.cleanup()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert out.decode().strip() == "0"
     assert seen == ["Bearer admin-token-value"]
