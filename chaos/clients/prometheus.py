@@ -20,7 +20,7 @@ Design:
   retrying client would blow the per-query timeout.
 * The sync client runs in a per-client ``ThreadPoolExecutor`` of ``max_concurrency`` workers. A
   slot is held until the worker thread really finishes, so the pool stays bounded even when the
-  caller stops waiting; the caller stops waiting after ``timeout`` (``asyncio.wait_for``), so a
+  caller stops waiting; the caller stops waiting after ``timeout`` (``asyncio.timeout``), so a
   hung query never delays anyone beyond its timeout. Prometheus is also sent ``timeout`` so it
   stops evaluating.
 * Library and transport errors of both paths go through :meth:`PrometheusClient._translate` (the one
@@ -405,7 +405,8 @@ class PrometheusClient:
             raise PrometheusUnreachable("the Prometheus client is closed") from exc
         future.add_done_callback(release)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.wrap_future(future)
         except TimeoutError as exc:
             raise self._translate(exc, "the query", timeout_s) from exc
 
@@ -454,7 +455,8 @@ class PrometheusClient:
         started = time.perf_counter()
         self.requests_sent += 1
         try:
-            result = await asyncio.wait_for(self._post_query(query, eval_time, timeout), timeout)
+            async with asyncio.timeout(timeout):
+                result = await self._post_query(query, eval_time, timeout)
         except MonitorUnavailable:
             raise
         except Exception as exc:

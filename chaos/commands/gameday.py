@@ -365,7 +365,8 @@ async def _serve(dirs: tuple[str, ...], settings: Any, listen: str, poll_s: floa
         nonlocal sig
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll_s)
+                async with asyncio.timeout(poll_s):
+                    await stop.wait()
             if stop.is_set():
                 return
             fresh, problems, new_sig = scan(dirs)

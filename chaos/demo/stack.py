@@ -152,7 +152,8 @@ class DemoStack:
         self._procs.append(proc)
         assert proc.stdout is not None
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), self.ready_timeout_s)
+            async with asyncio.timeout(self.ready_timeout_s):
+                line = await proc.stdout.readline()
         except TimeoutError as exc:
             raise TargetError(f"demo {name} not ready after {self.ready_timeout_s}s; {self._tail(name)}") from exc
         try:
@@ -181,7 +182,8 @@ class DemoStack:
                     proc.terminate()
         for proc in procs:
             try:
-                await asyncio.wait_for(proc.wait(), STOP_GRACE_S)
+                async with asyncio.timeout(STOP_GRACE_S):
+                    await proc.wait()
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()

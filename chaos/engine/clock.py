@@ -43,5 +43,6 @@ class LoopClock:
         if timeout <= 0:
             return False
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event.wait()
         return event.is_set()

@@ -143,7 +143,8 @@ class GameDayRunner:
                     break
                 if i < len(lgd.experiments) - 1 and spec.pause_s > 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._aborted.wait(), spec.pause_s)
+                        async with asyncio.timeout(spec.pause_s):
+                            await self._aborted.wait()
         if self.aborted and not result.stopped:
             result.stopped = "aborted"
         result.ended = time.time()

@@ -47,7 +47,8 @@ class SystemClock:
 
     async def sleep_until(self, at: float, wake: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), max(0.0, at - time.time()))
+            async with asyncio.timeout(max(0.0, at - time.time())):
+                await wake.wait()
         wake.clear()
 
 

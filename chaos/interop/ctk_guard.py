@@ -150,7 +150,8 @@ class Guard:
                         await self._abort()
                         return
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), max(0.05, interval - (time.time() - now)))
+                        async with asyncio.timeout(max(0.05, interval - (time.time() - now))):
+                            await self._stop.wait()
         except Exception as exc:  # fail closed: an unguarded fault is not left running
             log.error("aftershock guard of run %s stopped (%s): removing the run's faults", self.run_id, exc)
             self.decisions.append({"at": time.time(), "decision_id": "guard-error", "action": "rollback",
@@ -160,7 +161,8 @@ class Guard:
             while not self._stop.is_set():  # until the method ends: no fault of the run stays live
                 await self.rt.remove(self.run_id, self.state_dir)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), interval)
+                    async with asyncio.timeout(interval):
+                        await self._stop.wait()
         finally:
             for item in self.bridge.final_reverts():
                 out = await executor.revert(item, actuators, self.bridge.ledger, at=time.time())

@@ -85,8 +85,11 @@ class ChaosToolkitProbeRunner:
     async def observe(self) -> ProbeResult:
         import asyncio  # not at import: loading the kind (validate) stays without the event loop's modules
 
+        from chaos import timers
+
         try:
-            return await asyncio.wait_for(asyncio.to_thread(self._observe), self.timeout_s)
+            async with timers.timeout(self.timeout_s):  # not asyncio.wait_for: on 3.11 it can swallow a stop's cancel
+                return await asyncio.to_thread(self._observe)
         except TimeoutError:
             return ProbeResult(ok=False, detail=f"no answer within {self.timeout_s:g}s")
 

@@ -29,6 +29,8 @@ MAX_QUEUED = 10_000
 COALESCE_S = 0.005
 """Results of one subscriber's probes within this long wake its consumer once: many probes finishing
 together are judged in one tick (each result still one evaluation, in order), not one tick each."""
+STOP_RETRY_S = 1.0
+"""How long :meth:`ProbeLoop.stop` waits before it cancels a probe loop again."""
 
 
 class Coalesced:
@@ -152,11 +154,17 @@ class ProbeLoop:
         return verdict
 
     async def stop(self) -> None:
+        """Cancel the loop and wait until it has ended. A cancel that a probe kind's library swallows
+        (``asyncio.wait_for`` on Python 3.11 returns the result that raced the cancel) is sent again
+        each second, so a stopped probe never runs on."""
         task, self.task = self.task, None
-        if task is not None:
+        if task is None:
+            return
+        while not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await asyncio.wait((task,), timeout=STOP_RETRY_S)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
 
 
 async def judge_now(slos: list[Slo], ctx: ProbeContext, eval_time: float) -> dict[str, Verdict]:

@@ -233,7 +233,8 @@ class HostTarget:
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
                 try:
-                    await asyncio.wait_for(proc.wait(), 5)
+                    async with asyncio.timeout(5):
+                        await proc.wait()
                 except TimeoutError:
                     proc.kill()
                     await proc.wait()
@@ -260,7 +261,8 @@ class HostTarget:
         assert proc.stdout is not None
         self._spawned.append(proc)  # close() stops it, whatever happens next
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), 15)
+            async with asyncio.timeout(15):
+                line = await proc.stdout.readline()
             ready = json.loads(line or b"{}")
         except (TimeoutError, ValueError) as exc:
             raise TargetError(f"the fault proxy for {proxy['listen']} did not start") from exc

@@ -401,8 +401,8 @@ class ClientSide(_Side):
             return
         ctx.metrics.connections.labels(upstream.name).inc()
         try:
-            _, side = await asyncio.wait_for(self.connect(lambda: UpstreamSide(self, upstream), upstream),
-                                             ctx.connect_timeout)
+            async with asyncio.timeout(ctx.connect_timeout):
+                _, side = await self.connect(lambda: UpstreamSide(self, upstream), upstream)
         except (OSError, TimeoutError):
             self.fast = False
             self.live.discard(self)
@@ -534,8 +534,8 @@ class ClientSide(_Side):
     async def _connect_then_send(self, upstream: Upstream, head: bytes, method: bytes, length: int) -> None:
         ctx = self.ctx
         try:
-            _, side = await asyncio.wait_for(self.connect(lambda: UpstreamSide(self, upstream), upstream),
-                                             ctx.connect_timeout)
+            async with asyncio.timeout(ctx.connect_timeout):
+                _, side = await self.connect(lambda: UpstreamSide(self, upstream), upstream)
         except (OSError, TimeoutError):
             if not self.fast:
                 return

@@ -89,13 +89,11 @@ def interrupt(client_writer: asyncio.StreamWriter, stop: Interrupted) -> None:
 
 
 async def _connect(ctx: ProxyContext, upstream: Upstream) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    if upstream.ssl is None:
-        return await asyncio.wait_for(
-            asyncio.open_connection(upstream.host, upstream.port, limit=STREAM_LIMIT), ctx.connect_timeout)
-    return await asyncio.wait_for(
-        asyncio.open_connection(upstream.host, upstream.port, limit=STREAM_LIMIT, ssl=upstream.ssl,
-                                server_hostname=upstream.server_hostname or upstream.host),
-        ctx.connect_timeout)
+    async with asyncio.timeout(ctx.connect_timeout):
+        if upstream.ssl is None:
+            return await asyncio.open_connection(upstream.host, upstream.port, limit=STREAM_LIMIT)
+        return await asyncio.open_connection(upstream.host, upstream.port, limit=STREAM_LIMIT, ssl=upstream.ssl,
+                                             server_hostname=upstream.server_hostname or upstream.host)
 
 
 async def run_tcp(ctx: ProxyContext, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:

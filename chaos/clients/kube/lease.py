@@ -118,7 +118,8 @@ class LeaseElector:
             if await self._attempt():
                 return True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.retry_s)
+                async with asyncio.timeout(self.retry_s):
+                    await stop.wait()
         return False
 
     async def hold(self, stop: asyncio.Event) -> bool:
@@ -127,7 +128,8 @@ class LeaseElector:
         last_ok = self.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.retry_s)
+                async with asyncio.timeout(self.retry_s):
+                    await stop.wait()
             if stop.is_set():
                 return True
             if await self._attempt():
