@@ -17,8 +17,13 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two pytest-xdist workers: much of the suite waits (on scrapes, cron minutes, deadlines, pods), so
+# a second worker fills the idle CPU; tests/conftest.py keeps each module, the Kubernetes testbeds'
+# tests and the TUI's on one worker each.
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup --durations=25
+
 unit: setup
-	$(BIN)/pytest -q -p no:cacheprovider --durations=25
+	$(PYTEST)
 
 wheel-test: setup
 	@./scripts/wheel-test.sh
@@ -26,14 +31,15 @@ wheel-test: setup
 py313: setup
 	@./scripts/py313-test.sh
 
-# The 3.13 pass runs beside the unit suite at the lowest CPU priority (nice 19): it only takes CPU the
-# unit suite leaves idle (much of it waits on scrapes, cron minutes and deadlines); its output
-# follows the unit suite's, and either failing fails `make test`.
-test: lint wheel-test
+# Beside the unit suite: the 3.13 pass at the lowest CPU priority (nice 19: it takes only CPU the
+# unit suite leaves idle), then the installed-wheel test; their output follows the unit suite's, and
+# any of them failing fails `make test`. Setup and lint run once, first.
+test: lint
 	@./scripts/py313-test.sh --install
-	@log=$$(mktemp); nice -n 19 ./scripts/py313-test.sh > "$$log" 2>&1 & p=$$!; \
-	  $(MAKE) --no-print-directory unit; u=$$?; wait $$p; q=$$?; \
-	  echo "--- the unit suite under Python 3.13 (ran beside the unit suite, nice 19) ---"; cat "$$log"; rm -f "$$log"; \
+	@log=$$(mktemp); (nice -n 19 ./scripts/py313-test.sh && ./scripts/wheel-test.sh) > "$$log" 2>&1 & p=$$!; \
+	  $(PYTEST); u=$$?; wait $$p; q=$$?; \
+	  echo "--- beside the unit suite: the unit suite under Python 3.13 (nice 19), then the installed wheel ---"; \
+	  cat "$$log"; rm -f "$$log"; \
 	  [ $$u -eq 0 ] && [ $$q -eq 0 ]
 
 bench: setup

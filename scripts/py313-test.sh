@@ -38,12 +38,7 @@ trap 'rm -rf "$WORK"' EXIT
 # the wheel as a user installs it, on 3.13, from outside the repository; built from a copy of the
 # tree (setuptools writes build/ and *.egg-info in the tree it builds, and the unit suite beside this
 # one builds wheels of the repository too)
-mkdir "$WORK/src"
-if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$WORK/src"
-else
-  tar -c --exclude='./.venv*' --exclude=./build --exclude='*.egg-info' . | tar -x -C "$WORK/src"
-fi
+scripts/copy-tree.sh "$WORK/src"
 "$VENV/bin/pip" wheel -q --disable-pip-version-check --no-deps -w "$WORK/dist" "$WORK/src" >/dev/null
 "$PY" -m venv "$WORK/venv"
 "$WORK/venv/bin/pip" install -q --disable-pip-version-check "$WORK"/dist/aftershock-*.whl

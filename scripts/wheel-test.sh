@@ -6,14 +6,14 @@
 # `demo --headless`, and check the demo printed its verdict and a report that exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO=$PWD
 VENV=${VENV:-.venv}
 WORK=$(mktemp -d /tmp/aftershock-wheel.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
 echo "wheel-test: building the wheel and the sdist"
-rm -rf "$REPO/build"  # setuptools' build/lib keeps deleted modules: a stale copy must not reach the wheel
-"$VENV/bin/python" -m build -q --outdir "$WORK/dist" "$REPO" > "$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+# from a copy of the tree: the unit suite runs beside this script in `make test`
+scripts/copy-tree.sh "$WORK/src"
+"$VENV/bin/python" -m build -q --outdir "$WORK/dist" "$WORK/src" > "$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
 "$VENV/bin/twine" check --strict "$WORK"/dist/*
 whl_files=$("$VENV/bin/python" -c 'import sys, zipfile; print("\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))' "$WORK"/dist/aftershock-*.whl)
 sdist_files=$(tar tzf "$WORK"/dist/aftershock-*.tar.gz)
