@@ -51,6 +51,19 @@ def test_validate_imports_the_model_and_nothing_that_talks(tmp_path: Path) -> No
     assert "chaos.model.gameday" not in names  # an experiment file: the game-day model is not needed
 
 
+def test_a_file_without_templates_imports_no_jinja2(tmp_path: Path) -> None:
+    # the demo's templates written out as their values: the same experiment, nothing to render
+    text = Path(DEMO).read_text()
+    text = re.sub(r"\"\{\{ env\.\w+ \| default\('([^']*)'\) \}\}\"", r'"\1"', text)
+    text = text.replace('"{{ latency }}"', "500ms").replace('"{{ duration }}"', "40s")
+    assert "{{" not in text
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(text)
+    assert "jinja2" not in top(imported("validate", str(plain), tmp_path=tmp_path))
+    assert "jinja2" not in top(imported("run", "--dry-run", str(plain), "--state-dir", "state", tmp_path=tmp_path))
+    assert "jinja2" in top(imported("validate", DEMO, tmp_path=tmp_path))  # the demo is templated
+
+
 def kind_modules(names: set[str]) -> set[str]:
     """The kind modules among ``names`` (the two Chaos Toolkit kinds live with the interop)."""
     packages = ("chaos.faults.", "chaos.actions.", "chaos.probes.", "chaos.interop.ctk_fault_kind",
