@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from chaos.clients import transport
 from chaos.errors import InvalidInput, MonitorUnavailable, Problem
 from chaos.model.slos import MonitorSpec
-from chaos.secrets import BadAuthority, remember, reveal, split_userinfo
+from chaos.secrets import BadAuthority, Secret, remember, reveal, split_userinfo
 from chaos.slo.evaluation import Point, RangeSeries
 
 if TYPE_CHECKING:
@@ -245,22 +245,22 @@ class PrometheusClient:
         if basic is not None:
             self._password = lambda: _secret(basic.password_env, basic.password_file, environ, "basic auth password")
         self._token: _TokenAuth | None = None
-        self._basic: str | None = None
-        """The basic-auth ``Authorization`` header of instant queries."""
+        self._basic: Secret | None = None
+        """The basic-auth ``Authorization`` header of instant queries (masked in any repr)."""
         if (settings.bearer_token_env or settings.bearer_token_file) and settings.basic_auth:
             raise PrometheusUnreachable("monitor: set either a bearer token or basic auth, not both")
         if settings.bearer_token_env or settings.bearer_token_file:
             self._token = _TokenAuth(settings.bearer_token_env, settings.bearer_token_file, environ)
             self._token.token()  # fail early (and clearly) when the token is missing
         elif basic is not None and self._password is not None:
-            self._basic = transport.basic_auth(basic.username, self._password())
+            self._basic = Secret(transport.basic_auth(basic.username, self._password()))
         self._userinfo: tuple[str, str] | None = None
         if userinfo is not None and self._token is None and basic is None:
             from urllib.parse import unquote
 
             user, _, password = userinfo.reveal().partition(":")
             self._userinfo = (unquote(user), unquote(password))
-            self._basic = transport.basic_auth(*self._userinfo)
+            self._basic = Secret(transport.basic_auth(*self._userinfo))
         self._header_names = sorted(settings.headers)
         self._headers = {k: reveal(v) for k, v in settings.headers.items()}
         # plain http:// has no TLS to verify: no CA store is built for it (~0.1 s per client)
@@ -415,7 +415,7 @@ class PrometheusClient:
         if self._http is None:
             headers = {"Content-Type": "application/x-www-form-urlencoded", **self._headers}
             if self._basic is not None:
-                headers["Authorization"] = self._basic
+                headers["Authorization"] = self._basic.reveal()
             self._http = transport.Pool(self._ssl_context(), headers=headers, max_connections=self.max_concurrency)
         return self._http
 
