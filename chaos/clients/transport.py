@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 import httpcore
 
+from chaos.secrets import Secret, reveal
 from chaos.version import __version__
 
 TIMEOUTS: tuple[type[Exception], ...] = (httpcore.TimeoutException,)
@@ -31,6 +32,8 @@ errors, broken protocol, unsupported scheme)."""
 ConnectError = httpcore.ConnectError
 """Connection refused, DNS, and TLS handshake failures ("SSL" in its text)."""
 
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
+"""Header values kept as :class:`~chaos.secrets.Secret` in a pool (as httpx masks them in its repr)."""
 USER_AGENT = f"aftershock/{__version__}"
 KEEPALIVE_S = 5.0
 """Idle pooled connections are closed after this long (httpx's default)."""
@@ -61,7 +64,9 @@ class Pool:
 
     def __init__(self, ssl_context: ssl.SSLContext, *, headers: Mapping[str, str] | None = None,
                  max_connections: int = 10) -> None:
-        self._headers = [("User-Agent", USER_AGENT), ("Accept", "*/*"), *(headers or {}).items()]
+        self._headers: list[tuple[str, str | Secret]] = [
+            ("User-Agent", USER_AGENT), ("Accept", "*/*"),
+            *((k, Secret(v) if k.lower() in CREDENTIAL_HEADERS else v) for k, v in (headers or {}).items())]
         self._pool = httpcore.AsyncConnectionPool(ssl_context=ssl_context, max_connections=max_connections,
                                                   max_keepalive_connections=max_connections,
                                                   keepalive_expiry=KEEPALIVE_S)
@@ -70,7 +75,7 @@ class Pool:
                       headers: Mapping[str, str] | None = None) -> Answer:
         """``timeout`` bounds each phase (connect, write, read, waiting for a pooled connection), as
         httpx's ``timeout=`` does."""
-        sent = [*self._headers, *(headers or {}).items()]
+        sent = [*((k, reveal(v)) for k, v in self._headers), *(headers or {}).items()]
         if content is not None:
             sent.append(("Content-Length", str(len(content))))
         response = await self._pool.request(

@@ -165,6 +165,7 @@ async def test_the_admin_client_verifies_tls(self_signed: Path) -> None:
             ProxyAdminClient(f"https://127.0.0.1:{port}", "admin-token-value") as admin:
         with pytest.raises(TargetError, match="unreachable"):
             await admin.list_faults()
+        assert "admin-token-value" not in repr(vars(admin)) + repr(vars(admin._client))  # kept as a Secret
     assert seen == []  # the token never reached a server whose certificate is not trusted
 
 
