@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from types import TracebackType
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from chaos.errors import ActuatorError
 from chaos.model.durations import parse_duration
 from chaos.model.policies import HttpCall
 from chaos.policy.actions import Decision, Degrade, Notify, RevertHandle, notification_payload
 from chaos.secrets import Secret, reveal, scrub
+
+if TYPE_CHECKING:  # httpx is imported with the first call: every run builds an actuator before it injects
+    import httpx
 
 NOTIFY_STATUS = range(200, 300)
 
@@ -126,6 +127,8 @@ class HttpActuator:
 
     async def _once(self, method: str, url: str, headers: Mapping[str, str | Secret], body: Any, timeout_s: float,
                     expect: Collection[int], what: str) -> httpx.Response:
+        import httpx
+
         if self._client is None:
             self._client = httpx.AsyncClient(follow_redirects=False)
         try:

@@ -6,8 +6,9 @@ Callers: :mod:`chaos.slo.monitoring` (the monitor, one :class:`PrometheusClient`
 Design:
 
 * Instant queries (the monitor's hot path, one batched request per tick) go through one
-  ``httpx.AsyncClient`` per client: a form ``POST /api/v1/query`` (batched expressions are long) and
-  ``json.loads`` of the answer, on the event loop — no worker thread, no ``requests`` session, no
+  connection pool per client (:mod:`chaos.clients.transport`, httpcore — the pool httpx sends
+  through, without httpx's import cost on a run's way to injection): a form ``POST /api/v1/query``
+  (batched expressions are long) and ``json.loads`` of the answer, on the event loop — no worker thread, no ``requests`` session, no
   per-query dataframe-oriented wrapper; at 1,000 SLOs that is what keeps a tick inside its CPU
   budget (``docs/benchmarks.md``, "Monitor"). The same settings apply: URL, bearer token (re-read per
   request), basic auth, headers, CA bundle / insecure flag, and ``timeout`` bounds the whole call.
@@ -37,16 +38,16 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
-
+from chaos.clients import transport
 from chaos.errors import InvalidInput, MonitorUnavailable, Problem
 from chaos.model.slos import MonitorSpec
-from chaos.secrets import BadAuthority, remember, reveal, split_userinfo
+from chaos.secrets import BadAuthority, Secret, remember, reveal, split_userinfo
 from chaos.slo.evaluation import Point, RangeSeries
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def _status_hook(response: requests.Response, *args: Any, **kwargs: Any) -> requ
 
 class _TokenAuth:
     """``Authorization: Bearer`` from an env var or a file, read at request time, never repr'd
-    (a callable ``requests`` auth, and the header of each ``httpx`` request)."""
+    (a callable ``requests`` auth, and the header of each instant query)."""
 
     def __init__(self, env: str | None, path: str | None, environ: Mapping[str, str]) -> None:
         self._env = env
@@ -218,7 +219,7 @@ def parse_range(result: Any) -> tuple[RangeSeries, ...]:
 
 
 class PrometheusClient:
-    """One Prometheus connection: an ``httpx.AsyncClient`` for instant queries, plus (built on first
+    """One Prometheus connection: a connection pool for instant queries, plus (built on first
     use) a ``requests.Session`` with a bounded worker pool for range and blocking queries. Not global.
 
     ``query``/``query_range`` are coroutines; ``query_sync``/``query_range_sync`` are the blocking
@@ -244,21 +245,22 @@ class PrometheusClient:
         if basic is not None:
             self._password = lambda: _secret(basic.password_env, basic.password_file, environ, "basic auth password")
         self._token: _TokenAuth | None = None
-        self._basic: httpx.BasicAuth | None = None
+        self._basic: Secret | None = None
+        """The basic-auth ``Authorization`` header of instant queries (masked in any repr)."""
         if (settings.bearer_token_env or settings.bearer_token_file) and settings.basic_auth:
             raise PrometheusUnreachable("monitor: set either a bearer token or basic auth, not both")
         if settings.bearer_token_env or settings.bearer_token_file:
             self._token = _TokenAuth(settings.bearer_token_env, settings.bearer_token_file, environ)
             self._token.token()  # fail early (and clearly) when the token is missing
         elif basic is not None and self._password is not None:
-            self._basic = httpx.BasicAuth(basic.username, self._password())
+            self._basic = Secret(transport.basic_auth(basic.username, self._password()))
         self._userinfo: tuple[str, str] | None = None
         if userinfo is not None and self._token is None and basic is None:
             from urllib.parse import unquote
 
             user, _, password = userinfo.reveal().partition(":")
             self._userinfo = (unquote(user), unquote(password))
-            self._basic = httpx.BasicAuth(*self._userinfo)
+            self._basic = Secret(transport.basic_auth(*self._userinfo))
         self._header_names = sorted(settings.headers)
         self._headers = {k: reveal(v) for k, v in settings.headers.items()}
         # plain http:// has no TLS to verify: no CA store is built for it (~0.1 s per client)
@@ -267,7 +269,7 @@ class PrometheusClient:
         self._sync: Any = None
         """``PrometheusConnect``, built on first use (range queries, blocking calls): ``requests`` and
         the library are imported only by the commands that need them (``aftershock check``)."""
-        self._http: httpx.AsyncClient | None = None
+        self._http: transport.Pool | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None
         self._http_slots: asyncio.Semaphore | None = None
@@ -318,9 +320,9 @@ class PrometheusClient:
                                             status_code=exc.status_code, error_type=exc.error_type)
             return PrometheusUnreachable(f"Prometheus at {self.url} answered HTTP {exc.status_code}"
                                          + (f": {detail}" if detail else ""))
-        timeouts: tuple[type[BaseException], ...] = (httpx.TimeoutException, TimeoutError)
+        timeouts: tuple[type[BaseException], ...] = (*transport.TIMEOUTS, TimeoutError)
         tls: tuple[type[BaseException], ...] = ()
-        connection: tuple[type[BaseException], ...] = (httpx.TransportError,)
+        connection: tuple[type[BaseException], ...] = transport.TRANSPORT_ERRORS
         library: tuple[type[BaseException], ...] = ()
         if self._sync is not None:  # the requests transport is in use: its errors too
             import requests
@@ -333,7 +335,7 @@ class PrometheusClient:
         if isinstance(exc, timeouts):
             timeout = self.timeout_s if timeout_s is None else timeout_s
             return PrometheusUnreachable(f"Prometheus at {self.url} did not answer within {timeout:g}s")
-        if isinstance(exc, tls) or (isinstance(exc, httpx.ConnectError) and "SSL" in str(exc)):
+        if isinstance(exc, tls) or (isinstance(exc, transport.ConnectError) and "SSL" in str(exc)):
             return PrometheusUnreachable(f"TLS error talking to {self.url}: {exc}")
         if isinstance(exc, connection):
             return PrometheusUnreachable(f"cannot connect to Prometheus at {self.url}")
@@ -410,14 +412,31 @@ class PrometheusClient:
         except TimeoutError as exc:
             raise self._translate(exc, "the query", timeout_s) from exc
 
-    def _http_client(self) -> httpx.AsyncClient:
+    def _http_client(self) -> transport.Pool:
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                auth=self._basic, verify=self._verify, trust_env=False,
-                headers={"Content-Type": "application/x-www-form-urlencoded", **self._headers},
-                limits=httpx.Limits(max_connections=self.max_concurrency,
-                                    max_keepalive_connections=self.max_concurrency))
+            headers = {"Content-Type": "application/x-www-form-urlencoded", **self._headers}
+            if self._basic is not None:
+                headers["Authorization"] = self._basic.reveal()
+            self._http = transport.Pool(self._ssl_context(), headers=headers, max_connections=self.max_concurrency)
         return self._http
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        """As httpx builds it from ``verify`` without the environment (``trust_env=False``): a CA
+        bundle file or folder, certifi's CAs, or no verification (``insecure``). Plain ``http://``
+        never reaches TLS: a context that trusts no CA, so no CA store is loaded (~0.1 s)."""
+        verify = self._verify
+        if isinstance(verify, str):
+            return (ssl.create_default_context(capath=verify) if os.path.isdir(verify)
+                    else ssl.create_default_context(cafile=verify))
+        if verify:
+            import certifi
+
+            return ssl.create_default_context(cafile=certifi.where())
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if self.url.startswith("https://"):  # insecure: TLS without verification, as asked
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     async def _post_query(self, query: str, eval_time: float, timeout: float) -> Any:
         headers = {"Authorization": f"Bearer {self._token.token()}"} if self._token is not None else None
@@ -426,8 +445,8 @@ class PrometheusClient:
         # at most one request per pooled connection: httpcore's pool rescans every queued request on
         # each event, which made a tick of 71 batches spend ~1 CPU-second in the pool alone
         async with self._http_slots:
-            response = await self._http_client().post(
-                self.url + "/api/v1/query", headers=headers, timeout=timeout,
+            response = await self._http_client().request(
+                "POST", self.url + "/api/v1/query", headers=headers, timeout=timeout,
                 content=form_body({"query": query, "time": f"{eval_time:.3f}", "timeout": f"{timeout:.3f}"}))
         if response.status_code != 200:
             error_type, error = "", ""
@@ -445,7 +464,7 @@ class PrometheusClient:
 
     async def query(self, query: str, eval_time: float, timeout_s: float | None = None
                     ) -> tuple[tuple[Point, ...], float]:
-        """Instant query (httpx, on the event loop) → ``(points, seconds it took)``; raises on failure.
+        """Instant query (on the event loop) → ``(points, seconds it took)``; raises on failure.
 
         ``timeout`` bounds the whole call (connection, waiting for a free connection, answer).
         """

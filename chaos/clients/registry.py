@@ -78,6 +78,8 @@ def checked_run_dir(directory: Path | None = None, *, create: bool = False) -> P
 
 @dataclass(frozen=True)
 class LiveRun:
+    """A run that holds its host-wide lock: its id, process and state dir."""
+
     run_id: str
     pid: int
     state_dir: str

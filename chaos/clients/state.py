@@ -286,6 +286,8 @@ def run_alive(pid: int, pid_start: str, host: str) -> bool:
 
 @dataclass(frozen=True)
 class RunRow:
+    """One row of the runs table."""
+
     id: str
     experiment: str
     source: str
@@ -306,6 +308,8 @@ class RunRow:
 
 @dataclass(frozen=True)
 class FaultRow:
+    """One row of the faults table: a fault's record (written ahead of its injection)."""
+
     run_id: str
     fault: str
     fault_type: str

@@ -24,6 +24,8 @@ from chaos.model.kinds import FaultKind, KindRefused
 
 @dataclass(frozen=True)
 class HostFaultPlan:
+    """How one fault is realised on the host: through the proxy, the kernel or its kind's own I/O."""
+
     fault: str
     fault_type: str
     via: str

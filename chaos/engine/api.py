@@ -33,6 +33,8 @@ class PlannedFault:
 
 @dataclass(frozen=True)
 class Plan:
+    """What a dry run shows: the faults as they would be applied and the SLOs' current values."""
+
     run_id: str
     experiment: str
     target: str

@@ -1,14 +1,16 @@
 """Template rendering of a document: ``spec.parameters`` first (with ``--set`` overrides, parsed
 as YAML scalars), then every other field in the sandboxed Jinja2 environment of
 :mod:`chaos.templating`. Values derived from ``env`` become :class:`~chaos.secrets.Secret` with a
-recipe (how ``aftershock recover`` renders them again); the public parameters mask them. Pure.
+recipe (how ``aftershock recover`` renders them again); the public parameters mask them. A document
+without any template (no ``{{``, ``{%`` or ``{#`` in any string) is used as written: Jinja2 is not
+imported for it (~20 ms of a start-up). Pure.
 Callers: :mod:`chaos.loading.experiment`, :mod:`chaos.loading.recipes`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -18,14 +20,38 @@ from chaos.loading.origins import record_origins
 from chaos.loading.paths import PathT, format_path, place
 from chaos.model.checks import did_you_mean
 from chaos.secrets import MASK, Secret, mask
-from chaos.templating import EnvView, TemplateProblem, make_environment, render_string
+
+if TYPE_CHECKING:  # Jinja2 comes with the first template (chaos.templating imports it)
+    from chaos.templating import TemplateProblem
+
+TEMPLATE_MARKERS = ("{{", "{%", "{#")
+"""What makes a string a template (:func:`chaos.templating.render_string` renders any other as is)."""
+
+
+def is_template(text: str) -> bool:
+    return any(marker in text for marker in TEMPLATE_MARKERS)
+
+
+def has_template(value: Any) -> bool:
+    """Whether any string in ``value`` (a YAML tree) is a template."""
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, dict):
+        return any(has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_template(v) for v in value)
+    return False
 
 
 class Params:
     """Rendered parameters: the template context, the names derived from secrets, the journal view."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self.context: dict[str, Any] = {"env": EnvView(environ)}
+    def __init__(self, environ: Mapping[str, str], templated: bool = True) -> None:
+        self.context: dict[str, Any] = {}
+        if templated:  # (a document without templates never reads it)
+            from chaos.templating import EnvView
+
+            self.context["env"] = EnvView(environ)
         self.secret_names: set[str] = {"env"}
         self.public: dict[str, Any] = {}
         self.parts: list[str] = []
@@ -35,9 +61,11 @@ class Params:
 def render_params(env: Any, raw_params: Mapping[str, Any], overrides: Mapping[str, str],
                    environ: Mapping[str, str], source: str, lines: dict[PathT, int]
                    ) -> tuple[Params, dict[str, Any], list[Problem]]:
+    """``env``: the sandbox (:func:`chaos.templating.make_environment`), None for a document without
+    templates."""
     problems: list[Problem] = []
     params: dict[str, Any] = dict(raw_params)
-    out = Params(environ)
+    out = Params(environ, templated=env is not None)
     for key, value in overrides.items():
         if key not in params:
             hint = did_you_mean(key, params) or (
@@ -75,7 +103,11 @@ def render_document(doc: dict[str, Any], source: str, lines: dict[PathT, int], o
             ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Render templates; values derived from ``env`` become :class:`Secret` (header values), plain
     text (addresses), or a problem (anywhere else). Returns the document and the public parameters."""
-    env = make_environment()
+    env = None
+    if has_template(doc):
+        from chaos.templating import make_environment
+
+        env = make_environment()
     spec = doc.get("spec")
     raw_params = spec.get("parameters") if isinstance(spec, dict) else None
     written = dict(raw_params) if isinstance(raw_params, dict) else {}
@@ -120,6 +152,10 @@ def render_tree(env: Any, value: Any, context: Mapping[str, Any], path: PathT,
                  secret_names: set[str] | frozenset[str] = frozenset(),
                  recipe: Mapping[str, Any] | None = None, parts: list[str] | None = None) -> Any:
     if isinstance(value, str):
+        if not is_template(value):
+            return value
+        from chaos.templating import TemplateProblem, render_string
+
         try:
             rendered = render_string(env, value, context, secret_names)
         except TemplateProblem as problem:

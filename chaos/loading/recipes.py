@@ -13,12 +13,17 @@ from chaos.errors import InvalidExperiment, Problem
 from chaos.loading.env_values import revealed
 from chaos.loading.parameters import render_params
 from chaos.secrets import Secret, is_recorded_secret, recorded_recipe
-from chaos.templating import TemplateProblem, make_environment, render_string
 
 
 def render_recipe(recipe: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     """Render a secret again from its recipe (the template as written, the parameters as written and
     the ``--set`` overrides), with ``environ``: how ``aftershock recover`` gets a header back."""
+    from chaos.templating import (  # Jinja2: recorded secrets only
+        TemplateProblem,
+        make_environment,
+        render_string,
+    )
+
     template = recipe.get("template")
     if not isinstance(template, str):
         raise InvalidExperiment(Problem("a recorded secret has no template"))

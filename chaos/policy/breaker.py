@@ -34,6 +34,8 @@ Probe = Literal["ok", "breach", "unknown", "same"]
 
 @dataclass(frozen=True)
 class BreakerConfig:
+    """One circuit-break policy's settings: the weight to set, for how long, and its half-open trial."""
+
     target: WeightTarget
     weight: int = 0
     open_for_s: float = 30.0
@@ -57,6 +59,8 @@ class BreakerConfig:
 
 @dataclass(frozen=True)
 class BreakerState:
+    """Where one breaker is: its phase and since when."""
+
     phase: BreakerPhase = "closed"
     since: float | None = None
     """Tick time the current phase was entered (None while closed from the start)."""
@@ -71,6 +75,8 @@ CLOSED = BreakerState()
 
 @dataclass(frozen=True)
 class Transition:
+    """A breaker's next state and the weight change it makes, if any."""
+
     state: BreakerState
     action: CircuitBreak | None
     """The weight change to make, or None when the phase did not change."""

@@ -168,6 +168,8 @@ class TickInput:
 
 @dataclass
 class _PolicyState:
+    """One policy's bookkeeping across ticks."""
+
     armed: bool = True
     episode: int = 0
     run: int = 0
@@ -188,6 +190,8 @@ class _PolicyState:
 
 @dataclass
 class _Candidate:
+    """A decision a tick may issue, with what issuing it commits."""
+
     decision: Decision
     commit: Callable[[], None] | None = None
 

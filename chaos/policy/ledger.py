@@ -36,6 +36,8 @@ EntryKind = Literal["fault", "degrade", "weight"]
 
 @dataclass
 class Entry:
+    """One applied action (or injection) in the ledger."""
+
     id: str
     """``inject:<fault>`` for an injection, else the id of the decision that created it."""
     kind: EntryKind

@@ -50,6 +50,8 @@ def gate_queries(gate: Gate, slo: Slo) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class GateReading:
+    """The error-budget gate read once: open or closed, and why."""
+
     open: bool
     reason: str
     """Why it is closed, or what it read when open."""

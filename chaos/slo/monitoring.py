@@ -466,6 +466,8 @@ class Monitor:
 
 @dataclass(frozen=True)
 class _RangeAnswer:
+    """The answer of one range query: its series, or why there are none."""
+
     series: tuple[RangeSeries, ...]
     failure: Failure | None
     error: str

@@ -86,6 +86,8 @@ async def observe_once(runner: ProbeRunner) -> tuple[ProbeResult, float]:
 
 @dataclass
 class _Result:
+    """A probe's last result, when it was taken and how long it took."""
+
     at: float
     result: ProbeResult
     seconds: float

@@ -29,6 +29,8 @@ class SeriesValue:
 
 @dataclass(frozen=True)
 class Verdict:
+    """One SLO's judgement at one evaluation: its status, value and the series behind it."""
+
     slo: str
     status: Status
     value: float | None

@@ -21,10 +21,9 @@ import signal
 import sys
 from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, assert_never
+from typing import TYPE_CHECKING, Any, TypeVar, assert_never
 
 from chaos import registry
-from chaos.clients.host import capabilities
 from chaos.clients.host.admin_client import ProxyAdminClient
 from chaos.clients.host.commands import Runner
 from chaos.clients.host.specs import ProxyFault
@@ -53,6 +52,9 @@ from chaos.targets.realisations import (
     realisation_from_record,
     realisation_to_record,
 )
+
+if TYPE_CHECKING:  # the host's capabilities are probed for kernel faults only
+    from chaos.clients.host.capabilities import CapabilityReport
 
 ADMIN_TIMEOUT = 5.0
 T = TypeVar("T")
@@ -104,7 +106,7 @@ class HostTarget:
         """Checks passed and concrete targets; raises a ChaosError naming what is missing."""
         checks: list[str] = []
         targets: list[str] = []
-        report: capabilities.CapabilityReport | None = None
+        report: CapabilityReport | None = None
         for plan in plans:
             if plan.via == "proxy":
                 proxy = plan.proxy
@@ -132,6 +134,8 @@ class HostTarget:
                 if own is not None:
                     checks += await own(plan.custom)
             else:
+                from chaos.clients.host import capabilities  # kernel faults only (the proxy needs none)
+
                 report = report or await asyncio.to_thread(capabilities.probe)
                 await asyncio.to_thread(capabilities.require, plan.fault_type, report)
                 k = plan.kernel

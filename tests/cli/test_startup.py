@@ -51,6 +51,19 @@ def test_validate_imports_the_model_and_nothing_that_talks(tmp_path: Path) -> No
     assert "chaos.model.gameday" not in names  # an experiment file: the game-day model is not needed
 
 
+def test_a_file_without_templates_imports_no_jinja2(tmp_path: Path) -> None:
+    # the demo's templates written out as their values: the same experiment, nothing to render
+    text = Path(DEMO).read_text()
+    text = re.sub(r"\"\{\{ env\.\w+ \| default\('([^']*)'\) \}\}\"", r'"\1"', text)
+    text = text.replace('"{{ latency }}"', "500ms").replace('"{{ duration }}"', "40s")
+    assert "{{" not in text
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(text)
+    assert "jinja2" not in top(imported("validate", str(plain), tmp_path=tmp_path))
+    assert "jinja2" not in top(imported("run", "--dry-run", str(plain), "--state-dir", "state", tmp_path=tmp_path))
+    assert "jinja2" in top(imported("validate", DEMO, tmp_path=tmp_path))  # the demo is templated
+
+
 def kind_modules(names: set[str]) -> set[str]:
     """The kind modules among ``names`` (the two Chaos Toolkit kinds live with the interop)."""
     packages = ("chaos.faults.", "chaos.actions.", "chaos.probes.", "chaos.interop.ctk_fault_kind",
@@ -105,6 +118,9 @@ def test_check_and_a_host_run_import_no_cluster_ui_or_peer(tmp_path: Path, args:
     names = imported(*args, tmp_path=tmp_path)
     assert "chaos.slo.monitoring" in names
     assert not top(names) & NEVER_ON_THE_HOST_PATH
+    # httpx (whose import brings its own command-line client: rich, pygments) is for the webhooks,
+    # Alertmanager and the demo: the proxy's admin API and Prometheus are reached through httpcore
+    assert not top(names) & {"httpx", "rich", "pygments"}
     if args[0] == "run":  # requests and prometheus-api-client serve range queries (check) only
         assert not top(names) & {"requests", "prometheus_api_client"}
 
@@ -141,8 +157,9 @@ def test_a_proxy_run_imports_neither_kernel_fault_modules_nor_the_retrying_libra
     names = imported("run", "--dry-run", DEMO, "--state-dir", "state", tmp_path=tmp_path)
     assert {"chaos.targets.host", "chaos.clients.host.admin_client"} <= names
     assert not names & {"chaos.clients.host.iptables", "chaos.clients.host.tc"}
-    # the HTTP actuator's client is built at pre-flight; its retrying library comes with its first call
-    probe = "import sys, chaos.clients.http; print(sorted(m for m in sys.modules if m.startswith('tenacity')))"
+    # the HTTP actuator is built at pre-flight; its retrying library and httpx come with its first call
+    probe = ("import sys, chaos.clients.http; "
+             "print(sorted(m for m in sys.modules if m.startswith(('tenacity', 'httpx'))))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "[]", proc.stderr
 

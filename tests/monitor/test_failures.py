@@ -143,6 +143,7 @@ async def test_connection_settings_are_per_monitor_and_secret(prom: PrometheusSe
         for m in (a, b, c):
             text = repr(m) + repr(m.client) + repr(vars(m.client))
             assert "env-token-a" not in text and "file-token-b" not in text and "s3cret" not in text
+            assert base64.b64encode(b"u:s3cret").decode() not in text  # nor the basic-auth header
             await m.aclose()
     finally:
         for f in (fwd_a, fwd_b, fwd_c):

@@ -20,8 +20,10 @@ import pytest
 from aiohttp import web
 
 from chaos.clients.host.admin_client import ProxyAdminClient
+from chaos.clients.prometheus import PrometheusClient, PrometheusUnreachable
 from chaos.errors import TargetError
 from chaos.model.base import is_loopback_host
+from chaos.model.slos import MonitorSpec
 from chaos.secrets import BadAuthority, quiet_http_logs, scrub, split_userinfo
 
 AFTERSHOCK = Path(sys.executable).parent / "aftershock"
@@ -163,7 +165,54 @@ async def test_the_admin_client_verifies_tls(self_signed: Path) -> None:
             ProxyAdminClient(f"https://127.0.0.1:{port}", "admin-token-value") as admin:
         with pytest.raises(TargetError, match="unreachable"):
             await admin.list_faults()
+        assert "admin-token-value" not in repr(vars(admin)) + repr(vars(admin._client))  # kept as a Secret
     assert seen == []  # the token never reached a server whose certificate is not trusted
+
+
+@contextlib.asynccontextmanager
+async def _query_endpoint(context: ssl.SSLContext) -> AsyncIterator[tuple[int, list[str]]]:
+    """A Prometheus-like ``POST /api/v1/query`` over TLS on a free loopback port: (port, the
+    Authorization headers it received)."""
+    seen: list[str] = []
+
+    async def query(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {}, "value": [1.0, "0.25"]}]}})
+
+    app = web.Application()
+    app.router.add_post("/api/v1/query", query)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
+        yield runner.addresses[0][1], seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_prometheus_client_verifies_tls_against_its_ca_bundle_unless_insecure(self_signed: Path) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(self_signed / "cert.pem", self_signed / "key.pem")
+    environ = {"PROM_TOKEN": "prom-token-value"}
+    async with _query_endpoint(context) as (port, seen):
+        url = f"https://127.0.0.1:{port}"
+
+        async def query(**tls: object) -> float | None:
+            client = PrometheusClient(MonitorSpec.model_validate(
+                {"prometheus": url, "bearer_token_env": "PROM_TOKEN", **tls}), environ=environ)
+            try:
+                points, _ = await client.query("up", 1.0)
+            finally:
+                await client.aclose()
+            return points[0].value
+
+        with pytest.raises(PrometheusUnreachable, match=f"TLS error talking to {url}"):
+            await query()  # the certificate is not among the trusted CAs
+        assert seen == []  # the token never reached it
+        assert await query(ca_bundle=str(self_signed / "cert.pem")) == 0.25
+        assert await query(insecure=True) == 0.25
+    assert seen[0] == "Bearer prom-token-value"
 
 
 PLAIN_HTTP_CLIENT = """
@@ -172,6 +221,7 @@ def no_ca_store(*args, **kwargs):
     raise AssertionError("the system CA store was loaded for a plain-HTTP admin endpoint")
 ssl.create_default_context = no_ca_store
 from chaos.clients.host.admin_client import ProxyAdminClient
+from chaos.clients.prometheus import PrometheusClient, PrometheusUnreachable
 async def main():
     async with ProxyAdminClient(sys.argv[1], "admin-token-value") as admin:
         print(len(await admin.list_faults()))

@@ -1,19 +1,21 @@
-"""Async client of a fault proxy's admin endpoint (httpx), for processes other than the proxy's own.
+"""Async client of a fault proxy's admin endpoint, for processes other than the proxy's own.
 
 Callers: the run engine (inject / shrink / remove proxy faults, circuit-break by weight),
-``aftershock recover`` (``list_faults`` / ``remove_run``) and the TUI. httpx errors and refusals become
+``aftershock recover`` (``list_faults`` / ``remove_run``) and the TUI. It sends through
+:mod:`chaos.clients.transport` (httpcore: a run talks to the proxy before it injects, and
+``import httpx`` would cost its start-up ~50 ms). Transport errors and refusals become
 :class:`chaos.errors.TargetError`; invalid faults become :class:`chaos.errors.InvalidInput`.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import ssl
 from types import TracebackType
 from typing import Any
 
-import httpx
-
+from chaos.clients import transport
 from chaos.clients.host.specs import ProxyFault
 from chaos.errors import InvalidInput, Problem, TargetError, TargetRefused, TargetUnreachable
 
@@ -41,8 +43,8 @@ class ProxyAdminClient:
         # built once per process, not per client (~0.1 s, on the breach → fault removed path), and only
         # for an https endpoint
         verify = _verifying_context() if self.base_url.startswith("https://") else _trusting_nothing()
-        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, verify=verify,
-                                         headers={"Authorization": f"Bearer {token}"})
+        self.timeout = timeout
+        self._client = transport.Pool(verify, headers={"Authorization": f"Bearer {token}"})
 
     async def __aenter__(self) -> ProxyAdminClient:
         return self
@@ -91,19 +93,25 @@ class ProxyAdminClient:
 
     async def metrics(self) -> str:
         try:
-            response = await self._client.get("/metrics")
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
+            response = await self._client.request("GET", self.base_url + "/metrics", timeout=self.timeout)
+        except transport.TRANSPORT_ERRORS as exc:
             raise TargetError(f"fault proxy metrics at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise TargetError(f"fault proxy metrics at {self.base_url}: HTTP {response.status_code}")
         return response.text
 
     async def _call(self, method: str, path: str, payload: object = None) -> dict[str, Any]:
+        content, headers = None, None
+        if payload is not None:  # as httpx's ``json=`` encodes it
+            content = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            headers = {"Content-Type": "application/json"}
         try:
-            response = await self._client.request(method, path, json=payload)
-        except httpx.HTTPError as exc:
+            response = await self._client.request(method, self.base_url + path, timeout=self.timeout,
+                                                  content=content, headers=headers)
+        except transport.TRANSPORT_ERRORS as exc:
             raise TargetUnreachable(f"fault proxy admin at {self.base_url} unreachable: {exc}") from exc
         try:
-            body = response.json()
+            body = json.loads(response.content)
         except ValueError as exc:
             raise TargetError(f"fault proxy admin {method} {path}: HTTP {response.status_code}, "
                               "not JSON") from exc

@@ -22,6 +22,8 @@ CAP_NET_ADMIN = 12
 
 @dataclass(frozen=True)
 class Capability:
+    """One host capability: whether it is there, and what was found."""
+
     name: str
     ok: bool
     detail: str
@@ -30,6 +32,8 @@ class Capability:
 
 @dataclass(frozen=True)
 class CapabilityReport:
+    """The host's capabilities by name."""
+
     items: dict[str, Capability] = field(default_factory=dict)
 
     def ok(self, name: str) -> bool:

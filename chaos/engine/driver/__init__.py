@@ -25,14 +25,13 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from chaos.clients.registry import RunLock
 from chaos.clients.state import StateStore
 from chaos.compiling import naming
 from chaos.engine import events as ev
 from chaos.engine import runs as rm
-from chaos.engine.api import Plan, PlannedFault, RunSummary
 from chaos.engine.clock import Clock, LoopClock
 from chaos.engine.driver.alerting import ALERT_POST_TIMEOUT_S, Alerting
 from chaos.engine.driver.mitigations import Mitigations
@@ -48,6 +47,9 @@ from chaos.policy import executor
 from chaos.slo.monitoring import Monitor
 from chaos.targets import lifecycle, silences
 from chaos.targets.base import RunTarget, TargetContext
+
+if TYPE_CHECKING:  # a dry run's plan and the run history (imported by those)
+    from chaos.engine.api import Plan, RunSummary
 
 log = logging.getLogger("aftershock.engine")
 
@@ -99,6 +101,8 @@ class Engine(Preflight, Watch, Mitigations, Alerting):
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     async def plan(self, loaded: Loaded) -> Plan:
+        from chaos.engine.api import Plan, PlannedFault  # dry runs only
+
         run_id = self.run_ids()
         exp = loaded.experiment
         faults: list[PlannedFault] = []
@@ -171,6 +175,8 @@ class Engine(Preflight, Watch, Mitigations, Alerting):
         return [r.run_id for r in self._runs.values() if r.finished is None]
 
     def history(self, limit: int = 100) -> list[RunSummary]:
+        from chaos.engine.api import RunSummary
+
         out = []
         for row in self.store.runs(limit):
             ended = row.ended if row.ended is not None else self.clock.wall()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from chaos.engine import events as ev
 from chaos.engine import runs as rm
@@ -18,14 +19,16 @@ from chaos.errors import ChaosError
 from chaos.policy import executor
 from chaos.policy.actions import CircuitBreak, Decision, ShrinkFault
 from chaos.policy.actions import Revert as UndoStep
-from chaos.targets.undo import PluginUndo, UndoItem
+
+if TYPE_CHECKING:  # the undo records come with the first mitigation, not on a run's way to injection
+    from chaos.targets.undo import UndoItem
 
 
 class Mitigations(EngineParts):
     """Applying decisions and keeping their undo plan."""
 
     async def _apply(self, run: RunState, decision: Decision) -> rm.ApplyOutcome:
-        from chaos.targets.undo import write_ahead
+        from chaos.targets.undo import PluginUndo, write_ahead
 
         try:
             ahead = write_ahead(decision, run.experiment.name)
@@ -76,7 +79,7 @@ class Mitigations(EngineParts):
 
     async def _revert_plugins(self, run: RunState) -> list[str]:
         """Revert the applied plugin actions that declared an undo (the run is ending) → what is left."""
-        from chaos.targets.undo import describe, execute
+        from chaos.targets.undo import PluginUndo, describe, execute
 
         left: list[str] = []
         kept: list[UndoItem] = []

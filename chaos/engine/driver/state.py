@@ -23,10 +23,10 @@ from chaos.model.experiment import Experiment
 from chaos.policy.actuators import Actuators
 from chaos.slo.monitoring import Monitor
 from chaos.targets.base import RunTarget, TargetContext
-from chaos.targets.undo import UndoItem
 
-if TYPE_CHECKING:  # imported by the runs that alert (spec.alerting)
+if TYPE_CHECKING:  # imported by the runs that alert (spec.alerting), and that mitigate
     from chaos.engine.alerts import RunAlerts
+    from chaos.targets.undo import UndoItem
 
 Listener = Callable[[ev.Event], None]
 TargetFactory = Callable[[TargetContext], RunTarget]
