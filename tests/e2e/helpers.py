@@ -208,12 +208,23 @@ def descendants(root: int | None = None) -> list[Proc]:
     return out
 
 
+BASELINE: set[tuple[int, str]] = set()
+"""``(pid, cmdline)`` of the descendants running when the current test started (set by the
+``audit`` fixture): another test's session or module fixture — the Prometheus of tests/monitor on
+the same xdist worker — is not this test's leftover."""
+
+
 def leftovers() -> list[Proc]:
-    """Descendants that are ours and still running: Prometheus, demo services, fault proxies,
-    watchdogs, aftershock itself (zombies are reaped first: they are gone already)."""
+    """Descendants that are ours, still running and not in :data:`BASELINE`: Prometheus, demo
+    services, fault proxies, watchdogs, aftershock itself (zombies are reaped first: they are gone already)."""
     Subreaper.reap_zombies()
-    return [p for p in descendants() if p.state != "Z"
+    return [p for p in descendants() if p.state != "Z" and (p.pid, p.cmdline) not in BASELINE
             and (p.name == "prometheus" or any(mark in p.cmdline for mark in OURS))]
+
+
+def running() -> set[tuple[int, str]]:
+    """``(pid, cmdline)`` of every descendant now (the :data:`BASELINE` of a test)."""
+    return {(p.pid, p.cmdline) for p in descendants()}
 
 
 def terminate(procs: list[Proc]) -> None:
