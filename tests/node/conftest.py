@@ -105,12 +105,16 @@ def shop(node_testbed: Testbed) -> str:
     with node_testbed.admin() as api:
         api.post(f"/api/v1/namespaces/{ns}/pods",
                  json=demo_pod("payment", "payment-gateway", PAYMENT_PORT, {})).raise_for_status()
-        payment = wait_for(api, f"/api/v1/namespaces/{ns}/pods/payment", pod_ready, "payment Ready", timeout=180)
+        # the order pod needs the payment pod's IP only, which it has once its sandbox is up: both
+        # containers then start together
+        payment = wait_for(api, f"/api/v1/namespaces/{ns}/pods/payment",
+                           lambda p: bool((p.get("status") or {}).get("podIP")), "payment's pod IP", timeout=180)
         ip = payment["status"]["podIP"]
         api.post(f"/api/v1/namespaces/{ns}/pods", json=demo_pod(
             "order", "order-service", ORDER_PORT,
             {"payment_url": f"http://{ip}:{PAYMENT_PORT}", "load_autostart": True, "load_rate": 20.0,
              "payment_timeout_s": 0.5})).raise_for_status()
+        wait_for(api, f"/api/v1/namespaces/{ns}/pods/payment", pod_ready, "payment Ready", timeout=180)
         wait_for(api, f"/api/v1/namespaces/{ns}/pods/order", pod_ready, "order Ready", timeout=180)
     return ns
 
