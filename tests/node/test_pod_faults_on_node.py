@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from k8s_run.conftest import Cli, Result, experiment, in_namespace, write
+from k8s_run.conftest import Cli, experiment, in_namespace, write
 
 from chaos.demo.prometheus import PrometheusServer
 
@@ -82,9 +82,9 @@ def killing(name: str, shop: str, prom: PrometheusServer, fault: dict[str, Any],
 
 
 async def run_to_verdict(node_testbed: Any, prom: PrometheusServer, doc: dict[str, Any],
-                         tmp_path: Path) -> tuple[Cli, dict[str, Any], Result]:
-    """The real CLI: injected → the policy fired → the fault removed by it → the verdict; returns the
-    CLI, the FaultInjected event and the whole result."""
+                         tmp_path: Path, record: str) -> Cli:
+    """The real CLI: injected (Chaos Mesh reports ``record`` injected, and only it) → the policy
+    fired → the fault removed by it → the verdict ``deviated`` (exit 1); returns the CLI."""
     cli = Cli(node_testbed.kubeconfig, tmp_path / "state", prom.url, tmp_path)
     running = await cli.start(*cli.run_args(write(tmp_path, doc), "--output", "json"))
     injected = await running.until("FaultInjected", timeout=120)
@@ -93,7 +93,14 @@ async def run_to_verdict(node_testbed: Any, prom: PrometheusServer, doc: dict[st
     removed = await running.until("FaultRemoved", timeout=120)
     assert removed["reason"] == "rollback", removed
     result = await running.finish(timeout=180)
-    return cli, injected, result
+    text = result.stdout[-3000:] + result.stderr[-3000:]
+    status = injected["details"]["status"]
+    assert status["conditions"]["AllInjected"] == "True", status
+    assert [r["id"] for r in status["records"]] == [record], status
+    (final,) = result.of("RunFinished")
+    assert final["verdict"] == "deviated", text
+    assert result.rc == 1, text
+    return cli
 
 
 async def no_leftovers(node_testbed: Any, shop: str, cli: Cli) -> None:
@@ -110,15 +117,8 @@ async def test_pod_kill_breaches_rollback_recovers(node_testbed: Any, shop: str,
     (before,) = pool_pods(node_testbed, shop)
     slo = {"name": "pool-up", "query": pool_query(shop), "objective": {"op": ">=", "value": 1}}
     fault = {"name": "kill-payment", "type": "pod-kill", "selector": {"labels": {"app": pool}}}
-    cli, injected, result = await run_to_verdict(node_testbed, prom, killing("node-pod-kill", shop, prom, fault, slo),
-                                                  tmp_path)
-    text = result.stdout[-3000:] + result.stderr[-3000:]
-    status = injected["details"]["status"]
-    assert status["conditions"]["AllInjected"] == "True", status
-    assert [r["id"] for r in status["records"]] == [f"{shop}/{before['metadata']['name']}"], status
-    (final,) = result.of("RunFinished")
-    assert final["verdict"] == "deviated", text
-    assert result.rc == 1, text
+    cli = await run_to_verdict(node_testbed, prom, killing("node-pod-kill", shop, prom, fault, slo), tmp_path,
+                               record=f"{shop}/{before['metadata']['name']}")
     (now,) = [p for p in pool_pods(node_testbed, shop) if not p["metadata"].get("deletionTimestamp")]
     assert now["metadata"]["uid"] != before["metadata"]["uid"] and pod_ready(now)  # killed, and replaced
     (up,) = query(prom, pool_query(shop))
@@ -138,15 +138,8 @@ async def test_container_kill_breaches_rollback_recovers(node_testbed: Any, shop
     slo = {"name": "errors", "query": errors_query(shop), "objective": {"op": "<", "value": 1.0}}
     fault = {"name": "kill-gateway", "type": "container-kill", "selector": {"labels": {"app": "payment-gateway"}},
              "containerNames": ["payment-gateway"]}
-    cli, injected, result = await run_to_verdict(
-        node_testbed, prom, killing("node-container-kill", shop, prom, fault, slo), tmp_path)
-    text = result.stdout[-3000:] + result.stderr[-3000:]
-    status = injected["details"]["status"]
-    assert status["conditions"]["AllInjected"] == "True", status
-    assert [r["id"] for r in status["records"]] == [f"{shop}/payment/payment-gateway"], status
-    (final,) = result.of("RunFinished")
-    assert final["verdict"] == "deviated", text
-    assert result.rc == 1, text
+    cli = await run_to_verdict(node_testbed, prom, killing("node-container-kill", shop, prom, fault, slo), tmp_path,
+                               record=f"{shop}/payment/payment-gateway")
     with node_testbed.admin() as api:
         after = api.get(f"/api/v1/namespaces/{shop}/pods/payment").json()
     assert after["metadata"]["uid"] == before["metadata"]["uid"]  # the same pod: its container was restarted
