@@ -6,8 +6,8 @@ Callers: :mod:`chaos.slo.monitoring` (the monitor, one :class:`PrometheusClient`
 Design:
 
 * Instant queries (the monitor's hot path, one batched request per tick) go through one
-  connection pool per client (:mod:`chaos.clients.transport`, httpcore — the pool httpx sends
-  through, without httpx's import cost on a run's way to injection): a form ``POST /api/v1/query``
+  connection pool per client (:mod:`chaos.clients.transport`, h11 over asyncio connections —
+  without httpx's and httpcore's import cost on a run's way to injection): a form ``POST /api/v1/query``
   (batched expressions are long) and ``json.loads`` of the answer, on the event loop — no worker thread, no ``requests`` session, no
   per-query dataframe-oriented wrapper; at 1,000 SLOs that is what keeps a tick inside its CPU
   budget (``docs/benchmarks.md``, "Monitor"). The same settings apply: URL, bearer token (re-read per
@@ -442,8 +442,9 @@ class PrometheusClient:
         headers = {"Authorization": f"Bearer {self._token.token()}"} if self._token is not None else None
         if self._http_slots is None:
             self._http_slots = asyncio.Semaphore(self.max_concurrency)
-        # at most one request per pooled connection: httpcore's pool rescans every queued request on
-        # each event, which made a tick of 71 batches spend ~1 CPU-second in the pool alone
+        # at most max_concurrency requests in flight, one per pooled connection (under httpcore, whose
+        # pool rescanned every queued request on each event, a tick of 71 batches spent ~1 CPU-second
+        # in the pool alone; the transport's own slots bound the same number)
         async with self._http_slots:
             response = await self._http_client().request(
                 "POST", self.url + "/api/v1/query", headers=headers, timeout=timeout,

@@ -2,8 +2,8 @@
 
 Callers: the run engine (inject / shrink / remove proxy faults, circuit-break by weight),
 ``aftershock recover`` (``list_faults`` / ``remove_run``) and the TUI. It sends through
-:mod:`chaos.clients.transport` (httpcore: a run talks to the proxy before it injects, and
-``import httpx`` would cost its start-up ~50 ms). Transport errors and refusals become
+:mod:`chaos.clients.transport` (h11 over asyncio: a run talks to the proxy before it injects, and
+httpx or httpcore would cost its start-up ~0.1 s). Transport errors and refusals become
 :class:`chaos.errors.TargetError`; invalid faults become :class:`chaos.errors.InvalidInput`.
 """
 
