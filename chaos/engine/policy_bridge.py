@@ -3,17 +3,23 @@
 values, failures fed back so the decider escalates on the next tick, and the end-of-run reverts
 other than fault removal (the run machine removes faults itself, first). The functions name a
 decision the way events show it. Pure; used by ``chaos.engine.runs`` and ``chaos.engine.driver``.
+
+The decider and the ledger (``chaos.policy.decisions``, ``chaos.policy.ledger``) are imported and
+built when the run first needs them — the first fault injected — so the policy engine is no part of
+a run's way to its first injection (``docs/benchmarks.md``, start-up).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chaos.model.experiment import Experiment
 from chaos.policy.actions import Abort, ActionOutcome, CircuitBreak, Decision, RemoveFaults, Revert
-from chaos.policy.decisions import Decider
-from chaos.policy.ledger import Ledger, final_reverts
 from chaos.slo.verdicts import Tick
+
+if TYPE_CHECKING:
+    from chaos.model.experiment import Experiment
+    from chaos.policy.decisions import Decider
+    from chaos.policy.ledger import Ledger
 
 ACTION_NAMES = {"rollback": "rollback", "abort": "abort", "degrade": "degrade", "circuit-break": "circuit-break",
                 "shrink": "shrink", "notify": "notify"}
@@ -48,12 +54,33 @@ class PolicyBridge:
     """One per run: the decider, the ledger of applied actions, and outcomes waiting for the next tick."""
 
     def __init__(self, experiment: Experiment) -> None:
-        self.decider = Decider.from_experiment(experiment)
-        self.ledger = Ledger()
+        self._experiment = experiment
+        self._decider: Decider | None = None
+        self._ledger: Ledger | None = None
         self._outcomes: list[ActionOutcome] = []
+
+    @property
+    def decider(self) -> Decider:
+        if self._decider is None:
+            from chaos.policy.decisions import Decider
+
+            self._decider = Decider.from_experiment(self._experiment)  # its policies were checked when loaded
+        return self._decider
+
+    def _build_decider(self) -> None:
+        self._decider = self.decider
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            from chaos.policy.ledger import Ledger
+
+            self._ledger = Ledger()
+        return self._ledger
 
     def injected(self, fault: str, at: float) -> None:
         self.ledger.record_injection(fault, at)
+        self._build_decider()  # now, between the injection and the first tick, not on that tick
 
     def observe(self, tick: Tick, now: float) -> list[Decision]:
         step = self.decider.on_tick(tick, self._outcomes, now=now)
@@ -71,4 +98,8 @@ class PolicyBridge:
             self.ledger.record_applied(decision, at=now)
 
     def final_reverts(self) -> list[Revert]:
-        return [r for r in final_reverts(self.ledger) if r.kind != "remove-fault"]
+        if self._ledger is None:  # nothing was injected, so nothing applied
+            return []
+        from chaos.policy.ledger import final_reverts
+
+        return [r for r in final_reverts(self._ledger) if r.kind != "remove-fault"]

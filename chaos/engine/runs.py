@@ -18,7 +18,6 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
-from chaos.actions.circuit_break import CircuitBreakPolicy
 from chaos.engine import events as ev
 from chaos.engine.policy_bridge import action_name, decision_evidence, decision_faults, decision_target
 from chaos.engine.wording import describe_fault
@@ -314,6 +313,16 @@ def emergency_verdict(aborted: bool, reason: str, left: Sequence[str]) -> tuple[
     return ("aborted" if aborted else "error"), reason
 
 
+def _breaker_notices(policies: Sequence[Any]) -> dict[str, NotifyWith]:
+    """Circuit-break policies with a ``with.notify`` webhook, by name (the action's module is
+    imported only when the experiment has such a policy: the registry loaded it then)."""
+    if not any(p.action == "circuit-break" for p in policies):
+        return {}
+    from chaos.actions.circuit_break import CircuitBreakPolicy
+
+    return {p.name: p.with_.notify for p in policies if isinstance(p, CircuitBreakPolicy) and p.with_.notify is not None}
+
+
 RunGen = Generator[Step, AnyOutcome | None, ev.RunFinished]
 Emit = Callable[[ev.Event], Publish]
 
@@ -325,8 +334,7 @@ def lifecycle(exp: Experiment, run_id: str, decider: DeciderLike, *, source: str
     facts = RunFacts()
     steady = tuple(spec.steady_state)
     publish: Emit = Publish
-    facts.notices = {p.name: p.with_.notify for p in spec.policies
-                     if isinstance(p, CircuitBreakPolicy) and p.with_.notify is not None}
+    facts.notices = _breaker_notices(spec.policies)
     facts.experiment = exp.name
 
     def finish(at: float, verdict: ev.RunVerdict, reason: str) -> RunGen:

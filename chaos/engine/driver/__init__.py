@@ -43,7 +43,6 @@ from chaos.engine.settings import EngineSettings
 from chaos.errors import ChaosError, InvalidInput, Problem
 from chaos.loading import Loaded
 from chaos.model.experiment import Experiment
-from chaos.policy import executor
 from chaos.slo.monitoring import Monitor
 from chaos.targets import lifecycle, silences
 from chaos.targets.base import RunTarget, TargetContext
@@ -290,6 +289,8 @@ class Engine(Preflight, Watch, Mitigations, Alerting):
             log.info("%s", detail)
         for item in run.bridge.final_reverts():
             try:
+                from chaos.policy import executor  # imported by the first revert: not on the way to injecting
+
                 out = await executor.revert(item, run.actuators, run.bridge.ledger, at=self.clock.wall())
             except Exception as exc:
                 left.append(f"{item.summary()}: {exc}")
@@ -374,6 +375,8 @@ class Engine(Preflight, Watch, Mitigations, Alerting):
             case rm.Remove(faults=names):
                 return await self._remove(run, names)
             case rm.ApplyRevert(item=item):
+                from chaos.policy import executor  # imported by the first revert: not on the way to injecting
+
                 out = await executor.revert(item, run.actuators, run.bridge.ledger, at=self.clock.wall())
                 self._save_undo(run)
                 return rm.RevertOutcome(at=self.clock.wall(), ok=out.ok, detail=out.note or item.summary(),

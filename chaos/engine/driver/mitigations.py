@@ -16,7 +16,6 @@ from chaos.engine import runs as rm
 from chaos.engine.driver.state import EngineParts, RunState
 from chaos.engine.policy_bridge import action_name
 from chaos.errors import ChaosError
-from chaos.policy import executor
 from chaos.policy.actions import CircuitBreak, Decision, ShrinkFault
 from chaos.policy.actions import Revert as UndoStep
 
@@ -41,6 +40,8 @@ class Mitigations(EngineParts):
         run.plugin_undos += plugin  # kept in every plan from now on, until the run reverts them
         if ahead or plugin:  # a kill -9 between the call and the record below must not leave it unrecorded
             self._save_undo(run, ahead)
+        from chaos.policy import executor  # after the first injection: the policy engine's own
+
         out = await executor.apply(decision, run.actuators, run.bridge.ledger, at=self.clock.wall())
         action = decision.action
         self.store.record_action(run.run_id, decision.id, action_name(decision),
