@@ -139,7 +139,9 @@ class Pool:
         """``timeout`` bounds each phase (connect, write, read, waiting for a free connection), as
         httpx's ``timeout=`` does."""
         origin, target, host_header = _parse(url)
-        sent = [("Host", host_header), *((k, reveal(v)) for k, v in self._headers), *(headers or {}).items()]
+        sent = [*((k, reveal(v)) for k, v in self._headers), *(headers or {}).items()]
+        if not any(k.lower() == "host" for k, _ in sent):  # a configured Host header is sent as it is, once
+            sent.insert(0, ("Host", host_header))
         if content is not None:
             sent.append(("Content-Length", str(len(content))))
         slots = self._slots_of_this_loop()
@@ -150,7 +152,7 @@ class Pool:
             raise TimeoutException(f"no free connection within {timeout:g}s") from None
         try:
             for attempt in (1, 2):
-                conn = self._take(origin)
+                conn = self._take(origin) if attempt == 1 else None  # a retry goes on a new connection
                 reused = conn is not None
                 if conn is None:
                     conn = await self._connect(origin, timeout)

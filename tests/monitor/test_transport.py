@@ -100,6 +100,15 @@ async def test_requests_reuse_a_kept_connection_and_send_their_headers_and_body(
     assert "s3cret" not in repr(client._headers)  # kept as a Secret
 
 
+async def test_a_configured_host_header_is_sent_once_as_configured() -> None:
+    async with serving(keep_alive) as server:
+        client = pool(headers={"host": "prometheus.example"})
+        await client.request("GET", server.url + "/", timeout=5)
+        await client.aclose()
+    lines = server.requests[0].decode().lower().split("\r\n")
+    assert [line for line in lines if line.startswith("host:")] == ["host: prometheus.example"]
+
+
 async def test_a_kept_connection_closed_before_answering_is_replaced_once() -> None:
     async def idle_timeout(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
         await read_request(reader, server)
