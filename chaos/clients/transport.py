@@ -227,18 +227,19 @@ class Pool:
 
 
 def _parse(url: str) -> tuple[Origin, str, str]:
-    """``(origin, request target, Host header)`` of an absolute ``http(s)://`` URL."""
+    """``(origin, request target, Host header)`` of an absolute ``http(s)://`` URL. The messages
+    never quote the URL: it may carry credentials (user info, a token in its query)."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UnsupportedProtocol(f"invalid URL {url!r}: {exc}") from None
+        raise UnsupportedProtocol(f"invalid URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise UnsupportedProtocol(f"the URL {url!r} is not http:// or https://")
+        raise UnsupportedProtocol(f"the URL's scheme {scheme or '(none)'!r} is not http or https")
     host = parts.hostname
     if not host:
-        raise UnsupportedProtocol(f"the URL {url!r} has no host")
+        raise UnsupportedProtocol("the URL has no host")
     default = 443 if scheme == "https" else 80
     port = default if port is None else port
     shown = f"[{host}]" if ":" in host else host
