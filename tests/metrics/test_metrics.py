@@ -5,10 +5,12 @@ here on a free loopback port)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,10 @@ from harness.experiments import proxy_delay_experiment, slo
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from chaos.clients.host.admin import AdminServer, MetricsServer
 from chaos.clients.host.metrics import ProxyMetrics
+from chaos.clients.host.proxy import FaultProxy
+from chaos.clients.host.specs import Upstream
 from chaos.demo.prometheus import free_port
 from chaos.demo.pushgateway import PushgatewayServer
 from chaos.engine import events as ev
@@ -73,6 +78,25 @@ def test_fault_proxy_metrics_pass_promtool_and_share_the_active_faults_name() ->
     assert done.returncode == 0, done.stdout + done.stderr
     assert samples(text.decode())[("aftershock_faults_active", (("kind", "latency"),))] == 1
     assert "aftershock_faults_active" in generate_latest(Metrics().registry).decode()
+
+
+async def test_fault_proxy_serves_its_metrics_on_the_admin_and_metrics_ports() -> None:
+    """``/metrics`` of both listeners answers without the admin token, from handlers aiohttp takes as
+    they are (a plain function is deprecated there: the warning is an error here)."""
+    async with FaultProxy(("127.0.0.1", 0), [Upstream("gw", "127.0.0.1", 9)]) as proxy:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            sites = [AdminServer(proxy, ("127.0.0.1", 0), "t" * 32), MetricsServer(proxy, ("127.0.0.1", 0))]
+        for site in sites:
+            await site.start()
+        try:
+            for site in sites:
+                text = await asyncio.to_thread(_scrape, f"http://127.0.0.1:{site.address[1]}")
+                assert promtool(text.encode()).returncode == 0
+                assert "aftershock_faults_active" in text
+        finally:
+            for site in sites:
+                await site.close()
 
 
 @pytest.fixture

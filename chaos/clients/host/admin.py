@@ -79,9 +79,7 @@ class _Site:
         except OSError as exc:
             await self._runner.cleanup()
             raise TargetError(f"cannot listen on {self._address[0]}:{self._address[1]}: {exc}") from exc
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        host, port = sockets[0].getsockname()[:2]
+        host, port = self._runner.addresses[0][:2]  # the bound address (port 0 asked for any)
         self._bound = (str(host), int(port))
 
     @property
@@ -101,12 +99,17 @@ class MetricsServer(_Site):
 
     def __init__(self, proxy: FaultProxy, address: tuple[str, int]) -> None:
         app = web.Application()
-        app.router.add_get("/metrics", lambda _request: _metrics(proxy))
+        app.router.add_get("/metrics", _metrics_view(proxy))
         super().__init__(app, address)
 
 
-async def _metrics(proxy: FaultProxy) -> web.Response:
-    return web.Response(body=proxy.metrics.render(), content_type="text/plain", charset="utf-8")
+def _metrics_view(proxy: FaultProxy) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The ``/metrics`` handler of ``proxy`` (a coroutine function: aiohttp deprecates plain ones)."""
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(body=proxy.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    return metrics
 
 
 class AdminServer(_Site):
@@ -117,7 +120,7 @@ class AdminServer(_Site):
         self._token = f"Bearer {token}".encode()
         app = web.Application(middlewares=[self._auth])
         app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/metrics", lambda _request: _metrics(proxy))
+        app.router.add_get("/metrics", _metrics_view(proxy))
         app.router.add_get("/faults", self._list)
         app.router.add_post("/faults", self._add)
         app.router.add_put("/faults/{id}", self._update)
