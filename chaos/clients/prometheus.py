@@ -442,9 +442,9 @@ class PrometheusClient:
         headers = {"Authorization": f"Bearer {self._token.token()}"} if self._token is not None else None
         if self._http_slots is None:
             self._http_slots = asyncio.Semaphore(self.max_concurrency)
-        # at most max_concurrency requests in flight, one per pooled connection (under httpcore, whose
-        # pool rescanned every queued request on each event, a tick of 71 batches spent ~1 CPU-second
-        # in the pool alone; the transport's own slots bound the same number)
+        # at most max_concurrency requests in flight, one per pooled connection. A tick of many batches
+        # queues here, where waiting is not bounded by a request's timeout; the pool's own slots (the
+        # same number) then never wait, so its "no free connection" timeout cannot cut a long tick
         async with self._http_slots:
             response = await self._http_client().request(
                 "POST", self.url + "/api/v1/query", headers=headers, timeout=timeout,

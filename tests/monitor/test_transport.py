@@ -24,9 +24,16 @@ class Server:
     def __init__(self) -> None:
         self.connections = 0
         self.requests: list[bytes] = []
+        self.arrived = asyncio.Condition()
+        """Notified as each request is read (:meth:`received`)."""
         self.closed = asyncio.Event()
         """Set when a connection's reader sees the client close it."""
         self.url = ""
+
+    async def received(self, n: int) -> None:
+        """Until ``n`` requests have been read."""
+        async with self.arrived:
+            await self.arrived.wait_for(lambda: len(self.requests) >= n)
 
 
 async def read_request(reader: asyncio.StreamReader, server: Server) -> bytes | None:
@@ -42,6 +49,8 @@ async def read_request(reader: asyncio.StreamReader, server: Server) -> bytes | 
             length = int(line.split(b":", 1)[1])
     request = head + (await reader.readexactly(length) if length else b"")
     server.requests.append(request)
+    async with server.arrived:
+        server.arrived.notify_all()
     return request
 
 
@@ -242,8 +251,8 @@ async def test_a_cancelled_request_drops_its_connection_and_frees_its_slot() -> 
     async with serving(slow_then_fast) as server:
         client = pool(max_connections=1)
         task = asyncio.create_task(client.request("GET", server.url + "/slow", timeout=30))
-        while not server.requests:
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(10):
+            await server.received(1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -266,8 +275,8 @@ async def test_requests_beyond_the_connection_limit_wait_for_a_slot_within_the_t
     async with serving(held) as server:
         client = pool(max_connections=2)
         busy = [asyncio.create_task(client.request("GET", server.url + "/", timeout=30)) for _ in range(2)]
-        while len(server.requests) < 2:
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(10):
+            await server.received(2)
         with pytest.raises(transport.TimeoutException, match="no free connection"):
             await client.request("GET", server.url + "/", timeout=0.2)
         release.set()
